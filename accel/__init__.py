@@ -1,0 +1,1 @@
+"""Tensor backends behind one interface: NumPy on the CPU, CuPy on a GPU."""

@@ -1,0 +1,1 @@
+"""The differentiation transforms: JVP/VJP emitters, lowering, and the legacy migration passes."""

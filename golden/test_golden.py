@@ -1,0 +1,46 @@
+"""Runs every golden case (see ``harness.py``); ``pytest --update-golden`` rewrites expectations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from golden.harness import (
+    GOLDEN,
+    case_paths,
+    expectation_paths,
+    read_expected,
+    run_case,
+    write_expected,
+)
+from sil import parse, print_module, verify_module
+
+CASES = case_paths()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.relative_to(GOLDEN).as_posix() for c in CASES])
+def test_golden(case: Path, request: pytest.FixtureRequest) -> None:
+    run, outcome = run_case(case)
+    expected_status = 1 if run.expect_failure else 0
+    assert outcome.status == expected_status, (
+        f"exit status {outcome.status}, expected {expected_status}\n{outcome.stderr}"
+    )
+    stdout_path, stderr_path = expectation_paths(case)
+    if request.config.getoption("--update-golden"):
+        write_expected(stdout_path, outcome.stdout)
+        write_expected(stderr_path, outcome.stderr)
+    assert outcome.stdout == read_expected(stdout_path)
+    assert outcome.stderr == read_expected(stderr_path)
+
+
+EXPECTED = sorted(p for p in GOLDEN.glob("*/*.expected") if p.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("expected", EXPECTED, ids=[p.relative_to(GOLDEN).as_posix() for p in EXPECTED])
+def test_expected_output_is_canonical_sil(expected: Path) -> None:
+    """An expectation is itself a module that verifies and prints back unchanged."""
+    text = expected.read_text(encoding="utf-8")
+    module = parse(text, str(expected))
+    assert verify_module(module) == []
+    assert print_module(module) == text

@@ -1,0 +1,1 @@
+"""The interpreter: runs any verified (lowered) module."""

@@ -1,0 +1,209 @@
+"""The builtin table (SIL-SPEC §5): each builtin's type rule, in one place.
+
+A rule takes the operand types and the written result type and returns None when they fit, or a
+message saying what is wrong. What a builtin computes, and its derivatives, live outside ``sil/``
+in tables keyed by the same names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import attrs
+
+from sil.types import BOOL, DOUBLE, FLOAT, INT, ScalarType, TensorType, Type
+
+TypeRule = Callable[[Sequence[Type], Type], str | None]
+
+
+@attrs.frozen
+class BuiltinInfo:
+    """A builtin: its type rule and whether it has derivative rules."""
+
+    name: str
+    rule: TypeRule
+    differentiable: bool
+
+
+def _float_element(t: Type) -> ScalarType | None:
+    """The float element of a Float/Double scalar or a tensor of one."""
+    if isinstance(t, TensorType):
+        return t.element
+    if isinstance(t, ScalarType) and t.is_float:
+        return t
+    return None
+
+
+def _elementwise(arity: int) -> TypeRule:
+    def rule(ops: Sequence[Type], result: Type) -> str | None:
+        if len(ops) != arity:
+            return f"expects {arity} operand{'s' if arity > 1 else ''}, got {len(ops)}"
+        elements = [_float_element(t) for t in ops]
+        if any(e is None for e in elements):
+            return "operands must be Float, Double or Tensor"
+        if len(set(elements)) != 1:
+            return "operands must have the same element type"
+        tensors = [t for t in ops if isinstance(t, TensorType)]
+        expected = tensors[0] if tensors else ops[0]
+        if result != expected:
+            return f"result type must be {expected}"
+        return None
+
+    return rule
+
+
+def _fixed(params: Sequence[Type], returns: Type) -> TypeRule:
+    def rule(ops: Sequence[Type], result: Type) -> str | None:
+        if list(ops) != list(params):
+            return f"operands must be ({', '.join(map(str, params))})"
+        if result != returns:
+            return f"result type must be {returns}"
+        return None
+
+    return rule
+
+
+def _compare(ops: Sequence[Type], result: Type) -> str | None:
+    if len(ops) != 2 or ops[0] != ops[1] or not (isinstance(ops[0], ScalarType) and ops[0].is_float):
+        return "operands must be two Float or two Double scalars"
+    return None if result == BOOL else "result type must be Bool"
+
+
+def _integer(allow_bool: bool, returns_bool: bool) -> TypeRule:
+    def rule(ops: Sequence[Type], result: Type) -> str | None:
+        allowed = (INT, BOOL) if allow_bool else (INT,)
+        if len(ops) != 2 or ops[0] != ops[1] or ops[0] not in allowed:
+            names = " or ".join(f"two {t}" for t in allowed)
+            return f"operands must be {names}"
+        expected = BOOL if returns_bool else ops[0]
+        return None if result == expected else f"result type must be {expected}"
+
+    return rule
+
+
+def _int_to_float(ops: Sequence[Type], result: Type) -> str | None:
+    if list(ops) != [INT]:
+        return "operand must be Int"
+    return None if result in (FLOAT, DOUBLE) else "result type must be Float or Double"
+
+
+def _float_to_int(ops: Sequence[Type], result: Type) -> str | None:
+    if len(ops) != 1 or ops[0] not in (FLOAT, DOUBLE):
+        return "operand must be Float or Double"
+    return None if result == INT else "result type must be Int"
+
+
+def _tensor_rule(
+    tensor_operands: int,
+    scalar_operand: bool = False,
+    int_operands: str = "none",
+    returns: str = "tensor",
+) -> TypeRule:
+    """Tensor builtins: ``tensor_operands`` tensors, then an optional element scalar, then Ints
+    (``int_operands``: "none", "one", "any"); the result is a tensor, the element scalar, or Int.
+    The element type is the one the result names when no operand fixes it."""
+
+    def rule(ops: Sequence[Type], result: Type) -> str | None:
+        fixed = tensor_operands + (1 if scalar_operand else 0)
+        ints = ops[fixed:]
+        if (
+            len(ops) < fixed
+            or (int_operands == "none" and ints)
+            or (int_operands == "one" and len(ints) != 1)
+        ):
+            return _describe(tensor_operands, scalar_operand, int_operands)
+        if any(t != INT for t in ints):
+            return "shape and axis operands must be Int"
+        element: ScalarType | None = None
+        if returns == "tensor":
+            if not isinstance(result, TensorType):
+                return "result type must be a Tensor"
+            element = result.element
+        elif returns == "scalar":
+            if not (isinstance(result, ScalarType) and result.is_float):
+                return "result type must be Float or Double"
+            element = result
+        elif result != INT:
+            return "result type must be Int"
+        for t in ops[:tensor_operands]:
+            if not isinstance(t, TensorType):
+                return _describe(tensor_operands, scalar_operand, int_operands)
+            if element is None:
+                element = t.element
+            elif t.element != element:
+                return "operands and result must have the same element type"
+        if scalar_operand:
+            scalar = ops[tensor_operands]
+            if not (isinstance(scalar, ScalarType) and scalar.is_float) or (
+                element is not None and scalar != element
+            ):
+                return f"scalar operand must be {element or 'Float or Double'}"
+        return None
+
+    return rule
+
+
+def _describe(tensors: int, scalar: bool, ints: str) -> str:
+    parts = ["Tensor"] * tensors + (["a scalar"] if scalar else [])
+    if ints == "one":
+        parts.append("Int")
+    elif ints == "any":
+        parts.append("Int…")
+    return f"operands must be ({', '.join(parts)})"
+
+
+def _table() -> dict[str, BuiltinInfo]:
+    rows: list[tuple[str, TypeRule, bool]] = []
+    for name in ("fneg", "exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "relu"):
+        rows.append((name, _elementwise(1), True))
+    for name in ("fadd", "fsub", "fmul", "fdiv", "fmin", "fmax", "pow"):
+        rows.append((name, _elementwise(2), True))
+    for name in ("fcmp_olt", "fcmp_ole", "fcmp_ogt", "fcmp_oge", "fcmp_oeq", "fcmp_one"):
+        rows.append((name, _compare, False))
+    for name in ("add", "sub", "mul", "sdiv", "srem"):
+        rows.append((name, _integer(allow_bool=False, returns_bool=False), False))
+    for name in ("and", "or", "xor"):
+        rows.append((name, _integer(allow_bool=True, returns_bool=False), False))
+    for name in ("cmp_slt", "cmp_sle"):
+        rows.append((name, _integer(allow_bool=False, returns_bool=True), False))
+    for name in ("cmp_eq", "cmp_ne"):
+        rows.append((name, _integer(allow_bool=True, returns_bool=True), False))
+    rows += [
+        ("sitofp", _int_to_float, False),
+        ("fptosi", _float_to_int, False),
+        ("fpext", _fixed([FLOAT], DOUBLE), True),
+        ("fptrunc", _fixed([DOUBLE], FLOAT), True),
+        ("matmul", _tensor_rule(2), True),
+        ("transpose", _tensor_rule(1), True),
+        ("sum", _tensor_rule(1, returns="scalar"), True),
+        ("mean", _tensor_rule(1, returns="scalar"), True),
+        ("sum_axis", _tensor_rule(1, int_operands="one"), True),
+        ("broadcast_to", _tensor_rule(1, int_operands="any"), True),
+        ("reshape", _tensor_rule(1, int_operands="any"), True),
+        ("zeros", _tensor_rule(0, int_operands="any"), False),
+        ("ones", _tensor_rule(0, int_operands="any"), False),
+        ("fill", _tensor_rule(0, scalar_operand=True, int_operands="any"), True),
+        ("arange", _tensor_rule(0, int_operands="one"), False),
+        ("tensor_from_scalar", _tensor_rule(0, scalar_operand=True), True),
+        ("scalar_from_tensor", _tensor_rule(1, returns="scalar"), True),
+        ("dim", _tensor_rule(1, int_operands="one", returns="int"), False),
+    ]
+    return {name: BuiltinInfo(name, rule, diff) for name, rule, diff in rows}
+
+
+BUILTINS: dict[str, BuiltinInfo] = _table()
+
+_SUFFIXES = ("_FPIEEE32", "_FPIEEE64", "_Int64", "_Int32", "_Int1")
+
+
+def canonical_builtin_name(name: str) -> str:
+    """The table's name for ``name``, accepting SIL's suffixed spellings (``fadd_FPIEEE32``)."""
+    base = name
+    while base not in BUILTINS:
+        for suffix in _SUFFIXES:
+            if base.endswith(suffix):
+                base = base[: -len(suffix)]
+                break
+        else:
+            return name
+    return base

@@ -1,0 +1,89 @@
+"""Control-flow facts of a function: predecessors, reverse postorder, dominators."""
+
+from __future__ import annotations
+
+from sil.ir import Block, Function
+
+
+def reverse_postorder(fn: Function) -> list[Block]:
+    """The blocks reachable from the entry, in reverse postorder."""
+    if not fn.blocks:
+        return []
+    order: list[Block] = []
+    seen = {fn.blocks[0]}
+    stack = [(fn.blocks[0], iter(fn.blocks[0].successors()))]
+    while stack:
+        block, successors = stack[-1]
+        for succ in successors:
+            if succ not in seen:
+                seen.add(succ)
+                stack.append((succ, iter(succ.successors())))
+                break
+        else:
+            stack.pop()
+            order.append(block)
+    order.reverse()
+    return order
+
+
+def predecessors(fn: Function) -> dict[Block, list[Block]]:
+    """Each block's predecessors (a block branching twice to one target is listed twice)."""
+    preds: dict[Block, list[Block]] = {b: [] for b in fn.blocks}
+    for b in fn.blocks:
+        for succ in b.successors():
+            if succ in preds:
+                preds[succ].append(b)
+    return preds
+
+
+class DominatorTree:
+    """Immediate dominators of the reachable blocks (Cooper, Harvey and Kennedy's algorithm)."""
+
+    def __init__(self, fn: Function) -> None:
+        self.order = reverse_postorder(fn)
+        index = {b: i for i, b in enumerate(self.order)}
+        preds = predecessors(fn)
+        idom: list[int] = [-1] * len(self.order)
+        if self.order:
+            idom[0] = 0
+        changed = True
+        while changed:
+            changed = False
+            for i in range(1, len(self.order)):
+                new = -1
+                for p in preds[self.order[i]]:
+                    j = index.get(p)
+                    if j is None or idom[j] == -1:
+                        continue
+                    if new == -1:
+                        new = j
+                        continue
+                    a, b = j, new
+                    while a != b:
+                        while a > b:
+                            a = idom[a]
+                        while b > a:
+                            b = idom[b]
+                    new = a
+                if idom[i] != new:
+                    idom[i] = new
+                    changed = True
+        self.idom: dict[Block, Block | None] = {
+            b: (self.order[idom[i]] if i else None) for i, b in enumerate(self.order)
+        }
+        self.children: dict[Block, list[Block]] = {b: [] for b in self.order}
+        for b, parent in self.idom.items():
+            if parent is not None:
+                self.children[parent].append(b)
+
+    def is_reachable(self, b: Block) -> bool:
+        return b in self.idom
+
+    def dominates(self, a: Block, b: Block) -> bool:
+        """Whether ``a`` dominates ``b`` (every block dominates itself)."""
+        node: Block | None = b
+        while node is not None:
+            if node is a:
+                return True
+            node = self.idom.get(node)
+        return False

@@ -1,0 +1,385 @@
+"""IR nodes with identity: values, instructions, blocks, functions, declarations, the module.
+
+Every value keeps the list of instructions that use it (one entry per operand slot), and only the
+methods here change operands, so use-lists are never out of date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, ClassVar
+
+import attrs
+
+from sil.diagnostics import Span
+from sil.types import FunctionType, NominalType, ScalarType, TensorType, TupleType, Type
+
+if TYPE_CHECKING:
+    from sil.verifier import Verifier
+
+
+@attrs.define(eq=False, slots=True)
+class Value:
+    """An SSA value. ``name`` is the name the input gave it (without ``%``), if not a number."""
+
+    type: Type
+    name: str | None = None
+    uses: list[Instruction] = attrs.field(factory=list, repr=False)
+
+    def replace_all_uses_with(self, new: Value) -> None:
+        """Make every user of this value use ``new`` instead."""
+        if new is self:
+            return
+        users = self.uses
+        self.uses = []
+        seen: set[int] = set()
+        for user in users:
+            if id(user) in seen:
+                continue
+            seen.add(id(user))
+            ops = user.operands
+            for i, op in enumerate(ops):
+                if op is self:
+                    ops[i] = new
+                    new.uses.append(user)
+
+    def user_count(self) -> int:
+        """How many operand slots use this value."""
+        return len(self.uses)
+
+
+@attrs.define(eq=False, slots=True, repr=False)
+class BlockArgument(Value):
+    """A block's parameter; the entry block's arguments are the function's parameters."""
+
+    block: Block | None = None
+
+    def __repr__(self) -> str:
+        return f"<BlockArgument %{self.name} : {self.type}>"
+
+
+@attrs.define(eq=False, slots=True, repr=False)
+class Result(Value):
+    """A result of an instruction."""
+
+    owner: Instruction | None = None
+    index: int = 0
+
+    def __repr__(self) -> str:
+        return f"<Result %{self.name} : {self.type} of {type(self.owner).__name__}>"
+
+
+@attrs.define(eq=False, slots=True)
+class Instruction:
+    """Base of every instruction. Subclasses declare their fields and their rules.
+
+    ``operands`` lists every SSA operand in a fixed layout that the subclass documents; the results
+    are made from ``result_types()`` when the instruction is created.
+    """
+
+    opname: ClassVar[str] = ""
+    is_terminator: ClassVar[bool] = False
+    has_effects: ClassVar[bool] = False
+
+    operands: list[Value]
+    results: tuple[Result, ...] = attrs.field(init=False, default=(), repr=False)
+    block: Block | None = attrs.field(init=False, default=None, repr=False)
+    span: Span | None = attrs.field(init=False, default=None, repr=False)
+
+    registry: ClassVar[dict[str, type[Instruction]]] = {}
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("opname"):
+            Instruction.registry[cls.opname] = cls
+
+    def __attrs_post_init__(self) -> None:
+        for op in self.operands:
+            op.uses.append(self)
+        self.results = tuple(Result(t, None, [], self, i) for i, t in enumerate(self.result_types()))
+
+    # --- the schema each subclass fills in -------------------------------------------------
+    def result_types(self) -> tuple[Type, ...]:
+        """The types of the results, computed from operands and attributes."""
+        return ()
+
+    def verify(self, v: Verifier) -> None:
+        """Check the rules specific to this instruction; report through ``v``."""
+
+    def successors(self) -> tuple[Block, ...]:
+        """The blocks a terminator can transfer control to."""
+        return ()
+
+    def successor_args(self) -> tuple[tuple[Block, list[Value]], ...]:
+        """Each successor with the values passed to its block arguments."""
+        return ()
+
+    # --- editing ---------------------------------------------------------------------------
+    @property
+    def result(self) -> Result:
+        """The single result of a one-result instruction."""
+        (only,) = self.results
+        return only
+
+    def set_operand(self, index: int, value: Value) -> None:
+        """Replace one operand, keeping use-lists right."""
+        old = self.operands[index]
+        old.uses.remove(self)
+        self.operands[index] = value
+        value.uses.append(self)
+
+    def drop_operand_uses(self) -> None:
+        for op in self.operands:
+            op.uses.remove(self)
+
+    def erase(self) -> None:
+        """Remove this instruction from its block; its results must have no uses left."""
+        for r in self.results:
+            if r.uses:
+                raise ValueError(f"erasing {self.opname} whose result still has uses")
+        self.drop_operand_uses()
+        if self.block is not None:
+            self.block.instructions.remove(self)
+            self.block = None
+
+
+@attrs.define(eq=False, slots=True)
+class Block:
+    """A basic block: arguments, then instructions, the last of which is the terminator."""
+
+    name: str | None
+    args: list[BlockArgument] = attrs.field(factory=list)
+    instructions: list[Instruction] = attrs.field(factory=list, repr=False)
+    function: Function | None = attrs.field(default=None, repr=False)
+    span: Span | None = attrs.field(default=None, repr=False)
+
+    def add_argument(self, type: Type, name: str | None = None) -> BlockArgument:
+        arg = BlockArgument(type, name, [], self)
+        self.args.append(arg)
+        return arg
+
+    def append(self, inst: Instruction) -> Instruction:
+        inst.block = self
+        self.instructions.append(inst)
+        return inst
+
+    def insert(self, index: int, inst: Instruction) -> Instruction:
+        inst.block = self
+        self.instructions.insert(index, inst)
+        return inst
+
+    def erase_instructions(self, dead: set[Instruction]) -> None:
+        """Erase several instructions at once (linear in the block's size)."""
+        for inst in self.instructions:
+            if inst in dead:
+                inst.drop_operand_uses()
+                inst.block = None
+        self.instructions = [inst for inst in self.instructions if inst not in dead]
+
+    @property
+    def terminator(self) -> Instruction | None:
+        if self.instructions and self.instructions[-1].is_terminator:
+            return self.instructions[-1]
+        return None
+
+    def successors(self) -> tuple[Block, ...]:
+        term = self.terminator
+        return term.successors() if term is not None else ()
+
+
+@attrs.frozen
+class DifferentiableAttr:
+    """``[differentiable source S wrt I, J jvp @f_jvp vjp @f_vjp]`` (``wrt`` None: every
+    parameter of differentiable type)."""
+
+    source: int = 0
+    wrt: tuple[int, ...] | None = None
+    jvp: str | None = None
+    vjp: str | None = None
+    span: Span | None = attrs.field(default=None, eq=False)
+
+
+@attrs.frozen
+class LegacyDifferentiableAttr:
+    """The 2018 form ``[reverse_differentiable source S wrt I primal @p adjoint @a]``."""
+
+    source: int = 0
+    wrt: tuple[int, ...] | None = None
+    primal: str | None = None
+    adjoint: str | None = None
+    span: Span | None = attrs.field(default=None, eq=False)
+
+
+@attrs.frozen
+class FlagAttr:
+    """An inliner hint: ``noinline``, ``always_inline`` or ``transparent``."""
+
+    name: str
+    span: Span | None = attrs.field(default=None, eq=False)
+
+
+FunctionAttr = DifferentiableAttr | LegacyDifferentiableAttr | FlagAttr
+FLAG_ATTRS = ("noinline", "always_inline", "transparent")
+
+
+@attrs.define(eq=False, slots=True)
+class Function:
+    """A SIL function; without blocks it is an external declaration."""
+
+    name: str
+    type: FunctionType
+    attributes: list[FunctionAttr] = attrs.field(factory=list)
+    blocks: list[Block] = attrs.field(factory=list, repr=False)
+    span: Span | None = attrs.field(default=None, repr=False)
+
+    @property
+    def is_declaration(self) -> bool:
+        return not self.blocks
+
+    @property
+    def entry(self) -> Block:
+        return self.blocks[0]
+
+    def add_block(self, name: str | None = None) -> Block:
+        block = Block(name, function=self)
+        self.blocks.append(block)
+        return block
+
+    def instructions(self) -> Iterator[Instruction]:
+        for block in self.blocks:
+            yield from block.instructions
+
+
+@attrs.define(eq=False, slots=True)
+class FieldDecl:
+    name: str
+    type: Type
+    no_derivative: bool = False
+    span: Span | None = attrs.field(default=None, repr=False)
+
+
+@attrs.define(eq=False, slots=True)
+class StructDecl:
+    """``struct Name [: Differentiable] { var f: T … }``."""
+
+    name: str
+    fields: list[FieldDecl] = attrs.field(factory=list)
+    differentiable: bool = False
+    span: Span | None = attrs.field(default=None, repr=False)
+    implicit: bool = False
+
+    def field(self, name: str) -> FieldDecl | None:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        return None
+
+    @property
+    def type(self) -> NominalType:
+        return NominalType(self.name)
+
+
+@attrs.define(eq=False, slots=True)
+class EnumCase:
+    name: str
+    payload: Type | None = None
+    span: Span | None = attrs.field(default=None, repr=False)
+
+
+@attrs.define(eq=False, slots=True)
+class EnumDecl:
+    """``enum Name { case a(T) case b }``: at most one payload per case."""
+
+    name: str
+    cases: list[EnumCase] = attrs.field(factory=list)
+    span: Span | None = attrs.field(default=None, repr=False)
+
+    def case(self, name: str) -> EnumCase | None:
+        for c in self.cases:
+            if c.name == name:
+                return c
+        return None
+
+    @property
+    def type(self) -> NominalType:
+        return NominalType(self.name)
+
+
+TypeDecl = StructDecl | EnumDecl
+
+TANGENT_SUFFIX = ".TangentVector"
+
+
+@attrs.define(eq=False, slots=True)
+class Module:
+    """A module: type declarations and functions, each in the order they were declared."""
+
+    types: dict[str, TypeDecl] = attrs.field(factory=dict)
+    functions: dict[str, Function] = attrs.field(factory=dict)
+    stage: str | None = None
+
+    def add_function(self, fn: Function) -> Function:
+        self.functions[fn.name] = fn
+        return fn
+
+    def add_type(self, decl: TypeDecl) -> TypeDecl:
+        self.types[decl.name] = decl
+        return decl
+
+    def lookup_type(self, name: str) -> TypeDecl | None:
+        """A declared struct or enum; ``S.TangentVector`` is derived from struct ``S`` (§3)."""
+        decl = self.types.get(name)
+        if decl is None and name.endswith(TANGENT_SUFFIX):
+            return self._tangent_struct(name[: -len(TANGENT_SUFFIX)])
+        return decl
+
+    def struct(self, name: str) -> StructDecl | None:
+        decl = self.lookup_type(name)
+        return decl if isinstance(decl, StructDecl) else None
+
+    def enum(self, name: str) -> EnumDecl | None:
+        decl = self.types.get(name)
+        return decl if isinstance(decl, EnumDecl) else None
+
+    def _tangent_struct(self, base: str) -> StructDecl | None:
+        original = self.types.get(base)
+        if not isinstance(original, StructDecl) or not original.differentiable:
+            return None
+        fields = []
+        for f in original.fields:
+            tangent = None if f.no_derivative else self.tangent_type(f.type)
+            if tangent is not None:
+                fields.append(FieldDecl(f.name, tangent))
+        return StructDecl(base + TANGENT_SUFFIX, fields, True, original.span, implicit=True)
+
+    def tangent_type(self, t: Type) -> Type | None:
+        """The tangent type of ``t`` (SIL-SPEC §2), or None when ``t`` is not differentiable.
+
+        A tuple's tangent holds the tangents of its differentiable elements; when that leaves a
+        single element, the tangent is that element's tangent itself, as for pullback results.
+        The tangent of a tangent struct is itself.
+        """
+        if isinstance(t, ScalarType):
+            return t if t.is_float else None
+        if isinstance(t, TensorType):
+            return t
+        if isinstance(t, TupleType):
+            elements: list[Type] = []
+            labels: list[str | None] = []
+            for label, element in zip(t.labels, t.elements):
+                tangent = self.tangent_type(element)
+                if tangent is not None:
+                    elements.append(tangent)
+                    labels.append(label)
+            if len(elements) == 1:
+                return elements[0]
+            return TupleType(tuple(elements), tuple(labels))
+        if isinstance(t, NominalType):
+            decl = self.lookup_type(t.name)
+            if not isinstance(decl, StructDecl):
+                return None
+            if t.name.endswith(TANGENT_SUFFIX):
+                return t
+            if decl.differentiable:
+                return NominalType(t.name + TANGENT_SUFFIX)
+        return None

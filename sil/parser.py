@@ -1,0 +1,539 @@
+"""Recursive-descent parser for the SIL text format (SIL-SPEC §1–4).
+
+One contract throughout: ``parse_x()`` consumes an x or raises a located error; ``optional_x()``
+returns None when the next token cannot start an x. The first error stops the parse, so one
+mistake never cascades into a page of follow-ups. SSA names used before their definition are
+forward references, resolved (and type-checked) at the end of the function.
+"""
+
+from __future__ import annotations
+
+from sil.diagnostics import SILError, SourceFile, Span, note
+from sil.instructions import TypeRuleError
+from sil.ir import (
+    FLAG_ATTRS,
+    Block,
+    BlockArgument,
+    DifferentiableAttr,
+    EnumCase,
+    EnumDecl,
+    FieldDecl,
+    FlagAttr,
+    Function,
+    FunctionAttr,
+    Instruction,
+    LegacyDifferentiableAttr,
+    Module,
+    StructDecl,
+    Value,
+)
+from sil.lexer import IDENT_RE, SIMPLE_TYPE_RE, TYPED_VALUE_RE, VALUE_RE, Cursor
+from sil.types import SCALARS, FunctionType, NominalType, TensorType, TupleType, Type
+
+
+class _FunctionScope:
+    """Names of one function body: values, blocks, and forward references to either."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Value] = {}
+        self.definitions: dict[str, Span] = {}
+        self.forward: dict[str, tuple[Value, Span]] = {}
+        self.blocks: dict[str, Block] = {}
+        self.block_refs: dict[str, Span] = {}
+
+
+class Parser(Cursor):
+    """Parses one source file into a ``Module``."""
+
+    def __init__(self, source: SourceFile) -> None:
+        super().__init__(source)
+        self.module = Module()
+        self.scope = _FunctionScope()
+        self._simple_types: dict[str, Type] = dict(SCALARS)
+
+    # --- module ------------------------------------------------------------------------------
+    def parse_module(self) -> Module:
+        if self.accept_ident("sil_stage"):
+            self.module.stage = self.ident("a stage name")
+        while not self.at_end():
+            start = self.token_start()
+            word = self.peek_ident()
+            if word == "sil":
+                self.parse_function()
+            elif word == "struct":
+                self.parse_struct()
+            elif word == "enum":
+                self.parse_enum()
+            else:
+                self.error(f"expected 'sil', 'struct' or 'enum', found {self.describe_next()}", at=start)
+        return self.module
+
+    def _declare_name(self, name: str, span: Span, what: str) -> None:
+        previous = self.module.types.get(name) or self.module.functions.get(name)
+        if previous is not None:
+            raise SILError.at(
+                span, f"redefinition of {what} '{name}'", [note(previous.span, "previously defined here")]
+            )
+
+    def parse_struct(self) -> None:
+        self.expect_ident("struct")
+        at = self.token_start()
+        name = self.ident("a struct name")
+        decl = StructDecl(name, span=Span(self.source, at, self.pos))
+        self._declare_name(name, decl.span, "type")  # type: ignore[arg-type]
+        if self.accept(":"):
+            self.expect_ident("Differentiable", "after ':' (the only protocol)")
+            decl.differentiable = True
+        self.expect("{", "to begin the struct's fields")
+        while not self.accept("}"):
+            at = self.token_start()
+            no_derivative = False
+            if self.accept("@"):
+                self.expect_ident("noDerivative", "after '@' on a field")
+                no_derivative = True
+            self.expect_ident("var", "to declare a field (or '}' to end the struct)")
+            field_at = self.token_start()
+            field_name = self.ident("a field name")
+            if decl.field(field_name) is not None:
+                self.error(f"duplicate field '{field_name}' in struct '{name}'", at=field_at)
+            self.expect(":")
+            decl.fields.append(
+                FieldDecl(field_name, self.bare_type(), no_derivative, Span(self.source, at, self.pos))
+            )
+        self.module.add_type(decl)
+
+    def parse_enum(self) -> None:
+        self.expect_ident("enum")
+        at = self.token_start()
+        name = self.ident("an enum name")
+        decl = EnumDecl(name, span=Span(self.source, at, self.pos))
+        self._declare_name(name, decl.span, "type")  # type: ignore[arg-type]
+        self.expect("{", "to begin the enum's cases")
+        while not self.accept("}"):
+            self.expect_ident("case", "to declare a case (or '}' to end the enum)")
+            at = self.token_start()
+            case_name = self.ident("a case name")
+            if decl.case(case_name) is not None:
+                self.error(f"duplicate case '{case_name}' in enum '{name}'", at=at)
+            payload = None
+            if self.accept("("):
+                payload = self.bare_type()
+                self.expect(")", "after the payload type (use a tuple for several values)")
+            decl.cases.append(EnumCase(case_name, payload, Span(self.source, at, self.pos)))
+        self.module.add_type(decl)
+
+    # --- functions -----------------------------------------------------------------------------
+    def parse_function(self) -> None:
+        self.expect_ident("sil")
+        attributes: list[FunctionAttr] = []
+        while self.accept("["):
+            attributes.append(self.parse_function_attribute())
+        at = self.token_start()
+        name = self.global_name()
+        span = Span(self.source, at, self.pos)
+        self._declare_name(name, span, "function")
+        self.expect(":")
+        type_at = self.token_start()
+        t = self.type()
+        if not isinstance(t, FunctionType):
+            self.error(f"a function must have a function type, not {t}", at=type_at)
+        fn = Function(name, t, attributes, span=span)
+        self.module.add_function(fn)
+        if self.accept("{"):
+            self.parse_body(fn)
+
+    def parse_function_attribute(self) -> FunctionAttr:
+        at = self.token_start()
+        word = self.ident("a function attribute")
+        if word in FLAG_ATTRS:
+            self.expect("]")
+            return FlagAttr(word, Span(self.source, at, self.pos))
+        if word not in ("differentiable", "reverse_differentiable"):
+            self.error(f"unknown function attribute '{word}'", at=at)
+        legacy = word == "reverse_differentiable"
+        source, wrt = 0, None
+        names: dict[str, str] = {}
+        allowed = ("primal", "adjoint") if legacy else ("jvp", "vjp")
+        while not self.accept("]"):
+            key_at = self.token_start()
+            key = self.ident(f"'source', 'wrt', '{allowed[0]}' or '{allowed[1]}'")
+            if key == "source":
+                source = self.integer()
+            elif key == "wrt":
+                indices = [self.integer()]
+                while self.accept(","):
+                    indices.append(self.integer())
+                wrt = tuple(indices)
+            elif key in allowed:
+                if key in names:
+                    self.error(f"'{key}' given twice", at=key_at)
+                names[key] = self.global_name()
+            else:
+                self.error(f"unexpected '{key}' in [{word} …]", at=key_at)
+        span = Span(self.source, at, self.pos)
+        if legacy:
+            return LegacyDifferentiableAttr(source, wrt, names.get("primal"), names.get("adjoint"), span)
+        return DifferentiableAttr(source, wrt, names.get("jvp"), names.get("vjp"), span)
+
+    def parse_body(self, fn: Function) -> None:
+        self.scope = scope = _FunctionScope()
+        self.end_of_line()
+        while not self.accept("}"):
+            if self.at_end():
+                self.error(f"expected '}}' to end function '@{fn.name}'")
+            block = self.parse_block_label(fn)
+            append = block.instructions.append
+            while True:
+                inst = self.optional_instruction()
+                if inst is None:
+                    break
+                inst.block = block
+                append(inst)
+        for name, span in scope.block_refs.items():
+            if name not in scope.blocks or scope.blocks[name].function is None:
+                raise SILError.at(span, f"use of undefined block '{name}'")
+        for name, (_, span) in scope.forward.items():
+            raise SILError.at(span, f"use of undefined value '%{name}'")
+        if not fn.blocks:
+            self.error(f"function '@{fn.name}' has a body with no blocks")
+
+    def parse_block_label(self, fn: Function) -> Block:
+        at = self.token_start()
+        m = IDENT_RE.match(self.text, self.pos)
+        if m is None:
+            self.error(f"expected a block label like 'bb0:', found {self.describe_next()}")
+        name = m.group(1)
+        if name in Instruction.registry:
+            self.error(f"expected a block label before '{name}'", at=at)
+        self.pos = m.end()
+        scope = self.scope
+        block = scope.blocks.get(name)
+        if block is None:
+            block = scope.blocks[name] = Block(name)
+        elif block.function is not None:
+            self.error(f"redefinition of block '{name}'", at=at)
+        block.function = fn
+        block.span = Span(self.source, at, self.pos)
+        scope.block_refs.pop(name, None)
+        fn.blocks.append(block)
+        if self.accept("(") and not self.accept(")"):
+            while True:
+                arg_at = self.token_start()
+                arg_name = self.value_name()
+                self.expect(":")
+                arg = BlockArgument(self.type(), None, [], block)
+                block.args.append(arg)
+                self.define(arg_name, arg, Span(self.source, arg_at, self.pos))
+                if not self.accept(","):
+                    self.expect(")", "to close the block's arguments")
+                    break
+        self.expect(":", "after the block label")
+        self.end_of_line()
+        return block
+
+    def optional_instruction(self) -> Instruction | None:
+        """Parse one instruction, or return None at a block label or the end of the body."""
+        start = self.token_start()
+        text = self.text
+        if start >= len(text):
+            return None
+        first = text[start]
+        names: list[tuple[str, Span]] = []
+        if first == "%":
+            m = VALUE_RE.match(text, self.pos)
+            assert m is not None
+            self.pos = m.end()
+            names.append((m.group(1), Span(self.source, start, self.pos)))
+            self.expect("=", "after the result name")
+        elif first == "(":
+            self.pos = start + 1
+            if not self.accept(")"):
+                while True:
+                    names.append(self.value_name_with_span())
+                    if not self.accept(","):
+                        self.expect(")", "to close the result names")
+                        break
+            self.expect("=", "after the result names")
+        elif first == "}":
+            return None
+        op_at = self.token_start()
+        m = IDENT_RE.match(text, self.pos)
+        if m is None:
+            self.error(f"expected an instruction, found {self.describe_next()}")
+        opname = m.group(1)
+        cls = Instruction.registry.get(opname)
+        if cls is None:
+            if not names and text.startswith((":", "("), m.end()):
+                return None  # a block label
+            self.error(f"unknown instruction '{opname}'", at=op_at)
+        self.pos = m.end()
+        try:
+            inst: Instruction = cls.parse(self)  # type: ignore[attr-defined]
+        except TypeRuleError as e:
+            self.error(str(e), at=op_at)
+        inst.span = Span(self.source, start, self.pos)
+        results = inst.results
+        if names:
+            if len(names) != len(results):
+                self.error(
+                    f"'{opname}' produces {len(results)} result(s), but {len(names)} name(s) are given",
+                    at=start,
+                )
+            for (name, span), result in zip(names, results):
+                self.define(name, result, span)
+        self.end_of_line()
+        return inst
+
+    # --- values and blocks ---------------------------------------------------------------------
+    def define(self, name: str, value: Value, span: Span) -> None:
+        scope = self.scope
+        if name in scope.values:
+            raise SILError.at(
+                span,
+                f"redefinition of value '%{name}'",
+                [note(scope.definitions[name], "previously defined here")],
+            )
+        value.name = name
+        scope.values[name] = value
+        scope.definitions[name] = span
+        pending = scope.forward.pop(name, None)
+        if pending is not None:
+            placeholder, use_span = pending
+            if placeholder.type != value.type:
+                raise SILError.at(
+                    use_span,
+                    f"'%{name}' is used with type {placeholder.type}, but defined with type {value.type}",
+                    [note(span, "defined here")],
+                )
+            placeholder.replace_all_uses_with(value)
+
+    def use(self, name: str, t: Type, span: Span) -> Value:
+        """The value named ``name``, which the text says has type ``t``."""
+        scope = self.scope
+        value = scope.values.get(name)
+        if value is not None:
+            if value.type != t:
+                raise SILError.at(
+                    span,
+                    f"'%{name}' has type {value.type}, but is used here as {t}",
+                    [note(scope.definitions[name], "defined here")],
+                )
+            return value
+        pending = scope.forward.get(name)
+        if pending is None:
+            value = Value(t, name)
+            scope.forward[name] = (value, span)
+            return value
+        if pending[0].type != t:
+            raise SILError.at(
+                span,
+                f"'%{name}' is used here as {t}, but earlier as {pending[0].type}",
+                [note(pending[1], "first used here")],
+            )
+        return pending[0]
+
+    def value_name_with_span(self) -> tuple[str, Span]:
+        at = self.token_start()
+        name = self.value_name()
+        return name, Span(self.source, at, self.pos)
+
+    def value_names_until(self, close: str) -> list[tuple[str, Span]]:
+        names: list[tuple[str, Span]] = []
+        if self.accept(close):
+            return names
+        while True:
+            names.append(self.value_name_with_span())
+            if not self.accept(","):
+                self.expect(close)
+                return names
+
+    def typed_value(self) -> Value:
+        """``%name : $T``."""
+        m = TYPED_VALUE_RE.match(self.text, self.pos)
+        if m is None:
+            name, span = self.value_name_with_span()
+            self.expect(":", f"and the type of '%{name}'")
+            self.expect("$")
+            return self.use(name, self.bare_type(), span)
+        name = m.group(1)
+        span = Span(self.source, m.start(1) - 1, m.end(1))
+        simple = m.group(2)
+        self.pos = m.end()
+        if simple is not None:
+            t = self._simple_types.get(simple)
+            if t is None:
+                t = self._simple_types[simple] = self._named_type(simple, m.start(2))
+        else:
+            t = self.bare_type()
+        return self.use(name, t, span)
+
+    def typed_values_until(self, close: str) -> list[Value]:
+        values: list[Value] = []
+        if self.accept(close):
+            return values
+        while True:
+            values.append(self.typed_value())
+            if not self.accept(","):
+                self.expect(close)
+                return values
+
+    def peek_punct(self, punct: str) -> bool:
+        start = self.token_start()
+        return self.text.startswith(punct, start)
+
+    def block_ref(self) -> Block:
+        at = self.token_start()
+        name = self.ident("a block name")
+        block = self.scope.blocks.get(name)
+        if block is None:
+            block = self.scope.blocks[name] = Block(name)
+            self.scope.block_refs[name] = Span(self.source, at, self.pos)
+        return block
+
+    def branch_target(self) -> tuple[Block, list[Value]]:
+        block = self.block_ref()
+        args = self.typed_values_until(")") if self.accept("(") else []
+        return block, args
+
+    def member_ref(self, enumelt: bool = False) -> tuple[str, str]:
+        """``#Type.member`` (``#Enum.case!enumelt`` when ``enumelt``)."""
+        self.expect("#")
+        at = self.token_start()
+        path = self.ident("a member reference like '#Point.x'")
+        owner, dot, member = path.rpartition(".")
+        if not dot:
+            self.error(f"expected '#Type.member', found '#{path}'", at=at)
+        if enumelt:
+            self.expect("!", "after the enum case")
+            self.expect_ident("enumelt", "after '!'")
+        return owner, member
+
+    def struct_decl(self, t: Type, what: str, at: int) -> StructDecl:
+        decl = self.module.struct(t.name) if isinstance(t, NominalType) else None
+        if decl is None:
+            if isinstance(t, NominalType):
+                self.error(f"{what} of '{t}', which is not a struct declared before this function", at=at)
+            self.error(f"{what} of a value of non-struct type {t}", at=at)
+        return decl
+
+    # --- types -----------------------------------------------------------------------------------
+    def type(self) -> Type:
+        """``$T``."""
+        m = SIMPLE_TYPE_RE.match(self.text, self.pos)
+        if m is None:
+            self.error(f"expected a type like '$Float', found {self.describe_next()}")
+        self.pos = m.end()
+        simple = m.group(1)
+        if simple is None:
+            return self.bare_type()
+        t = self._simple_types.get(simple)
+        if t is None:
+            t = self._simple_types[simple] = self._named_type(simple, m.start(1))
+        return t
+
+    def _named_type(self, name: str, at: int) -> Type:
+        if name == "Tensor":
+            self.error("Tensor needs an element type: 'Tensor<Float>' or 'Tensor<Double>'", at=at)
+        return NominalType(name)
+
+    def bare_type(self) -> Type:
+        """A type without the leading ``$``."""
+        at = self.token_start()
+        if self.accept("@"):
+            return self._attributed_function_type(at)
+        if self.accept("("):
+            return self._parenthesized_type(at)
+        name = self.ident("a type")
+        if name == "Tensor":
+            self.expect("<", "after 'Tensor'")
+            element_at = self.token_start()
+            element = self.bare_type()
+            if element not in (SCALARS["Float"], SCALARS["Double"]):
+                self.error(f"Tensor elements must be Float or Double, not {element}", at=element_at)
+            self.expect(">", "to close 'Tensor<…'")
+            return TensorType(element)  # type: ignore[arg-type]
+        scalar = SCALARS.get(name)
+        return scalar if scalar is not None else NominalType(name)
+
+    def _attributed_function_type(self, at: int) -> FunctionType:
+        differentiable = None
+        word_at = self.token_start()
+        word = self.ident("a type attribute")
+        if word == "differentiable":
+            self.expect("(")
+            kind_at = self.token_start()
+            differentiable = self.ident("'reverse'")
+            if differentiable != "reverse":
+                self.error(f"expected 'reverse', found '{differentiable}'", at=kind_at)
+            self.expect(")")
+            self.expect("@", "and a function convention after '@differentiable(reverse)'")
+            word_at = self.token_start()
+            word = self.ident("a function convention")
+        if word == "convention":
+            self.expect("(")
+            conv_at = self.token_start()
+            if self.ident("'thin'") != "thin":
+                self.error("expected 'thin' (closures are written '@callee_guaranteed')", at=conv_at)
+            self.expect(")")
+            convention = "thin"
+        elif word == "callee_guaranteed":
+            convention = "callee_guaranteed"
+        else:
+            self.error(f"expected '@convention(thin)' or '@callee_guaranteed', found '@{word}'", at=word_at)
+        self.expect("(", "to begin the parameter list")
+        params: list[Type] = []
+        no_derivative: list[bool] = []
+        if not self.accept(")"):
+            while True:
+                nd = False
+                if self.accept("@"):
+                    self.expect_ident("noDerivative", "after '@' on a parameter")
+                    nd = True
+                params.append(self.bare_type())
+                no_derivative.append(nd)
+                if not self.accept(","):
+                    self.expect(")", "to close the parameter list")
+                    break
+        self.expect("->", "after the parameter list")
+        result = self.bare_type()
+        if differentiable is None and any(no_derivative):
+            self.error("@noDerivative is only allowed in a @differentiable function type", at=at)
+        return FunctionType(tuple(params), result, convention, differentiable, tuple(no_derivative))  # type: ignore[arg-type]
+
+    def _parenthesized_type(self, at: int) -> Type:
+        elements: list[Type] = []
+        labels: list[str | None] = []
+        if not self.accept(")"):
+            while True:
+                label = None
+                m = IDENT_RE.match(self.text, self.pos)
+                if m is not None and self.text.startswith(":", self._skip(m.end())):
+                    label = m.group(1)
+                    self.pos = m.end()
+                    self.expect(":")
+                labels.append(label)
+                elements.append(self.bare_type())
+                if not self.accept(","):
+                    self.expect(")", "to close the tuple type")
+                    break
+        if self.accept("->"):
+            if any(labels):
+                self.error("function parameters cannot be labeled", at=at)
+            return FunctionType(tuple(elements), self.bare_type())
+        if len(elements) == 1 and labels[0] is None:
+            return elements[0]
+        return TupleType(tuple(elements), tuple(labels))
+
+    def _skip(self, pos: int) -> int:
+        while pos < len(self.text) and self.text[pos] in " \t":
+            pos += 1
+        return pos
+
+
+def parse(text: str, filename: str = "<input>") -> Module:
+    """Parse SIL text into a module; raises ``SILError`` at the first error."""
+    return Parser(SourceFile(filename, text)).parse_module()
+
+
+def parse_source(source: SourceFile) -> Module:
+    return Parser(source).parse_module()

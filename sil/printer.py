@@ -1,0 +1,174 @@
+"""The canonical printer: the same module always prints to the same text.
+
+Values keep the names the input gave them unless those are numbers; every other value is numbered
+in order of definition (``%0``, ``%1``, …). Blocks named ``bbN`` in the input, and unnamed ones,
+are numbered by position.
+Type declarations come first, then functions, each in module order.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from sil.ir import (
+    Block,
+    DifferentiableAttr,
+    EnumDecl,
+    FlagAttr,
+    Function,
+    FunctionAttr,
+    LegacyDifferentiableAttr,
+    Module,
+    StructDecl,
+    Value,
+)
+
+_PLAIN_GLOBAL = re.compile(r"[A-Za-z_$][\w$.]*\Z")
+_NUMBERED_BLOCK = re.compile(r"bb\d+\Z")
+
+
+def format_global(name: str) -> str:
+    """``@name``, quoted when the name is not a plain identifier."""
+    if _PLAIN_GLOBAL.match(name):
+        return "@" + name
+    return '@"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class Printer:
+    """Prints a module; instructions format their operands through ``value``, ``typed`` and
+    ``block``."""
+
+    def __init__(self) -> None:
+        self.names: dict[Value, str] = {}
+        self.block_names: dict[Block, str] = {}
+
+    # --- what instructions call --------------------------------------------------------------
+    def value(self, v: Value) -> str:
+        name = self.names.get(v)
+        return name if name is not None else "%<undefined>"
+
+    def typed(self, v: Value) -> str:
+        return f"{self.value(v)} : ${v.type}"
+
+    def typed_list(self, values: Iterable[Value]) -> str:
+        return ", ".join([f"{self.value(v)} : ${v.type}" for v in values])
+
+    def block(self, b: Block) -> str:
+        return self.block_names.get(b, "<undefined block>")
+
+    def branch_target(self, b: Block, args: list[Value]) -> str:
+        if not args:
+            return self.block(b)
+        return f"{self.block(b)}({self.typed_list(args)})"
+
+    global_name = staticmethod(format_global)
+
+    # --- module ------------------------------------------------------------------------------
+    def print_module(self, module: Module) -> str:
+        parts: list[str] = []
+        if module.stage is not None:
+            parts.append(f"sil_stage {module.stage}\n")
+        for decl in module.types.values():
+            parts.append(self.print_type_decl(decl))
+        for fn in module.functions.values():
+            parts.append(self.print_function(fn))
+        return "\n".join(parts)
+
+    def print_type_decl(self, decl: StructDecl | EnumDecl) -> str:
+        if isinstance(decl, StructDecl):
+            conformance = " : Differentiable" if decl.differentiable else ""
+            lines = [f"struct {decl.name}{conformance} {{"]
+            for f in decl.fields:
+                prefix = "@noDerivative " if f.no_derivative else ""
+                lines.append(f"  {prefix}var {f.name}: {f.type}")
+        else:
+            lines = [f"enum {decl.name} {{"]
+            for c in decl.cases:
+                payload = f"({c.payload})" if c.payload is not None else ""
+                lines.append(f"  case {c.name}{payload}")
+        lines.append("}\n")
+        return "\n".join(lines)
+
+    def print_function(self, fn: Function) -> str:
+        attrs = "".join(f"[{format_attribute(a)}] " for a in fn.attributes)
+        header = f"sil {attrs}{format_global(fn.name)} : ${fn.type}"
+        if fn.is_declaration:
+            return header + "\n"
+        self._name_values(fn)
+        lines = [header + " {"]
+        append = lines.append
+        names = self.names
+        for block in fn.blocks:
+            label = self.block_names[block]
+            if block.args:
+                append(f"{label}({self.typed_list(block.args)}):")
+            else:
+                append(f"{label}:")
+            for inst in block.instructions:
+                body = inst.format(self)  # type: ignore[attr-defined]
+                text = f"{inst.opname} {body}" if body else inst.opname
+                results = inst.results
+                if len(results) == 1:
+                    append(f"  {names[results[0]]} = {text}")
+                elif results:
+                    append(f"  ({', '.join([names[r] for r in results])}) = {text}")
+                else:
+                    append("  " + text)
+        append("}\n")
+        return "\n".join(lines)
+
+    def _name_values(self, fn: Function) -> None:
+        """Choose the printed names of a function's blocks and values."""
+        self.block_names = blocks = {}
+        used: set[str] = set()
+        for index, b in enumerate(fn.blocks):
+            keep = b.name is not None and not _NUMBERED_BLOCK.match(b.name)
+            name = b.name if keep and b.name is not None else f"bb{index}"
+            if name in used:
+                name = _unique(name, used)
+            used.add(name)
+            blocks[b] = name
+        self.names = names = {}
+        taken: set[str] = set()
+        counter = 0
+        for b in fn.blocks:
+            values: list[Value] = list(b.args)
+            for inst in b.instructions:
+                values.extend(inst.results)
+            for v in values:
+                if v.name is not None and not v.name.isdigit():
+                    name = v.name if v.name not in taken else _unique(v.name, taken)
+                    taken.add(name)
+                    names[v] = "%" + name
+                else:
+                    names[v] = f"%{counter}"
+                    counter += 1
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    suffix = 1
+    while f"{name}_{suffix}" in taken:
+        suffix += 1
+    return f"{name}_{suffix}"
+
+
+def format_attribute(attr: FunctionAttr) -> str:
+    if isinstance(attr, FlagAttr):
+        return attr.name
+    keyword = "differentiable" if isinstance(attr, DifferentiableAttr) else "reverse_differentiable"
+    parts = [keyword, f"source {attr.source}"]
+    if attr.wrt is not None:
+        parts.append("wrt " + ", ".join(map(str, attr.wrt)))
+    if isinstance(attr, DifferentiableAttr):
+        named = [("jvp", attr.jvp), ("vjp", attr.vjp)]
+    else:
+        assert isinstance(attr, LegacyDifferentiableAttr)
+        named = [("primal", attr.primal), ("adjoint", attr.adjoint)]
+    parts.extend(f"{key} {format_global(name)}" for key, name in named if name is not None)
+    return " ".join(parts)
+
+
+def print_module(module: Module) -> str:
+    """The canonical text of a module."""
+    return Printer().print_module(module)

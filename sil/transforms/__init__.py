@@ -1,0 +1,5 @@
+"""Generic transforms; importing this package registers them."""
+
+from sil.transforms import dce
+
+__all__ = ["dce"]

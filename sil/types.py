@@ -1,0 +1,154 @@
+"""SIL types (SIL-SPEC §2): immutable values, compared and hashed structurally.
+
+The scalar types are interned (``FLOAT`` is the one ``Float``), and every type caches its hash and
+its printed form, because the parser, verifier and printer touch types on every instruction.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import attrs
+
+Convention = Literal["thin", "callee_guaranteed"]
+
+
+@attrs.frozen(cache_hash=True)
+class Type:
+    """Base class of every SIL type."""
+
+    def __str__(self) -> str:
+        text = _TEXT.get(self)
+        if text is None:
+            text = _TEXT[self] = self._render()
+        return text
+
+    def _render(self) -> str:
+        raise NotImplementedError(type(self).__name__)
+
+    @property
+    def is_float(self) -> bool:
+        """A floating-point scalar (``Float`` or ``Double``)."""
+        return False
+
+
+_TEXT: dict[Type, str] = {}
+
+
+@attrs.frozen(cache_hash=True)
+class ScalarType(Type):
+    """One of the builtin scalars: ``Float``, ``Double``, ``Int``, ``Bool``."""
+
+    name: str
+
+    def _render(self) -> str:
+        return self.name
+
+    @property
+    def is_float(self) -> bool:
+        return self.name in ("Float", "Double")
+
+
+FLOAT = ScalarType("Float")
+DOUBLE = ScalarType("Double")
+INT = ScalarType("Int")
+BOOL = ScalarType("Bool")
+
+SCALARS: dict[str, ScalarType] = {
+    "Float": FLOAT,
+    "Double": DOUBLE,
+    "Int": INT,
+    "Bool": BOOL,
+    "Builtin.FPIEEE32": FLOAT,
+    "Builtin.FPIEEE64": DOUBLE,
+    "Builtin.Int64": INT,
+    "Builtin.Int1": BOOL,
+}
+
+
+@attrs.frozen(cache_hash=True)
+class TensorType(Type):
+    """An n-dimensional array of ``Float`` or ``Double``; the shape is known at run time only."""
+
+    element: ScalarType
+
+    def _render(self) -> str:
+        return f"Tensor<{self.element}>"
+
+
+@attrs.frozen(cache_hash=True)
+class TupleType(Type):
+    """A tuple; ``labels`` holds one optional label per element (all ``None`` when unlabeled)."""
+
+    elements: tuple[Type, ...]
+    labels: tuple[str | None, ...] = attrs.field()
+
+    @labels.default
+    def _no_labels(self) -> tuple[str | None, ...]:
+        return (None,) * len(self.elements)
+
+    def _render(self) -> str:
+        parts = [
+            f"{label}: {element}" if label is not None else str(element)
+            for label, element in zip(self.labels, self.elements)
+        ]
+        return f"({', '.join(parts)})"
+
+
+VOID = TupleType(())
+
+
+@attrs.frozen(cache_hash=True)
+class NominalType(Type):
+    """A declared struct or enum, named; ``S.TangentVector`` names the tangent of struct ``S``."""
+
+    name: str
+
+    def _render(self) -> str:
+        return self.name
+
+
+@attrs.frozen(cache_hash=True)
+class FunctionType(Type):
+    """A function type: thin (no context) or a ``@callee_guaranteed`` closure.
+
+    ``differentiable`` is set (to ``"reverse"``) for an original bundled with its derivatives;
+    ``no_derivative`` marks parameters written ``@noDerivative``.
+    """
+
+    params: tuple[Type, ...]
+    result: Type
+    convention: Convention = "thin"
+    differentiable: str | None = None
+    no_derivative: tuple[bool, ...] = attrs.field()
+
+    @no_derivative.default
+    def _all_differentiable(self) -> tuple[bool, ...]:
+        return (False,) * len(self.params)
+
+    def _render(self) -> str:
+        params = ", ".join(
+            f"@noDerivative {param}" if nd else str(param)
+            for param, nd in zip(self.params, self.no_derivative)
+        )
+        prefix = f"@differentiable({self.differentiable}) " if self.differentiable else ""
+        conv = "@convention(thin)" if self.convention == "thin" else "@callee_guaranteed"
+        return f"{prefix}{conv} ({params}) -> {self.result}"
+
+    @property
+    def results(self) -> tuple[Type, ...]:
+        """The result as a sequence: a tuple's elements, else the result alone."""
+        if isinstance(self.result, TupleType):
+            return self.result.elements
+        return (self.result,)
+
+    def plain(self) -> FunctionType:
+        """This type without the ``@differentiable`` bundle and ``@noDerivative`` markers."""
+        return FunctionType(self.params, self.result, self.convention)
+
+
+def tuple_or_single(elements: tuple[Type, ...]) -> Type:
+    """A tuple of ``elements``, or the element itself when there is exactly one (SIL-SPEC §6)."""
+    if len(elements) == 1:
+        return elements[0]
+    return TupleType(elements)

@@ -1,0 +1,277 @@
+"""The verifier: every structural and typing rule of SIL-SPEC §2–6, each violation reported as a
+diagnostic at the instruction (or declaration) that breaks it."""
+
+from __future__ import annotations
+
+from sil import derivative_types as dt
+from sil.cfg import DominatorTree
+from sil.diagnostics import Diagnostic, SILError, Span, note
+from sil.ir import (
+    Block,
+    DifferentiableAttr,
+    EnumDecl,
+    FlagAttr,
+    Function,
+    FunctionAttr,
+    Instruction,
+    LegacyDifferentiableAttr,
+    Module,
+    StructDecl,
+    Value,
+)
+from sil.types import FunctionType, NominalType, TensorType, TupleType, Type
+
+
+class Verifier:
+    """Checks a module; ``diagnostics`` holds what it found, in source order."""
+
+    def __init__(self, module: Module) -> None:
+        self.module = module
+        self.function: Function = Function("", FunctionType((), TupleType(())))
+        self.diagnostics: list[Diagnostic] = []
+        self._known_types: set[Type] = set()
+
+    # --- reporting -----------------------------------------------------------------------------
+    def error(
+        self, where: Instruction | Span | None, message: str, notes: list[Diagnostic] | None = None
+    ) -> None:
+        span = where.span if isinstance(where, Instruction) else where
+        if span is None:
+            span = self.function.span
+        self.diagnostics.append(Diagnostic("error", message, span, notes or []))
+
+    def _describe(self, v: Value) -> str:
+        return f"'%{v.name}'" if v.name is not None else "a value"
+
+    # --- module --------------------------------------------------------------------------------
+    def verify_module(self) -> list[Diagnostic]:
+        for decl in self.module.types.values():
+            self._verify_type_decl(decl)
+        for fn in self.module.functions.values():
+            self.function = fn
+            self.check_type(fn.type, fn.span)
+            self._verify_attributes(fn)
+            if not fn.is_declaration:
+                self._verify_body(fn)
+        self.diagnostics.sort(key=lambda d: d.span.start if d.span is not None else -1)
+        return self.diagnostics
+
+    def check_type(self, t: Type, where: Instruction | Span | None) -> None:
+        """Report references to undeclared structs and enums inside ``t``."""
+        if t in self._known_types:
+            return
+        if isinstance(t, NominalType):
+            if self.module.lookup_type(t.name) is None:
+                self.error(where, f"use of undeclared type '{t.name}'")
+                return
+        elif isinstance(t, TupleType):
+            for element in t.elements:
+                self.check_type(element, where)
+        elif isinstance(t, FunctionType):
+            for param in t.params:
+                self.check_type(param, where)
+            self.check_type(t.result, where)
+        elif isinstance(t, TensorType):
+            pass
+        self._known_types.add(t)
+
+    def _verify_type_decl(self, decl: StructDecl | EnumDecl) -> None:
+        if isinstance(decl, StructDecl):
+            for f in decl.fields:
+                self.check_type(f.type, f.span)
+        else:
+            for c in decl.cases:
+                if c.payload is not None:
+                    self.check_type(c.payload, c.span)
+
+    # --- function attributes (§3, §6) ----------------------------------------------------------
+    def _verify_attributes(self, fn: Function) -> None:
+        flags = {a.name for a in fn.attributes if isinstance(a, FlagAttr)}
+        if {"noinline", "always_inline"} <= flags:
+            span = next(
+                a.span for a in fn.attributes if isinstance(a, FlagAttr) and a.name == "always_inline"
+            )
+            self.error(span, "a function cannot be both [noinline] and [always_inline]")
+        seen: dict[tuple[str, int, tuple[int, ...]], FunctionAttr] = {}
+        for attr in fn.attributes:
+            if isinstance(attr, FlagAttr):
+                continue
+            try:
+                wrt = dt.resolve_wrt(self.module, fn.type, attr.wrt)
+                dt.source_tangent(self.module, fn.type, attr.source)
+            except dt.DerivativeTypeError as e:
+                self.error(attr.span, f"invalid differentiability attribute: {e}")
+                continue
+            key = (type(attr).__name__, attr.source, wrt)
+            if key in seen:
+                self.error(
+                    attr.span,
+                    "duplicate differentiability attribute for the same 'source' and 'wrt'",
+                    [note(seen[key].span, "previous attribute here")],
+                )
+            seen[key] = attr
+            if isinstance(attr, DifferentiableAttr):
+                self._check_derivative(
+                    attr, "jvp", attr.jvp, dt.jvp_type(self.module, fn.type, attr.source, wrt)
+                )
+                self._check_derivative(
+                    attr, "vjp", attr.vjp, dt.vjp_type(self.module, fn.type, attr.source, wrt)
+                )
+            else:
+                self._verify_legacy(fn, attr, wrt)
+
+    def _check_derivative(
+        self, attr: FunctionAttr, role: str, name: str | None, expected: FunctionType
+    ) -> None:
+        if name is None:
+            return
+        target = self.module.functions.get(name)
+        if target is None:
+            self.error(attr.span, f"{role} '@{name}' is not defined")
+        elif target.type != expected:
+            self.error(
+                attr.span,
+                f"{role} '@{name}' has type {target.type}, but must have type {expected}",
+                [note(target.span, f"'@{name}' defined here")],
+            )
+
+    def _verify_legacy(self, fn: Function, attr: LegacyDifferentiableAttr, wrt: tuple[int, ...]) -> None:
+        checkpoints: Type | None = None
+        if attr.primal is not None:
+            primal = self.module.functions.get(attr.primal)
+            if primal is None:
+                self.error(attr.span, f"primal '@{attr.primal}' is not defined")
+            else:
+                results = primal.type.result
+                if isinstance(results, TupleType) and len(results.elements) == 2:
+                    checkpoints = results.elements[0]
+                if checkpoints is None or not isinstance(
+                    self.module.lookup_type(str(checkpoints)), StructDecl
+                ):
+                    self.error(
+                        attr.span,
+                        f"primal '@{attr.primal}' must return (Checkpoints, {fn.type.result}), "
+                        "with Checkpoints a struct",
+                    )
+                    checkpoints = None
+                else:
+                    self._check_derivative(
+                        attr, "primal", attr.primal, dt.legacy_primal_type(fn.type, checkpoints)
+                    )
+        if attr.adjoint is not None:
+            adjoint = self.module.functions.get(attr.adjoint)
+            if adjoint is None:
+                self.error(attr.span, f"adjoint '@{attr.adjoint}' is not defined")
+                return
+            if checkpoints is None:
+                params = adjoint.type.params
+                if len(params) <= len(fn.type.params):
+                    self.error(attr.span, f"adjoint '@{attr.adjoint}' takes too few parameters")
+                    return
+                checkpoints = params[len(fn.type.params)]
+            expected = dt.legacy_adjoint_type(self.module, fn.type, attr.source, wrt, checkpoints)
+            self._check_derivative(attr, "adjoint", attr.adjoint, expected)
+
+    # --- bodies --------------------------------------------------------------------------------
+    def _verify_body(self, fn: Function) -> None:
+        entry = fn.blocks[0]
+        entry_types = [a.type for a in entry.args]
+        if entry_types != list(fn.type.params):
+            self.error(
+                entry.span,
+                f"entry block arguments ({', '.join(map(str, entry_types))}) do not match "
+                f"the parameters of {fn.type}",
+            )
+        defined: set[Value] = set()
+        for block in fn.blocks:
+            self._verify_block_shape(fn, block)
+            defined.update(block.args)
+            for inst in block.instructions:
+                defined.update(inst.results)
+        tree = DominatorTree(fn)
+        if any(entry in b.successors() for b in fn.blocks):
+            self.error(entry.span, "the entry block cannot be a branch target")
+        self._verify_dominance(fn, tree, defined)
+        for block in fn.blocks:
+            for arg in block.args:
+                self.check_type(arg.type, block.span)
+            for inst in block.instructions:
+                for r in inst.results:
+                    self.check_type(r.type, inst)
+                for succ, args in inst.successor_args():
+                    self._verify_successor(inst, succ, args, fn)
+                inst.verify(self)  # type: ignore[no-untyped-call]
+
+    def _verify_block_shape(self, fn: Function, block: Block) -> None:
+        insts = block.instructions
+        if not insts or not insts[-1].is_terminator:
+            at = insts[-1].span if insts else block.span
+            self.error(at, f"block '{block.name}' does not end in a terminator")
+        for inst in insts[:-1]:
+            if inst.is_terminator:
+                self.error(inst, f"terminator '{inst.opname}' in the middle of a block")
+        if insts and insts[-1].is_terminator:
+            for succ in insts[-1].successors():
+                if succ.function is not fn:
+                    self.error(insts[-1], f"branch to block '{succ.name}' of another function")
+
+    def _verify_successor(self, inst: Instruction, succ: Block, args: list[Value], fn: Function) -> None:
+        if len(args) != len(succ.args):
+            self.error(
+                inst, f"branch to '{succ.name}' passes {len(args)} argument(s), but it takes {len(succ.args)}"
+            )
+            return
+        for i, (arg, param) in enumerate(zip(args, succ.args)):
+            if arg.type != param.type:
+                self.error(
+                    inst,
+                    f"argument {i} of the branch to '{succ.name}' has type {arg.type}, "
+                    f"but the block argument has type {param.type}",
+                )
+
+    def _verify_dominance(self, fn: Function, tree: DominatorTree, defined: set[Value]) -> None:
+        available: set[Value] = set()
+        # Reachable blocks in dominator-tree preorder; a block's values leave scope after its subtree.
+        stack: list[tuple[Block, bool]] = [(fn.blocks[0], True)] if tree.order else []
+        while stack:
+            block, entering = stack.pop()
+            if not entering:
+                available.difference_update(block.args)
+                for inst in block.instructions:
+                    available.difference_update(inst.results)
+                continue
+            available.update(block.args)
+            self._check_uses(block, available, defined)
+            stack.append((block, False))
+            stack.extend((child, True) for child in reversed(tree.children[block]))
+        for block in fn.blocks:
+            if not tree.is_reachable(block):
+                self._check_uses(block, set(defined), defined, same_block_order=True)
+
+    def _check_uses(
+        self, block: Block, available: set[Value], defined: set[Value], same_block_order: bool = False
+    ) -> None:
+        if same_block_order:
+            for inst in block.instructions:
+                available.difference_update(inst.results)
+            available.update(block.args)
+        for inst in block.instructions:
+            for i, op in enumerate(inst.operands):
+                if op not in available:
+                    problem = (
+                        "does not dominate this use" if op in defined else "is not defined in this function"
+                    )
+                    self.error(inst, f"operand {i} of '{inst.opname}' ({self._describe(op)}) {problem}")
+            available.update(inst.results)
+
+
+def verify_module(module: Module) -> list[Diagnostic]:
+    """Every rule violation in ``module``, in source order."""
+    return Verifier(module).verify_module()
+
+
+def verify(module: Module) -> None:
+    """Raise ``SILError`` with every violation, if there are any."""
+    diagnostics = verify_module(module)
+    if diagnostics:
+        raise SILError(diagnostics)

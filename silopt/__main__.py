@@ -1,0 +1,3 @@
+from silopt.driver import console_main
+
+console_main()

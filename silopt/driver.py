@@ -1,0 +1,183 @@
+"""The command line (SIL-SPEC §8): parse, verify, run passes, print.
+
+Exit status: 0 success, 1 a diagnostic was reported, 2 bad usage. Only this module prints
+diagnostics and chooses exit codes; output files are written whole or not at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from typing import IO, Any
+
+from sil.diagnostics import Diagnostic, SILError, SourceFile
+from sil.ir import Module
+from sil.parser import parse_source
+from sil.passes import Pass, PassManager, registered_passes
+from sil.printer import print_module
+from sil.verifier import verify_module
+from silopt.expectations import check_expectations
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse would print and exit; we decide instead
+        raise _UsageError(message)
+
+
+class _AppendPasses(argparse.Action):
+    """Collects pass flags and ``--pass-pipeline`` entries, in command-line order."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        pipeline: list[str] = list(getattr(namespace, "pipeline", None) or [])
+        if self.const is not None:
+            pipeline.append(self.const)
+        else:
+            names = [n.strip() for n in str(values).split(",") if n.strip()]
+            known = registered_passes()
+            for n in names:
+                if n not in known:
+                    raise _UsageError(f"unknown pass '{n}' in --pass-pipeline (see --list-passes)")
+            pipeline.extend(names)
+        namespace.pipeline = pipeline
+
+
+def build_argument_parser() -> argparse.ArgumentParser:
+    p = _ArgumentParser(
+        prog="silopt",
+        description="Parse, verify, transform and print SIL modules.",
+        allow_abbrev=False,
+    )
+    p.add_argument("input", nargs="?", help="input file ('-' for standard input)")
+    p.add_argument(
+        "-o", dest="output", metavar="OUT", help="write the module to OUT instead of standard output"
+    )
+    p.add_argument("--pass-pipeline", metavar="A,B,…", action=_AppendPasses, help="run these passes in order")
+    p.add_argument("--list-passes", action="store_true", help="list the available passes and exit")
+    p.add_argument("--verify-each", action="store_true", help="run the verifier after every pass")
+    p.add_argument(
+        "--print-ir-after-all",
+        action="store_true",
+        help="print the module to standard error after every pass",
+    )
+    p.add_argument(
+        "--verify-diagnostics",
+        action="store_true",
+        help="check diagnostics against '// expected-error {{…}}' comments in the input",
+    )
+    group = p.add_argument_group("passes")
+    for name, cls in registered_passes().items():
+        group.add_argument(
+            f"-{name}", f"--{name}", action=_AppendPasses, nargs=0, const=name, help=cls.description
+        )
+    p.set_defaults(pipeline=[])
+    return p
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    stdin: IO[str] | None = None,
+    stdout: IO[str] | None = None,
+    stderr: IO[str] | None = None,
+) -> int:
+    """Run silopt; returns the exit status."""
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    parser = build_argument_parser()
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+        if args.list_passes:
+            for name, cls in registered_passes().items():
+                stdout.write(f"{name:<28} {cls.description}\n")
+            return 0
+        if args.input is None:
+            raise _UsageError("no input file (use '-' for standard input)")
+    except _UsageError as e:
+        stderr.write(parser.format_usage())
+        stderr.write(f"silopt: error: {e}\n")
+        return 2
+
+    try:
+        source = _read_input(args.input, stdin)
+    except OSError as e:
+        stderr.write(f"silopt: error: cannot read '{args.input}': {e.strerror}\n")
+        return 1
+
+    def dump_after(p: Pass, module: Module) -> None:
+        stderr.write(f"// -----// IR Dump After {p.name} //----- //\n")
+        stderr.write(print_module(module))
+
+    diagnostics: list[Diagnostic] = []
+    text = ""
+    try:
+        module = parse_source(source)
+        diagnostics = verify_module(module)
+        if not diagnostics:
+            passes = [registered_passes()[name]() for name in args.pipeline]
+            manager = PassManager(passes, args.verify_each, dump_after if args.print_ir_after_all else None)
+            manager.run(module)
+            text = print_module(module)
+    except SILError as e:
+        diagnostics = e.diagnostics
+
+    if args.verify_diagnostics:
+        problems = check_expectations(source, diagnostics)
+        for d in problems:
+            stderr.write(d.render())
+        if problems:
+            return 1
+        if diagnostics:
+            return 0
+    elif diagnostics:
+        for d in diagnostics:
+            stderr.write(d.render())
+        return 1
+
+    if args.output is None or args.output == "-":
+        stdout.write(text)
+        return 0
+    try:
+        _write_atomically(args.output, text)
+    except OSError as e:
+        stderr.write(f"silopt: error: cannot write '{args.output}': {e.strerror}\n")
+        return 1
+    return 0
+
+
+def _read_input(path: str, stdin: IO[str]) -> SourceFile:
+    if path == "-":
+        return SourceFile("<stdin>", stdin.read())
+    with open(path, encoding="utf-8") as f:
+        return SourceFile(path, f.read())
+
+
+def _write_atomically(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file, so a failure leaves nothing half-way."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".silopt-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def console_main() -> None:
+    """The ``silopt`` console script."""
+    sys.exit(main())
