@@ -3,6 +3,7 @@ the algorithm (``b = Builder.before(inst); y = b.builtin("fmul", x, x)``)."""
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 
 from sil import derivative_types as dt
@@ -119,12 +120,12 @@ class Builder:
     def tuple(self, *elements: Value, labels: Sequence[str | None] | None = None) -> Result:
         if labels is None:
             return self._one(TupleInst(list(elements)))
-        return self._one(TupleInst(list(elements), tuple(labels)))
+        return self._one(TupleInst(list(elements), builtins.tuple(labels)))
 
     def tuple_extract(self, value: Value, index: int) -> Result:
         return self._one(TupleExtractInst([value], index))
 
-    def destructure_tuple(self, value: Value) -> tuple[Result, ...]:
+    def destructure_tuple(self, value: Value) -> builtins.tuple[Result, ...]:
         return self.insert(DestructureTupleInst([value])).results
 
     def struct(self, t: NominalType, *fields: Value) -> Result:
@@ -137,7 +138,7 @@ class Builder:
             raise TypeRuleError(f"{value.type} has no field '{field}'")
         return self._one(StructExtractInst([value], field, found.type))
 
-    def destructure_struct(self, value: Value) -> tuple[Result, ...]:
+    def destructure_struct(self, value: Value) -> builtins.tuple[Result, ...]:
         decl = self._module().struct(str(value.type))
         if decl is None:
             raise TypeRuleError(f"{value.type} is not a declared struct")
@@ -163,7 +164,9 @@ class Builder:
         t = bundle.type
         assert isinstance(t, FunctionType)
         return self._one(
-            DifferentiableFunctionExtractInst([bundle], extractee, extractee_type(self, t, extractee))
+            DifferentiableFunctionExtractInst(
+                [bundle], extractee, extractee_type(self._module(), t, extractee)
+            )
         )
 
     def gradient(
@@ -177,7 +180,7 @@ class Builder:
         t = fn.type
         assert isinstance(t, FunctionType)
         resolved, result = GradientInst.derive(
-            self, t, source, tuple(wrt) if wrt is not None else None, seedable, preserving_result
+            self._module(), t, source, tuple(wrt) if wrt is not None else None, seedable, preserving_result
         )
         return self._one(GradientInst([fn], source, resolved, seedable, preserving_result, result))
 
@@ -200,7 +203,7 @@ class Builder:
         return self.insert(CondBranchInst(operands, true_dest, false_dest, len(true_args)))
 
     def switch_enum(
-        self, value: Value, cases: Sequence[tuple[str, Block]], default: Block | None = None
+        self, value: Value, cases: Sequence[builtins.tuple[str, Block]], default: Block | None = None
     ) -> Instruction:
         return self.insert(SwitchEnumInst([value], list(cases), default))
 

@@ -58,13 +58,13 @@ class DominatorTree:
                     if new == -1:
                         new = j
                         continue
-                    a, b = j, new
-                    while a != b:
-                        while a > b:
-                            a = idom[a]
-                        while b > a:
-                            b = idom[b]
-                    new = a
+                    x, y = j, new
+                    while x != y:
+                        while x > y:
+                            x = idom[x]
+                        while y > x:
+                            y = idom[y]
+                    new = x
                 if idom[i] != new:
                     idom[i] = new
                     changed = True

@@ -15,7 +15,7 @@ import attrs
 
 from sil import derivative_types as dt
 from sil.builtins import BUILTINS, canonical_builtin_name
-from sil.ir import Block, Instruction, Value
+from sil.ir import Block, Instruction, Module, Value
 from sil.types import (
     BOOL,
     DOUBLE,
@@ -101,7 +101,7 @@ def float_bits(value: float, t: Type) -> int:
     return int(struct.unpack("<Q", struct.pack("<d", value))[0])
 
 
-_CANONICAL_NAN = {FLOAT: 0x7FC00000, DOUBLE: 0x7FF8000000000000}
+_CANONICAL_NAN: dict[Type, int] = {FLOAT: 0x7FC00000, DOUBLE: 0x7FF8000000000000}
 
 
 def format_float(value: float, t: Type) -> str:
@@ -723,7 +723,7 @@ class DifferentiableFunctionInst(Instruction):
 EXTRACTEES = ("original", "jvp", "vjp")
 
 
-def extractee_type(module_owner: Verifier | Parser, t: FunctionType, kind: str) -> FunctionType:
+def extractee_type(module: Module, t: FunctionType, kind: str) -> FunctionType:
     """The type of the ``kind`` part of a ``@differentiable`` function of type ``t``."""
     original = t.plain()
     if kind == "original":
@@ -731,7 +731,7 @@ def extractee_type(module_owner: Verifier | Parser, t: FunctionType, kind: str) 
     wrt = tuple(i for i, nd in enumerate(t.no_derivative) if not nd)
     make = dt.jvp_type if kind == "jvp" else dt.vjp_type
     try:
-        return make(module_owner.module, original, 0, wrt)
+        return make(module, original, 0, wrt)
     except dt.DerivativeTypeError as e:
         raise TypeRuleError(str(e)) from None
 
@@ -761,7 +761,7 @@ class DifferentiableFunctionExtractInst(Instruction):
         t = operand.type
         if not isinstance(t, FunctionType) or not t.differentiable:
             p.error(f"differentiable_function_extract needs a @differentiable function, not {t}", at=at)
-        return cls([operand], kind, extractee_type(p, t, kind))
+        return cls([operand], kind, extractee_type(p.module, t, kind))
 
     def format(self, pr: Printer) -> str:
         return f"[{self.extractee}] {pr.typed(self.operands[0])}"
@@ -772,7 +772,7 @@ class DifferentiableFunctionExtractInst(Instruction):
             v.error(self, f"differentiable_function_extract needs a @differentiable function, not {t}")
             return
         try:
-            expected = extractee_type(v, t, self.extractee)
+            expected = extractee_type(v.module, t, self.extractee)
         except TypeRuleError as e:
             v.error(self, str(e))
             return
@@ -797,7 +797,7 @@ class GradientInst(Instruction):
 
     @staticmethod
     def derive(
-        owner: Parser | Verifier,
+        module: Module,
         t: FunctionType,
         source: int,
         wrt: tuple[int, ...] | None,
@@ -806,8 +806,8 @@ class GradientInst(Instruction):
     ) -> tuple[tuple[int, ...], FunctionType]:
         """The resolved ``wrt`` indices and the gradient's type, or TypeRuleError."""
         try:
-            resolved = dt.resolve_wrt(owner.module, t, wrt)
-            return resolved, dt.gradient_type(owner.module, t, source, resolved, seedable, preserving_result)
+            resolved = dt.resolve_wrt(module, t, wrt)
+            return resolved, dt.gradient_type(module, t, source, resolved, seedable, preserving_result)
         except dt.DerivativeTypeError as e:
             raise TypeRuleError(f"gradient: {e}") from None
 
@@ -833,7 +833,7 @@ class GradientInst(Instruction):
         t = operand.type
         if not isinstance(t, FunctionType) or t.convention != "thin":
             p.error(f"gradient needs a @convention(thin) function, not {t}", at=at)
-        resolved, result = cls.derive(p, t, source, wrt, seedable, preserving)
+        resolved, result = cls.derive(p.module, t, source, wrt, seedable, preserving)
         return cls([operand], source, resolved, seedable, preserving, result)
 
     def format(self, pr: Printer) -> str:
@@ -852,7 +852,9 @@ class GradientInst(Instruction):
             v.error(self, f"gradient needs a @convention(thin) function, not {t}")
             return
         try:
-            _, expected = self.derive(v, t, self.source, self.wrt, self.seedable, self.preserving_result)
+            _, expected = self.derive(
+                v.module, t, self.source, self.wrt, self.seedable, self.preserving_result
+            )
         except TypeRuleError as e:
             v.error(self, str(e))
             return

@@ -28,7 +28,7 @@ from sil.ir import (
     Value,
 )
 from sil.lexer import IDENT_RE, SIMPLE_TYPE_RE, TYPED_VALUE_RE, VALUE_RE, Cursor
-from sil.types import SCALARS, FunctionType, NominalType, TensorType, TupleType, Type
+from sil.types import SCALARS, FunctionType, NominalType, ScalarType, TensorType, TupleType, Type
 
 
 class _FunctionScope:
@@ -448,10 +448,10 @@ class Parser(Cursor):
             self.expect("<", "after 'Tensor'")
             element_at = self.token_start()
             element = self.bare_type()
-            if element not in (SCALARS["Float"], SCALARS["Double"]):
+            if not isinstance(element, ScalarType) or not element.is_float:
                 self.error(f"Tensor elements must be Float or Double, not {element}", at=element_at)
             self.expect(">", "to close 'Tensor<…'")
-            return TensorType(element)  # type: ignore[arg-type]
+            return TensorType(element)
         scalar = SCALARS.get(name)
         return scalar if scalar is not None else NominalType(name)
 

@@ -200,7 +200,7 @@ class Verifier:
                     self.check_type(r.type, inst)
                 for succ, args in inst.successor_args():
                     self._verify_successor(inst, succ, args, fn)
-                inst.verify(self)  # type: ignore[no-untyped-call]
+                inst.verify(self)
 
     def _verify_block_shape(self, fn: Function, block: Block) -> None:
         insts = block.instructions
