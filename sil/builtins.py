@@ -198,6 +198,9 @@ _SUFFIXES = ("_FPIEEE32", "_FPIEEE64", "_Int64", "_Int32", "_Int1")
 
 def canonical_builtin_name(name: str) -> str:
     """The table's name for ``name``, accepting SIL's suffixed spellings (``fadd_FPIEEE32``)."""
+    info = BUILTINS.get(name)
+    if info is not None:
+        return info.name  # the table's own string, shared by every instruction
     base = name
     while base not in BUILTINS:
         for suffix in _SUFFIXES:
@@ -206,4 +209,4 @@ def canonical_builtin_name(name: str) -> str:
                 break
         else:
             return name
-    return base
+    return BUILTINS[base].name

@@ -16,6 +16,7 @@ import attrs
 from sil import derivative_types as dt
 from sil.builtins import BUILTINS, canonical_builtin_name
 from sil.ir import Block, Instruction, Module, Value
+from sil.lexer import BUILTIN_FAST_RE
 from sil.types import (
     BOOL,
     DOUBLE,
@@ -186,11 +187,18 @@ class BuiltinInst(Instruction):
 
     @classmethod
     def parse(cls, p: Parser) -> BuiltinInst:
+        m = BUILTIN_FAST_RE.match(p.text, p.pos)
+        if m is not None:
+            p.pos = m.end()
+            name, a, a_type, b, b_type, result_type = m.groups()
+            args = [p.use(a, p.simple_type(a_type, m.start(3)), m.start(2) - 1)]
+            if b is not None:
+                args.append(p.use(b, p.simple_type(b_type, m.start(5)), m.start(4) - 1))
+            return cls(args, canonical_builtin_name(name), p.simple_type(result_type, m.start(6)))
         name = canonical_builtin_name(p.string())
         p.expect("(")
         args = p.typed_values_until(")")
-        p.expect(":")
-        return cls(args, name, p.type())
+        return cls(args, name, p.colon_type())
 
     def format(self, pr: Printer) -> str:
         return f'"{self.name}"({pr.typed_list(self.operands)}) : ${self.type}'
@@ -265,7 +273,7 @@ class ApplyInst(Instruction):
 
     @classmethod
     def parse(cls, p: Parser) -> ApplyInst:
-        callee_name, callee_span = p.value_name_with_span()
+        callee_name, callee_at = p.value_name_at()
         p.expect("(")
         arg_names = p.value_names_until(")")
         p.expect(":")
@@ -278,8 +286,8 @@ class ApplyInst(Instruction):
                 f"apply passes {len(arg_names)} argument(s) to a callee of {len(t.params)} parameter(s)",
                 at=at,
             )
-        callee = p.use(callee_name, t, callee_span)
-        args = [p.use(name, param, span) for (name, span), param in zip(arg_names, t.params)]
+        callee = p.use(callee_name, t, callee_at)
+        args = [p.use(name, param, at) for (name, at), param in zip(arg_names, t.params)]
         return cls([callee, *args])
 
     def format(self, pr: Printer) -> str:
@@ -329,7 +337,7 @@ class PartialApplyInst(Instruction):
         p.expect("[")
         p.expect_ident("callee_guaranteed", "in partial_apply")
         p.expect("]")
-        callee_name, callee_span = p.value_name_with_span()
+        callee_name, callee_at = p.value_name_at()
         p.expect("(")
         arg_names = p.value_names_until(")")
         p.expect(":")
@@ -341,9 +349,9 @@ class PartialApplyInst(Instruction):
             p.error(
                 f"partial_apply binds {len(arg_names)} arguments of a {len(t.params)}-parameter callee", at=at
             )
-        callee = p.use(callee_name, t, callee_span)
+        callee = p.use(callee_name, t, callee_at)
         params = t.params[len(t.params) - len(arg_names) :]
-        args = [p.use(name, param, span) for (name, span), param in zip(arg_names, params)]
+        args = [p.use(name, param, at) for (name, at), param in zip(arg_names, params)]
         return cls([callee, *args])
 
     def format(self, pr: Printer) -> str:
@@ -427,7 +435,7 @@ class TupleInst(Instruction):
             names = p.value_names_until(")")
             if len(names) != len(t.elements):
                 p.error(f"tuple of type {t} needs {len(t.elements)} elements, got {len(names)}", at=at)
-            elements = [p.use(name, e, span) for (name, span), e in zip(names, t.elements)]
+            elements = [p.use(name, e, at) for (name, at), e in zip(names, t.elements)]
             return cls(elements, t.labels)
         p.expect("(")
         return cls(p.typed_values_until(")"))
@@ -935,8 +943,8 @@ class CondBranchInst(Instruction):
 
     @classmethod
     def parse(cls, p: Parser) -> CondBranchInst:
-        name, span = p.value_name_with_span()
-        condition = p.use(name, BOOL, span)
+        name, at = p.value_name_at()
+        condition = p.use(name, BOOL, at)
         p.expect(",")
         true_dest, true_args = p.branch_target()
         p.expect(",")

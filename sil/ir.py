@@ -96,7 +96,11 @@ class Instruction:
     def __attrs_post_init__(self) -> None:
         for op in self.operands:
             op.uses.append(self)
-        self.results = tuple(Result(t, None, [], self, i) for i, t in enumerate(self.result_types()))
+        types = self.result_types()
+        if len(types) == 1:
+            self.results = (Result(types[0], None, [], self, 0),)
+        elif types:
+            self.results = tuple([Result(t, None, [], self, i) for i, t in enumerate(types)])
 
     # --- the schema each subclass fills in -------------------------------------------------
     def result_types(self) -> tuple[Type, ...]:

@@ -15,7 +15,7 @@ from typing import NoReturn
 
 from sil.diagnostics import SILError, SourceFile, Span
 
-TRIVIA = r"(?:[ \t\r\n]+|//[^\n]*)*"
+TRIVIA = r"[ \t\r\n]*(?://[^\n]*[ \t\r\n]*)*"
 _IDENT = r"[A-Za-z_][\w$]*(?:\.[A-Za-z_][\w$]*)*"
 
 TRIVIA_RE = re.compile(TRIVIA)
@@ -29,6 +29,36 @@ NUMBER_RE = re.compile(
 INTEGER_RE = re.compile(TRIVIA + r"([-+]?(?:0[xX][0-9a-fA-F]+|\d+))(?![\w.])")
 # `%x : $T` with T a plain name (the common case); T is absent when the type is more complex.
 TYPED_VALUE_RE = re.compile(TRIVIA + r"%([\w$]+)" + TRIVIA + ":" + TRIVIA + rf"\$(?:({_IDENT})(?![\w$.<]))?")
+# The same inside a parenthesized list, with the `,` or `)` that follows.
+TYPED_VALUE_IN_LIST_RE = re.compile(
+    TRIVIA + r"%([\w$]+)" + TRIVIA + ":" + TRIVIA + rf"\$({_IDENT})(?![\w$.<])" + TRIVIA + r"([,)])"
+)
+# A whole builtin after its opcode when it has one or two operands and every type is a plain name.
+_PLAIN_TYPE = rf"\$({_IDENT})(?![\w$.<])"
+_TYPED = r"%([\w$]+)" + TRIVIA + ":" + TRIVIA + _PLAIN_TYPE
+BUILTIN_FAST_RE = re.compile(
+    TRIVIA
+    + r'"(\w+)"'
+    + TRIVIA
+    + r"\("
+    + TRIVIA
+    + _TYPED
+    + TRIVIA
+    + "(?:,"
+    + TRIVIA
+    + _TYPED
+    + TRIVIA
+    + ")?"
+    + r"\)"
+    + TRIVIA
+    + ":"
+    + TRIVIA
+    + _PLAIN_TYPE
+)
+# `: $T` with T a plain name.
+COLON_SIMPLE_TYPE_RE = re.compile(TRIVIA + ":" + TRIVIA + rf"\$({_IDENT})(?![\w$.<])")
+# The start of an instruction: an optional `%result =`, then the opcode.
+INSTRUCTION_HEAD_RE = re.compile(TRIVIA + r"(?:%([\w$]+)" + TRIVIA + "=" + TRIVIA + r")?([A-Za-z_]\w*)")
 # `$T` with T a plain name.
 SIMPLE_TYPE_RE = re.compile(TRIVIA + rf"\$(?:({_IDENT})(?![\w$.<]))?")
 END_OF_LINE_RE = re.compile(r"[ \t\r]*(?://[^\n]*)?(?:\n|\Z)")

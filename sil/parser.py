@@ -8,6 +8,8 @@ forward references, resolved (and type-checked) at the end of the function.
 
 from __future__ import annotations
 
+import gc
+
 from sil.diagnostics import SILError, SourceFile, Span, note
 from sil.instructions import TypeRuleError
 from sil.ir import (
@@ -27,7 +29,16 @@ from sil.ir import (
     StructDecl,
     Value,
 )
-from sil.lexer import IDENT_RE, SIMPLE_TYPE_RE, TYPED_VALUE_RE, VALUE_RE, Cursor
+from sil.lexer import (
+    COLON_SIMPLE_TYPE_RE,
+    END_OF_LINE_RE,
+    IDENT_RE,
+    INSTRUCTION_HEAD_RE,
+    SIMPLE_TYPE_RE,
+    TYPED_VALUE_IN_LIST_RE,
+    TYPED_VALUE_RE,
+    Cursor,
+)
 from sil.types import SCALARS, FunctionType, NominalType, ScalarType, TensorType, TupleType, Type
 
 
@@ -36,8 +47,8 @@ class _FunctionScope:
 
     def __init__(self) -> None:
         self.values: dict[str, Value] = {}
-        self.definitions: dict[str, Span] = {}
-        self.forward: dict[str, tuple[Value, Span]] = {}
+        self.values_at: dict[str, int] = {}
+        self.forward: dict[str, tuple[Value, int]] = {}
         self.blocks: dict[str, Block] = {}
         self.block_refs: dict[str, Span] = {}
 
@@ -53,6 +64,17 @@ class Parser(Cursor):
 
     # --- module ------------------------------------------------------------------------------
     def parse_module(self) -> Module:
+        # Parsing allocates only objects that stay alive, so cyclic-GC passes over the growing
+        # module would find nothing to free; they cost a third of the parse time.
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._parse_module()
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    def _parse_module(self) -> Module:
         if self.accept_ident("sil_stage"):
             self.module.stage = self.ident("a stage name")
         while not self.at_end():
@@ -192,8 +214,8 @@ class Parser(Cursor):
         for name, span in scope.block_refs.items():
             if name not in scope.blocks or scope.blocks[name].function is None:
                 raise SILError.at(span, f"use of undefined block '{name}'")
-        for name, (_, span) in scope.forward.items():
-            raise SILError.at(span, f"use of undefined value '%{name}'")
+        for name, (_, at) in scope.forward.items():
+            raise SILError.at(self._point(at), f"use of undefined value '%{name}'")
         if not fn.blocks:
             self.error(f"function '@{fn.name}' has a body with no blocks")
 
@@ -218,12 +240,11 @@ class Parser(Cursor):
         fn.blocks.append(block)
         if self.accept("(") and not self.accept(")"):
             while True:
-                arg_at = self.token_start()
-                arg_name = self.value_name()
+                arg_name, arg_at = self.value_name_at()
                 self.expect(":")
                 arg = BlockArgument(self.type(), None, [], block)
                 block.args.append(arg)
-                self.define(arg_name, arg, Span(self.source, arg_at, self.pos))
+                self.define(arg_name, arg, arg_at)
                 if not self.accept(","):
                     self.expect(")", "to close the block's arguments")
                     break
@@ -233,29 +254,40 @@ class Parser(Cursor):
 
     def optional_instruction(self) -> Instruction | None:
         """Parse one instruction, or return None at a block label or the end of the body."""
+        text = self.text
+        m = INSTRUCTION_HEAD_RE.match(text, self.pos)
+        if m is None:
+            return self._optional_multi_result_instruction()
+        result_name = m.group(1)
+        opname = m.group(2)
+        start = m.start(2) if result_name is None else m.start(1) - 1
+        cls = Instruction.registry.get(opname)
+        if cls is None:
+            if result_name is None and text.startswith((":", "("), m.end()):
+                return None  # a block label
+            self.error(f"unknown instruction '{opname}'", at=m.start(2))
+        self.pos = m.end()
+        names = [] if result_name is None else [(result_name, start)]
+        return self._finish_instruction(cls, opname, start, m.start(2), names)
+
+    def _optional_multi_result_instruction(self) -> Instruction | None:
         start = self.token_start()
         text = self.text
-        if start >= len(text):
+        if start >= len(text) or text[start] == "}":
             return None
-        first = text[start]
-        names: list[tuple[str, Span]] = []
-        if first == "%":
-            m = VALUE_RE.match(text, self.pos)
-            assert m is not None
-            self.pos = m.end()
-            names.append((m.group(1), Span(self.source, start, self.pos)))
+        names: list[tuple[str, int]] = []
+        if text[start] == "%":
+            names.append(self.value_name_at())
             self.expect("=", "after the result name")
-        elif first == "(":
+        elif text[start] == "(":
             self.pos = start + 1
             if not self.accept(")"):
                 while True:
-                    names.append(self.value_name_with_span())
+                    names.append(self.value_name_at())
                     if not self.accept(","):
                         self.expect(")", "to close the result names")
                         break
             self.expect("=", "after the result names")
-        elif first == "}":
-            return None
         op_at = self.token_start()
         m = IDENT_RE.match(text, self.pos)
         if m is None:
@@ -263,119 +295,154 @@ class Parser(Cursor):
         opname = m.group(1)
         cls = Instruction.registry.get(opname)
         if cls is None:
-            if not names and text.startswith((":", "("), m.end()):
-                return None  # a block label
             self.error(f"unknown instruction '{opname}'", at=op_at)
         self.pos = m.end()
+        return self._finish_instruction(cls, opname, start, op_at, names)
+
+    def _finish_instruction(
+        self, cls: type[Instruction], opname: str, start: int, op_at: int, names: list[tuple[str, int]]
+    ) -> Instruction:
         try:
             inst: Instruction = cls.parse(self)  # type: ignore[attr-defined]
         except TypeRuleError as e:
             self.error(str(e), at=op_at)
         inst.span = Span(self.source, start, self.pos)
-        results = inst.results
         if names:
+            results = inst.results
             if len(names) != len(results):
                 self.error(
                     f"'{opname}' produces {len(results)} result(s), but {len(names)} name(s) are given",
                     at=start,
                 )
-            for (name, span), result in zip(names, results):
-                self.define(name, result, span)
-        self.end_of_line()
+            for (name, at), result in zip(names, results):
+                self.define(name, result, at)
+        m = END_OF_LINE_RE.match(self.text, self.pos)
+        if m is None:
+            self.end_of_line()
+        else:
+            self.pos = m.end()
         return inst
 
     # --- values and blocks ---------------------------------------------------------------------
-    def define(self, name: str, value: Value, span: Span) -> None:
+    def _point(self, at: int) -> Span:
+        return Span(self.source, at, at)
+
+    def define(self, name: str, value: Value, at: int) -> None:
+        """Bind ``name`` (written at offset ``at``) to ``value``, resolving forward uses."""
         scope = self.scope
         if name in scope.values:
             raise SILError.at(
-                span,
+                self._point(at),
                 f"redefinition of value '%{name}'",
-                [note(scope.definitions[name], "previously defined here")],
+                [note(self._point(scope.values_at[name]), "previously defined here")],
             )
-        value.name = name
+        if not name.isdigit():
+            value.name = name
         scope.values[name] = value
-        scope.definitions[name] = span
-        pending = scope.forward.pop(name, None)
-        if pending is not None:
-            placeholder, use_span = pending
-            if placeholder.type != value.type:
-                raise SILError.at(
-                    use_span,
-                    f"'%{name}' is used with type {placeholder.type}, but defined with type {value.type}",
-                    [note(span, "defined here")],
-                )
-            placeholder.replace_all_uses_with(value)
+        scope.values_at[name] = at
+        if scope.forward:
+            pending = scope.forward.pop(name, None)
+            if pending is not None:
+                placeholder, use_at = pending
+                if placeholder.type is not value.type and placeholder.type != value.type:
+                    raise SILError.at(
+                        self._point(use_at),
+                        f"'%{name}' is used with type {placeholder.type}, but defined with type {value.type}",
+                        [note(self._point(at), "defined here")],
+                    )
+                placeholder.replace_all_uses_with(value)
 
-    def use(self, name: str, t: Type, span: Span) -> Value:
-        """The value named ``name``, which the text says has type ``t``."""
+    def use(self, name: str, t: Type, at: int) -> Value:
+        """The value named ``name`` (written at offset ``at``), which the text says has type ``t``."""
         scope = self.scope
         value = scope.values.get(name)
         if value is not None:
-            if value.type != t:
+            if value.type is not t and value.type != t:
                 raise SILError.at(
-                    span,
+                    self._point(at),
                     f"'%{name}' has type {value.type}, but is used here as {t}",
-                    [note(scope.definitions[name], "defined here")],
+                    [note(self._point(scope.values_at[name]), "defined here")],
                 )
             return value
         pending = scope.forward.get(name)
         if pending is None:
-            value = Value(t, name)
-            scope.forward[name] = (value, span)
+            value = Value(t, None if name.isdigit() else name)
+            scope.forward[name] = (value, at)
             return value
         if pending[0].type != t:
             raise SILError.at(
-                span,
+                self._point(at),
                 f"'%{name}' is used here as {t}, but earlier as {pending[0].type}",
-                [note(pending[1], "first used here")],
+                [note(self._point(pending[1]), "first used here")],
             )
         return pending[0]
 
-    def value_name_with_span(self) -> tuple[str, Span]:
+    def value_name_at(self) -> tuple[str, int]:
+        """``%name`` and the offset where it is written."""
         at = self.token_start()
-        name = self.value_name()
-        return name, Span(self.source, at, self.pos)
+        return self.value_name(), at
 
-    def value_names_until(self, close: str) -> list[tuple[str, Span]]:
-        names: list[tuple[str, Span]] = []
+    def value_names_until(self, close: str) -> list[tuple[str, int]]:
+        names: list[tuple[str, int]] = []
         if self.accept(close):
             return names
         while True:
-            names.append(self.value_name_with_span())
+            names.append(self.value_name_at())
             if not self.accept(","):
                 self.expect(close)
                 return names
+
+    def simple_type(self, name: str, at: int) -> Type:
+        """The type spelled by a plain name (cached: most types in a file are a few names)."""
+        t = self._simple_types.get(name)
+        if t is None:
+            t = self._simple_types[name] = self._named_type(name, at)
+        return t
 
     def typed_value(self) -> Value:
         """``%name : $T``."""
         m = TYPED_VALUE_RE.match(self.text, self.pos)
         if m is None:
-            name, span = self.value_name_with_span()
+            name, at = self.value_name_at()
             self.expect(":", f"and the type of '%{name}'")
             self.expect("$")
-            return self.use(name, self.bare_type(), span)
-        name = m.group(1)
-        span = Span(self.source, m.start(1) - 1, m.end(1))
-        simple = m.group(2)
+            return self.use(name, self.bare_type(), at)
         self.pos = m.end()
-        if simple is not None:
-            t = self._simple_types.get(simple)
-            if t is None:
-                t = self._simple_types[simple] = self._named_type(simple, m.start(2))
-        else:
-            t = self.bare_type()
-        return self.use(name, t, span)
+        simple = m.group(2)
+        t = self.simple_type(simple, m.start(2)) if simple is not None else self.bare_type()
+        return self.use(m.group(1), t, m.start(1) - 1)
 
     def typed_values_until(self, close: str) -> list[Value]:
+        """``%a : $A, %b : $B`` up to and including ``close``."""
         values: list[Value] = []
-        if self.accept(close):
+        if close == ")":
+            # Fast path: `%a : $T,` or `%a : $T)` with T a plain name, in one match each.
+            text = self.text
+            match = TYPED_VALUE_IN_LIST_RE.match
+            while True:
+                m = match(text, self.pos)
+                if m is None:
+                    break
+                self.pos = m.end()
+                values.append(self.use(m.group(1), self.simple_type(m.group(2), m.start(2)), m.start(1) - 1))
+                if m.group(3) == ")":
+                    return values
+        if not values and self.accept(close):
             return values
         while True:
             values.append(self.typed_value())
             if not self.accept(","):
                 self.expect(close)
                 return values
+
+    def colon_type(self) -> Type:
+        """``: $T``."""
+        m = COLON_SIMPLE_TYPE_RE.match(self.text, self.pos)
+        if m is None:
+            self.expect(":")
+            return self.type()
+        self.pos = m.end()
+        return self.simple_type(m.group(1), m.start(1))
 
     def peek_punct(self, punct: str) -> bool:
         start = self.token_start()
