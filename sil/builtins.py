@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import functools
+
 import attrs
 
 from sil.types import BOOL, DOUBLE, FLOAT, INT, ScalarType, TensorType, Type
@@ -194,6 +196,17 @@ def _table() -> dict[str, BuiltinInfo]:
 BUILTINS: dict[str, BuiltinInfo] = _table()
 
 _SUFFIXES = ("_FPIEEE32", "_FPIEEE64", "_Int64", "_Int32", "_Int1")
+
+
+@functools.lru_cache(maxsize=4096)
+def check_builtin(name: str, operands: tuple[Type, ...], result: Type) -> str | None:
+    """What is wrong with this use of builtin ``name``, or None (memoized: a module uses few
+    distinct signatures)."""
+    info = BUILTINS.get(name)
+    if info is None:
+        return f"unknown builtin '{name}'"
+    problem = info.rule(operands, result)
+    return None if problem is None else f"builtin '{name}' {problem}"
 
 
 def canonical_builtin_name(name: str) -> str:

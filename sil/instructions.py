@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, ClassVar
 import attrs
 
 from sil import derivative_types as dt
-from sil.builtins import BUILTINS, canonical_builtin_name
+from sil.builtins import canonical_builtin_name, check_builtin
 from sil.ir import Block, Instruction, Module, Value
 from sil.lexer import BUILTIN_FAST_RE
 from sil.types import (
@@ -204,13 +204,9 @@ class BuiltinInst(Instruction):
         return f'"{self.name}"({pr.typed_list(self.operands)}) : ${self.type}'
 
     def verify(self, v: Verifier) -> None:
-        info = BUILTINS.get(self.name)
-        if info is None:
-            v.error(self, f"unknown builtin '{self.name}'")
-            return
-        problem = info.rule([op.type for op in self.operands], self.type)
+        problem = check_builtin(self.name, tuple([op.type for op in self.operands]), self.type)
         if problem is not None:
-            v.error(self, f"builtin '{self.name}' {problem}")
+            v.error(self, problem)
 
 
 @attrs.define(eq=False, slots=True)

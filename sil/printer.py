@@ -49,10 +49,11 @@ class Printer:
         return name if name is not None else "%<undefined>"
 
     def typed(self, v: Value) -> str:
-        return f"{self.value(v)} : ${v.type}"
+        return f"{self.value(v)} : ${v.type.text}"
 
     def typed_list(self, values: Iterable[Value]) -> str:
-        return ", ".join([f"{self.value(v)} : ${v.type}" for v in values])
+        names = self.names
+        return ", ".join([f"{names.get(v, '%<undefined>')} : ${v.type.text}" for v in values])
 
     def block(self, b: Block) -> str:
         return self.block_names.get(b, "<undefined block>")

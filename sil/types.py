@@ -15,13 +15,15 @@ Convention = Literal["thin", "callee_guaranteed"]
 
 @attrs.frozen(cache_hash=True)
 class Type:
-    """Base class of every SIL type."""
+    """Base class of every SIL type. ``text`` is the printed form, computed once."""
+
+    text: str = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "text", self._render())
 
     def __str__(self) -> str:
-        text = _TEXT.get(self)
-        if text is None:
-            text = _TEXT[self] = self._render()
-        return text
+        return self.text
 
     def _render(self) -> str:
         raise NotImplementedError(type(self).__name__)
@@ -30,9 +32,6 @@ class Type:
     def is_float(self) -> bool:
         """A floating-point scalar (``Float`` or ``Double``)."""
         return False
-
-
-_TEXT: dict[Type, str] = {}
 
 
 @attrs.frozen(cache_hash=True)
