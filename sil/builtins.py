@@ -7,9 +7,8 @@ in tables keyed by the same names.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
 import functools
+from collections.abc import Callable, Sequence
 
 import attrs
 
