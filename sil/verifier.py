@@ -8,6 +8,7 @@ from sil.cfg import DominatorTree
 from sil.diagnostics import Diagnostic, SILError, Span, note
 from sil.ir import (
     Block,
+    BlockArgument,
     DifferentiableAttr,
     EnumDecl,
     FlagAttr,
@@ -16,6 +17,7 @@ from sil.ir import (
     Instruction,
     LegacyDifferentiableAttr,
     Module,
+    Result,
     StructDecl,
     Value,
 )
@@ -41,7 +43,7 @@ class Verifier:
         self.diagnostics.append(Diagnostic("error", message, span, notes or []))
 
     def _describe(self, v: Value) -> str:
-        return f"'%{v.name}'" if v.name is not None else "a value"
+        return f" ('%{v.name}')" if v.name is not None else ""
 
     # --- module --------------------------------------------------------------------------------
     def verify_module(self) -> list[Diagnostic]:
@@ -258,11 +260,21 @@ class Verifier:
         for inst in block.instructions:
             for i, op in enumerate(inst.operands):
                 if op not in available:
-                    problem = (
-                        "does not dominate this use" if op in defined else "is not defined in this function"
-                    )
-                    self.error(inst, f"operand {i} of '{inst.opname}' ({self._describe(op)}) {problem}")
+                    what = f"operand {i} of '{inst.opname}'{self._describe(op)}"
+                    if op in defined:
+                        definition = note(_definition_span(op), "defined here")
+                        self.error(inst, f"{what} does not dominate this use", [definition])
+                    else:
+                        self.error(inst, f"{what} is not defined in this function")
             available.update(inst.results)
+
+
+def _definition_span(v: Value) -> Span | None:
+    if isinstance(v, Result) and v.owner is not None:
+        return v.owner.span
+    if isinstance(v, BlockArgument) and v.block is not None:
+        return v.block.span
+    return None
 
 
 def verify_module(module: Module) -> list[Diagnostic]:
