@@ -64,7 +64,7 @@ class IntegerLiteralInst(Instruction):
     def parse(cls, p: Parser) -> IntegerLiteralInst:
         t = p.type()
         p.expect(",")
-        at = p.token_start()
+        at = p.pos
         value = p.integer()
         if t == BOOL and value == -1:
             value = 1  # SIL writes a 1-bit true as -1
@@ -144,7 +144,7 @@ class FloatLiteralInst(Instruction):
     def parse(cls, p: Parser) -> FloatLiteralInst:
         t = p.type()
         p.expect(",")
-        at = p.token_start()
+        at = p.pos
         text = p.number()
         if t not in (FLOAT, DOUBLE):
             p.error(f"float_literal must have type Float or Double, not {t}", at=at)
@@ -224,7 +224,7 @@ class FunctionRefInst(Instruction):
     def parse(cls, p: Parser) -> FunctionRefInst:
         name = p.global_name()
         p.expect(":")
-        at = p.token_start()
+        at = p.pos
         t = p.type()
         if not isinstance(t, FunctionType):
             p.error(f"function_ref must have a function type, not {t}", at=at)
@@ -273,7 +273,7 @@ class ApplyInst(Instruction):
         p.expect("(")
         arg_names = p.value_names_until(")")
         p.expect(":")
-        at = p.token_start()
+        at = p.pos
         t = p.type()
         if not isinstance(t, FunctionType):
             p.error(f"apply needs the callee's function type, not {t}", at=at)
@@ -337,7 +337,7 @@ class PartialApplyInst(Instruction):
         p.expect("(")
         arg_names = p.value_names_until(")")
         p.expect(":")
-        at = p.token_start()
+        at = p.pos
         t = p.type()
         if not isinstance(t, FunctionType):
             p.error(f"partial_apply needs the callee's function type, not {t}", at=at)
@@ -379,7 +379,7 @@ class ThinToThickFunctionInst(Instruction):
     def parse(cls, p: Parser) -> ThinToThickFunctionInst:
         operand = p.typed_value()
         p.expect_ident("to", "in thin_to_thick_function")
-        at = p.token_start()
+        at = p.pos
         t = p.type()
         if not isinstance(t, FunctionType):
             p.error(f"thin_to_thick_function must produce a function type, not {t}", at=at)
@@ -423,7 +423,7 @@ class TupleInst(Instruction):
     @classmethod
     def parse(cls, p: Parser) -> TupleInst:
         if p.peek_punct("$"):
-            at = p.token_start()
+            at = p.pos
             t = p.type()
             if not isinstance(t, TupleType):
                 p.error(f"tuple type expected, not {t}", at=at)
@@ -501,7 +501,7 @@ class StructInst(Instruction):
 
     @classmethod
     def parse(cls, p: Parser) -> StructInst:
-        at = p.token_start()
+        at = p.pos
         t = p.type()
         if not isinstance(t, NominalType):
             p.error(f"struct needs a struct type, not {t}", at=at)
@@ -542,7 +542,7 @@ class StructExtractInst(Instruction):
     def parse(cls, p: Parser) -> StructExtractInst:
         operand = p.typed_value()
         p.expect(",")
-        at = p.token_start()
+        at = p.pos
         struct_name, field_name = p.member_ref()
         decl = p.struct_decl(operand.type, "struct_extract", at)
         if struct_name != decl.name:
@@ -581,7 +581,7 @@ class DestructureStructInst(Instruction):
 
     @classmethod
     def parse(cls, p: Parser) -> DestructureStructInst:
-        at = p.token_start()
+        at = p.pos
         operand = p.typed_value()
         decl = p.struct_decl(operand.type, "destructure_struct", at)
         return cls([operand], tuple(f.type for f in decl.fields))
@@ -611,12 +611,12 @@ class EnumInst(Instruction):
 
     @classmethod
     def parse(cls, p: Parser) -> EnumInst:
-        at = p.token_start()
+        at = p.pos
         t = p.type()
         if not isinstance(t, NominalType):
             p.error(f"enum needs an enum type, not {t}", at=at)
         p.expect(",")
-        at = p.token_start()
+        at = p.pos
         enum_name, case_name = p.member_ref(enumelt=True)
         if enum_name != t.name:
             p.error(f"case '#{enum_name}.{case_name}' does not belong to '{t}'", at=at)
@@ -685,7 +685,7 @@ class DifferentiableFunctionInst(Instruction):
             p.expect_ident("parameters", "in differentiable_function")
             parameters = _index_list(p)
             p.expect("]")
-        at = p.token_start()
+        at = p.pos
         original = p.typed_value()
         if not isinstance(original.type, FunctionType):
             p.error(f"differentiable_function needs a function, not {original.type}", at=at)
@@ -755,12 +755,12 @@ class DifferentiableFunctionExtractInst(Instruction):
     @classmethod
     def parse(cls, p: Parser) -> DifferentiableFunctionExtractInst:
         p.expect("[")
-        at = p.token_start()
+        at = p.pos
         kind = p.ident("'original', 'jvp' or 'vjp'")
         if kind not in EXTRACTEES:
             p.error(f"expected 'original', 'jvp' or 'vjp', found '{kind}'", at=at)
         p.expect("]")
-        at = p.token_start()
+        at = p.pos
         operand = p.typed_value()
         t = operand.type
         if not isinstance(t, FunctionType) or not t.differentiable:
@@ -819,7 +819,7 @@ class GradientInst(Instruction):
     def parse(cls, p: Parser) -> GradientInst:
         source, wrt, seedable, preserving = 0, None, False, False
         while p.accept("["):
-            at = p.token_start()
+            at = p.pos
             word = p.ident("a gradient option")
             if word == "source":
                 source = p.integer()
@@ -832,7 +832,7 @@ class GradientInst(Instruction):
             else:
                 p.error(f"unknown gradient option '{word}'", at=at)
             p.expect("]")
-        at = p.token_start()
+        at = p.pos
         operand = p.typed_value()
         t = operand.type
         if not isinstance(t, FunctionType) or t.convention != "thin":
@@ -976,14 +976,14 @@ class SwitchEnumInst(Instruction):
         cases: list[tuple[str, Block]] = []
         default: Block | None = None
         while p.accept(","):
-            at = p.token_start()
+            at = p.pos
             if p.accept_ident("default"):
                 if default is not None:
                     p.error("switch_enum has more than one default", at=at)
                 default = p.block_ref()
                 continue
             p.expect_ident("case", "or 'default' in switch_enum")
-            at = p.token_start()
+            at = p.pos
             enum_name, case_name = p.member_ref(enumelt=True)
             if enum_name != str(operand.type):
                 p.error(f"case '#{enum_name}.{case_name}' does not belong to {operand.type}", at=at)

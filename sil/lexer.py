@@ -61,6 +61,8 @@ COLON_SIMPLE_TYPE_RE = re.compile(TRIVIA + ":" + TRIVIA + rf"\$({_IDENT})(?![\w$
 INSTRUCTION_HEAD_RE = re.compile(TRIVIA + r"(?:%([\w$]+)" + TRIVIA + "=" + TRIVIA + r")?([A-Za-z_]\w*)")
 # `$T` with T a plain name.
 SIMPLE_TYPE_RE = re.compile(TRIVIA + rf"\$(?:({_IDENT})(?![\w$.<]))?")
+# What would make the type that ends here longer: a name going on, generic arguments, or `->`.
+CONTINUES_TYPE_RE = re.compile(r"[\w$.<]|[ \t]*->")
 END_OF_LINE_RE = re.compile(r"[ \t\r]*(?://[^\n]*)?(?:\n|\Z)")
 AT_END_RE = re.compile(TRIVIA + r"\Z")
 
@@ -86,12 +88,16 @@ class Cursor:
     # --- positions and errors --------------------------------------------------------------
     def token_start(self) -> int:
         """Where the next token starts (after trivia)."""
-        m = TRIVIA_RE.match(self.text, self.pos)
+        return self.skip_trivia(self.pos)
+
+    def skip_trivia(self, pos: int) -> int:
+        m = TRIVIA_RE.match(self.text, pos)
         assert m is not None
         return m.end()
 
-    def span_from(self, start: int) -> Span:
-        return Span(self.source, start, self.pos)
+    def span_from(self, at: int) -> Span:
+        """From the token at or after ``at`` to the cursor."""
+        return Span(self.source, self.skip_trivia(at), self.pos)
 
     def here(self) -> Span:
         start = self.token_start()
@@ -99,7 +105,7 @@ class Cursor:
 
     def error(self, message: str, at: int | None = None) -> NoReturn:
         """Raise a parse error at ``at`` (default: the next token)."""
-        start = self.token_start() if at is None else at
+        start = self.skip_trivia(self.pos if at is None else at)
         raise SILError.at(Span(self.source, start, start), message)
 
     def describe_next(self) -> str:

@@ -31,6 +31,7 @@ from sil.ir import (
 )
 from sil.lexer import (
     COLON_SIMPLE_TYPE_RE,
+    CONTINUES_TYPE_RE,
     END_OF_LINE_RE,
     IDENT_RE,
     INSTRUCTION_HEAD_RE,
@@ -40,6 +41,8 @@ from sil.lexer import (
     Cursor,
 )
 from sil.types import SCALARS, FunctionType, NominalType, ScalarType, TensorType, TupleType, Type
+
+_MEMO_KEY_LENGTH = 40
 
 
 class _FunctionScope:
@@ -61,6 +64,7 @@ class Parser(Cursor):
         self.module = Module()
         self.scope = _FunctionScope()
         self._simple_types: dict[str, Type] = dict(SCALARS)
+        self._type_memo: dict[str, tuple[str, Type]] = {}
 
     # --- module ------------------------------------------------------------------------------
     def parse_module(self) -> Module:
@@ -99,41 +103,39 @@ class Parser(Cursor):
 
     def parse_struct(self) -> None:
         self.expect_ident("struct")
-        at = self.token_start()
+        at = self.pos
         name = self.ident("a struct name")
-        decl = StructDecl(name, span=Span(self.source, at, self.pos))
+        decl = StructDecl(name, span=self.span_from(at))
         self._declare_name(name, decl.span, "type")  # type: ignore[arg-type]
         if self.accept(":"):
             self.expect_ident("Differentiable", "after ':' (the only protocol)")
             decl.differentiable = True
         self.expect("{", "to begin the struct's fields")
         while not self.accept("}"):
-            at = self.token_start()
+            at = self.pos
             no_derivative = False
             if self.accept("@"):
                 self.expect_ident("noDerivative", "after '@' on a field")
                 no_derivative = True
             self.expect_ident("var", "to declare a field (or '}' to end the struct)")
-            field_at = self.token_start()
+            field_at = self.pos
             field_name = self.ident("a field name")
             if decl.field(field_name) is not None:
                 self.error(f"duplicate field '{field_name}' in struct '{name}'", at=field_at)
             self.expect(":")
-            decl.fields.append(
-                FieldDecl(field_name, self.bare_type(), no_derivative, Span(self.source, at, self.pos))
-            )
+            decl.fields.append(FieldDecl(field_name, self.bare_type(), no_derivative, self.span_from(at)))
         self.module.add_type(decl)
 
     def parse_enum(self) -> None:
         self.expect_ident("enum")
-        at = self.token_start()
+        at = self.pos
         name = self.ident("an enum name")
-        decl = EnumDecl(name, span=Span(self.source, at, self.pos))
+        decl = EnumDecl(name, span=self.span_from(at))
         self._declare_name(name, decl.span, "type")  # type: ignore[arg-type]
         self.expect("{", "to begin the enum's cases")
         while not self.accept("}"):
             self.expect_ident("case", "to declare a case (or '}' to end the enum)")
-            at = self.token_start()
+            at = self.pos
             case_name = self.ident("a case name")
             if decl.case(case_name) is not None:
                 self.error(f"duplicate case '{case_name}' in enum '{name}'", at=at)
@@ -141,7 +143,7 @@ class Parser(Cursor):
             if self.accept("("):
                 payload = self.bare_type()
                 self.expect(")", "after the payload type (use a tuple for several values)")
-            decl.cases.append(EnumCase(case_name, payload, Span(self.source, at, self.pos)))
+            decl.cases.append(EnumCase(case_name, payload, self.span_from(at)))
         self.module.add_type(decl)
 
     # --- functions -----------------------------------------------------------------------------
@@ -150,12 +152,12 @@ class Parser(Cursor):
         attributes: list[FunctionAttr] = []
         while self.accept("["):
             attributes.append(self.parse_function_attribute())
-        at = self.token_start()
+        at = self.pos
         name = self.global_name()
-        span = Span(self.source, at, self.pos)
+        span = self.span_from(at)
         self._declare_name(name, span, "function")
         self.expect(":")
-        type_at = self.token_start()
+        type_at = self.pos
         t = self.type()
         if not isinstance(t, FunctionType):
             self.error(f"a function must have a function type, not {t}", at=type_at)
@@ -165,11 +167,11 @@ class Parser(Cursor):
             self.parse_body(fn)
 
     def parse_function_attribute(self) -> FunctionAttr:
-        at = self.token_start()
+        at = self.pos
         word = self.ident("a function attribute")
         if word in FLAG_ATTRS:
             self.expect("]")
-            return FlagAttr(word, Span(self.source, at, self.pos))
+            return FlagAttr(word, self.span_from(at))
         if word not in ("differentiable", "reverse_differentiable"):
             self.error(f"unknown function attribute '{word}'", at=at)
         legacy = word == "reverse_differentiable"
@@ -177,7 +179,7 @@ class Parser(Cursor):
         names: dict[str, str] = {}
         allowed = ("primal", "adjoint") if legacy else ("jvp", "vjp")
         while not self.accept("]"):
-            key_at = self.token_start()
+            key_at = self.pos
             key = self.ident(f"'source', 'wrt', '{allowed[0]}' or '{allowed[1]}'")
             if key == "source":
                 source = self.integer()
@@ -192,7 +194,7 @@ class Parser(Cursor):
                 names[key] = self.global_name()
             else:
                 self.error(f"unexpected '{key}' in [{word} …]", at=key_at)
-        span = Span(self.source, at, self.pos)
+        span = self.span_from(at)
         if legacy:
             return LegacyDifferentiableAttr(source, wrt, names.get("primal"), names.get("adjoint"), span)
         return DifferentiableAttr(source, wrt, names.get("jvp"), names.get("vjp"), span)
@@ -220,7 +222,7 @@ class Parser(Cursor):
             self.error(f"function '@{fn.name}' has a body with no blocks")
 
     def parse_block_label(self, fn: Function) -> Block:
-        at = self.token_start()
+        at = self.pos
         m = IDENT_RE.match(self.text, self.pos)
         if m is None:
             self.error(f"expected a block label like 'bb0:', found {self.describe_next()}")
@@ -235,7 +237,7 @@ class Parser(Cursor):
         elif block.function is not None:
             self.error(f"redefinition of block '{name}'", at=at)
         block.function = fn
-        block.span = Span(self.source, at, self.pos)
+        block.span = self.span_from(at)
         scope.block_refs.pop(name, None)
         fn.blocks.append(block)
         if self.accept("(") and not self.accept(")"):
@@ -288,7 +290,7 @@ class Parser(Cursor):
                         self.expect(")", "to close the result names")
                         break
             self.expect("=", "after the result names")
-        op_at = self.token_start()
+        op_at = self.pos
         m = IDENT_RE.match(text, self.pos)
         if m is None:
             self.error(f"expected an instruction, found {self.describe_next()}")
@@ -325,7 +327,8 @@ class Parser(Cursor):
 
     # --- values and blocks ---------------------------------------------------------------------
     def _point(self, at: int) -> Span:
-        return Span(self.source, at, at)
+        start = self.skip_trivia(at)
+        return Span(self.source, start, start)
 
     def define(self, name: str, value: Value, at: int) -> None:
         """Bind ``name`` (written at offset ``at``) to ``value``, resolving forward uses."""
@@ -379,7 +382,7 @@ class Parser(Cursor):
 
     def value_name_at(self) -> tuple[str, int]:
         """``%name`` and the offset where it is written."""
-        at = self.token_start()
+        at = self.pos
         return self.value_name(), at
 
     def value_names_until(self, close: str) -> list[tuple[str, int]]:
@@ -406,10 +409,10 @@ class Parser(Cursor):
             name, at = self.value_name_at()
             self.expect(":", f"and the type of '%{name}'")
             self.expect("$")
-            return self.use(name, self.bare_type(), at)
+            return self.use(name, self.memoized_bare_type(), at)
         self.pos = m.end()
         simple = m.group(2)
-        t = self.simple_type(simple, m.start(2)) if simple is not None else self.bare_type()
+        t = self.simple_type(simple, m.start(2)) if simple is not None else self.memoized_bare_type()
         return self.use(m.group(1), t, m.start(1) - 1)
 
     def typed_values_until(self, close: str) -> list[Value]:
@@ -449,12 +452,12 @@ class Parser(Cursor):
         return self.text.startswith(punct, start)
 
     def block_ref(self) -> Block:
-        at = self.token_start()
+        at = self.pos
         name = self.ident("a block name")
         block = self.scope.blocks.get(name)
         if block is None:
             block = self.scope.blocks[name] = Block(name)
-            self.scope.block_refs[name] = Span(self.source, at, self.pos)
+            self.scope.block_refs[name] = self.span_from(at)
         return block
 
     def branch_target(self) -> tuple[Block, list[Value]]:
@@ -465,7 +468,7 @@ class Parser(Cursor):
     def member_ref(self, enumelt: bool = False) -> tuple[str, str]:
         """``#Type.member`` (``#Enum.case!enumelt`` when ``enumelt``)."""
         self.expect("#")
-        at = self.token_start()
+        at = self.pos
         path = self.ident("a member reference like '#Point.x'")
         owner, dot, member = path.rpartition(".")
         if not dot:
@@ -492,10 +495,31 @@ class Parser(Cursor):
         self.pos = m.end()
         simple = m.group(1)
         if simple is None:
-            return self.bare_type()
+            return self.memoized_bare_type()
         t = self._simple_types.get(simple)
         if t is None:
             t = self._simple_types[simple] = self._named_type(simple, m.start(1))
+        return t
+
+    def memoized_bare_type(self) -> Type:
+        """``bare_type``, remembering what each spelling parsed to.
+
+        Function types recur verbatim (a function's type at every ``function_ref`` and
+        ``apply``); a spelling seen before is recognized by its text, provided the type does not
+        continue past it, and yields the same (interned) type object.
+        """
+        start = self.token_start()
+        text = self.text
+        key = text[start : start + _MEMO_KEY_LENGTH]
+        cached = self._type_memo.get(key)
+        if cached is not None:
+            spelling, t = cached
+            end = start + len(spelling)
+            if text.startswith(spelling, start) and CONTINUES_TYPE_RE.match(text, end) is None:
+                self.pos = end
+                return t
+        t = self.bare_type()
+        self._type_memo[key] = (text[start : self.pos], t)
         return t
 
     def _named_type(self, name: str, at: int) -> Type:
@@ -505,7 +529,7 @@ class Parser(Cursor):
 
     def bare_type(self) -> Type:
         """A type without the leading ``$``."""
-        at = self.token_start()
+        at = self.pos
         if self.accept("@"):
             return self._attributed_function_type(at)
         if self.accept("("):
@@ -513,7 +537,7 @@ class Parser(Cursor):
         name = self.ident("a type")
         if name == "Tensor":
             self.expect("<", "after 'Tensor'")
-            element_at = self.token_start()
+            element_at = self.pos
             element = self.bare_type()
             if not isinstance(element, ScalarType) or not element.is_float:
                 self.error(f"Tensor elements must be Float or Double, not {element}", at=element_at)
@@ -524,21 +548,21 @@ class Parser(Cursor):
 
     def _attributed_function_type(self, at: int) -> FunctionType:
         differentiable = None
-        word_at = self.token_start()
+        word_at = self.pos
         word = self.ident("a type attribute")
         if word == "differentiable":
             self.expect("(")
-            kind_at = self.token_start()
+            kind_at = self.pos
             differentiable = self.ident("'reverse'")
             if differentiable != "reverse":
                 self.error(f"expected 'reverse', found '{differentiable}'", at=kind_at)
             self.expect(")")
             self.expect("@", "and a function convention after '@differentiable(reverse)'")
-            word_at = self.token_start()
+            word_at = self.pos
             word = self.ident("a function convention")
         if word == "convention":
             self.expect("(")
-            conv_at = self.token_start()
+            conv_at = self.pos
             if self.ident("'thin'") != "thin":
                 self.error("expected 'thin' (closures are written '@callee_guaranteed')", at=conv_at)
             self.expect(")")
