@@ -74,6 +74,8 @@ class Parser(Cursor):
         gc.disable()
         try:
             return self._parse_module()
+        except RecursionError:
+            self.error("nesting is too deep to parse")
         finally:
             if was_enabled:
                 gc.enable()

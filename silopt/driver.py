@@ -115,6 +115,9 @@ def main(
     except OSError as e:
         stderr.write(f"silopt: error: cannot read '{args.input}': {e.strerror}\n")
         return 1
+    except UnicodeDecodeError as e:
+        stderr.write(f"silopt: error: '{args.input}' is not UTF-8 text (byte {e.start}: {e.reason})\n")
+        return 1
 
     def dump_after(p: Pass, module: Module) -> None:
         stderr.write(f"// -----// IR Dump After {p.name} //----- //\n")
