@@ -15,7 +15,7 @@ import attrs
 
 from sil import derivative_types as dt
 from sil.builtins import canonical_builtin_name, check_builtin
-from sil.ir import Block, Instruction, Module, Value
+from sil.ir import Block, EnumDecl, Instruction, Module, StructDecl, Value
 from sil.lexer import BUILTIN_FAST_RE
 from sil.types import (
     BOOL,
@@ -90,16 +90,36 @@ def round_to_float32(x: float) -> float:
         return math.copysign(math.inf, x)
 
 
-def float_from_bits(bits: int, t: Type) -> float:
-    if t == FLOAT:
-        return float(struct.unpack("<f", struct.pack("<I", bits))[0])
+def _double_from_bits(bits: int) -> float:
     return float(struct.unpack("<d", struct.pack("<Q", bits))[0])
 
 
-def float_bits(value: float, t: Type) -> int:
-    if t == FLOAT:
-        return int(struct.unpack("<I", struct.pack("<f", value))[0])
+def _double_bits(value: float) -> int:
     return int(struct.unpack("<Q", struct.pack("<d", value))[0])
+
+
+def float_from_bits(bits: int, t: Type) -> float:
+    """The value of an IEEE bit pattern of type ``t``, held in a Python float.
+
+    A binary32 NaN is widened by hand: the hardware conversion would quiet a signalling NaN and
+    lose its payload bit, and the printer must give back the bits the input had.
+    """
+    if t != FLOAT:
+        return _double_from_bits(bits)
+    if bits & 0x7F800000 == 0x7F800000 and bits & 0x007FFFFF:
+        sign = (bits >> 31) & 1
+        return _double_from_bits((sign << 63) | (0x7FF << 52) | ((bits & 0x007FFFFF) << 29))
+    return float(struct.unpack("<f", struct.pack("<I", bits))[0])
+
+
+def float_bits(value: float, t: Type) -> int:
+    """The IEEE bit pattern of ``value`` as type ``t`` (the inverse of ``float_from_bits``)."""
+    if t != FLOAT:
+        return _double_bits(value)
+    if math.isnan(value):
+        wide = _double_bits(value)
+        return ((wide >> 63) << 31) | 0x7F800000 | ((wide >> 29) & 0x007FFFFF)
+    return int(struct.unpack("<I", struct.pack("<f", value))[0])
 
 
 _CANONICAL_NAN: dict[Type, int] = {FLOAT: 0x7FC00000, DOUBLE: 0x7FF8000000000000}
@@ -390,7 +410,9 @@ class ThinToThickFunctionInst(Instruction):
 
     def verify(self, v: Verifier) -> None:
         source = self.operands[0].type
-        if not isinstance(source, FunctionType) or source.convention != "thin":
+        if isinstance(source, FunctionType) and source.differentiable:
+            v.error(self, "thin_to_thick_function of a @differentiable function; extract the original first")
+        elif not isinstance(source, FunctionType) or source.convention != "thin":
             v.error(
                 self, f"thin_to_thick_function operand must be a @convention(thin) function, not {source}"
             )
@@ -512,10 +534,12 @@ class StructInst(Instruction):
         return f"${self.type} ({pr.typed_list(self.operands)})"
 
     def verify(self, v: Verifier) -> None:
-        decl = v.module.struct(self.type.name)
-        if decl is None:
-            v.error(self, f"struct of undeclared struct type '{self.type}'")
+        found = v.module.lookup_type(self.type.name)
+        if not isinstance(found, StructDecl):
+            if found is not None:  # an undeclared type is reported once, by the type check
+                v.error(self, f"struct needs a struct type, but '{self.type}' is an enum")
             return
+        decl = found
         if len(self.operands) != len(decl.fields):
             v.error(
                 self, f"struct '{decl.name}' has {len(decl.fields)} fields, got {len(self.operands)} operands"
@@ -630,10 +654,12 @@ class EnumInst(Instruction):
         return text
 
     def verify(self, v: Verifier) -> None:
-        decl = v.module.enum(self.type.name)
-        if decl is None:
-            v.error(self, f"enum of undeclared enum type '{self.type}'")
+        found = v.module.lookup_type(self.type.name)
+        if not isinstance(found, EnumDecl):
+            if found is not None:  # an undeclared type is reported once, by the type check
+                v.error(self, f"enum needs an enum type, but '{self.type}' is a struct")
             return
+        decl = found
         case = decl.case(self.case)
         if case is None:
             v.error(self, f"enum '{decl.name}' has no case '{self.case}'")
@@ -691,6 +717,10 @@ class DifferentiableFunctionInst(Instruction):
             p.error(f"differentiable_function needs a function, not {original.type}", at=at)
         if parameters is None:
             parameters = dt.differentiable_params(p.module, original.type)
+            if not parameters:
+                p.error(
+                    "differentiable_function of a function with no parameter of differentiable type", at=at
+                )
         derivatives: list[Value] = []
         if p.accept_ident("with_derivative"):
             p.expect("{")
@@ -732,9 +762,9 @@ def extractee_type(module: Module, t: FunctionType, kind: str) -> FunctionType:
     original = t.plain()
     if kind == "original":
         return original
-    wrt = tuple(i for i, nd in enumerate(t.no_derivative) if not nd)
     make = dt.jvp_type if kind == "jvp" else dt.vjp_type
     try:
+        wrt = dt.resolve_wrt(module, original, tuple(i for i, nd in enumerate(t.no_derivative) if not nd))
         return make(module, original, 0, wrt)
     except dt.DerivativeTypeError as e:
         raise TypeRuleError(str(e)) from None

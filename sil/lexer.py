@@ -15,7 +15,8 @@ from typing import NoReturn
 
 from sil.diagnostics import SILError, SourceFile, Span
 
-TRIVIA = r"[ \t\r\n]*(?://[^\n]*[ \t\r\n]*)*"
+# Atomic: a pattern that fails after trivia must not backtrack into a comment and match its text.
+TRIVIA = r"(?>[ \t\r\n]*+(?://[^\n]*+[ \t\r\n]*+)*+)"
 _IDENT = r"[A-Za-z_][\w$]*(?:\.[A-Za-z_][\w$]*)*"
 
 TRIVIA_RE = re.compile(TRIVIA)
@@ -61,6 +62,7 @@ COLON_SIMPLE_TYPE_RE = re.compile(TRIVIA + ":" + TRIVIA + rf"\$({_IDENT})(?![\w$
 INSTRUCTION_HEAD_RE = re.compile(TRIVIA + r"(?:%([\w$]+)" + TRIVIA + "=" + TRIVIA + r")?([A-Za-z_]\w*)")
 # `$T` with T a plain name.
 SIMPLE_TYPE_RE = re.compile(TRIVIA + rf"\$(?:({_IDENT})(?![\w$.<]))?")
+NO_DERIVATIVE_RE = re.compile(TRIVIA + r"@noDerivative\b")
 # What would make the type that ends here longer: a name going on, generic arguments, or `->`.
 CONTINUES_TYPE_RE = re.compile(r"[\w$.<]|[ \t]*->")
 END_OF_LINE_RE = re.compile(r"[ \t\r]*(?://[^\n]*)?(?:\n|\Z)")
@@ -68,12 +70,13 @@ AT_END_RE = re.compile(TRIVIA + r"\Z")
 
 _PUNCTUATION = ["->", "(", ")", "{", "}", "[", "]", "<", ">", ",", ":", "=", "$", "#", "!", "@"]
 PUNCT_RE = {p: re.compile(TRIVIA + re.escape(p)) for p in _PUNCTUATION}
-_ESCAPE_RE = re.compile(r"\\(.)")
-_WORD_RE = re.compile(r"[\w$.]+|\S")
+_ESCAPE_RE = re.compile(r'\\([\\"])')
+_WORD_RE = re.compile(r"[%@#]?[\w$.]+|->|\S")
 
 
 def unescape(text: str) -> str:
-    """The characters of a quoted name or string (``\\"`` and ``\\\\`` escapes)."""
+    """The characters of a quoted name or string: ``\\"`` and ``\\\\`` are escapes; any other
+    backslash stands for itself."""
     return _ESCAPE_RE.sub(r"\1", text) if "\\" in text else text
 
 
@@ -105,8 +108,15 @@ class Cursor:
 
     def error(self, message: str, at: int | None = None) -> NoReturn:
         """Raise a parse error at ``at`` (default: the next token)."""
-        start = self.skip_trivia(self.pos if at is None else at)
-        raise SILError.at(Span(self.source, start, start), message)
+        raise SILError.at(self.point(self.pos if at is None else at), message)
+
+    def point(self, at: int) -> Span:
+        """The place of the token at or after ``at``; at the end of the file, the end of the
+        last line (rather than an empty line after it)."""
+        start = self.skip_trivia(at)
+        if start >= len(self.text) and self.text.endswith("\n"):
+            start = len(self.text) - 1
+        return Span(self.source, start, start)
 
     def describe_next(self) -> str:
         """The next token, quoted, for 'expected X, found Y' messages."""

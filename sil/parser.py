@@ -35,6 +35,7 @@ from sil.lexer import (
     END_OF_LINE_RE,
     IDENT_RE,
     INSTRUCTION_HEAD_RE,
+    NO_DERIVATIVE_RE,
     SIMPLE_TYPE_RE,
     TYPED_VALUE_IN_LIST_RE,
     TYPED_VALUE_RE,
@@ -99,8 +100,9 @@ class Parser(Cursor):
     def _declare_name(self, name: str, span: Span, what: str) -> None:
         previous = self.module.types.get(name) or self.module.functions.get(name)
         if previous is not None:
+            spelled = f"@{name}" if what == "function" else name
             raise SILError.at(
-                span, f"redefinition of {what} '{name}'", [note(previous.span, "previously defined here")]
+                span, f"redefinition of {what} '{spelled}'", [note(previous.span, "previously defined here")]
             )
 
     def parse_struct(self) -> None:
@@ -165,8 +167,9 @@ class Parser(Cursor):
             self.error(f"a function must have a function type, not {t}", at=type_at)
         fn = Function(name, t, attributes, span=span)
         self.module.add_function(fn)
+        brace = self.pos
         if self.accept("{"):
-            self.parse_body(fn)
+            self.parse_body(fn, brace)
 
     def parse_function_attribute(self) -> FunctionAttr:
         at = self.pos
@@ -201,12 +204,19 @@ class Parser(Cursor):
             return LegacyDifferentiableAttr(source, wrt, names.get("primal"), names.get("adjoint"), span)
         return DifferentiableAttr(source, wrt, names.get("jvp"), names.get("vjp"), span)
 
-    def parse_body(self, fn: Function) -> None:
+    def parse_body(self, fn: Function, brace: int) -> None:
         self.scope = scope = _FunctionScope()
         self.end_of_line()
-        while not self.accept("}"):
+        while True:
+            close = self.pos
+            if self.accept("}"):
+                break
             if self.at_end():
-                self.error(f"expected '}}' to end function '@{fn.name}'")
+                raise SILError.at(
+                    self.point(self.pos),
+                    f"expected '}}' to end function '@{fn.name}'",
+                    [note(self.point(brace), "to match this '{'")],
+                )
             block = self.parse_block_label(fn)
             append = block.instructions.append
             while True:
@@ -219,9 +229,9 @@ class Parser(Cursor):
             if name not in scope.blocks or scope.blocks[name].function is None:
                 raise SILError.at(span, f"use of undefined block '{name}'")
         for name, (_, at) in scope.forward.items():
-            raise SILError.at(self._point(at), f"use of undefined value '%{name}'")
+            raise SILError.at(self.point(at), f"use of undefined value '%{name}'")
         if not fn.blocks:
-            self.error(f"function '@{fn.name}' has a body with no blocks")
+            self.error(f"function '@{fn.name}' has a body with no blocks", at=close)
 
     def parse_block_label(self, fn: Function) -> Block:
         at = self.pos
@@ -237,7 +247,11 @@ class Parser(Cursor):
         if block is None:
             block = scope.blocks[name] = Block(name)
         elif block.function is not None:
-            self.error(f"redefinition of block '{name}'", at=at)
+            raise SILError.at(
+                self.point(at),
+                f"redefinition of block '{name}'",
+                [note(block.span, "previously defined here")],
+            )
         block.function = fn
         block.span = self.span_from(at)
         scope.block_refs.pop(name, None)
@@ -328,18 +342,14 @@ class Parser(Cursor):
         return inst
 
     # --- values and blocks ---------------------------------------------------------------------
-    def _point(self, at: int) -> Span:
-        start = self.skip_trivia(at)
-        return Span(self.source, start, start)
-
     def define(self, name: str, value: Value, at: int) -> None:
         """Bind ``name`` (written at offset ``at``) to ``value``, resolving forward uses."""
         scope = self.scope
         if name in scope.values:
             raise SILError.at(
-                self._point(at),
+                self.point(at),
                 f"redefinition of value '%{name}'",
-                [note(self._point(scope.values_at[name]), "previously defined here")],
+                [note(self.point(scope.values_at[name]), "previously defined here")],
             )
         if not name.isdigit():
             value.name = name
@@ -351,9 +361,9 @@ class Parser(Cursor):
                 placeholder, use_at = pending
                 if placeholder.type is not value.type and placeholder.type != value.type:
                     raise SILError.at(
-                        self._point(use_at),
+                        self.point(use_at),
                         f"'%{name}' is used with type {placeholder.type}, but defined with type {value.type}",
-                        [note(self._point(at), "defined here")],
+                        [note(self.point(at), "defined here")],
                     )
                 placeholder.replace_all_uses_with(value)
 
@@ -364,9 +374,9 @@ class Parser(Cursor):
         if value is not None:
             if value.type is not t and value.type != t:
                 raise SILError.at(
-                    self._point(at),
+                    self.point(at),
                     f"'%{name}' has type {value.type}, but is used here as {t}",
-                    [note(self._point(scope.values_at[name]), "defined here")],
+                    [note(self.point(scope.values_at[name]), "defined here")],
                 )
             return value
         pending = scope.forward.get(name)
@@ -376,9 +386,9 @@ class Parser(Cursor):
             return value
         if pending[0].type != t:
             raise SILError.at(
-                self._point(at),
+                self.point(at),
                 f"'%{name}' is used here as {t}, but earlier as {pending[0].type}",
-                [note(self._point(pending[1]), "first used here")],
+                [note(self.point(pending[1]), "first used here")],
             )
         return pending[0]
 
@@ -578,10 +588,10 @@ class Parser(Cursor):
         no_derivative: list[bool] = []
         if not self.accept(")"):
             while True:
-                nd = False
-                if self.accept("@"):
-                    self.expect_ident("noDerivative", "after '@' on a parameter")
-                    nd = True
+                m = NO_DERIVATIVE_RE.match(self.text, self.pos)
+                nd = m is not None
+                if m is not None:
+                    self.pos = m.end()
                 params.append(self.bare_type())
                 no_derivative.append(nd)
                 if not self.accept(","):
@@ -610,9 +620,7 @@ class Parser(Cursor):
                     self.expect(")", "to close the tuple type")
                     break
         if self.accept("->"):
-            if any(labels):
-                self.error("function parameters cannot be labeled", at=at)
-            return FunctionType(tuple(elements), self.bare_type())
+            self.error("a function type needs '@convention(thin)' or '@callee_guaranteed' before it", at=at)
         if len(elements) == 1 and labels[0] is None:
             return elements[0]
         return TupleType(tuple(elements), tuple(labels))

@@ -7,6 +7,7 @@ from sil import derivative_types as dt
 from sil.cfg import DominatorTree
 from sil.diagnostics import Diagnostic, SILError, Span, note
 from sil.ir import (
+    TANGENT_SUFFIX,
     Block,
     BlockArgument,
     DifferentiableAttr,
@@ -52,6 +53,8 @@ class Verifier:
         for fn in self.module.functions.values():
             self.function = fn
             self.check_type(fn.type, fn.span)
+            if fn.type.convention != "thin" or fn.type.differentiable:
+                self.error(fn.span, f"a SIL function must have a plain @convention(thin) type, not {fn.type}")
             self._verify_attributes(fn)
             if not fn.is_declaration:
                 self._verify_body(fn)
@@ -81,10 +84,24 @@ class Verifier:
         if isinstance(decl, StructDecl):
             for f in decl.fields:
                 self.check_type(f.type, f.span)
+            if decl.name.endswith(TANGENT_SUFFIX):
+                self._verify_declared_tangent(decl)
         else:
             for c in decl.cases:
                 if c.payload is not None:
                     self.check_type(c.payload, c.span)
+
+    def _verify_declared_tangent(self, decl: StructDecl) -> None:
+        """A declared ``S.TangentVector`` must be what §3 derives from ``S``."""
+        base = self.module.types.get(decl.name[: -len(TANGENT_SUFFIX)])
+        if not isinstance(base, StructDecl) or not base.differentiable:
+            self.error(decl.span, f"'{decl.name}' is declared, but its base is not a differentiable struct")
+            return
+        derived = [(f.name, self.module.tangent_type(f.type)) for f in base.fields if not f.no_derivative]
+        expected = [(name, t) for name, t in derived if t is not None]
+        if [(f.name, f.type) for f in decl.fields] != expected or any(f.no_derivative for f in decl.fields):
+            fields = ", ".join(f"{name}: {t}" for name, t in expected)
+            self.error(decl.span, f"'{decl.name}' must have exactly the fields ({fields})")
 
     # --- function attributes (§3, §6) ----------------------------------------------------------
     def _verify_attributes(self, fn: Function) -> None:
@@ -94,6 +111,12 @@ class Verifier:
                 a.span for a in fn.attributes if isinstance(a, FlagAttr) and a.name == "always_inline"
             )
             self.error(span, "a function cannot be both [noinline] and [always_inline]")
+        seen_flags: set[str] = set()
+        for a in fn.attributes:
+            if isinstance(a, FlagAttr):
+                if a.name in seen_flags:
+                    self.error(a.span, f"duplicate attribute [{a.name}]")
+                seen_flags.add(a.name)
         seen: dict[tuple[str, int, tuple[int, ...]], FunctionAttr] = {}
         for attr in fn.attributes:
             if isinstance(attr, FlagAttr):
@@ -171,6 +194,13 @@ class Verifier:
                     self.error(attr.span, f"adjoint '@{attr.adjoint}' takes too few parameters")
                     return
                 checkpoints = params[len(fn.type.params)]
+                if not isinstance(self.module.lookup_type(str(checkpoints)), StructDecl):
+                    self.error(
+                        attr.span,
+                        f"adjoint '@{attr.adjoint}' must take the checkpoints struct after the original's "
+                        f"parameters, not {checkpoints}",
+                    )
+                    return
             expected = dt.legacy_adjoint_type(self.module, fn.type, attr.source, wrt, checkpoints)
             self._check_derivative(attr, "adjoint", attr.adjoint, expected)
 
