@@ -46,7 +46,7 @@ class SourceFile:
         if not 0 < line <= len(starts):
             return ""
         end = self.text.find("\n", starts[line - 1])
-        return self.text[starts[line - 1] : end if end >= 0 else len(self.text)]
+        return self.text[starts[line - 1] : end if end >= 0 else len(self.text)].removesuffix("\r")
 
 
 class Span(NamedTuple):

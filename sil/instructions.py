@@ -78,12 +78,16 @@ class IntegerLiteralInst(Instruction):
     def verify(self, v: Verifier) -> None:
         if self.type not in (INT, BOOL):
             v.error(self, f"integer_literal must have type Int or Bool, not {self.type}")
+        elif self.type == INT and not INT_MIN <= self.value <= INT_MAX:
+            v.error(self, f"integer literal {self.value} does not fit in Int")
         elif self.type == BOOL and self.value not in (0, 1):
             v.error(self, f"Bool literal must be 0 or 1, not {self.value}")
 
 
 def round_to_float32(x: float) -> float:
-    """``x`` rounded to the nearest binary32 value (overflow gives ±inf)."""
+    """``x`` rounded to the nearest binary32 value (overflow gives ±inf; a NaN keeps its bits)."""
+    if math.isnan(x):
+        return x
     try:
         return float(struct.unpack("<f", struct.pack("<f", x))[0])
     except OverflowError:
@@ -139,8 +143,9 @@ def format_float(value: float, t: Type) -> str:
         return "inf" if value > 0 else "-inf"
     if t == FLOAT:
         for digits in range(1, 10):
-            text = f"{value:.{digits}g}"
-            if round_to_float32(float(text)) == value:
+            shortest = float(f"{value:.{digits}g}")
+            if round_to_float32(shortest) == value:
+                text = repr(shortest)  # positional like a Double's: 100.0, not 1e+02
                 break
     else:
         text = repr(value)
@@ -189,6 +194,8 @@ class FloatLiteralInst(Instruction):
     def verify(self, v: Verifier) -> None:
         if self.type not in (FLOAT, DOUBLE):
             v.error(self, f"float_literal must have type Float or Double, not {self.type}")
+        elif self.type == FLOAT and not math.isnan(self.value) and round_to_float32(self.value) != self.value:
+            v.error(self, f"Float literal {self.value!r} is not a binary32 value")
 
 
 # --- builtins and functions --------------------------------------------------------------------

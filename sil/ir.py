@@ -94,9 +94,9 @@ class Instruction:
             Instruction.registry[cls.opname] = cls
 
     def __attrs_post_init__(self) -> None:
+        types = self.result_types()  # first: a type-rule error must leave no use behind
         for op in self.operands:
             op.uses.append(self)
-        types = self.result_types()
         if len(types) == 1:
             self.results = (Result(types[0], None, [], self, 0),)
         elif types:
@@ -375,6 +375,8 @@ class Module:
                 if tangent is not None:
                     elements.append(tangent)
                     labels.append(label)
+            if t.elements and not elements:
+                return None  # only non-differentiable elements: not differentiable (unlike `()`)
             if len(elements) == 1:
                 return elements[0]
             return TupleType(tuple(elements), tuple(labels))

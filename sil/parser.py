@@ -44,6 +44,7 @@ from sil.lexer import (
 from sil.types import SCALARS, FunctionType, NominalType, ScalarType, TensorType, TupleType, Type
 
 _MEMO_KEY_LENGTH = 40
+_MAX_TYPE_DEPTH = 64
 
 
 class _FunctionScope:
@@ -66,6 +67,8 @@ class Parser(Cursor):
         self.scope = _FunctionScope()
         self._simple_types: dict[str, Type] = dict(SCALARS)
         self._type_memo: dict[str, tuple[str, Type]] = {}
+        self._interned: dict[Type, Type] = {}
+        self._type_depth = 0
 
     # --- module ------------------------------------------------------------------------------
     def parse_module(self) -> Module:
@@ -98,11 +101,15 @@ class Parser(Cursor):
         return self.module
 
     def _declare_name(self, name: str, span: Span, what: str) -> None:
-        previous = self.module.types.get(name) or self.module.functions.get(name)
+        previous: object = (self.module.functions if what == "function" else self.module.types).get(name)
+        if what != "function" and (name in SCALARS or name == "Tensor"):
+            raise SILError.at(span, f"'{name}' names a builtin type")
         if previous is not None:
             spelled = f"@{name}" if what == "function" else name
             raise SILError.at(
-                span, f"redefinition of {what} '{spelled}'", [note(previous.span, "previously defined here")]
+                span,
+                f"redefinition of {what} '{spelled}'",
+                [note(getattr(previous, "span", None), "previously defined here")],
             )
 
     def parse_struct(self) -> None:
@@ -239,7 +246,7 @@ class Parser(Cursor):
         if m is None:
             self.error(f"expected a block label like 'bb0:', found {self.describe_next()}")
         name = m.group(1)
-        if name in Instruction.registry:
+        if name in Instruction.registry and not self.text.startswith(":", m.end()):
             self.error(f"expected a block label before '{name}'", at=at)
         self.pos = m.end()
         scope = self.scope
@@ -280,13 +287,26 @@ class Parser(Cursor):
         opname = m.group(2)
         start = m.start(2) if result_name is None else m.start(1) - 1
         cls = Instruction.registry.get(opname)
+        if (
+            result_name is None
+            and text.startswith((":", "(", "$", "."), m.end())
+            and self._at_label(m.start(2))
+        ):
+            return None
         if cls is None:
-            if result_name is None and text.startswith((":", "("), m.end()):
-                return None  # a block label
             self.error(f"unknown instruction '{opname}'", at=m.start(2))
         self.pos = m.end()
         names = [] if result_name is None else [(result_name, start)]
         return self._finish_instruction(cls, opname, start, m.start(2), names)
+
+    def _at_label(self, at: int) -> bool:
+        """Whether a block label starts at ``at``: a name followed by ':' (any name), or by '('
+        when the name is not an opcode."""
+        m = IDENT_RE.match(self.text, at)
+        if m is None:
+            return False
+        follows = self.text[m.end() : m.end() + 1]
+        return follows == ":" or (follows == "(" and m.group(1) not in Instruction.registry)
 
     def _optional_multi_result_instruction(self) -> Instruction | None:
         start = self.token_start()
@@ -531,6 +551,7 @@ class Parser(Cursor):
                 self.pos = end
                 return t
         t = self.bare_type()
+        t = self._interned.setdefault(t, t)
         self._type_memo[key] = (text[start : self.pos], t)
         return t
 
@@ -541,6 +562,15 @@ class Parser(Cursor):
 
     def bare_type(self) -> Type:
         """A type without the leading ``$``."""
+        self._type_depth += 1
+        try:
+            if self._type_depth > _MAX_TYPE_DEPTH:
+                self.error(f"type is nested more than {_MAX_TYPE_DEPTH} levels deep")
+            return self._bare_type()
+        finally:
+            self._type_depth -= 1
+
+    def _bare_type(self) -> Type:
         at = self.pos
         if self.accept("@"):
             return self._attributed_function_type(at)

@@ -3,6 +3,8 @@ diagnostic at the instruction (or declaration) that breaks it."""
 
 from __future__ import annotations
 
+import re
+
 from sil import derivative_types as dt
 from sil.cfg import DominatorTree
 from sil.diagnostics import Diagnostic, SILError, Span, note
@@ -22,7 +24,10 @@ from sil.ir import (
     StructDecl,
     Value,
 )
-from sil.types import FunctionType, NominalType, TensorType, TupleType, Type
+from sil.types import SCALARS, FunctionType, NominalType, TensorType, TupleType, Type
+
+_TYPE_NAME = re.compile(r"[A-Za-z_][\w$]*(?:\.[A-Za-z_][\w$]*)*")
+_VALUE_NAME = re.compile(r"[\w$]+")
 
 
 class Verifier:
@@ -52,6 +57,8 @@ class Verifier:
             self._verify_type_decl(decl)
         for fn in self.module.functions.values():
             self.function = fn
+            if "\n" in fn.name:
+                self.error(fn.span, "a function name cannot hold a line break")
             self.check_type(fn.type, fn.span)
             if fn.type.convention != "thin" or fn.type.differentiable:
                 self.error(fn.span, f"a SIL function must have a plain @convention(thin) type, not {fn.type}")
@@ -70,6 +77,8 @@ class Verifier:
                 self.error(where, f"use of undeclared type '{t.name}'")
                 return
         elif isinstance(t, TupleType):
+            if len(t.elements) == 1 and t.labels[0] is None:
+                self.error(where, f"one-element tuple type ({t.elements[0]}) reads back as {t.elements[0]}")
             for element in t.elements:
                 self.check_type(element, where)
         elif isinstance(t, FunctionType):
@@ -81,6 +90,13 @@ class Verifier:
         self._known_types.add(t)
 
     def _verify_type_decl(self, decl: StructDecl | EnumDecl) -> None:
+        if not _TYPE_NAME.fullmatch(decl.name) or decl.name in SCALARS or decl.name == "Tensor":
+            self.error(decl.span, f"'{decl.name}' cannot name a declared type")
+        names = (
+            [f.name for f in decl.fields] if isinstance(decl, StructDecl) else [c.name for c in decl.cases]
+        )
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            self.error(decl.span, f"'{decl.name}' declares '{name}' more than once")
         if isinstance(decl, StructDecl):
             for f in decl.fields:
                 self.check_type(f.type, f.span)
@@ -216,6 +232,13 @@ class Verifier:
             )
         defined: set[Value] = set()
         for block in fn.blocks:
+            if block.name is not None and not _TYPE_NAME.fullmatch(block.name):
+                self.error(block.span, f"'{block.name}' cannot name a block")
+            for v in block.args:
+                self._check_value_name(v, block.span)
+            for inst in block.instructions:
+                for r in inst.results:
+                    self._check_value_name(r, inst.span)
             self._verify_block_shape(fn, block)
             defined.update(block.args)
             for inst in block.instructions:
@@ -233,6 +256,10 @@ class Verifier:
                 for succ, args in inst.successor_args():
                     self._verify_successor(inst, succ, args, fn)
                 inst.verify(self)
+
+    def _check_value_name(self, v: Value, span: Span | None) -> None:
+        if v.name is not None and not _VALUE_NAME.fullmatch(v.name):
+            self.error(span, f"'%{v.name}' is not a value name")
 
     def _verify_block_shape(self, fn: Function, block: Block) -> None:
         insts = block.instructions

@@ -59,7 +59,9 @@ def build_argument_parser() -> argparse.ArgumentParser:
         prog="silopt",
         description="Parse, verify, transform and print SIL modules.",
         allow_abbrev=False,
+        add_help=False,  # argparse's help would print to sys.stdout and exit; main() answers it
     )
+    p.add_argument("-h", "--help", action="store_true", help="show this help and exit")
     p.add_argument("input", nargs="?", help="input file ('-' for standard input)")
     p.add_argument(
         "-o", dest="output", metavar="OUT", help="write the module to OUT instead of standard output"
@@ -99,6 +101,9 @@ def main(
     parser = build_argument_parser()
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+        if args.help:
+            stdout.write(parser.format_help())
+            return 0
         if args.list_passes:
             for name, cls in registered_passes().items():
                 stdout.write(f"{name:<28} {cls.description}\n")

@@ -1,0 +1,323 @@
+"""IR editing keeps use-lists right; the builder inserts where it is positioned."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from sil import print_module, verify_module
+from sil.builder import Builder
+from sil.instructions import BuiltinInst, ReturnInst, TypeRuleError
+from sil.ir import Block, Function, Instruction, Module, Value
+from sil.types import BOOL, FLOAT, FunctionType, NominalType
+
+
+def check_use_lists(fn: Function) -> None:
+    """Every value's ``uses`` holds exactly one entry per operand slot of a live instruction."""
+    expected: dict[Value, Counter[int]] = {}
+    values: set[Value] = set()
+    for block in fn.blocks:
+        values.update(block.args)
+        for inst in block.instructions:
+            assert inst.block is block
+            values.update(inst.results)
+            for op in inst.operands:
+                values.add(op)
+                expected.setdefault(op, Counter())[id(inst)] += 1
+    for v in values:
+        actual = Counter(id(user) for user in v.uses)
+        assert actual == expected.get(v, Counter()), f"use-list of {v!r} is out of date"
+
+
+def make() -> tuple[Module, Function, Block, Value, Value]:
+    """``@f(x, y)`` with an empty entry block."""
+    m = Module()
+    fn = m.add_function(Function("f", FunctionType((FLOAT, FLOAT), FLOAT)))
+    bb = fn.add_block("bb0")
+    return m, fn, bb, bb.add_argument(FLOAT), bb.add_argument(FLOAT)
+
+
+def ops(block: Block) -> list[str]:
+    return [inst.name if isinstance(inst, BuiltinInst) else inst.opname for inst in block.instructions]
+
+
+# --- replace_all_uses_with -----------------------------------------------------------------------
+
+
+def test_uses_are_recorded_per_operand_slot() -> None:
+    m, fn, bb, x, y = make()
+    b = Builder.at_end(bb, m)
+    sq = b.builtin("fmul", x, x)
+    s = b.builtin("fadd", sq, y)
+    b.return_(s)
+    assert x.user_count() == 2
+    assert x.uses == [sq.owner, sq.owner]
+    assert y.uses == [s.owner]
+    check_use_lists(fn)
+    assert verify_module(m) == []
+
+
+def test_replace_all_uses_with() -> None:
+    m, fn, bb, x, y = make()
+    b = Builder.at_end(bb, m)
+    sq = b.builtin("fmul", x, x)
+    s = b.builtin("fadd", x, sq)
+    ret = b.return_(s)
+    x.replace_all_uses_with(y)
+    assert x.uses == []
+    assert sq.owner.operands == [y, y]  # type: ignore[union-attr]
+    assert s.owner.operands == [y, sq]  # type: ignore[union-attr]
+    assert y.user_count() == 3
+    check_use_lists(fn)
+    s.replace_all_uses_with(sq)
+    assert ret.operands == [sq]
+    assert s.uses == []
+    check_use_lists(fn)
+
+
+def test_replace_with_a_value_the_user_already_uses() -> None:
+    m, fn, bb, x, y = make()
+    b = Builder.at_end(bb, m)
+    s = b.builtin("fadd", x, y)
+    b.return_(s)
+    x.replace_all_uses_with(y)
+    assert s.owner.operands == [y, y]  # type: ignore[union-attr]
+    assert y.uses == [s.owner, s.owner]
+    check_use_lists(fn)
+
+
+def test_replace_with_itself_changes_nothing() -> None:
+    m, fn, bb, x, _ = make()
+    b = Builder.at_end(bb, m)
+    sq = b.builtin("fmul", x, x)
+    b.return_(sq)
+    x.replace_all_uses_with(x)
+    assert x.user_count() == 2
+    check_use_lists(fn)
+
+
+def test_replace_uses_in_terminators_across_blocks() -> None:
+    m = Module()
+    fn = m.add_function(Function("f", FunctionType((FLOAT, FLOAT, BOOL), FLOAT)))
+    bb0, bb1, bb2 = fn.add_block("bb0"), fn.add_block("bb1"), fn.add_block("bb2")
+    x, y, c = bb0.add_argument(FLOAT), bb0.add_argument(FLOAT), bb0.add_argument(BOOL)
+    arg = bb2.add_argument(FLOAT)
+    Builder.at_end(bb0, m).cond_br(c, bb1, [], bb2, [x])
+    Builder.at_end(bb1, m).br(bb2, x)
+    Builder.at_end(bb2, m).return_(arg)
+    assert x.user_count() == 2
+    x.replace_all_uses_with(y)
+    assert x.uses == []
+    assert y.user_count() == 2
+    check_use_lists(fn)
+    assert verify_module(m) == []
+
+
+def test_replaced_value_can_then_be_erased() -> None:
+    m, fn, bb, x, y = make()
+    b = Builder.at_end(bb, m)
+    a = b.builtin("fadd", x, y)
+    c = b.builtin("fmul", a, a)
+    b.return_(c)
+    a.replace_all_uses_with(x)
+    a.owner.erase()  # type: ignore[union-attr]
+    assert ops(bb) == ["fmul", "return"]
+    assert y.uses == []
+    check_use_lists(fn)
+    assert verify_module(m) == []
+
+
+# --- set_operand ------------------------------------------------------------------------------------
+
+
+def test_set_operand() -> None:
+    m, fn, bb, x, y = make()
+    b = Builder.at_end(bb, m)
+    sq = b.builtin("fmul", x, x)
+    b.return_(sq)
+    inst = sq.owner
+    assert inst is not None
+    inst.set_operand(1, y)
+    assert inst.operands == [x, y]
+    assert x.uses == [inst]
+    assert y.uses == [inst]
+    check_use_lists(fn)
+    inst.set_operand(0, y)
+    assert x.uses == []
+    assert y.user_count() == 2
+    check_use_lists(fn)
+
+
+def test_set_operand_to_the_same_value() -> None:
+    m, fn, bb, x, _ = make()
+    b = Builder.at_end(bb, m)
+    sq = b.builtin("fmul", x, x)
+    b.return_(sq)
+    sq.owner.set_operand(0, x)  # type: ignore[union-attr]
+    assert x.user_count() == 2
+    check_use_lists(fn)
+
+
+# --- erase ----------------------------------------------------------------------------------------
+
+
+def test_erase_drops_operand_uses_and_leaves_the_block() -> None:
+    m, fn, bb, x, y = make()
+    b = Builder.at_end(bb, m)
+    dead = b.builtin("fmul", x, x).owner
+    live = b.builtin("fadd", x, y)
+    b.return_(live)
+    assert dead is not None
+    dead.erase()
+    assert dead.block is None
+    assert dead not in bb.instructions
+    assert x.uses == [live.owner]
+    assert ops(bb) == ["fadd", "return"]
+    check_use_lists(fn)
+
+
+def test_erase_with_remaining_uses_fails_and_changes_nothing() -> None:
+    m, fn, bb, x, y = make()
+    b = Builder.at_end(bb, m)
+    a = b.builtin("fadd", x, y)
+    b.return_(a)
+    with pytest.raises(ValueError, match="still has uses"):
+        a.owner.erase()  # type: ignore[union-attr]
+    assert a.owner in bb.instructions
+    assert a.owner.block is bb
+    assert x.uses == [a.owner]
+    check_use_lists(fn)
+
+
+def test_erase_instructions_removes_a_dead_chain_at_once() -> None:
+    m, fn, bb, x, y = make()
+    b = Builder.at_end(bb, m)
+    a = b.builtin("fadd", x, y)
+    keep = b.builtin("fsub", x, y)
+    c = b.builtin("fmul", a, a)
+    d = b.builtin("fneg", c)
+    b.return_(keep)
+    dead: set[Instruction] = {v.owner for v in (a, c, d) if v.owner is not None}
+    bb.erase_instructions(dead)
+    assert ops(bb) == ["fsub", "return"]
+    assert all(inst.block is None for inst in dead)
+    assert x.uses == [keep.owner]
+    assert y.uses == [keep.owner]
+    assert a.uses == []
+    assert c.uses == []
+    check_use_lists(fn)
+    assert verify_module(m) == []
+
+
+def test_erase_instructions_ignores_instructions_of_other_blocks() -> None:
+    m, fn, bb, x, _ = make()
+    other = fn.add_block("bb1")
+    b = Builder.at_end(bb, m)
+    a = b.builtin("fneg", x)
+    b.return_(x)
+    Builder.at_end(other, m).return_(x)
+    other.erase_instructions({a.owner})  # type: ignore[arg-type]
+    assert ops(bb) == ["fneg", "return"]
+    assert a.owner.block is bb  # type: ignore[union-attr]
+    check_use_lists(fn)
+
+
+# --- builder positions -----------------------------------------------------------------------------
+
+
+def test_builder_at_end_appends() -> None:
+    m, _, bb, x, _ = make()
+    b = Builder.at_end(bb, m)
+    b.builtin("fneg", x)
+    b.builtin("sin", x)
+    assert ops(bb) == ["fneg", "sin"]
+
+
+def test_builder_at_start_keeps_insertion_order() -> None:
+    m, fn, bb, x, _ = make()
+    Builder.at_end(bb, m).return_(x)
+    b = Builder.at_start(bb, m)
+    first = b.builtin("fneg", x)
+    b.builtin("sin", first)
+    assert ops(bb) == ["fneg", "sin", "return"]
+    assert all(inst.block is bb for inst in bb.instructions)
+    check_use_lists(fn)
+
+
+def test_builder_before() -> None:
+    m, fn, bb, x, y = make()
+    b = Builder.at_end(bb, m)
+    a = b.builtin("fadd", x, y)
+    ret = b.return_(a)
+    before = Builder.before(ret, m)
+    n = before.builtin("fneg", a)
+    before.builtin("sin", n)
+    assert ops(bb) == ["fadd", "fneg", "sin", "return"]
+    before_first = Builder.before(a.owner, m)  # type: ignore[arg-type]
+    before_first.builtin("cos", x)
+    assert ops(bb) == ["cos", "fadd", "fneg", "sin", "return"]
+    check_use_lists(fn)
+
+
+def test_builder_after() -> None:
+    m, fn, bb, x, y = make()
+    b = Builder.at_end(bb, m)
+    a = b.builtin("fadd", x, y)
+    b.builtin("fsub", x, y)
+    b.return_(a)
+    after = Builder.after(a.owner, m)  # type: ignore[arg-type]
+    n = after.builtin("fneg", a)
+    after.builtin("sin", n)
+    assert ops(bb) == ["fadd", "fneg", "sin", "fsub", "return"]
+    check_use_lists(fn)
+
+
+def test_builder_after_the_last_instruction_appends() -> None:
+    m, _, bb, x, _ = make()
+    b = Builder.at_end(bb, m)
+    a = b.builtin("fneg", x)
+    after = Builder.after(a.owner, m)  # type: ignore[arg-type]
+    after.builtin("sin", x)
+    after.return_(a)
+    assert ops(bb) == ["fneg", "sin", "return"]
+
+
+def test_built_function_verifies_and_prints() -> None:
+    m, _, bb, x, y = make()
+    ret = Builder.at_end(bb, m).return_(x)
+    b = Builder.before(ret, m)
+    s = b.builtin("fadd", x, y)
+    ret.set_operand(0, s)
+    assert isinstance(ret, ReturnInst)
+    assert verify_module(m) == []
+    assert print_module(m) == (
+        "sil @f : $@convention(thin) (Float, Float) -> Float {\n"
+        "bb0(%0 : $Float, %1 : $Float):\n"
+        '  %2 = builtin "fadd"(%0 : $Float, %1 : $Float) : $Float\n'
+        "  return %2 : $Float\n"
+        "}\n"
+    )
+
+
+def test_builder_without_module_reports_it_needs_one() -> None:
+    _, _, bb, x, _ = make()
+    with pytest.raises(ValueError, match="module"):
+        Builder.at_end(bb).struct_extract(x, "x")
+    with pytest.raises(ValueError, match="module"):
+        Builder.at_end(bb).destructure_struct(Builder.at_end(bb).struct(NominalType("P")))
+
+
+def test_failed_type_rule_leaves_no_phantom_use() -> None:
+    """An instruction whose result type cannot be computed is never made, so it uses nothing."""
+    m, fn, bb, x, y = make()
+    b = Builder.at_end(bb, m)
+    pair = b.tuple(x, y)
+    with pytest.raises(TypeRuleError):
+        b.tuple_extract(pair, 5)
+    with pytest.raises(TypeRuleError):
+        b.apply(x, y)
+    assert pair.uses == []
+    assert x.uses == [pair.owner]
+    check_use_lists(fn)
+    pair.owner.erase()  # type: ignore[union-attr]
