@@ -137,6 +137,12 @@ def main(
             passes = [registered_passes()[name]() for name in args.pipeline]
             manager = PassManager(passes, args.verify_each, dump_after if args.print_ir_after_all else None)
             manager.run(module)
+            if passes and not args.verify_each:
+                # As sil-opt does: a pipeline that breaks the module is reported, not printed.
+                broken = verify_module(module)
+                if broken:
+                    summary = Diagnostic("error", "module does not verify after the pass pipeline")
+                    raise SILError([summary, *broken])
             text = print_module(module)
     except SILError as e:
         diagnostics = e.diagnostics

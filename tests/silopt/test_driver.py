@@ -302,6 +302,16 @@ def test_verify_each_catches_a_pass_that_breaks_the_module(workdir: Path) -> Non
     assert (workdir / "out.sil").read_text() == "precious\n"
 
 
+@pytest.mark.usefixtures("scratch_registry")
+def test_a_pipeline_that_breaks_the_module_is_reported_without_verify_each(workdir: Path) -> None:
+    register_pass(BreakModule)
+    result = silopt("good.sil", "-break-module")
+    assert result.status == 1
+    assert result.stdout == ""
+    assert "module does not verify after the pass pipeline" in result.stderr
+    assert "terminator" in result.stderr
+
+
 def test_verify_each_with_valid_passes(workdir: Path) -> None:
     assert silopt("good.sil", "-dce", "--verify-each") == Outcome(0, AFTER_DCE, "")
 
