@@ -223,39 +223,41 @@ class Verifier:
     # --- bodies --------------------------------------------------------------------------------
     def _verify_body(self, fn: Function) -> None:
         entry = fn.blocks[0]
-        entry_types = [a.type for a in entry.args]
-        if entry_types != list(fn.type.params):
+        entry_types = tuple(a.type for a in entry.args)
+        if entry_types != fn.type.params:
             self.error(
                 entry.span,
                 f"entry block arguments ({', '.join(map(str, entry_types))}) do not match "
                 f"the parameters of {fn.type}",
             )
         defined: set[Value] = set()
+        known = self._known_types
         for block in fn.blocks:
             if block.name is not None and not _TYPE_NAME.fullmatch(block.name):
                 self.error(block.span, f"'{block.name}' cannot name a block")
-            for v in block.args:
-                self._check_value_name(v, block.span)
-            for inst in block.instructions:
-                for r in inst.results:
-                    self._check_value_name(r, inst.span)
-            self._verify_block_shape(fn, block)
-            defined.update(block.args)
-            for inst in block.instructions:
-                defined.update(inst.results)
-        tree = DominatorTree(fn)
-        if any(entry in b.successors() for b in fn.blocks):
-            self.error(entry.span, "the entry block cannot be a branch target")
-        self._verify_dominance(fn, tree, defined)
-        for block in fn.blocks:
             for arg in block.args:
-                self.check_type(arg.type, block.span)
+                defined.add(arg)
+                self._check_value_name(arg, block.span)
+                if arg.type not in known:
+                    self.check_type(arg.type, block.span)
+            self._verify_block_shape(fn, block)
             for inst in block.instructions:
                 for r in inst.results:
-                    self.check_type(r.type, inst)
-                for succ, args in inst.successor_args():
-                    self._verify_successor(inst, succ, args, fn)
+                    defined.add(r)
+                    if r.name is not None:
+                        self._check_value_name(r, inst.span)
+                    if r.type not in known:
+                        self.check_type(r.type, inst)
+                if inst.is_terminator:
+                    for succ, args in inst.successor_args():
+                        self._verify_successor(inst, succ, args, fn)
+                    if entry in inst.successors():
+                        self.error(entry.span, "the entry block cannot be a branch target")
                 inst.verify(self)
+        if len(fn.blocks) == 1:
+            self._check_uses(entry, set(entry.args), defined)  # one block: dominance is order
+        else:
+            self._verify_dominance(fn, DominatorTree(fn), defined)
 
     def _check_value_name(self, v: Value, span: Span | None) -> None:
         if v.name is not None and not _VALUE_NAME.fullmatch(v.name):
