@@ -264,7 +264,18 @@ class Parser(Cursor):
         scope.block_refs.pop(name, None)
         fn.blocks.append(block)
         if self.accept("(") and not self.accept(")"):
-            while True:
+            text = self.text
+            while True:  # fast path: `%a : $T,` or `%a : $T)` with T a plain name
+                fast = TYPED_VALUE_IN_LIST_RE.match(text, self.pos)
+                if fast is None:
+                    break
+                self.pos = fast.end()
+                arg = BlockArgument(self.simple_type(fast.group(2), fast.start(2)), None, [], block)
+                block.args.append(arg)
+                self.define(fast.group(1), arg, fast.start(1) - 1)
+                if fast.group(3) == ")":
+                    break
+            while fast is None:
                 arg_name, arg_at = self.value_name_at()
                 self.expect(":")
                 arg = BlockArgument(self.type(), None, [], block)
