@@ -62,6 +62,8 @@ COLON_SIMPLE_TYPE_RE = re.compile(TRIVIA + ":" + TRIVIA + rf"\$({_IDENT})(?![\w$
 INSTRUCTION_HEAD_RE = re.compile(TRIVIA + r"(?:%([\w$]+)" + TRIVIA + "=" + TRIVIA + r")?([A-Za-z_]\w*)")
 # `$T` with T a plain name.
 SIMPLE_TYPE_RE = re.compile(TRIVIA + rf"\$(?:({_IDENT})(?![\w$.<]))?")
+# A function's name and the ':' before its type: `@f :` (or `@"…" :`).
+FUNCTION_NAME_RE = re.compile(TRIVIA + r'(@(?:([A-Za-z_$][\w$.]*)|"((?:[^"\\\n]|\\.)*)"))' + TRIVIA + ":")
 NO_DERIVATIVE_RE = re.compile(TRIVIA + r"@noDerivative\b")
 # What would make the type that ends here longer: a name going on, generic arguments, or `->`.
 CONTINUES_TYPE_RE = re.compile(r"[\w$.<]|[ \t]*->")

@@ -33,6 +33,7 @@ from sil.lexer import (
     COLON_SIMPLE_TYPE_RE,
     CONTINUES_TYPE_RE,
     END_OF_LINE_RE,
+    FUNCTION_NAME_RE,
     IDENT_RE,
     INSTRUCTION_HEAD_RE,
     NO_DERIVATIVE_RE,
@@ -40,6 +41,7 @@ from sil.lexer import (
     TYPED_VALUE_IN_LIST_RE,
     TYPED_VALUE_RE,
     Cursor,
+    unescape,
 )
 from sil.types import SCALARS, FunctionType, NominalType, ScalarType, TensorType, TupleType, Type
 
@@ -163,11 +165,17 @@ class Parser(Cursor):
         attributes: list[FunctionAttr] = []
         while self.accept("["):
             attributes.append(self.parse_function_attribute())
-        at = self.pos
-        name = self.global_name()
-        span = self.span_from(at)
+        m = FUNCTION_NAME_RE.match(self.text, self.pos)
+        if m is not None:
+            self.pos = m.end()
+            name = m.group(2) if m.group(2) is not None else unescape(m.group(3))
+            span = Span(self.source, m.start(1), m.end(1))
+        else:
+            at = self.pos
+            name = self.global_name()
+            span = self.span_from(at)
+            self.expect(":")
         self._declare_name(name, span, "function")
-        self.expect(":")
         type_at = self.pos
         t = self.type()
         if not isinstance(t, FunctionType):
