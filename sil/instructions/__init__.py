@@ -1,0 +1,80 @@
+"""Every instruction of SIL-SPEC §4, each declared once.
+
+A class body is the instruction's schema: its fields (the operand layout is documented on the
+class), its result-type rule (``result_types``), its checks (``verify``), and its text form as a
+small function pair (``parse`` reads what follows the opcode; ``format`` writes it). Importing this
+package registers every instruction.
+"""
+
+from sil.instructions.aggregates import (
+    DestructureStructInst,
+    DestructureTupleInst,
+    EnumInst,
+    StructExtractInst,
+    StructInst,
+    TupleExtractInst,
+    TupleInst,
+)
+from sil.instructions.common import TypeRuleError, function_type_of
+from sil.instructions.differentiation import (
+    EXTRACTEES,
+    DifferentiableFunctionExtractInst,
+    DifferentiableFunctionInst,
+    GradientInst,
+    extractee_type,
+)
+from sil.instructions.functions import (
+    ApplyInst,
+    BuiltinInst,
+    FunctionRefInst,
+    PartialApplyInst,
+    ThinToThickFunctionInst,
+)
+from sil.instructions.literals import (
+    FloatLiteralInst,
+    IntegerLiteralInst,
+    float_bits,
+    float_from_bits,
+    format_float,
+    round_to_float32,
+)
+from sil.instructions.terminators import (
+    BranchInst,
+    CondBranchInst,
+    ReturnInst,
+    SwitchEnumInst,
+    UnreachableInst,
+)
+
+__all__ = [
+    "EXTRACTEES",
+    "ApplyInst",
+    "BranchInst",
+    "BuiltinInst",
+    "CondBranchInst",
+    "DestructureStructInst",
+    "DestructureTupleInst",
+    "DifferentiableFunctionExtractInst",
+    "DifferentiableFunctionInst",
+    "EnumInst",
+    "FloatLiteralInst",
+    "FunctionRefInst",
+    "GradientInst",
+    "IntegerLiteralInst",
+    "PartialApplyInst",
+    "ReturnInst",
+    "StructExtractInst",
+    "StructInst",
+    "SwitchEnumInst",
+    "ThinToThickFunctionInst",
+    "TupleExtractInst",
+    "TupleInst",
+    "TypeRuleError",
+    "UnreachableInst",
+    "extractee_type",
+    "float_bits",
+    "float_from_bits",
+    "format_float",
+    "function_type_of",
+    "round_to_float32",
+]

@@ -1,0 +1,239 @@
+"""Differentiation: ``differentiable_function``, its extracts, and the legacy ``gradient``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+import attrs
+
+from sil import derivative_types as dt
+from sil.instructions.common import TypeRuleError, function_type_of
+from sil.ir import Instruction, Module, Value
+from sil.types import (
+    FunctionType,
+    Type,
+)
+
+if TYPE_CHECKING:
+    from sil.parser import Parser
+    from sil.printer import Printer
+    from sil.verifier import Verifier
+
+
+def _index_list(p: Parser) -> tuple[int, ...]:
+    indices = [p.integer()]
+    while p.accept(","):
+        indices.append(p.integer())
+    return tuple(indices)
+
+
+def _format_indices(indices: tuple[int, ...]) -> str:
+    return ", ".join(map(str, indices))
+
+
+@attrs.define(eq=False, slots=True)
+class DifferentiableFunctionInst(Instruction):
+    """``differentiable_function [parameters 0] %f : $T [with_derivative {%jvp : $J, %vjp : $V}]``;
+    operands: the original, then the JVP and VJP when given."""
+
+    opname: ClassVar[str] = "differentiable_function"
+    parameters: tuple[int, ...]
+
+    @property
+    def original(self) -> Value:
+        return self.operands[0]
+
+    def result_types(self) -> tuple[Type, ...]:
+        t = function_type_of(self.operands[0].type, "the original")
+        return (dt.differentiable_bundle_type(t, self.parameters),)
+
+    @classmethod
+    def parse(cls, p: Parser) -> DifferentiableFunctionInst:
+        parameters: tuple[int, ...] | None = None
+        if p.accept("["):
+            p.expect_ident("parameters", "in differentiable_function")
+            parameters = _index_list(p)
+            p.expect("]")
+        at = p.pos
+        original = p.typed_value()
+        if not isinstance(original.type, FunctionType):
+            p.error(f"differentiable_function needs a function, not {original.type}", at=at)
+        if parameters is None:
+            parameters = dt.differentiable_params(p.module, original.type)
+            if not parameters:
+                p.error(
+                    "differentiable_function of a function with no parameter of differentiable type", at=at
+                )
+        derivatives: list[Value] = []
+        if p.accept_ident("with_derivative"):
+            p.expect("{")
+            derivatives = [p.typed_value()]
+            p.expect(",")
+            derivatives.append(p.typed_value())
+            p.expect("}")
+        return cls([original, *derivatives], parameters)
+
+    def format(self, pr: Printer) -> str:
+        text = f"[parameters {_format_indices(self.parameters)}] {pr.typed(self.original)}"
+        if len(self.operands) == 3:
+            text += f" with_derivative {{{pr.typed_list(self.operands[1:])}}}"
+        return text
+
+    def verify(self, v: Verifier) -> None:
+        t = self.original.type
+        assert isinstance(t, FunctionType)
+        if t.convention != "thin" or t.differentiable:
+            v.error(self, f"differentiable_function needs a plain @convention(thin) function, not {t}")
+            return
+        try:
+            wrt = dt.resolve_wrt(v.module, t, self.parameters)
+            expected = (dt.jvp_type(v.module, t, 0, wrt), dt.vjp_type(v.module, t, 0, wrt))
+        except dt.DerivativeTypeError as e:
+            v.error(self, f"differentiable_function: {e}")
+            return
+        if len(self.operands) == 3:
+            for kind, value, want in zip(("JVP", "VJP"), self.operands[1:], expected):
+                if value.type != want:
+                    v.error(self, f"{kind} has type {value.type}, but must have type {want}")
+
+
+EXTRACTEES = ("original", "jvp", "vjp")
+
+
+def extractee_type(module: Module, t: FunctionType, kind: str) -> FunctionType:
+    """The type of the ``kind`` part of a ``@differentiable`` function of type ``t``."""
+    original = t.plain()
+    if kind == "original":
+        return original
+    make = dt.jvp_type if kind == "jvp" else dt.vjp_type
+    try:
+        wrt = dt.resolve_wrt(module, original, tuple(i for i, nd in enumerate(t.no_derivative) if not nd))
+        return make(module, original, 0, wrt)
+    except dt.DerivativeTypeError as e:
+        raise TypeRuleError(str(e)) from None
+
+
+@attrs.define(eq=False, slots=True)
+class DifferentiableFunctionExtractInst(Instruction):
+    """``differentiable_function_extract [vjp] %f : $T`` (also ``[jvp]``, ``[original]``);
+    operand: the bundle. ``type`` is what §6 derives for the extractee."""
+
+    opname: ClassVar[str] = "differentiable_function_extract"
+    extractee: str
+    type: FunctionType
+
+    def result_types(self) -> tuple[Type, ...]:
+        return (self.type,)
+
+    @classmethod
+    def parse(cls, p: Parser) -> DifferentiableFunctionExtractInst:
+        p.expect("[")
+        at = p.pos
+        kind = p.ident("'original', 'jvp' or 'vjp'")
+        if kind not in EXTRACTEES:
+            p.error(f"expected 'original', 'jvp' or 'vjp', found '{kind}'", at=at)
+        p.expect("]")
+        at = p.pos
+        operand = p.typed_value()
+        t = operand.type
+        if not isinstance(t, FunctionType) or not t.differentiable:
+            p.error(f"differentiable_function_extract needs a @differentiable function, not {t}", at=at)
+        return cls([operand], kind, extractee_type(p.module, t, kind))
+
+    def format(self, pr: Printer) -> str:
+        return f"[{self.extractee}] {pr.typed(self.operands[0])}"
+
+    def verify(self, v: Verifier) -> None:
+        t = self.operands[0].type
+        if not isinstance(t, FunctionType) or not t.differentiable:
+            v.error(self, f"differentiable_function_extract needs a @differentiable function, not {t}")
+            return
+        try:
+            expected = extractee_type(v.module, t, self.extractee)
+        except TypeRuleError as e:
+            v.error(self, str(e))
+            return
+        if expected != self.type:
+            v.error(self, f"[{self.extractee}] of {t} has type {expected}, not {self.type}")
+
+
+@attrs.define(eq=False, slots=True)
+class GradientInst(Instruction):
+    """``gradient [source 0] [wrt 0, 1] [seedable] [preserving_result] %f : $T`` (legacy);
+    operand: the original. ``type`` is what §6 derives."""
+
+    opname: ClassVar[str] = "gradient"
+    source: int
+    wrt: tuple[int, ...]
+    seedable: bool
+    preserving_result: bool
+    type: FunctionType
+
+    def result_types(self) -> tuple[Type, ...]:
+        return (self.type,)
+
+    @staticmethod
+    def derive(
+        module: Module,
+        t: FunctionType,
+        source: int,
+        wrt: tuple[int, ...] | None,
+        seedable: bool,
+        preserving_result: bool,
+    ) -> tuple[tuple[int, ...], FunctionType]:
+        """The resolved ``wrt`` indices and the gradient's type, or TypeRuleError."""
+        try:
+            resolved = dt.resolve_wrt(module, t, wrt)
+            return resolved, dt.gradient_type(module, t, source, resolved, seedable, preserving_result)
+        except dt.DerivativeTypeError as e:
+            raise TypeRuleError(f"gradient: {e}") from None
+
+    @classmethod
+    def parse(cls, p: Parser) -> GradientInst:
+        source, wrt, seedable, preserving = 0, None, False, False
+        while p.accept("["):
+            at = p.pos
+            word = p.ident("a gradient option")
+            if word == "source":
+                source = p.integer()
+            elif word == "wrt":
+                wrt = _index_list(p)
+            elif word == "seedable":
+                seedable = True
+            elif word == "preserving_result":
+                preserving = True
+            else:
+                p.error(f"unknown gradient option '{word}'", at=at)
+            p.expect("]")
+        at = p.pos
+        operand = p.typed_value()
+        t = operand.type
+        if not isinstance(t, FunctionType) or t.convention != "thin":
+            p.error(f"gradient needs a @convention(thin) function, not {t}", at=at)
+        resolved, result = cls.derive(p.module, t, source, wrt, seedable, preserving)
+        return cls([operand], source, resolved, seedable, preserving, result)
+
+    def format(self, pr: Printer) -> str:
+        parts = [] if self.source == 0 else [f"[source {self.source}]"]
+        parts.append(f"[wrt {_format_indices(self.wrt)}]")
+        if self.seedable:
+            parts.append("[seedable]")
+        if self.preserving_result:
+            parts.append("[preserving_result]")
+        parts.append(pr.typed(self.operands[0]))
+        return " ".join(parts)
+
+    def verify(self, v: Verifier) -> None:
+        t = self.operands[0].type
+        if not isinstance(t, FunctionType) or t.convention != "thin":
+            v.error(self, f"gradient needs a @convention(thin) function, not {t}")
+            return
+        try:
+            _, expected = self.derive(
+                v.module, t, self.source, self.wrt, self.seedable, self.preserving_result
+            )
+        except TypeRuleError as e:
+            v.error(self, str(e))
+            return
+        if expected != self.type:
+            v.error(self, f"gradient has type {self.type}, but must have type {expected}")

@@ -1,0 +1,250 @@
+"""Builtins and functions: ``builtin``, ``function_ref``, ``apply``, ``partial_apply``,
+``thin_to_thick_function``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+import attrs
+
+from sil.builtins import canonical_builtin_name, check_builtin
+from sil.instructions.common import TypeRuleError, function_type_of
+from sil.ir import Instruction, Value
+from sil.lexer import BUILTIN_FAST_RE
+from sil.types import (
+    FunctionType,
+    Type,
+)
+
+if TYPE_CHECKING:
+    from sil.parser import Parser
+    from sil.printer import Printer
+    from sil.verifier import Verifier
+
+
+@attrs.define(eq=False, slots=True)
+class BuiltinInst(Instruction):
+    """``builtin "fmul"(%0 : $Float, %1 : $Float) : $Float``; operands: the arguments."""
+
+    opname: ClassVar[str] = "builtin"
+    name: str
+    type: Type
+
+    def result_types(self) -> tuple[Type, ...]:
+        return (self.type,)
+
+    @classmethod
+    def parse(cls, p: Parser) -> BuiltinInst:
+        m = BUILTIN_FAST_RE.match(p.text, p.pos)
+        if m is not None:
+            p.pos = m.end()
+            name, a, a_type, b, b_type, result_type = m.groups()
+            args = [p.use(a, p.simple_type(a_type, m.start(3)), m.start(2) - 1)]
+            if b is not None:
+                args.append(p.use(b, p.simple_type(b_type, m.start(5)), m.start(4) - 1))
+            return cls(args, canonical_builtin_name(name), p.simple_type(result_type, m.start(6)))
+        name = canonical_builtin_name(p.string())
+        p.expect("(")
+        args = p.typed_values_until(")")
+        return cls(args, name, p.colon_type())
+
+    def format(self, pr: Printer) -> str:
+        return f'"{self.name}"({pr.typed_list(self.operands)}) : ${self.type}'
+
+    def verify(self, v: Verifier) -> None:
+        problem = check_builtin(self.name, tuple([op.type for op in self.operands]), self.type)
+        if problem is not None:
+            v.error(self, problem)
+
+
+@attrs.define(eq=False, slots=True)
+class FunctionRefInst(Instruction):
+    """``function_ref @f : $@convention(thin) (Float) -> Float``; no operands."""
+
+    opname: ClassVar[str] = "function_ref"
+    function_name: str
+    type: FunctionType
+
+    def result_types(self) -> tuple[Type, ...]:
+        return (self.type,)
+
+    @classmethod
+    def parse(cls, p: Parser) -> FunctionRefInst:
+        name = p.global_name()
+        p.expect(":")
+        at = p.pos
+        t = p.type()
+        if not isinstance(t, FunctionType):
+            p.error(f"function_ref must have a function type, not {t}", at=at)
+        return cls([], name, t)
+
+    def format(self, pr: Printer) -> str:
+        return f"{pr.global_name(self.function_name)} : ${self.type}"
+
+    def verify(self, v: Verifier) -> None:
+        fn = v.module.functions.get(self.function_name)
+        if fn is None:
+            v.error(self, f"function_ref of undefined function '@{self.function_name}'")
+        elif fn.type != self.type:
+            v.error(self, f"function_ref type {self.type} does not match '@{fn.name}' : {fn.type}")
+        elif self.type.convention != "thin":
+            v.error(self, "function_ref must have a @convention(thin) type")
+
+
+def _check_arguments(v: Verifier, inst: Instruction, params: tuple[Type, ...], args: list[Value]) -> None:
+    for i, (param, arg) in enumerate(zip(params, args)):
+        if arg.type != param:
+            v.error(inst, f"argument {i} has type {arg.type}, but the callee expects {param}")
+
+
+@attrs.define(eq=False, slots=True)
+class ApplyInst(Instruction):
+    """``apply %f(%0, %1) : $<callee type>``; operands: the callee, then the arguments."""
+
+    opname: ClassVar[str] = "apply"
+    has_effects: ClassVar[bool] = True
+
+    @property
+    def callee(self) -> Value:
+        return self.operands[0]
+
+    @property
+    def args(self) -> list[Value]:
+        return self.operands[1:]
+
+    def result_types(self) -> tuple[Type, ...]:
+        return (function_type_of(self.operands[0].type, "the callee").result,)
+
+    @classmethod
+    def parse(cls, p: Parser) -> ApplyInst:
+        callee_name, callee_at = p.value_name_at()
+        p.expect("(")
+        arg_names = p.value_names_until(")")
+        p.expect(":")
+        at = p.pos
+        t = p.type()
+        if not isinstance(t, FunctionType):
+            p.error(f"apply needs the callee's function type, not {t}", at=at)
+        if len(arg_names) != len(t.params):
+            p.error(
+                f"apply passes {len(arg_names)} argument(s) to a callee of {len(t.params)} parameter(s)",
+                at=at,
+            )
+        callee = p.use(callee_name, t, callee_at)
+        args = [p.use(name, param, at) for (name, at), param in zip(arg_names, t.params)]
+        return cls([callee, *args])
+
+    def format(self, pr: Printer) -> str:
+        args = ", ".join(pr.value(a) for a in self.args)
+        return f"{pr.value(self.callee)}({args}) : ${self.callee.type}"
+
+    def verify(self, v: Verifier) -> None:
+        t = self.callee.type
+        if not isinstance(t, FunctionType):
+            v.error(self, f"apply of a value of non-function type {t}")
+            return
+        if len(self.args) != len(t.params):
+            v.error(
+                self, f"apply passes {len(self.args)} arguments to a callee of {len(t.params)} parameters"
+            )
+            return
+        _check_arguments(v, self, t.params, self.args)
+
+
+@attrs.define(eq=False, slots=True)
+class PartialApplyInst(Instruction):
+    """``partial_apply [callee_guaranteed] %f(%c) : $<callee type>``: binds the TRAILING
+    arguments; operands: the callee, then the bound arguments."""
+
+    opname: ClassVar[str] = "partial_apply"
+
+    @property
+    def callee(self) -> Value:
+        return self.operands[0]
+
+    @property
+    def args(self) -> list[Value]:
+        return self.operands[1:]
+
+    def result_types(self) -> tuple[Type, ...]:
+        t = function_type_of(self.operands[0].type, "the callee")
+        bound = len(self.operands) - 1
+        if bound > len(t.params):
+            raise TypeRuleError(
+                f"partial_apply binds {bound} arguments of a {len(t.params)}-parameter callee"
+            )
+        keep = len(t.params) - bound
+        return (FunctionType(t.params[:keep], t.result, "callee_guaranteed"),)
+
+    @classmethod
+    def parse(cls, p: Parser) -> PartialApplyInst:
+        p.expect("[")
+        p.expect_ident("callee_guaranteed", "in partial_apply")
+        p.expect("]")
+        callee_name, callee_at = p.value_name_at()
+        p.expect("(")
+        arg_names = p.value_names_until(")")
+        p.expect(":")
+        at = p.pos
+        t = p.type()
+        if not isinstance(t, FunctionType):
+            p.error(f"partial_apply needs the callee's function type, not {t}", at=at)
+        if len(arg_names) > len(t.params):
+            p.error(
+                f"partial_apply binds {len(arg_names)} arguments of a {len(t.params)}-parameter callee", at=at
+            )
+        callee = p.use(callee_name, t, callee_at)
+        params = t.params[len(t.params) - len(arg_names) :]
+        args = [p.use(name, param, at) for (name, at), param in zip(arg_names, params)]
+        return cls([callee, *args])
+
+    def format(self, pr: Printer) -> str:
+        args = ", ".join(pr.value(a) for a in self.args)
+        return f"[callee_guaranteed] {pr.value(self.callee)}({args}) : ${self.callee.type}"
+
+    def verify(self, v: Verifier) -> None:
+        t = self.callee.type
+        if not isinstance(t, FunctionType):
+            v.error(self, f"partial_apply of a value of non-function type {t}")
+            return
+        if t.differentiable:
+            v.error(self, "partial_apply of a @differentiable function; extract the original first")
+        params = t.params[len(t.params) - len(self.args) :]
+        _check_arguments(v, self, params, self.args)
+
+
+@attrs.define(eq=False, slots=True)
+class ThinToThickFunctionInst(Instruction):
+    """``thin_to_thick_function %f : $<thin> to $<callee_guaranteed>``; operand: the function."""
+
+    opname: ClassVar[str] = "thin_to_thick_function"
+    type: FunctionType
+
+    def result_types(self) -> tuple[Type, ...]:
+        return (self.type,)
+
+    @classmethod
+    def parse(cls, p: Parser) -> ThinToThickFunctionInst:
+        operand = p.typed_value()
+        p.expect_ident("to", "in thin_to_thick_function")
+        at = p.pos
+        t = p.type()
+        if not isinstance(t, FunctionType):
+            p.error(f"thin_to_thick_function must produce a function type, not {t}", at=at)
+        return cls([operand], t)
+
+    def format(self, pr: Printer) -> str:
+        return f"{pr.typed(self.operands[0])} to ${self.type}"
+
+    def verify(self, v: Verifier) -> None:
+        source = self.operands[0].type
+        if isinstance(source, FunctionType) and source.differentiable:
+            v.error(self, "thin_to_thick_function of a @differentiable function; extract the original first")
+        elif not isinstance(source, FunctionType) or source.convention != "thin":
+            v.error(
+                self, f"thin_to_thick_function operand must be a @convention(thin) function, not {source}"
+            )
+        elif self.type.convention != "callee_guaranteed":
+            v.error(self, "thin_to_thick_function must produce a @callee_guaranteed function")
+        elif (source.params, source.result) != (self.type.params, self.type.result):
+            v.error(self, f"thin_to_thick_function changes the signature: {source} to {self.type}")
