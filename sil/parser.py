@@ -9,6 +9,7 @@ forward references, resolved (and type-checked) at the end of the function.
 from __future__ import annotations
 
 import gc
+import sys
 
 from sil.diagnostics import SILError, SourceFile, Span, note
 from sil.instructions import TypeRuleError
@@ -260,7 +261,7 @@ class Parser(Cursor):
         scope = self.scope
         block = scope.blocks.get(name)
         if block is None:
-            block = scope.blocks[name] = Block(name)
+            block = scope.blocks[name] = Block(sys.intern(name))
         elif block.function is not None:
             raise SILError.at(
                 self.point(at),
@@ -391,7 +392,7 @@ class Parser(Cursor):
                 [note(self.point(scope.values_at[name]), "previously defined here")],
             )
         if not name.isdigit():
-            value.name = name
+            value.name = sys.intern(name)  # names recur across functions: share one string
         scope.values[name] = value
         scope.values_at[name] = at
         if scope.forward:
@@ -507,7 +508,7 @@ class Parser(Cursor):
         name = self.ident("a block name")
         block = self.scope.blocks.get(name)
         if block is None:
-            block = self.scope.blocks[name] = Block(name)
+            block = self.scope.blocks[name] = Block(sys.intern(name))
             self.scope.block_refs[name] = self.span_from(at)
         return block
 

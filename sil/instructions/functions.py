@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, ClassVar
 
 import attrs
@@ -70,7 +71,7 @@ class FunctionRefInst(Instruction):
 
     @classmethod
     def parse(cls, p: Parser) -> FunctionRefInst:
-        name = p.global_name()
+        name = sys.intern(p.global_name())  # every reference to a function shares its name
         p.expect(":")
         at = p.pos
         t = p.type()
