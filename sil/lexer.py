@@ -104,10 +104,6 @@ class Cursor:
         """From the token at or after ``at`` to the cursor."""
         return Span(self.source, self.skip_trivia(at), self.pos)
 
-    def here(self) -> Span:
-        start = self.token_start()
-        return Span(self.source, start, start)
-
     def error(self, message: str, at: int | None = None) -> NoReturn:
         """Raise a parse error at ``at`` (default: the next token)."""
         raise SILError.at(self.point(self.pos if at is None else at), message)
@@ -177,9 +173,6 @@ class Cursor:
             self.error(f"expected a value name like '%0', found {self.describe_next()}")
         self.pos = m.end()
         return m.group(1)
-
-    def peek_value(self) -> bool:
-        return VALUE_RE.match(self.text, self.pos) is not None
 
     def global_name(self) -> str:
         m = GLOBAL_RE.match(self.text, self.pos)

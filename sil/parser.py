@@ -548,10 +548,7 @@ class Parser(Cursor):
         simple = m.group(1)
         if simple is None:
             return self.memoized_bare_type()
-        t = self._simple_types.get(simple)
-        if t is None:
-            t = self._simple_types[simple] = self._named_type(simple, m.start(1))
-        return t
+        return self.simple_type(simple, m.start(1))
 
     def memoized_bare_type(self) -> Type:
         """``bare_type``, remembering what each spelling parsed to.
