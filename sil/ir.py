@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import attrs
 
-from sil.diagnostics import Span
+from sil.diagnostics import SourceFile, Span
 from sil.types import FunctionType, NominalType, ScalarType, TensorType, TupleType, Type
 
 if TYPE_CHECKING:
@@ -82,9 +82,13 @@ class Instruction:
     has_effects: ClassVar[bool] = False
 
     operands: list[Value]
-    results: tuple[Result, ...] = attrs.field(init=False, default=(), repr=False)
+    # One Result for the common one-result instruction, else a tuple (of 0 or at least 2): a
+    # one-element tuple per instruction would cost 56 bytes in every parsed module.
+    _results: Result | tuple[Result, ...] = attrs.field(init=False, default=(), repr=False)
     block: Block | None = attrs.field(init=False, default=None, repr=False)
-    span: Span | None = attrs.field(init=False, default=None, repr=False)
+    # Where the instruction came from: a Span, or (as the parser stores it, to keep modules small)
+    # the offset of its first character in the source of the function that holds it.
+    location: Span | int | None = attrs.field(init=False, default=None, repr=False)
 
     registry: ClassVar[dict[str, type[Instruction]]] = {}
 
@@ -98,9 +102,9 @@ class Instruction:
         for op in self.operands:
             op.uses.append(self)
         if len(types) == 1:
-            self.results = (Result(types[0], None, [], self, 0),)
+            self._results = Result(types[0], None, [], self, 0)
         elif types:
-            self.results = tuple([Result(t, None, [], self, i) for i, t in enumerate(types)])
+            self._results = tuple([Result(t, None, [], self, i) for i, t in enumerate(types)])
 
     # --- the schema each subclass fills in -------------------------------------------------
     def result_types(self) -> tuple[Type, ...]:
@@ -120,10 +124,44 @@ class Instruction:
 
     # --- editing ---------------------------------------------------------------------------
     @property
+    def results(self) -> tuple[Result, ...]:
+        """Every result, in order."""
+        results = self._results
+        return (results,) if type(results) is Result else results  # type: ignore[return-value]
+
+    @property
+    def single_result(self) -> Result | None:
+        """The result of a one-result instruction; None when it has none or several."""
+        results = self._results
+        return results if type(results) is Result else None
+
+    @property
     def result(self) -> Result:
         """The single result of a one-result instruction."""
-        (only,) = self.results
-        return only
+        results = self._results
+        if type(results) is not Result:
+            raise ValueError(f"'{self.opname}' has {len(results)} results, not one")  # type: ignore[arg-type]
+        return results
+
+    @property
+    def span(self) -> Span | None:
+        """The instruction's place in the source, when it has one."""
+        location = self.location
+        if type(location) is not int:
+            return location  # type: ignore[return-value]
+        fn = self.block.function if self.block is not None else None
+        if fn is None or fn.source is None:
+            return None
+        return Span(fn.source, location, location)
+
+    @span.setter
+    def span(self, span: Span | None) -> None:
+        self.location = span
+
+    def keep_location(self) -> None:
+        """Turn a source offset into a Span, before the instruction leaves its function."""
+        if type(self.location) is int:
+            self.location = self.span
 
     def set_operand(self, index: int, value: Value) -> None:
         """Replace one operand, keeping use-lists right."""
@@ -144,6 +182,7 @@ class Instruction:
         self.drop_operand_uses()
         if self.block is not None:
             self.block.instructions.remove(self)
+            self.keep_location()
             self.block = None
 
 
@@ -163,20 +202,27 @@ class Block:
         return arg
 
     def append(self, inst: Instruction) -> Instruction:
-        inst.block = self
+        self._adopt(inst)
         self.instructions.append(inst)
         return inst
 
     def insert(self, index: int, inst: Instruction) -> Instruction:
-        inst.block = self
+        self._adopt(inst)
         self.instructions.insert(index, inst)
         return inst
+
+    def _adopt(self, inst: Instruction) -> None:
+        old = inst.block
+        if old is not None and old.function is not self.function:
+            inst.keep_location()
+        inst.block = self
 
     def erase_instructions(self, dead: set[Instruction]) -> None:
         """Erase several instructions at once (linear in the block's size)."""
         for inst in self.instructions:
             if inst in dead:
                 inst.drop_operand_uses()
+                inst.keep_location()
                 inst.block = None
         self.instructions = [inst for inst in self.instructions if inst not in dead]
 
@@ -235,6 +281,8 @@ class Function:
     attributes: list[FunctionAttr] = attrs.field(factory=list)
     blocks: list[Block] = attrs.field(factory=list, repr=False)
     span: Span | None = attrs.field(default=None, repr=False)
+    source: SourceFile | None = attrs.field(default=None, repr=False)
+    """The file the function was parsed from: instructions' offsets refer to it."""
 
     @property
     def is_declaration(self) -> bool:

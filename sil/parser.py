@@ -181,7 +181,7 @@ class Parser(Cursor):
         t = self.type()
         if not isinstance(t, FunctionType):
             self.error(f"a function must have a function type, not {t}", at=type_at)
-        fn = Function(name, t, attributes, span=span)
+        fn = Function(name, t, attributes, span=span, source=self.source)
         self.module.add_function(fn)
         brace = self.pos
         if self.accept("{"):
@@ -364,7 +364,7 @@ class Parser(Cursor):
             inst: Instruction = cls.parse(self)  # type: ignore[attr-defined]
         except TypeRuleError as e:
             self.error(str(e), at=op_at)
-        inst.span = Span(self.source, start, self.pos)
+        inst.location = start
         if names:
             results = inst.results
             if len(names) != len(results):

@@ -109,10 +109,10 @@ class Printer:
             for inst in block.instructions:
                 body = inst.format(self)  # type: ignore[attr-defined]
                 text = f"{inst.opname} {body}" if body else inst.opname
-                results = inst.results
-                if len(results) == 1:
-                    append(f"  {names[results[0]]} = {text}")
-                elif results:
+                result = inst.single_result
+                if result is not None:
+                    append(f"  {names[result]} = {text}")
+                elif results := inst.results:
                     append(f"  ({', '.join([names[r] for r in results])}) = {text}")
                 else:
                     append("  " + text)
@@ -136,7 +136,11 @@ class Printer:
         for b in fn.blocks:
             values: list[Value] = list(b.args)
             for inst in b.instructions:
-                values.extend(inst.results)
+                result = inst.single_result
+                if result is not None:
+                    values.append(result)
+                else:
+                    values.extend(inst.results)
             for v in values:
                 if v.name is not None and not v.name.isdigit():
                     name = v.name if v.name not in taken else _unique(v.name, taken)

@@ -321,3 +321,43 @@ def test_failed_type_rule_leaves_no_phantom_use() -> None:
     assert x.uses == [pair.owner]
     check_use_lists(fn)
     pair.owner.erase()  # type: ignore[union-attr]
+
+
+SOURCE = """sil @f : $@convention(thin) (Float) -> Float {
+bb0(%x : $Float):
+  %y = builtin "fneg"(%x : $Float) : $Float
+  return %y : $Float
+}
+"""
+
+
+def test_parsed_instruction_points_at_its_line_and_keeps_it_when_moved() -> None:
+    from sil import parse
+
+    m = parse(SOURCE, "f.sil")
+    fn = m.functions["f"]
+    neg, ret = fn.entry.instructions
+    span, ret_span = neg.span, ret.span
+    assert span is not None and span.source.line_col(span.start) == (3, 3)
+    assert ret_span is not None and ret_span.source.line_col(ret_span.start) == (4, 3)
+    ret.erase()
+    assert ret.span == ret_span
+    other = Function("g", fn.type)
+    block = other.add_block("bb0")
+    fn.entry.instructions.remove(neg)
+    block.append(neg)
+    assert neg.span == span
+
+
+def test_results_of_one_none_and_several() -> None:
+    from sil.instructions import DestructureTupleInst, TupleInst
+
+    _, _, bb, x, y = make()
+    pair = bb.append(TupleInst([x, y]))
+    assert pair.results == (pair.result,) and pair.single_result is pair.result
+    parts = bb.append(DestructureTupleInst([pair.result]))
+    assert len(parts.results) == 2 and parts.single_result is None
+    with pytest.raises(ValueError, match="2 results"):
+        _ = parts.result
+    ret = bb.append(ReturnInst([x]))
+    assert ret.results == () and ret.single_result is None

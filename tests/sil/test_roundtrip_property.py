@@ -1023,7 +1023,7 @@ def fingerprint(module: Module) -> list[object]:
             for inst in block.instructions:
                 extra: list[object] = []
                 for field in attrs.fields(type(inst)):
-                    if field.name in ("operands", "results", "block", "span"):
+                    if field.name in ("operands", "_results", "block", "location"):
                         continue
                     value = getattr(inst, field.name)
                     if isinstance(value, Block):
