@@ -11,6 +11,7 @@ from golden.harness import (
     case_paths,
     expectation_paths,
     read_expected,
+    read_run_line,
     run_case,
     write_expected,
 )
@@ -34,7 +35,14 @@ def test_golden(case: Path, request: pytest.FixtureRequest) -> None:
     assert outcome.stderr == read_expected(stderr_path)
 
 
-EXPECTED = sorted(p for p in GOLDEN.glob("*/*.expected") if p.read_text(encoding="utf-8"))
+def _prints_module(expected: Path) -> bool:
+    """Whether a case's standard output is a module (``--run`` prints a value instead)."""
+    return "--run" not in read_run_line(expected.with_suffix(".sil")).argv
+
+
+EXPECTED = sorted(
+    p for p in GOLDEN.glob("*/*.expected") if p.read_text(encoding="utf-8") and _prints_module(p)
+)
 
 
 @pytest.mark.parametrize("expected", EXPECTED, ids=[p.relative_to(GOLDEN).as_posix() for p in EXPECTED])

@@ -7,6 +7,7 @@ diagnostics and chooses exit codes; output files are written whole or not at all
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
 import sys
 import tempfile
@@ -20,6 +21,12 @@ from sil.passes import Pass, PassManager, registered_passes
 from sil.printer import print_module
 from sil.verifier import verify_module
 from silopt.expectations import check_expectations
+
+# accel and interp import NumPy: they are imported only when a run or --version needs them, so that
+# parsing and transforming start fast. A test checks these against accel.BACKEND_NAMES and
+# interp.DEFAULT_MAX_DEPTH.
+BACKEND_NAMES = ("auto", "numpy", "cupy")
+DEFAULT_MAX_DEPTH = 10_000
 
 
 class _UsageError(Exception):
@@ -79,6 +86,29 @@ def build_argument_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="check diagnostics against '// expected-error {{…}}' comments in the input",
     )
+    p.add_argument("--version", action="store_true", help="show the version and the tensor backend, and exit")
+    run = p.add_argument_group("running")
+    run.add_argument("--run", metavar="@F", help="run function F on the interpreter and print its result")
+    run.add_argument("--args", nargs="*", default=None, metavar="ARG", help="the arguments of --run")
+    run.add_argument(
+        "--max-steps",
+        type=_positive_int,
+        metavar="N",
+        help="stop a run that executes more than N instructions",
+    )
+    run.add_argument(
+        "--max-depth",
+        type=_positive_int,
+        default=DEFAULT_MAX_DEPTH,
+        metavar="N",
+        help=f"stop a run whose calls nest deeper than N (default {DEFAULT_MAX_DEPTH})",
+    )
+    run.add_argument(
+        "--accel",
+        choices=BACKEND_NAMES,
+        default=None,
+        help="the tensor backend (default: $SIL_ACCEL, else auto: CuPy with a GPU, else NumPy)",
+    )
     group = p.add_argument_group("passes")
     for name, cls in registered_passes().items():
         group.add_argument(
@@ -104,16 +134,32 @@ def main(
         if args.help:
             stdout.write(parser.format_help())
             return 0
+        if args.version:
+            from accel import describe_selection
+
+            stdout.write(f"silopt (sil-workbench) {_version()}\n{describe_selection(args.accel)}\n")
+            return 0
         if args.list_passes:
             for name, cls in registered_passes().items():
                 stdout.write(f"{name:<28} {cls.description}\n")
             return 0
         if args.input is None:
             raise _UsageError("no input file (use '-' for standard input)")
+        if args.run is None and (args.args is not None or args.max_steps is not None):
+            raise _UsageError("--args and --max-steps need --run")
     except _UsageError as e:
         stderr.write(parser.format_usage())
         stderr.write(f"silopt: error: {e}\n")
         return 2
+    backend = None
+    if args.run is not None:
+        from accel import BackendUnavailable, select_backend
+
+        try:
+            backend = select_backend(args.accel)
+        except (BackendUnavailable, ValueError) as e:
+            stderr.write(f"silopt: error: {e}\n")
+            return 1
 
     try:
         source = _read_input(args.input, stdin)
@@ -143,7 +189,14 @@ def main(
                 if broken:
                     summary = Diagnostic("error", "module does not verify after the pass pipeline")
                     raise SILError([summary, *broken])
-            text = print_module(module)
+            if backend is not None:
+                from silopt.run import run_function
+
+                text = run_function(
+                    module, args.run, args.args or [], backend, args.max_steps, args.max_depth
+                )
+            else:
+                text = print_module(module)
     except SILError as e:
         diagnostics = e.diagnostics
 
@@ -169,6 +222,23 @@ def main(
         stderr.write(f"silopt: error: cannot write '{args.output}': {e.strerror}\n")
         return 1
     return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} is not positive")
+    return value
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("sil-workbench")
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed)"
 
 
 def _read_input(path: str, stdin: IO[str]) -> SourceFile:

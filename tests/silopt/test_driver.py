@@ -469,3 +469,76 @@ def test_console_script(workdir: Path) -> None:
     assert "Traceback" not in missing.stderr
     usage = subprocess.run(["silopt"], cwd=workdir, capture_output=True, text=True)
     assert usage.returncode == 2
+
+
+# --- running -------------------------------------------------------------------------------------
+
+
+def test_run_prints_the_result_in_literal_syntax(workdir: Path) -> None:
+    out = silopt("good.sil", "--run", "@f", "--args", "1.5")
+    assert (out.status, out.stdout, out.stderr) == (0, "2.25\n", "")
+
+
+def test_run_after_passes_runs_the_transformed_module(workdir: Path) -> None:
+    out = silopt("good.sil", "-dce", "--run", "f", "--args", "-3")
+    assert (out.status, out.stdout) == (0, "9.0\n")
+
+
+def test_args_without_run_is_bad_usage(workdir: Path) -> None:
+    out = silopt("good.sil", "--args", "1.0")
+    assert out.status == 2 and "--args and --max-steps need --run" in out.stderr
+
+
+@pytest.mark.parametrize("flag", ["--max-steps", "--max-depth"])
+@pytest.mark.parametrize("value", ["0", "-4", "ten"])
+def test_limits_must_be_positive_integers(workdir: Path, flag: str, value: str) -> None:
+    out = silopt("good.sil", "--run", "@f", "--args", "1.0", flag, value)
+    assert out.status == 2 and flag in out.stderr
+
+
+def test_run_of_a_missing_function_is_a_diagnostic(workdir: Path) -> None:
+    out = silopt("good.sil", "--run", "@nope")
+    assert (out.status, out.stdout) == (1, "")
+    assert out.stderr == "error: no function '@nope' to run in the module\n"
+
+
+def test_unknown_backend_is_bad_usage(workdir: Path) -> None:
+    out = silopt("good.sil", "--run", "@f", "--args", "1.0", "--accel", "tpu")
+    assert out.status == 2 and "--accel" in out.stderr
+
+
+def test_bad_sil_accel_environment_variable(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIL_ACCEL", "tpu")
+    out = silopt("good.sil", "--run", "@f", "--args", "1.0")
+    assert out.status == 1 and "SIL_ACCEL" in out.stderr and out.stdout == ""
+
+
+def test_numpy_backend_can_be_chosen(workdir: Path) -> None:
+    out = silopt("good.sil", "--run", "@f", "--args", "2", "--accel", "numpy")
+    assert (out.status, out.stdout) == (0, "4.0\n")
+
+
+def test_version_names_the_tensor_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SIL_ACCEL", raising=False)
+    out = silopt("--version", "--accel", "numpy")
+    assert out.status == 0
+    assert out.stdout.startswith("silopt (sil-workbench) ")
+    assert "accel: numpy" in out.stdout
+
+
+def test_driver_constants_match_the_packages_they_stand_for() -> None:
+    """The driver names these without importing accel and interp (which import NumPy)."""
+    import accel
+    import interp
+    from silopt import driver
+
+    assert driver.BACKEND_NAMES == accel.BACKEND_NAMES
+    assert driver.DEFAULT_MAX_DEPTH == interp.DEFAULT_MAX_DEPTH
+
+
+def test_parsing_alone_does_not_import_numpy() -> None:
+    code = (
+        "import sys, silopt.driver as d; d.main(['examples/polynomial.sil']); print('numpy' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip().endswith("False")

@@ -1,0 +1,167 @@
+"""The tensor backend interface: every tensor builtin of SIL-SPEC §5 and elementwise arithmetic.
+
+The interpreter resolves a builtin to a backend method once, when it compiles a function
+(``backend.op("fadd")``), and calls it with backend arrays and host scalars. Tensors stay backend
+arrays from creation to the end of a run: the only host transfers are ``from_host`` (arguments in),
+``to_host`` (results out) and ``to_host_scalar`` (``scalar_from_tensor``, and the reductions
+``sum`` and ``mean``, whose results are scalars). Every implementation routes each transfer through
+those three methods, so that wrapping them counts every transfer.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+
+# A backend array (numpy.ndarray, cupy.ndarray). Host scalars are numpy.float32 for Float, float for
+# Double, int for Int.
+Array = Any
+Scalar = Any
+DType = type[np.floating[Any]]
+
+ELEMENTWISE_UNARY = ("fneg", "exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "relu")
+ELEMENTWISE_BINARY = ("fadd", "fsub", "fmul", "fdiv", "fmin", "fmax", "pow")
+TENSOR_BUILTINS = (
+    "matmul",
+    "transpose",
+    "sum",
+    "mean",
+    "sum_axis",
+    "broadcast_to",
+    "reshape",
+    "zeros",
+    "ones",
+    "fill",
+    "arange",
+    "tensor_from_scalar",
+    "scalar_from_tensor",
+    "dim",
+)
+# Builtins that create a tensor take the element type first: ``zeros(np.float32, 2, 3)``.
+CREATION_BUILTINS = ("zeros", "ones", "fill", "arange", "tensor_from_scalar")
+OPERATIONS = ELEMENTWISE_UNARY + ELEMENTWISE_BINARY + TENSOR_BUILTINS
+
+
+class ShapeError(Exception):
+    """An operation's operands do not fit: shapes that do not broadcast, a bad axis, a reshape to a
+    different size. The message names the shapes, e.g. ``cannot broadcast shapes (2, 3) and (4,)``."""
+
+
+class BackendUnavailable(Exception):
+    """The requested backend cannot be used here (CuPy not installed, or no GPU)."""
+
+
+class Backend(abc.ABC):
+    """One implementation of every tensor operation. Methods are named after the builtins."""
+
+    name: ClassVar[str]
+
+    def op(self, name: str) -> Callable[..., Any]:
+        """The method implementing builtin ``name`` (one of ``OPERATIONS``)."""
+        if name not in OPERATIONS:
+            raise KeyError(f"no tensor operation '{name}'")
+        method: Callable[..., Any] = getattr(self, name)
+        return method
+
+    def describe(self) -> str:
+        """A short line for ``silopt --version``: the backend and the device it runs on."""
+        return self.name
+
+    # --- transfers: the only places data crosses between host and device -------------------
+    @abc.abstractmethod
+    def from_host(self, array: np.ndarray[Any, Any], dtype: DType) -> Array:
+        """A backend array holding a copy of a host array, converted to ``dtype``."""
+
+    @abc.abstractmethod
+    def to_host(self, t: Array) -> np.ndarray[Any, Any]:
+        """A host (NumPy) copy of a backend array."""
+
+    @abc.abstractmethod
+    def to_host_scalar(self, t: Array) -> Scalar:
+        """The one element of a one-element array, as a host scalar of its element type."""
+
+    @abc.abstractmethod
+    def is_tensor(self, value: object) -> bool:
+        """Whether ``value`` is an array of this backend."""
+
+    # --- elementwise: tensors broadcast as NumPy does; a host scalar broadcasts ------------
+    @abc.abstractmethod
+    def fneg(self, a: Array) -> Array: ...
+    @abc.abstractmethod
+    def exp(self, a: Array) -> Array: ...
+    @abc.abstractmethod
+    def log(self, a: Array) -> Array: ...
+    @abc.abstractmethod
+    def sin(self, a: Array) -> Array: ...
+    @abc.abstractmethod
+    def cos(self, a: Array) -> Array: ...
+    @abc.abstractmethod
+    def tanh(self, a: Array) -> Array: ...
+    @abc.abstractmethod
+    def sqrt(self, a: Array) -> Array: ...
+    @abc.abstractmethod
+    def abs(self, a: Array) -> Array: ...
+    @abc.abstractmethod
+    def relu(self, a: Array) -> Array: ...
+    @abc.abstractmethod
+    def fadd(self, a: Array | Scalar, b: Array | Scalar) -> Array: ...
+    @abc.abstractmethod
+    def fsub(self, a: Array | Scalar, b: Array | Scalar) -> Array: ...
+    @abc.abstractmethod
+    def fmul(self, a: Array | Scalar, b: Array | Scalar) -> Array: ...
+    @abc.abstractmethod
+    def fdiv(self, a: Array | Scalar, b: Array | Scalar) -> Array: ...
+    @abc.abstractmethod
+    def fmin(self, a: Array | Scalar, b: Array | Scalar) -> Array: ...
+    @abc.abstractmethod
+    def fmax(self, a: Array | Scalar, b: Array | Scalar) -> Array: ...
+    @abc.abstractmethod
+    def pow(self, a: Array | Scalar, b: Array | Scalar) -> Array: ...
+
+    # --- tensor builtins -------------------------------------------------------------------
+    @abc.abstractmethod
+    def matmul(self, a: Array, b: Array) -> Array:
+        """2-D matrix product; ShapeError unless both are 2-D with matching inner dimensions."""
+
+    @abc.abstractmethod
+    def transpose(self, a: Array) -> Array:
+        """The axes reversed."""
+
+    @abc.abstractmethod
+    def sum(self, a: Array) -> Scalar:
+        """The sum of every element, as a host scalar (through ``to_host_scalar``)."""
+
+    @abc.abstractmethod
+    def mean(self, a: Array) -> Scalar:
+        """The mean of every element, as a host scalar (through ``to_host_scalar``)."""
+
+    @abc.abstractmethod
+    def sum_axis(self, a: Array, axis: int) -> Array:
+        """The sum along one axis, which is removed; a negative axis counts from the end."""
+
+    @abc.abstractmethod
+    def broadcast_to(self, a: Array, *shape: int) -> Array: ...
+    @abc.abstractmethod
+    def reshape(self, a: Array, *shape: int) -> Array: ...
+    @abc.abstractmethod
+    def zeros(self, dtype: DType, *shape: int) -> Array: ...
+    @abc.abstractmethod
+    def ones(self, dtype: DType, *shape: int) -> Array: ...
+    @abc.abstractmethod
+    def fill(self, dtype: DType, value: Scalar, *shape: int) -> Array: ...
+    @abc.abstractmethod
+    def arange(self, dtype: DType, n: int) -> Array: ...
+    @abc.abstractmethod
+    def tensor_from_scalar(self, dtype: DType, value: Scalar) -> Array:
+        """A rank-0 tensor."""
+
+    @abc.abstractmethod
+    def scalar_from_tensor(self, a: Array) -> Scalar:
+        """The element of a rank-0 or one-element tensor (through ``to_host_scalar``)."""
+
+    @abc.abstractmethod
+    def dim(self, a: Array, axis: int) -> int:
+        """The size of one axis; a negative axis counts from the end."""

@@ -1,0 +1,203 @@
+"""The CuPy backend: tensors live in GPU memory from ``from_host`` to ``to_host``.
+
+CuPy is imported when a backend is constructed, not when this module is, so that ``import accel``
+stays cheap and works without CuPy. Data crosses the bus only in ``from_host``, ``to_host`` and
+``to_host_scalar``: host scalar operands and fill values travel as kernel arguments, not copies.
+
+Operand checks that cost a few integer comparisons run before the kernel launch, which dwarfs them;
+broadcasting is left to CuPy, whose ``ValueError`` becomes a ``ShapeError`` as in the NumPy backend.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from typing import Any
+
+import numpy as np
+
+from accel.backend import Array, Backend, BackendUnavailable, DType, Scalar
+from accel.numpy_backend import (
+    arange_error,
+    broadcast_error,
+    broadcast_to_error,
+    check_axis,
+    check_dimensions,
+    matmul_error,
+    matmul_fits,
+    one_element_error,
+    operand_shape,
+    reshape_error,
+)
+
+
+def load_cupy() -> Any:
+    """The ``cupy`` module, once it has shown that it sees a GPU; BackendUnavailable says why not."""
+    try:
+        cupy = importlib.import_module("cupy")
+    except ModuleNotFoundError as exc:
+        if exc.name != "cupy":
+            raise BackendUnavailable(f"CuPy failed to import: {exc}") from exc
+        raise BackendUnavailable("CuPy is not installed") from exc
+    except Exception as exc:  # a CUDA installation with missing parts: ImportError, OSError, CUDA errors
+        raise BackendUnavailable(f"CuPy failed to import: {exc}") from exc
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # cupy.cuda.runtime.CUDARuntimeError: no driver, or no device
+        raise BackendUnavailable(f"CuPy sees no GPU ({exc})") from exc
+    if count == 0:
+        raise BackendUnavailable("CuPy sees no GPU")
+    return cupy
+
+
+class CupyBackend(Backend):
+    """Tensors on the current CUDA device. Tensor<Float> is float32, Tensor<Double> float64."""
+
+    name = "cupy"
+
+    def __init__(self) -> None:
+        self._cp: Any = load_cupy()
+
+    def describe(self) -> str:
+        runtime = self._cp.cuda.runtime
+        device_name: str = runtime.getDeviceProperties(runtime.getDevice())["name"].decode()
+        return f"cupy on {device_name}"
+
+    # --- transfers ---------------------------------------------------------------------------
+    def from_host(self, array: np.ndarray[Any, Any], dtype: DType) -> Array:
+        # Converting to float32 on the host may overflow to inf: no warning, as in the NumPy backend.
+        with np.errstate(all="ignore"):
+            host = np.asarray(array, dtype=dtype)
+        return self._cp.asarray(host)
+
+    def to_host(self, t: Array) -> np.ndarray[Any, Any]:
+        host: np.ndarray[Any, Any] = self._cp.asnumpy(t)
+        return host
+
+    def to_host_scalar(self, t: Array) -> Scalar:
+        """``numpy.float32`` for float32 data, ``float`` for float64."""
+        if t.size != 1:
+            raise one_element_error("to_host_scalar", t.shape)
+        value = t.item()
+        return value if t.dtype.type is np.float64 else t.dtype.type(value)
+
+    def is_tensor(self, value: object) -> bool:
+        return isinstance(value, self._cp.ndarray)
+
+    # --- elementwise -------------------------------------------------------------------------
+    def fneg(self, a: Array) -> Array:
+        return self._cp.negative(a)
+
+    def exp(self, a: Array) -> Array:
+        return self._cp.exp(a)
+
+    def log(self, a: Array) -> Array:
+        return self._cp.log(a)
+
+    def sin(self, a: Array) -> Array:
+        return self._cp.sin(a)
+
+    def cos(self, a: Array) -> Array:
+        return self._cp.cos(a)
+
+    def tanh(self, a: Array) -> Array:
+        return self._cp.tanh(a)
+
+    def sqrt(self, a: Array) -> Array:
+        return self._cp.sqrt(a)
+
+    def abs(self, a: Array) -> Array:
+        return self._cp.abs(a)
+
+    def relu(self, a: Array) -> Array:
+        return self._cp.maximum(a, 0)
+
+    def _binary(self, ufunc: Any, a: Array | Scalar, b: Array | Scalar) -> Array:
+        try:
+            return ufunc(a, b)
+        except ValueError:
+            raise broadcast_error(a, b) from None
+
+    def fadd(self, a: Array | Scalar, b: Array | Scalar) -> Array:
+        return self._binary(self._cp.add, a, b)
+
+    def fsub(self, a: Array | Scalar, b: Array | Scalar) -> Array:
+        return self._binary(self._cp.subtract, a, b)
+
+    def fmul(self, a: Array | Scalar, b: Array | Scalar) -> Array:
+        return self._binary(self._cp.multiply, a, b)
+
+    def fdiv(self, a: Array | Scalar, b: Array | Scalar) -> Array:
+        return self._binary(self._cp.divide, a, b)
+
+    def fmin(self, a: Array | Scalar, b: Array | Scalar) -> Array:
+        return self._binary(self._cp.minimum, a, b)
+
+    def fmax(self, a: Array | Scalar, b: Array | Scalar) -> Array:
+        return self._binary(self._cp.maximum, a, b)
+
+    def pow(self, a: Array | Scalar, b: Array | Scalar) -> Array:
+        return self._binary(self._cp.power, a, b)
+
+    # --- tensor builtins ---------------------------------------------------------------------
+    def matmul(self, a: Array, b: Array) -> Array:
+        if not matmul_fits(a, b):
+            raise matmul_error(a, b)
+        return self._cp.matmul(a, b)
+
+    def transpose(self, a: Array) -> Array:
+        return a.transpose()
+
+    def sum(self, a: Array) -> Scalar:
+        return self.to_host_scalar(self._cp.sum(a))
+
+    def mean(self, a: Array) -> Scalar:
+        # The sum over the element count, as the NumPy backend computes it; the division runs on the GPU.
+        return self.to_host_scalar(self._cp.sum(a) / a.size)
+
+    def sum_axis(self, a: Array, axis: int) -> Array:
+        check_axis(axis, a.ndim)
+        return self._cp.sum(a, axis=axis)
+
+    def broadcast_to(self, a: Array, *shape: int) -> Array:
+        check_dimensions(shape)
+        try:
+            return self._cp.broadcast_to(a, shape)
+        except ValueError:
+            raise broadcast_to_error(operand_shape(a), shape) from None
+
+    def reshape(self, a: Array, *shape: int) -> Array:
+        check_dimensions(shape)
+        if math.prod(shape) != a.size:
+            raise reshape_error(a.shape, shape)
+        return a.reshape(shape)
+
+    def zeros(self, dtype: DType, *shape: int) -> Array:
+        check_dimensions(shape)
+        return self._cp.zeros(shape, dtype=dtype)
+
+    def ones(self, dtype: DType, *shape: int) -> Array:
+        check_dimensions(shape)
+        return self._cp.ones(shape, dtype=dtype)
+
+    def fill(self, dtype: DType, value: Scalar, *shape: int) -> Array:
+        check_dimensions(shape)
+        return self._cp.full(shape, value, dtype=dtype)
+
+    def arange(self, dtype: DType, n: int) -> Array:
+        if n < 0:
+            raise arange_error(n)
+        return self._cp.arange(n, dtype=dtype)
+
+    def tensor_from_scalar(self, dtype: DType, value: Scalar) -> Array:
+        # A fill kernel takes the value as an argument; cupy.array(value) would copy it from the host.
+        return self._cp.full((), value, dtype=dtype)
+
+    def scalar_from_tensor(self, a: Array) -> Scalar:
+        if a.size != 1:
+            raise one_element_error("scalar_from_tensor", a.shape)
+        return self.to_host_scalar(a)
+
+    def dim(self, a: Array, axis: int) -> int:
+        check_axis(axis, a.ndim)
+        return int(a.shape[axis])

@@ -1,0 +1,308 @@
+"""The NumPy backend: tensors are host ``numpy.ndarray`` values and operations are NumPy calls.
+
+An operation calls NumPy at once and looks at its operands only when NumPy refuses them: checking
+shapes in Python before each call would cost more than NumPy's own work on a small tensor, and the
+interpreter's MLP benchmark allows 10% over hand-written NumPy. NumPy's ``ValueError`` then becomes
+a ``ShapeError`` whose message names the shapes. The functions that word those messages are shared
+with the CuPy backend.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from accel.backend import Array, Backend, DType, Scalar, ShapeError
+
+# --- shape errors, worded alike by every backend ---------------------------------------------------
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    """``(2, 3)``, ``(4,)``, ``()``, whatever integer type the dimensions have."""
+    return str(tuple(int(d) for d in shape))
+
+
+def operand_shape(x: Any) -> tuple[int, ...]:
+    """The shape of a tensor; a host scalar broadcasts as a rank-0 operand."""
+    return tuple(getattr(x, "shape", ()))
+
+
+def broadcast_error(a: Any, b: Any) -> ShapeError:
+    return ShapeError(
+        f"cannot broadcast shapes {shape_text(operand_shape(a))} and {shape_text(operand_shape(b))}"
+    )
+
+
+def matmul_error(a: Any, b: Any) -> ShapeError:
+    return ShapeError(
+        "matmul needs 2-D operands with matching inner dimensions, "
+        f"got {shape_text(operand_shape(a))} and {shape_text(operand_shape(b))}"
+    )
+
+
+def matmul_fits(a: Any, b: Any) -> bool:
+    """Whether ``a`` and ``b`` are matrices whose product is defined."""
+    ashape, bshape = operand_shape(a), operand_shape(b)
+    return len(ashape) == 2 and len(bshape) == 2 and ashape[1] == bshape[0]
+
+
+def axis_error(axis: int, rank: int) -> ShapeError:
+    return ShapeError(f"axis {axis} is out of range for a tensor of rank {rank}")
+
+
+def check_axis(axis: int, rank: int) -> None:
+    if not -rank <= axis < rank:
+        raise axis_error(axis, rank)
+
+
+def negative_dimension_error(shape: Sequence[int]) -> ShapeError | None:
+    """The error for a shape with a negative dimension; None when there is none."""
+    if any(d < 0 for d in shape):
+        return ShapeError(f"negative dimension in shape {shape_text(shape)}")
+    return None
+
+
+def check_dimensions(shape: Sequence[int]) -> None:
+    error = negative_dimension_error(shape)
+    if error is not None:
+        raise error
+
+
+def reshape_error(source: Sequence[int], target: Sequence[int]) -> ShapeError:
+    return negative_dimension_error(target) or ShapeError(
+        f"cannot reshape {shape_text(source)} ({math.prod(source)} elements) to {shape_text(target)}"
+    )
+
+
+def broadcast_to_error(source: Sequence[int], target: Sequence[int]) -> ShapeError:
+    return negative_dimension_error(target) or ShapeError(
+        f"cannot broadcast shape {shape_text(source)} to {shape_text(target)}"
+    )
+
+
+def creation_error(shape: Sequence[int], reason: str) -> ShapeError:
+    return negative_dimension_error(shape) or ShapeError(
+        f"cannot create a tensor of shape {shape_text(shape)}: {reason}"
+    )
+
+
+def arange_error(n: int) -> ShapeError:
+    return ShapeError(f"arange needs a non-negative length, got {n}")
+
+
+def one_element_error(operation: str, shape: Sequence[int]) -> ShapeError:
+    return ShapeError(f"{operation} needs a one-element tensor, got shape {shape_text(shape)}")
+
+
+# --- floating-point warnings ------------------------------------------------------------------------
+
+_FLOATING_POINT_WARNING = r"(overflow|underflow|divide by zero|invalid value) encountered in "
+
+
+def _silence_floating_point_warnings() -> None:
+    """Overflow, division by zero and invalid operations give inf and NaN as IEEE 754 says; NumPy's
+    RuntimeWarning about them would only print noise.
+
+    ``np.errstate`` around each operation costs about 2 µs, more than adding two small tensors, so
+    instead ignore those warnings when NumPy raises them from this module. NumPy attributes a
+    warning to the Python frame that called it, which is why every computing operation here calls a
+    ufunc or an array method directly, never a Python-level wrapper such as ``np.full`` or
+    ``np.sum``. Each backend installs the filter when it is made, not once at import, because
+    ``warnings.catch_warnings`` (pytest runs every test inside one) drops filters added within it.
+    A caller may still set ``np.errstate`` around a whole run; then no warning is raised at all.
+    """
+    warnings.filterwarnings(
+        "ignore",
+        message=_FLOATING_POINT_WARNING,
+        category=RuntimeWarning,
+        module=re.escape(__name__) + r"\Z",
+    )
+
+
+def _tensor(result: Any) -> np.ndarray[Any, Any]:
+    """NumPy gives a scalar, not a rank-0 array, when every operand is rank 0; a tensor result stays a
+    tensor."""
+    return result if type(result) is np.ndarray else np.asarray(result)
+
+
+class NumpyBackend(Backend):
+    """Tensors on the host. Tensor<Float> is float32, Tensor<Double> float64."""
+
+    name = "numpy"
+
+    def __init__(self) -> None:
+        _silence_floating_point_warnings()
+
+    # --- transfers ---------------------------------------------------------------------------
+    def from_host(self, array: np.ndarray[Any, Any], dtype: DType) -> Array:
+        return np.array(array, dtype=dtype, copy=True)
+
+    def to_host(self, t: Array) -> np.ndarray[Any, Any]:
+        return np.array(t, copy=True)
+
+    def to_host_scalar(self, t: Array) -> Scalar:
+        """``numpy.float32`` for float32 data, ``float`` for float64."""
+        try:
+            value = t.item()
+        except ValueError:
+            raise one_element_error("to_host_scalar", t.shape) from None
+        return value if t.dtype.type is np.float64 else t.dtype.type(value)
+
+    def is_tensor(self, value: object) -> bool:
+        return isinstance(value, np.ndarray)
+
+    # --- elementwise -------------------------------------------------------------------------
+    def fneg(self, a: Array) -> Array:
+        return _tensor(np.negative(a))
+
+    def exp(self, a: Array) -> Array:
+        return _tensor(np.exp(a))
+
+    def log(self, a: Array) -> Array:
+        return _tensor(np.log(a))
+
+    def sin(self, a: Array) -> Array:
+        return _tensor(np.sin(a))
+
+    def cos(self, a: Array) -> Array:
+        return _tensor(np.cos(a))
+
+    def tanh(self, a: Array) -> Array:
+        return _tensor(np.tanh(a))
+
+    def sqrt(self, a: Array) -> Array:
+        return _tensor(np.sqrt(a))
+
+    def abs(self, a: Array) -> Array:
+        return _tensor(np.abs(a))
+
+    def relu(self, a: Array) -> Array:
+        return _tensor(np.maximum(a, 0))
+
+    def fadd(self, a: Array | Scalar, b: Array | Scalar) -> Array:
+        try:
+            return _tensor(np.add(a, b))
+        except ValueError:
+            raise broadcast_error(a, b) from None
+
+    def fsub(self, a: Array | Scalar, b: Array | Scalar) -> Array:
+        try:
+            return _tensor(np.subtract(a, b))
+        except ValueError:
+            raise broadcast_error(a, b) from None
+
+    def fmul(self, a: Array | Scalar, b: Array | Scalar) -> Array:
+        try:
+            return _tensor(np.multiply(a, b))
+        except ValueError:
+            raise broadcast_error(a, b) from None
+
+    def fdiv(self, a: Array | Scalar, b: Array | Scalar) -> Array:
+        try:
+            return _tensor(np.divide(a, b))
+        except ValueError:
+            raise broadcast_error(a, b) from None
+
+    def fmin(self, a: Array | Scalar, b: Array | Scalar) -> Array:
+        try:
+            return _tensor(np.minimum(a, b))
+        except ValueError:
+            raise broadcast_error(a, b) from None
+
+    def fmax(self, a: Array | Scalar, b: Array | Scalar) -> Array:
+        try:
+            return _tensor(np.maximum(a, b))
+        except ValueError:
+            raise broadcast_error(a, b) from None
+
+    def pow(self, a: Array | Scalar, b: Array | Scalar) -> Array:
+        try:
+            return _tensor(np.power(a, b))
+        except ValueError:
+            raise broadcast_error(a, b) from None
+
+    # --- tensor builtins ---------------------------------------------------------------------
+    def matmul(self, a: Array, b: Array) -> Array:
+        try:
+            product = np.matmul(a, b)
+        except ValueError:
+            raise matmul_error(a, b) from None
+        # np.matmul also takes vectors and stacks of matrices; only a 2-D by 2-D product is 2-D.
+        if product.ndim != 2:
+            raise matmul_error(a, b)
+        return product
+
+    def transpose(self, a: Array) -> Array:
+        return a.transpose()
+
+    def sum(self, a: Array) -> Scalar:
+        return self.to_host_scalar(np.add.reduce(a, axis=None))
+
+    def mean(self, a: Array) -> Scalar:
+        # What np.mean computes, without its Python wrapper (see _silence_floating_point_warnings).
+        return self.to_host_scalar(np.add.reduce(a, axis=None) / a.size)
+
+    def sum_axis(self, a: Array, axis: int) -> Array:
+        # Checked first: NumPy reduces a rank-0 array along axis 0 or -1.
+        check_axis(axis, a.ndim)
+        return _tensor(np.add.reduce(a, axis=axis))
+
+    def broadcast_to(self, a: Array, *shape: int) -> Array:
+        try:
+            return np.broadcast_to(a, shape)
+        except ValueError:
+            raise broadcast_to_error(operand_shape(a), shape) from None
+
+    def reshape(self, a: Array, *shape: int) -> Array:
+        try:
+            result = a.reshape(shape)
+        except ValueError:
+            raise reshape_error(a.shape, shape) from None
+        # NumPy infers a dimension given as -1; SIL shapes are explicit.
+        if result.shape != shape:
+            raise reshape_error(a.shape, shape)
+        return result
+
+    def zeros(self, dtype: DType, *shape: int) -> Array:
+        try:
+            return np.zeros(shape, dtype=dtype)
+        except ValueError as exc:
+            raise creation_error(shape, str(exc)) from None
+
+    def ones(self, dtype: DType, *shape: int) -> Array:
+        try:
+            return np.ones(shape, dtype=dtype)
+        except ValueError as exc:
+            raise creation_error(shape, str(exc)) from None
+
+    def fill(self, dtype: DType, value: Scalar, *shape: int) -> Array:
+        try:
+            result = np.empty(shape, dtype=dtype)
+        except ValueError as exc:
+            raise creation_error(shape, str(exc)) from None
+        result.fill(value)
+        return result
+
+    def arange(self, dtype: DType, n: int) -> Array:
+        if n < 0:
+            raise arange_error(n)
+        return np.arange(n, dtype=dtype)
+
+    def tensor_from_scalar(self, dtype: DType, value: Scalar) -> Array:
+        return np.array(value, dtype=dtype)
+
+    def scalar_from_tensor(self, a: Array) -> Scalar:
+        if a.size != 1:
+            raise one_element_error("scalar_from_tensor", a.shape)
+        return self.to_host_scalar(a)
+
+    def dim(self, a: Array, axis: int) -> int:
+        try:
+            return int(a.shape[axis])
+        except IndexError:
+            raise axis_error(axis, a.ndim) from None

@@ -1,0 +1,480 @@
+"""Compiles SIL functions into Python functions, once, before they run.
+
+Each SIL value becomes a local variable of a generated Python function, each instruction one or a
+few Python statements chosen by instruction class and operand types at compile time, so a run does
+no dictionary lookup and no type dispatch per instruction. Blocks after the entry block become the
+arms of a ``while True`` loop dispatched on a block number; branches assign the target's block
+arguments and set that number. Constants (helpers, backend operations, record classes, literal
+objects) and the functions a body refers to are closure cells of the generated function.
+
+Calls pass the call depth first; a callee deeper than the limit faults at the caller's ``apply``.
+When steps are counted, each straight run of instructions (ending at a call or a terminator)
+subtracts its length from a budget kept in a local variable, synchronised with the shared budget
+around calls and returns, so that counting costs one subtraction and one test per run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import attrs
+import numpy as np
+
+from accel.backend import CREATION_BUILTINS, ELEMENTWISE_UNARY, Backend, ShapeError
+from interp.faults import Fault, run_error
+from interp.semantics import HELPERS, scalar_template
+from interp.values import EnumValue, StructValue
+from sil.instructions import (
+    ApplyInst,
+    BranchInst,
+    BuiltinInst,
+    CondBranchInst,
+    DestructureStructInst,
+    DestructureTupleInst,
+    DifferentiableFunctionExtractInst,
+    DifferentiableFunctionInst,
+    EnumInst,
+    FloatLiteralInst,
+    FunctionRefInst,
+    GradientInst,
+    IntegerLiteralInst,
+    PartialApplyInst,
+    ReturnInst,
+    StructExtractInst,
+    StructInst,
+    SwitchEnumInst,
+    ThinToThickFunctionInst,
+    TupleExtractInst,
+    TupleInst,
+    UnreachableInst,
+)
+from sil.ir import Block, Function, Instruction, Module, Value
+from sil.types import BOOL, FLOAT, ScalarType, TensorType
+
+UNLOWERED = (DifferentiableFunctionInst, DifferentiableFunctionExtractInst, GradientInst)
+
+
+@attrs.define(slots=True)
+class StepBudget:
+    """The steps a run may still take, shared by every frame (each keeps a local copy between calls)."""
+
+    left: int
+
+
+class DepthFault(Fault):
+    """Raised on entry to a function one call too deep; the caller's ``apply`` gives it its place."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(-1, f"recursion deeper than {limit} calls (see --max-depth)")
+
+    def called_from(self, site: int) -> None:
+        if self.site < 0:
+            self.site = site
+        else:
+            super().called_from(site)
+
+
+def _fault_from_shape(site: int, name: str, error: ShapeError) -> Fault:
+    return Fault(site, f"shape mismatch in '{name}': {error}")
+
+
+class _Overrun:
+    """Raises the --max-steps fault at the instruction that would have exceeded the budget."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def __call__(self, budget: StepBudget, left: int, run: tuple[int, ...]) -> Fault:
+        executed_in_run = left + len(run)  # how many of this run's instructions still fitted
+        budget.left = 0
+        return Fault(run[executed_in_run], f"the run exceeded --max-steps {self.limit}")
+
+
+class Compiler:
+    """Turns a module's functions into Python functions, compiling each one once."""
+
+    def __init__(
+        self,
+        module: Module,
+        backend: Backend,
+        struct_classes: dict[str, type[StructValue]],
+        max_depth: int,
+        budget: StepBudget | None,
+        max_steps: int | None,
+    ) -> None:
+        self.module = module
+        self.backend = backend
+        self.struct_classes = struct_classes
+        self.max_depth = max_depth
+        self.budget = budget
+        self.overrun = _Overrun(max_steps if max_steps is not None else 0)
+        self.sites: list[Instruction] = []
+        self.compiled: dict[str, Callable[..., Any]] = {}
+        self._closure_makers: dict[tuple[int, int], Callable[..., Any]] = {}
+
+    def function(self, name: str) -> Callable[..., Any]:
+        """The compiled form of ``@name``, compiling it and every function it can reach first."""
+        found = self.compiled.get(name)
+        if found is not None:
+            return found
+        pending = self._reachable_uncompiled(name)
+        generated = [_FunctionCode(self, self.module.functions[n], i) for i, n in enumerate(pending)]
+        binders = []
+        for code in generated:
+            fn, bind = code.build()
+            self.compiled[code.fn.name] = fn
+            binders.append((bind, code.callees))
+        for bind, callees in binders:
+            bind(*[self.compiled[c] for c in callees])
+        return self.compiled[name]
+
+    def _reachable_uncompiled(self, name: str) -> list[str]:
+        order: list[str] = []
+        seen = {name}
+        stack = [name]
+        while stack:
+            n = stack.pop()
+            fn = self.module.functions[n]
+            if fn.is_declaration:
+                raise run_error(f"cannot run '@{n}': it is a declaration without a body")
+            order.append(n)
+            for inst in fn.instructions():
+                if isinstance(inst, FunctionRefInst):
+                    callee = inst.function_name
+                    if callee not in seen and callee not in self.compiled:
+                        seen.add(callee)
+                        stack.append(callee)
+        return order
+
+    def site(self, inst: Instruction) -> int:
+        self.sites.append(inst)
+        return len(self.sites) - 1
+
+    def closure_maker(self, free: int, bound: int) -> Callable[..., Any]:
+        """A function making closures of ``free`` parameters that call a callee with ``bound``
+        trailing arguments already given (what ``partial_apply`` yields)."""
+        key = (free, bound)
+        maker = self._closure_makers.get(key)
+        if maker is None:
+            params = ", ".join(["_d", *[f"_a{i}" for i in range(free)]])
+            args = ", ".join(["_d", *[f"_a{i}" for i in range(free)], *[f"_b{i}" for i in range(bound)]])
+            bound_params = ", ".join(["_fn", *[f"_b{i}" for i in range(bound)]])
+            source = (
+                f"def _make({bound_params}):\n"
+                f"    def _closure({params}):\n"
+                f"        return _fn({args})\n"
+                f"    return _closure\n"
+            )
+            namespace: dict[str, Any] = {}
+            exec(compile(source, f"<closure {free}+{bound}>", "exec"), namespace)
+            maker = self._closure_makers[key] = namespace["_make"]
+        return maker
+
+
+class _FunctionCode:
+    """The Python source of one SIL function, and the constants it closes over."""
+
+    def __init__(self, compiler: Compiler, fn: Function, index: int) -> None:
+        self.compiler = compiler
+        self.fn = fn
+        self.counting = compiler.budget is not None
+        self.names: dict[Value, str] = {}
+        self.constants: dict[str, Any] = {}
+        self._constant_ids: dict[int, str] = {}
+        self.callees: list[str] = []
+        self._callee_vars: dict[str, str] = {}
+        self.block_numbers = {b: i for i, b in enumerate(fn.blocks)}
+        self.single_entry = _single_entry_blocks(fn)
+        self._arms: list[Block] = []
+        self._arm_set: set[Block] = set()
+        self._nesting = 0
+
+    # --- names ------------------------------------------------------------------------------
+    def var(self, v: Value) -> str:
+        name = self.names.get(v)
+        if name is None:
+            name = self.names[v] = f"v{len(self.names)}"
+        return name
+
+    def const(self, value: Any, hint: str = "k") -> str:
+        """The name of a closure cell holding ``value`` (one cell per distinct object)."""
+        name = self._constant_ids.get(id(value))
+        if name is None:
+            name = f"_{hint}{len(self.constants)}"
+            self._constant_ids[id(value)] = name
+            self.constants[name] = value
+        return name
+
+    def helper(self, name: str) -> str:
+        self.constants.setdefault(name, HELPERS[name])
+        return name
+
+    def callee(self, name: str) -> str:
+        var = self._callee_vars.get(name)
+        if var is None:
+            var = self._callee_vars[name] = f"_fn{len(self.callees)}"
+            self.callees.append(name)
+        return var
+
+    # --- building ---------------------------------------------------------------------------
+    def build(self) -> tuple[Callable[..., Any], Callable[..., None]]:
+        body = self._body()
+        for name in ("_Fault", "_DepthFault", "_MAXD"):
+            self.constants.setdefault(
+                name, {"_Fault": Fault, "_DepthFault": DepthFault, "_MAXD": self.compiler.max_depth}[name]
+            )
+        if self.counting:
+            self.constants["_st"] = self.compiler.budget
+            self.constants["_overrun"] = self.compiler.overrun
+        params = ", ".join(self.constants)
+        callee_vars = [self._callee_vars[c] for c in self.callees]
+        lines = [f"def _factory({params}):"]
+        if callee_vars:
+            lines.append(f"    {' = '.join(callee_vars)} = None")
+            lines.append(f"    def _bind({', '.join('_x_' + v for v in callee_vars)}):")
+            lines.append(f"        nonlocal {', '.join(callee_vars)}")
+            lines.extend(f"        {v} = _x_{v}" for v in callee_vars)
+        else:
+            lines.append("    def _bind():")
+            lines.append("        pass")
+        lines.extend("    " + line for line in body)
+        lines.append("    return f, _bind")
+        source = "\n".join(lines) + "\n"
+        namespace: dict[str, Any] = {}
+        exec(compile(source, f"<sil @{self.fn.name}>", "exec"), namespace)
+        fn, bind = namespace["_factory"](*self.constants.values())
+        fn.__qualname__ = fn.__name__ = f"sil_{self.fn.name}"
+        return fn, bind
+
+    def _body(self) -> list[str]:
+        entry = self.fn.blocks[0]
+        params = ", ".join(["_d", *[self.var(a) for a in entry.args]])
+        out = [f"def f({params}):", "    if _d > _MAXD:", "        raise _DepthFault(_MAXD)"]
+        if self.counting:
+            out.append("    _left = _st.left")
+        out += ["    " + line for line in self._block_lines(entry)]
+        arms: list[list[str]] = []
+        while len(arms) < len(self._arms):  # emitting an arm can add arms
+            arms.append(self._block_lines(self._arms[len(arms)]))
+        if len(arms) == 1:  # every branch goes to the one arm: no dispatch needed
+            out.append("    while True:")
+            out += ["        " + line for line in arms[0]]
+        elif arms:
+            out.append("    while True:")
+            for i, (block, lines) in enumerate(zip(self._arms, arms)):
+                out.append(f"        {'if' if i == 0 else 'elif'} _b == {self.block_numbers[block]}:")
+                out += ["            " + line for line in lines]
+        return out
+
+    def _block_lines(self, block: Block) -> list[str]:
+        out: list[str] = []
+        insts = block.instructions
+        start = 0
+        for i, inst in enumerate(insts):
+            if self.counting and i == start:
+                end = next(
+                    (j for j in range(i, len(insts)) if isinstance(insts[j], ApplyInst)), len(insts) - 1
+                )
+                run = tuple(self.compiler.site(x) for x in insts[i : end + 1])
+                start = end + 1
+                out.append(f"_left -= {len(run)}")
+                out.append("if _left < 0:")
+                out.append(f"    raise _overrun(_st, _left, {self.const(run, 'run')})")
+            out.extend(self._instruction(inst))
+        return out
+
+    # --- instructions -----------------------------------------------------------------------
+    def _instruction(self, inst: Instruction) -> Iterable[str]:
+        emit = _EMITTERS.get(type(inst))
+        if emit is None:
+            if isinstance(inst, UNLOWERED):
+                raise run_error(
+                    f"cannot run '{inst.opname}': the module must be differentiated and lowered first", inst
+                )
+            raise run_error(f"the interpreter cannot run '{inst.opname}'", inst)
+        return emit(self, inst)
+
+    def builtin(self, inst: BuiltinInst) -> list[str]:
+        ops = [self.var(o) for o in inst.operands]
+        r = self.var(inst.result)
+        types = [o.type for o in inst.operands]
+        if isinstance(inst.type, TensorType) or any(isinstance(t, TensorType) for t in types):
+            return self._tensor_builtin(inst, r, ops)
+        operand = types[0] if types else inst.type
+        assert isinstance(operand, ScalarType) and isinstance(inst.type, ScalarType)
+        template = scalar_template(inst.name, operand, inst.type)
+        if template is None:
+            raise run_error(f"the interpreter has no rule for builtin '{inst.name}' on {operand}", inst)
+        for name in HELPERS:
+            if name in template:
+                self.helper(name)
+        site = self.compiler.site(inst) if "{site}" in template else -1
+        a = ops[0] if ops else ""
+        b = ops[1] if len(ops) > 1 else ""
+        return template.format(r=r, a=a, b=b, site=site).split("\n")
+
+    def _tensor_builtin(self, inst: BuiltinInst, r: str, ops: list[str]) -> list[str]:
+        backend_op = self.const(self.compiler.backend.op(inst.name), "T")
+        args = list(ops)
+        if inst.name in CREATION_BUILTINS:
+            element = inst.type.element if isinstance(inst.type, TensorType) else inst.type
+            args.insert(0, self.const(np.float32 if element == FLOAT else np.float64, "dtype"))
+        call = f"{r} = {backend_op}({', '.join(args)})"
+        if inst.name in ELEMENTWISE_UNARY:
+            return [call]
+        site = self.compiler.site(inst)
+        return [
+            "try:",
+            f"    {call}",
+            f"except {self.const(ShapeError, 'ShapeError')} as _e:",
+            f"    raise {self.const(_fault_from_shape, 'shape_fault')}({site}, {inst.name!r}, _e) from None",
+        ]
+
+    def apply(self, inst: ApplyInst) -> list[str]:
+        callee = self.var(inst.callee)
+        args = ", ".join(["_d + 1", *[self.var(a) for a in inst.args]])
+        site = self.compiler.site(inst)
+        lines = []
+        if self.counting:
+            lines.append("_st.left = _left")
+        lines += [
+            "try:",
+            f"    {self.var(inst.result)} = {callee}({args})",
+            "except _Fault as _e:",
+            f"    _e.called_from({site})",
+            "    raise",
+        ]
+        if self.counting:
+            lines.append("_left = _st.left")
+        return lines
+
+    def partial_apply(self, inst: PartialApplyInst) -> list[str]:
+        t = inst.result.type
+        assert hasattr(t, "params")
+        maker = self.const(self.compiler.closure_maker(len(t.params), len(inst.args)), "closure")
+        args = ", ".join([self.var(inst.callee), *[self.var(a) for a in inst.args]])
+        return [f"{self.var(inst.result)} = {maker}({args})"]
+
+    def branch_to(self, dest: Block, values: list[Value]) -> list[str]:
+        lines = []
+        if values:  # empty for switch_enum, which assigns a payload argument itself
+            targets = ", ".join(self.var(a) for a in dest.args)
+            sources = ", ".join(self.var(v) for v in values)
+            lines.append(f"{targets} = {sources}")
+        if dest in self.single_entry and self._nesting < _MAX_INLINE_NESTING:
+            # The only way into ``dest``: its code goes here, with no dispatch.
+            self._nesting += 1
+            lines += self._block_lines(dest)
+            self._nesting -= 1
+        else:
+            if dest not in self._arm_set:
+                self._arm_set.add(dest)
+                self._arms.append(dest)
+            lines.append(f"_b = {self.block_numbers[dest]}")
+        return lines
+
+    def cond_br(self, inst: CondBranchInst) -> list[str]:
+        lines = [f"if {self.var(inst.operands[0])}:"]
+        lines += ["    " + x for x in self.branch_to(inst.true_dest, inst.true_args)]
+        lines.append("else:")
+        lines += ["    " + x for x in self.branch_to(inst.false_dest, inst.false_args)]
+        return lines
+
+    def switch_enum(self, inst: SwitchEnumInst) -> list[str]:
+        e = self.var(inst.operands[0])
+        arms: list[tuple[str | None, Block]] = [(case, dest) for case, dest in inst.cases]
+        if inst.default is not None:
+            arms.append((None, inst.default))
+        lines = [f"_c = {e}.case"]
+        for i, (case, dest) in enumerate(arms):
+            last = i == len(arms) - 1
+            if last:
+                lines.append("else:" if i else "if True:")
+            else:
+                lines.append(f"{'if' if i == 0 else 'elif'} _c == {case!r}:")
+            if dest.args and case is not None:
+                lines.append(f"    {self.var(dest.args[0])} = {e}.payload")
+            lines += ["    " + x for x in self.branch_to(dest, [])]
+        return lines
+
+    def ret(self, inst: ReturnInst) -> list[str]:
+        lines = ["_st.left = _left"] if self.counting else []
+        lines.append(f"return {self.var(inst.operands[0])}")
+        return lines
+
+    def struct(self, inst: StructInst) -> list[str]:
+        cls = self.const(self.compiler.struct_classes[inst.type.name], "S")
+        new = self.const(tuple.__new__, "new")
+        fields = "".join(f"{self.var(o)}, " for o in inst.operands)
+        return [f"{self.var(inst.result)} = {new}({cls}, ({fields}))"]
+
+    def struct_extract(self, inst: StructExtractInst) -> list[str]:
+        t = inst.operands[0].type
+        decl = self.compiler.module.struct(str(t))
+        assert decl is not None
+        index = [f.name for f in decl.fields].index(inst.field)
+        return [f"{self.var(inst.result)} = {self.var(inst.operands[0])}[{index}]"]
+
+    def destructure(self, inst: Instruction) -> list[str]:
+        if not inst.results:
+            return []
+        targets = "".join(f"{self.var(r)}, " for r in inst.results)
+        return [f"{targets}= {self.var(inst.operands[0])}"]
+
+    def enum(self, inst: EnumInst) -> list[str]:
+        make = self.const(EnumValue, "Enum")
+        payload = f", {self.var(inst.operands[0])}" if inst.operands else ""
+        return [f"{self.var(inst.result)} = {make}({inst.type.name!r}, {inst.case!r}{payload})"]
+
+    def literal(self, inst: IntegerLiteralInst | FloatLiteralInst) -> list[str]:
+        r = self.var(inst.result)
+        value = inst.value
+        if isinstance(inst, IntegerLiteralInst):
+            return [f"{r} = {bool(value) if inst.type == BOOL else value!r}"]
+        if inst.type == FLOAT:
+            return [f"{r} = {self.const(np.float32(value), 'f')}"]
+        if value != value or value in (float("inf"), float("-inf")):
+            return [f"{r} = {self.const(value, 'd')}"]
+        return [f"{r} = {value!r}"]
+
+
+def _single_entry_blocks(fn: Function) -> set[Block]:
+    """Blocks other than the entry with exactly one incoming edge from a reachable block."""
+    edges: dict[Block, int] = {}
+    seen = {fn.blocks[0]}
+    stack = [fn.blocks[0]]
+    while stack:
+        for succ in stack.pop().successors():
+            edges[succ] = edges.get(succ, 0) + 1
+            if succ not in seen:
+                seen.add(succ)
+                stack.append(succ)
+    return {b for b, n in edges.items() if n == 1 and b is not fn.blocks[0]}
+
+
+# Inlining single-entry blocks nests their code; Python allows 100 levels of indentation.
+_MAX_INLINE_NESTING = 40
+
+
+_EMITTERS: dict[type[Instruction], Callable[[_FunctionCode, Any], Iterable[str]]] = {
+    BuiltinInst: _FunctionCode.builtin,
+    IntegerLiteralInst: _FunctionCode.literal,
+    FloatLiteralInst: _FunctionCode.literal,
+    FunctionRefInst: lambda c, i: [f"{c.var(i.result)} = {c.callee(i.function_name)}"],
+    ApplyInst: _FunctionCode.apply,
+    PartialApplyInst: _FunctionCode.partial_apply,
+    ThinToThickFunctionInst: lambda c, i: [f"{c.var(i.result)} = {c.var(i.operands[0])}"],
+    TupleInst: lambda c, i: [f"{c.var(i.result)} = ({''.join(c.var(o) + ', ' for o in i.operands)})"],
+    TupleExtractInst: lambda c, i: [f"{c.var(i.result)} = {c.var(i.operands[0])}[{i.index}]"],
+    DestructureTupleInst: _FunctionCode.destructure,
+    StructInst: _FunctionCode.struct,
+    StructExtractInst: _FunctionCode.struct_extract,
+    DestructureStructInst: _FunctionCode.destructure,
+    EnumInst: _FunctionCode.enum,
+    ReturnInst: _FunctionCode.ret,
+    BranchInst: lambda c, i: c.branch_to(i.dest, i.operands),
+    CondBranchInst: _FunctionCode.cond_br,
+    SwitchEnumInst: _FunctionCode.switch_enum,
+    UnreachableInst: lambda c, i: [f"raise _Fault({c.compiler.site(i)}, 'unreachable executed')"],
+}

@@ -1,0 +1,163 @@
+"""A module made ready to run: compiled functions, the backend, limits, and calls from Python."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from accel.backend import Backend
+from interp.compiler import Compiler, StepBudget
+from interp.faults import Fault, RunError, fault_diagnostic, run_error
+from interp.values import ArgumentError, Converter, StructValue, struct_class
+from sil.ir import Module, StructDecl
+from sil.types import FunctionType, NominalType, TupleType, Type
+
+DEFAULT_MAX_DEPTH = 10_000
+_PYTHON_FRAMES_PER_CALL = 2  # a call through a closure runs the closure and its callee
+
+
+class Program:
+    """Runs the functions of a verified module. Each function is compiled once, on first use.
+
+    ``max_steps`` bounds the instructions one call from Python may execute (None: no bound, and
+    no counting code at all); ``count_steps`` counts without a bound, for cost reports. A fault
+    raises ``RunError`` with a located diagnostic.
+    """
+
+    def __init__(
+        self,
+        module: Module,
+        backend: Backend | None = None,
+        *,
+        max_steps: int | None = None,
+        max_depth: int = DEFAULT_MAX_DEPTH,
+        count_steps: bool = False,
+    ) -> None:
+        if backend is None:
+            from accel import select_backend
+
+            backend = select_backend()
+        self.module = module
+        self.backend = backend
+        self.max_steps = max_steps
+        self.max_depth = max_depth
+        counting = max_steps is not None or count_steps
+        self._initial_budget = max_steps if max_steps is not None else 2**62
+        self.budget = StepBudget(self._initial_budget) if counting else None
+        self.steps: int | None = None
+        """Instructions the last call executed (when counting)."""
+        self.struct_classes: dict[str, type[StructValue]] = {}
+        for decl in list(module.types.values()):
+            if isinstance(decl, StructDecl):
+                self._struct_class(decl.name)
+        self.compiler = Compiler(module, backend, self.struct_classes, max_depth, self.budget, max_steps)
+        self.converter = Converter(module, backend, self.struct_classes)
+        self.converter.call = self._call_value
+
+    def _struct_class(self, name: str) -> type[StructValue]:
+        cls = self.struct_classes.get(name)
+        if cls is None:
+            decl = self.module.lookup_type(name)
+            assert isinstance(decl, StructDecl)
+            cls = self.struct_classes[name] = struct_class(decl)
+        return cls
+
+    def _register_types(self, t: Type) -> None:
+        """Record classes for the implicit ``S.TangentVector`` structs a function mentions."""
+        if isinstance(t, NominalType) and t.name not in self.struct_classes:
+            decl = self.module.lookup_type(t.name)
+            if isinstance(decl, StructDecl):
+                self._struct_class(t.name)
+                for f in decl.fields:
+                    self._register_types(f.type)
+        elif isinstance(t, TupleType):
+            for e in t.elements:
+                self._register_types(e)
+        elif isinstance(t, FunctionType):
+            for p in (*t.params, t.result):
+                self._register_types(p)
+
+    def function(self, name: str) -> Callable[..., Any]:
+        """The compiled form of a function (``"f"`` or ``"@f"``): call it with the depth first."""
+        name = name.removeprefix("@")
+        if name not in self.module.functions:
+            raise run_error(f"no function '@{name}' in the module")
+        if name not in self.compiler.compiled:
+            for fn in self.module.functions.values():
+                self._register_types(fn.type)
+                for block in fn.blocks:
+                    for arg in block.args:
+                        self._register_types(arg.type)
+                    for inst in block.instructions:
+                        for r in inst.results:
+                            self._register_types(r.type)
+        return self.compiler.function(name)
+
+    def signature(self, name: str) -> FunctionType:
+        name = name.removeprefix("@")
+        if name not in self.module.functions:
+            raise run_error(f"no function '@{name}' in the module")
+        return self.module.functions[name].type
+
+    def run(self, name: str, *args: Any) -> Any:
+        """Call ``@name`` with Python values; return its result as Python values."""
+        compiled = self.function(name)
+        return self._call_value(compiled, self.signature(name), args, f"@{name.removeprefix('@')}")
+
+    def _call_value(
+        self, compiled: Callable[..., Any], t: FunctionType, args: Sequence[Any], what: str = "the function"
+    ) -> Any:
+        if len(args) != len(t.params):
+            noun = "argument" if len(t.params) == 1 else "arguments"
+            raise run_error(f"{what} takes {len(t.params)} {noun} ({_list(t.params)}), {len(args)} given")
+        try:
+            run_args = [
+                self.converter.to_run(a, p, f"argument {i}") for i, (a, p) in enumerate(zip(args, t.params))
+            ]
+        except ArgumentError as e:
+            raise run_error(f"{what}: {e}") from None
+        result = self.call_compiled(compiled, run_args)
+        return self.converter.to_python(result, t.result)
+
+    def call_compiled(self, compiled: Callable[..., Any], run_args: Sequence[Any]) -> Any:
+        """Call a compiled function with run-time values; faults become RunError."""
+        if self.budget is not None:
+            self.budget.left = self._initial_budget
+        old_limit = sys.getrecursionlimit()
+        needed = _stack_depth() + _PYTHON_FRAMES_PER_CALL * self.max_depth + 100
+        if needed > old_limit:
+            sys.setrecursionlimit(needed)
+        try:
+            with np.errstate(all="ignore"):
+                return compiled(1, *run_args)
+        except Fault as fault:
+            raise RunError([fault_diagnostic(fault, self.compiler.sites)]) from None
+        finally:
+            if needed > old_limit:
+                sys.setrecursionlimit(old_limit)
+            if self.budget is not None:
+                self.steps = self._initial_budget - self.budget.left
+
+
+def _list(types: Sequence[Type]) -> str:
+    return ", ".join(str(t) for t in types)
+
+
+def _stack_depth() -> int:
+    frame = sys._getframe()
+    depth = 0
+    while frame is not None:
+        depth += 1
+        frame = frame.f_back  # type: ignore[assignment]
+    return depth
+
+
+def run(module: Module, function: str, *args: Any, backend: Backend | None = None, **limits: Any) -> Any:
+    """Run ``function`` (``"@f"``) of a verified module on Python values and return Python values.
+
+    ``limits``: ``max_steps``, ``max_depth``. Faults raise RunError with a located diagnostic.
+    """
+    return Program(module, backend, **limits).run(function, *args)

@@ -1,0 +1,249 @@
+"""Run-time values of the interpreter, and their conversion to and from Python values.
+
+Inside a run: Float is ``numpy.float32`` (so every result rounds to binary32, as NumPy does), Double
+is ``float``, Int is ``int`` (kept in the signed 64-bit range), Bool is ``bool``, a tuple is a
+``tuple``, a struct is a record (a tuple subclass with field access), an enum is an ``EnumValue``,
+a tensor is an array of the active backend, and a function value is a Python function taking the
+call depth first. At the Python API's boundary, scalars become ``float``/``int``/``bool`` and
+functions become ``SILFunction`` objects that convert their arguments and results.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sil.ir import Module, StructDecl
+from sil.types import (
+    BOOL,
+    DOUBLE,
+    FLOAT,
+    INT,
+    FunctionType,
+    NominalType,
+    ScalarType,
+    TensorType,
+    TupleType,
+    Type,
+)
+
+if TYPE_CHECKING:
+    from accel.backend import Backend
+
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+
+
+class StructValue(tuple):  # type: ignore[type-arg]
+    """A struct value: its fields in declaration order, readable by name (``p.x``).
+
+    Each declared struct gets a subclass (see ``struct_class``) whose properties name the fields.
+    """
+
+    __slots__ = ()
+    struct_name = ""
+    field_names: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={v!r}" for n, v in zip(self.field_names, self))
+        return f"{self.struct_name}({fields})"
+
+    def __getattr__(self, name: str) -> Any:
+        """Fields whose names are not Python identifiers, or clash with tuple's methods."""
+        try:
+            return self[self.field_names.index(name)]
+        except ValueError:
+            raise AttributeError(f"struct '{self.struct_name}' has no field '{name}'") from None
+
+    def asdict(self) -> dict[str, Any]:
+        return dict(zip(self.field_names, self))
+
+
+def struct_class(decl: StructDecl) -> type[StructValue]:
+    """The record class of a struct declaration."""
+    names = tuple(f.name for f in decl.fields)
+    namespace: dict[str, Any] = {"__slots__": (), "struct_name": decl.name, "field_names": names}
+    for i, name in enumerate(names):
+        if name.isidentifier() and not hasattr(tuple, name):
+            namespace[name] = property(operator.itemgetter(i))
+    return type(decl.name, (StructValue,), namespace)
+
+
+class EnumValue:
+    """An enum value: its case name and its payload (None when the case has none)."""
+
+    __slots__ = ("case", "enum", "payload")
+
+    def __init__(self, enum: str, case: str, payload: Any = None) -> None:
+        self.enum = enum
+        self.case = case
+        self.payload = payload
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, EnumValue)
+            and (self.enum, self.case) == (other.enum, other.case)
+            and _equal(self.payload, other.payload)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.enum, self.case))
+
+    def __repr__(self) -> str:
+        payload = "" if self.payload is None else f"({self.payload!r})"
+        return f"{self.enum}.{self.case}{payload}"
+
+
+def _equal(a: Any, b: Any) -> bool:
+    result = a == b
+    return bool(result) if isinstance(result, (bool, np.bool_)) else bool(np.all(result))
+
+
+class ArgumentError(Exception):
+    """A Python value does not fit a parameter's type."""
+
+
+class Converter:
+    """Converts values between the Python API and a run, by SIL type."""
+
+    def __init__(
+        self, module: Module, backend: Backend, struct_classes: dict[str, type[StructValue]]
+    ) -> None:
+        self.module = module
+        self.backend = backend
+        self.struct_classes = struct_classes
+        self.call: Callable[[Callable[..., Any], FunctionType, Sequence[Any]], Any] | None = None
+
+    # --- into a run -------------------------------------------------------------------------
+    def to_run(self, value: Any, t: Type, what: str) -> Any:
+        """The run-time form of a Python value for type ``t``; ArgumentError when it does not fit."""
+        if isinstance(t, ScalarType):
+            return self._scalar_to_run(value, t, what)
+        if isinstance(t, TensorType):
+            dtype = np.float32 if t.element == FLOAT else np.float64
+            if not isinstance(value, np.ndarray) and self.backend.is_tensor(value):
+                if value.dtype == dtype:
+                    return value
+                return self.backend.from_host(self.backend.to_host(value), dtype)
+            # A host array is copied in (for NumPy too), so a run never aliases the caller's memory.
+            try:
+                host = np.asarray(value, dtype=dtype)
+            except (TypeError, ValueError) as e:
+                raise ArgumentError(f"{what} must be a {t}: {e}") from None
+            return self.backend.from_host(host, dtype)
+        if isinstance(t, TupleType):
+            items = self._sequence(value, len(t.elements), t, what)
+            return tuple(self.to_run(v, e, f"{what}.{i}") for i, (v, e) in enumerate(zip(items, t.elements)))
+        if isinstance(t, NominalType):
+            return self._nominal_to_run(value, t, what)
+        if isinstance(t, FunctionType):
+            return self._function_to_run(value, t, what)
+        raise ArgumentError(f"{what}: values of type {t} cannot be passed")
+
+    def _scalar_to_run(self, value: Any, t: ScalarType, what: str) -> Any:
+        if t == BOOL:
+            if isinstance(value, (bool, np.bool_)):
+                return bool(value)
+            raise ArgumentError(f"{what} must be a Bool, not {value!r}")
+        if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (int, float, np.integer, np.floating)
+        ):
+            raise ArgumentError(f"{what} must be {'an' if t == INT else 'a'} {t}, not {value!r}")
+        if t == INT:
+            if isinstance(value, (float, np.floating)):
+                raise ArgumentError(f"{what} must be an Int, not {value!r}")
+            if not INT_MIN <= int(value) <= INT_MAX:
+                raise ArgumentError(f"{what}: {value} does not fit in Int")
+            return int(value)
+        if t == FLOAT:
+            return np.float32(value)
+        return float(value)
+
+    @staticmethod
+    def _sequence(value: Any, n: int, t: Type, what: str) -> Sequence[Any]:
+        if not isinstance(value, (tuple, list)) or len(value) != n:
+            raise ArgumentError(f"{what} must be a {t} ({n} element{'s' if n != 1 else ''}), not {value!r}")
+        return value
+
+    def _nominal_to_run(self, value: Any, t: NominalType, what: str) -> Any:
+        decl = self.module.lookup_type(t.name)
+        if isinstance(decl, StructDecl):
+            if isinstance(value, dict):
+                missing = [f.name for f in decl.fields if f.name not in value]
+                if missing:
+                    raise ArgumentError(f"{what} lacks field '{missing[0]}' of {t}")
+                value = [value[f.name] for f in decl.fields]
+            items = self._sequence(value, len(decl.fields), t, what)
+            fields = [self.to_run(v, f.type, f"{what}.{f.name}") for v, f in zip(items, decl.fields)]
+            return tuple.__new__(self.struct_classes[t.name], fields)
+        if decl is not None:
+            if not isinstance(value, EnumValue) or value.enum != t.name:
+                raise ArgumentError(f"{what} must be a {t} (an EnumValue), not {value!r}")
+            case = decl.case(value.case)
+            if case is None:
+                raise ArgumentError(f"{what}: enum '{t}' has no case '{value.case}'")
+            if case.payload is None:
+                if value.payload is not None:
+                    raise ArgumentError(f"{what}: case '{value.case}' has no payload")
+                return EnumValue(t.name, case.name)
+            return EnumValue(
+                t.name, case.name, self.to_run(value.payload, case.payload, f"{what}.{case.name}")
+            )
+        raise ArgumentError(f"{what}: type {t} is not declared")
+
+    def _function_to_run(self, value: Any, t: FunctionType, what: str) -> Any:
+        if isinstance(value, SILFunction):
+            return value.run_form
+        if not callable(value):
+            raise ArgumentError(f"{what} must be a function of type {t}, not {value!r}")
+        python_fn = value
+
+        def from_python(_depth: int, *args: Any) -> Any:
+            py_args = [self.to_python(a, p) for a, p in zip(args, t.params)]
+            return self.to_run(python_fn(*py_args), t.result, "the result of a Python function")
+
+        return from_python
+
+    # --- out of a run -----------------------------------------------------------------------
+    def to_python(self, value: Any, t: Type) -> Any:
+        """The Python API's form of a run-time value of type ``t``."""
+        if isinstance(t, ScalarType):
+            if t in (FLOAT, DOUBLE):
+                return float(value)
+            return bool(value) if t == BOOL else int(value)
+        if isinstance(t, TensorType):
+            return value
+        if isinstance(t, TupleType):
+            return tuple(self.to_python(v, e) for v, e in zip(value, t.elements))
+        if isinstance(t, NominalType):
+            decl = self.module.lookup_type(t.name)
+            if isinstance(decl, StructDecl):
+                fields = [self.to_python(v, f.type) for v, f in zip(value, decl.fields)]
+                return tuple.__new__(self.struct_classes[t.name], fields)
+            if decl is not None:
+                case = decl.case(value.case)
+                if case is None or case.payload is None:
+                    return EnumValue(value.enum, value.case)
+                return EnumValue(value.enum, value.case, self.to_python(value.payload, case.payload))
+        if isinstance(t, FunctionType):
+            return SILFunction(value, t, self)
+        return value
+
+
+class SILFunction:
+    """A SIL function value returned to Python: calling it runs the function on the interpreter."""
+
+    def __init__(self, run_form: Callable[..., Any], type: FunctionType, converter: Converter) -> None:
+        self.run_form = run_form
+        self.type = type
+        self._converter = converter
+
+    def __call__(self, *args: Any) -> Any:
+        call = self._converter.call
+        assert call is not None, "a Converter is always given its call hook by its Program"
+        return call(self.run_form, self.type, args)
+
+    def __repr__(self) -> str:
+        return f"<SIL function {self.type}>"
