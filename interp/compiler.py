@@ -119,14 +119,17 @@ class Compiler:
         if found is not None:
             return found
         pending = self._reachable_uncompiled(name)
-        generated = [_FunctionCode(self, self.module.functions[n], i) for i, n in enumerate(pending)]
+        built: dict[str, Callable[..., Any]] = {}
         binders = []
-        for code in generated:
+        for i, n in enumerate(pending):
+            code = _FunctionCode(self, self.module.functions[n], i)
             fn, bind = code.build()
-            self.compiled[code.fn.name] = fn
+            built[n] = fn
             binders.append((bind, code.callees))
+        # Only a batch that compiled whole is kept: a function whose callees are unbound never runs.
         for bind, callees in binders:
-            bind(*[self.compiled[c] for c in callees])
+            bind(*[built[c] if c in built else self.compiled[c] for c in callees])
+        self.compiled.update(built)
         return self.compiled[name]
 
     def _reachable_uncompiled(self, name: str) -> list[str]:

@@ -114,9 +114,11 @@ class Program:
             noun = "argument" if len(t.params) == 1 else "arguments"
             raise run_error(f"{what} takes {len(t.params)} {noun} ({_list(t.params)}), {len(args)} given")
         try:
-            run_args = [
-                self.converter.to_run(a, p, f"argument {i}") for i, (a, p) in enumerate(zip(args, t.params))
-            ]
+            with np.errstate(all="ignore"):  # a Float argument out of range becomes ±inf, quietly
+                run_args = [
+                    self.converter.to_run(a, p, f"argument {i}")
+                    for i, (a, p) in enumerate(zip(args, t.params))
+                ]
         except ArgumentError as e:
             raise run_error(f"{what}: {e}") from None
         result = self.call_compiled(compiled, run_args)

@@ -137,6 +137,7 @@ HELPERS: dict[str, Any] = {
     "_srem": int_rem,
     "_fptosi": float_to_int,
     "_f32": np.float32,
+    "_i64": np.int64,
     "_f32_zero": np.float32(0.0),
     "_np_exp": np.exp,
     "_np_log": np.log,
@@ -218,7 +219,8 @@ _INT = {
 _BOOL = {**_BITWISE, **_EQUALITY}
 
 # ``sitofp`` is keyed by its result type: the operand is always Int.
-_SITOFP = {DOUBLE: "{r} = float({a})", FLOAT: "{r} = _f32({a})"}
+# To Float through int64: np.float32 of a Python int would round twice (through a double).
+_SITOFP = {DOUBLE: "{r} = float({a})", FLOAT: "{r} = _f32(_i64({a}))"}
 
 SCALAR_TEMPLATES: dict[ScalarType, dict[str, str]] = {DOUBLE: _DOUBLE, FLOAT: _FLOAT, INT: _INT, BOOL: _BOOL}
 

@@ -51,7 +51,7 @@ class StructValue(tuple):  # type: ignore[type-arg]
         return f"{self.struct_name}({fields})"
 
     def __getattr__(self, name: str) -> Any:
-        """Fields whose names are not Python identifiers, or clash with tuple's methods."""
+        """Fields whose names are not Python identifiers (``p.__getattr__("a$b")``)."""
         try:
             return self[self.field_names.index(name)]
         except ValueError:
@@ -66,7 +66,7 @@ def struct_class(decl: StructDecl) -> type[StructValue]:
     names = tuple(f.name for f in decl.fields)
     namespace: dict[str, Any] = {"__slots__": (), "struct_name": decl.name, "field_names": names}
     for i, name in enumerate(names):
-        if name.isidentifier() and not hasattr(tuple, name):
+        if name.isidentifier() and name not in namespace:  # a field named `count` hides tuple.count
             namespace[name] = property(operator.itemgetter(i))
     return type(decl.name, (StructValue,), namespace)
 
