@@ -15,7 +15,11 @@ around calls and returns, so that counting costs one subtraction and one test pe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import functools
+import itertools
+import operator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import attrs
@@ -55,11 +59,46 @@ from sil.types import BOOL, FLOAT, ScalarType, TensorType
 UNLOWERED = (DifferentiableFunctionInst, DifferentiableFunctionExtractInst, GradientInst)
 
 
+class StepsExceeded(Fault):
+    """The --max-steps fault: every step of the budget was taken."""
+
+
+# Each frame draws steps from the shared budget in windows this small, so that its local count
+# stays among the integers CPython preallocates (-5 to 256) and counting a loop trip allocates
+# nothing: one subtraction and one test.
+STEP_WINDOW = 240
+TICKETS = 4096  # loop trips a frame pays for at a time
+
+
 @attrs.define(slots=True)
 class StepBudget:
-    """The steps a run may still take, shared by every frame (each keeps a local copy between calls)."""
+    """The steps a run may still take beyond the windows its frames hold."""
 
     left: int
+    limit: int | None  # the --max-steps of the run; None when only counting
+
+    def refill(self, window: int, run: tuple[int, ...]) -> int:
+        """A frame's window went below zero over the path ``run`` (site indices): charge what it
+        owes and grant a new window, or fault at the first instruction past the budget."""
+        owed = -window
+        if owed > self.left:
+            fitted = window + len(run) + self.left  # the path's instructions the budget still covered
+            self.left = 0
+            raise StepsExceeded(run[fitted], f"the run exceeded --max-steps {self.limit}")
+        self.left -= owed
+        grant = min(STEP_WINDOW, self.left)
+        self.left -= grant
+        return grant
+
+    def prepay(self, window: int, trip_cost: int) -> tuple[int, Iterator[None] | None]:
+        """Take back a frame's window and sell it tickets for loop trips of ``trip_cost`` steps
+        each; no tickets (None) when the budget cannot pay for a whole trip."""
+        self.left += window
+        tickets = min(TICKETS, self.left // trip_cost)
+        if tickets == 0:
+            return 0, None
+        self.left -= tickets * trip_cost
+        return 0, itertools.repeat(None, tickets)
 
 
 class DepthFault(Fault):
@@ -79,18 +118,6 @@ def _fault_from_shape(site: int, name: str, error: ShapeError) -> Fault:
     return Fault(site, f"shape mismatch in '{name}': {error}")
 
 
-class _Overrun:
-    """Raises the --max-steps fault at the instruction that would have exceeded the budget."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-
-    def __call__(self, budget: StepBudget, left: int, run: tuple[int, ...]) -> Fault:
-        executed_in_run = left + len(run)  # how many of this run's instructions still fitted
-        budget.left = 0
-        return Fault(run[executed_in_run], f"the run exceeded --max-steps {self.limit}")
-
-
 class Compiler:
     """Turns a module's functions into Python functions, compiling each one once."""
 
@@ -108,7 +135,7 @@ class Compiler:
         self.struct_classes = struct_classes
         self.max_depth = max_depth
         self.budget = budget
-        self.overrun = _Overrun(max_steps if max_steps is not None else 0)
+        self.max_steps = max_steps
         self.sites: list[Instruction] = []
         self.compiled: dict[str, Callable[..., Any]] = {}
         self._closure_makers: dict[tuple[int, int], Callable[..., Any]] = {}
@@ -192,6 +219,10 @@ class _FunctionCode:
         self._arms: list[Block] = []
         self._arm_set: set[Block] = set()
         self._nesting = 0
+        self._pending: list[Instruction] = []  # run on this path since the steps were last charged
+        self._prepaying = False  # emitting the arms whose trips are paid in advance
+        self._prepaid_ok = True  # no arm calls or can fault, so trips can be paid in advance
+        self._leaves: list[tuple[tuple[int, ...], bool]] = []
 
     # --- names ------------------------------------------------------------------------------
     def var(self, v: Value) -> str:
@@ -229,7 +260,7 @@ class _FunctionCode:
             )
         if self.counting:
             self.constants["_st"] = self.compiler.budget
-            self.constants["_overrun"] = self.compiler.overrun
+            self.constants["_tickets_left"] = operator.length_hint
         params = ", ".join(self.constants)
         callee_vars = [self._callee_vars[c] for c in self.callees]
         lines = [f"def _factory({params}):"]
@@ -255,37 +286,122 @@ class _FunctionCode:
         params = ", ".join(["_d", *[self.var(a) for a in entry.args]])
         out = [f"def f({params}):", "    if _d > _MAXD:", "        raise _DepthFault(_MAXD)"]
         if self.counting:
-            out.append("    _left = _st.left")
+            out.append("    _left = 0")  # an empty window: the first charge draws one
         out += ["    " + line for line in self._block_lines(entry)]
         arms: list[list[str]] = []
         while len(arms) < len(self._arms):  # emitting an arm can add arms
+            self._pending = []
             arms.append(self._block_lines(self._arms[len(arms)]))
-        if len(arms) == 1:  # every branch goes to the one arm: no dispatch needed
+        if not arms:
+            return out
+        dispatch = self._dispatch(arms)
+        fast = self._prepaid_arms() if self.counting else None
+        if fast is None:
             out.append("    while True:")
-            out += ["        " + line for line in arms[0]]
-        elif arms:
-            out.append("    while True:")
-            for i, (block, lines) in enumerate(zip(self._arms, arms)):
-                out.append(f"        {'if' if i == 0 else 'elif'} _b == {self.block_numbers[block]}:")
-                out += ["            " + line for line in lines]
+            out += ["        " + line for line in dispatch]
+        else:
+            cost, fast_dispatch = fast
+            out.append(f"    _left, _ticks = _st.prepay(_left, {cost})")
+            out.append("    while _ticks is not None:")
+            out.append("        for _ in _ticks:")
+            out += ["            " + line for line in fast_dispatch]
+            out.append(f"        _left, _ticks = _st.prepay(_left, {cost})")
+            out.append("    while True:  # the budget is nearly spent: charge each path exactly")
+            out += ["        " + line for line in dispatch]
+        if len(self._arms) == 1:  # every branch goes to the one arm: no block number is needed
+            only = f"_b = {self.block_numbers[self._arms[0]]}"
+            out = [line.replace(only, "pass") if line.strip() == only else line for line in out]
         return out
+
+    def _dispatch(self, arms: list[list[str]]) -> list[str]:
+        """The body of the dispatch loop: the arm of the block numbered ``_b``."""
+        if len(arms) == 1:
+            return arms[0]
+        lines = []
+        for i, (block, arm) in enumerate(zip(self._arms, arms)):
+            lines.append(f"{'if' if i == 0 else 'elif'} _b == {self.block_numbers[block]}:")
+            lines += ["    " + line for line in arm]
+        return lines
+
+    def _prepaid_arms(self) -> tuple[int, list[str]] | None:
+        """The dispatch loop for trips paid in advance, and what a trip costs; None when a trip
+        can call or fault (then each path is charged as it goes).
+
+        Each trip of the dispatch loop takes a ticket (``for _ in _ticks``), paid for with the
+        steps of the commonest path back into the loop; a path of another length adds or refunds
+        the difference at its end. A tight loop then pays for counting with one iteration of a C
+        iterator. When the budget cannot pay for a whole trip, the loop continues in the copy
+        whose paths are charged exactly, so a --max-steps fault stays at its exact instruction.
+        """
+        self._leaves = []
+        self._prepaying = True
+        arms = []
+        for block in self._arms:
+            self._pending = []
+            arms.append(self._block_lines(block))
+        self._prepaying = False
+        lengths = [len(sites) for sites, back_edge in self._leaves if back_edge]
+        if not self._prepaid_ok or not lengths:
+            self._prepaid_ok = True
+            return None
+        cost = max(set(lengths), key=lambda n: (lengths.count(n), n))
+        lines = []
+        for line in self._dispatch(arms):
+            stripped = line.lstrip()
+            if not stripped.startswith("#leaf "):
+                lines.append(line.replace("_TRIP_COST", str(cost)))
+                continue
+            indent = line[: len(line) - len(stripped)]
+            sites, _ = self._leaves[int(stripped.split()[1])]
+            extra = len(sites) - cost
+            if extra < 0:
+                lines.append(f"{indent}_left += {-extra}")
+            elif extra > 0:
+                tail = self.const(sites[cost:], "run")
+                lines += [f"{indent}_left -= {extra}", f"{indent}if _left < 0:"]
+                lines.append(f"{indent}    _left = _st.refill(_left, {tail})")
+            else:
+                lines.append(f"{indent}pass")
+        return cost, lines
 
     def _block_lines(self, block: Block) -> list[str]:
         out: list[str] = []
-        insts = block.instructions
-        start = 0
-        for i, inst in enumerate(insts):
-            if self.counting and i == start:
-                end = next(
-                    (j for j in range(i, len(insts)) if isinstance(insts[j], ApplyInst)), len(insts) - 1
-                )
-                run = tuple(self.compiler.site(x) for x in insts[i : end + 1])
-                start = end + 1
-                out.append(f"_left -= {len(run)}")
-                out.append("if _left < 0:")
-                out.append(f"    raise _overrun(_st, _left, {self.const(run, 'run')})")
+        for inst in block.instructions:
+            if self.counting:
+                self._pending.append(inst)
+                if _ends_count(inst):
+                    if self._prepaying and isinstance(inst, (ReturnInst, UnreachableInst)):
+                        out += self._leaf(back_edge=False)
+                    else:
+                        self._prepaid_ok = self._prepaid_ok and not self._prepaying
+                        out += self._flush_count()
             out.extend(self._instruction(inst))
         return out
+
+    def _leaf(self, back_edge: bool) -> list[str]:
+        """A marker where a prepaid trip ends, resolved once the trip's price is known."""
+        sites = tuple(self.compiler.site(inst) for inst in self._pending)
+        self._pending = []
+        self._leaves.append((sites, back_edge))
+        return [f"#leaf {len(self._leaves) - 1}"]
+
+    def _flush_count(self) -> list[str]:
+        """Charge the instructions run since the last charge on this path, and stop past the budget.
+
+        A path is charged where it leaves straight-line code (a call, a return, a branch to a
+        dispatched block) or reaches an instruction that can fault: so a loop trip pays once, and
+        the instructions run past the budget before the test are pure, so unobservable.
+        """
+        run = self._pending
+        self._pending = []
+        if not run:
+            return []
+        sites = tuple(self.compiler.site(inst) for inst in run)
+        return [
+            f"_left -= {len(run)}",
+            "if _left < 0:",
+            f"    _left = _st.refill(_left, {self.const(sites, 'run')})",
+        ]
 
     # --- instructions -----------------------------------------------------------------------
     def _instruction(self, inst: Instruction) -> Iterable[str]:
@@ -309,9 +425,8 @@ class _FunctionCode:
         template = scalar_template(inst.name, operand, inst.type)
         if template is None:
             raise run_error(f"the interpreter has no rule for builtin '{inst.name}' on {operand}", inst)
-        for name in HELPERS:
-            if name in template:
-                self.helper(name)
+        for name in _helpers_of(template):
+            self.helper(name)
         site = self.compiler.site(inst) if "{site}" in template else -1
         a = ops[0] if ops else ""
         b = ops[1] if len(ops) > 1 else ""
@@ -340,7 +455,7 @@ class _FunctionCode:
         site = self.compiler.site(inst)
         lines = []
         if self.counting:
-            lines.append("_st.left = _left")
+            lines.append("_st.left += _left")  # the callee draws its own window
         lines += [
             "try:",
             f"    {self.var(inst.result)} = {callee}({args})",
@@ -349,7 +464,7 @@ class _FunctionCode:
             "    raise",
         ]
         if self.counting:
-            lines.append("_left = _st.left")
+            lines.append("_left = 0")
         return lines
 
     def partial_apply(self, inst: PartialApplyInst) -> list[str]:
@@ -374,12 +489,15 @@ class _FunctionCode:
             if dest not in self._arm_set:
                 self._arm_set.add(dest)
                 self._arms.append(dest)
+            lines += self._leaf(back_edge=True) if self._prepaying else self._flush_count()
             lines.append(f"_b = {self.block_numbers[dest]}")
         return lines
 
     def cond_br(self, inst: CondBranchInst) -> list[str]:
+        path = list(self._pending)
         lines = [f"if {self.var(inst.operands[0])}:"]
         lines += ["    " + x for x in self.branch_to(inst.true_dest, inst.true_args)]
+        self._pending = list(path)
         lines.append("else:")
         lines += ["    " + x for x in self.branch_to(inst.false_dest, inst.false_args)]
         return lines
@@ -390,7 +508,9 @@ class _FunctionCode:
         if inst.default is not None:
             arms.append((None, inst.default))
         lines = [f"_c = {e}.case"]
+        path = list(self._pending)
         for i, (case, dest) in enumerate(arms):
+            self._pending = list(path)
             last = i == len(arms) - 1
             if last:
                 lines.append("else:" if i else "if True:")
@@ -402,7 +522,11 @@ class _FunctionCode:
         return lines
 
     def ret(self, inst: ReturnInst) -> list[str]:
-        lines = ["_st.left = _left"] if self.counting else []
+        lines = []
+        if self._prepaying:  # give back the window and the tickets not used
+            lines.append("_st.left += _left + _TRIP_COST * _tickets_left(_ticks)")
+        elif self.counting:
+            lines.append("_st.left += _left")
         lines.append(f"return {self.var(inst.operands[0])}")
         return lines
 
@@ -440,6 +564,29 @@ class _FunctionCode:
         if value != value or value in (float("inf"), float("-inf")):
             return [f"{r} = {self.const(value, 'd')}"]
         return [f"{r} = {value!r}"]
+
+
+@functools.cache
+def _helpers_of(template: str) -> tuple[str, ...]:
+    """The helpers a template names (``_dexp``, …), found once per template."""
+    return tuple(sorted(set(re.findall(r"\b_[a-z0-9_]+\b", template)) & HELPERS.keys()))
+
+
+_FAULTING_SCALAR_BUILTINS = frozenset({"sdiv", "srem", "fptosi"})
+
+
+def _ends_count(inst: Instruction) -> bool:
+    """Whether steps must be charged at ``inst``: it calls, returns, or can fault."""
+    if isinstance(inst, (ApplyInst, ReturnInst, UnreachableInst)):
+        return True
+    if isinstance(inst, BuiltinInst):
+        if inst.name in _FAULTING_SCALAR_BUILTINS:
+            return True
+        tensor = isinstance(inst.type, TensorType) or any(
+            isinstance(o.type, TensorType) for o in inst.operands
+        )
+        return tensor and inst.name not in ELEMENTWISE_UNARY
+    return False
 
 
 def _single_entry_blocks(fn: Function) -> set[Block]:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from accel.backend import Backend
-from interp.compiler import Compiler, StepBudget
+from interp.compiler import Compiler, StepBudget, StepsExceeded
 from interp.faults import Fault, RunError, fault_diagnostic, run_error
 from interp.values import ArgumentError, Converter, StructValue, struct_class
 from sil.ir import Module, StructDecl
@@ -45,8 +45,8 @@ class Program:
         self.max_steps = max_steps
         self.max_depth = max_depth
         counting = max_steps is not None or count_steps
-        self._initial_budget = max_steps if max_steps is not None else 2**62
-        self.budget = StepBudget(self._initial_budget) if counting else None
+        self._initial_budget = max_steps if max_steps is not None else 2**63
+        self.budget = StepBudget(self._initial_budget, max_steps) if counting else None
         self.steps: int | None = None
         """Instructions the last call executed (when counting)."""
         self.struct_classes: dict[str, type[StructValue]] = {}
@@ -125,23 +125,33 @@ class Program:
         return self.converter.to_python(result, t.result)
 
     def call_compiled(self, compiled: Callable[..., Any], run_args: Sequence[Any]) -> Any:
-        """Call a compiled function with run-time values; faults become RunError."""
-        if self.budget is not None:
-            self.budget.left = self._initial_budget
+        """Call a compiled function with run-time values; faults become RunError.
+
+        When counting, ``steps`` is then what the call executed (None after a fault other than
+        --max-steps: frames that fault keep steps they drew but did not use).
+        """
+        budget = self.budget
+        if budget is not None:
+            budget.left = self._initial_budget
+        self.steps = None
         old_limit = sys.getrecursionlimit()
         needed = _stack_depth() + _PYTHON_FRAMES_PER_CALL * self.max_depth + 100
         if needed > old_limit:
             sys.setrecursionlimit(needed)
         try:
             with np.errstate(all="ignore"):
-                return compiled(1, *run_args)
+                result = compiled(1, *run_args)
+        except StepsExceeded as fault:
+            self.steps = self.max_steps
+            raise RunError([fault_diagnostic(fault, self.compiler.sites)]) from None
         except Fault as fault:
             raise RunError([fault_diagnostic(fault, self.compiler.sites)]) from None
         finally:
             if needed > old_limit:
                 sys.setrecursionlimit(old_limit)
-            if self.budget is not None:
-                self.steps = self._initial_budget - self.budget.left
+        if budget is not None:
+            self.steps = self._initial_budget - budget.left
+        return result
 
 
 def _list(types: Sequence[Type]) -> str:

@@ -219,8 +219,12 @@ _INT = {
 _BOOL = {**_BITWISE, **_EQUALITY}
 
 # ``sitofp`` is keyed by its result type: the operand is always Int.
-# To Float through int64: np.float32 of a Python int would round twice (through a double).
-_SITOFP = {DOUBLE: "{r} = float({a})", FLOAT: "{r} = _f32(_i64({a}))"}
+# To Float: np.float32 of a Python int converts through a double, which is exact only up to 2**53;
+# beyond, through int64, so that the value rounds once.
+_SITOFP = {
+    DOUBLE: "{r} = float({a})",
+    FLOAT: "{r} = _f32({a}) if -9007199254740992 <= {a} <= 9007199254740992 else _f32(_i64({a}))",
+}
 
 SCALAR_TEMPLATES: dict[ScalarType, dict[str, str]] = {DOUBLE: _DOUBLE, FLOAT: _FLOAT, INT: _INT, BOOL: _BOOL}
 

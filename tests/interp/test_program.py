@@ -203,3 +203,115 @@ def test_exactly_the_budget_is_allowed() -> None:
     program = Program(parse(SOURCE, "api.sil"), NumpyBackend(), max_steps=20)
     assert program.run("@count_down", 2) == 0
     assert program.steps == 20
+
+
+SPIN = """\
+sil @spin : $@convention(thin) (Int) -> Int {
+bb0(%n : $Int):
+  %zero = integer_literal $Int, 0
+  br bb1(%zero : $Int)
+
+bb1(%i : $Int):
+  %one = integer_literal $Int, 1
+  %next = builtin "add"(%i : $Int, %one : $Int) : $Int
+  %more = builtin "cmp_slt"(%next : $Int, %n : $Int) : $Bool
+  cond_br %more, bb1(%next : $Int), bb2
+
+bb2:
+  return %next : $Int
+}
+"""
+
+
+@pytest.mark.parametrize("budget", [1, 2, 3, 239, 240, 241, 242, 500, 1000, 4321])
+def test_max_steps_faults_at_the_exact_instruction_of_a_long_loop(budget: int) -> None:
+    """The budget is drawn in windows; the fault is still at instruction number budget + 1."""
+    trace = ["zero", "br"] + ["one", "add", "cmp", "cond_br"] * 10_000
+    lines = {"zero": 3, "br": 4, "one": 7, "add": 8, "cmp": 9, "cond_br": 10}
+    program = Program(parse(SPIN, "spin.sil"), NumpyBackend(), max_steps=budget)
+    with pytest.raises(RunError) as e:
+        program.run("@spin", 100_000)
+    span = e.value.diagnostics[0].span
+    assert span is not None and span.source.line_col(span.start)[0] == lines[trace[budget]]
+    assert program.steps == budget
+
+
+def test_counted_steps_of_a_long_loop_are_exact() -> None:
+    program = Program(parse(SPIN, "spin.sil"), NumpyBackend(), count_steps=True)
+    assert program.run("@spin", 5000) == 5000
+    assert program.steps == 2 + 4 * 5000 + 1
+
+
+ZIGZAG = """\
+sil @zigzag : $@convention(thin) (Int) -> Int {
+bb0(%n : $Int):
+  %zero = integer_literal $Int, 0
+  br bb1(%zero : $Int)
+
+bb1(%i : $Int):
+  %one = integer_literal $Int, 1
+  %next = builtin "add"(%i : $Int, %one : $Int) : $Int
+  %more = builtin "cmp_slt"(%next : $Int, %n : $Int) : $Bool
+  cond_br %more, bb2, bb3
+
+bb2:
+  %bit = builtin "and"(%next : $Int, %one : $Int) : $Int
+  %odd = builtin "cmp_eq"(%bit : $Int, %one : $Int) : $Bool
+  cond_br %odd, bb1(%next : $Int), bb4
+
+bb4:
+  %two = integer_literal $Int, 2
+  %twice = builtin "mul"(%next : $Int, %two : $Int) : $Int
+  br bb1(%next : $Int)
+
+bb3:
+  return %next : $Int
+}
+"""
+
+
+def zigzag_line(n: int, step: int) -> int:
+    """The source line of the instruction a run of ``@zigzag(n)`` executes as number ``step`` (0-based)."""
+    if step < 2:
+        return 3 + step
+    step -= 2
+    i = 0
+    while True:
+        if step < 4:
+            return 7 + step
+        step -= 4
+        if i + 1 >= n:
+            return 21  # the return
+        if step < 3:
+            return 13 + step
+        step -= 3
+        if (i + 1) % 2 == 0:
+            if step < 3:
+                return 18 + step
+            step -= 3
+        i += 1
+
+
+def zigzag_steps(n: int) -> int:
+    return 2 + sum(4 + 3 + (3 if (i + 1) % 2 == 0 else 0) for i in range(n - 1)) + 4 + 1
+
+
+@pytest.mark.parametrize("budget", [*range(1, 40), 1000, 16_385, 40_000, 40_001, 40_002, 57_343, 99_999])
+def test_max_steps_is_exact_whichever_way_loop_trips_go(budget: int) -> None:
+    """Trips of unequal lengths, paid in advance at one price, still fault at the exact instruction."""
+    n = 30_000
+    program = Program(parse(ZIGZAG, "zigzag.sil"), NumpyBackend(), max_steps=budget)
+    with pytest.raises(RunError) as e:
+        program.run("@zigzag", n)
+    span = e.value.diagnostics[0].span
+    assert span is not None and span.source.line_col(span.start)[0] == zigzag_line(n, budget)
+    assert program.steps == budget
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 5_000])
+def test_counted_steps_are_exact_whichever_way_loop_trips_go(n: int) -> None:
+    program = Program(parse(ZIGZAG, "zigzag.sil"), NumpyBackend(), count_steps=True)
+    assert program.run("@zigzag", n) == max(n, 1)
+    assert program.steps == zigzag_steps(n)
+    bounded = Program(parse(ZIGZAG, "zigzag.sil"), NumpyBackend(), max_steps=zigzag_steps(n))
+    assert bounded.run("@zigzag", n) == max(n, 1)
