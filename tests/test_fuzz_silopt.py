@@ -137,7 +137,7 @@ def run_silopt(argv: list[str], stdin: str = "") -> tuple[int, str, str]:
     return status, out.getvalue(), err.getvalue()
 
 
-def check_outcome(name: str, text: str, status: int, out: str, err: str) -> None:
+def check_outcome(name: str, text: str, status: int, out: str, err: str, prints_module: bool = True) -> None:
     """The contract of silopt on any input named ``name`` with content ``text``."""
     assert status in (0, 1), f"exit status {status}\n{err}"
     if status == 1:
@@ -152,6 +152,10 @@ def check_outcome(name: str, text: str, status: int, out: str, err: str) -> None
             assert 1 <= col <= len(lines[line - 1]) + 1, f"column {col} is not on line {line}:\n{err}"
             echoed = err_lines[err[: m.start()].count("\n") + 1]
             assert echoed == lines[line - 1], f"the diagnostic quotes {echoed!r}, not line {line}:\n{err}"
+        return
+    if not prints_module:  # --run prints a value: one or more lines
+        assert out.endswith("\n") and out.strip(), f"--run printed {out!r}"
+        assert err == "", f"a successful run wrote to standard error:\n{err}"
         return
     try:
         module = parse(out, "<output>")
@@ -177,6 +181,37 @@ def test_token_mutants(case: Path, tmp_path: Path) -> None:
             check_outcome(str(path), text, status, out, err)
         except AssertionError as e:
             raise AssertionError(f"mutant {n} of {case.name}, flags {flags}:\n{text}\n--- {e}") from None
+
+
+RUN_CASES = sorted(
+    p for p in ROOT.glob("golden/run/*.sil") if "--run" in p.read_text(encoding="utf-8").split("\n")[0]
+)
+# Mutants may loop or recurse forever: runs are bounded so that each ends in a diagnostic.
+RUN_LIMITS = ["--max-steps", "200000", "--max-depth", "300"]
+
+
+@pytest.mark.parametrize("case", RUN_CASES, ids=[c.name for c in RUN_CASES])
+def test_run_mutants(case: Path, tmp_path: Path) -> None:
+    """Damaged programs run with their case's --run flags: a value or a located diagnostic."""
+    original = case.read_text(encoding="utf-8")
+    words = original.split("\n", 1)[0].split()
+    flags = [w for w in words[words.index("%s") + 1 :] if w != "%s"]
+    flags = [str(ROOT / w) if w.endswith(".npy") else w for w in flags]
+    tokens = tokenize(original)
+    r = random.Random(f"run:{case.name}")
+    path = tmp_path / case.name
+    for n in range(12):
+        text = mutate(tokens, r)
+        path.write_text(text, encoding="utf-8")
+        status, out, err = run_silopt([str(path), *flags, *RUN_LIMITS])
+        try:
+            check_outcome(str(path), text, status, out, err, prints_module=False)
+        except AssertionError as e:
+            raise AssertionError(f"mutant {n} of {case.name}, flags {flags}:\n{text}\n--- {e}") from None
+
+
+def test_run_cases_are_found() -> None:
+    assert len(RUN_CASES) >= 5
 
 
 def test_corpus_is_not_empty() -> None:
