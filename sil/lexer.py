@@ -64,6 +64,20 @@ INSTRUCTION_HEAD_RE = re.compile(TRIVIA + r"(?:%([\w$]+)" + TRIVIA + "=" + TRIVI
 SIMPLE_TYPE_RE = re.compile(TRIVIA + rf"\$(?:({_IDENT})(?![\w$.<]))?")
 # A function's name and the ':' before its type: `@f :` (or `@"…" :`).
 FUNCTION_NAME_RE = re.compile(TRIVIA + r'(@(?:([A-Za-z_$][\w$.]*)|"((?:[^"\\\n]|\\.)*)"))' + TRIVIA + ":")
+# The common start of a function, up to its type: `sil @f : $` (no attributes).
+FUNCTION_HEAD_RE = re.compile(
+    TRIVIA + r'sil[ \t]+(@(?:([A-Za-z_$][\w$.]*)|"((?:[^"\\\n]|\\.)*)"))[ \t]*:[ \t]*\$'
+)
+# `{` opening a body, and the rest of its line.
+BODY_OPEN_RE = re.compile(r"[ \t]*\{[ \t\r]*(?://[^\n]*)?\n")
+# A whole block-label line whose arguments, if any, have plain types: `bb1(%a : $T, %b : $T):`.
+PLAIN_LABEL_RE = re.compile(
+    TRIVIA
+    + r"([A-Za-z_][\w$]*)(?:\(((?:[ \t]*%[\w$]+[ \t]*:[ \t]*\$[A-Za-z_][\w$]*[ \t]*,)*"
+    + r"[ \t]*%[\w$]+[ \t]*:[ \t]*\$[A-Za-z_][\w$]*)[ \t]*\))?[ \t]*:[ \t\r]*(?://[^\n]*)?\n"
+)
+# One argument inside a PLAIN_LABEL_RE match.
+PLAIN_ARGUMENT_RE = re.compile(r"%([\w$]+)[ \t]*:[ \t]*\$([A-Za-z_][\w$]*)")
 NO_DERIVATIVE_RE = re.compile(TRIVIA + r"@noDerivative\b")
 # What would make the type that ends here longer: a name going on, generic arguments, or `->`.
 CONTINUES_TYPE_RE = re.compile(r"[\w$.<]|[ \t]*->")

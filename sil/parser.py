@@ -9,6 +9,7 @@ forward references, resolved (and type-checked) at the end of the function.
 from __future__ import annotations
 
 import gc
+import re
 import sys
 
 from sil.diagnostics import SILError, SourceFile, Span, note
@@ -31,13 +32,17 @@ from sil.ir import (
     Value,
 )
 from sil.lexer import (
+    BODY_OPEN_RE,
     COLON_SIMPLE_TYPE_RE,
     CONTINUES_TYPE_RE,
     END_OF_LINE_RE,
+    FUNCTION_HEAD_RE,
     FUNCTION_NAME_RE,
     IDENT_RE,
     INSTRUCTION_HEAD_RE,
     NO_DERIVATIVE_RE,
+    PLAIN_ARGUMENT_RE,
+    PLAIN_LABEL_RE,
     SIMPLE_TYPE_RE,
     TYPED_VALUE_IN_LIST_RE,
     TYPED_VALUE_RE,
@@ -90,8 +95,15 @@ class Parser(Cursor):
     def _parse_module(self) -> Module:
         if self.accept_ident("sil_stage"):
             self.module.stage = self.ident("a stage name")
-        while not self.at_end():
+        text = self.text
+        while True:
+            head = FUNCTION_HEAD_RE.match(text, self.pos)
+            if head is not None:  # the common case, in one match: `sil @f : $`
+                self.parse_function(head)
+                continue
             start = self.token_start()
+            if start == len(text):
+                break
             word = self.peek_ident()
             if word == "sil":
                 self.parse_function()
@@ -161,21 +173,28 @@ class Parser(Cursor):
         self.module.add_type(decl)
 
     # --- functions -----------------------------------------------------------------------------
-    def parse_function(self) -> None:
-        self.expect_ident("sil")
+    def parse_function(self, head: re.Match[str] | None = None) -> None:
+        """``sil [attributes] @name : $type [{ body }]``; ``head`` is a FUNCTION_HEAD_RE match of
+        the start, up to the ``$`` of the type, when the function has no attributes."""
         attributes: list[FunctionAttr] = []
-        while self.accept("["):
-            attributes.append(self.parse_function_attribute())
-        m = FUNCTION_NAME_RE.match(self.text, self.pos)
-        if m is not None:
-            self.pos = m.end()
-            name = m.group(2) if m.group(2) is not None else unescape(m.group(3))
-            span = Span(self.source, m.start(1), m.end(1))
+        if head is not None:
+            self.pos = head.end() - 1
+            name = head.group(2) if head.group(2) is not None else unescape(head.group(3))
+            span = Span(self.source, head.start(1), head.end(1))
         else:
-            at = self.pos
-            name = self.global_name()
-            span = self.span_from(at)
-            self.expect(":")
+            self.expect_ident("sil")
+            while self.accept("["):
+                attributes.append(self.parse_function_attribute())
+            m = FUNCTION_NAME_RE.match(self.text, self.pos)
+            if m is not None:
+                self.pos = m.end()
+                name = m.group(2) if m.group(2) is not None else unescape(m.group(3))
+                span = Span(self.source, m.start(1), m.end(1))
+            else:
+                at = self.pos
+                name = self.global_name()
+                span = self.span_from(at)
+                self.expect(":")
         self._declare_name(name, span, "function")
         type_at = self.pos
         t = self.type()
@@ -184,7 +203,11 @@ class Parser(Cursor):
         fn = Function(name, t, attributes, span=span, source=self.source)
         self.module.add_function(fn)
         brace = self.pos
-        if self.accept("{"):
+        opened = BODY_OPEN_RE.match(self.text, brace)
+        if opened is not None:
+            self.pos = opened.end()
+            self.parse_body(fn, brace, at_line_start=True)
+        elif self.accept("{"):
             self.parse_body(fn, brace)
 
     def parse_function_attribute(self) -> FunctionAttr:
@@ -220,9 +243,10 @@ class Parser(Cursor):
             return LegacyDifferentiableAttr(source, wrt, names.get("primal"), names.get("adjoint"), span)
         return DifferentiableAttr(source, wrt, names.get("jvp"), names.get("vjp"), span)
 
-    def parse_body(self, fn: Function, brace: int) -> None:
+    def parse_body(self, fn: Function, brace: int, at_line_start: bool = False) -> None:
         self.scope = scope = _FunctionScope()
-        self.end_of_line()
+        if not at_line_start:
+            self.end_of_line()
         while True:
             close = self.pos
             if self.accept("}"):
@@ -250,6 +274,9 @@ class Parser(Cursor):
             self.error(f"function '@{fn.name}' has a body with no blocks", at=close)
 
     def parse_block_label(self, fn: Function) -> Block:
+        plain = PLAIN_LABEL_RE.match(self.text, self.pos)
+        if plain is not None:
+            return self._plain_block_label(fn, plain)
         at = self.pos
         m = IDENT_RE.match(self.text, self.pos)
         if m is None:
@@ -258,20 +285,8 @@ class Parser(Cursor):
         if name in Instruction.registry and not self.text.startswith(":", m.end()):
             self.error(f"expected a block label before '{name}'", at=at)
         self.pos = m.end()
-        scope = self.scope
-        block = scope.blocks.get(name)
-        if block is None:
-            block = scope.blocks[name] = Block(sys.intern(name))
-        elif block.function is not None:
-            raise SILError.at(
-                self.point(at),
-                f"redefinition of block '{name}'",
-                [note(block.span, "previously defined here")],
-            )
-        block.function = fn
+        block = self._new_block(fn, name, at)
         block.span = self.span_from(at)
-        scope.block_refs.pop(name, None)
-        fn.blocks.append(block)
         if self.accept("(") and not self.accept(")"):
             text = self.text
             while True:  # fast path: `%a : $T,` or `%a : $T)` with T a plain name
@@ -295,6 +310,39 @@ class Parser(Cursor):
                     break
         self.expect(":", "after the block label")
         self.end_of_line()
+        return block
+
+    def _plain_block_label(self, fn: Function, m: re.Match[str]) -> Block:
+        """A whole label line in one match (PLAIN_LABEL_RE): arguments of plain types, if any."""
+        name = m.group(1)
+        block = self._new_block(fn, name, m.start(1))
+        block.span = Span(self.source, m.start(1), m.end(1))
+        arguments = m.group(2)
+        if arguments is not None:
+            offset = m.start(2)
+            args = block.args
+            for a in PLAIN_ARGUMENT_RE.finditer(arguments):
+                arg = BlockArgument(self.simple_type(a.group(2), offset + a.start(2)), None, [], block)
+                args.append(arg)
+                self.define(a.group(1), arg, offset + a.start())
+        self.pos = m.end()
+        return block
+
+    def _new_block(self, fn: Function, name: str, at: int) -> Block:
+        """The block a label at ``at`` starts: made now, or made earlier by a branch to it."""
+        scope = self.scope
+        block = scope.blocks.get(name)
+        if block is None:
+            block = scope.blocks[name] = Block(sys.intern(name))
+        elif block.function is not None:
+            raise SILError.at(
+                self.point(at),
+                f"redefinition of block '{name}'",
+                [note(block.span, "previously defined here")],
+            )
+        block.function = fn
+        scope.block_refs.pop(name, None)
+        fn.blocks.append(block)
         return block
 
     def optional_instruction(self) -> Instruction | None:
