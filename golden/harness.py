@@ -5,7 +5,8 @@ exit status 1 (a diagnostic), as in LLVM's lit. ``%s`` is the case's path relati
 repository root, which is the working directory of the run. Standard output must equal
 ``<name>.expected`` and standard error ``<name>.stderr`` byte for byte (a missing file means
 empty). Every non-empty ``.expected`` of a case that prints a module (every case but ``--run``
-ones, which print a value) must itself parse, verify, and print back unchanged.
+ones, which print a value) must itself parse, verify, and print back unchanged, but for the
+end-of-line comments an analysis printer (``-print-activity``) adds.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from typing import ClassVar, TypeVar
 import attrs
 
 from sil.diagnostics import Diagnostic, SILError
-from sil.ir import Module
+from sil.ir import Function, Module, Value
 
 
 @attrs.define
@@ -18,6 +18,9 @@ class PassContext:
 
     analyses: dict[object, object] = attrs.field(factory=dict)
     diagnostics: list[Diagnostic] = attrs.field(factory=list)
+    # What the last pass has to say about values and functions (``-print-activity``): printed as
+    # comments with the module. Each pass starts with none.
+    annotations: dict[Value | Function, str] = attrs.field(factory=dict)
 
     def analysis(self, key: object, compute: Callable[[], object]) -> object:
         """A cached analysis result, computed on first request; dropped after each pass."""
@@ -84,17 +87,19 @@ class PassManager:
         self,
         passes: list[Pass],
         verify_each: bool = False,
-        after_pass: Callable[[Pass, Module], None] | None = None,
+        after_pass: Callable[[Pass, Module, PassContext], None] | None = None,
     ) -> None:
         self.passes = passes
         self.verify_each = verify_each
         self.after_pass = after_pass
+        self.context = PassContext()
 
     def run(self, module: Module) -> None:
         from sil.verifier import verify_module
 
-        ctx = PassContext()
+        ctx = self.context
         for p in self.passes:
+            ctx.annotations.clear()
             p.run(module, ctx)
             ctx.analyses.clear()
             if self.verify_each:
@@ -104,4 +109,4 @@ class PassManager:
                         [Diagnostic("error", f"module does not verify after pass '{p.name}'"), *problems]
                     )
             if self.after_pass is not None:
-                self.after_pass(p, module)
+                self.after_pass(p, module, ctx)

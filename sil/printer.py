@@ -9,7 +9,7 @@ Type declarations come first, then functions, each in module order.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from sil.ir import (
     Block,
@@ -39,9 +39,10 @@ class Printer:
     """Prints a module; instructions format their operands through ``value``, ``typed`` and
     ``block``."""
 
-    def __init__(self) -> None:
+    def __init__(self, annotations: Mapping[Value | Function, str] | None = None) -> None:
         self.names: dict[Value, str] = {}
         self.block_names: dict[Block, str] = {}
+        self.annotations = annotations or {}
 
     # --- what instructions call --------------------------------------------------------------
     def value(self, v: Value) -> str:
@@ -97,6 +98,8 @@ class Printer:
         if fn.is_declaration:
             return header + "\n"
         self._name_values(fn)
+        if self.annotations:
+            return self._print_annotated(fn, header)
         lines = [header + " {"]
         append = lines.append
         names = self.names
@@ -117,6 +120,38 @@ class Printer:
                 else:
                     append("  " + text)
         append("}\n")
+        return "\n".join(lines)
+
+    def _print_annotated(self, fn: Function, header: str) -> str:
+        """The function with each annotation as a comment ending the line that defines its value
+        (for a function, its header; for block arguments, the label)."""
+        notes = self.annotations
+        names = self.names
+
+        def comment(values: Iterable[Value], single: bool) -> str:
+            found = [(v, notes[v]) for v in values if v in notes]
+            if not found:
+                return ""
+            if single:
+                return "  // " + found[0][1]
+            return "  // " + ", ".join(f"{names[v]} {note}" for v, note in found)
+
+        top = f"  // {notes[fn]}" if fn in notes else ""
+        lines = [f"{header} {{{top}"]
+        for block in fn.blocks:
+            label = self.block_names[block]
+            args = f"({self.typed_list(block.args)})" if block.args else ""
+            lines.append(f"{label}{args}:{comment(block.args, False)}")
+            for inst in block.instructions:
+                body = inst.format(self)  # type: ignore[attr-defined]
+                text = f"{inst.opname} {body}" if body else inst.opname
+                results = inst.results
+                if len(results) == 1:
+                    text = f"{names[results[0]]} = {text}"
+                elif results:
+                    text = f"({', '.join([names[r] for r in results])}) = {text}"
+                lines.append(f"  {text}{comment(results, len(results) == 1)}")
+        lines.append("}\n")
         return "\n".join(lines)
 
     def _name_values(self, fn: Function) -> None:
@@ -174,6 +209,7 @@ def format_attribute(attr: FunctionAttr) -> str:
     return " ".join(parts)
 
 
-def print_module(module: Module) -> str:
-    """The canonical text of a module."""
-    return Printer().print_module(module)
+def print_module(module: Module, annotations: Mapping[Value | Function, str] | None = None) -> str:
+    """The canonical text of a module; ``annotations`` (of values and functions, from an analysis
+    such as ``-print-activity``) become comments at the end of the lines that define them."""
+    return Printer(annotations).print_module(module)

@@ -17,7 +17,7 @@ from typing import IO, Any
 from sil.diagnostics import Diagnostic, SILError, SourceFile
 from sil.ir import Module
 from sil.parser import parse_source
-from sil.passes import Pass, PassManager, registered_passes
+from sil.passes import Pass, PassContext, PassManager, add_pass_provider, registered_passes
 from sil.printer import print_module
 from sil.verifier import verify_module
 from silopt.expectations import check_expectations
@@ -26,6 +26,9 @@ from silopt.expectations import check_expectations
 # parsing and transforming start fast. A test checks these against accel.BACKEND_NAMES and
 # interp.DEFAULT_MAX_DEPTH.
 BACKEND_NAMES = ("auto", "numpy", "cupy")
+
+# Passes outside sil/ register themselves when these modules are imported (on first lookup).
+add_pass_provider("analysis.printers")
 DEFAULT_MAX_DEPTH = 10_000
 
 
@@ -170,9 +173,9 @@ def main(
         stderr.write(f"silopt: error: '{args.input}' is not UTF-8 text (byte {e.start}: {e.reason})\n")
         return 1
 
-    def dump_after(p: Pass, module: Module) -> None:
+    def dump_after(p: Pass, module: Module, ctx: PassContext) -> None:
         stderr.write(f"// -----// IR Dump After {p.name} //----- //\n")
-        stderr.write(print_module(module))
+        stderr.write(print_module(module, ctx.annotations))
 
     diagnostics: list[Diagnostic] = []
     text = ""
@@ -196,7 +199,7 @@ def main(
                     module, args.run, args.args or [], backend, args.max_steps, args.max_depth
                 )
             else:
-                text = print_module(module)
+                text = print_module(module, manager.context.annotations)
     except SILError as e:
         diagnostics = e.diagnostics
 

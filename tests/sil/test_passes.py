@@ -141,7 +141,7 @@ def test_passes_run_in_order_with_a_callback_after_each() -> None:
     log: list[str] = []
     seen: list[str] = []
     passes: list[Pass] = [Record(log, "a"), Record(log, "b"), Record(log, "c")]
-    PassManager(passes, after_pass=lambda p, m: seen.append(log[-1])).run(module)
+    PassManager(passes, after_pass=lambda p, m, ctx: seen.append(log[-1])).run(module)
     assert log == ["a", "b", "c"]
     assert seen == ["a", "b", "c"]
 

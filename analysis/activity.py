@@ -1,0 +1,219 @@
+"""Activity analysis: which values of a function a derivative must carry (after Swift's
+DifferentiableActivityAnalysis).
+
+For a function, the parameters differentiated with respect to (``wrt``) and a result (``source``):
+- a value is **varied** when it depends on a ``wrt`` parameter,
+- **useful** when the ``source`` result depends on it,
+- **active** when both, and its type has a tangent.
+
+Dependence is data flow through every instruction and block argument (tuples, structs, enums,
+applies, closures), so that a varied value reaching the result through, say, an ``Int`` is seen,
+and the differentiation diagnostics can reject it. Two things stop it: a ``@noDerivative`` struct
+field (extracting one gives an inactive value) and a ``@noDerivative`` parameter. Control
+dependence (a ``cond_br`` on a varied condition) does not make values varied, as in Swift.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+
+import attrs
+
+from sil.derivative_types import DerivativeTypeError, resolve_wrt
+from sil.instructions import (
+    DestructureStructInst,
+    DifferentiableFunctionInst,
+    FunctionRefInst,
+    GradientInst,
+    ReturnInst,
+    StructExtractInst,
+    SwitchEnumInst,
+    TupleInst,
+)
+from sil.ir import (
+    DifferentiableAttr,
+    Function,
+    Instruction,
+    LegacyDifferentiableAttr,
+    Module,
+    Result,
+    Value,
+)
+from sil.types import TupleType
+
+
+class Activity(enum.Enum):
+    """The label of a value, as ``silopt -print-activity`` prints it."""
+
+    ACTIVE = "ACTIVE"
+    VARIED = "VARIED"
+    USEFUL = "USEFUL"
+    NONE = "NONE"
+
+
+@attrs.frozen
+class Config:
+    """What is differentiated: result ``source`` with respect to parameters ``wrt``."""
+
+    source: int
+    wrt: tuple[int, ...]
+
+    def describe(self) -> str:
+        return f"source {self.source} wrt {', '.join(map(str, self.wrt))}"
+
+
+@attrs.define
+class ActivityInfo:
+    """The varied and useful values of one function for one configuration."""
+
+    function: Function
+    config: Config
+    varied: set[Value]
+    useful: set[Value]
+    module: Module
+
+    def activity(self, v: Value) -> Activity:
+        if self.module.tangent_type(v.type) is None:
+            return Activity.NONE
+        varied, useful = v in self.varied, v in self.useful
+        if varied and useful:
+            return Activity.ACTIVE
+        if varied:
+            return Activity.VARIED
+        return Activity.USEFUL if useful else Activity.NONE
+
+    def is_active(self, v: Value) -> bool:
+        return self.activity(v) is Activity.ACTIVE
+
+    def values(self) -> Iterator[Value]:
+        """Every value the function defines, in order."""
+        for block in self.function.blocks:
+            yield from block.args
+            for inst in block.instructions:
+                yield from inst.results
+
+
+def analyze_activity(module: Module, fn: Function, config: Config) -> ActivityInfo:
+    """The activity of every value of ``fn`` (which has a body) for ``config``."""
+    info = ActivityInfo(fn, config, set(), set(), module)
+    entry = fn.blocks[0]
+    for i in config.wrt:
+        if i < len(entry.args) and not fn.type.no_derivative[i]:
+            info.varied.add(entry.args[i])
+    _propagate_varied(module, fn, info.varied)
+    _seed_useful(fn, config, info.useful)
+    _propagate_useful(module, fn, info.useful)
+    return info
+
+
+def _no_derivative_results(module: Module, inst: Instruction) -> set[Value]:
+    """Results that carry no derivative whatever the operands: ``@noDerivative`` fields."""
+    if isinstance(inst, StructExtractInst):
+        decl = module.struct(str(inst.operands[0].type))
+        field = decl.field(inst.field) if decl is not None else None
+        return {inst.result} if field is not None and field.no_derivative else set()
+    if isinstance(inst, DestructureStructInst):
+        decl = module.struct(str(inst.operands[0].type))
+        if decl is None:
+            return set()
+        return {r for r, f in zip(inst.results, decl.fields) if f.no_derivative}
+    return set()
+
+
+def _successor_flows(inst: Instruction) -> list[tuple[Value, Value]]:
+    """(operand, block argument) pairs that a terminator passes along its edges."""
+    if isinstance(inst, SwitchEnumInst):
+        e = inst.operands[0]
+        return [(e, dest.args[0]) for _, dest in inst.cases if dest.args]
+    return [(v, arg) for dest, values in inst.successor_args() for v, arg in zip(values, dest.args)]
+
+
+def _propagate_varied(module: Module, fn: Function, varied: set[Value]) -> None:
+    changed = True
+    while changed:  # to a fixed point: loops carry values around back edges
+        changed = False
+        for block in fn.blocks:
+            for inst in block.instructions:
+                if inst.is_terminator:
+                    for src, arg in _successor_flows(inst):
+                        if src in varied and arg not in varied:
+                            varied.add(arg)
+                            changed = True
+                    continue
+                if not any(op in varied for op in inst.operands):
+                    continue
+                blocked = _no_derivative_results(module, inst)
+                for r in inst.results:
+                    if r not in varied and r not in blocked:
+                        varied.add(r)
+                        changed = True
+
+
+def _seed_useful(fn: Function, config: Config, useful: set[Value]) -> None:
+    """The returned value (or, for a tuple result, the element ``source``) is useful."""
+    for block in fn.blocks:
+        term = block.terminator
+        if not isinstance(term, ReturnInst):
+            continue
+        value = term.operands[0]
+        several = isinstance(fn.type.result, TupleType) and len(fn.type.results) > 1
+        if several and isinstance(value, Result) and isinstance(value.owner, TupleInst):
+            useful.add(value.owner.operands[config.source])
+        else:
+            useful.add(value)
+
+
+def _propagate_useful(module: Module, fn: Function, useful: set[Value]) -> None:
+    changed = True
+    while changed:
+        changed = False
+        for block in reversed(fn.blocks):
+            for inst in reversed(block.instructions):
+                if inst.is_terminator:
+                    for src, arg in _successor_flows(inst):
+                        if arg in useful and src not in useful:
+                            useful.add(src)
+                            changed = True
+                    continue
+                blocked = _no_derivative_results(module, inst)
+                if not any(r in useful and r not in blocked for r in inst.results):
+                    continue
+                for op in inst.operands:
+                    if op not in useful:
+                        useful.add(op)
+                        changed = True
+
+
+def differentiation_requests(module: Module) -> dict[str, list[Config]]:
+    """Every function something asks to differentiate, with each configuration asked for:
+    ``[differentiable]`` and legacy attributes, and ``differentiable_function`` and ``gradient``
+    of a ``function_ref``. Requests the verifier would reject are left out."""
+    requests: dict[str, list[Config]] = {}
+
+    def add(name: str, source: int, wrt: tuple[int, ...] | None) -> None:
+        fn = module.functions.get(name)
+        if fn is None or fn.is_declaration:
+            return
+        try:
+            config = Config(source, resolve_wrt(module, fn.type, wrt))
+        except DerivativeTypeError:
+            return
+        configs = requests.setdefault(name, [])
+        if config not in configs:
+            configs.append(config)
+
+    for fn in module.functions.values():
+        for attr in fn.attributes:
+            if isinstance(attr, DifferentiableAttr | LegacyDifferentiableAttr):
+                add(fn.name, attr.source, attr.wrt)
+    for fn in module.functions.values():
+        for inst in fn.instructions():
+            original = inst.operands[0] if inst.operands else None
+            if not isinstance(original, Result) or not isinstance(original.owner, FunctionRefInst):
+                continue
+            if isinstance(inst, DifferentiableFunctionInst):
+                add(original.owner.function_name, 0, inst.parameters)
+            elif isinstance(inst, GradientInst):
+                add(original.owner.function_name, inst.source, inst.wrt)
+    return requests

@@ -1,0 +1,62 @@
+"""The call graph: which functions a function refers to (``function_ref``, and the derivatives its
+attributes name), and the order to process functions so that callees come before callers."""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from sil.instructions import FunctionRefInst
+from sil.ir import DifferentiableAttr, LegacyDifferentiableAttr, Module
+
+
+class CallGraph:
+    """Functions as nodes (by name, in module order), an edge from each function to each it refers to."""
+
+    def __init__(self, module: Module) -> None:
+        graph: nx.DiGraph[str] = nx.DiGraph()
+        graph.add_nodes_from(module.functions)
+        for fn in module.functions.values():
+            for inst in fn.instructions():
+                if isinstance(inst, FunctionRefInst) and inst.function_name in module.functions:
+                    graph.add_edge(fn.name, inst.function_name)
+            for attr in fn.attributes:
+                if isinstance(attr, DifferentiableAttr):
+                    named = (attr.jvp, attr.vjp)
+                elif isinstance(attr, LegacyDifferentiableAttr):
+                    named = (attr.primal, attr.adjoint)
+                else:
+                    continue
+                for name in named:
+                    if name is not None and name in module.functions:
+                        graph.add_edge(fn.name, name)
+        self.graph = graph
+        self._order = {name: i for i, name in enumerate(module.functions)}
+
+    def callees(self, name: str) -> list[str]:
+        """The functions ``name`` refers to, in module order."""
+        return sorted(self.graph.successors(name), key=self._order.__getitem__)
+
+    def callers(self, name: str) -> list[str]:
+        """The functions that refer to ``name``, in module order."""
+        return sorted(self.graph.predecessors(name), key=self._order.__getitem__)
+
+    def is_recursive(self, name: str) -> bool:
+        """Whether ``name`` can reach itself (directly or through others)."""
+        return self.graph.has_edge(name, name) or any(
+            name in component and len(component) > 1
+            for component in nx.strongly_connected_components(self.graph)
+        )
+
+    def bottom_up(self) -> list[list[str]]:
+        """Groups of mutually recursive functions, callees' groups before their callers', each group
+        and ties in module order (deterministic, for passes whose output depends on the order)."""
+        condensed = nx.condensation(self.graph)
+        members = condensed.graph["mapping"]
+        groups: dict[int, list[str]] = {}
+        for name, group in members.items():
+            groups.setdefault(group, []).append(name)
+        for names in groups.values():
+            names.sort(key=self._order.__getitem__)
+        first = {group: self._order[names[0]] for group, names in groups.items()}
+        order = list(nx.lexicographical_topological_sort(condensed.reverse(), key=first.__getitem__))
+        return [groups[g] for g in order]
