@@ -1,0 +1,167 @@
+"""``-differentiation-diagnostics``: everything that would stop differentiation, reported at once.
+
+Run before any derivative is emitted (as Swift's differentiation diagnostics are), so the emitters
+can assume what they are given is differentiable. For every request (``analysis.activity``), and
+for every function an active call makes it differentiate, it reports:
+- an active value through a builtin with no derivative ("expression is not differentiable");
+- an active call of a function with neither a body nor a registered derivative ("function is not
+  differentiable", with a note at the callee's declaration), or of a function value it cannot see
+  through;
+- what is not supported yet: a function with control flow.
+A problem inside a function differentiated for a call carries a note at that call.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from analysis.activity import ActivityInfo, Config, analyze_activity, differentiation_requests
+from sil.builtins import BUILTINS
+from sil.diagnostics import Diagnostic, SILError, Span, note
+from sil.instructions import (
+    ApplyInst,
+    BuiltinInst,
+    FunctionRefInst,
+    PartialApplyInst,
+    ThinToThickFunctionInst,
+)
+from sil.ir import DifferentiableAttr, Function, Module, Result, Value
+from sil.passes import Pass, PassContext, register_pass
+
+OPAQUE_CALLEE = "expression is not differentiable: the callee is a function value that cannot be seen through"
+
+
+@attrs.frozen
+class ResolvedCallee:
+    """The function an ``apply`` calls, seen through closures, and how its parameters line up:
+    ``arguments[i]`` is the value passed as the callee's parameter ``i``."""
+
+    function: Function
+    arguments: tuple[Value, ...]
+
+
+def resolve_callee(module: Module, apply: ApplyInst) -> ResolvedCallee | None:
+    """The function behind an apply's callee (a ``function_ref``, possibly made thick or partially
+    applied), or None when it is an opaque function value (a parameter, a loaded closure…)."""
+    callee = apply.callee
+    bound: list[Value] = []
+    while isinstance(callee, Result):
+        owner = callee.owner
+        if isinstance(owner, ThinToThickFunctionInst):
+            callee = owner.operands[0]
+        elif isinstance(owner, PartialApplyInst):
+            bound = [*owner.args, *bound]  # partial application binds trailing arguments
+            callee = owner.callee
+        elif isinstance(owner, FunctionRefInst):
+            fn = module.functions.get(owner.function_name)
+            return None if fn is None else ResolvedCallee(fn, (*apply.args, *bound))
+        else:
+            return None
+    return None
+
+
+def registered_derivative(fn: Function, wrt: tuple[int, ...]) -> DifferentiableAttr | None:
+    """A ``[differentiable]`` attribute of ``fn`` naming a VJP for ``wrt`` (or a superset of it)."""
+    for attr in fn.attributes:
+        covers = isinstance(attr, DifferentiableAttr) and (attr.wrt is None or set(wrt) <= set(attr.wrt))
+        if covers and isinstance(attr, DifferentiableAttr) and attr.vjp is not None:
+            return attr
+    return None
+
+
+class DifferentiabilityChecker:
+    """Finds every problem in the functions a module asks to differentiate, and in their callees."""
+
+    def __init__(self, module: Module) -> None:
+        self.module = module
+        self.errors: list[Diagnostic] = []
+        self._checked: set[tuple[str, Config]] = set()
+
+    def check_module(self) -> list[Diagnostic]:
+        for name, configs in differentiation_requests(self.module).items():
+            for config in configs:
+                self.check(self.module.functions[name], config, [])
+        return sorted(self.errors, key=lambda d: d.span.start if d.span is not None else -1)
+
+    def check(self, fn: Function, config: Config, context: list[Diagnostic]) -> None:
+        """Check ``fn`` differentiated as ``config``; ``context`` notes say which calls led here."""
+        key = (fn.name, config)
+        if key in self._checked:
+            return
+        self._checked.add(key)
+        if len(fn.blocks) > 1:
+            first = next(b.terminator for b in fn.blocks if b.terminator is not None)
+            self.error(
+                first.span,
+                f"cannot differentiate '@{fn.name}': functions with control flow are not supported yet",
+                context,
+            )
+            return
+        info = analyze_activity(self.module, fn, config)
+        for inst in fn.instructions():
+            if isinstance(inst, BuiltinInst):
+                self._check_builtin(inst, info, context)
+            elif isinstance(inst, ApplyInst):
+                self._check_apply(inst, info, context)
+
+    def _carries_derivative(self, inst: BuiltinInst | ApplyInst, info: ActivityInfo) -> bool:
+        """Whether a varied value with a tangent goes in and the result is useful: a derivative
+        must go through. (A varied Int only comes from an instruction already reported.)"""
+        module = self.module
+        return any(
+            op in info.varied and module.tangent_type(op.type) is not None for op in inst.operands
+        ) and any(r in info.useful for r in inst.results)
+
+    def _check_builtin(self, inst: BuiltinInst, info: ActivityInfo, context: list[Diagnostic]) -> None:
+        builtin = BUILTINS.get(inst.name)
+        if builtin is None or builtin.differentiable or not self._carries_derivative(inst, info):
+            return
+        self.error(inst.span, f"expression is not differentiable: '{inst.name}' has no derivative", context)
+
+    def _check_apply(self, inst: ApplyInst, info: ActivityInfo, context: list[Diagnostic]) -> None:
+        if not self._carries_derivative(inst, info):
+            return
+        resolved = resolve_callee(self.module, inst)
+        if resolved is None:
+            self.error(
+                inst.span,
+                OPAQUE_CALLEE,
+                context,
+            )
+            return
+        callee = resolved.function
+        wrt = tuple(
+            i
+            for i, arg in enumerate(resolved.arguments)
+            if arg in info.varied and self.module.tangent_type(arg.type) is not None
+        )
+        if not wrt or registered_derivative(callee, wrt) is not None:
+            return
+        if callee.is_declaration:
+            self.error(
+                inst.span,
+                "function is not differentiable",
+                [
+                    *context,
+                    note(callee.span, f"'@{callee.name}' has neither a body nor a registered derivative"),
+                ],
+            )
+            return
+        here = note(inst.span, f"in the derivative of '@{callee.name}', needed for this call")
+        self.check(callee, Config(0, wrt), [here, *context])
+
+    def error(self, span: Span | None, message: str, notes: list[Diagnostic]) -> None:
+        self.errors.append(Diagnostic("error", message, span, list(notes)))
+
+
+@register_pass
+class DifferentiationDiagnostics(Pass):
+    """Reports every reason the module's requests cannot be differentiated; changes nothing."""
+
+    name = "differentiation-diagnostics"
+    description = "Report what cannot be differentiated (non-differentiable builtins and calls)"
+
+    def run(self, module: Module, ctx: PassContext) -> None:
+        errors = DifferentiabilityChecker(module).check_module()
+        if errors:
+            raise SILError(errors)
