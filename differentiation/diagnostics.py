@@ -3,7 +3,8 @@
 Run before any derivative is emitted (as Swift's differentiation diagnostics are), so the emitters
 can assume what they are given is differentiable. For every request (``analysis.activity``), and
 for every function an active call makes it differentiate, it reports:
-- an active value through a builtin with no derivative ("expression is not differentiable");
+- an active value through a builtin with no derivative ("expression is not differentiable"), or
+  through one whose rule is not there yet (see ``differentiation/rules.py``);
 - an active call of a function with neither a body nor a registered derivative ("function is not
   differentiable", with a note at the callee's declaration), or of a function value it cannot see
   through;
@@ -16,6 +17,7 @@ from __future__ import annotations
 import attrs
 
 from analysis.activity import ActivityInfo, Config, analyze_activity, differentiation_requests
+from differentiation.rules import RULES, two_tensor_operands
 from sil.builtins import BUILTINS
 from sil.diagnostics import Diagnostic, SILError, Span, note
 from sil.instructions import (
@@ -114,9 +116,20 @@ class DifferentiabilityChecker:
 
     def _check_builtin(self, inst: BuiltinInst, info: ActivityInfo, context: list[Diagnostic]) -> None:
         builtin = BUILTINS.get(inst.name)
-        if builtin is None or builtin.differentiable or not self._carries_derivative(inst, info):
+        if builtin is None or not self._carries_derivative(inst, info):
             return
-        self.error(inst.span, f"expression is not differentiable: '{inst.name}' has no derivative", context)
+        if not builtin.differentiable:
+            message = f"expression is not differentiable: '{inst.name}' has no derivative"
+        elif inst.name not in RULES:
+            message = f"cannot differentiate '{inst.name}' yet: its derivative depends on the tensor's rank"
+        elif two_tensor_operands([op.type for op in inst.operands]):
+            message = (
+                f"cannot differentiate '{inst.name}' of two tensors yet: "
+                "a broadcast operand's cotangent cannot be summed back to its shape"
+            )
+        else:
+            return
+        self.error(inst.span, message, context)
 
     def _check_apply(self, inst: ApplyInst, info: ActivityInfo, context: list[Diagnostic]) -> None:
         if not self._carries_derivative(inst, info):

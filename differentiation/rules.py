@@ -1,0 +1,259 @@
+"""The derivative rules of the builtins (SIL-SPEC §5), one table for both modes.
+
+A rule is split the way a VJP splits a function: ``save`` runs in the primal (the VJP or JVP) and
+builds the values the linear maps need, the partial derivatives mostly (``cos x`` for ``sin``),
+which the emitter records in the checkpoints; ``pullback`` (reverse mode) and ``differential``
+(forward mode) run in the pullback or differential function and build the linear map from those
+saved values. Each takes a Builder positioned where the code goes, so a rule reads like the
+mathematics. A zero tangent or cotangent is ``None`` and is never materialized by a rule.
+
+Elementwise builtins take Float/Double scalars or tensors. A tensor combined with a scalar sums
+the scalar's cotangent over the tensor. Two tensor operands must have the same shape (see
+``two_tensor_operands``): SIL-SPEC §5 gives no way to ask a tensor's rank, so a cotangent cannot be
+summed back to an operand that was broadcast; the diagnostics report such a use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import attrs
+
+from sil.builder import Builder
+from sil.ir import Value
+from sil.types import DOUBLE, FLOAT, ScalarType, TensorType, Type
+
+Saved = Sequence[Value]
+Cotangents = list[Value | None]
+
+
+def element_type(t: Type) -> ScalarType:
+    """The Float/Double of a scalar or a tensor type."""
+    if isinstance(t, TensorType):
+        return t.element
+    assert isinstance(t, ScalarType)
+    return t
+
+
+def _literal(b: Builder, like: Value, value: float) -> Value:
+    """A scalar literal of ``like``'s element type (it broadcasts against tensors)."""
+    return b.float_literal(element_type(like.type), value)
+
+
+def _mul(b: Builder, x: Value, y: Value) -> Value:
+    return b.builtin("fmul", x, y)
+
+
+def _add(b: Builder, x: Value | None, y: Value | None) -> Value | None:
+    if x is None:
+        return y
+    if y is None:
+        return x
+    return b.builtin("fadd", x, y)
+
+
+def _neg(b: Builder, x: Value | None) -> Value | None:
+    return None if x is None else b.builtin("fneg", x)
+
+
+def _step(b: Builder, x: Value) -> Value:
+    """1 where ``x`` > 0, else 0 (saturating ``x`` times the largest finite value): the mask of
+    ``relu``, ``abs``, ``fmin`` and ``fmax``, which have no select to use."""
+    largest = 3.4028234663852886e38 if element_type(x.type) == FLOAT else 1.7976931348623157e308
+    big = b.builtin("fmul", x, _literal(b, x, largest))
+    return b.builtin("fmin", b.builtin("fmax", big, _literal(b, x, 0.0)), _literal(b, x, 1.0))
+
+
+@attrs.frozen
+class Rule:
+    """How one builtin is differentiated (see the module docstring).
+
+    ``save(b, operands, result, needed)`` returns the values to keep; ``needed[i]`` says whether
+    operand ``i``'s derivative is wanted, so a rule computes no partial nobody uses.
+    ``pullback(b, seed, saved, operands_like)`` returns one cotangent per operand (None: zero or
+    not wanted); ``operands_like`` are values of the operands' types, for shapes and literals.
+    ``differential(b, tangents, saved)`` returns the result's tangent (None: zero).
+    """
+
+    save: Callable[[Builder, Sequence[Value], Value, Sequence[bool]], list[Value]]
+    pullback: Callable[[Builder, Value, Saved, Sequence[bool]], Cotangents]
+    differential: Callable[[Builder, Sequence[Value | None], Saved], Value | None]
+
+
+def _unary(partial: Callable[[Builder, Value, Value], Value]) -> Rule:
+    """A unary elementwise builtin whose derivative is multiplication by ``partial(x, result)``."""
+    return Rule(
+        save=lambda b, ops, r, needed: [partial(b, ops[0], r)] if needed[0] else [],
+        pullback=lambda b, seed, saved, needed: [_mul(b, seed, saved[0]) if needed[0] else None],
+        differential=lambda b, t, saved: None if t[0] is None else _mul(b, t[0], saved[0]),
+    )
+
+
+def _binary(
+    partials: Callable[[Builder, Value, Value, Value, Sequence[bool]], tuple[Value | None, Value | None]],
+) -> Rule:
+    """A binary elementwise builtin whose derivatives are multiplications by two partials."""
+
+    def save(b: Builder, ops: Sequence[Value], r: Value, needed: Sequence[bool]) -> list[Value]:
+        px, py = partials(b, ops[0], ops[1], r, needed)
+        return [v for v, want in ((px, needed[0]), (py, needed[1])) if want and v is not None]
+
+    def pullback(b: Builder, seed: Value, saved: Saved, needed: Sequence[bool]) -> Cotangents:
+        found = iter(saved)
+        return [_mul(b, seed, next(found)) if want else None for want in needed]
+
+    def differential(b: Builder, t: Sequence[Value | None], saved: Saved) -> Value | None:
+        found = iter(saved)
+        total: Value | None = None
+        for tangent in t:
+            if tangent is not None:
+                total = _add(b, total, _mul(b, tangent, next(found)))
+        return total
+
+    return Rule(save, pullback, differential)
+
+
+def _linear(
+    pullback: Callable[[Builder, Value, Sequence[bool]], Cotangents],
+    differential: Callable[[Builder, Sequence[Value | None]], Value | None],
+) -> Rule:
+    """A builtin linear in its operands: nothing to save. ``pullback`` builds only the cotangents
+    ``needed`` asks for."""
+    return Rule(
+        save=lambda b, ops, r, needed: [],
+        pullback=lambda b, seed, saved, needed: pullback(b, seed, needed),
+        differential=lambda b, t, saved: differential(b, t),
+    )
+
+
+def _only(value: Callable[[], Value], wanted: bool) -> Value | None:
+    return value() if wanted else None
+
+
+def _one_minus_square(b: Builder, x: Value, r: Value) -> Value:
+    return b.builtin("fsub", _literal(b, r, 1.0), b.builtin("fmul", r, r))
+
+
+def _sign(b: Builder, x: Value, r: Value) -> Value:
+    return b.builtin("fsub", _step(b, x), _step(b, b.builtin("fneg", x)))
+
+
+def _fmul_partials(b: Builder, x: Value, y: Value, r: Value, needed: Sequence[bool]) -> tuple[Value, Value]:
+    return y, x
+
+
+def _fdiv_partials(
+    b: Builder, x: Value, y: Value, r: Value, needed: Sequence[bool]
+) -> tuple[Value | None, Value | None]:
+    inverse = b.builtin("fdiv", _literal(b, y, 1.0), y)
+    dy = b.builtin("fneg", b.builtin("fmul", r, inverse)) if needed[1] else None
+    return inverse, dy
+
+
+def _pow_partials(
+    b: Builder, x: Value, y: Value, r: Value, needed: Sequence[bool]
+) -> tuple[Value | None, Value | None]:
+    dx = dy = None
+    if needed[0]:  # y * x^(y-1)
+        lower = b.builtin("pow", x, b.builtin("fsub", y, _literal(b, y, 1.0)))
+        dx = b.builtin("fmul", y, lower)
+    if needed[1]:  # x^y * log x
+        dy = b.builtin("fmul", r, b.builtin("log", x))
+    return dx, dy
+
+
+def _select_partials(first_wins: str) -> Callable[..., tuple[Value, Value]]:
+    """``fmin``/``fmax``: the derivative goes to the operand chosen (to ``x`` on a tie)."""
+
+    def partials(b: Builder, x: Value, y: Value, r: Value, needed: Sequence[bool]) -> tuple[Value, Value]:
+        # fmin picks y where x - y > 0; fmax picks y where y - x > 0.
+        diff = b.builtin("fsub", x, y) if first_wins == "min" else b.builtin("fsub", y, x)
+        to_y = _step(b, diff)
+        return b.builtin("fsub", _literal(b, to_y, 1.0), to_y), to_y
+
+    return partials
+
+
+RULES: dict[str, Rule] = {
+    "fneg": _linear(lambda b, s, n: [_only(lambda: b.builtin("fneg", s), n[0])], lambda b, t: _neg(b, t[0])),
+    "exp": _unary(lambda b, x, r: r),
+    "log": _unary(lambda b, x, r: b.builtin("fdiv", _literal(b, x, 1.0), x)),
+    "sin": _unary(lambda b, x, r: b.builtin("cos", x)),
+    "cos": _unary(lambda b, x, r: b.builtin("fneg", b.builtin("sin", x))),
+    "tanh": _unary(_one_minus_square),
+    "sqrt": _unary(lambda b, x, r: b.builtin("fdiv", _literal(b, r, 0.5), r)),
+    "abs": _unary(_sign),
+    "relu": _unary(lambda b, x, r: _step(b, x)),
+    "fadd": _linear(
+        lambda b, s, n: [s if n[0] else None, s if n[1] else None], lambda b, t: _add(b, t[0], t[1])
+    ),
+    "fsub": _linear(
+        lambda b, s, n: [s if n[0] else None, _only(lambda: b.builtin("fneg", s), n[1])],
+        lambda b, t: _add(b, t[0], _neg(b, t[1])),
+    ),
+    "fmul": _binary(_fmul_partials),
+    "fdiv": _binary(_fdiv_partials),
+    "pow": _binary(_pow_partials),
+    "fmin": _binary(_select_partials("min")),
+    "fmax": _binary(_select_partials("max")),
+    "fpext": _linear(
+        lambda b, s, n: [_only(lambda: b.builtin("fptrunc", s, type=FLOAT), n[0])],
+        lambda b, t: None if t[0] is None else b.builtin("fpext", t[0], type=DOUBLE),
+    ),
+    "fptrunc": _linear(
+        lambda b, s, n: [_only(lambda: b.builtin("fpext", s, type=DOUBLE), n[0])],
+        lambda b, t: None if t[0] is None else b.builtin("fptrunc", t[0], type=FLOAT),
+    ),
+    "transpose": _linear(
+        lambda b, s, n: [_only(lambda: b.builtin("transpose", s), n[0])],
+        lambda b, t: None if t[0] is None else b.builtin("transpose", t[0]),
+    ),
+    "tensor_from_scalar": _linear(
+        lambda b, s, n: [_only(lambda: b.builtin("scalar_from_tensor", s, type=element_type(s.type)), n[0])],
+        lambda b, t: (
+            None
+            if t[0] is None
+            else b.builtin("tensor_from_scalar", t[0], type=TensorType(element_type(t[0].type)))
+        ),
+    ),
+}
+
+
+def _matmul_save(b: Builder, ops: Sequence[Value], r: Value, needed: Sequence[bool]) -> list[Value]:
+    x, y = ops
+    return [y] * needed[0] + [x] * needed[1]  # each partial needs the other operand
+
+
+def _matmul_pullback(b: Builder, seed: Value, saved: Saved, needed: Sequence[bool]) -> Cotangents:
+    found = iter(saved)
+    dx = b.builtin("matmul", seed, b.builtin("transpose", next(found))) if needed[0] else None
+    dy = b.builtin("matmul", b.builtin("transpose", next(found)), seed) if needed[1] else None
+    return [dx, dy]
+
+
+def _matmul_differential(b: Builder, t: Sequence[Value | None], saved: Saved) -> Value | None:
+    found = iter(saved)
+    total: Value | None = None
+    if t[0] is not None:
+        total = b.builtin("matmul", t[0], next(found))
+    if t[1] is not None:
+        total = _add(b, total, b.builtin("matmul", next(found), t[1]))
+    return total
+
+
+RULES["matmul"] = Rule(_matmul_save, _matmul_pullback, _matmul_differential)
+
+
+def fit_cotangent(b: Builder, cotangent: Value | None, operand_type: Type) -> Value | None:
+    """A cotangent of an elementwise builtin, summed over the tensor when its operand was a
+    scalar broadcast against a tensor."""
+    if cotangent is None:
+        return None
+    if isinstance(cotangent.type, TensorType) and not isinstance(operand_type, TensorType):
+        return b.builtin("sum", cotangent, type=operand_type)
+    return cotangent
+
+
+def two_tensor_operands(operand_types: Sequence[Type]) -> bool:
+    """Whether an elementwise builtin combines two tensors, whose shapes may have broadcast."""
+    return sum(isinstance(t, TensorType) for t in operand_types) > 1
