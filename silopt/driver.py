@@ -30,6 +30,7 @@ BACKEND_NAMES = ("auto", "numpy", "cupy")
 # Passes outside sil/ register themselves when these modules are imported (on first lookup).
 add_pass_provider("analysis.printers")
 add_pass_provider("differentiation.diagnostics")
+add_pass_provider("differentiation.passes")
 DEFAULT_MAX_DEPTH = 10_000
 
 

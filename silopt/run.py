@@ -9,7 +9,9 @@ from interp import Program
 from interp.faults import RunError
 from interp.literals import ArgumentSyntaxError, format_value, parse_argument
 from sil.diagnostics import Diagnostic
+from sil.instructions import GradientInst
 from sil.ir import Module
+from sil.passes import PassManager, registered_passes
 
 
 def run_function(
@@ -39,6 +41,7 @@ def run_function(
             values.append(parse_argument(text, param))
         except ArgumentSyntaxError as e:
             raise RunError([Diagnostic("error", f"argument {i} of '@{name}': {e}", fn.span)]) from None
+    lower_derivatives(module)
     program = Program(module, backend, max_steps=max_steps, max_depth=max_depth)
     result = program.run(name, *values)
     return format_value(result, fn.type.result, module) + "\n"
@@ -46,3 +49,14 @@ def run_function(
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def lower_derivatives(module: Module) -> None:
+    """What Swift's mandatory pipeline does before a module runs: differentiate and lower each
+    ``gradient`` (SIL-SPEC §8). A module without one is left alone."""
+    if not any(
+        isinstance(inst, GradientInst) for fn in module.functions.values() for inst in fn.instructions()
+    ):
+        return
+    passes = registered_passes()
+    PassManager([passes["differentiation"](), passes["lower-gradient"]()]).run(module)

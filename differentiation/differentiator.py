@@ -1,0 +1,66 @@
+"""The differentiator: answers derivative requests, synthesizing each derivative once, and can
+take back everything it added (a pass that fails leaves the module as it was)."""
+
+from __future__ import annotations
+
+from analysis.activity import Config
+from differentiation.diagnostics import registered_derivative
+from differentiation.naming import vjp_name
+from sil import derivative_types as dt
+from sil.ir import Function, Module, TypeDecl
+
+
+class Differentiator:
+    """Synthesizes VJPs on demand, each function and configuration once."""
+
+    def __init__(self, module: Module) -> None:
+        self.module = module
+        self.vjps: dict[tuple[str, Config], Function] = {}
+        self.added_functions: list[str] = []
+        self.added_types: list[str] = []
+
+    def vjp(self, fn: Function, config: Config) -> Function:
+        """The synthesized VJP of ``fn`` for ``config`` (emitted now if it is not yet)."""
+        key = (fn.name, config)
+        found = self.vjps.get(key)
+        if found is None:  # synthesized by an earlier pass?
+            earlier = self.module.functions.get(vjp_name(fn.name, config))
+            if earlier is not None and earlier.type == dt.vjp_type(
+                self.module, fn.type, config.source, config.wrt
+            ):
+                self.vjps[key] = found = earlier
+        if found is None:
+            from differentiation.reverse import ReverseEmitter
+
+            emitter = ReverseEmitter(self, fn, config)
+            self.vjps[key] = found = emitter.vjp_function()
+            emitter.emit_bodies()
+        return found
+
+    def vjp_for_call(self, callee: Function, wrt: tuple[int, ...]) -> tuple[Function, tuple[int, ...]]:
+        """The VJP a call of ``callee`` uses for the arguments ``wrt``: a registered one (for those
+        or more arguments), else a synthesized one; and the arguments its pullback returns tangents for."""
+        attr = registered_derivative(callee, wrt)
+        if attr is not None and attr.vjp is not None:
+            return self.module.functions[attr.vjp], dt.resolve_wrt(self.module, callee.type, attr.wrt)
+        return self.vjp(callee, Config(0, wrt)), wrt
+
+    def add_function(self, fn: Function) -> None:
+        if fn.name in self.module.functions:
+            raise ValueError(f"'@{fn.name}' is already defined")
+        self.module.add_function(fn)
+        self.added_functions.append(fn.name)
+
+    def add_type(self, decl: TypeDecl) -> None:
+        self.module.add_type(decl)
+        self.added_types.append(decl.name)
+
+    def roll_back(self) -> None:
+        """Remove every function and type this differentiator added."""
+        for name in self.added_functions:
+            del self.module.functions[name]
+        for name in self.added_types:
+            del self.module.types[name]
+        self.added_functions.clear()
+        self.added_types.clear()
+        self.vjps.clear()
