@@ -6,10 +6,8 @@ saves (``differentiation/rules.py``), and each active call becomes a call of the
 pullback it keeps. What it keeps goes into a checkpoints record, a struct, and the VJP returns the
 original result with ``partial_apply [callee_guaranteed]`` of the pullback function to the record.
 
-The pullback walks the active instructions backwards from the seed. Adjoints are held
-symbolically: absent (zero, never built unless a result needs it), a value, or, for a tuple, an
-aggregate of its elements' adjoints, so taking a tuple apart and putting it together builds no
-tuple of adjoints. Fan-out accumulates with ``fadd``; inactive code is not replayed.
+The pullback walks the active instructions backwards from the seed, holding adjoints symbolically
+(``differentiation/tangents.py``). Fan-out accumulates with ``fadd``; inactive code is not replayed.
 """
 
 from __future__ import annotations
@@ -22,6 +20,7 @@ from analysis.activity import Config, analyze_activity
 from differentiation.diagnostics import resolve_callee
 from differentiation.naming import checkpoints_name, pullback_name, vjp_name
 from differentiation.rules import RULES, fit_cotangent
+from differentiation.tangents import Aggregate, Symbolic, TangentBuilder
 from sil import derivative_types as dt
 from sil.builder import Builder
 from sil.cloning import clone_instruction
@@ -36,20 +35,10 @@ from sil.instructions import (
 )
 from sil.ir import FieldDecl, Function, Instruction, Result, StructDecl, Value
 from sil.transforms.dce import eliminate_dead_code
-from sil.types import FunctionType, ScalarType, TupleType, Type
+from sil.types import FunctionType, TupleType
 
 if TYPE_CHECKING:
     from differentiation.differentiator import Differentiator
-
-
-@attrs.define
-class Aggregate:
-    """The adjoint of a tuple, element by element (an absent element's adjoint is zero)."""
-
-    elements: dict[int, Adjoint] = attrs.field(factory=dict)
-
-
-Adjoint = Value | Aggregate
 
 
 @attrs.frozen
@@ -182,7 +171,7 @@ class PullbackEmitter:
         self.info = reverse.info
         self.pullback = pullback
         self.record = record
-        self.adjoints: dict[Value, Adjoint] = {}
+        self.adjoints: dict[Value, Symbolic] = {}
 
     def emit(self, ret: ReturnInst) -> None:
         fn, config = self.reverse.fn, self.reverse.config
@@ -190,6 +179,7 @@ class PullbackEmitter:
         seed = block.add_argument(self.pullback.type.params[0], "seed")
         record = block.add_argument(self.record.type, "checkpoints")
         b = self.b = Builder.at_end(block, self.module)
+        self.t = TangentBuilder(b, self.module, fn.span)
         fields: tuple[Value, ...] = b.destructure_struct(record) if self.record.fields else ()
         for field, checkpoint in zip(fields, self.reverse.checkpoints):
             field.name = checkpoint.name
@@ -208,7 +198,7 @@ class PullbackEmitter:
                 self._visit(inst)
         entry = fn.blocks[0]
         tangents = [
-            self._materialize(self.adjoints.get(entry.args[i]), entry.args[i].type) for i in config.wrt
+            self.t.materialize(self.adjoints.get(entry.args[i]), entry.args[i].type) for i in config.wrt
         ]
         b.return_(tangents[0] if len(tangents) == 1 else b.tuple(*tangents))
         eliminate_dead_code(self.pullback)
@@ -237,7 +227,7 @@ class PullbackEmitter:
                 if self.info.is_active(arguments[i]):
                     self._accumulate(arguments[i], part)
         elif isinstance(inst, TupleInst):
-            aggregate = self._as_aggregate(self.adjoints.pop(inst.result, None), inst.result.type)
+            aggregate = self.t.as_aggregate(self.adjoints.pop(inst.result, None), inst.result.type)
             for i, op in enumerate(inst.operands):
                 if self.info.is_active(op) and i in aggregate.elements:
                     self._accumulate(op, aggregate.elements[i])
@@ -258,55 +248,10 @@ class PullbackEmitter:
     def _take(self, v: Value) -> Value | None:
         """The adjoint of ``v`` as one value (None: zero), forgetting it: ``v`` is visited once."""
         adjoint = self.adjoints.pop(v, None)
-        return None if adjoint is None else self._materialize(adjoint, v.type)
+        return None if adjoint is None else self.t.materialize(adjoint, v.type)
 
-    def _accumulate(self, v: Value, adjoint: Adjoint | None) -> None:
+    def _accumulate(self, v: Value, adjoint: Symbolic | None) -> None:
         if adjoint is None:
             return
         old = self.adjoints.get(v)
-        self.adjoints[v] = adjoint if old is None else self._add(old, adjoint, v.type)
-
-    def _add(self, x: Adjoint, y: Adjoint, t: Type) -> Adjoint:
-        if isinstance(x, Value) and isinstance(y, Value) and not isinstance(t, TupleType):
-            return self.b.builtin("fadd", x, y)
-        assert isinstance(t, TupleType)
-        ax, ay = self._as_aggregate(x, t), self._as_aggregate(y, t)
-        merged = dict(ax.elements)
-        for i, a in ay.elements.items():
-            merged[i] = a if i not in merged else self._add(merged[i], a, t.elements[i])
-        return Aggregate(merged)
-
-    def _as_aggregate(self, adjoint: Adjoint | None, t: Type) -> Aggregate:
-        """A tuple's adjoint element by element; a tangent value is taken apart."""
-        if adjoint is None:
-            return Aggregate()
-        if isinstance(adjoint, Aggregate):
-            return adjoint
-        assert isinstance(t, TupleType)
-        positions = self._tangent_positions(t)
-        if len(positions) == 1:
-            ((index, _),) = positions.items()
-            return Aggregate({index: adjoint})
-        return Aggregate({i: self.b.tuple_extract(adjoint, p) for i, p in positions.items()})
-
-    def _tangent_positions(self, t: TupleType) -> dict[int, int]:
-        """Element index -> position in the tangent tuple (non-differentiable elements drop out)."""
-        differentiable = [i for i, e in enumerate(t.elements) if self.module.tangent_type(e) is not None]
-        return {i: p for p, i in enumerate(differentiable)}
-
-    def _materialize(self, adjoint: Adjoint | None, t: Type) -> Value:
-        """The adjoint as a value of ``t``'s tangent type (zero when absent)."""
-        if isinstance(adjoint, Value):
-            return adjoint
-        if isinstance(t, TupleType):
-            positions = self._tangent_positions(t)
-            elements = adjoint.elements if adjoint is not None else {}
-            parts = [self._materialize(elements.get(i), t.elements[i]) for i in positions]
-            if len(parts) == 1:
-                return parts[0]
-            tangent = self.module.tangent_type(t)
-            assert isinstance(tangent, TupleType)
-            return self.b.tuple(*parts, labels=tangent.labels)
-        if isinstance(t, ScalarType):
-            return self.b.float_literal(t, 0.0)
-        raise SILError.at(self.reverse.fn.span, f"cannot build a zero tangent of {t} yet")
+        self.adjoints[v] = adjoint if old is None else self.t.add(old, adjoint, v.type)
