@@ -62,11 +62,13 @@ def resolve_callee(module: Module, apply: ApplyInst) -> ResolvedCallee | None:
     return None
 
 
-def registered_derivative(fn: Function, wrt: tuple[int, ...]) -> DifferentiableAttr | None:
-    """A ``[differentiable]`` attribute of ``fn`` naming a VJP for ``wrt`` (or a superset of it)."""
+def registered_derivative(fn: Function, wrt: tuple[int, ...], kind: str = "vjp") -> DifferentiableAttr | None:
+    """A ``[differentiable]`` attribute of ``fn`` naming a derivative of ``kind`` ("vjp" or "jvp")
+    for ``wrt`` (or a superset of it)."""
     for attr in fn.attributes:
-        covers = isinstance(attr, DifferentiableAttr) and (attr.wrt is None or set(wrt) <= set(attr.wrt))
-        if covers and isinstance(attr, DifferentiableAttr) and attr.vjp is not None:
+        if not isinstance(attr, DifferentiableAttr) or getattr(attr, kind) is None:
+            continue
+        if attr.wrt is None or set(wrt) <= set(attr.wrt):
             return attr
     return None
 

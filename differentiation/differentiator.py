@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from analysis.activity import Config
 from differentiation.diagnostics import registered_derivative
-from differentiation.naming import vjp_name
+from differentiation.naming import jvp_name, vjp_name
 from sil import derivative_types as dt
+from sil.diagnostics import SILError
 from sil.ir import Function, Module, TypeDecl
 
 
@@ -16,6 +17,7 @@ class Differentiator:
     def __init__(self, module: Module) -> None:
         self.module = module
         self.vjps: dict[tuple[str, Config], Function] = {}
+        self.jvps: dict[tuple[str, Config], Function] = {}
         self.added_functions: list[str] = []
         self.added_types: list[str] = []
 
@@ -36,6 +38,33 @@ class Differentiator:
             self.vjps[key] = found = emitter.vjp_function()
             emitter.emit_bodies()
         return found
+
+    def jvp(self, fn: Function, config: Config) -> Function:
+        """The synthesized JVP of ``fn`` for ``config`` (emitted now if it is not yet)."""
+        key = (fn.name, config)
+        found = self.jvps.get(key)
+        if found is None:
+            earlier = self.module.functions.get(jvp_name(fn.name, config))
+            if earlier is not None and earlier.type == dt.jvp_type(
+                self.module, fn.type, config.source, config.wrt
+            ):
+                self.jvps[key] = found = earlier
+        if found is None:
+            from differentiation.forward import ForwardEmitter
+
+            emitter = ForwardEmitter(self, fn, config)
+            self.jvps[key] = found = emitter.jvp_function()
+            emitter.emit_bodies()
+        return found
+
+    def jvp_for_call(self, callee: Function, wrt: tuple[int, ...]) -> tuple[Function, tuple[int, ...]]:
+        """The JVP a call of ``callee`` uses for the arguments ``wrt`` (see ``vjp_for_call``)."""
+        attr = registered_derivative(callee, wrt, "jvp")
+        if attr is not None and attr.jvp is not None:
+            return self.module.functions[attr.jvp], dt.resolve_wrt(self.module, callee.type, attr.wrt)
+        if callee.is_declaration:
+            raise SILError.at(callee.span, f"'@{callee.name}' has no body and no registered JVP")
+        return self.jvp(callee, Config(0, wrt)), wrt
 
     def vjp_for_call(self, callee: Function, wrt: tuple[int, ...]) -> tuple[Function, tuple[int, ...]]:
         """The VJP a call of ``callee`` uses for the arguments ``wrt``: a registered one (for those
@@ -64,3 +93,4 @@ class Differentiator:
         self.added_functions.clear()
         self.added_types.clear()
         self.vjps.clear()
+        self.jvps.clear()

@@ -11,7 +11,12 @@ from differentiation.naming import gradient_name
 from sil import derivative_types as dt
 from sil.builder import Builder
 from sil.diagnostics import SILError
-from sil.instructions import FunctionRefInst, GradientInst
+from sil.instructions import (
+    DifferentiableFunctionExtractInst,
+    DifferentiableFunctionInst,
+    FunctionRefInst,
+    GradientInst,
+)
 from sil.ir import DifferentiableAttr, Function, FunctionAttr, Module, Result, Value
 from sil.passes import Pass, PassContext, register_pass
 from sil.types import TensorType
@@ -25,11 +30,13 @@ def _check(module: Module) -> None:
 
 @register_pass
 class Differentiation(Pass):
-    """Synthesizes the VJP of every ``[differentiable]`` function that lacks one, and of every
-    function a ``gradient`` differentiates, after checking that all of them can be differentiated."""
+    """Answers every derivative request, after checking that all can be differentiated: the JVP
+    and VJP a ``[differentiable]`` attribute lacks, the derivatives of each ``differentiable_function``
+    of a ``function_ref`` (which then names them: ``with_derivative``), and the VJP of each function
+    a ``gradient`` differentiates."""
 
     name = "differentiation"
-    description = "Synthesize VJPs and pullbacks for the module's derivative requests"
+    description = "Synthesize JVPs, VJPs, differentials and pullbacks for the module's derivative requests"
 
     def run(self, module: Module, ctx: PassContext) -> None:
         _check(module)
@@ -40,11 +47,16 @@ class Differentiation(Pass):
                 if fn.is_declaration:
                     continue
                 for i, attr in enumerate(fn.attributes):
-                    if isinstance(attr, DifferentiableAttr) and attr.vjp is None:
+                    if isinstance(attr, DifferentiableAttr) and (attr.vjp is None or attr.jvp is None):
                         config = Config(attr.source, dt.resolve_wrt(module, fn.type, attr.wrt))
-                        vjp = d.vjp(fn, config)
+                        jvp_name = attr.jvp or d.jvp(fn, config).name
+                        vjp_name = attr.vjp or d.vjp(fn, config).name
                         saved.append((fn, list(fn.attributes)))
-                        fn.attributes[i] = attrs.evolve(attr, vjp=vjp.name)
+                        fn.attributes[i] = attrs.evolve(attr, jvp=jvp_name, vjp=vjp_name)
+            bundles = [
+                (inst, d.jvp(original, config), d.vjp(original, config))
+                for original, inst, config in bundle_requests(module)
+            ]
             for original, inst in gradient_requests(module):
                 d.vjp(original, Config(inst.source, inst.wrt))
         except SILError:
@@ -52,6 +64,28 @@ class Differentiation(Pass):
                 fn.attributes = attributes
             d.roll_back()
             raise
+        for request, jvp, vjp in bundles:
+            b = Builder.before(request, module)
+            jvp_ref, vjp_ref = b.function_ref(jvp), b.function_ref(vjp)
+            bundle = b.differentiable_function(request.original, request.parameters, jvp_ref, vjp_ref)
+            request.result.replace_all_uses_with(bundle)
+            request.erase()
+
+
+def bundle_requests(module: Module) -> list[tuple[Function, DifferentiableFunctionInst, Config]]:
+    """Each ``differentiable_function`` of a ``function_ref`` without derivatives yet, with the
+    function it bundles and the configuration it asks for."""
+    found = []
+    for fn in list(module.functions.values()):
+        for inst in fn.instructions():
+            if not isinstance(inst, DifferentiableFunctionInst) or len(inst.operands) != 1:
+                continue
+            operand = inst.original
+            if isinstance(operand, Result) and isinstance(operand.owner, FunctionRefInst):
+                original = module.functions.get(operand.owner.function_name)
+                if original is not None and not original.is_declaration:
+                    found.append((original, inst, Config(0, inst.parameters)))
+    return found
 
 
 def gradient_requests(module: Module) -> list[tuple[Function, GradientInst]]:
@@ -76,9 +110,10 @@ class LowerGradient(Pass):
     gradients (after the original result, ``[preserving_result]``)."""
 
     name = "lower-gradient"
-    description = "Turn each gradient instruction into a call of a synthesized gradient function"
+    description = "Turn gradient into calls of synthesized gradient functions, and extracts into references"
 
     def run(self, module: Module, ctx: PassContext) -> None:
+        self._lower_extracts(module)
         requests = gradient_requests(module)
         if not requests:
             return
@@ -102,6 +137,28 @@ class LowerGradient(Pass):
             ref = Builder.before(inst, module).function_ref(built[name])
             inst.result.replace_all_uses_with(ref)
             inst.erase()
+
+    @staticmethod
+    def _lower_extracts(module: Module) -> None:
+        """``differentiable_function_extract`` of a bundle that names its derivatives becomes the
+        value it extracts; a bundle left unused goes."""
+        for fn in module.functions.values():
+            for inst in list(fn.instructions()):
+                if not isinstance(inst, DifferentiableFunctionExtractInst):
+                    continue
+                bundle = inst.operands[0]
+                owner = bundle.owner if isinstance(bundle, Result) else None
+                if not isinstance(owner, DifferentiableFunctionInst) or len(owner.operands) != 3:
+                    continue
+                part = {"original": 0, "jvp": 1, "vjp": 2}[inst.extractee]
+                inst.result.replace_all_uses_with(owner.operands[part])
+                inst.erase()
+                if not owner.result.uses:
+                    references = [op for op in owner.operands[1:] if isinstance(op, Result)]
+                    owner.erase()
+                    for ref in references:  # the derivatives' function_refs, if nothing else uses them
+                        if isinstance(ref.owner, FunctionRefInst) and not ref.uses:
+                            ref.owner.erase()
 
     @staticmethod
     def _gradient_function(d: Differentiator, original: Function, inst: GradientInst, name: str) -> Function:

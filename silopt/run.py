@@ -9,7 +9,7 @@ from interp import Program
 from interp.faults import RunError
 from interp.literals import ArgumentSyntaxError, format_value, parse_argument
 from sil.diagnostics import Diagnostic
-from sil.instructions import GradientInst
+from sil.instructions import DifferentiableFunctionExtractInst, DifferentiableFunctionInst, GradientInst
 from sil.ir import Module
 from sil.passes import PassManager, registered_passes
 
@@ -52,11 +52,10 @@ def _count(n: int, noun: str) -> str:
 
 
 def lower_derivatives(module: Module) -> None:
-    """What Swift's mandatory pipeline does before a module runs: differentiate and lower each
-    ``gradient`` (SIL-SPEC §8). A module without one is left alone."""
-    if not any(
-        isinstance(inst, GradientInst) for fn in module.functions.values() for inst in fn.instructions()
-    ):
+    """What Swift's mandatory pipeline does before a module runs: differentiate, and lower each
+    ``gradient`` and ``differentiable_function`` (SIL-SPEC §8). A module without one is left alone."""
+    lowered = (GradientInst, DifferentiableFunctionInst, DifferentiableFunctionExtractInst)
+    if not any(isinstance(inst, lowered) for fn in module.functions.values() for inst in fn.instructions()):
         return
     passes = registered_passes()
     PassManager([passes["differentiation"](), passes["lower-gradient"]()]).run(module)

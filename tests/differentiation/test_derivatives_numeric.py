@@ -1,6 +1,8 @@
-"""Every VJP that -differentiation synthesizes for the golden cases, checked numerically: for random
-points, tangent directions v and seeds w, <(f(x + h v) - f(x - h v)) / 2h, w> must equal
-<v, pullback(w)> (finite differences in Double; Float cases with a looser tolerance)."""
+"""Every JVP and VJP that -differentiation synthesizes for the golden cases, checked numerically:
+for random points x, tangent directions v and seeds w, the differential's J v must match central
+finite differences (f(x + h v) - f(x - h v)) / 2h, and the dot-product identity
+<J v, w> = <v, pullback(w)> must hold between JVP and VJP. Finite differences run in Double; Float
+cases get a wider step and a looser tolerance."""
 
 from __future__ import annotations
 
@@ -51,40 +53,56 @@ def shifted(x: list[Any], v: list[Any], h: float) -> list[Any]:
     return [a + h * d for a, d in zip(x, v)]
 
 
-def check(program: Program, fn: Function, attr: DifferentiableAttr, r: random.Random, h: float) -> float:
-    """The relative error of the dot-product check at one random point."""
-    assert attr.vjp is not None
+def check(
+    program: Program, fn: Function, attr: DifferentiableAttr, r: random.Random, h: float
+) -> tuple[float, float]:
+    """The relative errors, at one random point, of the JVP against finite differences and of the
+    dot-product identity between JVP and VJP."""
+    assert attr.vjp is not None and attr.jvp is not None
     wrt = attr.wrt if attr.wrt is not None else tuple(range(len(fn.type.params)))
     x = [random_value(t, r) for t in fn.type.params]
     v = [r.gauss(0, 1) if i in wrt else 0.0 for i in range(len(x))]
-    w_source = r.gauss(0, 1)
+    w = r.gauss(0, 1)
     plus = flatten(program.run("@" + fn.name, *shifted(x, v, h)))
     minus = flatten(program.run("@" + fn.name, *shifted(x, v, -h)))
-    directional = (plus[attr.source] - minus[attr.source]) / (2 * h)
+    numeric = (plus[attr.source] - minus[attr.source]) / (2 * h)
+    _, differential = program.run("@" + attr.jvp, *x)
+    jv = float(differential(*[v[i] for i in wrt]))
     _, pullback = program.run("@" + attr.vjp, *x)
-    cotangents = pullback(w_source)
+    cotangents = pullback(w)
     cotangents = cotangents if isinstance(cotangents, tuple) else (cotangents,)
-    left = directional * w_source
-    right = sum(v[i] * c for i, c in zip(wrt, cotangents))
-    return abs(left - right) / max(1.0, abs(left), abs(right))
+    vjw = sum(v[i] * c for i, c in zip(wrt, cotangents))
+
+    def relative(a: float, b: float) -> float:
+        return abs(a - b) / max(1.0, abs(a), abs(b))
+
+    return relative(jv, numeric), relative(jv * w, vjw)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_synthesized_vjps_agree_with_finite_differences(case: Path) -> None:
+def test_synthesized_derivatives_agree_with_finite_differences_and_each_other(case: Path) -> None:
     module = differentiated(case)
     program = Program(module, NumpyBackend())
     r = random.Random(case.name)
     checked = 0
     for fn in list(module.functions.values()):
         for attr in fn.attributes:
-            if not isinstance(attr, DifferentiableAttr) or attr.vjp is None or fn.is_declaration:
+            if (
+                not isinstance(attr, DifferentiableAttr)
+                or attr.jvp is None
+                or attr.vjp is None
+                or fn.is_declaration
+            ):
                 continue
             # Float code rounds every step to binary32: a wider step keeps rounding out of the difference.
             floats = any(t == FLOAT for t in fn.type.params)
             h, tolerance = (1e-2, 5e-3) if floats else (1e-5, 1e-6)
             for _ in range(3):
-                error = check(program, fn, attr, r, h)
-                assert error < tolerance, f"@{fn.name}: relative error {error:.2e}"
+                against_differences, identity = check(program, fn, attr, r, h)
+                assert against_differences < tolerance, (
+                    f"@{fn.name}: JVP vs finite differences {against_differences:.1e}"
+                )
+                assert identity < 1e-5, f"@{fn.name}: <Jv, w> vs <v, J^T w> {identity:.1e}"
             checked += 1
     assert checked > 0
 
