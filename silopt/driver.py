@@ -109,6 +109,11 @@ def build_argument_parser() -> argparse.ArgumentParser:
         help=f"stop a run whose calls nest deeper than N (default {DEFAULT_MAX_DEPTH})",
     )
     run.add_argument(
+        "--check-derivatives",
+        action="store_true",
+        help="after the passes, check JVPs and VJPs numerically (instead of printing the module)",
+    )
+    run.add_argument(
         "--accel",
         choices=BACKEND_NAMES,
         default=None,
@@ -157,7 +162,7 @@ def main(
         stderr.write(f"silopt: error: {e}\n")
         return 2
     backend = None
-    if args.run is not None:
+    if args.run is not None or args.check_derivatives:
         from accel import BackendUnavailable, select_backend
 
         try:
@@ -194,7 +199,35 @@ def main(
                 if broken:
                     summary = Diagnostic("error", "module does not verify after the pass pipeline")
                     raise SILError([summary, *broken])
-            if backend is not None:
+            if args.check_derivatives:
+                from silopt.check_derivatives import check_module
+
+                assert backend is not None
+                outcomes = check_module(module, backend)
+                if not outcomes:
+                    raise SILError(
+                        [
+                            Diagnostic(
+                                "error",
+                                "no function has both a JVP and a VJP to check (run -differentiation first)",
+                            )
+                        ]
+                    )
+                text = "".join(o.line() + "\n" for o in outcomes)
+                failed = [o for o in outcomes if not o.passed]
+                if failed:
+                    stdout.write(text)
+                    raise SILError(
+                        [
+                            Diagnostic(
+                                "error",
+                                f"the derivatives of {o.derivatives.describe()} disagree",
+                                o.derivatives.original.span,
+                            )
+                            for o in failed
+                        ]
+                    )
+            elif backend is not None:
                 from silopt.run import run_function
 
                 text = run_function(
