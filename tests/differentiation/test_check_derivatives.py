@@ -32,6 +32,30 @@ def test_golden_derivatives_check_out(case: Path) -> None:
     assert lines and all(line.endswith(": ok") for line in lines), out
 
 
+EXAMPLES = sorted(
+    p for p in (ROOT / "examples").glob("*.sil") if "[differentiable" in p.read_text(encoding="utf-8")
+)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e.name for e in EXAMPLES])
+def test_shipped_examples_differentiate_and_check_out(example: Path) -> None:
+    status, out, err = silopt(str(example.relative_to(ROOT)), "-differentiation", "--check-derivatives")
+    assert (status, err) == (0, ""), err
+    assert out and all(line.endswith(": ok") for line in out.splitlines()), out
+
+
+def test_the_readme_example_trains() -> None:
+    status, out, err = silopt(
+        str(ROOT / "examples" / "regression.sil"), "--run", "@step", "--args", "0.5", "0.0"
+    )
+    assert (status, err) == (0, "")
+    w, b, loss = (float(x) for x in out.strip("()\n").split(", "))
+    status, out, _ = silopt(
+        str(ROOT / "examples" / "regression.sil"), "--run", "@step", "--args", str(w), str(b)
+    )
+    assert float(out.strip("()\n").split(", ")[2]) < loss  # the step lowered the loss
+
+
 def test_nothing_to_check_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "plain.sil"
     path.write_text(
