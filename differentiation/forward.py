@@ -17,7 +17,7 @@ from differentiation.diagnostics import resolve_callee
 from differentiation.naming import checkpoints_name, differential_name, jvp_name
 from differentiation.reverse import Checkpoint
 from differentiation.rules import RULES
-from differentiation.tangents import Aggregate, Symbolic, TangentBuilder
+from differentiation.tangents import Aggregate, Symbolic, TangentBuilder, field_index
 from sil import derivative_types as dt
 from sil.builder import Builder
 from sil.cloning import clone_instruction
@@ -25,8 +25,11 @@ from sil.diagnostics import SILError
 from sil.instructions import (
     ApplyInst,
     BuiltinInst,
+    DestructureStructInst,
     DestructureTupleInst,
     ReturnInst,
+    StructExtractInst,
+    StructInst,
     TupleExtractInst,
     TupleInst,
 )
@@ -181,6 +184,21 @@ class ForwardEmitter:
                 if element is not None:
                     tangents[inst.result] = element
             elif isinstance(inst, DestructureTupleInst):
+                whole = tangents.get(inst.operands[0])
+                for i, r in enumerate(inst.results):
+                    element = t.element(whole, inst.operands[0].type, i)
+                    if element is not None:
+                        tangents[r] = element
+            elif isinstance(inst, StructInst):
+                elements = {i: s for i, op in enumerate(inst.operands) if (s := tangents.get(op)) is not None}
+                if elements:
+                    tangents[inst.result] = Aggregate(elements)
+            elif isinstance(inst, StructExtractInst):
+                index = field_index(self.module, inst)
+                element = t.element(tangents.get(inst.operands[0]), inst.operands[0].type, index)
+                if element is not None:
+                    tangents[inst.result] = element
+            elif isinstance(inst, DestructureStructInst):
                 whole = tangents.get(inst.operands[0])
                 for i, r in enumerate(inst.results):
                     element = t.element(whole, inst.operands[0].type, i)

@@ -20,7 +20,7 @@ from analysis.activity import Config, analyze_activity
 from differentiation.diagnostics import resolve_callee
 from differentiation.naming import checkpoints_name, pullback_name, vjp_name
 from differentiation.rules import RULES, fit_cotangent
-from differentiation.tangents import Aggregate, Symbolic, TangentBuilder
+from differentiation.tangents import Aggregate, Symbolic, TangentBuilder, field_index
 from sil import derivative_types as dt
 from sil.builder import Builder
 from sil.cloning import clone_instruction
@@ -28,8 +28,11 @@ from sil.diagnostics import SILError
 from sil.instructions import (
     ApplyInst,
     BuiltinInst,
+    DestructureStructInst,
     DestructureTupleInst,
     ReturnInst,
+    StructExtractInst,
+    StructInst,
     TupleExtractInst,
     TupleInst,
 )
@@ -236,6 +239,21 @@ class PullbackEmitter:
             if element is not None:
                 self._accumulate(inst.operands[0], Aggregate({inst.index: element}))
         elif isinstance(inst, DestructureTupleInst):
+            elements = {
+                i: a for i, r in enumerate(inst.results) if (a := self.adjoints.pop(r, None)) is not None
+            }
+            if elements:
+                self._accumulate(inst.operands[0], Aggregate(elements))
+        elif isinstance(inst, StructInst):
+            aggregate = self.t.as_aggregate(self.adjoints.pop(inst.result, None), inst.result.type)
+            for i, op in enumerate(inst.operands):
+                if self.info.is_active(op) and i in aggregate.elements:
+                    self._accumulate(op, aggregate.elements[i])
+        elif isinstance(inst, StructExtractInst):
+            field = self.adjoints.pop(inst.result, None)
+            if field is not None:
+                self._accumulate(inst.operands[0], Aggregate({field_index(self.module, inst): field}))
+        elif isinstance(inst, DestructureStructInst):
             elements = {
                 i: a for i, r in enumerate(inst.results) if (a := self.adjoints.pop(r, None)) is not None
             }

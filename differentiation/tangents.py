@@ -1,7 +1,7 @@
 """Tangents and adjoints held symbolically while a derivative is emitted, as Swift's
 PullbackCloner holds adjoint values: absent (zero, built only when a value is needed), a value,
-or, for a tuple, an aggregate of its elements' tangents, so that taking a tuple apart and putting
-it together builds no tuple of tangents."""
+or, for a tuple or a struct, an aggregate of its elements' tangents, so that taking one apart and
+putting it together builds no tangent tuple or ``S.TangentVector``."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ import attrs
 
 from sil.builder import Builder
 from sil.diagnostics import SILError, Span
+from sil.instructions import StructExtractInst
 from sil.ir import Module, Value
-from sil.types import ScalarType, TupleType, Type
+from sil.types import NominalType, ScalarType, TupleType, Type
 
 
 @attrs.define
 class Aggregate:
-    """The tangent of a tuple, element by element (an absent element's tangent is zero)."""
+    """The tangent of a tuple or struct, element (field) by element, by index in the original
+    type (an absent element's tangent is zero)."""
 
     elements: dict[int, Symbolic] = attrs.field(factory=dict)
 
@@ -32,51 +34,82 @@ class TangentBuilder:
         self.where = where  # for the error a tangent this cannot build yet reports
 
     def add(self, x: Symbolic, y: Symbolic, t: Type) -> Symbolic:
-        """``x + y`` for values of type ``t``'s tangent; tuples element by element."""
-        if isinstance(x, Value) and isinstance(y, Value) and not isinstance(t, TupleType):
+        """``x + y`` for values of type ``t``'s tangent; tuples and structs element by element."""
+        if isinstance(x, Value) and isinstance(y, Value) and not self._is_aggregate(t):
             return self.b.builtin("fadd", x, y)
-        assert isinstance(t, TupleType)
         ax, ay = self.as_aggregate(x, t), self.as_aggregate(y, t)
         merged = dict(ax.elements)
         for i, a in ay.elements.items():
-            merged[i] = a if i not in merged else self.add(merged[i], a, t.elements[i])
+            merged[i] = a if i not in merged else self.add(merged[i], a, self._element_type(t, i))
         return Aggregate(merged)
 
+    def _is_aggregate(self, t: Type) -> bool:
+        return isinstance(t, TupleType) or self.module.struct(str(t)) is not None
+
+    def _element_type(self, t: Type, index: int) -> Type:
+        if isinstance(t, TupleType):
+            return t.elements[index]
+        decl = self.module.struct(str(t))
+        assert decl is not None
+        return decl.fields[index].type
+
     def as_aggregate(self, tangent: Symbolic | None, t: Type) -> Aggregate:
-        """A tuple's tangent element by element; a tangent value is taken apart."""
+        """A tuple's or struct's tangent element by element; a tangent value is taken apart."""
         if tangent is None:
             return Aggregate()
         if isinstance(tangent, Aggregate):
             return tangent
-        assert isinstance(t, TupleType)
         positions = self.positions(t)
-        if len(positions) == 1:
-            ((index, _),) = positions.items()
-            return Aggregate({index: tangent})
-        return Aggregate({i: self.b.tuple_extract(tangent, p) for i, p in positions.items()})
+        if isinstance(t, TupleType):
+            if len(positions) == 1:
+                ((index, _),) = positions.items()
+                return Aggregate({index: tangent})
+            return Aggregate({i: self.b.tuple_extract(tangent, int(p)) for i, p in positions.items()})
+        return Aggregate({i: self.b.struct_extract(tangent, str(name)) for i, name in positions.items()})
 
     def element(self, tangent: Symbolic | None, t: Type, index: int) -> Symbolic | None:
-        """The tangent of element ``index`` of a tuple of type ``t``."""
+        """The tangent of element (or field) ``index`` of a tuple (or struct) of type ``t``."""
         return self.as_aggregate(tangent, t).elements.get(index)
 
-    def positions(self, t: TupleType) -> dict[int, int]:
-        """Element index -> position in the tangent tuple (non-differentiable elements drop out)."""
-        differentiable = [i for i, e in enumerate(t.elements) if self.module.tangent_type(e) is not None]
-        return {i: p for p, i in enumerate(differentiable)}
+    def positions(self, t: Type) -> dict[int, int | str]:
+        """Element index -> its place in the tangent: the position in a tangent tuple (elements
+        without a tangent drop out), or the field name in ``S.TangentVector`` (``@noDerivative``
+        fields drop out)."""
+        if isinstance(t, TupleType):
+            differentiable = [i for i, e in enumerate(t.elements) if self.module.tangent_type(e) is not None]
+            return {i: p for p, i in enumerate(differentiable)}
+        decl = self.module.struct(str(t))
+        tangent = self.module.tangent_type(t)
+        tangent_decl = self.module.struct(str(tangent)) if tangent is not None else None
+        assert decl is not None and tangent_decl is not None, f"{t} is not a differentiable struct"
+        kept = {f.name for f in tangent_decl.fields}
+        return {i: f.name for i, f in enumerate(decl.fields) if f.name in kept and not f.no_derivative}
 
     def materialize(self, tangent: Symbolic | None, t: Type) -> Value:
         """The tangent as a value of ``t``'s tangent type (zero when absent)."""
         if isinstance(tangent, Value):
             return tangent
+        elements = tangent.elements if tangent is not None else {}
         if isinstance(t, TupleType):
             positions = self.positions(t)
-            elements = tangent.elements if tangent is not None else {}
             parts = [self.materialize(elements.get(i), t.elements[i]) for i in positions]
             if len(parts) == 1:
                 return parts[0]
             tuple_type = self.module.tangent_type(t)
             assert isinstance(tuple_type, TupleType)
             return self.b.tuple(*parts, labels=tuple_type.labels)
+        if self.module.struct(str(t)) is not None:
+            tangent_type = self.module.tangent_type(t)
+            assert isinstance(tangent_type, NominalType)
+            parts = [self.materialize(elements.get(i), self._element_type(t, i)) for i in self.positions(t)]
+            return self.b.struct(tangent_type, *parts)
         if isinstance(t, ScalarType):
             return self.b.float_literal(t, 0.0)
         raise SILError.at(self.where, f"cannot build a zero tangent of {t} yet")
+
+
+def field_index(module: Module, inst: StructExtractInst) -> int:
+    """The index of the field a ``struct_extract`` takes, in its struct's declaration."""
+    decl = module.struct(str(inst.operands[0].type))
+    assert decl is not None
+    return [f.name for f in decl.fields].index(inst.field)

@@ -73,38 +73,69 @@ def _referenced(value: Any) -> str | None:
     return None
 
 
-def _element_type(t: Type) -> ScalarType | None:
-    """The one float type of a parameter made of Float or Double scalars (None otherwise)."""
-    if isinstance(t, ScalarType) and t in (FLOAT, DOUBLE):
-        return t
-    if isinstance(t, TupleType) and t.elements:
-        kinds = {_element_type(e) for e in t.elements}
+class _Values:
+    """Random points and tangents of the types --check-derivatives can draw: Float and Double,
+    tuples of them, and structs of them (whose tangent leaves out ``@noDerivative`` fields)."""
+
+    def __init__(self, module: Module, r: random.Random) -> None:
+        self.module = module
+        self.r = r
+
+    def kind(self, t: Type) -> ScalarType | None:
+        """The one float type ``t`` is made of, or None when it cannot be drawn."""
+        if isinstance(t, ScalarType):
+            return t if t in (FLOAT, DOUBLE) else None
+        kinds = {self.kind(e) for e in self._parts(t)} if self._parts(t) else {None}
         return kinds.pop() if len(kinds) == 1 else None
-    return None
+
+    def _parts(self, t: Type) -> tuple[Type, ...]:
+        if isinstance(t, TupleType):
+            return t.elements
+        decl = self.module.struct(str(t))
+        return tuple(f.type for f in decl.fields) if decl is not None else ()
+
+    def point(self, t: Type) -> Any:
+        if isinstance(t, ScalarType):
+            return self.r.uniform(0.3, 1.5)
+        return tuple(self.point(e) for e in self._parts(t))
+
+    def tangent(self, t: Type) -> Any:
+        """A random tangent of ``t`` (a value of its tangent type)."""
+        tangent = self.module.tangent_type(t)
+        assert tangent is not None
+        if isinstance(tangent, ScalarType):
+            return self.r.gauss(0.0, 1.0)
+        return tuple(self.tangent(e) for e in self._parts(tangent))
+
+    def zero(self, t: Type) -> Any:
+        tangent = self.module.tangent_type(t)
+        assert tangent is not None
+        return 0.0 if isinstance(tangent, ScalarType) else tuple(self.zero(e) for e in self._parts(tangent))
+
+    def moved(self, x: Any, v: Any, h: float, t: Type) -> Any:
+        """``x + h v`` for a point ``x`` of ``t`` and a tangent ``v``."""
+        if isinstance(t, ScalarType):
+            return x + h * v
+        if isinstance(t, TupleType):
+            return tuple(self.moved(a, d, h, e) for a, d, e in zip(x, v, t.elements))
+        decl = self.module.struct(str(t))
+        tangent_decl = self.module.struct(str(self.module.tangent_type(t)))
+        assert decl is not None and tangent_decl is not None
+        by_name = {f.name: d for f, d in zip(tangent_decl.fields, v)}
+        return tuple(
+            self.moved(a, by_name[f.name], h, f.type) if f.name in by_name and not f.no_derivative else a
+            for a, f in zip(x, decl.fields)
+        )
 
 
-def _random(t: Type, r: random.Random) -> Any:
-    if isinstance(t, TupleType):
-        return tuple(_random(e, r) for e in t.elements)
-    return r.uniform(0.3, 1.5)
-
-
-def _gauss(t: Type, r: random.Random) -> Any:
-    if isinstance(t, TupleType):
-        return tuple(_gauss(e, r) for e in t.elements)
-    return r.gauss(0.0, 1.0)
-
-
-def _axpy(a: float, x: Any, y: Any) -> Any:
-    if isinstance(y, tuple):
-        return tuple(_axpy(a, xi, yi) for xi, yi in zip(x, y))
-    return y + a * x
+def _flat(value: Any) -> list[float]:
+    if isinstance(value, tuple):
+        return [x for v in value for x in _flat(v)]
+    return [float(value)]
 
 
 def _dot(x: Any, y: Any) -> float:
-    if isinstance(x, tuple):
-        return sum(_dot(a, b) for a, b in zip(x, y))
-    return float(x) * float(y)
+    return sum(a * b for a, b in zip(_flat(x), _flat(y)))
 
 
 def _source(value: Any, d: Derivatives) -> Any:
@@ -133,49 +164,42 @@ class Outcome:
 def check(program: Program, d: Derivatives, seed: int) -> Outcome:
     """The worst relative errors of ``d`` over ``POINTS`` random points."""
     params = d.original.type.params
-    kinds = {_element_type(t) for t in params}
+    values = _Values(program.module, random.Random(f"{seed}:{d.describe()}"))
+    result_type = (
+        d.original.type.results[d.source] if len(d.original.type.results) > 1 else d.original.type.result
+    )
+    kinds = {values.kind(t) for t in (*params, result_type)}
     if None in kinds or len(kinds) != 1:
         return Outcome(
-            d, None, None, "only Float or Double scalar (and tuple) parameters can be drawn at random"
+            d, None, None, "only Float and Double scalars, and tuples and structs of them, can be drawn"
         )
     kind = kinds.pop()
     assert kind is not None
     fd_tolerance, identity_tolerance = TOLERANCES[kind]
     h = STEPS[kind]
-    r = random.Random(f"{seed}:{d.describe()}")
     worst_fd = worst_identity = 0.0
     for _ in range(POINTS):
-        x = [_random(t, r) for t in params]
-        v = [_gauss(t, r) if i in d.wrt else _scale(_random(t, r), 0.0) for i, t in enumerate(params)]
-        plus = program.run("@" + d.original.name, *[_axpy(h, vi, xi) for xi, vi in zip(x, v)])
-        minus = program.run("@" + d.original.name, *[_axpy(-h, vi, xi) for xi, vi in zip(x, v)])
-        numeric = _axpy(-1.0, _source(minus, d), _source(plus, d))
-        numeric = _scale(numeric, 1.0 / (2 * h))
+        x = [values.point(t) for t in params]
+        v = [values.tangent(t) if i in d.wrt else values.zero(t) for i, t in enumerate(params)]
+        plus = program.run(
+            "@" + d.original.name, *[values.moved(a, b, h, t) for a, b, t in zip(x, v, params)]
+        )
+        minus = program.run(
+            "@" + d.original.name, *[values.moved(a, b, -h, t) for a, b, t in zip(x, v, params)]
+        )
+        numeric = [(p - m) / (2 * h) for p, m in zip(_flat(_source(plus, d)), _flat(_source(minus, d)))]
         _, differential = program.run("@" + d.jvp.name, *x)
         jv = differential(*[v[i] for i in d.wrt])
-        w = _gauss(_type_of(jv), r)
+        w = values.tangent(result_type)
         _, pullback = program.run("@" + d.vjp.name, *x)
         cotangents = pullback(w)
         cotangents = cotangents if len(d.wrt) > 1 else (cotangents,)
-        worst_fd = max(worst_fd, _relative(jv, numeric))
+        for a, b in zip(_flat(jv), numeric):
+            worst_fd = max(worst_fd, abs(a - b) / max(1.0, abs(a), abs(b)))
         left, right = _dot(jv, w), sum(_dot(v[i], c) for i, c in zip(d.wrt, cotangents))
         worst_identity = max(worst_identity, abs(left - right) / max(1.0, abs(left), abs(right)))
     passed = worst_fd <= fd_tolerance and worst_identity <= identity_tolerance
     return Outcome(d, worst_fd, worst_identity, passed=passed)
-
-
-def _scale(x: Any, a: float) -> Any:
-    return tuple(_scale(e, a) for e in x) if isinstance(x, tuple) else float(x) * a
-
-
-def _type_of(value: Any) -> Type:
-    return TupleType(tuple(_type_of(e) for e in value)) if isinstance(value, tuple) else DOUBLE
-
-
-def _relative(x: Any, y: Any) -> float:
-    if isinstance(x, tuple):
-        return max((_relative(a, b) for a, b in zip(x, y)), default=0.0)
-    return abs(float(x) - float(y)) / max(1.0, abs(float(x)), abs(float(y)))
 
 
 def check_module(module: Module, backend: Backend, seed: int = 0) -> list[Outcome]:

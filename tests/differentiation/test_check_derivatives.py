@@ -78,5 +78,5 @@ def test_functions_with_other_parameters_are_reported_not_checked(tmp_path: Path
     )
     status, out, _ = silopt(str(path), "-differentiation", "--check-derivatives")
     assert status == 0
-    reason = "only Float or Double scalar (and tuple) parameters can be drawn at random"
+    reason = "only Float and Double scalars, and tuples and structs of them, can be drawn"
     assert out == f"@f (source 0 wrt 0): not checked: {reason}\n"
