@@ -17,7 +17,7 @@ from __future__ import annotations
 import attrs
 
 from analysis.activity import ActivityInfo, Config, analyze_activity, differentiation_requests
-from differentiation.rules import RULES, two_tensor_operands
+from differentiation.rules import RULES, may_broadcast
 from sil.builtins import BUILTINS
 from sil.diagnostics import Diagnostic, SILError, Span, note
 from sil.instructions import (
@@ -123,8 +123,8 @@ class DifferentiabilityChecker:
         if not builtin.differentiable:
             message = f"expression is not differentiable: '{inst.name}' has no derivative"
         elif inst.name not in RULES:
-            message = f"cannot differentiate '{inst.name}' yet: its derivative depends on the tensor's rank"
-        elif two_tensor_operands([op.type for op in inst.operands]):
+            message = f"cannot differentiate '{inst.name}' yet: its derivative needs the tensor's shape"
+        elif may_broadcast(inst.name, [op.type for op in inst.operands]):
             message = (
                 f"cannot differentiate '{inst.name}' of two tensors yet: "
                 "a broadcast operand's cotangent cannot be summed back to its shape"

@@ -8,9 +8,11 @@ saved values. Each takes a Builder positioned where the code goes, so a rule rea
 mathematics. A zero tangent or cotangent is ``None`` and is never materialized by a rule.
 
 Elementwise builtins take Float/Double scalars or tensors. A tensor combined with a scalar sums
-the scalar's cotangent over the tensor. Two tensor operands must have the same shape (see
-``two_tensor_operands``): SIL-SPEC §5 gives no way to ask a tensor's rank, so a cotangent cannot be
-summed back to an operand that was broadcast; the diagnostics report such a use.
+the scalar's cotangent over the tensor. SIL-SPEC §5 gives no way to ask a tensor's rank or shape,
+so a cotangent cannot be summed back to an operand that was broadcast (two tensor operands, see
+``may_broadcast``), and ``reshape``, ``broadcast_to`` and ``sum_axis`` cannot be undone; the
+diagnostics report such uses. A tensor of zeros shaped like another is made elementwise
+(``zeros_like``), which is enough for ``sum``, ``mean`` and ``scalar_from_tensor``.
 """
 
 from __future__ import annotations
@@ -244,6 +246,64 @@ def _matmul_differential(b: Builder, t: Sequence[Value | None], saved: Saved) ->
 RULES["matmul"] = Rule(_matmul_save, _matmul_pullback, _matmul_differential)
 
 
+def zeros_like(b: Builder, t: Value) -> Value:
+    """A tensor of zeros shaped like ``t``, from elementwise builtins alone (SIL-SPEC §5 has no
+    way to ask a shape): ``fmin(abs(t), 0)`` is 0 wherever ``t`` is not NaN (NaN stays NaN)."""
+    return b.builtin("fmin", b.builtin("abs", t), _literal(b, t, 0.0))
+
+
+def _spread(b: Builder, t: Value, scalar: Value) -> Value:
+    """``scalar`` in every element of a tensor shaped like ``t``."""
+    return b.builtin("fadd", zeros_like(b, t), scalar)
+
+
+def _mean_pullback(b: Builder, seed: Value, saved: Saved, needed: Sequence[bool]) -> Cotangents:
+    if not needed[0]:
+        return [None]
+    (t,) = saved
+    zeros = zeros_like(b, t)
+    count = b.builtin("sum", b.builtin("fadd", zeros, _literal(b, t, 1.0)), type=seed.type)
+    return [b.builtin("fadd", zeros, b.builtin("fdiv", seed, count))]
+
+
+def _keep_tensor(b: Builder, ops: Sequence[Value], r: Value, needed: Sequence[bool]) -> list[Value]:
+    """The tensor operand itself: its pullback spreads a scalar over a tensor of its shape."""
+    return [ops[0]] if needed[0] else []
+
+
+def _linear_in_tensor(reduce: str) -> Callable[[Builder, Sequence[Value | None], Saved], Value | None]:
+    def differential(b: Builder, t: Sequence[Value | None], saved: Saved) -> Value | None:
+        if t[0] is None:
+            return None
+        return b.builtin(reduce, t[0], type=element_type(t[0].type))
+
+    return differential
+
+
+RULES["sum"] = Rule(
+    _keep_tensor,
+    lambda b, seed, saved, needed: [_spread(b, saved[0], seed) if needed[0] else None],
+    _linear_in_tensor("sum"),
+)
+RULES["mean"] = Rule(_keep_tensor, _mean_pullback, _linear_in_tensor("mean"))
+RULES["scalar_from_tensor"] = Rule(
+    _keep_tensor,
+    lambda b, seed, saved, needed: [_spread(b, saved[0], seed) if needed[0] else None],
+    _linear_in_tensor("scalar_from_tensor"),
+)
+# fill(v, d0, d1, …): linear in v; the differential fills the same shape, so it keeps the dims.
+RULES["fill"] = Rule(
+    save=lambda b, ops, r, needed: list(ops[1:]),
+    pullback=lambda b, seed, saved, needed: [
+        b.builtin("sum", seed, type=element_type(seed.type)) if needed[0] else None,
+        *[None] * len(saved),
+    ],
+    differential=lambda b, t, saved: (
+        None if t[0] is None else b.builtin("fill", t[0], *saved, type=TensorType(element_type(t[0].type)))
+    ),
+)
+
+
 def fit_cotangent(b: Builder, cotangent: Value | None, operand_type: Type) -> Value | None:
     """A cotangent of an elementwise builtin, summed over the tensor when its operand was a
     scalar broadcast against a tensor."""
@@ -254,6 +314,9 @@ def fit_cotangent(b: Builder, cotangent: Value | None, operand_type: Type) -> Va
     return cotangent
 
 
-def two_tensor_operands(operand_types: Sequence[Type]) -> bool:
-    """Whether an elementwise builtin combines two tensors, whose shapes may have broadcast."""
-    return sum(isinstance(t, TensorType) for t in operand_types) > 1
+ELEMENTWISE_BINARY = ("fadd", "fsub", "fmul", "fdiv", "fmin", "fmax", "pow")
+
+
+def may_broadcast(name: str, operand_types: Sequence[Type]) -> bool:
+    """Whether builtin ``name`` combines two tensors elementwise, whose shapes may have broadcast."""
+    return name in ELEMENTWISE_BINARY and sum(isinstance(t, TensorType) for t in operand_types) > 1

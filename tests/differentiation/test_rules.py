@@ -18,7 +18,7 @@ from sil import verify_module
 from sil.builder import Builder
 from sil.builtins import BUILTINS
 from sil.ir import Function, Module, Value
-from sil.types import DOUBLE, FLOAT, FunctionType, TensorType, TupleType, Type, tuple_or_single
+from sil.types import DOUBLE, FLOAT, INT, FunctionType, TensorType, TupleType, Type, tuple_or_single
 
 TENSOR = TensorType(DOUBLE)
 RNG_SEED = 7
@@ -147,6 +147,44 @@ def test_matmul_and_transpose() -> None:
     check_rule("transpose", [TENSOR], TENSOR, [rng.standard_normal((2, 3))])
 
 
+def test_reductions_spread_their_seed_over_the_tensor() -> None:
+    rng = np.random.default_rng(4)
+    for name in ("sum", "mean"):
+        check_rule(name, [TENSOR], DOUBLE, [rng.standard_normal((3, 4))])
+    check_rule("scalar_from_tensor", [TENSOR], DOUBLE, [np.array([[0.7]])])
+
+
+def test_fill_differentiates_with_respect_to_its_value() -> None:
+    module, _ = build_fill("forward")
+    assert list(run(module, 1.5, 2, 3, 0.25).shape) == [2, 3]
+    module, _ = build_fill("reverse")
+    assert run(module, 1.5, 2, 3, np.ones((2, 3))) == 6.0
+
+
+def build_fill(mode: str) -> tuple[Module, str]:
+    module = Module()
+    params: tuple[Type, ...] = (DOUBLE, INT, INT, TENSOR if mode == "reverse" else DOUBLE)
+    result: Type = DOUBLE if mode == "reverse" else TENSOR
+    fn = module.add_function(Function("check", FunctionType(params, result)))
+    block = fn.add_block("bb0")
+    v, d0, d1, other = (block.add_argument(t) for t in params)
+    b = Builder.at_end(block, module)
+    r = b.builtin("fill", v, d0, d1, type=TENSOR)
+    rule = RULES["fill"]
+    needed = [True, False, False]
+    saved = rule.save(b, [v, d0, d1], r, needed)
+    if mode == "reverse":
+        (cotangent, *_) = rule.pullback(b, other, saved, needed)
+        assert cotangent is not None
+        b.return_(cotangent)
+    else:
+        tangent = rule.differential(b, [other, None, None], saved)
+        assert tangent is not None
+        b.return_(tangent)
+    assert verify_module(module) == []
+    return module, "@check"
+
+
 def test_conversions_and_rank_zero_tensors() -> None:
     module, _ = build("fpext", [FLOAT], DOUBLE, "reverse")
     assert run(module, 1.5, 2.0) == 2.0
@@ -162,7 +200,7 @@ def test_every_rule_is_of_a_differentiable_builtin() -> None:
 def test_rules_still_missing_are_the_shape_dependent_ones() -> None:
     """These need a tensor's rank to undo (see differentiation/rules.py): they come with the emitters."""
     missing = {name for name, info in BUILTINS.items() if info.differentiable} - set(RULES)
-    assert missing == {"sum", "mean", "sum_axis", "broadcast_to", "reshape", "fill", "scalar_from_tensor"}
+    assert missing == {"sum_axis", "broadcast_to", "reshape"}
 
 
 def test_a_zero_tangent_or_an_unwanted_cotangent_is_never_materialized() -> None:
