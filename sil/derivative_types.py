@@ -105,6 +105,24 @@ def legacy_adjoint_type(
     return FunctionType(params, tuple_or_single(_wrt_tangents(module, fn, wrt)))
 
 
+LEGACY_ADJOINT_FORMS = ("original", "reversed", "moved")
+
+
+def legacy_adjoint_forms(
+    module: Module, fn: FunctionType, source: int, wrt: tuple[int, ...], checkpoints: Type
+) -> dict[str, FunctionType]:
+    """The types an adjoint takes along the SR-9395 migration (SIL-SPEC §6): ``original``
+    ``(A, B, Checkpoints, R, R')``; ``reversed`` by -reverse-adjoint-params, ``(R', Checkpoints, R,
+    A, B)``; ``moved`` by -move-originals-into-checkpoints, ``(R', Checkpoints)``."""
+    seed = source_tangent(module, fn, source)
+    result = tuple_or_single(_wrt_tangents(module, fn, wrt))
+    return {
+        "original": FunctionType((*fn.params, checkpoints, fn.result, seed), result),
+        "reversed": FunctionType((seed, checkpoints, fn.result, *fn.params), result),
+        "moved": FunctionType((seed, checkpoints), result),
+    }
+
+
 def gradient_type(
     module: Module,
     fn: FunctionType,

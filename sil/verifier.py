@@ -206,19 +206,30 @@ class Verifier:
                 return
             if checkpoints is None:
                 params = adjoint.type.params
-                if len(params) <= len(fn.type.params):
+                if len(params) < 2:
                     self.error(attr.span, f"adjoint '@{attr.adjoint}' takes too few parameters")
                     return
-                checkpoints = params[len(fn.type.params)]
-                if not isinstance(self.module.lookup_type(str(checkpoints)), StructDecl):
+                # The checkpoints follow the original's parameters, or (after -reverse-adjoint-params)
+                # the seed.
+                for at in (len(fn.type.params), 1):
+                    if at < len(params) and isinstance(self.module.lookup_type(str(params[at])), StructDecl):
+                        checkpoints = params[at]
+                        break
+                else:
                     self.error(
                         attr.span,
                         f"adjoint '@{attr.adjoint}' must take the checkpoints struct after the original's "
-                        f"parameters, not {checkpoints}",
+                        "parameters (or after the seed)",
                     )
                     return
-            expected = dt.legacy_adjoint_type(self.module, fn.type, attr.source, wrt, checkpoints)
-            self._check_derivative(attr, "adjoint", attr.adjoint, expected)
+            forms = dt.legacy_adjoint_forms(self.module, fn.type, attr.source, wrt, checkpoints)
+            if adjoint.type not in forms.values():
+                self.error(
+                    attr.span,
+                    f"adjoint '@{attr.adjoint}' has type {adjoint.type}, but must have type "
+                    f"{forms['original']} (or {forms['reversed']}, or {forms['moved']})",
+                    [note(adjoint.span, f"'@{attr.adjoint}' defined here")],
+                )
 
     # --- bodies --------------------------------------------------------------------------------
     def _verify_body(self, fn: Function) -> None:
