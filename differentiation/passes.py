@@ -7,6 +7,7 @@ import attrs
 from analysis.activity import Config
 from differentiation.diagnostics import DifferentiabilityChecker
 from differentiation.differentiator import Differentiator
+from differentiation.legacy.pairs import legacy_pair
 from differentiation.naming import gradient_name
 from sil import derivative_types as dt
 from sil.builder import Builder
@@ -58,7 +59,9 @@ class Differentiation(Pass):
                 for original, inst, config in bundle_requests(module)
             ]
             for original, inst in gradient_requests(module):
-                d.vjp(original, Config(inst.source, inst.wrt))
+                config = Config(inst.source, inst.wrt)
+                if legacy_pair(module, original, config) is None:
+                    d.vjp_for(original, config)
         except SILError:
             for fn, attributes in reversed(saved):
                 fn.attributes = attributes
@@ -162,6 +165,8 @@ class LowerGradient(Pass):
 
     @staticmethod
     def _gradient_function(d: Differentiator, original: Function, inst: GradientInst, name: str) -> Function:
+        """``@AD__f__grad_…``: the VJP (registered or synthesized) and its pullback, or for a
+        function still in the legacy form, its primal and then its adjoint."""
         module = d.module
         config = Config(inst.source, inst.wrt)
         existing = module.functions.get(name)
@@ -169,14 +174,14 @@ class LowerGradient(Pass):
             if existing.type != inst.type:
                 raise SILError.at(inst.span, f"'@{name}' exists with another type than this gradient's")
             return existing
-        vjp = d.vjp(original, config)
+        legacy = legacy_pair(module, original, config)
+        vjp = None if legacy is not None else d.vjp_for(original, config)
         grad = Function(name, inst.type)
         d.add_function(grad)
         block = grad.add_block("bb0")
         params = [block.add_argument(t) for t in inst.type.params]
         b = Builder.at_end(block, module)
         arguments = params[:-1] if inst.seedable else params
-        result, pullback = b.destructure_tuple(b.apply(b.function_ref(vjp), *arguments))
         seed_type = dt.source_tangent(module, original.type, inst.source)
         seed: Value
         if inst.seedable:
@@ -185,7 +190,19 @@ class LowerGradient(Pass):
             raise SILError.at(inst.span, "a gradient of a tensor result needs a seed: use [seedable]")
         else:
             seed = b.float_literal(seed_type, 1.0)
-        tangents = b.apply(pullback, seed)
+        if legacy is not None:
+            primal, adjoint, form = legacy
+            checkpoints, result = b.destructure_tuple(b.apply(b.function_ref(primal), *arguments))
+            adjoint_arguments = {
+                "original": [*arguments, checkpoints, result, seed],
+                "reversed": [seed, checkpoints, result, *arguments],
+                "moved": [seed, checkpoints],
+            }[form]
+            tangents = b.apply(b.function_ref(adjoint), *adjoint_arguments)
+        else:
+            assert vjp is not None
+            result, pullback = b.destructure_tuple(b.apply(b.function_ref(vjp), *arguments))
+            tangents = b.apply(pullback, seed)
         if inst.preserving_result:
             parts = [tangents] if len(inst.wrt) == 1 else list(b.destructure_tuple(tangents))
             b.return_(b.tuple(result, *parts))

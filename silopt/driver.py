@@ -31,6 +31,7 @@ BACKEND_NAMES = ("auto", "numpy", "cupy")
 add_pass_provider("analysis.printers")
 add_pass_provider("differentiation.diagnostics")
 add_pass_provider("differentiation.passes")
+add_pass_provider("differentiation.legacy.reverse_adjoint_params")
 DEFAULT_MAX_DEPTH = 10_000
 
 

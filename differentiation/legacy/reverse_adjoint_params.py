@@ -1,0 +1,90 @@
+"""``-reverse-adjoint-params``, the first SR-9395 step: an adjoint's parameters go from the 2018
+order ``(A…, Checkpoints, R, R')`` to the order Swift adopted, ``(R', Checkpoints, R, A…)``: the
+seed first, so that partial application (which binds trailing arguments) can later bind everything
+but the seed. Every call of the adjoint is rewritten to match; a use of the adjoint the pass cannot
+follow (passing it as a value, partially applying it) is refused with a diagnostic."""
+
+from __future__ import annotations
+
+from differentiation.legacy.pairs import legacy_form
+from sil.diagnostics import Diagnostic, SILError, note
+from sil.instructions import ApplyInst, FunctionRefInst
+from sil.ir import Function, Instruction, LegacyDifferentiableAttr, Module
+from sil.passes import Pass, PassContext, register_pass
+from sil.types import FunctionType
+
+
+def _original_form_adjoints(module: Module) -> list[tuple[Function, LegacyDifferentiableAttr]]:
+    """(adjoint, attribute) for each legacy attribute whose adjoint is in the 2018 order."""
+    found = []
+    seen: set[str] = set()
+    for fn in module.functions.values():
+        for attr in fn.attributes:
+            if not isinstance(attr, LegacyDifferentiableAttr) or attr.primal is None or attr.adjoint is None:
+                continue
+            adjoint = module.functions[attr.adjoint]
+            if legacy_form(module, fn, attr) == "original" and adjoint.name not in seen:
+                seen.add(adjoint.name)
+                found.append((adjoint, attr))
+    return found
+
+
+def reversed_order(count: int) -> list[int]:
+    """For an adjoint of ``count`` parameters ``(A…, C, R, R')``: the old index of each new one."""
+    originals = count - 3
+    return [count - 1, originals, originals + 1, *range(originals)]
+
+
+@register_pass
+class ReverseAdjointParams(Pass):
+    """Puts each legacy adjoint's seed first and the original arguments last."""
+
+    name = "reverse-adjoint-params"
+    description = "Reorder legacy adjoints' parameters to (seed, checkpoints, result, arguments)"
+
+    def run(self, module: Module, ctx: PassContext) -> None:
+        plans: list[tuple[Function, list[int], list[FunctionRefInst]]] = []
+        problems: list[Diagnostic] = []
+        for adjoint, attr in _original_form_adjoints(module):
+            order = reversed_order(len(adjoint.type.params))
+            references = [
+                inst
+                for fn in module.functions.values()
+                for inst in fn.instructions()
+                if isinstance(inst, FunctionRefInst) and inst.function_name == adjoint.name
+            ]
+            for ref in references:
+                for user in ref.result.uses:
+                    if not (
+                        isinstance(user, ApplyInst)
+                        and user.callee is ref.result
+                        and ref.result not in user.args
+                    ):
+                        problems.append(_cannot_follow(user, adjoint, attr))
+            plans.append((adjoint, order, references))
+        if problems:
+            raise SILError(problems)
+        for adjoint, order, references in plans:
+            t = adjoint.type
+            new_type = FunctionType(tuple(t.params[i] for i in order), t.result, t.convention)
+            adjoint.type = new_type
+            if adjoint.blocks:
+                entry = adjoint.blocks[0]
+                entry.args = [entry.args[i] for i in order]
+            for ref in references:
+                ref.type = new_type
+                ref.result.type = new_type
+                for user in list(dict.fromkeys(ref.result.uses)):
+                    assert isinstance(user, ApplyInst)
+                    args = user.operands[1:]
+                    user.operands[1:] = [args[i] for i in order]
+
+
+def _cannot_follow(user: Instruction, adjoint: Function, attr: LegacyDifferentiableAttr) -> Diagnostic:
+    return Diagnostic(
+        "error",
+        f"cannot reverse the parameters of '@{adjoint.name}': this '{user.opname}' uses it other than "
+        "by calling it",
+        user.span,
+        [note(attr.span, "the adjoint of this attribute")],
+    )
