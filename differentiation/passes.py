@@ -182,6 +182,12 @@ class LowerGradient(Pass):
         params = [block.add_argument(t) for t in inst.type.params]
         b = Builder.at_end(block, module)
         arguments = params[:-1] if inst.seedable else params
+        if legacy is not None:
+            primal, adjoint, form = legacy
+            checkpoints, result = b.destructure_tuple(b.apply(b.function_ref(primal), *arguments))
+        else:
+            assert vjp is not None
+            result, pullback = b.destructure_tuple(b.apply(b.function_ref(vjp), *arguments))
         seed_type = dt.source_tangent(module, original.type, inst.source)
         seed: Value
         if inst.seedable:
@@ -191,8 +197,6 @@ class LowerGradient(Pass):
         else:
             seed = b.float_literal(seed_type, 1.0)
         if legacy is not None:
-            primal, adjoint, form = legacy
-            checkpoints, result = b.destructure_tuple(b.apply(b.function_ref(primal), *arguments))
             adjoint_arguments = {
                 "original": [*arguments, checkpoints, result, seed],
                 "reversed": [seed, checkpoints, result, *arguments],
@@ -200,8 +204,6 @@ class LowerGradient(Pass):
             }[form]
             tangents = b.apply(b.function_ref(adjoint), *adjoint_arguments)
         else:
-            assert vjp is not None
-            result, pullback = b.destructure_tuple(b.apply(b.function_ref(vjp), *arguments))
             tangents = b.apply(pullback, seed)
         if inst.preserving_result:
             parts = [tangents] if len(inst.wrt) == 1 else list(b.destructure_tuple(tangents))
