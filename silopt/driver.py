@@ -32,6 +32,8 @@ add_pass_provider("analysis.printers")
 add_pass_provider("differentiation.diagnostics")
 add_pass_provider("differentiation.passes")
 add_pass_provider("differentiation.legacy.reverse_adjoint_params")
+add_pass_provider("differentiation.legacy.synthesize_vjp")
+add_pass_provider("differentiation.legacy.remove_primal_adjoint")
 DEFAULT_MAX_DEPTH = 10_000
 
 

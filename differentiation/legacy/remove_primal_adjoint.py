@@ -1,0 +1,50 @@
+"""``-remove-primal-adjoint``, the step of SR-9395 that ends the legacy form: each
+``reverse_differentiable … primal … adjoint …`` attribute goes once a ``differentiable … vjp …``
+attribute answers the same configuration; the primal and adjoint stay, as ordinary functions that
+the VJP calls. An attribute with no VJP to take over is refused (run -synthesize-vjp first)."""
+
+from __future__ import annotations
+
+from analysis.activity import Config
+from sil import derivative_types as dt
+from sil.diagnostics import Diagnostic, SILError
+from sil.ir import DifferentiableAttr, Function, LegacyDifferentiableAttr, Module
+from sil.passes import Pass, PassContext, register_pass
+
+
+def _answered(module: Module, fn: Function, config: Config) -> bool:
+    return any(
+        isinstance(attr, DifferentiableAttr)
+        and attr.vjp is not None
+        and attr.source == config.source
+        and dt.resolve_wrt(module, fn.type, attr.wrt) == config.wrt
+        for attr in fn.attributes
+    )
+
+
+@register_pass
+class RemovePrimalAdjoint(Pass):
+    """Drops the legacy attributes that a VJP attribute has taken over."""
+
+    name = "remove-primal-adjoint"
+    description = "Drop reverse_differentiable attributes whose configuration a VJP now answers"
+
+    def run(self, module: Module, ctx: PassContext) -> None:
+        problems = []
+        for fn in module.functions.values():
+            for attr in fn.attributes:
+                if isinstance(attr, LegacyDifferentiableAttr):
+                    config = Config(attr.source, dt.resolve_wrt(module, fn.type, attr.wrt))
+                    if not _answered(module, fn, config):
+                        problems.append(
+                            Diagnostic(
+                                "error",
+                                f"cannot remove the primal and adjoint of '@{fn.name}': no VJP answers "
+                                f"{config.describe()} (run -synthesize-vjp first)",
+                                attr.span,
+                            )
+                        )
+        if problems:
+            raise SILError(problems)
+        for fn in module.functions.values():
+            fn.attributes = [a for a in fn.attributes if not isinstance(a, LegacyDifferentiableAttr)]
