@@ -34,6 +34,7 @@ add_pass_provider("differentiation.passes")
 add_pass_provider("differentiation.legacy.reverse_adjoint_params")
 add_pass_provider("differentiation.legacy.synthesize_vjp")
 add_pass_provider("differentiation.legacy.remove_primal_adjoint")
+add_pass_provider("differentiation.legacy.move_originals_into_checkpoints")
 DEFAULT_MAX_DEPTH = 10_000
 
 

@@ -19,7 +19,12 @@ from sil.passes import PassManager, registered_passes
 from silopt.driver import main
 from silopt.run import lower_derivatives
 
-MIGRATION = ["reverse-adjoint-params", "synthesize-vjp", "remove-primal-adjoint"]
+MIGRATION = [
+    "reverse-adjoint-params",
+    "synthesize-vjp",
+    "move-originals-into-checkpoints",
+    "remove-primal-adjoint",
+]
 MODULES = sorted((GOLDEN / "legacy").glob("*.sil"))
 POINTS = [0.3, 0.7, 1.9]
 
