@@ -35,6 +35,7 @@ add_pass_provider("differentiation.legacy.reverse_adjoint_params")
 add_pass_provider("differentiation.legacy.synthesize_vjp")
 add_pass_provider("differentiation.legacy.remove_primal_adjoint")
 add_pass_provider("differentiation.legacy.move_originals_into_checkpoints")
+add_pass_provider("differentiation.legacy.checkpoint_active_applies")
 DEFAULT_MAX_DEPTH = 10_000
 
 

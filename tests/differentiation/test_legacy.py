@@ -92,3 +92,11 @@ def test_the_passes_are_listed() -> None:
     assert main(["--list-passes"], io.StringIO(""), out, io.StringIO()) == 0
     for name in MIGRATION:
         assert name in out.getvalue()
+
+
+def test_checkpointing_a_call_needs_the_callees_vjp() -> None:
+    module = parse(
+        (GOLDEN / "legacy" / "reverse_adjoint_params.expected").read_text(encoding="utf-8"), "m.sil"
+    )
+    with pytest.raises(SILError, match="has no VJP \\(run -synthesize-vjp first\\)"):
+        PassManager([registered_passes()["checkpoint-active-applies"]()]).run(module)
