@@ -52,6 +52,27 @@ def test_each_pass_keeps_the_gradients(case: Path) -> None:
     )
 
 
+def test_moving_the_originals_before_checkpointing_the_calls_works_too() -> None:
+    """Any order after the prerequisites: here -move-originals-into-checkpoints before
+    -checkpoint-active-applies, which then rewrites calls of moved (seed, checkpoints) adjoints."""
+    text = (GOLDEN / "legacy" / "reverse_adjoint_params.sil").read_text(encoding="utf-8")
+    expected = gradients(text)
+    module = parse(text, "nested.sil")
+    order = [
+        "reverse-adjoint-params",
+        "synthesize-vjp",
+        "move-originals-into-checkpoints",
+        "checkpoint-active-applies",
+    ]
+    for name in order:
+        PassManager([registered_passes()[name]()], verify_each=True).run(module)
+        assert gradients(print_module(module)) == pytest.approx(expected, rel=1e-12), f"after -{name}"
+    g_adjoint = module.functions["g_adjoint"]
+    assert not any(
+        getattr(inst, "function_name", None) == "f_adjoint" for inst in g_adjoint.instructions()
+    ), "the nested adjoint call was not replaced by a pullback call"
+
+
 def test_synthesizing_a_vjp_needs_the_seed_first() -> None:
     text = (GOLDEN / "legacy" / "runs_as_it_is.sil").read_text(encoding="utf-8")
     module = parse(text, "runs_as_it_is.sil")
