@@ -45,6 +45,10 @@ FLAG_SETS: list[list[str]] = [
     ["-dce", "--verify-each"],
     ["--pass-pipeline=dce", "--print-ir-after-all"],
     ["-print-activity"],
+    ["-differentiation"],
+    ["-differentiation", "-lower-gradient"],
+    ["-reverse-adjoint-params", "-synthesize-vjp", "-checkpoint-active-applies"],
+    ["-move-originals-into-checkpoints", "-remove-primal-adjoint"],
 ]
 # The comments an analysis printer ends lines with; the canonical printer writes none.
 ANNOTATION_RE = re.compile(r"  // [^\n]*")
