@@ -35,7 +35,7 @@ class Differentiator:
             from differentiation.reverse import ReverseEmitter
 
             emitter = ReverseEmitter(self, fn, config)
-            self.vjps[key] = found = emitter.vjp_function()
+            self.vjps[key] = found = emitter.declare()
             emitter.emit_bodies()
         return found
 
@@ -63,7 +63,7 @@ class Differentiator:
             from differentiation.forward import ForwardEmitter
 
             emitter = ForwardEmitter(self, fn, config)
-            self.jvps[key] = found = emitter.jvp_function()
+            self.jvps[key] = found = emitter.declare()
             emitter.emit_bodies()
         return found
 

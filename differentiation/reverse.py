@@ -1,10 +1,8 @@
 """Reverse mode: the VJP of a single-block function and its pullback (SIL-SPEC §6, after Swift's
 VJPCloner and PullbackCloner).
 
-The VJP computes the original; for each active builtin it also computes what the builtin's rule
-saves (``differentiation/rules.py``), and each active call becomes a call of the callee's VJP whose
-pullback it keeps. What it keeps goes into a checkpoints record, a struct, and the VJP returns the
-original result with ``partial_apply [callee_guaranteed]`` of the pullback function to the record.
+The VJP computes the original and keeps what the pullback needs in a checkpoints record, as
+``differentiation/primal.py`` does for both modes (the callees' VJPs, and their pullbacks).
 
 The pullback walks the active instructions backwards from the seed, holding adjoints symbolically
 (``differentiation/tangents.py``). Fan-out accumulates with ``fadd``; inactive code is not replayed.
@@ -12,18 +10,12 @@ The pullback walks the active instructions backwards from the seed, holding adjo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-import attrs
-
-from analysis.activity import Config, analyze_activity
-from differentiation.diagnostics import resolve_callee
 from differentiation.naming import checkpoints_name, pullback_name, vjp_name
+from differentiation.primal import DerivativeEmitter
 from differentiation.rules import RULES, fit_cotangent
 from differentiation.tangents import Aggregate, Symbolic, TangentBuilder, field_index
 from sil import derivative_types as dt
 from sil.builder import Builder
-from sil.cloning import clone_instruction
 from sil.diagnostics import SILError
 from sil.instructions import (
     ApplyInst,
@@ -36,133 +28,31 @@ from sil.instructions import (
     TupleExtractInst,
     TupleInst,
 )
-from sil.ir import FieldDecl, Function, Instruction, Result, StructDecl, Value
+from sil.ir import Function, Instruction, Result, StructDecl, Value
 from sil.transforms.dce import eliminate_dead_code
 from sil.types import FunctionType, TupleType
 
-if TYPE_CHECKING:
-    from differentiation.differentiator import Differentiator
 
-
-@attrs.frozen
-class Checkpoint:
-    """A field of the checkpoints record: its name, and the VJP value stored in it."""
-
-    name: str
-    value: Value
-
-
-class ReverseEmitter:
+class ReverseEmitter(DerivativeEmitter):
     """Emits the VJP and the pullback of one function for one configuration."""
 
-    def __init__(self, differentiator: Differentiator, fn: Function, config: Config) -> None:
-        self.differentiator = differentiator
-        self.module = differentiator.module
-        self.fn = fn
-        self.config = config
-        self.info = analyze_activity(self.module, fn, config)
-        self.checkpoints: list[Checkpoint] = []
-        self.saved: dict[Instruction, list[int]] = {}  # checkpoint indices, per original instruction
-        self.calls: dict[Instruction, tuple[tuple[Value, ...], tuple[int, ...]]] = {}
-        self._counts = {"partial": 0, "pullback": 0}
+    linear_map_kind = "pullback"
 
-    def error(self, inst: Instruction, message: str) -> SILError:
-        return SILError.at(inst.span, message)
+    def derivative_type(self) -> FunctionType:
+        return dt.vjp_type(self.module, self.fn.type, self.config.source, self.config.wrt)
 
-    # --- the VJP -------------------------------------------------------------------------------
-    def vjp_function(self) -> Function:
-        """Add the VJP, the pullback and the checkpoints record to the module, without bodies yet
-        (so that a recursive call can refer to the VJP being emitted)."""
-        module, fn, config = self.module, self.fn, self.config
-        vjp_t = dt.vjp_type(module, fn.type, config.source, config.wrt)
-        assert isinstance(vjp_t.result, TupleType)
-        pullback_t = vjp_t.result.elements[1]
-        assert isinstance(pullback_t, FunctionType)
-        self.record = StructDecl(checkpoints_name(fn.name, fn.blocks[0].name or "bb0", config))
-        self.vjp = Function(vjp_name(fn.name, config), vjp_t)
-        self.pullback = Function(
-            pullback_name(fn.name, config),
-            FunctionType((pullback_t.params[0], self.record.type), pullback_t.result),
-        )
-        for new in (self.vjp, self.pullback):
-            if new.name in module.functions:
-                raise SILError.at(fn.span, f"cannot synthesize '@{new.name}': the name is taken")
-            self.differentiator.add_function(new)
-        self.differentiator.add_type(self.record)
-        return self.vjp
+    def names(self, record: str) -> tuple[str, str, str]:
+        fn, config = self.fn.name, self.config
+        return vjp_name(fn, config), pullback_name(fn, config), checkpoints_name(fn, record, config)
 
-    def emit_bodies(self) -> None:
-        """The VJP's body, then the pullback's."""
-        module, fn = self.module, self.fn
-        entry = fn.blocks[0]
-        block = self.vjp.add_block("bb0")
-        values: dict[Value, Value] = {a: block.add_argument(a.type, a.name) for a in entry.args}
-        b = Builder.at_end(block, module)
-        ret: ReturnInst | None = None
-        for inst in entry.instructions:
-            if isinstance(inst, ReturnInst):
-                ret = inst
-                break
-            if isinstance(inst, ApplyInst) and self._active(inst):
-                self._vjp_call(b, inst, values)
-                continue
-            copy = b.insert(clone_instruction(inst, values))
-            for old, new in zip(inst.results, copy.results):
-                values[old] = new
-                new.name = old.name
-            if isinstance(inst, BuiltinInst) and self._active(inst):
-                self._save(b, inst, copy)
-        assert ret is not None, "the diagnostics admit only single-block functions"
-        self.record.fields = [FieldDecl(cp.name, cp.value.type) for cp in self.checkpoints]
-        saved = b.struct(self.record.type, *[cp.value for cp in self.checkpoints])
-        closure = b.partial_apply(b.function_ref(self.pullback), saved)
-        b.return_(b.tuple(values[ret.operands[0]], closure))
-        eliminate_dead_code(self.vjp)
-        PullbackEmitter(self, self.pullback, self.record).emit(ret)
+    def linear_map_type(self, closure: FunctionType, record: StructDecl) -> FunctionType:
+        return FunctionType((closure.params[0], record.type), closure.result)
 
-    def _active(self, inst: Instruction) -> bool:
-        return any(self.info.is_active(r) for r in inst.results)
+    def callee_derivative(self, callee: Function, wrt: tuple[int, ...]) -> tuple[Function, tuple[int, ...]]:
+        return self.differentiator.vjp_for_call(callee, wrt)
 
-    def _checkpoint(self, value: Value, kind: str) -> int:
-        """The index of the field holding ``value``, added the first time it is kept. A field is
-        named after its value when the input named it (``xx``), else ``partial_N``/``pullback_N``."""
-        for i, cp in enumerate(self.checkpoints):
-            if cp.value is value:
-                return i
-        taken = {cp.name for cp in self.checkpoints}
-        name = value.name if value.name is not None and not value.name.isdigit() else None
-        if name is None or name in taken:
-            name = f"{kind}_{self._counts[kind]}"
-            self._counts[kind] += 1
-        self.checkpoints.append(Checkpoint(name, value))
-        return len(self.checkpoints) - 1
-
-    def _save(self, b: Builder, inst: BuiltinInst, copy: Instruction) -> None:
-        rule = RULES.get(inst.name)
-        if rule is None:
-            raise self.error(inst, f"cannot differentiate '{inst.name}' yet")
-        needed = [self.info.is_active(op) for op in inst.operands]
-        copies = list(copy.operands)
-        self.saved[inst] = [self._checkpoint(v, "partial") for v in rule.save(b, copies, copy.result, needed)]
-
-    def _vjp_call(self, b: Builder, inst: ApplyInst, values: dict[Value, Value]) -> None:
-        """A call of the callee's VJP in place of the call; its pullback is checkpointed."""
-        resolved = resolve_callee(self.module, inst)
-        if resolved is None:
-            raise self.error(inst, "cannot differentiate a call of an opaque function value")
-        callee = resolved.function
-        if isinstance(callee.type.result, TupleType) and len(callee.type.results) > 1:
-            raise self.error(
-                inst, f"cannot differentiate a call of '@{callee.name}' yet: it returns several results"
-            )
-        wrt = tuple(i for i, a in enumerate(resolved.arguments) if self.info.is_active(a))
-        callee_vjp, callee_wrt = self.differentiator.vjp_for_call(callee, wrt)
-        pair = b.apply(b.function_ref(callee_vjp), *[values[a] for a in resolved.arguments])
-        result, pullback = b.destructure_tuple(pair)
-        result.name = inst.result.name
-        values[inst.result] = result
-        self.saved[inst] = [self._checkpoint(pullback, "pullback")]
-        self.calls[inst] = (resolved.arguments, callee_wrt)
+    def emit_linear_map(self, ret: ReturnInst) -> None:
+        PullbackEmitter(self, self.linear_map, self.record).emit(ret)
 
 
 class PullbackEmitter:
@@ -197,7 +87,7 @@ class PullbackEmitter:
         else:
             self._accumulate(returned, seed)
         for inst in reversed(fn.blocks[0].instructions[:-1]):
-            if self.reverse._active(inst):
+            if self.reverse.active(inst):
                 self._visit(inst)
         entry = fn.blocks[0]
         tangents = [
@@ -260,7 +150,7 @@ class PullbackEmitter:
             if elements:
                 self._accumulate(inst.operands[0], Aggregate(elements))
         else:
-            raise self.reverse.error(inst, f"cannot differentiate '{inst.opname}' yet")
+            raise SILError.at(inst.span, f"cannot differentiate '{inst.opname}' yet")
 
     # --- adjoints ------------------------------------------------------------------------------
     def _take(self, v: Value) -> Value | None:
