@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from analysis.activity import Config
 from differentiation.diagnostics import registered_derivative
+from differentiation.legacy.pairs import answering_vjp
 from differentiation.naming import jvp_name, vjp_name
 from sil import derivative_types as dt
 from sil.diagnostics import SILError
-from sil.ir import DifferentiableAttr, Function, Module, TypeDecl
+from sil.ir import Function, Module, TypeDecl
 
 
 class Differentiator:
@@ -42,12 +43,7 @@ class Differentiator:
     def vjp_for(self, fn: Function, config: Config) -> Function:
         """The VJP a ``[differentiable]`` attribute of ``fn`` registers for exactly ``config``, else
         a synthesized one."""
-        for attr in fn.attributes:
-            if not isinstance(attr, DifferentiableAttr) or attr.vjp is None or attr.source != config.source:
-                continue
-            if dt.resolve_wrt(self.module, fn.type, attr.wrt) == config.wrt:
-                return self.module.functions[attr.vjp]
-        return self.vjp(fn, config)
+        return answering_vjp(self.module, fn, config) or self.vjp(fn, config)
 
     def jvp(self, fn: Function, config: Config) -> Function:
         """The synthesized JVP of ``fn`` for ``config`` (emitted now if it is not yet)."""

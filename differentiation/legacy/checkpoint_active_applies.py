@@ -15,6 +15,7 @@ from __future__ import annotations
 import attrs
 
 from differentiation.legacy.pairs import legacy_form
+from differentiation.legacy.records import reread_record
 from sil.builder import Builder
 from sil.diagnostics import Diagnostic, SILError
 from sil.instructions import (
@@ -222,35 +223,13 @@ class CheckpointActiveApplies(Pass):
         # Everything that reads the record reads the new field type; the adjoint calls the pullback.
         reads = r.adjoint_call.operands[2]
         seed = r.adjoint_call.operands[1]
-        reads = _reread_record(module, r.record).get(reads, reads)
+        reads = reread_record(module, r.record).get(reads, reads)
         new_call = Builder.before(r.adjoint_call, module).apply(reads, seed)
         new_call.name = r.adjoint_call.result.name
         r.adjoint_call.result.replace_all_uses_with(new_call)
         adjoint_ref = r.adjoint_call.operands[0]
         r.adjoint_call.erase()
         _erase_unused_ref(adjoint_ref)
-
-
-def _reread_record(module: Module, record: StructDecl) -> dict[Value, Value]:
-    """Rebuild every instruction that reads a field of ``record``, whose field types changed;
-    returns each old value read with the new one."""
-    replaced: dict[Value, Value] = {}
-    for fn in module.functions.values():
-        for inst in list(fn.instructions()):
-            if isinstance(inst, DestructureStructInst) and inst.operands[0].type == record.type:
-                parts = Builder.before(inst, module).destructure_struct(inst.operands[0])
-                for old, new in zip(inst.results, parts):
-                    new.name = old.name
-                    replaced[old] = new
-                    old.replace_all_uses_with(new)
-                inst.erase()
-            elif isinstance(inst, StructExtractInst) and inst.operands[0].type == record.type:
-                new = Builder.before(inst, module).struct_extract(inst.operands[0], inst.field)
-                new.name = inst.result.name
-                replaced[inst.result] = new
-                inst.result.replace_all_uses_with(new)
-                inst.erase()
-    return replaced
 
 
 def _erase_unused_ref(v: Value) -> None:

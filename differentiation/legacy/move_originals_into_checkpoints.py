@@ -11,11 +11,11 @@ from __future__ import annotations
 import attrs
 
 from differentiation.legacy.pairs import legacy_form
+from differentiation.legacy.records import references_to, reread_record
 from sil.builder import Builder
 from sil.diagnostics import Diagnostic, SILError, Span
 from sil.instructions import (
     ApplyInst,
-    DestructureStructInst,
     FunctionRefInst,
     PartialApplyInst,
     ReturnInst,
@@ -96,12 +96,7 @@ class MoveOriginalsIntoCheckpoints(Pass):
             for inst in other.instructions():
                 if isinstance(inst, StructInst) and inst.type == record.type and inst is not built:
                     refuse(f"cannot move originals into '{record.name}': it is built here too", inst.span)
-        references = [
-            inst
-            for other in module.functions.values()
-            for inst in other.instructions()
-            if isinstance(inst, FunctionRefInst) and inst.function_name == adjoint.name
-        ]
+        references = references_to(module, adjoint.name)
         for ref in references:
             for user in ref.result.uses:
                 calls = isinstance(user, ApplyInst | PartialApplyInst) and user.operands[0] is ref.result
@@ -130,15 +125,7 @@ class MoveOriginalsIntoCheckpoints(Pass):
         stored.name = plan.built.result.name
         plan.built.result.replace_all_uses_with(stored)
         plan.built.erase()
-        # Taking the record apart now gives the new fields too.
-        for fn in module.functions.values():
-            for inst in list(fn.instructions()):
-                if isinstance(inst, DestructureStructInst) and inst.operands[0].type == record.type:
-                    parts = Builder.before(inst, module).destructure_struct(inst.operands[0])
-                    for old, new in zip(inst.results, parts):
-                        new.name = old.name
-                        old.replace_all_uses_with(new)
-                    inst.erase()
+        reread_record(module, record)  # taking the record apart now gives the new fields too
         # The adjoint reads them from the record.
         adjoint = plan.adjoint
         seed_type, record_type = adjoint.type.params[:2]

@@ -12,11 +12,8 @@ def legacy_pair(module: Module, fn: Function, config: Config) -> tuple[Function,
     """The primal and adjoint of ``fn``'s legacy attribute for ``config``, and the form the adjoint
     is in (``original``, ``reversed``, ``moved``: see ``legacy_adjoint_forms``); None when ``fn``
     has none, or a modern VJP for ``config`` answers instead."""
-    for attr in fn.attributes:
-        if isinstance(attr, DifferentiableAttr) and attr.vjp is not None:
-            wrt = dt.resolve_wrt(module, fn.type, attr.wrt)
-            if (attr.source, wrt) == (config.source, config.wrt):
-                return None
+    if answering_vjp(module, fn, config) is not None:
+        return None
     for attr in fn.attributes:
         if not isinstance(attr, LegacyDifferentiableAttr) or attr.primal is None or attr.adjoint is None:
             continue
@@ -57,3 +54,13 @@ def legacy_form(module: Module, fn: Function, attr: LegacyDifferentiableAttr) ->
     if len(forms) > 1:
         return module_form(module) if module_form(module) in forms else forms[0]
     return forms[0] if forms else None
+
+
+def answering_vjp(module: Module, fn: Function, config: Config) -> Function | None:
+    """The VJP a ``[differentiable]`` attribute of ``fn`` names for exactly ``config``."""
+    for attr in fn.attributes:
+        if not isinstance(attr, DifferentiableAttr) or attr.vjp is None or attr.source != config.source:
+            continue
+        if dt.resolve_wrt(module, fn.type, attr.wrt) == config.wrt:
+            return module.functions.get(attr.vjp)
+    return None

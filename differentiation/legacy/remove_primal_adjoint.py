@@ -6,20 +6,11 @@ the VJP calls. An attribute with no VJP to take over is refused (run -synthesize
 from __future__ import annotations
 
 from analysis.activity import Config
+from differentiation.legacy.pairs import answering_vjp
 from sil import derivative_types as dt
 from sil.diagnostics import Diagnostic, SILError
-from sil.ir import DifferentiableAttr, Function, LegacyDifferentiableAttr, Module
+from sil.ir import LegacyDifferentiableAttr, Module
 from sil.passes import Pass, PassContext, register_pass
-
-
-def _answered(module: Module, fn: Function, config: Config) -> bool:
-    return any(
-        isinstance(attr, DifferentiableAttr)
-        and attr.vjp is not None
-        and attr.source == config.source
-        and dt.resolve_wrt(module, fn.type, attr.wrt) == config.wrt
-        for attr in fn.attributes
-    )
 
 
 @register_pass
@@ -35,7 +26,7 @@ class RemovePrimalAdjoint(Pass):
             for attr in fn.attributes:
                 if isinstance(attr, LegacyDifferentiableAttr):
                     config = Config(attr.source, dt.resolve_wrt(module, fn.type, attr.wrt))
-                    if not _answered(module, fn, config):
+                    if answering_vjp(module, fn, config) is None:
                         problems.append(
                             Diagnostic(
                                 "error",

@@ -7,6 +7,7 @@ follow (passing it as a value, partially applying it) is refused with a diagnost
 from __future__ import annotations
 
 from differentiation.legacy.pairs import legacy_form
+from differentiation.legacy.records import references_to
 from sil.diagnostics import Diagnostic, SILError, note
 from sil.instructions import ApplyInst, FunctionRefInst
 from sil.ir import Function, Instruction, LegacyDifferentiableAttr, Module
@@ -47,12 +48,7 @@ class ReverseAdjointParams(Pass):
         problems: list[Diagnostic] = []
         for adjoint, attr in _original_form_adjoints(module):
             order = reversed_order(len(adjoint.type.params))
-            references = [
-                inst
-                for fn in module.functions.values()
-                for inst in fn.instructions()
-                if isinstance(inst, FunctionRefInst) and inst.function_name == adjoint.name
-            ]
+            references = references_to(module, adjoint.name)
             for ref in references:
                 for user in ref.result.uses:
                     if not (

@@ -7,7 +7,7 @@ The function gains ``[differentiable source S wrt … vjp @AD__f__vjp_src_S_wrt_
 from __future__ import annotations
 
 from analysis.activity import Config
-from differentiation.legacy.pairs import legacy_form
+from differentiation.legacy.pairs import answering_vjp, legacy_form
 from differentiation.naming import vjp_name
 from sil import derivative_types as dt
 from sil.builder import Builder
@@ -35,7 +35,7 @@ class SynthesizeVJP(Pass):
                 ):
                     continue
                 config = Config(attr.source, dt.resolve_wrt(module, fn.type, attr.wrt))
-                if _has_vjp(module, fn, config):
+                if answering_vjp(module, fn, config) is not None:
                     continue
                 form = legacy_form(module, fn, attr)
                 name = vjp_name(fn.name, config)
@@ -60,16 +60,6 @@ class SynthesizeVJP(Pass):
         for fn, attr, config, name in work:
             vjp = _vjp(module, fn, attr, config, name)
             fn.attributes.append(DifferentiableAttr(config.source, attr.wrt, None, vjp.name))
-
-
-def _has_vjp(module: Module, fn: Function, config: Config) -> bool:
-    return any(
-        isinstance(attr, DifferentiableAttr)
-        and attr.vjp is not None
-        and attr.source == config.source
-        and dt.resolve_wrt(module, fn.type, attr.wrt) == config.wrt
-        for attr in fn.attributes
-    )
 
 
 def _vjp(module: Module, fn: Function, attr: LegacyDifferentiableAttr, config: Config, name: str) -> Function:
