@@ -40,7 +40,7 @@ from sil.ir import (
     Result,
     Value,
 )
-from sil.types import TupleType
+from sil.types import TupleType, Type
 
 
 class Activity(enum.Enum):
@@ -72,9 +72,14 @@ class ActivityInfo:
     varied: set[Value]
     useful: set[Value]
     module: Module
+    # Whether each type met has a tangent (asked for every value; types recur).
+    _differentiable: dict[Type, bool] = attrs.field(factory=dict, init=False)
 
     def activity(self, v: Value) -> Activity:
-        if self.module.tangent_type(v.type) is None:
+        differentiable = self._differentiable.get(v.type)
+        if differentiable is None:
+            differentiable = self._differentiable[v.type] = self.module.tangent_type(v.type) is not None
+        if not differentiable:
             return Activity.NONE
         varied, useful = v in self.varied, v in self.useful
         if varied and useful:

@@ -56,6 +56,8 @@ class DerivativeEmitter(abc.ABC):
         # map takes or gives tangents for.
         self.calls: dict[Instruction, tuple[tuple[Value, ...], tuple[int, ...]]] = {}
         self._counts = {"partial": 0, self.linear_map_kind: 0}
+        self._kept: dict[Value, int] = {}  # checkpoint index of each value kept
+        self._field_names: set[str] = set()
 
     # --- what a mode says ----------------------------------------------------------------------
     @abc.abstractmethod
@@ -134,16 +136,17 @@ class DerivativeEmitter(abc.ABC):
     def checkpoint(self, value: Value, kind: str) -> int:
         """The index of the field holding ``value``, added the first time it is kept. A field is
         named after its value when the input named it (``xx``), else ``partial_N``/``pullback_N``."""
-        for i, cp in enumerate(self.checkpoints):
-            if cp.value is value:
-                return i
-        taken = {cp.name for cp in self.checkpoints}
+        index = self._kept.get(value)
+        if index is not None:
+            return index
         name = value.name if value.name is not None and not value.name.isdigit() else None
-        if name is None or name in taken:
+        if name is None or name in self._field_names:
             name = f"{kind}_{self._counts[kind]}"
             self._counts[kind] += 1
+        self._field_names.add(name)
         self.checkpoints.append(Checkpoint(name, value))
-        return len(self.checkpoints) - 1
+        self._kept[value] = index = len(self.checkpoints) - 1
+        return index
 
     def _save(self, b: Builder, inst: BuiltinInst, copy: Instruction) -> None:
         rule = RULES.get(inst.name)
