@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 from collections.abc import Callable
 from typing import ClassVar, TypeVar
@@ -100,7 +101,15 @@ class PassManager:
         ctx = self.context
         for p in self.passes:
             ctx.annotations.clear()
-            p.run(module, ctx)
+            # A pass allocates IR that stays alive: cyclic-GC passes over the growing module find
+            # nothing to free, and made -differentiation superlinear (as they did the parser).
+            was_enabled = gc.isenabled()
+            gc.disable()
+            try:
+                p.run(module, ctx)
+            finally:
+                if was_enabled:
+                    gc.enable()
             ctx.analyses.clear()
             if self.verify_each:
                 problems = verify_module(module)

@@ -3,6 +3,7 @@ diagnostic at the instruction (or declaration) that breaks it."""
 
 from __future__ import annotations
 
+import collections
 import re
 
 from sil import derivative_types as dt
@@ -95,7 +96,7 @@ class Verifier:
         names = (
             [f.name for f in decl.fields] if isinstance(decl, StructDecl) else [c.name for c in decl.cases]
         )
-        for name in sorted({n for n in names if names.count(n) > 1}):
+        for name in sorted(n for n, times in collections.Counter(names).items() if times > 1):
             self.error(decl.span, f"'{decl.name}' declares '{name}' more than once")
         if isinstance(decl, StructDecl):
             for f in decl.fields:
