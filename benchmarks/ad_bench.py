@@ -1,0 +1,1369 @@
+"""Cost of the gradients ``-differentiation`` synthesizes, and of the pass itself.
+
+Run from the repository root (or anywhere; it imports the checkout it lives in)::
+
+    python3 benchmarks/ad_bench.py           # the full run (70-90 s on 2 cores, half of it (c))
+    python3 benchmarks/ad_bench.py --quick   # a smoke run: (c) up to 4k, one repetition
+
+Workloads, each written in SIL by this script (deterministically), parsed, verified, differentiated
+(``-differentiation``, ``-lower-gradient``) and run on the NumPy backend: (a) the gradient of
+``(Double, Double) -> Double`` functions over the same function's primal, on the interpreter, next to
+the same ratio for a generated plain-Python function with a hand-written reverse sweep: a
+straight-line function of 1k instructions, a chain of 100 small functions each calling the next,
+and a function applying 10 small helpers in sequence, ten times over; (b) the gradient of a 3-layer
+tanh MLP's mean squared error (batch 128, widths 256 and 1024, Float) against hand-written NumPy
+forward and backward passes, and torch and JAX where installed (the differentiator cannot take this
+function yet: the run says why, and counts it as a MISS); (c) the ``-differentiation`` pass itself on
+straight-line functions of 1k to 64k instructions: time per instruction and the size of the
+checkpoints record it builds, both of which should grow linearly. Every workload is checked before
+it is timed: the primal runs agree bit for bit with plain Python, and the interpreter's gradients
+agree with the hand-written ones (relative 1e-9), with the generator's own forward-mode derivatives
+(1e-9) and with central finite differences (1e-5). Variants are timed round-robin, and each ratio is
+the median over rounds of the ratio within a round. ``benchmarks/README.md`` explains the figures
+and records results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib
+import json
+import math
+import multiprocessing
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any, NamedTuple, NoReturn
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import silopt.driver  # noqa: E402, F401  (registers the passes)
+from accel import Backend, select_backend  # noqa: E402
+from interp import Program  # noqa: E402
+from sil import Module, parse, verify_module  # noqa: E402
+from sil.diagnostics import SILError  # noqa: E402
+from sil.ir import StructDecl  # noqa: E402
+from sil.passes import Pass, PassManager, registered_passes  # noqa: E402
+
+# Targets for the 2-core reference machine (issue 4, item 7; see README.md).
+TARGET_GRADIENT = 3.0  # interpreter: gradient time / primal time (the cheap-gradient principle)
+TARGET_MLP = 1.10  # MLP loss gradient at width 1024 / hand-written NumPy forward and backward
+TARGET_LINEAR = 1.5  # -differentiation at 64k / at 1k: time per instruction, record fields per instruction
+
+ARGS = (0.75, -1.25)  # where every scalar function is generated, checked and timed
+FN = "$@convention(thin) (Double, Double) -> Double"
+GRAD_FN = "$@convention(thin) (Double, Double) -> (Double, Double)"
+STRAIGHT_N = 1_000  # (a) instructions, the return included
+CHAIN_DEPTH, CHAIN_PRE, CHAIN_POST, CHAIN_LEAF = 100, 4, 4, 8  # (a) c0 calls c1 ... calls c99
+HELPERS, HELPER_N, SEQUENCE_LAPS = 10, 8, 10  # (a) h0 .. h9 applied in turn, SEQUENCE_LAPS times
+PASS_SIZES, PASS_SIZES_QUICK = (1_000, 4_000, 16_000, 64_000), (1_000, 4_000)  # (c)
+RUN_CHECK_LIMIT = 4_000  # (c) sizes up to this are also lowered, run and checked against Python
+BATCH, IO_WIDTH, HIDDEN_WIDTHS = 128, 256, (256, 1024)  # (b)
+
+VALUE_BOUND = (1e-6, 1e3)  # a kept value's magnitude lies within these
+DERIVATIVE_BOUND = 1e3  # and its derivatives by the function's parameters at most this
+WINDOW = 6  # an operand is forced when it has gone unused for this many values
+REL_EXACT, REL_FD = 1e-9, 1e-5  # gradient checks: against reverse/forward sweeps, finite differences
+FD_STEP = 1e-6  # relative step of the fourth-order central difference
+
+
+# --- (a), (c) scalar functions, generated with their derivatives ---------------------------------
+class Op(NamedTuple):
+    """A differentiable builtin on Double: its value and partial derivatives, the operands kept
+    (well away from poles, overflow and domain edges), the plain-Python expression, and each
+    operand's hand-written adjoint contribution (``{g}`` is the result's adjoint, ``{r}`` the
+    result, ``{0}``/``{1}`` the operands; a leading ``-`` subtracts)."""
+
+    evaluate: Callable[..., tuple[float, tuple[float, ...]]]
+    allowed: Callable[..., bool]
+    python: str
+    adjoints: tuple[str, ...]
+
+
+def _any(*_: float) -> bool:
+    return True
+
+
+def _pow(a: float, b: float) -> tuple[float, tuple[float, ...]]:
+    r = math.pow(a, b)
+    return r, (b * math.pow(a, b - 1.0), r * math.log(a))
+
+
+OPS: dict[str, Op] = {
+    "fadd": Op(lambda a, b: (a + b, (1.0, 1.0)), _any, "{0} + {1}", ("{g}", "{g}")),
+    "fsub": Op(lambda a, b: (a - b, (1.0, -1.0)), _any, "{0} - {1}", ("{g}", "-{g}")),
+    "fmul": Op(lambda a, b: (a * b, (b, a)), _any, "{0} * {1}", ("{g} * {1}", "{g} * {0}")),
+    "fdiv": Op(
+        lambda a, b: (a / b, (1.0 / b, -a / (b * b))),
+        lambda a, b: abs(b) >= 1e-2,
+        "{0} / {1}",
+        ("{g} / {1}", "-{g} * {r} / {1}"),
+    ),
+    "pow": Op(
+        _pow,
+        lambda a, b: 0.1 <= a <= 10.0 and abs(b) <= 3.0,
+        "pow({0}, {1})",
+        ("{g} * {1} * pow({0}, {1} - 1.0)", "{g} * {r} * log({0})"),
+    ),
+    "fneg": Op(lambda a: (-a, (-1.0,)), _any, "-{0}", ("-{g}",)),
+    "exp": Op(lambda a: (math.exp(a), (math.exp(a),)), lambda a: a <= 6.0, "exp({0})", ("{g} * {r}",)),
+    "log": Op(lambda a: (math.log(a), (1.0 / a,)), lambda a: a >= 1e-2, "log({0})", ("{g} / {0}",)),
+    "sin": Op(lambda a: (math.sin(a), (math.cos(a),)), _any, "sin({0})", ("{g} * cos({0})",)),
+    "cos": Op(lambda a: (math.cos(a), (-math.sin(a),)), _any, "cos({0})", ("-{g} * sin({0})",)),
+    "tanh": Op(
+        lambda a: (math.tanh(a), (1.0 - math.tanh(a) ** 2,)),
+        _any,
+        "tanh({0})",
+        ("{g} * (1.0 - {r} * {r})",),
+    ),
+    "sqrt": Op(
+        lambda a: (math.sqrt(a), (0.5 / math.sqrt(a),)),
+        lambda a: a >= 1e-2,
+        "sqrt({0})",
+        ("{g} * 0.5 / {r}",),
+    ),
+}
+# Builtins drawn, weighted towards the four arithmetic operations (as in interp_bench.py). Helpers
+# applied many times are checked on a grid of arguments, not at each call, so they use only
+# builtins defined everywhere, whose values cannot blow up between the grid's points.
+BINARY = ("fadd",) * 4 + ("fmul",) * 4 + ("fsub",) * 3 + ("fdiv",) * 2 + ("pow",)
+UNARY = ("sin", "cos", "exp", "log", "tanh", "sqrt", "fneg")
+SMOOTH_BINARY = ("fadd",) * 4 + ("fmul",) * 4 + ("fsub",) * 3
+SMOOTH_UNARY = ("sin", "cos", "exp", "tanh", "fneg")
+LITERALS = (1.5, -0.25, 3.0, 2.718281828459045, 0.5, -7.25, 0.1, 42.0)
+HELPER_CONTEXTS = [(s / 8, p) for s in range(-16, 17) for p in ARGS]  # a helper's (s, p): s in [-2, 2]
+PY_GLOBALS = {
+    name: getattr(math, name) for name in ("sin", "cos", "exp", "log", "tanh", "sqrt", "pow")
+}  # as `from math import sin, ...` gives them
+
+
+def _bounded(x: float) -> bool:
+    """Whether a value keeps the function well away from overflow, NaN and subnormals, and is not
+    an exact 0 (``x - x``), past which a derivative could vanish."""
+    return VALUE_BOUND[0] <= abs(x) <= VALUE_BOUND[1]
+
+
+class Step(NamedTuple):
+    """One instruction: a builtin of ``OPS``, ``literal`` (``payload`` is its value) or ``call``
+    (``payload`` is the callee, applied to the two operands)."""
+
+    op: str
+    result: int
+    operands: tuple[int, ...]
+    payload: Any = None
+
+
+class ScalarFunction:
+    """A generated function ``(Double, Double) -> Double`` with no control flow, in SIL and in plain
+    Python (the primal, and a hand-written VJP and pullback).
+
+    Each value is evaluated as it is generated on a few argument pairs (``contexts``), with its
+    derivatives by the two parameters (forward mode), and an instruction is kept only when its
+    value and derivatives stay bounded on every context, so no inf, NaN, domain error or division
+    by a tiny value occurs and the gradient is well conditioned. Every value is used: an operand
+    that has gone unused for ``WINDOW`` values is forced into the next instruction, and whatever is
+    left unused at the end is added into the result, so that no code is dead (dead code would be
+    left out of the VJP and flatter the gradient)."""
+
+    def __init__(
+        self,
+        name: str,
+        rng: random.Random,
+        contexts: Sequence[tuple[float, float]],
+        binary: Sequence[str] = BINARY,
+        unary: Sequence[str] = UNARY,
+    ) -> None:
+        self.name = name
+        self.rng = rng
+        self.binary, self.unary = binary, unary
+        k = len(contexts)
+        self.values: list[list[float]] = [[c[0] for c in contexts], [c[1] for c in contexts]]
+        self.derivatives: list[list[tuple[float, float]]] = [[(1.0, 0.0)] * k, [(0.0, 1.0)] * k]
+        self.varied = [True, True]  # depends on the parameters
+        self.unused: dict[int, None] = {0: None, 1: None}  # in order of definition
+        self.steps: list[Step] = []
+        self.instructions = 1  # the return
+        self.result = 1
+
+    # --- generating ----------------------------------------------------------------------------
+    def _recent(self) -> int:
+        """Mostly one of the last few values, sometimes any earlier one."""
+        count = len(self.values)
+        if self.rng.random() < 0.9:
+            return count - 1 - min(int(self.rng.expovariate(0.35)), count - 1)
+        return self.rng.randrange(count)
+
+    def _first_operand(self) -> int:
+        """The oldest value unused for ``WINDOW`` values, else a recent one."""
+        oldest = next(iter(self.unused), None)
+        if oldest is not None and oldest < len(self.values) - WINDOW:
+            return oldest
+        return self._recent()
+
+    def _add(self, step: Step, values: list[float], derivatives: list[tuple[float, float]]) -> None:
+        self.steps.append(step)
+        self.values.append(values)
+        self.derivatives.append(derivatives)
+        self.varied.append(step.op != "literal" and any(self.varied[i] for i in step.operands))
+        for i in step.operands:
+            self.unused.pop(i, None)
+        self.unused[step.result] = None
+        self.instructions += 2 if step.op == "call" else 1
+
+    def literal(self, value: float) -> int:
+        r = len(self.values)
+        k = len(self.values[0])
+        self._add(Step("literal", r, (), value), [value] * k, [(0.0, 0.0)] * k)
+        return r
+
+    def builtin(self, name: str, operands: tuple[int, ...], check: bool = True) -> bool:
+        """Add ``name`` applied to ``operands`` if (``check``) it stays bounded on every context."""
+        op = OPS[name]
+        values, derivatives = [], []
+        for c in range(len(self.values[0])):
+            args = [self.values[i][c] for i in operands]
+            if check and not op.allowed(*args):
+                return False
+            value, partials = op.evaluate(*args)
+            dx = sum(p * self.derivatives[i][c][0] for p, i in zip(partials, operands))
+            dy = sum(p * self.derivatives[i][c][1] for p, i in zip(partials, operands))
+            if check and not (
+                _bounded(value) and abs(dx) <= DERIVATIVE_BOUND and abs(dy) <= DERIVATIVE_BOUND
+            ):
+                return False
+            values.append(value)
+            derivatives.append((dx, dy))
+        self._add(Step(name, len(self.values), operands), values, derivatives)
+        return True
+
+    def call(self, callee: ScalarFunction, a: int, b: int) -> int:
+        values, derivatives = [], []
+        for c in range(len(self.values[0])):
+            value, (pa, pb) = callee.evaluate(self.values[a][c], self.values[b][c])
+            da, db = self.derivatives[a][c], self.derivatives[b][c]
+            values.append(value)
+            derivatives.append((pa * da[0] + pb * db[0], pa * da[1] + pb * db[1]))
+        r = len(self.values)
+        self._add(Step("call", r, (a, b), callee), values, derivatives)
+        return r
+
+    def call_operands(self) -> tuple[int, int]:
+        """Two varied values to pass to a call: the latest, and the oldest unused or a recent one."""
+        varied = [i for i, v in enumerate(self.varied) if v]
+        u = varied[-1]
+        unused = [i for i in self.unused if self.varied[i] and i != u]
+        if unused:
+            return u, unused[0]
+        choices = varied[-WINDOW:-1] or varied
+        return u, self.rng.choice(choices)
+
+    def grow(self, count: int) -> None:
+        """Add ``count`` instructions: ~10% literals, ~62% binary builtins, ~28% unary ones."""
+        for _ in range(count):
+            for _ in range(20):  # tries for an instruction whose result stays bounded
+                roll = self.rng.random()
+                if roll < 0.10:
+                    self.literal(self.rng.choice(LITERALS))
+                    break
+                operands: tuple[int, ...]
+                if roll < 0.72:
+                    name = self.rng.choice(self.binary)
+                    operands = (self._first_operand(), self._recent())
+                else:
+                    name = self.rng.choice(self.unary)
+                    operands = (self._first_operand(),)
+                if self.builtin(name, operands):
+                    break
+            else:
+                self.builtin("fneg", (self._first_operand(),), check=False)
+
+    def finish(self, squash: bool = False) -> None:
+        """Add what is still unused into the last value; ``squash``: then map it into [-2, 2]."""
+        last = len(self.values) - 1
+        for i in [i for i in self.unused if i != last]:
+            self.builtin("fadd", (len(self.values) - 1, i), check=False)
+        if squash:
+            self.builtin("sin", (len(self.values) - 1,), check=False)
+            two = self.literal(2.0)
+            self.builtin("fmul", (two - 1, two), check=False)
+        self.result = len(self.values) - 1
+
+    def evaluate(self, x: float, y: float) -> tuple[float, tuple[float, float]]:
+        """The value and the gradient at ``(x, y)``, in forward mode."""
+        values: list[float] = [x, y]
+        derivatives: list[tuple[float, float]] = [(1.0, 0.0), (0.0, 1.0)]
+        for step in self.steps:
+            if step.op == "literal":
+                values.append(step.payload)
+                derivatives.append((0.0, 0.0))
+                continue
+            args = [values[i] for i in step.operands]
+            if step.op == "call":
+                value, partials = step.payload.evaluate(*args)
+            else:
+                value, partials = OPS[step.op].evaluate(*args)
+            values.append(value)
+            derivatives.append(
+                (
+                    sum(p * derivatives[i][0] for p, i in zip(partials, step.operands)),
+                    sum(p * derivatives[i][1] for p, i in zip(partials, step.operands)),
+                )
+            )
+        return values[self.result], derivatives[self.result]
+
+    def dynamic_instructions(self) -> int:
+        """Instructions one call executes, its callees' included."""
+        callees: list[ScalarFunction] = [s.payload for s in self.steps if s.op == "call"]
+        return self.instructions + sum(callee.dynamic_instructions() for callee in callees)
+
+    # --- SIL -----------------------------------------------------------------------------------
+    def sil(self) -> list[str]:
+        lines = [f"sil @{self.name} : {FN} {{", "bb0(%0 : $Double, %1 : $Double):"]
+        for s in self.steps:
+            r, ops = s.result, s.operands
+            if s.op == "literal":
+                lines.append(f"  %{r} = float_literal $Double, {s.payload!r}")
+            elif s.op == "call":
+                lines.append(f"  %f{r} = function_ref @{s.payload.name} : {FN}")
+                lines.append(f"  %{r} = apply %f{r}(%{ops[0]}, %{ops[1]}) : {FN}")
+            else:
+                typed = ", ".join(f"%{i} : $Double" for i in ops)
+                lines.append(f'  %{r} = builtin "{s.op}"({typed}) : $Double')
+        lines += [f"  return %{self.result} : $Double", "}", ""]
+        return lines
+
+    # --- plain Python: the primal, and the same function differentiated by hand -----------------
+    def _forward(self, taped: bool) -> list[str]:
+        """The primal's statements; ``taped``: a call runs the callee's VJP and keeps its tape."""
+        lines = []
+        for s in self.steps:
+            r, ops = s.result, s.operands
+            if s.op == "literal":
+                lines.append(f"    v{r} = {s.payload!r}")
+            elif s.op == "call":
+                args = f"v{ops[0]}, v{ops[1]}"
+                callee = s.payload.name
+                lines.append(
+                    f"    v{r}, t{r} = {callee}_vjp({args})" if taped else f"    v{r} = {callee}({args})"
+                )
+            else:
+                lines.append(f"    v{r} = " + OPS[s.op].python.format(*(f"v{i}" for i in ops)))
+        return lines
+
+    def _reverse(self) -> tuple[list[str], list[str]]:
+        """The reverse sweep from ``g<result>``, accumulating only into varied values, and the
+        names of the primal values and tapes it reads."""
+        lines: list[str] = []
+        reads: dict[str, None] = {}
+        assigned = {self.result}
+
+        def accumulate(i: int, term: str) -> None:
+            negate = term.startswith("-")
+            term = term.removeprefix("-")
+            if i in assigned:
+                lines.append(f"    g{i} {'-=' if negate else '+='} {term}")
+            else:
+                lines.append(f"    g{i} = {'-' if negate else ''}{term}")
+                assigned.add(i)
+
+        for s in reversed(self.steps):
+            r, ops = s.result, s.operands
+            if not self.varied[r] or r not in assigned:
+                continue
+            wanted = [i for i in ops if self.varied[i]]
+            if s.op == "call":
+                reads[f"t{r}"] = None
+                call = f"{s.payload.name}_pb(g{r}, t{r})"
+                a, b = ops
+                if a != b and a not in assigned and b not in assigned:
+                    lines.append(f"    g{a}, g{b} = {call}")
+                    assigned.update(ops)
+                else:
+                    lines.append(f"    q{r}, w{r} = {call}")
+                    accumulate(a, f"q{r}")
+                    accumulate(b, f"w{r}")
+                continue
+            names = [f"v{i}" for i in ops]
+            for k, i in enumerate(ops):
+                if i not in wanted:
+                    continue
+                template = OPS[s.op].adjoints[k]
+                for key, name in [*enumerate(names), ("r", f"v{r}")]:
+                    if f"{{{key}}}" in template:
+                        reads[name] = None
+                accumulate(i, template.format(*names, g=f"g{r}", r=f"v{r}"))
+        params = [f"g{i}" if i in assigned else "0.0" for i in (0, 1)]
+        lines.append(f"    return {params[0]}, {params[1]}")
+        return lines, list(reads)
+
+    def python(self) -> str:
+        """``name(v0, v1)``, the primal; ``name_vjp`` returning the value and a tape of what
+        ``name_pb(seed, tape)`` reads; and ``name_grad(v0, v1)``, the value computed and then the
+        gradient by reverse accumulation, in one function."""
+        forward, taped = self._forward(False), self._forward(True)
+        reverse, reads = self._reverse()
+        tape = f"({', '.join(reads)},)" if reads else "()"
+        n, r = self.name, self.result
+        source = [f"def {n}(v0, v1):", *forward, f"    return v{r}", ""]
+        source += [f"def {n}_vjp(v0, v1):", *taped, f"    return v{r}, {tape}", ""]
+        source += [f"def {n}_pb(g{r}, tape):"]
+        if reads:
+            source.append(f"    {', '.join(reads)}, = tape")
+        source += [*reverse, ""]
+        source += [f"def {n}_grad(v0, v1):", *taped, f"    g{r} = 1.0", *reverse, ""]
+        return "\n".join(source)
+
+
+def straight_line(n: int, seed: int = 7) -> list[ScalarFunction]:
+    """One function of about ``n`` instructions, the return included (one more, at times: the
+    values left unused at the end are added in)."""
+    f = ScalarFunction("f", random.Random(seed), [ARGS])
+    while f.instructions + len(f.unused) - 1 < n:
+        f.grow(1)
+    f.finish()
+    return [f]
+
+
+def call_chain(seed: int = 8) -> list[ScalarFunction]:
+    """``c0`` … ``c99``: each computes a few values from its arguments, passes two of them to the
+    next, and computes a few more with what it returns; the last calls nothing."""
+    rng = random.Random(seed)
+    functions: list[ScalarFunction] = []
+
+    def make(i: int, context: tuple[float, float]) -> ScalarFunction:
+        f = ScalarFunction(f"c{i}", rng, [context])
+        functions.append(f)
+        if i == CHAIN_DEPTH - 1:
+            f.grow(CHAIN_LEAF)
+        else:
+            f.grow(CHAIN_PRE)
+            u, v = f.call_operands()
+            callee = make(i + 1, (f.values[u][0], f.values[v][0]))
+            f.call(callee, u, v)
+            f.grow(CHAIN_POST)
+        f.finish()
+        return f
+
+    make(0, ARGS)
+    return functions
+
+
+def helper_sequence(seed: int = 9) -> list[ScalarFunction]:
+    """``seq(x, y)``: ``s = h_k(s, y or x)`` for the helpers ``h0`` … ``h9`` in turn, ten times over
+    (100 calls), starting from ``s = x``. Each helper is checked on a grid of ``s`` in [-2, 2] and
+    ends in ``2 sin(…)``, so that whatever ``s`` it is given lies on that grid's span (``tanh``
+    would saturate, and derivatives vanish)."""
+    rng = random.Random(seed)
+    helpers = []
+    for k in range(HELPERS):
+        h = ScalarFunction(f"h{k}", rng, HELPER_CONTEXTS, SMOOTH_BINARY, SMOOTH_UNARY)
+        h.grow(HELPER_N)
+        h.finish(squash=True)
+        helpers.append(h)
+    seq = ScalarFunction("seq", rng, [ARGS])
+    s = 0
+    for k in range(HELPERS * SEQUENCE_LAPS):
+        s = seq.call(helpers[k % HELPERS], s, 1 if k % 2 == 0 else 0)
+    seq.finish()
+    return [seq, *helpers]
+
+
+def request_sil(top: str) -> list[str]:
+    """A function asking for the gradient of ``@top`` by both parameters."""
+    return [
+        f"sil @request : {GRAD_FN} {{",
+        "bb0(%x : $Double, %y : $Double):",
+        f"  %f = function_ref @{top} : {FN}",
+        f"  %g = gradient [wrt 0, 1] %f : {FN}",
+        f"  %r = apply %g(%x, %y) : {GRAD_FN}",
+        "  return %r : $(Double, Double)",
+        "}",
+        "",
+    ]
+
+
+def module_text(functions: list[ScalarFunction]) -> str:
+    """The functions (the first is the one differentiated) and ``@request``."""
+    lines = ["sil_stage canonical", ""]
+    for f in functions:
+        lines += f.sil()
+    return "\n".join(lines + request_sil(functions[0].name))
+
+
+def python_namespace(functions: list[ScalarFunction], what: str) -> dict[str, Any]:
+    namespace: dict[str, Any] = dict(PY_GLOBALS)
+    source = "\n".join(f.python() for f in functions)
+    exec(compile(source, f"<plain Python: {what}>", "exec"), namespace)
+    return namespace
+
+
+# --- (b) an MLP's loss ---------------------------------------------------------------------------------
+MLP_PARAMS = ("x", "t", "w1", "b1", "w2", "b2", "w3", "b3")
+MLP_WRT = tuple(range(2, len(MLP_PARAMS)))  # the weights and biases
+
+
+def mlp_text() -> str:
+    """``mean((tanh(tanh(x W1 + b1) W2 + b2) W3 + b3 - t)^2)``: two tanh hidden layers, a linear
+    output layer, the biases broadcast along the batch, and ``@request`` asking for its gradient by
+    the weights and biases. Tensor types carry no shape: one module serves every width."""
+    t = "$Tensor<Float>"
+    tensors = ", ".join(["Tensor<Float>"] * len(MLP_PARAMS))
+    fn_type = f"$@convention(thin) ({tensors}) -> Float"
+    grads = f"({', '.join(['Tensor<Float>'] * len(MLP_WRT))})"
+    lines = ["sil_stage canonical", "", f"sil @loss : {fn_type} {{"]
+    lines.append(f"bb0({', '.join(f'%{p} : {t}' for p in MLP_PARAMS)}):")
+    h = "%x"
+    for layer in (1, 2, 3):
+        lines.append(f'  %m{layer} = builtin "matmul"({h} : {t}, %w{layer} : {t}) : {t}')
+        lines.append(f'  %a{layer} = builtin "fadd"(%m{layer} : {t}, %b{layer} : {t}) : {t}')
+        h = f"%a{layer}"
+        if layer < 3:
+            lines.append(f'  %h{layer} = builtin "tanh"({h} : {t}) : {t}')
+            h = f"%h{layer}"
+    lines += [
+        f'  %d = builtin "fsub"({h} : {t}, %t : {t}) : {t}',
+        f'  %sq = builtin "fmul"(%d : {t}, %d : {t}) : {t}',
+        f'  %l = builtin "mean"(%sq : {t}) : $Float',
+        "  return %l : $Float",
+        "}",
+        "",
+        f"sil @request : $@convention(thin) ({tensors}) -> {grads} {{",
+        f"bb0({', '.join(f'%{p} : {t}' for p in MLP_PARAMS)}):",
+        f"  %f = function_ref @loss : {fn_type}",
+        f"  %g = gradient [wrt {', '.join(map(str, MLP_WRT))}] %f : {fn_type}",
+        f"  %r = apply %g({', '.join('%' + p for p in MLP_PARAMS)}) : "
+        f"$@convention(thin) ({tensors}) -> {grads}",
+        f"  return %r : ${grads}",
+        "}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def mlp_inputs(width: int, seed: int = 4) -> list[np.ndarray[Any, Any]]:
+    """The batch and its targets, then each layer's weights (scaled by 1/sqrt(fan-in)) and bias."""
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal((BATCH, IO_WIDTH)), rng.standard_normal((BATCH, IO_WIDTH))]
+    for fan_in, fan_out in ((IO_WIDTH, width), (width, width), (width, IO_WIDTH)):
+        arrays.append(rng.standard_normal((fan_in, fan_out)) / math.sqrt(fan_in))
+        arrays.append(0.1 * rng.standard_normal(fan_out))
+    return [a.astype(np.float32) for a in arrays]
+
+
+def numpy_loss(x: Any, t: Any, w1: Any, b1: Any, w2: Any, b2: Any, w3: Any, b3: Any) -> Any:
+    """The loss alone, written by hand in NumPy."""
+    h = np.tanh(x @ w1 + b1)
+    h = np.tanh(h @ w2 + b2)
+    d = h @ w3 + b3 - t
+    return np.mean(d * d)
+
+
+def numpy_loss_and_grad(
+    x: Any, t: Any, w1: Any, b1: Any, w2: Any, b2: Any, w3: Any, b3: Any
+) -> tuple[Any, tuple[Any, ...]]:
+    """The loss and its gradient by the weights and biases: forward and backward by hand."""
+    h1 = np.tanh(x @ w1 + b1)
+    h2 = np.tanh(h1 @ w2 + b2)
+    d = h2 @ w3 + b3 - t
+    loss = np.mean(d * d)
+    gy = d * d.dtype.type(2.0 / d.size)
+    gw3, gb3 = h2.T @ gy, gy.sum(axis=0)
+    g2 = (gy @ w3.T) * (1 - h2 * h2)
+    gw2, gb2 = h1.T @ g2, g2.sum(axis=0)
+    g1 = (g2 @ w2.T) * (1 - h1 * h1)
+    gw1, gb1 = x.T @ g1, g1.sum(axis=0)
+    return loss, (gw1, gb1, gw2, gb2, gw3, gb3)
+
+
+def torch_loss_and_grad(torch: Any) -> Callable[..., tuple[Any, tuple[Any, ...]]]:
+    """The same loss in torch, differentiated by ``loss.backward()`` (CPU, float32)."""
+
+    def run(x: Any, t: Any, *params: Any) -> tuple[Any, tuple[Any, ...]]:
+        for p in params:
+            p.grad = None
+        w1, b1, w2, b2, w3, b3 = params
+        h = torch.tanh(x @ w1 + b1)
+        h = torch.tanh(h @ w2 + b2)
+        d = h @ w3 + b3 - t
+        loss = torch.mean(d * d)
+        loss.backward()
+        return loss, tuple(p.grad for p in params)
+
+    return run
+
+
+def jax_loss_and_grad(jax: Any) -> Callable[..., tuple[Any, tuple[Any, ...]]]:
+    """The same loss in JAX, ``jax.jit(jax.value_and_grad(...))`` by the weights and biases."""
+    jnp = jax.numpy
+
+    def loss(params: tuple[Any, ...], x: Any, t: Any) -> Any:
+        w1, b1, w2, b2, w3, b3 = params
+        h = jnp.tanh(x @ w1 + b1)
+        h = jnp.tanh(h @ w2 + b2)
+        d = h @ w3 + b3 - t
+        return jnp.mean(d * d)
+
+    compiled = jax.jit(jax.value_and_grad(loss))
+
+    def run(x: Any, t: Any, *params: Any) -> tuple[Any, tuple[Any, ...]]:
+        value, grads = compiled(params, x, t)
+        jax.block_until_ready(grads)
+        return value, tuple(grads)
+
+    return run
+
+
+def optional_module(name: str) -> Any:
+    """``name`` imported, or None when it is not installed."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+# --- checking ----------------------------------------------------------------------------------------
+def checked_module(text: str, name: str) -> Module:
+    module = parse(text, name)
+    diagnostics = verify_module(module)
+    if diagnostics:
+        sys.exit(f"{name}: the generated module does not verify: {diagnostics[0].message}")
+    return module
+
+
+def passes(*names: str) -> PassManager:
+    available = registered_passes()
+    chosen: list[Pass] = [available[name]() for name in names]
+    return PassManager(chosen)
+
+
+def differentiated(text: str, name: str) -> Module:
+    """The module parsed, verified, differentiated and lowered; it must verify after."""
+    module = checked_module(text, name)
+    try:
+        passes("differentiation", "lower-gradient").run(module)
+    except SILError as e:
+        fail(f"{name}: differentiation failed: {e.diagnostics[0].message}")
+    diagnostics = verify_module(module)
+    if diagnostics:
+        fail(f"{name}: the differentiated module does not verify: {diagnostics[0].message}")
+    return module
+
+
+def close(a: float, b: float, rel: float) -> bool:
+    return abs(a - b) <= rel * max(abs(a), abs(b))
+
+
+def central_difference(fn: Callable[[float, float], float], x: float, y: float) -> tuple[float, float]:
+    """The gradient by fourth-order central differences, a step of ``FD_STEP`` times the argument."""
+
+    def along(f: Callable[[float], float], at: float) -> float:
+        h = FD_STEP * max(1.0, abs(at))
+        return (8 * (f(at + h) - f(at - h)) - (f(at + 2 * h) - f(at - 2 * h))) / (12 * h)
+
+    return along(lambda u: fn(u, y), x), along(lambda v: fn(x, v), y)
+
+
+def fail(what: str) -> NoReturn:
+    sys.exit(f"check failed: {what}")
+
+
+# --- measuring ---------------------------------------------------------------------------------------
+class Bench:
+    """One workload: named variants (ours and its baselines), each a call timed ``repeat`` times per
+    sample; ``samples[variant]`` holds seconds per call, one per round."""
+
+    def __init__(self, name: str, unit: int, unit_name: str) -> None:
+        self.name = name
+        self.unit = unit  # per-call time / unit = the time per instruction, ...
+        self.unit_name = unit_name
+        self.variants: dict[str, tuple[Callable[[], object], int]] = {}
+        self.warmup: dict[str, int] = {}
+        self.samples: dict[str, list[float]] = {}
+
+    def add(self, variant: str, fn: Callable[[], object], repeat: int, warmup: int = 10) -> None:
+        """A variant timed ``repeat`` calls a round, after ``warmup`` untimed calls: CPython 3.11
+        specializes a function's bytecode only after 8 calls, and no side should be timed before."""
+        self.variants[variant] = (fn, repeat)
+        self.warmup[variant] = warmup
+        self.samples[variant] = []
+
+    def median(self, variant: str) -> float:
+        return statistics.median(self.samples[variant])
+
+
+Side = tuple[Bench, str]  # a variant of a workload
+
+
+def ratios(ours: Side, baseline: Side) -> list[float]:
+    """Our time / the baseline's time, round by round."""
+    return [a / b for a, b in zip(ours[0].samples[ours[1]], baseline[0].samples[baseline[1]])]
+
+
+def spread(values: list[float]) -> tuple[float, float]:
+    """The quartiles of per-round ratios (their range, with fewer than 4 rounds)."""
+    if len(values) < 4:
+        return min(values), max(values)
+    quartiles = statistics.quantiles(values, n=4)
+    return quartiles[0], quartiles[2]
+
+
+def time_round(benches: list[Bench], i: int) -> None:
+    """One round of every workload: its variants' calls interleaved, one call of each in turn,
+    ``repeat`` times (a variant with a smaller ``repeat`` drops out early), in an order that flips
+    every other round. Garbage is collected before each workload's turn, outside the timing; a full
+    collection evicts the caches, so variants with short calls then run once untimed."""
+    clock = time.perf_counter
+    for bench in benches:
+        order = list(bench.variants.items())
+        if i % 2:
+            order.reverse()
+        total = dict.fromkeys(bench.variants, 0.0)
+        gc.collect()
+        for variant, (fn, _) in order:
+            if bench.warmup[variant] > 1:
+                fn()
+        for j in range(max(repeat for _, repeat in bench.variants.values())):
+            for variant, (fn, repeat) in order:
+                if j < repeat:
+                    start = clock()
+                    fn()
+                    total[variant] += clock() - start
+        for variant, (_, repeat) in order:
+            bench.samples[variant].append(total[variant] / repeat)
+
+
+def record_name(function: str) -> str:
+    """The checkpoints record of ``function``'s entry block, differentiated by both parameters."""
+    return f"_AD__{function}_bb0__PB__src_0_wrt_0_1"
+
+
+def pass_child(conn: Any, text: str, name: str, verify: bool, repeat: int) -> None:
+    """In a fresh process: parse ``text`` and run ``-differentiation`` on it, ``repeat`` times.
+    Sends ``("parsed", seconds)`` when the first pass starts; then ``(the pass's seconds, the
+    parse's seconds, fields of the checkpoints record, the pass's diagnostic or None)``, the medians
+    of the runs; then, if ``verify``, the verifier's first diagnostic or None. The parent ends a
+    pass or a verification that runs too long."""
+    warm = parse(module_text(straight_line(50)))  # first-call costs, outside the timing
+    passes("differentiation").run(warm)
+    clock = time.perf_counter
+    parse_s, pass_s = [], []
+    fields: set[int] = set()
+    for i in range(repeat):
+        gc.collect()
+        start = clock()
+        module = parse(text, name)
+        parse_s.append(clock() - start)
+        if i == 0:
+            conn.send(("parsed", parse_s[0]))
+        pm = passes("differentiation")
+        gc.collect()
+        start = clock()
+        try:
+            pm.run(module)
+        except SILError as e:
+            conn.send((clock() - start, parse_s[0], 0, e.diagnostics[0].message))
+            return
+        pass_s.append(clock() - start)
+        record = module.types.get(record_name("f"))
+        fields.add(len(record.fields) if isinstance(record, StructDecl) else 0)
+    problem = None
+    if fields == {0}:
+        problem = "no checkpoints record was added"
+    elif len(fields) > 1:
+        problem = "the checkpoints record differs from one run to the next"
+    conn.send((statistics.median(pass_s), statistics.median(parse_s), max(fields), problem))
+    if verify and problem is None:
+        diagnostics = verify_module(module)
+        conn.send(diagnostics[0].message if diagnostics else None)
+
+
+class PassRun(NamedTuple):
+    pass_s: float | None  # None: still running after the time limit, and ended
+    parse_s: float
+    fields: int
+    problem: str | None  # the pass's or the verifier's first diagnostic
+    verified: bool  # verify_module finished (within the limit) and found nothing
+
+
+def run_pass(text: str, name: str, verify: bool, limit: float, repeat: int = 1) -> PassRun:
+    """``pass_child`` in a fresh interpreter (so every size starts from the same heap), ended if
+    its passes, or the verification, run longer than ``limit`` seconds each."""
+    ctx = multiprocessing.get_context("spawn")
+    receiver, sender = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=pass_child, args=(sender, text, name, verify, repeat), daemon=True)
+    child.start()
+    sender.close()
+    try:
+        if not receiver.poll(120):
+            fail(f"{name}: the child process did not start the pass within 120 s")
+        _, parse_s = receiver.recv()
+        if not receiver.poll(limit * repeat):
+            return PassRun(None, parse_s, 0, None, False)
+        pass_s, parse_s, fields, problem = receiver.recv()
+        if not verify or problem is not None or not receiver.poll(limit):
+            return PassRun(pass_s, parse_s, fields, problem, False)
+        problem = receiver.recv()
+        return PassRun(pass_s, parse_s, fields, problem, problem is None)
+    finally:
+        if child.is_alive():  # ours: still running, or tearing down a large heap we do not need
+            child.terminate()
+        child.join()
+
+
+class PassBench:
+    """(c): ``-differentiation`` on a fresh parse of each size's module, in a fresh process per size
+    per round (a pass shorter than 0.2 s: the median of 5 in that process); the parse is timed too
+    (a linear algorithm: what its time per instruction does with size shows what the machine's
+    caches do to larger inputs)."""
+
+    def __init__(self, sizes: Sequence[int], limit: float) -> None:
+        self.limit = limit
+        self.texts: dict[int, str] = {}
+        self.instructions: dict[int, int] = {}
+        self.fields: dict[int, int] = {}
+        self.check_s: dict[int, float | None] = {}  # the checking run's pass time
+        self.sizes: list[int] = []  # those whose pass finished within the limit
+        self.timed_out: list[int] = []
+        self.unverified: list[int] = []  # verify_module was still running after the limit
+        self.samples: dict[tuple[int, str], list[float]] = {}
+        for n in sizes:
+            functions = straight_line(n)
+            self.texts[n] = module_text(functions)
+            self.instructions[n] = functions[0].instructions
+
+    def time_round(self) -> None:
+        for n in self.sizes:
+            checked = self.check_s[n] or 0.0
+            limit = max(self.limit, 2 * checked)  # ended only if far slower than it was
+            repeat = 5 if checked < 0.2 else 1  # a short pass: the median of a few, against noise
+            run = run_pass(self.texts[n], f"straight-line {n}", False, limit, repeat)
+            if run.pass_s is None or run.fields != self.fields[n] or run.problem:
+                fail(f"(c) {n}: a timed run differs from the checking run: {run}")
+            self.samples.setdefault((n, "pass"), []).append(run.pass_s)
+            self.samples.setdefault((n, "parse"), []).append(run.parse_s)
+
+    def per_instruction(self, n: int, what: str) -> float:
+        return statistics.median(self.samples[(n, what)]) / self.instructions[n]
+
+    def scaling(self, what: str, large: int) -> list[float]:
+        """Time per instruction at ``large`` / at the smallest size, round by round."""
+        small = self.sizes[0]
+        ns, nl = self.instructions[small], self.instructions[large]
+        return [
+            (tl / nl) / (ts / ns) for tl, ts in zip(self.samples[(large, what)], self.samples[(small, what)])
+        ]
+
+
+def measure(benches: list[Bench], pass_bench: PassBench, reps: int, pass_reps: int) -> None:
+    """Warm every variant up, then time ``reps`` rounds of (a) and (b), and ``pass_reps`` rounds of
+    (c) (each of its runs starts a process, and the largest take seconds)."""
+    for bench in benches:
+        for variant, (fn, _) in bench.variants.items():
+            for _ in range(bench.warmup[variant]):
+                fn()
+    for i in range(max(reps, pass_reps)):
+        t0 = time.perf_counter()
+        if i < reps:
+            time_round(benches, i)
+        if i < pass_reps:
+            pass_bench.time_round()
+        print(f"  round {i + 1}/{max(reps, pass_reps)}: {time.perf_counter() - t0:.1f} s", flush=True)
+
+
+# --- the workloads, checked and ready to time -------------------------------------------------------
+class Scalar:
+    """(a): one workload's bench, and what its checks found."""
+
+    def __init__(self, bench: Bench, errors: dict[str, float], steps_ratio: float) -> None:
+        self.bench = bench
+        self.errors = errors  # the largest relative difference from the interpreter's gradient, by reference
+        self.steps_ratio = steps_ratio  # instructions a gradient runs / instructions the primal runs
+
+
+class MLP:
+    """(b): the differentiator's answer, and a bench per width."""
+
+    def __init__(self) -> None:
+        self.blocked: list[str] = []  # the diagnostics, when -differentiation rejects the loss
+        self.benches: list[Bench] = []
+        self.missing: dict[str, str] = {}  # optional baselines not timed, and why
+
+
+class Setup:
+    """Every workload generated, verified, differentiated, compiled and checked, ready to time."""
+
+    def __init__(self, quick: bool, backend: Backend, pass_limit: float) -> None:
+        self.quick = quick
+        self.backend = backend
+        self.benches: list[Bench] = []
+        self.profiled: dict[str, Callable[[], object]] = {}  # what --profile runs, by workload
+        self.a = [
+            self.scalar("straight", "(a) straight-line 1k", straight_line(STRAIGHT_N)),
+            self.scalar("chain", "(a) chain of 100 calls", call_chain()),
+            self.scalar("sequence", "(a) 10 helpers x 10 calls", helper_sequence()),
+        ]
+        self.b = self.mlp()
+        self.c = self.pass_bench(PASS_SIZES_QUICK if quick else PASS_SIZES, pass_limit)
+
+    def scalar(self, key: str, label: str, functions: list[ScalarFunction]) -> Scalar:
+        top = functions[0]
+        module = differentiated(module_text(functions), label)
+        program = Program(module, self.backend)
+        primal = program.function(f"@{top.name}")
+        grad = program.function(f"@AD__{top.name}__grad_src_0_wrt_0_1")
+        namespace = python_namespace(functions, label)
+        py_primal, py_grad = namespace[top.name], namespace[f"{top.name}_grad"]
+        x, y = ARGS
+        value = py_primal(x, y)
+        forward_value, forward = top.evaluate(x, y)
+        for what, got in {
+            "the generator": forward_value,
+            "the interpreter": primal(1, x, y),
+            "program.run": program.run(f"@{top.name}", x, y),
+        }.items():
+            if not (
+                math.isfinite(value) and got == value and math.copysign(1, got) == math.copysign(1, value)
+            ):
+                fail(f"{label}: {what} computes {got!r}, plain Python {value!r}")
+        got = grad(1, x, y)
+        if program.run("@request", x, y) != got:
+            fail(f"{label}: @request and the compiled gradient function differ")
+        _, tape = namespace[f"{top.name}_vjp"](x, y)
+        if namespace[f"{top.name}_pb"](1.0, tape) != py_grad(x, y):
+            fail(f"{label}: the hand-written VJP and pullback differ from the hand-written gradient")
+        errors = {}
+        references = {
+            "hand-written reverse": (py_grad(x, y), REL_EXACT),
+            "forward mode": (forward, REL_EXACT),
+            "finite differences": (central_difference(py_primal, x, y), REL_FD),
+        }
+        for what, (want, rel) in references.items():
+            for k in (0, 1):
+                if not (abs(got[k]) >= 1e-6 and close(got[k], want[k], rel)):
+                    fail(f"{label}: d/d%{k} is {got[k]!r} in the interpreter, {want[k]!r} by {what}")
+            errors[what] = max(abs(got[k] - want[k]) / max(abs(got[k]), abs(want[k])) for k in (0, 1))
+        steps = {}
+        for what, fn in (("primal", f"@{top.name}"), ("gradient", f"@AD__{top.name}__grad_src_0_wrt_0_1")):
+            counted = Program(module, self.backend, count_steps=True)
+            counted.run(fn, x, y)
+            steps[what] = int(counted.steps or 0)
+        expected = top.dynamic_instructions()
+        if steps["primal"] != expected:
+            fail(f"{label}: the primal ran {steps['primal']} instructions, {expected} expected")
+        b = Bench(label, expected, "instr")
+        calls = 20 if self.quick else 100
+        b.add("interp gradient", lambda: grad(1, x, y), calls)
+        b.add("interp primal", lambda: primal(1, x, y), calls)
+        b.add("python gradient", lambda: py_grad(x, y), calls)
+        b.add("python primal", lambda: py_primal(x, y), calls)
+        self.benches.append(b)
+        self.profiled[key] = lambda: [grad(1, x, y) for _ in range(50 if self.quick else 500)]
+        return Scalar(b, errors, steps["gradient"] / steps["primal"])
+
+    def mlp(self) -> MLP:
+        result = MLP()
+        module = checked_module(mlp_text(), "MLP loss")
+        try:
+            passes("differentiation", "lower-gradient").run(module)
+        except SILError as e:
+            result.blocked = [d.message for d in e.diagnostics]
+        grad = None
+        if not result.blocked:
+            diagnostics = verify_module(module)
+            if diagnostics:
+                fail(f"MLP loss: the differentiated module does not verify: {diagnostics[0].message}")
+            program = Program(module, self.backend)
+            grad = program.function(f"@AD__loss__grad_src_0_wrt_{'_'.join(map(str, MLP_WRT))}")
+        torch, jax = optional_module("torch"), optional_module("jax")
+        for name, found in (("torch", torch), ("jax", jax)):
+            if found is None:
+                result.missing[name] = "not installed"
+        for width in HIDDEN_WIDTHS:
+            host = mlp_inputs(width)
+            _, want = numpy_loss_and_grad(*host)
+            check_numpy_gradient(host, want, width)
+            b = Bench(f"(b) MLP loss gradient, width {width}", 1, "step")
+            calls = 1 if self.quick else (5 if width >= 1024 else 20)
+            if grad is not None:
+                args = [self.backend.from_host(a, np.float32) for a in host]
+                got = [self.backend.to_host(g) for g in grad(1, *args)]
+                check_arrays(f"MLP width {width}: the interpreter's gradient", got, want)
+                b.add("interp gradient", partial(grad, 1, *args), calls)
+                if width == max(HIDDEN_WIDTHS):
+                    self.profiled["mlp"] = partial(grad, 1, *args)
+            b.add("numpy fwd+bwd", partial(numpy_loss_and_grad, *host), calls)
+            b.add("numpy forward", partial(numpy_loss, *host), calls)
+            if torch is not None:
+                run_torch = torch_loss_and_grad(torch)
+                inputs = [torch.from_numpy(a) for a in host[:2]]
+                params = [torch.from_numpy(a.copy()).requires_grad_() for a in host[2:]]
+                _, grads = run_torch(*inputs, *params)
+                check_arrays(f"MLP width {width}: torch", [g.numpy() for g in grads], want)
+                b.add("torch fwd+bwd", partial(run_torch, *inputs, *params), calls)
+            if jax is not None:
+                run_jax = jax_loss_and_grad(jax)
+                arrays = [jax.numpy.asarray(a) for a in host]
+                _, grads = run_jax(*arrays)
+                check_arrays(f"MLP width {width}: JAX", [np.asarray(g) for g in grads], want)
+                b.add("jax value_and_grad", partial(run_jax, *arrays), calls)
+            result.benches.append(b)
+        self.benches += result.benches
+        return result
+
+    def pass_bench(self, sizes: Sequence[int], limit: float) -> PassBench:
+        """Generate each size, and check it in a first run: the pass succeeds within the limit and
+        adds a checkpoints record, and the module verifies (a verification still running after the
+        limit is ended, and the size reported as not verified); sizes up to RUN_CHECK_LIMIT are
+        also lowered, run, and checked against the hand-written gradient."""
+        c = PassBench(sizes, limit)
+        for n in sizes:
+            name = f"(c) straight-line {n}"
+            run = run_pass(c.texts[n], name, True, limit)
+            if run.problem is not None:
+                fail(f"{name}: {run.problem}")
+            c.check_s[n] = run.pass_s
+            if run.pass_s is None:
+                c.timed_out.append(n)
+                continue
+            if not run.verified:
+                c.unverified.append(n)
+            c.sizes.append(n)
+            c.fields[n] = run.fields
+            if n <= RUN_CHECK_LIMIT:
+                functions = straight_line(n)
+                module = differentiated(c.texts[n], name)
+                got = Program(module, self.backend).run("@request", *ARGS)
+                want = python_namespace(functions, name)["f_grad"](*ARGS)
+                if not all(close(g, w, REL_EXACT) for g, w in zip(got, want)):
+                    fail(f"{name}: the interpreter's gradient {got} differs from the hand-written {want}")
+        self.profiled["pass"] = lambda: passes("differentiation").run(parse(c.texts[c.sizes[-1]]))
+        return c
+
+
+def check_arrays(what: str, got: Sequence[Any], want: Sequence[Any]) -> None:
+    """Float32 gradients that agree with hand-written NumPy's up to summation order."""
+    for g, w in zip(got, want, strict=True):
+        g = np.asarray(g)
+        if g.shape != w.shape or not np.allclose(g, w, rtol=1e-3, atol=1e-4 * float(np.max(np.abs(w)))):
+            fail(f"{what} differs from hand-written NumPy")
+
+
+def check_numpy_gradient(host: list[Any], grads: tuple[Any, ...], width: int) -> None:
+    """The hand-written backward pass is right: in float64 it agrees with central differences on
+    two entries of each parameter (1e-5), and the float32 gradient with the float64 one."""
+    wide = [a.astype(np.float64) for a in host]
+    _, exact = numpy_loss_and_grad(*wide)
+    check_arrays(f"MLP width {width}: float32 NumPy", grads, exact)
+    rng = np.random.default_rng(5)
+    for k, i in enumerate(MLP_WRT):
+        p = wide[i]
+        for _ in range(2):
+            at = tuple(int(rng.integers(0, s)) for s in p.shape)
+            saved = p[at]
+            h = 1e-6 * max(1.0, abs(saved))
+            p[at] = saved + h
+            above = numpy_loss(*wide)
+            p[at] = saved - h
+            below = numpy_loss(*wide)
+            p[at] = saved
+            fd = (above - below) / (2 * h)
+            floor = 1e-5 * float(np.max(np.abs(exact[k])))
+            if abs(fd - exact[k][at]) > REL_FD * max(abs(fd), abs(exact[k][at])) + floor:
+                fail(
+                    f"MLP width {width}: hand-written NumPy's d/d{MLP_PARAMS[i]}{list(at)} is "
+                    f"{exact[k][at]!r}, finite differences give {fd!r}"
+                )
+
+
+# --- reporting ---------------------------------------------------------------------------------------
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def machine(backend: Backend) -> dict[str, str]:
+    cpu = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info = {
+        "cpus": str(os.cpu_count()),
+        "cpu": cpu,
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "numpy": np.__version__,
+        "backend": backend.describe(),
+    }
+    for name in ("torch", "jax"):
+        found = sys.modules.get(name)
+        info[name] = getattr(found, "__version__", "?") if found is not None else "not installed"
+    return info
+
+
+def per_unit(seconds: float, b: Bench) -> str:
+    """A time per call, and per unit of work when the call holds many."""
+    text = f"{seconds * 1e3:,.3f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:,.1f} µs"
+    if b.unit > 1:
+        text += f" ({seconds / b.unit * 1e9:,.1f} ns/{b.unit_name})"
+    return text
+
+
+Figure = tuple[str, list[float] | None, float | None]  # name, ratios by round (None: blocked), target
+
+
+def report(setup: Setup, quick: bool) -> dict[str, Any]:
+    c = setup.c
+    print()
+    print("Median time per call (and per instruction of the primal), over rounds:")
+    for b in setup.benches:
+        print(f"  {b.name}" + (f" ({b.unit:,} instructions a primal run):" if b.unit > 1 else ":"))
+        for variant in b.variants:
+            print(f"    {variant:<20} {per_unit(b.median(variant), b)}")
+    for name, why in setup.b.missing.items():
+        print(f"  (b) {name}: {why}")
+
+    print()
+    print("(a) Checks: the largest relative difference of the interpreter's d/dx and d/dy from each")
+    print("    reference; and how many instructions the gradient runs (VJP and pullback), over the primal's:")
+    for a in setup.a:
+        errors = ", ".join(f"{what} {e:.0e}" for what, e in a.errors.items())
+        print(f"  {a.bench.name:<26} {errors}; {a.steps_ratio:.2f}x")
+
+    runs = len(c.samples[(c.sizes[0], "pass")])
+    print()
+    print(f"(c) -differentiation on straight-line functions, the median of {runs} round(s):")
+    print(
+        f"  {'instrs':>7} {'pass':>9} {'µs/instr':>9} {'parse µs/instr':>15} {'fields':>8}"
+        f" {'fields/instr':>13}"
+    )
+    for n in c.sizes:
+        seconds = statistics.median(c.samples[(n, "pass")])
+        print(
+            f"  {c.instructions[n]:>7,} {seconds:>8.2f}s {c.per_instruction(n, 'pass') * 1e6:>9.1f}"
+            f" {c.per_instruction(n, 'parse') * 1e6:>15.2f} {c.fields[n]:>8,}"
+            f" {c.fields[n] / c.instructions[n]:>13.3f}" + ("  (not verified)" if n in c.unverified else "")
+        )
+    for n in c.timed_out:
+        print(f"  {c.instructions[n]:>7,} {f'> {c.limit:.0f}s':>9}  ended: still running after the limit")
+
+    # (figure, ratios by round or None when blocked, target or None)
+    figures: list[Figure] = []
+    for a in setup.a:
+        b, name = a.bench, a.bench.name
+        figures += [
+            (
+                f"{name}: gradient / primal",
+                ratios((b, "interp gradient"), (b, "interp primal")),
+                TARGET_GRADIENT,
+            ),
+            (
+                f"{name}: hand Python, gradient / primal",
+                ratios((b, "python gradient"), (b, "python primal")),
+                None,
+            ),
+            (
+                f"{name}: gradient / hand Python's",
+                ratios((b, "interp gradient"), (b, "python gradient")),
+                None,
+            ),
+            (f"{name}: primal / plain Python's", ratios((b, "interp primal"), (b, "python primal")), None),
+        ]
+    for b in setup.b.benches:
+        width = int(b.name.rsplit(" ", 1)[1])
+        ours = (
+            ratios((b, "interp gradient"), (b, "numpy fwd+bwd")) if "interp gradient" in b.variants else None
+        )
+        target = TARGET_MLP if width == max(HIDDEN_WIDTHS) else None
+        figures.append((f"(b) MLP {width}: gradient / hand NumPy fwd+bwd", ours, target))
+        numpy_ratio = ratios((b, "numpy fwd+bwd"), (b, "numpy forward"))
+        figures.append((f"(b) MLP {width}: hand NumPy, fwd+bwd / forward", numpy_ratio, None))
+        for variant in ("torch fwd+bwd", "jax value_and_grad"):
+            if variant in b.variants:
+                other = ratios((b, variant), (b, "numpy fwd+bwd"))
+                figures.append((f"(b) MLP {width}: {variant} / hand NumPy", other, None))
+    small, large = c.sizes[0], c.sizes[-1]
+    k = f"{c.instructions[large] // 1000}k / {c.instructions[small] // 1000}k"
+    bound = None
+    if c.timed_out:
+        # A run ended at the limit bounds the ratio from below: that pass took longer than the limit.
+        n = c.timed_out[0]
+        bound = (c.limit / c.instructions[n]) / c.per_instruction(small, "pass")
+        figures.append((f"(c) pass µs/instr, {n // 1000}k / {small // 1000}k", [bound], TARGET_LINEAR))
+        if large != small:
+            figures.append((f"(c) pass µs/instr, {k}", c.scaling("pass", large), None))
+    else:
+        figures.append((f"(c) pass µs/instr, {k}", c.scaling("pass", large), TARGET_LINEAR))
+    fields = [(c.fields[large] / c.instructions[large]) / (c.fields[small] / c.instructions[small])]
+    figures.append((f"(c) record fields/instr, {k}", fields, TARGET_LINEAR))
+    figures.append((f"(c) parse µs/instr, {k} (a linear baseline)", c.scaling("parse", large), None))
+
+    print()
+    print("Ratios: the median over rounds of the ratio within a round, and its quartiles")
+    print(f"  {'figure':<58} {'ratio':>9}  {'quartiles':>11}  {'target':>7}  verdict")
+    summary: dict[str, Any] = {}
+    for name, per_round, target in figures:
+        cell = "" if target is None else f"<= {target:.2f}"
+        if per_round is None:
+            judged = "" if target is None else verdict(False)
+            print(f"  {name:<58} {'BLOCKED':>9}  {'':>11}  {cell:>7}  {judged}")
+            summary[name] = {"ratio": None, "blocked": setup.b.blocked[0], "target": target, "pass": False}
+            continue
+        ratio = statistics.median(per_round)
+        low, high = spread(per_round)
+        ok = None if target is None else ratio <= target
+        lower_bound = bound is not None and per_round == [bound]
+        shown = f"> {ratio:.2f}x" if lower_bound else f"{ratio:.2f}x"
+        quartiles = f"{low:.2f}-{high:.2f}" if len(per_round) > 1 else ""
+        print(f"  {name:<58} {shown:>9}  {quartiles:>11}  {cell:>7}  {'' if ok is None else verdict(ok)}")
+        summary[name] = {"ratio": ratio, "quartiles": [low, high], "target": target, "pass": ok}
+        if lower_bound:
+            summary[name]["lower_bound"] = True
+    if setup.b.blocked:
+        print()
+        print(f"(b) BLOCKED: {setup.b.blocked[0]}")
+        counts: dict[str, int] = {}
+        for message in setup.b.blocked:
+            counts[message] = counts.get(message, 0) + 1
+        print(f"    -differentiation reports {len(setup.b.blocked)} diagnostic(s) on the MLP's loss:")
+        for message, count in counts.items():
+            print(f"    {count} x {message}")
+    if c.timed_out:
+        print()
+        ended = c.instructions[c.timed_out[0]]
+        print(f"(c) The pass on {ended:,} instructions was ended after {c.limit:.0f} s: its ratio is a lower")
+        print(
+            f"    bound, the limit per instruction over the time per instruction at {c.instructions[small]:,}"
+        )
+    if c.unverified:
+        sizes = ", ".join(f"{c.instructions[n]:,}" for n in c.unverified)
+        print()
+        print(f"(c) verify_module was still running {c.limit:.0f} s after the pass on {sizes} instructions")
+        print("    and was ended: the pass succeeded there, but its output is timed unverified.")
+    if quick:
+        print("A --quick smoke run: too small and short to judge the targets.")
+    return summary
+
+
+def profile(setup: Setup, workload: str, top: int = 15) -> None:
+    """Run one workload under cProfile; print the top functions by own time."""
+    import cProfile
+    import pstats
+
+    run = setup.profiled[workload]
+    gc.collect()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    run()
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    total: float = stats.total_tt  # type: ignore[attr-defined]
+    table: dict[tuple[str, int, str], tuple[int, int, float, float, object]] = stats.stats  # type: ignore[attr-defined]
+    print(f"{workload}: {total:.3f} s under cProfile; top {top} by own time:")
+    print(f"  {'share':>6} {'tottime':>8} {'calls':>9} {'cumtime':>8}  function")
+    for (filename, line, name), (_, calls, tottime, cumtime, _) in sorted(
+        table.items(), key=lambda kv: -kv[1][2]
+    )[:top]:
+        where = os.path.relpath(filename, ROOT) if filename.startswith(str(ROOT)) else filename
+        print(f"  {tottime / total:6.1%} {tottime:8.3f} {calls:>9} {cumtime:8.3f}  {where}:{line}({name})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="(c) up to 4k, one repetition: a smoke run")
+    ap.add_argument("--reps", type=int, help="timed rounds of (a) and (b) (default 9; 1 with --quick)")
+    ap.add_argument("--pass-reps", type=int, help="timed rounds of (c) (default 3; 1 with --quick)")
+    ap.add_argument(
+        "--pass-limit",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="(c): end a pass still running after this long, and report a lower bound (default 30)",
+    )
+    ap.add_argument("--json", metavar="FILE", help="also write the figures to FILE as JSON")
+    ap.add_argument(
+        "--profile",
+        choices=("straight", "chain", "sequence", "mlp", "pass"),
+        help="instead of timing, run one workload under cProfile: an (a) gradient 500 times, (b) the "
+        "MLP gradient (once the differentiator takes it), or (c) the pass on the largest size that finished",
+    )
+    args = ap.parse_args(argv)
+    backend = select_backend("numpy")
+    reps = args.reps or (1 if args.quick else 9)
+    pass_reps = args.pass_reps or (1 if args.quick else 3)
+    started = time.perf_counter()
+    setup = Setup(args.quick, backend, args.pass_limit)
+    info = machine(backend)
+    if args.profile:
+        if args.profile not in setup.profiled:
+            sys.exit(f"--profile {args.profile}: nothing to profile (is the workload blocked?)")
+        profile(setup, args.profile)
+        return 0
+    print(
+        f"ad_bench: {info['python']}, NumPy {info['numpy']}, backend {info['backend']}, "
+        f"torch {info['torch']}, JAX {info['jax']}, {info['cpus']} CPUs ({info['cpu']}), "
+        f"{reps} round(s) of (a) and (b), {pass_reps} of (c), median"
+        + ("; QUICK smoke run" if args.quick else "")
+    )
+    ready = time.perf_counter() - started
+    print(
+        f"  generated, differentiated and checked {len(setup.benches)} workloads and "
+        f"{len(setup.c.sizes) + len(setup.c.timed_out)} pass sizes in {ready:.1f} s",
+        flush=True,
+    )
+    measure(setup.benches, setup.c, reps, pass_reps)
+    summary = report(setup, args.quick)
+    print(f"\nTotal {time.perf_counter() - started:.1f} s.")
+    if args.json:
+        c = setup.c
+        out = {
+            "machine": info,
+            "reps": reps,
+            "pass_reps": pass_reps,
+            "quick": args.quick,
+            "workloads": [
+                {
+                    "name": b.name,
+                    "units": b.unit,
+                    "unit": b.unit_name,
+                    "seconds_per_call": {v: b.median(v) for v in b.variants},
+                    "samples": b.samples,
+                }
+                for b in setup.benches
+            ],
+            "gradient_errors": {a.bench.name: a.errors for a in setup.a},
+            "mlp_blocked": setup.b.blocked,
+            "mlp_missing": setup.b.missing,
+            "pass": [
+                {
+                    "instructions": c.instructions[n],
+                    "record_fields": c.fields.get(n),
+                    "pass_seconds": c.samples.get((n, "pass")),
+                    "parse_seconds": c.samples.get((n, "parse")),
+                    "ended_after_seconds": c.limit if n in c.timed_out else None,
+                    "verified": n in c.sizes and n not in c.unverified,
+                }
+                for n in [*c.sizes, *c.timed_out]
+            ],
+            "ratios": summary,
+        }
+        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+    sys.stdout.flush()  # before exit: a library forking at exit would print what is buffered again
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
