@@ -40,13 +40,15 @@ import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, NamedTuple, NoReturn
+from typing import Any, NamedTuple
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from common import Bench, checked_module, fail, per_unit, print_profile, ratios, spread, verdict  # noqa: E402
 
 import silopt.driver  # noqa: E402, F401  (registers the passes)
 from accel import Backend, select_backend  # noqa: E402
@@ -633,12 +635,6 @@ def optional_module(name: str) -> Any:
 
 
 # --- checking ----------------------------------------------------------------------------------------
-def checked_module(text: str, name: str) -> Module:
-    module = parse(text, name)
-    diagnostics = verify_module(module)
-    if diagnostics:
-        sys.exit(f"{name}: the generated module does not verify: {diagnostics[0].message}")
-    return module
 
 
 def passes(*names: str) -> PassManager:
@@ -674,48 +670,7 @@ def central_difference(fn: Callable[[float, float], float], x: float, y: float) 
     return along(lambda u: fn(u, y), x), along(lambda v: fn(x, v), y)
 
 
-def fail(what: str) -> NoReturn:
-    sys.exit(f"check failed: {what}")
-
-
 # --- measuring ---------------------------------------------------------------------------------------
-class Bench:
-    """One workload: named variants (ours and its baselines), each a call timed ``repeat`` times per
-    sample; ``samples[variant]`` holds seconds per call, one per round."""
-
-    def __init__(self, name: str, unit: int, unit_name: str) -> None:
-        self.name = name
-        self.unit = unit  # per-call time / unit = the time per instruction, ...
-        self.unit_name = unit_name
-        self.variants: dict[str, tuple[Callable[[], object], int]] = {}
-        self.warmup: dict[str, int] = {}
-        self.samples: dict[str, list[float]] = {}
-
-    def add(self, variant: str, fn: Callable[[], object], repeat: int, warmup: int = 10) -> None:
-        """A variant timed ``repeat`` calls a round, after ``warmup`` untimed calls: CPython 3.11
-        specializes a function's bytecode only after 8 calls, and no side should be timed before."""
-        self.variants[variant] = (fn, repeat)
-        self.warmup[variant] = warmup
-        self.samples[variant] = []
-
-    def median(self, variant: str) -> float:
-        return statistics.median(self.samples[variant])
-
-
-Side = tuple[Bench, str]  # a variant of a workload
-
-
-def ratios(ours: Side, baseline: Side) -> list[float]:
-    """Our time / the baseline's time, round by round."""
-    return [a / b for a, b in zip(ours[0].samples[ours[1]], baseline[0].samples[baseline[1]])]
-
-
-def spread(values: list[float]) -> tuple[float, float]:
-    """The quartiles of per-round ratios (their range, with fewer than 4 rounds)."""
-    if len(values) < 4:
-        return min(values), max(values)
-    quartiles = statistics.quantiles(values, n=4)
-    return quartiles[0], quartiles[2]
 
 
 def time_round(benches: list[Bench], i: int) -> None:
@@ -1087,8 +1042,6 @@ def check_numpy_gradient(host: list[Any], grads: tuple[Any, ...], width: int) ->
 
 
 # --- reporting ---------------------------------------------------------------------------------------
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
 
 
 def machine(backend: Backend) -> dict[str, str]:
@@ -1112,14 +1065,6 @@ def machine(backend: Backend) -> dict[str, str]:
         found = sys.modules.get(name)
         info[name] = getattr(found, "__version__", "?") if found is not None else "not installed"
     return info
-
-
-def per_unit(seconds: float, b: Bench) -> str:
-    """A time per call, and per unit of work when the call holds many."""
-    text = f"{seconds * 1e3:,.3f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:,.1f} µs"
-    if b.unit > 1:
-        text += f" ({seconds / b.unit * 1e9:,.1f} ns/{b.unit_name})"
-    return text
 
 
 Figure = tuple[str, list[float] | None, float | None]  # name, ratios by round (None: blocked), target
@@ -1260,25 +1205,7 @@ def report(setup: Setup, quick: bool) -> dict[str, Any]:
 
 def profile(setup: Setup, workload: str, top: int = 15) -> None:
     """Run one workload under cProfile; print the top functions by own time."""
-    import cProfile
-    import pstats
-
-    run = setup.profiled[workload]
-    gc.collect()
-    profiler = cProfile.Profile()
-    profiler.enable()
-    run()
-    profiler.disable()
-    stats = pstats.Stats(profiler)
-    total: float = stats.total_tt  # type: ignore[attr-defined]
-    table: dict[tuple[str, int, str], tuple[int, int, float, float, object]] = stats.stats  # type: ignore[attr-defined]
-    print(f"{workload}: {total:.3f} s under cProfile; top {top} by own time:")
-    print(f"  {'share':>6} {'tottime':>8} {'calls':>9} {'cumtime':>8}  function")
-    for (filename, line, name), (_, calls, tottime, cumtime, _) in sorted(
-        table.items(), key=lambda kv: -kv[1][2]
-    )[:top]:
-        where = os.path.relpath(filename, ROOT) if filename.startswith(str(ROOT)) else filename
-        print(f"  {tottime / total:6.1%} {tottime:8.3f} {calls:>9} {cumtime:8.3f}  {where}:{line}({name})")
+    print_profile(setup.profiled[workload], workload, top)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,7 +35,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 
@@ -43,9 +43,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from common import Bench, Side, checked_module, fail, per_unit, print_profile, ratios, spread, verdict  # noqa: E402
+
 from accel import Backend, select_backend  # noqa: E402
 from interp import Program  # noqa: E402
-from sil import Module, parse, verify_module  # noqa: E402
 
 # Targets for the 2-core reference machine (issue 3, item 8; see README.md): our time / baseline's.
 TARGET_STRAIGHT = 3.5  # straight-line Double code / plain Python
@@ -282,12 +283,6 @@ def numpy_mlp(x: Any, w1: Any, b1: Any, w2: Any, b2: Any, w3: Any, b3: Any) -> A
 
 
 # --- checking ----------------------------------------------------------------------------------------
-def checked_module(text: str, name: str) -> Module:
-    module = parse(text, name)
-    diagnostics = verify_module(module)
-    if diagnostics:
-        sys.exit(f"{name}: the generated module does not verify: {diagnostics[0].message}")
-    return module
 
 
 def same_bits(a: Any, b: Any) -> bool:
@@ -295,50 +290,7 @@ def same_bits(a: Any, b: Any) -> bool:
     return bool(np.asarray(a).tobytes() == np.asarray(b).tobytes()) and type(a) is type(b)
 
 
-def fail(what: str) -> NoReturn:
-    sys.exit(f"check failed: {what}")
-
-
 # --- measuring ---------------------------------------------------------------------------------------
-class Bench:
-    """One workload: named variants (ours and its baselines), each a call timed ``repeat`` times per
-    sample; ``samples[variant]`` holds seconds per call, one per round."""
-
-    def __init__(self, name: str, unit: int, unit_name: str) -> None:
-        self.name = name
-        self.unit = unit  # per-call time / unit = the time per instruction, trip, ...
-        self.unit_name = unit_name
-        self.flops = 0  # floating-point operations per call, where counted
-        self.variants: dict[str, tuple[Callable[[], object], int]] = {}
-        self.warmup: dict[str, int] = {}
-        self.samples: dict[str, list[float]] = {}
-
-    def add(self, variant: str, fn: Callable[[], object], repeat: int, warmup: int = 10) -> None:
-        """A variant timed ``repeat`` calls a round, after ``warmup`` untimed calls: CPython 3.11
-        specializes a function's bytecode only after 8 calls or loop iterations, and no side
-        should be timed before that."""
-        self.variants[variant] = (fn, repeat)
-        self.warmup[variant] = warmup
-        self.samples[variant] = []
-
-    def median(self, variant: str) -> float:
-        return statistics.median(self.samples[variant])
-
-
-Side = tuple[Bench, str]  # a variant of a workload
-
-
-def ratios(ours: Side, baseline: Side) -> list[float]:
-    """Our time / the baseline's time, round by round."""
-    return [a / b for a, b in zip(ours[0].samples[ours[1]], baseline[0].samples[baseline[1]])]
-
-
-def spread(values: list[float]) -> tuple[float, float]:
-    """The quartiles of per-round ratios (their range, with fewer than 4 rounds)."""
-    if len(values) < 4:
-        return min(values), max(values)
-    quartiles = statistics.quantiles(values, n=4)
-    return quartiles[0], quartiles[2]
 
 
 def measure(benches: list[Bench], reps: int) -> None:
@@ -513,8 +465,6 @@ class Setup:
 
 
 # --- reporting ---------------------------------------------------------------------------------------
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
 
 
 def machine(backend: Backend) -> dict[str, str]:
@@ -534,14 +484,6 @@ def machine(backend: Backend) -> dict[str, str]:
         "numpy": np.__version__,
         "backend": backend.describe(),
     }
-
-
-def per_unit(seconds: float, b: Bench) -> str:
-    """A time per call, and per unit of work when the call holds many."""
-    text = f"{seconds * 1e3:,.3f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:,.1f} µs"
-    if b.unit > 1:
-        text += f" ({seconds / b.unit * 1e9:,.1f} ns/{b.unit_name})"
-    return text
 
 
 def report(setup: Setup, quick: bool) -> dict[str, Any]:
@@ -616,25 +558,7 @@ def report(setup: Setup, quick: bool) -> dict[str, Any]:
 
 def profile(setup: Setup, workload: str, top: int = 15) -> None:
     """Run one workload's interpreter variant under cProfile; print the top functions by own time."""
-    import cProfile
-    import pstats
-
-    run = setup.profiled[workload]
-    gc.collect()
-    profiler = cProfile.Profile()
-    profiler.enable()
-    run()
-    profiler.disable()
-    stats = pstats.Stats(profiler)
-    total: float = stats.total_tt  # type: ignore[attr-defined]
-    table: dict[tuple[str, int, str], tuple[int, int, float, float, object]] = stats.stats  # type: ignore[attr-defined]
-    print(f"{workload}: {total:.3f} s under cProfile; top {top} by own time:")
-    print(f"  {'share':>6} {'tottime':>8} {'calls':>9} {'cumtime':>8}  function")
-    for (filename, line, name), (_, calls, tottime, cumtime, _) in sorted(
-        table.items(), key=lambda kv: -kv[1][2]
-    )[:top]:
-        where = os.path.relpath(filename, ROOT) if filename.startswith(str(ROOT)) else filename
-        print(f"  {tottime / total:6.1%} {tottime:8.3f} {calls:>9} {cumtime:8.3f}  {where}:{line}({name})")
+    print_profile(setup.profiled[workload], workload, top)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,6 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from common import verdict  # noqa: E402
+
 from sil import Module, parse, print_module, verify_module  # noqa: E402
 
 # Targets for the 2-core reference machine (see README.md).
@@ -293,8 +295,6 @@ def measure(ws: list[Workload], reps: int, memory: bool) -> list[Result]:
 
 
 # --- reporting ---------------------------------------------------------------------------------
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
 
 
 def machine() -> dict[str, str]:
