@@ -144,12 +144,29 @@ def _fmul_partials(b: Builder, x: Value, y: Value, r: Value, needed: Sequence[bo
     return y, x
 
 
-def _fdiv_partials(
-    b: Builder, x: Value, y: Value, r: Value, needed: Sequence[bool]
-) -> tuple[Value | None, Value | None]:
-    inverse = b.builtin("fdiv", _literal(b, y, 1.0), y)
-    dy = b.builtin("fneg", b.builtin("fmul", r, inverse)) if needed[1] else None
-    return inverse, dy
+def _fdiv_save(b: Builder, ops: Sequence[Value], r: Value, needed: Sequence[bool]) -> list[Value]:
+    """``x / y``: the linear maps divide by ``y``, and ``y``'s derivative also needs ``r``."""
+    return [ops[1], r] if needed[1] else [ops[1]] if needed[0] else []
+
+
+def _fdiv_pullback(b: Builder, seed: Value, saved: Saved, needed: Sequence[bool]) -> Cotangents:
+    if not any(needed):
+        return [None, None]
+    scaled = b.builtin("fdiv", seed, saved[0])  # seed / y: x's cotangent, and y's times -r
+    dy = b.builtin("fneg", b.builtin("fmul", scaled, saved[1])) if needed[1] else None
+    return [scaled if needed[0] else None, dy]
+
+
+def _fdiv_differential(b: Builder, t: Sequence[Value | None], saved: Saved) -> Value | None:
+    """(dx - r dy) / y."""
+    if t[0] is None and t[1] is None:
+        return None
+    numerator = t[0]
+    if t[1] is not None:
+        r_dy = b.builtin("fmul", saved[1], t[1])
+        numerator = b.builtin("fsub", numerator, r_dy) if numerator is not None else b.builtin("fneg", r_dy)
+    assert numerator is not None
+    return b.builtin("fdiv", numerator, saved[0])
 
 
 def _pow_partials(
@@ -194,7 +211,7 @@ RULES: dict[str, Rule] = {
         lambda b, t: _add(b, t[0], _neg(b, t[1])),
     ),
     "fmul": _binary(_fmul_partials),
-    "fdiv": _binary(_fdiv_partials),
+    "fdiv": Rule(_fdiv_save, _fdiv_pullback, _fdiv_differential),
     "pow": _binary(_pow_partials),
     "fmin": _binary(_select_partials("min")),
     "fmax": _binary(_select_partials("max")),
