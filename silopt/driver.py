@@ -155,8 +155,10 @@ def main(
             stdout.write(f"silopt (sil-workbench) {_version()}\n{describe_selection(args.accel)}\n")
             return 0
         if args.list_passes:
-            for name, cls in registered_passes().items():
-                stdout.write(f"{name:<28} {cls.description}\n")
+            passes = registered_passes()
+            width = max(map(len, passes), default=0)
+            for name, cls in passes.items():
+                stdout.write(f"{name:<{width}}  {cls.description}\n")
             return 0
         if args.input is None:
             raise _UsageError("no input file (use '-' for standard input)")
