@@ -155,9 +155,9 @@ def main(
             stdout.write(f"silopt (sil-workbench) {_version()}\n{describe_selection(args.accel)}\n")
             return 0
         if args.list_passes:
-            passes = registered_passes()
-            width = max(map(len, passes), default=0)
-            for name, cls in passes.items():
+            registry = registered_passes()
+            width = max(map(len, registry), default=0)
+            for name, cls in registry.items():
                 stdout.write(f"{name:<{width}}  {cls.description}\n")
             return 0
         if args.input is None:
