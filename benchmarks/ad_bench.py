@@ -31,8 +31,6 @@ import importlib
 import json
 import math
 import multiprocessing
-import os
-import platform
 import random
 import statistics
 import sys
@@ -49,6 +47,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from common import Bench, checked_module, fail, per_unit, print_profile, ratios, spread, verdict  # noqa: E402
+from common import machine as common_machine  # noqa: E402
 
 import silopt.driver  # noqa: E402, F401  (registers the passes)
 from accel import Backend, select_backend  # noqa: E402
@@ -1045,22 +1044,7 @@ def check_numpy_gradient(host: list[Any], grads: tuple[Any, ...], width: int) ->
 
 
 def machine(backend: Backend) -> dict[str, str]:
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    info = {
-        "cpus": str(os.cpu_count()),
-        "cpu": cpu,
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "numpy": np.__version__,
-        "backend": backend.describe(),
-    }
+    info = {**common_machine(), "numpy": np.__version__, "backend": backend.describe()}
     for name in ("torch", "jax"):
         found = sys.modules.get(name)
         info[name] = getattr(found, "__version__", "?") if found is not None else "not installed"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import os
+import platform
 import statistics
 import sys
 from collections.abc import Callable
@@ -105,3 +106,21 @@ def print_profile(run: Callable[[], object], label: str, top: int = 15) -> None:
     )[:top]:
         where = os.path.relpath(filename, ROOT) if filename.startswith(str(ROOT)) else filename
         print(f"  {tottime / total:6.1%} {tottime:8.3f} {calls:>9} {cumtime:8.3f}  {where}:{line}({name})")
+
+
+def machine() -> dict[str, str]:
+    """The CPU (its model name, from /proc/cpuinfo where there is one), its count, and Python."""
+    cpu = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {
+        "cpus": str(os.cpu_count()),
+        "cpu": cpu,
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+    }

@@ -26,8 +26,6 @@ import gc
 import json
 import math
 import operator
-import os
-import platform
 import random
 import statistics
 import struct
@@ -44,6 +42,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from common import Bench, Side, checked_module, fail, per_unit, print_profile, ratios, spread, verdict  # noqa: E402
+from common import machine as common_machine  # noqa: E402
 
 from accel import Backend, select_backend  # noqa: E402
 from interp import Program  # noqa: E402
@@ -468,22 +467,7 @@ class Setup:
 
 
 def machine(backend: Backend) -> dict[str, str]:
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {
-        "cpus": str(os.cpu_count()),
-        "cpu": cpu,
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "numpy": np.__version__,
-        "backend": backend.describe(),
-    }
+    return {**common_machine(), "numpy": np.__version__, "backend": backend.describe()}
 
 
 def report(setup: Setup, quick: bool) -> dict[str, Any]:

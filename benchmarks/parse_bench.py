@@ -23,7 +23,6 @@ import gc
 import itertools
 import json
 import os
-import platform
 import random
 import statistics
 import sys
@@ -37,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from common import verdict  # noqa: E402
+from common import machine, print_profile, verdict  # noqa: E402
 
 from sil import Module, parse, print_module, verify_module  # noqa: E402
 
@@ -297,23 +296,6 @@ def measure(ws: list[Workload], reps: int, memory: bool) -> list[Result]:
 # --- reporting ---------------------------------------------------------------------------------
 
 
-def machine() -> dict[str, str]:
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {
-        "cpus": str(os.cpu_count()),
-        "cpu": cpu,
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-    }
-
-
 def report(results: list[Result], straight: list[Result], quick: bool) -> dict[str, Any]:
     def row(*cells: object) -> str:
         return "  ".join(f"{c:>{w}}" for c, w in zip(cells, widths))
@@ -429,9 +411,6 @@ def workloads(quick: bool) -> Iterator[Workload]:
 def profile(phase: str, quick: bool, top: int = 15) -> None:
     """Run one phase on the largest straight-line function under cProfile; print the top functions
     by their own time (tottime), with their share of the total."""
-    import cProfile
-    import pstats
-
     w = straight_line(5_000 if quick else 100_000)
     module = parse(w.text)
     run: dict[str, Callable[[], object]] = {
@@ -439,21 +418,7 @@ def profile(phase: str, quick: bool, top: int = 15) -> None:
         "verify": lambda: verify_module(module),
         "print": lambda: print_module(module),
     }
-    gc.collect()
-    profiler = cProfile.Profile()
-    profiler.enable()
-    run[phase]()
-    profiler.disable()
-    stats = pstats.Stats(profiler)
-    total: float = stats.total_tt  # type: ignore[attr-defined]
-    table: dict[tuple[str, int, str], tuple[int, int, float, float, object]] = stats.stats  # type: ignore[attr-defined]
-    print(f"{phase} of {w.name}: {total:.3f} s under cProfile (cyclic GC on); top {top} by own time:")
-    print(f"  {'share':>6} {'tottime':>8} {'calls':>9} {'cumtime':>8}  function")
-    for (filename, line, name), (_, calls, tottime, cumtime, _) in sorted(
-        table.items(), key=lambda kv: -kv[1][2]
-    )[:top]:
-        where = os.path.relpath(filename, ROOT) if filename.startswith(str(ROOT)) else filename
-        print(f"  {tottime / total:6.1%} {tottime:8.3f} {calls:>9} {cumtime:8.3f}  {where}:{line}({name})")
+    print_profile(run[phase], f"{phase} of {w.name} (cyclic GC on)", top)
 
 
 def main(argv: list[str] | None = None) -> int:
