@@ -21,8 +21,8 @@ from differentiation.rules import RULES
 from sil.builder import Builder
 from sil.cloning import clone_instruction
 from sil.diagnostics import SILError
-from sil.instructions import ApplyInst, BuiltinInst, ReturnInst
-from sil.ir import FieldDecl, Function, Instruction, StructDecl, Value
+from sil.instructions import ApplyInst, BuiltinInst, DestructureStructInst, ReturnInst, StructInst
+from sil.ir import FieldDecl, Function, Instruction, Result, StructDecl, Value
 from sil.transforms.dce import eliminate_dead_code
 from sil.types import FunctionType, TupleType
 
@@ -127,8 +127,35 @@ class DerivativeEmitter(abc.ABC):
         saved = b.struct(self.record.type, *[cp.value for cp in self.checkpoints])
         closure = b.partial_apply(b.function_ref(self.linear_map), saved)
         b.return_(b.tuple(values[ret.operands[0]], closure))
-        eliminate_dead_code(self.derivative)
         self.emit_linear_map(ret)
+        self._keep_only_what_is_read(saved)
+        eliminate_dead_code(self.derivative)
+
+    def _keep_only_what_is_read(self, saved: Value) -> None:
+        """Drop the record's fields the linear map does not read: a rule saves what either mode
+        needs (``mean`` keeps its operand for the pullback, ``fill`` its dims for the differential)."""
+        record_arg = self.linear_map.blocks[0].args[-1]
+        reads = [u for u in record_arg.uses if isinstance(u, DestructureStructInst)]
+        if not reads:
+            return
+        (read,) = reads
+        kept = [i for i, r in enumerate(read.results) if r.uses]
+        if len(kept) == len(read.results):
+            return
+        built = saved.owner if isinstance(saved, Result) else None
+        assert isinstance(built, StructInst)
+        self.record.fields = [self.record.fields[i] for i in kept]
+        rebuilt = Builder.before(built, self.module).struct(
+            self.record.type, *[built.operands[i] for i in kept]
+        )
+        built.result.replace_all_uses_with(rebuilt)
+        built.erase()
+        if kept:
+            parts = Builder.before(read, self.module).destructure_struct(record_arg)
+            for new, i in zip(parts, kept):
+                new.name = read.results[i].name
+                read.results[i].replace_all_uses_with(new)
+        read.erase()
 
     def active(self, inst: Instruction) -> bool:
         return any(self.info.is_active(r) for r in inst.results)
