@@ -58,6 +58,7 @@ class DerivativeEmitter(abc.ABC):
         self._counts = {"partial": 0, self.linear_map_kind: 0}
         self._kept: dict[Value, int] = {}  # checkpoint index of each value kept
         self._field_names: set[str] = set()
+        self._references: dict[str, Value] = {}  # function_refs made in the derivative, by name
 
     # --- what a mode says ----------------------------------------------------------------------
     @abc.abstractmethod
@@ -195,7 +196,10 @@ class DerivativeEmitter(abc.ABC):
             )
         wrt = tuple(i for i, a in enumerate(resolved.arguments) if self.info.is_active(a))
         derivative, callee_wrt = self.callee_derivative(callee, wrt)
-        pair = b.apply(b.function_ref(derivative), *[values[a] for a in resolved.arguments])
+        reference = self._references.get(derivative.name)
+        if reference is None:  # one function_ref per callee derivative, however often it is called
+            reference = self._references[derivative.name] = b.function_ref(derivative)
+        pair = b.apply(reference, *[values[a] for a in resolved.arguments])
         result, linear_map = b.destructure_tuple(pair)
         result.name = inst.result.name
         values[inst.result] = result
