@@ -163,7 +163,12 @@ def _seed_useful(fn: Function, config: Config, useful: set[Value]) -> None:
             continue
         value = term.operands[0]
         several = isinstance(fn.type.result, TupleType) and len(fn.type.results) > 1
-        if several and isinstance(value, Result) and isinstance(value.owner, TupleInst):
+        if (
+            several
+            and isinstance(value, Result)
+            and isinstance(value.owner, TupleInst)
+            and value.owner.block is block
+        ):
             useful.add(value.owner.operands[config.source])
         else:
             useful.add(value)

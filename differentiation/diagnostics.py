@@ -8,7 +8,10 @@ for every function an active call makes it differentiate, it reports:
 - an active call of a function with neither a body nor a registered derivative ("function is not
   differentiable", with a note at the callee's declaration), or of a function value it cannot see
   through;
-- what is not supported yet: a function with control flow.
+- an active value put into an enum payload, which carries no derivative;
+- what control flow cannot do yet: a branch that reaches one block twice with different
+  arguments (the trace names the predecessor, not the edge), a tensor whose tangent must cross
+  blocks (a zero tangent would need its shape), a function that never returns.
 A problem inside a function differentiated for a call carries a note at that call.
 """
 
@@ -17,19 +20,24 @@ from __future__ import annotations
 import attrs
 
 from analysis.activity import ActivityInfo, Config, analyze_activity, differentiation_requests
+from analysis.liveness import compute_liveness
 from differentiation.legacy.pairs import legacy_pair
 from differentiation.rules import RULES, may_broadcast
 from sil.builtins import BUILTINS
+from sil.cfg import reverse_postorder
 from sil.diagnostics import Diagnostic, SILError, Span, note
 from sil.instructions import (
     ApplyInst,
     BuiltinInst,
+    EnumInst,
     FunctionRefInst,
     PartialApplyInst,
+    ReturnInst,
     ThinToThickFunctionInst,
 )
-from sil.ir import DifferentiableAttr, Function, Module, Result, Value
+from sil.ir import Block, DifferentiableAttr, Function, Module, Result, Value
 from sil.passes import Pass, PassContext, register_pass
+from sil.types import TensorType
 
 OPAQUE_CALLEE = "expression is not differentiable: the callee is a function value that cannot be seen through"
 
@@ -96,22 +104,52 @@ class DifferentiabilityChecker:
         if key in self._checked:
             return
         self._checked.add(key)
-        if len(fn.blocks) > 1:
-            first = next(b.terminator for b in fn.blocks if b.terminator is not None)
-            self.error(
-                first.span,
-                f"cannot differentiate '@{fn.name}': functions with control flow are not supported yet",
-                context,
-            )
-            return
         info = analyze_activity(self.module, fn, config)
+        if len(fn.blocks) > 1:
+            self._check_control_flow(fn, info, context)
         for inst in fn.instructions():
             if isinstance(inst, BuiltinInst):
                 self._check_builtin(inst, info, context)
             elif isinstance(inst, ApplyInst):
                 self._check_apply(inst, info, context)
+            elif isinstance(inst, EnumInst) and self._carries_derivative(inst, info):
+                self.error(
+                    inst.span,
+                    f"expression is not differentiable: an enum '{inst.type}' payload carries no derivative",
+                    context,
+                )
 
-    def _carries_derivative(self, inst: BuiltinInst | ApplyInst, info: ActivityInfo) -> bool:
+    def _check_control_flow(self, fn: Function, info: ActivityInfo, context: list[Diagnostic]) -> None:
+        reachable = reverse_postorder(fn)
+        if not any(isinstance(b.terminator, ReturnInst) for b in reachable):
+            self.error(fn.span, f"cannot differentiate '@{fn.name}': it never returns", context)
+            return
+        liveness = compute_liveness(fn, info.is_active)
+        for block in reachable:
+            term = block.terminator
+            if term is None:
+                continue
+            edges: dict[Block, list[Value]] = {}
+            for succ, args in term.successor_args():
+                if succ in edges and edges[succ] != args and any(info.is_active(a) for a in succ.args):
+                    self.error(
+                        term.span,
+                        "cannot differentiate a branch that reaches one block twice with different "
+                        "arguments yet",
+                        context,
+                    )
+                edges.setdefault(succ, list(args))
+            crossing = [*liveness.live_out[block], *(a for _, args in term.successor_args() for a in args)]
+            tensors = [v for v in crossing if info.is_active(v) and isinstance(v.type, TensorType)]
+            if tensors:
+                self.error(
+                    term.span,
+                    "cannot differentiate a tensor whose tangent crosses blocks yet: "
+                    "its zero tangent would need its shape",
+                    context,
+                )
+
+    def _carries_derivative(self, inst: BuiltinInst | ApplyInst | EnumInst, info: ActivityInfo) -> bool:
         """Whether a varied value with a tangent goes in and the result is useful: a derivative
         must go through. (A varied Int only comes from an instruction already reported.)"""
         module = self.module

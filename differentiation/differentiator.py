@@ -90,6 +90,11 @@ class Differentiator:
         self.module.add_type(decl)
         self.added_types.append(decl.name)
 
+    def remove_type(self, decl: TypeDecl) -> None:
+        """Take back a type this differentiator added."""
+        del self.module.types[decl.name]
+        self.added_types.remove(decl.name)
+
     def roll_back(self) -> None:
         """Remove every function and type this differentiator added."""
         for name in self.added_functions:

@@ -9,8 +9,9 @@ active instructions, in order.
 
 from __future__ import annotations
 
-from differentiation.naming import checkpoints_name, differential_name, jvp_name
-from differentiation.primal import DerivativeEmitter
+from analysis.liveness import compute_liveness
+from differentiation.naming import checkpoints_name, differential_name, jvp_name, path_name, trace_name
+from differentiation.primal import PRED_FIELD, DerivativeEmitter
 from differentiation.rules import RULES
 from differentiation.tangents import Aggregate, Symbolic, TangentBuilder, field_index
 from sil import derivative_types as dt
@@ -27,51 +28,57 @@ from sil.instructions import (
     TupleExtractInst,
     TupleInst,
 )
-from sil.ir import Function, Result, StructDecl, Value
+from sil.ir import Block, EnumCase, EnumDecl, Function, Result, Value
 from sil.transforms.dce import eliminate_dead_code
-from sil.types import FunctionType, TupleType
+from sil.types import FunctionType, TupleType, Type
 
 
 class ForwardEmitter(DerivativeEmitter):
     """Emits the JVP and the differential of one function for one configuration."""
 
     linear_map_kind = "differential"
+    record_kind = "DF"
 
     def derivative_type(self) -> FunctionType:
         return dt.jvp_type(self.module, self.fn.type, self.config.source, self.config.wrt)
 
-    def names(self, record: str) -> tuple[str, str, str]:
-        fn, config = self.fn.name, self.config
-        checkpoints = checkpoints_name(fn, record, config).replace("__PB__", "__DF__")
-        return jvp_name(fn, config), differential_name(fn, config), checkpoints
+    def names(self) -> tuple[str, str]:
+        return jvp_name(self.fn.name, self.config), differential_name(self.fn.name, self.config)
 
-    def linear_map_type(self, closure: FunctionType, record: StructDecl) -> FunctionType:
-        return FunctionType((*closure.params, record.type), closure.result)
+    def record_names(self, label: str) -> tuple[str, str]:
+        fn, config = self.fn.name, self.config
+        return checkpoints_name(fn, label, config, "DF"), trace_name(fn, label, config, "DF")
+
+    def linear_map_type(self, closure: FunctionType, record: Type) -> FunctionType:
+        return FunctionType((*closure.params, record), closure.result)
 
     def callee_derivative(self, callee: Function, wrt: tuple[int, ...]) -> tuple[Function, tuple[int, ...]]:
         return self.differentiator.jvp_for_call(callee, wrt)
 
-    def emit_linear_map(self, ret: ReturnInst) -> None:
-        self._emit_differential(ret)
-
-    # --- the differential ----------------------------------------------------------------------
-    def _emit_differential(self, ret: ReturnInst) -> None:
+    def emit_linear_map(self) -> None:
         fn, config = self.fn, self.config
         entry = fn.blocks[0]
-        block = self.linear_map.add_block("bb0")
-        tangents: dict[Value, Symbolic] = {}
+        start = self.linear_map.add_block("bb0")
+        self.dx: dict[Value, Symbolic] = {}
         for i in config.wrt:
             arg = entry.args[i]
-            tangents[arg] = block.add_argument(
-                self.linear_map.type.params[len(tangents)], f"d{arg.name or i}"
-            )
-        record = block.add_argument(self.record.type, "checkpoints")
-        b = Builder.at_end(block, self.module)
+            self.dx[arg] = start.add_argument(self.linear_map.type.params[len(self.dx)], f"d{arg.name or i}")
+        if len(self.records) == 1:  # one block: the record is all there is
+            self._push(entry, Builder.at_end(start, self.module), dict(self.dx))
+            eliminate_dead_code(self.linear_map)
+            self.decide_records()
+            self.bind_record(entry, start.add_argument(self.exit_type, "checkpoints"))
+        else:
+            DifferentialWalk(self, start).emit()
+        eliminate_dead_code(self.linear_map)
+
+    def _push(self, block: Block, b: Builder, tangents: dict[Value, Symbolic]) -> dict[Value, Symbolic]:
+        """Push the tangents through ``block``'s active instructions (the differential's code for
+        one visit of it), and return them, or the result's tangent when the block returns."""
+        fn, config = self.fn, self.config
         t = TangentBuilder(b, self.module, fn.span)
-        fields = b.destructure_struct(record) if self.record.fields else ()
-        for field, checkpoint in zip(fields, self.checkpoints):
-            field.name = checkpoint.name
-        for inst in entry.instructions[:-1]:
+        fields = self.provisional_fields(block, b)
+        for inst in block.instructions[:-1]:
             if not self.active(inst):
                 continue
             if isinstance(inst, BuiltinInst):
@@ -119,16 +126,189 @@ class ForwardEmitter(DerivativeEmitter):
                         tangents[r] = element
             else:
                 raise SILError.at(inst.span, f"cannot differentiate '{inst.opname}' yet")
+        ret = block.instructions[-1]
+        if not isinstance(ret, ReturnInst):
+            return tangents
         returned = ret.operands[0]
         owner = returned.owner if isinstance(returned, Result) else None
         if isinstance(fn.type.result, TupleType) and len(fn.type.results) > 1:
             # As in reverse mode, only the source element is differentiated: the returned tuple
             # itself is not active when built here, so its element is read where it was made.
-            if isinstance(owner, TupleInst):
+            if isinstance(owner, TupleInst) and owner.block is block:
                 out = tangents.get(owner.operands[config.source])
             else:
                 out = t.element(tangents.get(returned), returned.type, config.source)
             b.return_(t.materialize(out, fn.type.results[config.source]))
         else:
             b.return_(t.materialize(tangents.get(returned), returned.type))
-        eliminate_dead_code(self.linear_map)
+        return tangents
+
+
+class DifferentialWalk:
+    """The differential of a function with control flow.
+
+    The JVP's records describe the path backwards (each record holds its predecessor's), and a
+    differential must push tangents forwards. So the differential first walks the records from
+    the exit to the entry, turning them into a path enum (``_AD__f__DFPath__…``) whose head is
+    the block to run next, with its record, and whose tail is the rest. Then it runs one block
+    of tangent code per block of the original, each taking the next from the path, until the
+    block that returns. The tangents of values live across blocks are block arguments.
+    """
+
+    def __init__(self, forward: ForwardEmitter, start: Block) -> None:
+        self.forward = forward
+        self.module = forward.module
+        self.info = forward.info
+        self.differential = forward.linear_map
+        self.start = start
+        self.records = forward.records
+        fn = forward.fn
+        self.blocks = [b for b in fn.blocks if b in self.records]
+        labels = {r.label for r in self.records.values()}
+        self.end = "end"
+        while self.end in labels:
+            self.end += "_"
+        self.path = EnumDecl(path_name(fn.name, forward.config))
+        forward.differentiator.add_type(self.path)
+        liveness = compute_liveness(fn, self.info.is_active)
+        # The tangents each block's code receives: of the values live into it and of its arguments.
+        self.incoming = {
+            b: tuple(v for v in (*liveness.live_in[b], *b.args) if self.info.is_active(v))
+            for b in self.blocks
+        }
+        self._unreachable: Block | None = None
+
+    def emit(self) -> None:
+        forward, module = self.forward, self.module
+        entry = forward.fn.blocks[0]
+        path_type = self.path.type
+        self.walks = {b: self.differential.add_block() for b in reversed(self.blocks)}
+        self.pushes: dict[Block, Block] = {}
+        states: dict[Block, tuple[Builder, dict[Value, Symbolic]]] = {}
+        for block in self.blocks:
+            push = self.pushes[block] = self.differential.add_block()
+            tangents = dict(forward.dx) if block is entry else {}
+            for v in self.incoming[block] if block is not entry else ():
+                tangent = module.tangent_type(v.type)
+                assert tangent is not None
+                tangents[v] = push.add_argument(tangent)
+            b = Builder.at_end(push, module)
+            states[block] = (b, forward._push(block, b, tangents))
+        pending = [v for _, tangents in states.values() for s in tangents.values() for v in _leaves(s)]
+        eliminate_dead_code(self.differential, keep=pending)
+        forward.decide_records()
+        self.path.cases = [EnumCase(self.end)] + [
+            EnumCase(r.label, self._payload_type(b)) for b, r in self.records.items() if b is not entry
+        ]
+        for block in self.blocks:
+            record = self.records[block]
+            push = self.pushes[block]
+            record_arg = push.add_argument(record.decl.type, "checkpoints") if record.present else None
+            rest = push.add_argument(path_type, "path")
+            forward.bind_record(block, record_arg)
+            if not isinstance(block.instructions[-1], ReturnInst):
+                self._next(block, *states[block], rest)
+        for block in self.blocks:
+            self._walk(block)
+        b = Builder.at_end(self.start, module)
+        checkpoints = self.start.add_argument(forward.exit_type, "checkpoints")
+        end = b.enum(path_type, self.end)
+        returns = forward.returns
+        if len(returns) == 1:
+            b.br(self.walks[returns[0]], checkpoints, end)
+            return
+        cases = []
+        for r in returns:
+            trampoline = self.differential.add_block()
+            record = self.records[r]
+            payload = [trampoline.add_argument(record.decl.type)] if record.present else []
+            Builder.at_end(trampoline, module).br(self.walks[r], *payload, end)
+            cases.append((record.label, trampoline))
+        b.switch_enum(checkpoints, cases)
+
+    def _payload_type(self, block: Block) -> Type:
+        record = self.records[block]
+        if record.present:
+            return TupleType((record.decl.type, self.path.type))
+        return self.path.type
+
+    def _walk(self, block: Block) -> None:
+        """The walk block of ``block``: put it at the head of the path, then go to the walk block
+        of its predecessor; the entry's starts the tangent code."""
+        forward, module = self.forward, self.module
+        walk = self.walks[block]
+        record = self.records[block]
+        record_arg = walk.add_argument(record.decl.type, "checkpoints") if record.present else None
+        rest = walk.add_argument(self.path.type, "path")
+        b = Builder.at_end(walk, module)
+        if block is forward.fn.blocks[0]:
+            b.br(self.pushes[block], *([record_arg] if record_arg is not None else []), rest)
+            return
+        payload = rest if record_arg is None else b.tuple(record_arg, rest)
+        path = b.enum(self.path.type, record.label, payload)
+        pred = None
+        if record_arg is not None and record.decl.fields and record.decl.fields[0].name == PRED_FIELD:
+            pred = b.struct_extract(record_arg, PRED_FIELD)
+        if record.trace is None:
+            (p,) = record.preds
+            b.br(self.walks[p], *([pred] if pred is not None else []), path)
+            return
+        assert pred is not None
+        cases = []
+        for p in record.preds:
+            trampoline = self.differential.add_block()
+            before = self.records[p]
+            payload_args = [trampoline.add_argument(before.decl.type)] if before.present else []
+            Builder.at_end(trampoline, module).br(self.walks[p], *payload_args, path)
+            cases.append((before.label, trampoline))
+        b.switch_enum(pred, cases)
+
+    def _next(self, block: Block, b: Builder, tangents: dict[Value, Symbolic], rest: Value) -> None:
+        """The end of ``block``'s tangent code: take the next block from the path, and go to its
+        code with the tangents it receives."""
+        module = self.module
+        t = TangentBuilder(b, module, self.forward.fn.span)
+        for v, s in tangents.items():  # once here, not once per successor
+            if isinstance(s, Aggregate):
+                tangents[v] = t.materialize(s, v.type)
+        cases = []
+        successors = [s for s in dict.fromkeys(block.successors()) if s in self.records]
+        for succ in successors:
+            trampoline = self.differential.add_block()
+            payload = trampoline.add_argument(self._payload_type(succ))
+            tb = Builder.at_end(trampoline, module)
+            if self.records[succ].present:
+                record, after = tb.destructure_tuple(payload)
+                tail: list[Value] = [record, after]
+            else:
+                tail = [payload]
+            passed = next(args for s, args in block.instructions[-1].successor_args() if s is succ)
+            edge: dict[Value, Value] = dict(zip(succ.args, passed))
+            tt = TangentBuilder(tb, module, self.forward.fn.span)
+            zeros: dict[Type, Value] = {}
+            out: list[Value] = []
+            for v in self.incoming[succ]:
+                tangent = tangents.get(edge.get(v, v))
+                if tangent is None:
+                    if v.type not in zeros:
+                        zeros[v.type] = tt.materialize(None, v.type)
+                    out.append(zeros[v.type])
+                else:
+                    out.append(tt.materialize(tangent, v.type))
+            tb.br(self.pushes[succ], *out, *tail)
+            cases.append((self.records[succ].label, trampoline))
+        b.switch_enum(rest, cases, self._unreachable_block())
+
+    def _unreachable_block(self) -> Block:
+        """Where a path that cannot follow goes (the switch on the path must name every case)."""
+        if self._unreachable is None:
+            self._unreachable = self.differential.add_block()
+            Builder.at_end(self._unreachable, self.module).unreachable()
+        return self._unreachable
+
+
+def _leaves(tangent: Symbolic) -> list[Value]:
+    """The values a symbolic tangent is made of."""
+    if isinstance(tangent, Value):
+        return [tangent]
+    return [v for element in tangent.elements.values() for v in _leaves(element)]

@@ -34,6 +34,29 @@ def gradient_name(original: str, config: Config, seedable: bool, preserving_resu
     )
 
 
-def checkpoints_name(original: str, block: str, config: Config) -> str:
-    """The record of what block ``block``'s pullback needs."""
-    return f"_AD__{original}_{block}__PB__{_suffix(config)}"
+def checkpoints_name(original: str, block: str, config: Config, kind: str = "PB") -> str:
+    """The record of what block ``block``'s pullback (``PB``) or differential (``DF``) needs."""
+    return f"_AD__{original}_{block}__{kind}__{_suffix(config)}"
+
+
+def trace_name(original: str, block: str, config: Config, kind: str = "PB") -> str:
+    """The trace enum of block ``block``: which predecessor ran before it (``Pred`` for a VJP's,
+    ``DFPred`` for a JVP's, whose payloads are the differential's records)."""
+    return f"_AD__{original}_{block}__{'Pred' if kind == 'PB' else 'DFPred'}__{_suffix(config)}"
+
+
+def path_name(original: str, config: Config) -> str:
+    """The enum a differential turns its JVP's trace into: the blocks that ran, first to last."""
+    return f"_AD__{original}__DFPath__{_suffix(config)}"
+
+
+EXIT_BLOCK = "exit"
+"""The block a trace enum names for a function with several ``return`` blocks: the virtual exit
+they all lead to (Swift's SIL has one return block, so Swift needs no such name)."""
+
+
+def block_label(position: int, name: str | None) -> str:
+    """A block's label as the printer writes it: its own name, unless it is numbered."""
+    if name is None or (name.startswith("bb") and name[2:].isdigit()):
+        return f"bb{position}"
+    return name

@@ -1,11 +1,26 @@
-"""What the VJP and the JVP have in common: they compute the original and keep, in a checkpoints
-record, what their linear map (the pullback or the differential) needs.
+"""What the VJP and the JVP have in common: they compute the original and keep, in checkpoints
+records, what their linear map (the pullback or the differential) needs.
 
 ``DerivativeEmitter`` emits that primal side once for both modes: it clones the original, saves
 what each active builtin's rule asks for, turns each active call into a call of the callee's
 derivative of the same mode (whose linear map it keeps), and returns the original result with
-``partial_apply [callee_guaranteed]`` of the linear-map function to the record. A subclass says
-which mode (the names, the types, the callee's derivative) and emits the linear map's body.
+``partial_apply [callee_guaranteed]`` of the linear-map function to the record of the block that
+returned. A subclass says which mode (the names, the types, the callee's derivative) and emits the
+linear map's body.
+
+With control flow (SIL-SPEC §6, after Swift's linear map structs and branching trace enums) each
+block keeps its own record on each visit. A block with one predecessor keeps that predecessor's
+record in its field ``pred``; a block with several keeps a trace enum whose case names the
+predecessor that ran, with that predecessor's record as payload. The record of the block that
+returns therefore describes the whole path, one record per block visited (a loop's trips are a
+chain of records). A function with several ``return`` blocks binds the trace enum of a virtual
+``exit`` block instead.
+
+Records keep only what their linear map reads, so which fields exist is decided after the linear
+map is emitted: it reads each record through ``provisional_fields``, and ``decide_records`` then
+keeps the fields read, drops records left empty (a trace case then has no payload), and
+``bind_record`` gives the linear map the final fields. ``finish_derivative`` then passes records
+and traces along the derivative's branches.
 """
 
 from __future__ import annotations
@@ -17,32 +32,82 @@ import attrs
 
 from analysis.activity import Config, analyze_activity
 from differentiation.diagnostics import resolve_callee
+from differentiation.naming import EXIT_BLOCK, block_label
 from differentiation.rules import RULES
 from sil.builder import Builder
+from sil.cfg import reverse_postorder
 from sil.cloning import clone_instruction
 from sil.diagnostics import SILError
-from sil.instructions import ApplyInst, BuiltinInst, DestructureStructInst, ReturnInst, StructInst
-from sil.ir import FieldDecl, Function, Instruction, Result, StructDecl, Value
+from sil.instructions import (
+    ApplyInst,
+    BranchInst,
+    BuiltinInst,
+    CondBranchInst,
+    DestructureStructInst,
+    ReturnInst,
+    SwitchEnumInst,
+)
+from sil.ir import (
+    Block,
+    BlockArgument,
+    EnumCase,
+    EnumDecl,
+    FieldDecl,
+    Function,
+    Instruction,
+    StructDecl,
+    Value,
+)
 from sil.transforms.dce import eliminate_dead_code
-from sil.types import FunctionType, TupleType
+from sil.types import FunctionType, NominalType, TupleType, Type
 
 if TYPE_CHECKING:
     from differentiation.differentiator import Differentiator
 
+PRED_FIELD = "pred"
+
 
 @attrs.frozen
 class Checkpoint:
-    """A field of the checkpoints record: its name, and the primal value stored in it."""
+    """A field of a checkpoints record: its name, and the primal value stored in it."""
 
     name: str
     value: Value
 
 
+@attrs.define(eq=False)
+class BlockRecord:
+    """What one block of the original keeps for the linear map each time it runs."""
+
+    block: Block
+    label: str
+    decl: StructDecl
+    preds: list[Block]  # the predecessors that lead to a return, each once, in block order
+    trace: EnumDecl | None = None  # with several predecessors
+    checkpoints: list[Checkpoint] = attrs.field(factory=list)
+    kept: dict[Value, int] = attrs.field(factory=dict)
+    field_names: set[str] = attrs.field(factory=lambda: {PRED_FIELD})
+    provisional: DestructureStructInst | None = None  # the linear map's reads, before decide_records
+    reads: list[int] = attrs.field(factory=list)  # checkpoints the linear map reads
+    present: bool = False  # whether the record exists (some field is read)
+
+    def pred_field_type(self, records: dict[Block, BlockRecord]) -> Type | None:
+        """The type of the record's ``pred`` field (the trace, or the one predecessor's record),
+        or None when there is nothing to say about the predecessor."""
+        if self.trace is not None:
+            return self.trace.type
+        if len(self.preds) == 1 and records[self.preds[0]].present:
+            return records[self.preds[0]].decl.type
+        return None
+
+
 class DerivativeEmitter(abc.ABC):
     """Emits a derivative (VJP or JVP) of one function for one configuration, and its linear map."""
 
-    # Set by subclasses: what the callee-derivative fields are called (``pullback_0``…).
+    # Set by subclasses: what the callee-derivative fields are called (``pullback_0``…), and the
+    # record kind in type names (``PB``, ``DF``).
     linear_map_kind = ""
+    record_kind = ""
 
     def __init__(self, differentiator: Differentiator, fn: Function, config: Config) -> None:
         self.differentiator = differentiator
@@ -50,15 +115,16 @@ class DerivativeEmitter(abc.ABC):
         self.fn = fn
         self.config = config
         self.info = analyze_activity(self.module, fn, config)
-        self.checkpoints: list[Checkpoint] = []
-        self.saved: dict[Instruction, list[int]] = {}  # checkpoint indices, per original instruction
+        self.saved: dict[Instruction, list[int]] = {}  # checkpoint indices in the block's record
         # For each active call: the arguments, as the callee's parameters, and those its linear
         # map takes or gives tangents for.
         self.calls: dict[Instruction, tuple[tuple[Value, ...], tuple[int, ...]]] = {}
         self._counts = {"partial": 0, self.linear_map_kind: 0}
-        self._kept: dict[Value, int] = {}  # checkpoint index of each value kept
-        self._field_names: set[str] = set()
         self._references: dict[str, Value] = {}  # function_refs made in the derivative, by name
+        self.order = reverse_postorder(fn)  # reachable blocks, each after its dominators
+        self.labels = {b: block_label(i, b.name) for i, b in enumerate(fn.blocks)}
+        self.returns = [b for b in fn.blocks if b in set(self.order) and isinstance(b.terminator, ReturnInst)]
+        self.records = self._plan_records()
 
     # --- what a mode says ----------------------------------------------------------------------
     @abc.abstractmethod
@@ -66,11 +132,15 @@ class DerivativeEmitter(abc.ABC):
         """The VJP's or JVP's type (SIL-SPEC §6)."""
 
     @abc.abstractmethod
-    def names(self, record: str) -> tuple[str, str, str]:
-        """The derivative's, the linear map's and the record's names."""
+    def names(self) -> tuple[str, str]:
+        """The derivative's and the linear map's names."""
 
     @abc.abstractmethod
-    def linear_map_type(self, closure: FunctionType, record: StructDecl) -> FunctionType:
+    def record_names(self, label: str) -> tuple[str, str]:
+        """The record's and the trace enum's names for the block labelled ``label``."""
+
+    @abc.abstractmethod
+    def linear_map_type(self, closure: FunctionType, record: Type) -> FunctionType:
         """The linear-map function's type: the closure's parameters plus the record, where the
         record goes last (bound by partial application)."""
 
@@ -80,100 +150,125 @@ class DerivativeEmitter(abc.ABC):
         covers (see ``Differentiator.vjp_for_call``)."""
 
     @abc.abstractmethod
-    def emit_linear_map(self, ret: ReturnInst) -> None:
-        """The body of the pullback or the differential."""
+    def emit_linear_map(self) -> None:
+        """The body of the pullback or the differential; it calls ``decide_records``."""
+
+    # --- planning ------------------------------------------------------------------------------
+    def _plan_records(self) -> dict[Block, BlockRecord]:
+        """A record for each block that runs on the way to a return."""
+        reaching = set(self.returns)
+        changed = True
+        while changed:
+            changed = False
+            for b in self.order:
+                if b not in reaching and any(s in reaching for s in b.successors()):
+                    reaching.add(b)
+                    changed = True
+        records: dict[Block, BlockRecord] = {}
+        preds: dict[Block, list[Block]] = {b: [] for b in reaching}
+        for b in self.fn.blocks:
+            if b not in reaching:
+                continue
+            for s in b.successors():
+                if s in preds and b not in preds[s]:
+                    preds[s].append(b)
+        for b in self.fn.blocks:
+            if b in reaching:
+                label = self.labels[b]
+                record_name, trace_name = self.record_names(label)
+                record = BlockRecord(b, label, StructDecl(record_name), preds[b])
+                if len(preds[b]) > 1:
+                    record.trace = EnumDecl(trace_name)
+                records[b] = record
+        return records
+
+    @property
+    def exit_type(self) -> NominalType:
+        """The type of what the linear map is bound to: the return block's record, or the trace
+        of the virtual exit block when there are several."""
+        if len(self.returns) == 1:
+            return self.records[self.returns[0]].decl.type
+        return NominalType(self.record_names(EXIT_BLOCK)[1])
 
     # --- the shared part -----------------------------------------------------------------------
     def declare(self) -> Function:
-        """Add the derivative, the linear map and the record to the module, without bodies yet (so
-        that a recursive call can refer to the derivative being emitted)."""
+        """Add the derivative and the linear map to the module, without bodies yet (so that a
+        recursive call can refer to the derivative being emitted)."""
         module, fn = self.module, self.fn
+        if not self.returns:
+            raise SILError.at(fn.span, f"cannot differentiate '@{fn.name}': it never returns")
         derivative_t = self.derivative_type()
         assert isinstance(derivative_t.result, TupleType)
         closure = derivative_t.result.elements[1]
         assert isinstance(closure, FunctionType)
-        derivative_name, linear_map_name, record_name = self.names(fn.blocks[0].name or "bb0")
-        self.record = StructDecl(record_name)
+        derivative_name, linear_map_name = self.names()
         self.derivative = Function(derivative_name, derivative_t)
-        self.linear_map = Function(linear_map_name, self.linear_map_type(closure, self.record))
+        self.linear_map = Function(linear_map_name, self.linear_map_type(closure, self.exit_type))
         for new in (self.derivative, self.linear_map):
             if new.name in module.functions:
                 raise SILError.at(fn.span, f"cannot synthesize '@{new.name}': the name is taken")
             self.differentiator.add_function(new)
-        self.differentiator.add_type(self.record)
+        # Declared now, so that types come out in the order derivatives are requested; those left
+        # empty are taken back by ``decide_records``.
+        for record in self.records.values():
+            self.differentiator.add_type(record.decl)
+            if record.trace is not None:
+                self.differentiator.add_type(record.trace)
+        if len(self.returns) > 1:
+            self.exit_trace = EnumDecl(self.exit_type.name)
+            self.differentiator.add_type(self.exit_trace)
         return self.derivative
 
     def emit_bodies(self) -> None:
-        """The derivative's body, then the linear map's."""
-        entry = self.fn.blocks[0]
-        block = self.derivative.add_block("bb0")
-        values: dict[Value, Value] = {a: block.add_argument(a.type, a.name) for a in entry.args}
-        b = Builder.at_end(block, self.module)
-        ret: ReturnInst | None = None
-        for inst in entry.instructions:
-            if isinstance(inst, ReturnInst):
-                ret = inst
-                break
-            if isinstance(inst, ApplyInst) and self.active(inst):
-                self._call_derivative(b, inst, values)
+        """The derivative's body, then the linear map's, then the records between them."""
+        self.values: dict[Value, Value] = {}
+        self.copies: dict[Block, Block] = {}
+        reachable = set(self.order)
+        for block in self.fn.blocks:
+            if block in reachable:
+                copy = self.copies[block] = self.derivative.add_block(block.name)
+                for a in block.args:
+                    self.values[a] = copy.add_argument(a.type, a.name)
+        for block in self.order:
+            self._emit_block(block)
+        self.emit_linear_map()
+        self.finish_derivative()
+        eliminate_dead_code(self.derivative)
+
+    def _emit_block(self, block: Block) -> None:
+        """The block's instructions in the derivative, but for its terminator."""
+        b = Builder.at_end(self.copies[block], self.module)
+        values = self.values
+        active = block in self.records
+        for inst in block.instructions[:-1]:
+            if active and isinstance(inst, ApplyInst) and self.active(inst):
+                self._call_derivative(b, inst)
                 continue
             copy = b.insert(clone_instruction(inst, values))
             for old, new in zip(inst.results, copy.results):
                 values[old] = new
                 new.name = old.name
-            if isinstance(inst, BuiltinInst) and self.active(inst):
+            if active and isinstance(inst, BuiltinInst) and self.active(inst):
                 self._save(b, inst, copy)
-        assert ret is not None, "the diagnostics admit only single-block functions"
-        self.record.fields = [FieldDecl(cp.name, cp.value.type) for cp in self.checkpoints]
-        saved = b.struct(self.record.type, *[cp.value for cp in self.checkpoints])
-        closure = b.partial_apply(b.function_ref(self.linear_map), saved)
-        b.return_(b.tuple(values[ret.operands[0]], closure))
-        self.emit_linear_map(ret)
-        self._keep_only_what_is_read(saved)
-        eliminate_dead_code(self.derivative)
-
-    def _keep_only_what_is_read(self, saved: Value) -> None:
-        """Drop the record's fields the linear map does not read: a rule saves what either mode
-        needs (``mean`` keeps its operand for the pullback, ``fill`` its dims for the differential)."""
-        record_arg = self.linear_map.blocks[0].args[-1]
-        reads = [u for u in record_arg.uses if isinstance(u, DestructureStructInst)]
-        if not reads:
-            return
-        (read,) = reads
-        kept = [i for i, r in enumerate(read.results) if r.uses]
-        if len(kept) == len(read.results):
-            return
-        built = saved.owner if isinstance(saved, Result) else None
-        assert isinstance(built, StructInst)
-        self.record.fields = [self.record.fields[i] for i in kept]
-        rebuilt = Builder.before(built, self.module).struct(
-            self.record.type, *[built.operands[i] for i in kept]
-        )
-        built.result.replace_all_uses_with(rebuilt)
-        built.erase()
-        if kept:
-            parts = Builder.before(read, self.module).destructure_struct(record_arg)
-            for new, i in zip(parts, kept):
-                new.name = read.results[i].name
-                read.results[i].replace_all_uses_with(new)
-        read.erase()
 
     def active(self, inst: Instruction) -> bool:
         return any(self.info.is_active(r) for r in inst.results)
 
-    def checkpoint(self, value: Value, kind: str) -> int:
-        """The index of the field holding ``value``, added the first time it is kept. A field is
-        named after its value when the input named it (``xx``), else ``partial_N``/``pullback_N``."""
-        index = self._kept.get(value)
+    def checkpoint(self, block: Block, value: Value, kind: str) -> int:
+        """The index of the field of ``block``'s record holding ``value``, added the first time it
+        is kept. A field is named after its value when the input named it (``xx``), else
+        ``partial_N``/``pullback_N``."""
+        record = self.records[block]
+        index = record.kept.get(value)
         if index is not None:
             return index
         name = value.name if value.name is not None and not value.name.isdigit() else None
-        if name is None or name in self._field_names:
+        if name is None or name in record.field_names:
             name = f"{kind}_{self._counts[kind]}"
             self._counts[kind] += 1
-        self._field_names.add(name)
-        self.checkpoints.append(Checkpoint(name, value))
-        self._kept[value] = index = len(self.checkpoints) - 1
+        record.field_names.add(name)
+        record.checkpoints.append(Checkpoint(name, value))
+        record.kept[value] = index = len(record.checkpoints) - 1
         return index
 
     def _save(self, b: Builder, inst: BuiltinInst, copy: Instruction) -> None:
@@ -182,9 +277,10 @@ class DerivativeEmitter(abc.ABC):
             raise SILError.at(inst.span, f"cannot differentiate '{inst.name}' yet")
         needed = [self.info.is_active(op) for op in inst.operands]
         kept = rule.save(b, list(copy.operands), copy.result, needed)
-        self.saved[inst] = [self.checkpoint(v, "partial") for v in kept]
+        assert inst.block is not None
+        self.saved[inst] = [self.checkpoint(inst.block, v, "partial") for v in kept]
 
-    def _call_derivative(self, b: Builder, inst: ApplyInst, values: dict[Value, Value]) -> None:
+    def _call_derivative(self, b: Builder, inst: ApplyInst) -> None:
         """A call of the callee's derivative in place of the call; its linear map is kept."""
         resolved = resolve_callee(self.module, inst)
         if resolved is None:
@@ -198,10 +294,173 @@ class DerivativeEmitter(abc.ABC):
         derivative, callee_wrt = self.callee_derivative(callee, wrt)
         reference = self._references.get(derivative.name)
         if reference is None:  # one function_ref per callee derivative, however often it is called
-            reference = self._references[derivative.name] = b.function_ref(derivative)
-        pair = b.apply(reference, *[values[a] for a in resolved.arguments])
+            entry = self.derivative.blocks[0]
+            at = b if b.block is entry else Builder(entry, len(entry.instructions), self.module)
+            reference = self._references[derivative.name] = at.function_ref(derivative)
+        pair = b.apply(reference, *[self.values[a] for a in resolved.arguments])
         result, linear_map = b.destructure_tuple(pair)
         result.name = inst.result.name
-        values[inst.result] = result
-        self.saved[inst] = [self.checkpoint(linear_map, self.linear_map_kind)]
+        self.values[inst.result] = result
+        assert inst.block is not None
+        self.saved[inst] = [self.checkpoint(inst.block, linear_map, self.linear_map_kind)]
         self.calls[inst] = (resolved.arguments, callee_wrt)
+
+    # --- records -------------------------------------------------------------------------------
+    def provisional_fields(self, block: Block, b: Builder) -> tuple[Value, ...]:
+        """The fields of ``block``'s record, every checkpoint, read at ``b`` by the linear map;
+        ``bind_record`` replaces them with the fields kept."""
+        record = self.records[block]
+        record.decl.fields = [FieldDecl(cp.name, cp.value.type) for cp in record.checkpoints]
+        if not record.checkpoints:
+            return ()
+        placeholder = Value(record.decl.type)
+        types = tuple(f.type for f in record.decl.fields)
+        record.provisional = DestructureStructInst([placeholder], types)
+        fields = b.insert(record.provisional).results
+        for field, checkpoint in zip(fields, record.checkpoints):
+            field.name = checkpoint.name
+        return fields
+
+    def decide_records(self) -> None:
+        """Keep the fields the linear map read, and the records and traces that say something;
+        declare them."""
+        records = self.records
+        for record in records.values():
+            if record.provisional is not None:
+                record.reads = [i for i, r in enumerate(record.provisional.results) if r.uses]
+        single_return = self.returns[0] if len(self.returns) == 1 else None
+        changed = True
+        while changed:  # a record exists when it keeps a field or a path worth following
+            changed = False
+            for record in records.values():
+                present = (
+                    bool(record.reads)
+                    or record.trace is not None
+                    or record.block is single_return
+                    or (len(record.preds) == 1 and records[record.preds[0]].present)
+                )
+                if present and not record.present:
+                    record.present = changed = True
+        for record in records.values():
+            if record.present:
+                pred = record.pred_field_type(records)
+                fields = [FieldDecl(PRED_FIELD, pred)] if pred is not None else []
+                for i in record.reads:
+                    cp = record.checkpoints[i]
+                    fields.append(FieldDecl(cp.name, cp.value.type))
+                record.decl.fields = fields
+            else:
+                self.differentiator.remove_type(record.decl)
+            if record.trace is not None:
+                record.trace.cases = [self._trace_case(p) for p in record.preds]
+        if single_return is None:
+            self.exit_trace.cases = [self._trace_case(r) for r in self.returns]
+
+    def _trace_case(self, pred: Block) -> EnumCase:
+        record = self.records[pred]
+        return EnumCase(record.label, record.decl.type if record.present else None)
+
+    def bind_record(self, block: Block, record_value: Value | None) -> Value | None:
+        """Read ``block``'s record (``record_value``, None when it has no record) where the linear
+        map read it provisionally; returns its ``pred`` field, if any."""
+        record = self.records[block]
+        provisional = record.provisional
+        pred: Value | None = None
+        if record_value is not None and record.decl.fields:
+            types = tuple(f.type for f in record.decl.fields)
+            read = DestructureStructInst([record_value], types)
+            if provisional is not None:
+                Builder.before(provisional, self.module).insert(read)
+            else:
+                assert isinstance(record_value, BlockArgument) and record_value.block is not None
+                Builder.at_start(record_value.block, self.module).insert(read)
+            fields = list(read.results)
+            if record.decl.fields[0].name == PRED_FIELD:
+                pred = fields.pop(0)
+                pred.name = PRED_FIELD
+            for field, i in zip(fields, record.reads):
+                assert provisional is not None
+                old = provisional.results[i]
+                field.name = old.name
+                old.replace_all_uses_with(field)
+        if provisional is not None:
+            provisional.erase()
+            record.provisional = None
+        return pred
+
+    def finish_derivative(self) -> None:
+        """The derivative's terminators: each block builds its record and passes it (wrapped in
+        the successor's trace enum, when that has several predecessors) along its edges."""
+        records = self.records
+        traces: dict[Block, Value] = {}  # the pred value each block's copy receives
+        for block, planned in records.items():
+            pred = planned.pred_field_type(records)
+            if pred is not None:
+                traces[block] = self.copies[block].add_argument(pred, PRED_FIELD)
+        for block in self.fn.blocks:
+            if block not in self.order:
+                continue
+            term = block.terminator
+            assert term is not None
+            b = Builder.at_end(self.copies[block], self.module)
+            if block not in records:
+                self._copy_terminator(b, term, {})
+                continue
+            record = records[block]
+            built: Value | None = None
+            if record.present:
+                parts = [traces[block]] if block in traces else []
+                parts += [record.checkpoints[i].value for i in record.reads]
+                built = b.struct(record.decl.type, *parts)
+            if isinstance(term, ReturnInst):
+                bound = built
+                if len(self.returns) > 1:
+                    bound = b.enum(self.exit_type, record.label, built)
+                assert bound is not None
+                closure = b.partial_apply(b.function_ref(self.linear_map), bound)
+                b.return_(b.tuple(self.values[term.operands[0]], closure))
+                continue
+            extra: dict[Block, Value] = {}
+            for succ in term.successors():
+                succ_record = records.get(succ)
+                if succ_record is None or succ in extra:
+                    continue
+                if succ_record.trace is not None:
+                    extra[succ] = b.enum(succ_record.trace.type, record.label, built)
+                elif built is not None:
+                    extra[succ] = built
+            self._copy_terminator(b, term, extra)
+
+    def _copy_terminator(self, b: Builder, term: Instruction, extra: dict[Block, Value]) -> None:
+        """``term`` in the derivative, passing ``extra[succ]`` last to each successor listed; a
+        ``switch_enum`` target that takes one goes through a block that adds it."""
+        values, copies = self.values, self.copies
+
+        def target(succ: Block, args: list[Value]) -> tuple[Block, list[Value]]:
+            mapped = [values[a] for a in args]
+            if succ in extra:
+                mapped.append(extra[succ])
+            return copies[succ], mapped
+
+        if isinstance(term, BranchInst):
+            dest, args = target(term.dest, term.operands)
+            b.br(dest, *args)
+        elif isinstance(term, CondBranchInst):
+            true_dest, true_args = target(term.true_dest, term.true_args)
+            false_dest, false_args = target(term.false_dest, term.false_args)
+            b.cond_br(values[term.operands[0]], true_dest, true_args, false_dest, false_args)
+        elif isinstance(term, SwitchEnumInst):
+            cases = [(case, self._switch_target(dest, extra)) for case, dest in term.cases]
+            default = None if term.default is None else self._switch_target(term.default, extra)
+            b.switch_enum(values[term.operands[0]], cases, default)
+        else:
+            b.insert(clone_instruction(term, values))
+
+    def _switch_target(self, succ: Block, extra: dict[Block, Value]) -> Block:
+        copy = self.copies[succ]
+        if succ not in extra:
+            return copy
+        trampoline = self.derivative.add_block()
+        payload = [trampoline.add_argument(a.type) for a in succ.args]
+        Builder.at_end(trampoline, self.module).br(copy, *payload, extra[succ])
+        return trampoline

@@ -1,16 +1,22 @@
-"""Reverse mode: the VJP of a single-block function and its pullback (SIL-SPEC §6, after Swift's
-VJPCloner and PullbackCloner).
+"""Reverse mode: the VJP of a function and its pullback (SIL-SPEC §6, after Swift's VJPCloner and
+PullbackCloner).
 
-The VJP computes the original and keeps what the pullback needs in a checkpoints record, as
-``differentiation/primal.py`` does for both modes (the callees' VJPs, and their pullbacks).
+The VJP computes the original and keeps what the pullback needs in checkpoints records, one per
+block visited, as ``differentiation/primal.py`` does for both modes (the callees' VJPs, and their
+pullbacks).
 
-The pullback walks the active instructions backwards from the seed, holding adjoints symbolically
-(``differentiation/tangents.py``). Fan-out accumulates with ``fadd``; inactive code is not replayed.
+The pullback has one block per block of the original. It walks that block's active instructions
+backwards, holding adjoints symbolically (``differentiation/tangents.py``); fan-out accumulates
+with ``fadd``; inactive code is not replayed. Then it goes to the pullback block of the
+predecessor that ran (read from the record's trace), passing the adjoints of the values live
+there, with the adjoints of its own block arguments added to the values the predecessor passed
+for them. Loops in the original are loops in the pullback, one trip per record.
 """
 
 from __future__ import annotations
 
-from differentiation.naming import checkpoints_name, pullback_name, vjp_name
+from analysis.liveness import compute_liveness
+from differentiation.naming import checkpoints_name, pullback_name, trace_name, vjp_name
 from differentiation.primal import DerivativeEmitter
 from differentiation.rules import RULES, fit_cotangent
 from differentiation.tangents import Aggregate, Symbolic, TangentBuilder, field_index
@@ -28,73 +34,165 @@ from sil.instructions import (
     TupleExtractInst,
     TupleInst,
 )
-from sil.ir import Function, Instruction, Result, StructDecl, Value
+from sil.ir import Block, Function, Instruction, Result, Value
 from sil.transforms.dce import eliminate_dead_code
-from sil.types import FunctionType, TupleType
+from sil.types import FunctionType, TupleType, Type
 
 
 class ReverseEmitter(DerivativeEmitter):
     """Emits the VJP and the pullback of one function for one configuration."""
 
     linear_map_kind = "pullback"
+    record_kind = "PB"
 
     def derivative_type(self) -> FunctionType:
         return dt.vjp_type(self.module, self.fn.type, self.config.source, self.config.wrt)
 
-    def names(self, record: str) -> tuple[str, str, str]:
-        fn, config = self.fn.name, self.config
-        return vjp_name(fn, config), pullback_name(fn, config), checkpoints_name(fn, record, config)
+    def names(self) -> tuple[str, str]:
+        return vjp_name(self.fn.name, self.config), pullback_name(self.fn.name, self.config)
 
-    def linear_map_type(self, closure: FunctionType, record: StructDecl) -> FunctionType:
-        return FunctionType((closure.params[0], record.type), closure.result)
+    def record_names(self, label: str) -> tuple[str, str]:
+        fn, config = self.fn.name, self.config
+        return checkpoints_name(fn, label, config, "PB"), trace_name(fn, label, config, "PB")
+
+    def linear_map_type(self, closure: FunctionType, record: Type) -> FunctionType:
+        return FunctionType((closure.params[0], record), closure.result)
 
     def callee_derivative(self, callee: Function, wrt: tuple[int, ...]) -> tuple[Function, tuple[int, ...]]:
         return self.differentiator.vjp_for_call(callee, wrt)
 
-    def emit_linear_map(self, ret: ReturnInst) -> None:
-        PullbackEmitter(self, self.linear_map, self.record).emit(ret)
+    def emit_linear_map(self) -> None:
+        PullbackEmitter(self).emit()
 
 
 class PullbackEmitter:
     """Emits the body of the pullback: ``(seed, checkpoints) -> tangents of the wrt parameters``."""
 
-    def __init__(self, reverse: ReverseEmitter, pullback: Function, record: StructDecl) -> None:
+    def __init__(self, reverse: ReverseEmitter) -> None:
         self.reverse = reverse
         self.module = reverse.module
         self.info = reverse.info
-        self.pullback = pullback
-        self.record = record
+        self.pullback = reverse.linear_map
         self.adjoints: dict[Value, Symbolic] = {}
 
-    def emit(self, ret: ReturnInst) -> None:
+    def emit(self) -> None:
+        reverse, fn, module = self.reverse, self.reverse.fn, self.module
+        records = reverse.records
+        liveness = compute_liveness(fn, self.info.is_active)
+        # The adjoints each pullback block receives: of the values live out of its block, and of
+        # those its terminator passes to block arguments.
+        self.incoming: dict[Block, tuple[Value, ...]] = {}
+        for block in records:
+            passed = [v for _, args in block.instructions[-1].successor_args() for v in args]
+            wanted = dict.fromkeys([*liveness.live_out[block], *passed])
+            self.incoming[block] = tuple(v for v in wanted if self.info.is_active(v))
+        entry = self.pullback.add_block("bb0")
+        self.seed = entry.add_argument(self.pullback.type.params[0], "seed")
+        single = reverse.returns[0] if len(reverse.returns) == 1 else None
+        self.blocks: dict[Block, Block] = {}
+        backwards = [b for b in reversed(fn.blocks) if b in records]
+        for block in backwards:
+            pb = self.blocks[block] = entry if block is single else self.pullback.add_block()
+            for v in self.incoming[block]:
+                tangent = module.tangent_type(v.type)
+                assert tangent is not None
+                pb.add_argument(tangent)
+        states: dict[Block, tuple[Builder, dict[Value, Symbolic]]] = {}
+        for block in backwards:
+            pb = self.blocks[block]
+            b = self.b = Builder.at_end(pb, module)
+            self.t = TangentBuilder(b, module, fn.span)
+            self.fields = reverse.provisional_fields(block, b)
+            arguments = pb.args[1:] if block is single else pb.args
+            self.adjoints = dict(zip(self.incoming[block], arguments))
+            term = block.instructions[-1]
+            if isinstance(term, ReturnInst):
+                self._seed(term)
+            for inst in reversed(block.instructions[:-1]):
+                if reverse.active(inst):
+                    self._visit(inst)
+            states[block] = (b, self.adjoints)
+        pending = [v for _, adjoints in states.values() for a in adjoints.values() for v in _leaves(a)]
+        eliminate_dead_code(self.pullback, keep=pending)  # so that the records keep what is read
+        reverse.decide_records()
+        for block in backwards:
+            self._leave(block, *states[block])
+        if single is None:
+            exit_record = entry.add_argument(reverse.exit_type, "checkpoints")
+            cases = [(records[r].label, self.blocks[r]) for r in reverse.returns]
+            Builder.at_end(entry, module).switch_enum(exit_record, cases)
+        eliminate_dead_code(self.pullback)
+
+    def _seed(self, ret: ReturnInst) -> None:
+        """The seed is the adjoint of the returned value (of its element ``source``, when the
+        function returns several values)."""
         fn, config = self.reverse.fn, self.reverse.config
-        block = self.pullback.add_block("bb0")
-        seed = block.add_argument(self.pullback.type.params[0], "seed")
-        record = block.add_argument(self.record.type, "checkpoints")
-        b = self.b = Builder.at_end(block, self.module)
-        self.t = TangentBuilder(b, self.module, fn.span)
-        fields: tuple[Value, ...] = b.destructure_struct(record) if self.record.fields else ()
-        for field, checkpoint in zip(fields, self.reverse.checkpoints):
-            field.name = checkpoint.name
-        self.fields = fields
         returned = ret.operands[0]
         owner = returned.owner if isinstance(returned, Result) else None
+        target: Value = returned
+        adjoint: Symbolic = self.seed
         if isinstance(fn.type.result, TupleType) and len(fn.type.results) > 1:
-            if isinstance(owner, TupleInst):
-                self._accumulate(owner.operands[config.source], seed)
+            if isinstance(owner, TupleInst) and owner.block is ret.block:
+                target = owner.operands[config.source]
             else:
-                self._accumulate(returned, Aggregate({config.source: seed}))
-        else:
-            self._accumulate(returned, seed)
-        for inst in reversed(fn.blocks[0].instructions[:-1]):
-            if self.reverse.active(inst):
-                self._visit(inst)
-        entry = fn.blocks[0]
-        tangents = [
-            self.t.materialize(self.adjoints.get(entry.args[i]), entry.args[i].type) for i in config.wrt
-        ]
-        b.return_(tangents[0] if len(tangents) == 1 else b.tuple(*tangents))
-        eliminate_dead_code(self.pullback)
+                adjoint = Aggregate({config.source: self.seed})
+        if self.info.is_active(target):
+            self._accumulate(target, adjoint)
+
+    def _leave(self, block: Block, b: Builder, adjoints: dict[Value, Symbolic]) -> None:
+        """The end of ``block``'s pullback block: read the record, then return the tangents (the
+        entry block) or go to the pullback block of the predecessor that ran."""
+        reverse, module = self.reverse, self.module
+        record = reverse.records[block]
+        pb = self.blocks[block]
+        record_arg = pb.add_argument(record.decl.type, "checkpoints") if record.present else None
+        pred = reverse.bind_record(block, record_arg)
+        t = TangentBuilder(b, module, reverse.fn.span)
+        if block is reverse.fn.blocks[0]:
+            args = [block.args[i] for i in reverse.config.wrt]
+            tangents = [t.materialize(adjoints.get(a), a.type) for a in args]
+            b.return_(tangents[0] if len(tangents) == 1 else b.tuple(*tangents))
+            return
+        for v, adjoint in adjoints.items():  # once here, not once per predecessor
+            if isinstance(adjoint, Aggregate):
+                adjoints[v] = t.materialize(adjoint, v.type)
+        if len(record.preds) == 1:
+            self._branch(b, block, record.preds[0], pred, adjoints)
+            return
+        assert pred is not None
+        cases = []
+        for p in record.preds:
+            before = reverse.records[p]
+            trampoline = self.pullback.add_block()
+            payload = trampoline.add_argument(before.decl.type) if before.present else None
+            self._branch(Builder.at_end(trampoline, module), block, p, payload, adjoints)
+            cases.append((before.label, trampoline))
+        b.switch_enum(pred, cases)
+
+    def _branch(
+        self, b: Builder, block: Block, pred: Block, record: Value | None, adjoints: dict[Value, Symbolic]
+    ) -> None:
+        """Go from ``block``'s pullback block to ``pred``'s, which ran before it: pass the adjoints
+        of the values live out of ``pred``, adding those of the block arguments to the values
+        ``pred`` passed for them (zero where none reached)."""
+        t = TangentBuilder(b, self.module, self.reverse.fn.span)
+        passed = next(args for succ, args in pred.instructions[-1].successor_args() if succ is block)
+        zeros: dict[Type, Value] = {}
+        out: list[Value] = []
+        for v in self.incoming[pred]:
+            total = adjoints.get(v)
+            for op, arg in zip(passed, block.args):
+                if op is v and arg in adjoints:
+                    total = adjoints[arg] if total is None else t.add(total, adjoints[arg], v.type)
+            if total is None:
+                if v.type not in zeros:
+                    zeros[v.type] = t.materialize(None, v.type)
+                out.append(zeros[v.type])
+            else:
+                out.append(t.materialize(total, v.type))
+        if record is not None:
+            out.append(record)
+        b.br(self.blocks[pred], *out)
 
     # --- instructions, backwards ---------------------------------------------------------------
     def _visit(self, inst: Instruction) -> None:
@@ -163,3 +261,10 @@ class PullbackEmitter:
             return
         old = self.adjoints.get(v)
         self.adjoints[v] = adjoint if old is None else self.t.add(old, adjoint, v.type)
+
+
+def _leaves(adjoint: Symbolic) -> list[Value]:
+    """The values a symbolic adjoint is made of."""
+    if isinstance(adjoint, Value):
+        return [adjoint]
+    return [v for element in adjoint.elements.values() for v in _leaves(element)]

@@ -18,7 +18,7 @@ from accel import Backend
 from interp import Program
 from sil.instructions import DifferentiableFunctionInst, FunctionRefInst
 from sil.ir import DifferentiableAttr, Function, Module, Result
-from sil.types import DOUBLE, FLOAT, ScalarType, TupleType, Type
+from sil.types import BOOL, DOUBLE, FLOAT, INT, ScalarType, TupleType, Type
 
 POINTS = 3
 # (finite differences, the identity) per element type: Float code rounds every step to binary32.
@@ -75,7 +75,8 @@ def _referenced(value: Any) -> str | None:
 
 class _Values:
     """Random points and tangents of the types --check-derivatives can draw: Float and Double,
-    tuples of them, and structs of them (whose tangent leaves out ``@noDerivative`` fields)."""
+    tuples of them, and structs of them (whose tangent leaves out ``@noDerivative`` fields); and,
+    for the parameters not differentiated, Int (a small count: a loop's trips) and Bool."""
 
     def __init__(self, module: Module, r: random.Random) -> None:
         self.module = module
@@ -95,6 +96,10 @@ class _Values:
         return tuple(f.type for f in decl.fields) if decl is not None else ()
 
     def point(self, t: Type) -> Any:
+        if t == INT:
+            return self.r.randint(0, 5)
+        if t == BOOL:
+            return self.r.random() < 0.5
         if isinstance(t, ScalarType):
             return self.r.uniform(0.3, 1.5)
         return tuple(self.point(e) for e in self._parts(t))
@@ -113,7 +118,9 @@ class _Values:
         return 0.0 if isinstance(tangent, ScalarType) else tuple(self.zero(e) for e in self._parts(tangent))
 
     def moved(self, x: Any, v: Any, h: float, t: Type) -> Any:
-        """``x + h v`` for a point ``x`` of ``t`` and a tangent ``v``."""
+        """``x + h v`` for a point ``x`` of ``t`` and a tangent ``v`` (None: ``t`` has none)."""
+        if v is None:
+            return x
         if isinstance(t, ScalarType):
             return x + h * v
         if isinstance(t, TupleType):
@@ -168,10 +175,15 @@ def check(program: Program, d: Derivatives, seed: int) -> Outcome:
     result_type = (
         d.original.type.results[d.source] if len(d.original.type.results) > 1 else d.original.type.result
     )
-    kinds = {values.kind(t) for t in (*params, result_type)}
+    fixed = [i for i, t in enumerate(params) if i not in d.wrt and t in (INT, BOOL)]
+    kinds = {values.kind(t) for i, t in enumerate((*params, result_type)) if i not in fixed}
     if None in kinds or len(kinds) != 1:
         return Outcome(
-            d, None, None, "only Float and Double scalars, and tuples and structs of them, can be drawn"
+            d,
+            None,
+            None,
+            "only Float and Double scalars, and tuples and structs of them, can be drawn "
+            "(and Int and Bool, where not differentiated)",
         )
     kind = kinds.pop()
     assert kind is not None
@@ -180,7 +192,10 @@ def check(program: Program, d: Derivatives, seed: int) -> Outcome:
     worst_fd = worst_identity = 0.0
     for _ in range(POINTS):
         x = [values.point(t) for t in params]
-        v = [values.tangent(t) if i in d.wrt else values.zero(t) for i, t in enumerate(params)]
+        v = [
+            values.tangent(t) if i in d.wrt else None if i in fixed else values.zero(t)
+            for i, t in enumerate(params)
+        ]
         plus = program.run(
             "@" + d.original.name, *[values.moved(a, b, h, t) for a, b, t in zip(x, v, params)]
         )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sil.ir import Function, Instruction, Module
+from collections.abc import Collection
+
+from sil.ir import Function, Instruction, Module, Result, Value
 from sil.passes import Pass, PassContext, register_pass
 
 
@@ -22,12 +24,16 @@ class DeadCodeElimination(Pass):
             eliminate_dead_code(fn)
 
 
-def eliminate_dead_code(fn: Function) -> int:
+def eliminate_dead_code(fn: Function, keep: Collection[Value] = ()) -> int:
     """Erase dead instructions of ``fn`` (including those dead only because of other dead ones);
-    returns how many were erased."""
+    returns how many were erased. The definitions of ``keep`` stay, as if used (a function still
+    being built uses them later)."""
     dead: set[Instruction] = set()
+    kept = {v.owner for v in keep if isinstance(v, Result)}
     worklist = [
-        inst for inst in fn.instructions() if _removable(inst) and not any(r.uses for r in inst.results)
+        inst
+        for inst in fn.instructions()
+        if _removable(inst) and not any(r.uses for r in inst.results) and inst not in kept
     ]
     while worklist:
         inst = worklist.pop()
@@ -39,6 +45,7 @@ def eliminate_dead_code(fn: Function) -> int:
             if (
                 owner is not None
                 and owner not in dead
+                and owner not in kept
                 and _removable(owner)
                 and all(user in dead for r in owner.results for user in r.uses)
             ):

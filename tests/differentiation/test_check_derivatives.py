@@ -79,13 +79,16 @@ def test_nothing_to_check_is_an_error(tmp_path: Path) -> None:
 def test_functions_with_other_parameters_are_reported_not_checked(tmp_path: Path) -> None:
     path = tmp_path / "int.sil"
     path.write_text(
-        "sil [differentiable source 0 wrt 0] @f : $@convention(thin) (Double, Int) -> Double {\n"
-        "bb0(%x : $Double, %n : $Int):\n"
+        "sil [differentiable source 0 wrt 0] @f : $@convention(thin) (Double, Tensor<Double>) -> Double {\n"
+        "bb0(%x : $Double, %t : $Tensor<Double>):\n"
         '  %y = builtin "fmul"(%x : $Double, %x : $Double) : $Double\n'
         "  return %y : $Double\n}\n",
         encoding="utf-8",
     )
     status, out, _ = silopt(str(path), "-differentiation", "--check-derivatives")
     assert status == 0
-    reason = "only Float and Double scalars, and tuples and structs of them, can be drawn"
+    reason = (
+        "only Float and Double scalars, and tuples and structs of them, can be drawn "
+        "(and Int and Bool, where not differentiated)"
+    )
     assert out == f"@f (source 0 wrt 0): not checked: {reason}\n"
