@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from analysis.liveness import compute_liveness
 from differentiation.naming import checkpoints_name, differential_name, jvp_name, path_name, trace_name
-from differentiation.primal import PRED_FIELD, DerivativeEmitter
+from differentiation.primal import PRED_FIELD, DerivativeEmitter, edge_arguments
 from differentiation.rules import RULES
 from differentiation.tangents import Aggregate, Symbolic, TangentBuilder, field_index
 from sil import derivative_types as dt
@@ -182,7 +182,8 @@ class DifferentialWalk:
         forward, module = self.forward, self.module
         entry = forward.fn.blocks[0]
         path_type = self.path.type
-        self.walks = {b: self.differential.add_block() for b in reversed(self.blocks)}
+        # The entry's walk block would only go on to its tangent code, which takes the same.
+        self.walks = {b: self.differential.add_block() for b in reversed(self.blocks) if b is not entry}
         self.pushes: dict[Block, Block] = {}
         states: dict[Block, tuple[Builder, dict[Value, Symbolic]]] = {}
         for block in self.blocks:
@@ -194,6 +195,7 @@ class DifferentialWalk:
                 tangents[v] = push.add_argument(tangent)
             b = Builder.at_end(push, module)
             states[block] = (b, forward._push(block, b, tangents))
+        self.walks[entry] = self.pushes[entry]
         pending = [v for _, tangents in states.values() for s in tangents.values() for v in _leaves(s)]
         eliminate_dead_code(self.differential, keep=pending)
         forward.decide_records()
@@ -209,7 +211,8 @@ class DifferentialWalk:
             if not isinstance(block.instructions[-1], ReturnInst):
                 self._next(block, *states[block], rest)
         for block in self.blocks:
-            self._walk(block)
+            if block is not entry:
+                self._walk(block)
         b = Builder.at_end(self.start, module)
         checkpoints = self.start.add_argument(forward.exit_type, "checkpoints")
         end = b.enum(path_type, self.end)
@@ -234,16 +237,13 @@ class DifferentialWalk:
 
     def _walk(self, block: Block) -> None:
         """The walk block of ``block``: put it at the head of the path, then go to the walk block
-        of its predecessor; the entry's starts the tangent code."""
-        forward, module = self.forward, self.module
+        of its predecessor (for the entry, its tangent code)."""
+        module = self.module
         walk = self.walks[block]
         record = self.records[block]
         record_arg = walk.add_argument(record.decl.type, "checkpoints") if record.present else None
         rest = walk.add_argument(self.path.type, "path")
         b = Builder.at_end(walk, module)
-        if block is forward.fn.blocks[0]:
-            b.br(self.pushes[block], *([record_arg] if record_arg is not None else []), rest)
-            return
         payload = rest if record_arg is None else b.tuple(record_arg, rest)
         path = b.enum(self.path.type, record.label, payload)
         pred = None
@@ -282,7 +282,7 @@ class DifferentialWalk:
                 tail: list[Value] = [record, after]
             else:
                 tail = [payload]
-            passed = next(args for s, args in block.instructions[-1].successor_args() if s is succ)
+            passed = edge_arguments(block.instructions[-1], succ)
             edge: dict[Value, Value] = dict(zip(succ.args, passed))
             tt = TangentBuilder(tb, module, self.forward.fn.span)
             zeros: dict[Type, Value] = {}

@@ -67,6 +67,15 @@ if TYPE_CHECKING:
 PRED_FIELD = "pred"
 
 
+def edge_arguments(term: Instruction, succ: Block) -> list[Value]:
+    """The values ``term`` passes to ``succ``'s arguments (none from a ``switch_enum``, whose
+    payload is not a value of the branching block)."""
+    for dest, args in term.successor_args():
+        if dest is succ:
+            return args
+    return []
+
+
 @attrs.frozen
 class Checkpoint:
     """A field of a checkpoints record: its name, and the primal value stored in it."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from analysis.liveness import compute_liveness
 from differentiation.naming import checkpoints_name, pullback_name, trace_name, vjp_name
-from differentiation.primal import DerivativeEmitter
+from differentiation.primal import DerivativeEmitter, edge_arguments
 from differentiation.rules import RULES, fit_cotangent
 from differentiation.tangents import Aggregate, Symbolic, TangentBuilder, field_index
 from sil import derivative_types as dt
@@ -176,7 +176,7 @@ class PullbackEmitter:
         of the values live out of ``pred``, adding those of the block arguments to the values
         ``pred`` passed for them (zero where none reached)."""
         t = TangentBuilder(b, self.module, self.reverse.fn.span)
-        passed = next(args for succ, args in pred.instructions[-1].successor_args() if succ is block)
+        passed = edge_arguments(pred.instructions[-1], block)
         zeros: dict[Type, Value] = {}
         out: list[Value] = []
         for v in self.incoming[pred]:

@@ -35,7 +35,7 @@ class Outcome:
 
 
 def case_paths() -> list[Path]:
-    return sorted(GOLDEN.glob("*/*.sil"))
+    return sorted(GOLDEN.glob("*/**/*.sil"))
 
 
 def read_run_line(case: Path) -> RunLine:

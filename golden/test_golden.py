@@ -44,7 +44,7 @@ def _prints_module(expected: Path) -> bool:
 
 
 EXPECTED = sorted(
-    p for p in GOLDEN.glob("*/*.expected") if p.read_text(encoding="utf-8") and _prints_module(p)
+    p for p in GOLDEN.glob("*/**/*.expected") if p.read_text(encoding="utf-8") and _prints_module(p)
 )
 # An analysis printer's annotations: a comment ending a line, which the canonical printer never writes.
 _ANNOTATION = re.compile(r"  // [^\n]*")

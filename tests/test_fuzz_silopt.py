@@ -1,7 +1,7 @@
 """Mutation fuzzing of silopt: damaged versions of every golden input and example must give a located
 diagnostic or a module, never a traceback (SIL-SPEC §7, §8).
 
-Each input (``golden/*/*.sil``, ``examples/*.sil``, collected when the tests run) is cut into crude
+Each input (``golden/*/**/*.sil``, ``examples/*.sil``, collected when the tests run) is cut into crude
 tokens and mutated with a seeded ``random.Random``, so every run checks the same mutants. A
 hypothesis variant mutates characters instead. For every mutant, silopt runs in-process and:
 
@@ -59,7 +59,7 @@ DIAGNOSTIC_RE = re.compile(r"^(.*):(\d+):(\d+): (error|warning|note): ", re.MULT
 
 
 def corpus() -> list[Path]:
-    return sorted(ROOT.glob("golden/*/*.sil")) + sorted(ROOT.glob("examples/*.sil"))
+    return sorted(ROOT.glob("golden/*/**/*.sil")) + sorted(ROOT.glob("examples/*.sil"))
 
 
 CORPUS = corpus()

@@ -13,7 +13,7 @@ from silopt.driver import main
 
 CASES = sorted(
     p
-    for p in (GOLDEN / "differentiation").glob("*.sil")
+    for p in (GOLDEN / "differentiation").rglob("*.sil")
     if "-differentiation" in read_run_line(p).argv and not read_run_line(p).expect_failure
 )
 
@@ -29,7 +29,7 @@ def silopt(*argv: str) -> tuple[int, str, str]:
 CHECKED_ELSEWHERE = {"tensors.sil": "tests/differentiation/test_tensor_gradients.py"}
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=[c.relative_to(GOLDEN).as_posix() for c in CASES])
 def test_golden_derivatives_check_out(case: Path) -> None:
     status, out, err = silopt(str(case.relative_to(ROOT)), "-differentiation", "--check-derivatives")
     assert (status, err) == (0, ""), err
