@@ -44,6 +44,8 @@ from sil.instructions import (
     BuiltinInst,
     CondBranchInst,
     DestructureStructInst,
+    FloatLiteralInst,
+    IntegerLiteralInst,
     ReturnInst,
     SwitchEnumInst,
 )
@@ -55,6 +57,7 @@ from sil.ir import (
     FieldDecl,
     Function,
     Instruction,
+    Result,
     StructDecl,
     Value,
 )
@@ -65,6 +68,10 @@ if TYPE_CHECKING:
     from differentiation.differentiator import Differentiator
 
 PRED_FIELD = "pred"
+
+
+def _is_literal(v: Value) -> bool:
+    return isinstance(v, Result) and isinstance(v.owner, FloatLiteralInst | IntegerLiteralInst)
 
 
 def edge_arguments(term: Instruction, succ: Block) -> list[Value]:
@@ -97,7 +104,8 @@ class BlockRecord:
     kept: dict[Value, int] = attrs.field(factory=dict)
     field_names: set[str] = attrs.field(factory=lambda: {PRED_FIELD})
     provisional: DestructureStructInst | None = None  # the linear map's reads, before decide_records
-    reads: list[int] = attrs.field(factory=list)  # checkpoints the linear map reads
+    stored: list[int] = attrs.field(factory=list)  # checkpoints that are fields (not literals)
+    reads: list[int] = attrs.field(factory=list)  # the fields the linear map reads
     present: bool = False  # whether the record exists (some field is read)
 
     def pred_field_type(self, records: dict[Block, BlockRecord]) -> Type | None:
@@ -272,6 +280,10 @@ class DerivativeEmitter(abc.ABC):
         if index is not None:
             return index
         name = value.name if value.name is not None and not value.name.isdigit() else None
+        if _is_literal(value):  # made again where it is read, not stored
+            record.checkpoints.append(Checkpoint(name or "", value))
+            record.kept[value] = index = len(record.checkpoints) - 1
+            return index
         if name is None or name in record.field_names:
             name = f"{kind}_{self._counts[kind]}"
             self._counts[kind] += 1
@@ -316,19 +328,29 @@ class DerivativeEmitter(abc.ABC):
 
     # --- records -------------------------------------------------------------------------------
     def provisional_fields(self, block: Block, b: Builder) -> tuple[Value, ...]:
-        """The fields of ``block``'s record, every checkpoint, read at ``b`` by the linear map;
-        ``bind_record`` replaces them with the fields kept."""
+        """The values of ``block``'s checkpoints, read at ``b`` by the linear map: every field of
+        the record (``bind_record`` replaces them with the fields kept), and the literals, which
+        the linear map makes again rather than reading them from a record on each visit."""
         record = self.records[block]
-        record.decl.fields = [FieldDecl(cp.name, cp.value.type) for cp in record.checkpoints]
-        if not record.checkpoints:
-            return ()
-        placeholder = Value(record.decl.type)
-        types = tuple(f.type for f in record.decl.fields)
-        record.provisional = DestructureStructInst([placeholder], types)
-        fields = b.insert(record.provisional).results
-        for field, checkpoint in zip(fields, record.checkpoints):
-            field.name = checkpoint.name
-        return fields
+        record.stored = [i for i, cp in enumerate(record.checkpoints) if not _is_literal(cp.value)]
+        record.decl.fields = [
+            FieldDecl(record.checkpoints[i].name, record.checkpoints[i].value.type) for i in record.stored
+        ]
+        values: dict[int, Value] = {}
+        if record.stored:
+            placeholder = Value(record.decl.type)
+            types = tuple(f.type for f in record.decl.fields)
+            record.provisional = DestructureStructInst([placeholder], types)
+            for i, field in zip(record.stored, b.insert(record.provisional).results):
+                field.name = record.checkpoints[i].name
+                values[i] = field
+        for i, checkpoint in enumerate(record.checkpoints):
+            if i not in values:
+                literal = checkpoint.value
+                assert isinstance(literal, Result) and literal.owner is not None
+                values[i] = b.insert(clone_instruction(literal.owner, {})).result
+                values[i].name = literal.name
+        return tuple(values[i] for i in range(len(record.checkpoints)))
 
     def decide_records(self) -> None:
         """Keep the fields the linear map read, and the records and traces that say something;
@@ -336,7 +358,8 @@ class DerivativeEmitter(abc.ABC):
         records = self.records
         for record in records.values():
             if record.provisional is not None:
-                record.reads = [i for i, r in enumerate(record.provisional.results) if r.uses]
+                results = record.provisional.results
+                record.reads = [i for i, r in zip(record.stored, results) if r.uses]
         single_return = self.returns[0] if len(self.returns) == 1 else None
         changed = True
         while changed:  # a record exists when it keeps a field or a path worth following
@@ -387,9 +410,10 @@ class DerivativeEmitter(abc.ABC):
             if record.decl.fields[0].name == PRED_FIELD:
                 pred = fields.pop(0)
                 pred.name = PRED_FIELD
+            position = {i: j for j, i in enumerate(record.stored)}
             for field, i in zip(fields, record.reads):
                 assert provisional is not None
-                old = provisional.results[i]
+                old = provisional.results[position[i]]
                 field.name = old.name
                 old.replace_all_uses_with(field)
         if provisional is not None:

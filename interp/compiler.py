@@ -28,7 +28,6 @@ import numpy as np
 from accel.backend import CREATION_BUILTINS, ELEMENTWISE_UNARY, Backend, ShapeError
 from interp.faults import Fault, run_error
 from interp.semantics import HELPERS, scalar_template
-from interp.values import EnumValue, StructValue
 from sil.instructions import (
     ApplyInst,
     BranchInst,
@@ -125,14 +124,12 @@ class Compiler:
         self,
         module: Module,
         backend: Backend,
-        struct_classes: dict[str, type[StructValue]],
         max_depth: int,
         budget: StepBudget | None,
         max_steps: int | None,
     ) -> None:
         self.module = module
         self.backend = backend
-        self.struct_classes = struct_classes
         self.max_depth = max_depth
         self.budget = budget
         self.max_steps = max_steps
@@ -507,7 +504,7 @@ class _FunctionCode:
         arms: list[tuple[str | None, Block]] = [(case, dest) for case, dest in inst.cases]
         if inst.default is not None:
             arms.append((None, inst.default))
-        lines = [f"_c = {e}.case"]
+        lines = [f"_c = {e}[0]"]
         path = list(self._pending)
         for i, (case, dest) in enumerate(arms):
             self._pending = list(path)
@@ -517,7 +514,7 @@ class _FunctionCode:
             else:
                 lines.append(f"{'if' if i == 0 else 'elif'} _c == {case!r}:")
             if dest.args and case is not None:
-                lines.append(f"    {self.var(dest.args[0])} = {e}.payload")
+                lines.append(f"    {self.var(dest.args[0])} = {e}[1]")
             lines += ["    " + x for x in self.branch_to(dest, [])]
         return lines
 
@@ -531,10 +528,8 @@ class _FunctionCode:
         return lines
 
     def struct(self, inst: StructInst) -> list[str]:
-        cls = self.const(self.compiler.struct_classes[inst.type.name], "S")
-        new = self.const(tuple.__new__, "new")
         fields = "".join(f"{self.var(o)}, " for o in inst.operands)
-        return [f"{self.var(inst.result)} = {new}({cls}, ({fields}))"]
+        return [f"{self.var(inst.result)} = ({fields})"]
 
     def struct_extract(self, inst: StructExtractInst) -> list[str]:
         t = inst.operands[0].type
@@ -550,9 +545,8 @@ class _FunctionCode:
         return [f"{targets}= {self.var(inst.operands[0])}"]
 
     def enum(self, inst: EnumInst) -> list[str]:
-        make = self.const(EnumValue, "Enum")
-        payload = f", {self.var(inst.operands[0])}" if inst.operands else ""
-        return [f"{self.var(inst.result)} = {make}({inst.type.name!r}, {inst.case!r}{payload})"]
+        payload = self.var(inst.operands[0]) if inst.operands else "None"
+        return [f"{self.var(inst.result)} = ({inst.case!r}, {payload})"]
 
     def literal(self, inst: IntegerLiteralInst | FloatLiteralInst) -> list[str]:
         r = self.var(inst.result)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -11,9 +12,9 @@ import numpy as np
 from accel.backend import Backend
 from interp.compiler import Compiler, StepBudget, StepsExceeded
 from interp.faults import Fault, RunError, fault_diagnostic, run_error
-from interp.values import ArgumentError, Converter, StructValue, struct_class
-from sil.ir import Module, StructDecl
-from sil.types import FunctionType, NominalType, TupleType, Type
+from interp.values import ArgumentError, Converter
+from sil.ir import Module
+from sil.types import FunctionType, Type
 
 DEFAULT_MAX_DEPTH = 10_000
 _PYTHON_FRAMES_PER_CALL = 2  # a call through a closure runs the closure and its callee
@@ -49,51 +50,15 @@ class Program:
         self.budget = StepBudget(self._initial_budget, max_steps) if counting else None
         self.steps: int | None = None
         """Instructions the last call executed (when counting)."""
-        self.struct_classes: dict[str, type[StructValue]] = {}
-        for decl in list(module.types.values()):
-            if isinstance(decl, StructDecl):
-                self._struct_class(decl.name)
-        self.compiler = Compiler(module, backend, self.struct_classes, max_depth, self.budget, max_steps)
-        self.converter = Converter(module, backend, self.struct_classes)
+        self.compiler = Compiler(module, backend, max_depth, self.budget, max_steps)
+        self.converter = Converter(module, backend)
         self.converter.call = self._call_value
-
-    def _struct_class(self, name: str) -> type[StructValue]:
-        cls = self.struct_classes.get(name)
-        if cls is None:
-            decl = self.module.lookup_type(name)
-            assert isinstance(decl, StructDecl)
-            cls = self.struct_classes[name] = struct_class(decl)
-        return cls
-
-    def _register_types(self, t: Type) -> None:
-        """Record classes for the implicit ``S.TangentVector`` structs a function mentions."""
-        if isinstance(t, NominalType) and t.name not in self.struct_classes:
-            decl = self.module.lookup_type(t.name)
-            if isinstance(decl, StructDecl):
-                self._struct_class(t.name)
-                for f in decl.fields:
-                    self._register_types(f.type)
-        elif isinstance(t, TupleType):
-            for e in t.elements:
-                self._register_types(e)
-        elif isinstance(t, FunctionType):
-            for p in (*t.params, t.result):
-                self._register_types(p)
 
     def function(self, name: str) -> Callable[..., Any]:
         """The compiled form of a function (``"f"`` or ``"@f"``): call it with the depth first."""
         name = name.removeprefix("@")
         if name not in self.module.functions:
             raise run_error(f"no function '@{name}' in the module")
-        if name not in self.compiler.compiled:
-            for fn in self.module.functions.values():
-                self._register_types(fn.type)
-                for block in fn.blocks:
-                    for arg in block.args:
-                        self._register_types(arg.type)
-                    for inst in block.instructions:
-                        for r in inst.results:
-                            self._register_types(r.type)
         return self.compiler.function(name)
 
     def signature(self, name: str) -> FunctionType:
@@ -129,6 +94,10 @@ class Program:
 
         When counting, ``steps`` is then what the call executed (None after a fault other than
         --max-steps: frames that fault keep steps they drew but did not use).
+
+        The cyclic garbage collector is paused during the call: run-time values are immutable
+        (scalars, tuples, arrays, closures over them), so a run makes no cycles, and a loop's
+        derivative, which builds a record per trip, would otherwise have it rescan them all.
         """
         budget = self.budget
         if budget is not None:
@@ -138,6 +107,8 @@ class Program:
         needed = _stack_depth() + _PYTHON_FRAMES_PER_CALL * self.max_depth + 100
         if needed > old_limit:
             sys.setrecursionlimit(needed)
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             with np.errstate(all="ignore"):
                 result = compiled(1, *run_args)
@@ -147,6 +118,8 @@ class Program:
         except Fault as fault:
             raise RunError([fault_diagnostic(fault, self.compiler.sites)]) from None
         finally:
+            if collecting:
+                gc.enable()
             if needed > old_limit:
                 sys.setrecursionlimit(old_limit)
         if budget is not None:

@@ -1,11 +1,14 @@
 """Run-time values of the interpreter, and their conversion to and from Python values.
 
 Inside a run: Float is ``numpy.float32`` (so every result rounds to binary32, as NumPy does), Double
-is ``float``, Int is ``int`` (kept in the signed 64-bit range), Bool is ``bool``, a tuple is a
-``tuple``, a struct is a record (a tuple subclass with field access), an enum is an ``EnumValue``,
-a tensor is an array of the active backend, and a function value is a Python function taking the
-call depth first. At the Python API's boundary, scalars become ``float``/``int``/``bool`` and
-functions become ``SILFunction`` objects that convert their arguments and results.
+is ``float``, Int is ``int`` (kept in the signed 64-bit range), Bool is ``bool``, a tuple and a
+struct are ``tuple``s (a struct's fields in declaration order), an enum is a pair ``(case name,
+payload or None)``, a tensor is an array of the active backend, and a function value is a Python
+function taking the call depth first. Types are static, so a run needs no more: building a record
+or a trace enum costs one tuple (a loop's derivative builds one per trip). At the Python API's
+boundary, scalars become ``float``/``int``/``bool``, structs become records (``StructValue``:
+fields by name), enums ``EnumValue``s, and functions ``SILFunction`` objects that convert their
+arguments and results.
 """
 
 from __future__ import annotations
@@ -108,12 +111,10 @@ class ArgumentError(Exception):
 class Converter:
     """Converts values between the Python API and a run, by SIL type."""
 
-    def __init__(
-        self, module: Module, backend: Backend, struct_classes: dict[str, type[StructValue]]
-    ) -> None:
+    def __init__(self, module: Module, backend: Backend) -> None:
         self.module = module
         self.backend = backend
-        self.struct_classes = struct_classes
+        self.records: dict[str, type[StructValue]] = {}  # each struct's record class, made once
         self.call: Callable[[Callable[..., Any], FunctionType, Sequence[Any]], Any] | None = None
 
     # --- into a run -------------------------------------------------------------------------
@@ -176,8 +177,7 @@ class Converter:
                     raise ArgumentError(f"{what} lacks field '{missing[0]}' of {t}")
                 value = [value[f.name] for f in decl.fields]
             items = self._sequence(value, len(decl.fields), t, what)
-            fields = [self.to_run(v, f.type, f"{what}.{f.name}") for v, f in zip(items, decl.fields)]
-            return tuple.__new__(self.struct_classes[t.name], fields)
+            return tuple(self.to_run(v, f.type, f"{what}.{f.name}") for v, f in zip(items, decl.fields))
         if decl is not None:
             if not isinstance(value, EnumValue) or value.enum != t.name:
                 raise ArgumentError(f"{what} must be a {t} (an EnumValue), not {value!r}")
@@ -187,10 +187,8 @@ class Converter:
             if case.payload is None:
                 if value.payload is not None:
                     raise ArgumentError(f"{what}: case '{value.case}' has no payload")
-                return EnumValue(t.name, case.name)
-            return EnumValue(
-                t.name, case.name, self.to_run(value.payload, case.payload, f"{what}.{case.name}")
-            )
+                return (case.name, None)
+            return (case.name, self.to_run(value.payload, case.payload, f"{what}.{case.name}"))
         raise ArgumentError(f"{what}: type {t} is not declared")
 
     def _function_to_run(self, value: Any, t: FunctionType, what: str) -> Any:
@@ -220,13 +218,16 @@ class Converter:
         if isinstance(t, NominalType):
             decl = self.module.lookup_type(t.name)
             if isinstance(decl, StructDecl):
-                fields = [self.to_python(v, f.type) for v, f in zip(value, decl.fields)]
-                return tuple.__new__(self.struct_classes[t.name], fields)
+                record = self.records.get(t.name)
+                if record is None:
+                    record = self.records[t.name] = struct_class(decl)
+                return tuple.__new__(record, [self.to_python(v, f.type) for v, f in zip(value, decl.fields)])
             if decl is not None:
-                case = decl.case(value.case)
+                name, payload = value
+                case = decl.case(name)
                 if case is None or case.payload is None:
-                    return EnumValue(value.enum, value.case)
-                return EnumValue(value.enum, value.case, self.to_python(value.payload, case.payload))
+                    return EnumValue(t.name, name)
+                return EnumValue(t.name, name, self.to_python(payload, case.payload))
         if isinstance(t, FunctionType):
             return SILFunction(value, t, self)
         return value
