@@ -15,7 +15,10 @@ tanh MLP's mean squared error (batch 128, widths 256 and 1024, Float) against ha
 forward and backward passes, and torch and JAX where installed (the differentiator cannot take this
 function yet: the run says why, and counts it as a MISS); (c) the ``-differentiation`` pass itself on
 straight-line functions of 1k to 64k instructions: time per instruction and the size of the
-checkpoints record it builds, both of which should grow linearly. Every workload is checked before
+checkpoints record it builds, both of which should grow linearly; (d) the gradient of a loop of
+100,000 trips with a small scalar body (``v = sin(v) * 0.5 + x``) over its primal, next to a
+hand-written Python loop with a tape, and the memory the VJP's records keep per trip at 1k, 10k and
+100k trips (tracemalloc), which should not grow with the trip count. Every workload is checked before
 it is timed: the primal runs agree bit for bit with plain Python, and the interpreter's gradients
 agree with the hand-written ones (relative 1e-9), with the generator's own forward-mode derivatives
 (1e-9) and with central finite differences (1e-5). Variants are timed round-robin, and each ratio is
@@ -35,6 +38,7 @@ import random
 import statistics
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -61,6 +65,7 @@ from sil.passes import Pass, PassManager, registered_passes  # noqa: E402
 TARGET_GRADIENT = 3.0  # interpreter: gradient time / primal time (the cheap-gradient principle)
 TARGET_MLP = 1.10  # MLP loss gradient at width 1024 / hand-written NumPy forward and backward
 TARGET_LINEAR = 1.5  # -differentiation at 64k / at 1k: time per instruction, record fields per instruction
+TARGET_LOOP = 4.0  # (d) loop gradient / primal (issue 5, item 7); records' bytes per trip: TARGET_LINEAR
 
 ARGS = (0.75, -1.25)  # where every scalar function is generated, checked and timed
 FN = "$@convention(thin) (Double, Double) -> Double"
@@ -71,6 +76,7 @@ HELPERS, HELPER_N, SEQUENCE_LAPS = 10, 8, 10  # (a) h0 .. h9 applied in turn, SE
 PASS_SIZES, PASS_SIZES_QUICK = (1_000, 4_000, 16_000, 64_000), (1_000, 4_000)  # (c)
 RUN_CHECK_LIMIT = 4_000  # (c) sizes up to this are also lowered, run and checked against Python
 BATCH, IO_WIDTH, HIDDEN_WIDTHS = 128, 256, (256, 1024)  # (b)
+LOOP_X, LOOP_TRIPS, LOOP_MEMORY_TRIPS = 0.5, 100_000, (1_000, 10_000, 100_000)  # (d)
 
 VALUE_BOUND = (1e-6, 1e3)  # a kept value's magnitude lies within these
 DERIVATIVE_BOUND = 1e3  # and its derivatives by the function's parameters at most this
@@ -625,6 +631,67 @@ def jax_loss_and_grad(jax: Any) -> Callable[..., tuple[Any, tuple[Any, ...]]]:
     return run
 
 
+LOOP_TEXT = """
+sil [differentiable source 0 wrt 0] @loop : $@convention(thin) (Double, Int) -> Double {
+bb0(%x : $Double, %n : $Int):
+  %zero = integer_literal $Int, 0
+  %step = integer_literal $Int, 1
+  %half = float_literal $Double, 0.5
+  br bb1(%zero : $Int, %x : $Double)
+bb1(%i : $Int, %v : $Double):
+  %more = builtin "cmp_slt"(%i : $Int, %n : $Int) : $Bool
+  cond_br %more, bb2, bb3
+bb2:
+  %s = builtin "sin"(%v : $Double) : $Double
+  %m = builtin "fmul"(%s : $Double, %half : $Double) : $Double
+  %w = builtin "fadd"(%m : $Double, %x : $Double) : $Double
+  %j = builtin "add"(%i : $Int, %step : $Int) : $Int
+  br bb1(%j : $Int, %w : $Double)
+bb3:
+  return %v : $Double
+}
+
+sil @request : $@convention(thin) (Double, Int) -> Double {
+bb0(%x : $Double, %n : $Int):
+  %f = function_ref @loop : $@convention(thin) (Double, Int) -> Double
+  %g = gradient [wrt 0] %f : $@convention(thin) (Double, Int) -> Double
+  %r = apply %g(%x, %n) : $@convention(thin) (Double, Int) -> Double
+  return %r : $Double
+}
+"""
+"""(d): ``v = x``, then ``n`` times ``v = sin(v) * 0.5 + x``; and a request for its gradient."""
+
+
+def python_loop(x: float, n: int) -> float:
+    v = x
+    for _ in range(n):
+        v = math.sin(v) * 0.5 + x
+    return v
+
+
+def python_loop_grad(x: float, n: int) -> float:
+    """The loop's derivative by ``x``, by hand: a forward sweep keeping each trip's ``v`` on a
+    tape, then a reverse sweep."""
+    tape = []
+    v = x
+    for _ in range(n):
+        tape.append(v)
+        v = math.sin(v) * 0.5 + x
+    dv, dx = 1.0, 0.0
+    for v in reversed(tape):
+        dx += dv
+        dv = dv * 0.5 * math.cos(v)
+    return dx + dv
+
+
+def python_loop_forward(x: float, n: int) -> float:
+    """The same derivative in forward mode (the tangent of ``v`` carried along)."""
+    v, dv = x, 1.0
+    for _ in range(n):
+        v, dv = math.sin(v) * 0.5 + x, math.cos(v) * 0.5 * dv + 1.0
+    return dv
+
+
 def optional_module(name: str) -> Any:
     """``name`` imported, or None when it is not installed."""
     try:
@@ -854,6 +921,14 @@ class MLP:
         self.missing: dict[str, str] = {}  # optional baselines not timed, and why
 
 
+class Loop:
+    """(d): the bench, and the bytes the VJP's records keep per trip, by trip count."""
+
+    def __init__(self, bench: Bench, bytes_per_trip: dict[int, float]) -> None:
+        self.bench = bench
+        self.bytes_per_trip = bytes_per_trip
+
+
 class Setup:
     """Every workload generated, verified, differentiated, compiled and checked, ready to time."""
 
@@ -869,6 +944,7 @@ class Setup:
         ]
         self.b = self.mlp()
         self.c = self.pass_bench(PASS_SIZES_QUICK if quick else PASS_SIZES, pass_limit)
+        self.d = self.loop()
 
     def scalar(self, key: str, label: str, functions: list[ScalarFunction]) -> Scalar:
         top = functions[0]
@@ -975,6 +1051,54 @@ class Setup:
         self.benches += result.benches
         return result
 
+    def loop(self) -> Loop:
+        """(d): the loop's gradient, checked against the hand-written sweeps and finite
+        differences, timed through ``Program.call_compiled`` (as ``silopt --run`` calls); and the
+        memory its VJP's records keep."""
+        label = f"(d) loop of {LOOP_TRIPS:,} trips"
+        module = differentiated(LOOP_TEXT, label)
+        program = Program(module, self.backend)
+        primal = program.function("@loop")
+        grad = program.function("@AD__loop__grad_src_0_wrt_0")
+        vjp = program.function("@AD__loop__vjp_src_0_wrt_0")
+        x = LOOP_X
+        for n in (0, 1, 7, 1_000):
+            value, want = program.call_compiled(primal, [x, n]), python_loop(x, n)
+            if value != want:
+                fail(f"{label}: the interpreter computes {value!r} at {n} trips, plain Python {want!r}")
+            got = program.call_compiled(grad, [x, n])
+            h = FD_STEP * max(1.0, abs(x))
+            fd = (
+                8 * (python_loop(x + h, n) - python_loop(x - h, n))
+                - (python_loop(x + 2 * h, n) - python_loop(x - 2 * h, n))
+            ) / (12 * h)
+            for what, want, rel in (
+                ("the hand-written reverse sweep", python_loop_grad(x, n), REL_EXACT),
+                ("forward mode", python_loop_forward(x, n), REL_EXACT),
+                ("finite differences", fd, REL_FD),
+            ):
+                if not close(got, want, rel):
+                    fail(f"{label}: the gradient at {n} trips is {got!r}, {want!r} by {what}")
+        bytes_per_trip = {}
+        for n in LOOP_MEMORY_TRIPS:
+            gc.collect()
+            tracemalloc.start()
+            kept = program.call_compiled(vjp, [x, n])
+            retained, _ = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            del kept
+            bytes_per_trip[n] = retained / n
+        b = Bench(label, LOOP_TRIPS, "trip")
+        trips = 10_000 if self.quick else LOOP_TRIPS
+        b.unit = trips
+        b.add("interp gradient", partial(program.call_compiled, grad, [x, trips]), 1, warmup=2)
+        b.add("interp primal", partial(program.call_compiled, primal, [x, trips]), 1, warmup=2)
+        b.add("python gradient", partial(python_loop_grad, x, trips), 1, warmup=2)
+        b.add("python primal", partial(python_loop, x, trips), 1, warmup=2)
+        self.benches.append(b)
+        self.profiled["loop"] = partial(program.call_compiled, grad, [x, trips])
+        return Loop(b, bytes_per_trip)
+
     def pass_bench(self, sizes: Sequence[int], limit: float) -> PassBench:
         """Generate each size, and check it in a first run: the pass succeeds within the limit and
         adds a checkpoints record, and the module verifies (a verification still running after the
@@ -1072,6 +1196,10 @@ def report(setup: Setup, quick: bool) -> dict[str, Any]:
         errors = ", ".join(f"{what} {e:.0e}" for what, e in a.errors.items())
         print(f"  {a.bench.name:<26} {errors}; {a.steps_ratio:.2f}x")
 
+    print()
+    print("(d) Memory the VJP's records keep (tracemalloc, the VJP's result alive), per trip:")
+    print("  " + ", ".join(f"{n:,} trips {b:.0f} B" for n, b in setup.d.bytes_per_trip.items()))
+
     runs = len(c.samples[(c.sizes[0], "pass")])
     print()
     print(f"(c) -differentiation on straight-line functions, the median of {runs} round(s):")
@@ -1139,6 +1267,20 @@ def report(setup: Setup, quick: bool) -> dict[str, Any]:
     fields = [(c.fields[large] / c.instructions[large]) / (c.fields[small] / c.instructions[small])]
     figures.append((f"(c) record fields/instr, {k}", fields, TARGET_LINEAR))
     figures.append((f"(c) parse µs/instr, {k} (a linear baseline)", c.scaling("parse", large), None))
+    d = setup.d.bench
+    figures += [
+        ("(d) loop: gradient / primal", ratios((d, "interp gradient"), (d, "interp primal")), TARGET_LOOP),
+        (
+            "(d) loop: hand Python, gradient / primal",
+            ratios((d, "python gradient"), (d, "python primal")),
+            None,
+        ),
+        ("(d) loop: gradient / hand Python's", ratios((d, "interp gradient"), (d, "python gradient")), None),
+    ]
+    memory = setup.d.bytes_per_trip
+    few, most = min(memory), max(memory)
+    growth = memory[most] / memory[few]
+    figures.append((f"(d) records B/trip, {most // 1000}k / {few // 1000}k trips", [growth], TARGET_LINEAR))
 
     print()
     print("Ratios: the median over rounds of the ratio within a round, and its quartiles")
@@ -1207,9 +1349,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", metavar="FILE", help="also write the figures to FILE as JSON")
     ap.add_argument(
         "--profile",
-        choices=("straight", "chain", "sequence", "mlp", "pass"),
+        choices=("straight", "chain", "sequence", "mlp", "pass", "loop"),
         help="instead of timing, run one workload under cProfile: an (a) gradient 500 times, (b) the "
-        "MLP gradient (once the differentiator takes it), or (c) the pass on the largest size that finished",
+        "MLP gradient (once the differentiator takes it), (c) the pass on the largest size that finished, "
+        "or (d) the loop's gradient",
     )
     args = ap.parse_args(argv)
     backend = select_backend("numpy")
@@ -1257,6 +1400,7 @@ def main(argv: list[str] | None = None) -> int:
             ],
             "gradient_errors": {a.bench.name: a.errors for a in setup.a},
             "mlp_blocked": setup.b.blocked,
+            "loop_record_bytes_per_trip": setup.d.bytes_per_trip,
             "mlp_missing": setup.b.missing,
             "pass": [
                 {
