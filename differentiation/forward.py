@@ -1,10 +1,10 @@
-"""Forward mode: the JVP of a single-block function and its differential (SIL-SPEC §6, after
-Swift's JVPCloner).
+"""Forward mode: the JVP of a function and its differential (SIL-SPEC §6, after Swift's JVPCloner).
 
 The JVP computes the original and keeps what the differential needs, as ``differentiation/primal.py``
 does for both modes (the same rules save the same partials; active calls call the callees' JVPs).
 The differential takes the tangents of the ``wrt`` parameters and pushes them forward through the
-active instructions, in order.
+active instructions, in order; with control flow, block by block along the path the records
+describe (``DifferentialWalk``).
 """
 
 from __future__ import annotations

@@ -528,6 +528,8 @@ class _FunctionCode:
         return lines
 
     def struct(self, inst: StructInst) -> list[str]:
+        if len(inst.operands) == 1:  # a one-field struct runs as its field (see interp/values.py)
+            return [f"{self.var(inst.result)} = {self.var(inst.operands[0])}"]
         fields = "".join(f"{self.var(o)}, " for o in inst.operands)
         return [f"{self.var(inst.result)} = ({fields})"]
 
@@ -535,12 +537,16 @@ class _FunctionCode:
         t = inst.operands[0].type
         decl = self.compiler.module.struct(str(t))
         assert decl is not None
+        if len(decl.fields) == 1:
+            return [f"{self.var(inst.result)} = {self.var(inst.operands[0])}"]
         index = [f.name for f in decl.fields].index(inst.field)
         return [f"{self.var(inst.result)} = {self.var(inst.operands[0])}[{index}]"]
 
     def destructure(self, inst: Instruction) -> list[str]:
         if not inst.results:
             return []
+        if isinstance(inst, DestructureStructInst) and len(inst.results) == 1:
+            return [f"{self.var(inst.result)} = {self.var(inst.operands[0])}"]
         targets = "".join(f"{self.var(r)}, " for r in inst.results)
         return [f"{targets}= {self.var(inst.operands[0])}"]
 

@@ -2,13 +2,13 @@
 
 Inside a run: Float is ``numpy.float32`` (so every result rounds to binary32, as NumPy does), Double
 is ``float``, Int is ``int`` (kept in the signed 64-bit range), Bool is ``bool``, a tuple and a
-struct are ``tuple``s (a struct's fields in declaration order), an enum is a pair ``(case name,
-payload or None)``, a tensor is an array of the active backend, and a function value is a Python
-function taking the call depth first. Types are static, so a run needs no more: building a record
-or a trace enum costs one tuple (a loop's derivative builds one per trip). At the Python API's
-boundary, scalars become ``float``/``int``/``bool``, structs become records (``StructValue``:
-fields by name), enums ``EnumValue``s, and functions ``SILFunction`` objects that convert their
-arguments and results.
+struct are ``tuple``s (a struct's fields in declaration order; a struct of one field is that
+field's value itself), an enum is a pair ``(case name, payload or None)``, a tensor is an array of
+the active backend, and a function value is a Python function taking the call depth first. Types
+are static, so a run needs no more: building a record or a trace enum costs at most one tuple (a
+loop's derivative builds them on every trip). At the Python API's boundary, scalars become
+``float``/``int``/``bool``, structs become records (``StructValue``: fields by name), enums
+``EnumValue``s, and functions ``SILFunction`` objects that convert their arguments and results.
 """
 
 from __future__ import annotations
@@ -177,7 +177,8 @@ class Converter:
                     raise ArgumentError(f"{what} lacks field '{missing[0]}' of {t}")
                 value = [value[f.name] for f in decl.fields]
             items = self._sequence(value, len(decl.fields), t, what)
-            return tuple(self.to_run(v, f.type, f"{what}.{f.name}") for v, f in zip(items, decl.fields))
+            fields = tuple(self.to_run(v, f.type, f"{what}.{f.name}") for v, f in zip(items, decl.fields))
+            return fields[0] if len(fields) == 1 else fields
         if decl is not None:
             if not isinstance(value, EnumValue) or value.enum != t.name:
                 raise ArgumentError(f"{what} must be a {t} (an EnumValue), not {value!r}")
@@ -221,7 +222,8 @@ class Converter:
                 record = self.records.get(t.name)
                 if record is None:
                     record = self.records[t.name] = struct_class(decl)
-                return tuple.__new__(record, [self.to_python(v, f.type) for v, f in zip(value, decl.fields)])
+                fields = (value,) if len(decl.fields) == 1 else value
+                return tuple.__new__(record, [self.to_python(v, f.type) for v, f in zip(fields, decl.fields)])
             if decl is not None:
                 name, payload = value
                 case = decl.case(name)

@@ -97,6 +97,21 @@ sil @float_id : $@convention(thin) (Float) -> Float {
 bb0(%x : $Float):
   return %x : $Float
 }
+
+struct Wrapped {
+  var inner: Point
+}
+
+sil @rewrap : $@convention(thin) (Wrapped) -> Wrapped {
+bb0(%w : $Wrapped):
+  %p = struct_extract %w : $Wrapped, #Wrapped.inner
+  %mirror = function_ref @mirror : $@convention(thin) (Point) -> Point
+  %q = apply %mirror(%p) : $@convention(thin) (Point) -> Point
+  %v = struct $Wrapped (%q : $Point)
+  %u = destructure_struct %v : $Wrapped
+  %r = struct $Wrapped (%u : $Point)
+  return %r : $Wrapped
+}
 """
 
 
@@ -120,6 +135,15 @@ def test_structs_can_be_given_as_records_tuples_or_dicts(program: Program) -> No
     assert program.run("@norm2", record) == 25.0
     assert program.run("@norm2", [3.0, 4.0]) == 25.0
     assert program.run("@norm2", {"x": 3.0, "y": 4.0}) == 25.0
+
+
+def test_one_field_structs_in_and_out(program: Program) -> None:
+    """A one-field struct runs as its field's value; the API still sees a record."""
+    w = program.run("@rewrap", ((1.0, 2.0),))
+    assert isinstance(w, StructValue) and isinstance(w.inner, StructValue)
+    assert (w.inner.x, w.inner.y) == (2.0, 1.0)
+    assert program.run("@rewrap", w).inner.asdict() == {"x": 1.0, "y": 2.0}
+    assert program.run("@rewrap", {"inner": {"x": 5.0, "y": 6.0}}).inner.x == 6.0
 
 
 def test_enums_in_and_out(program: Program) -> None:
