@@ -1183,7 +1183,7 @@ def report(setup: Setup, quick: bool) -> dict[str, Any]:
     print()
     print("Median time per call (and per instruction of the primal), over rounds:")
     for b in setup.benches:
-        print(f"  {b.name}" + (f" ({b.unit:,} instructions a primal run):" if b.unit > 1 else ":"))
+        print(f"  {b.name}" + (f" ({b.unit:,} {b.unit_name}s a primal run):" if b.unit > 1 else ":"))
         for variant in b.variants:
             print(f"    {variant:<20} {per_unit(b.median(variant), b)}")
     for name, why in setup.b.missing.items():
