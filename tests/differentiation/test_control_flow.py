@@ -110,6 +110,11 @@ def test_early_return_from_either_block() -> None:
     assert check_at(program, "guarded_log", [x, y], [0, 1]) == pytest.approx([y / x, math.log(x)])
 
 
+def test_a_trapping_path_is_left_alone() -> None:
+    program = differentiated("unreachable.sil")
+    assert check_at(program, "checked_sqrt", [2.25], [0]) == pytest.approx([1 / 3])
+
+
 @pytest.mark.parametrize("n", [0, 1, 4])
 def test_recursion(n: int) -> None:
     program = differentiated("recursion.sil")
@@ -139,4 +144,5 @@ def test_the_golden_cases_are_all_here() -> None:
         "early_return.sil",
         "recursion.sil",
         "diagnostics.sil",
+        "unreachable.sil",
     }
