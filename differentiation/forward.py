@@ -37,7 +37,6 @@ class ForwardEmitter(DerivativeEmitter):
     """Emits the JVP and the differential of one function for one configuration."""
 
     linear_map_kind = "differential"
-    record_kind = "DF"
 
     def derivative_type(self) -> FunctionType:
         return dt.jvp_type(self.module, self.fn.type, self.config.source, self.config.wrt)

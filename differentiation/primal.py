@@ -121,10 +121,8 @@ class BlockRecord:
 class DerivativeEmitter(abc.ABC):
     """Emits a derivative (VJP or JVP) of one function for one configuration, and its linear map."""
 
-    # Set by subclasses: what the callee-derivative fields are called (``pullback_0``…), and the
-    # record kind in type names (``PB``, ``DF``).
+    # Set by subclasses: what the callee-derivative fields are called (``pullback_0``…).
     linear_map_kind = ""
-    record_kind = ""
 
     def __init__(self, differentiator: Differentiator, fn: Function, config: Config) -> None:
         self.differentiator = differentiator

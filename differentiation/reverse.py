@@ -43,7 +43,6 @@ class ReverseEmitter(DerivativeEmitter):
     """Emits the VJP and the pullback of one function for one configuration."""
 
     linear_map_kind = "pullback"
-    record_kind = "PB"
 
     def derivative_type(self) -> FunctionType:
         return dt.vjp_type(self.module, self.fn.type, self.config.source, self.config.wrt)
