@@ -53,7 +53,7 @@ from sil.instructions import (
     UnreachableInst,
 )
 from sil.ir import Block, Function, Instruction, Module, Value
-from sil.types import BOOL, FLOAT, ScalarType, TensorType
+from sil.types import BOOL, FLOAT, FunctionType, ScalarType, TensorType, Type
 
 UNLOWERED = (DifferentiableFunctionInst, DifferentiableFunctionExtractInst, GradientInst)
 
@@ -135,7 +135,6 @@ class Compiler:
         self.max_steps = max_steps
         self.sites: list[Instruction] = []
         self.compiled: dict[str, Callable[..., Any]] = {}
-        self._closure_makers: dict[tuple[int, int], Callable[..., Any]] = {}
 
     def function(self, name: str) -> Callable[..., Any]:
         """The compiled form of ``@name``, compiling it and every function it can reach first."""
@@ -177,26 +176,6 @@ class Compiler:
     def site(self, inst: Instruction) -> int:
         self.sites.append(inst)
         return len(self.sites) - 1
-
-    def closure_maker(self, free: int, bound: int) -> Callable[..., Any]:
-        """A function making closures of ``free`` parameters that call a callee with ``bound``
-        trailing arguments already given (what ``partial_apply`` yields)."""
-        key = (free, bound)
-        maker = self._closure_makers.get(key)
-        if maker is None:
-            params = ", ".join(["_d", *[f"_a{i}" for i in range(free)]])
-            args = ", ".join(["_d", *[f"_a{i}" for i in range(free)], *[f"_b{i}" for i in range(bound)]])
-            bound_params = ", ".join(["_fn", *[f"_b{i}" for i in range(bound)]])
-            source = (
-                f"def _make({bound_params}):\n"
-                f"    def _closure({params}):\n"
-                f"        return _fn({args})\n"
-                f"    return _closure\n"
-            )
-            namespace: dict[str, Any] = {}
-            exec(compile(source, f"<closure {free}+{bound}>", "exec"), namespace)
-            maker = self._closure_makers[key] = namespace["_make"]
-        return maker
 
 
 class _FunctionCode:
@@ -449,6 +428,9 @@ class _FunctionCode:
     def apply(self, inst: ApplyInst) -> list[str]:
         callee = self.var(inst.callee)
         args = ", ".join(["_d + 1", *[self.var(a) for a in inst.args]])
+        if _is_thick(inst.callee.type):  # a closure: (function, its bound trailing arguments)
+            args += f", *{callee}[1]"
+            callee += "[0]"
         site = self.compiler.site(inst)
         lines = []
         if self.counting:
@@ -465,11 +447,11 @@ class _FunctionCode:
         return lines
 
     def partial_apply(self, inst: PartialApplyInst) -> list[str]:
-        t = inst.result.type
-        assert hasattr(t, "params")
-        maker = self.const(self.compiler.closure_maker(len(t.params), len(inst.args)), "closure")
-        args = ", ".join([self.var(inst.callee), *[self.var(a) for a in inst.args]])
-        return [f"{self.var(inst.result)} = {maker}({args})"]
+        callee = self.var(inst.callee)
+        bound = "".join(f"{self.var(a)}, " for a in inst.args)
+        if _is_thick(inst.callee.type):  # the arguments bound now come before those bound before
+            return [f"{self.var(inst.result)} = ({callee}[0], ({bound}*{callee}[1]))"]
+        return [f"{self.var(inst.result)} = ({callee}, ({bound}))"]
 
     def branch_to(self, dest: Block, values: list[Value]) -> list[str]:
         lines = []
@@ -589,6 +571,12 @@ def _ends_count(inst: Instruction) -> bool:
     return False
 
 
+def _is_thick(t: Type) -> bool:
+    """Whether values of ``t`` are closures, which run as (function, bound trailing arguments): a
+    ``partial_apply`` then costs a tuple, and a call of it one Python call."""
+    return isinstance(t, FunctionType) and t.convention == "callee_guaranteed"
+
+
 def _single_entry_blocks(fn: Function) -> set[Block]:
     """Blocks other than the entry with exactly one incoming edge from a reachable block."""
     edges: dict[Block, int] = {}
@@ -614,7 +602,7 @@ _EMITTERS: dict[type[Instruction], Callable[[_FunctionCode, Any], Iterable[str]]
     FunctionRefInst: lambda c, i: [f"{c.var(i.result)} = {c.callee(i.function_name)}"],
     ApplyInst: _FunctionCode.apply,
     PartialApplyInst: _FunctionCode.partial_apply,
-    ThinToThickFunctionInst: lambda c, i: [f"{c.var(i.result)} = {c.var(i.operands[0])}"],
+    ThinToThickFunctionInst: lambda c, i: [f"{c.var(i.result)} = ({c.var(i.operands[0])}, ())"],
     TupleInst: lambda c, i: [f"{c.var(i.result)} = ({''.join(c.var(o) + ', ' for o in i.operands)})"],
     TupleExtractInst: lambda c, i: [f"{c.var(i.result)} = {c.var(i.operands[0])}[{i.index}]"],
     DestructureTupleInst: _FunctionCode.destructure,

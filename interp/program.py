@@ -73,7 +73,7 @@ class Program:
         return self._call_value(compiled, self.signature(name), args, f"@{name.removeprefix('@')}")
 
     def _call_value(
-        self, compiled: Callable[..., Any], t: FunctionType, args: Sequence[Any], what: str = "the function"
+        self, run_form: Any, t: FunctionType, args: Sequence[Any], what: str = "the function"
     ) -> Any:
         if len(args) != len(t.params):
             noun = "argument" if len(t.params) == 1 else "arguments"
@@ -86,7 +86,9 @@ class Program:
                 ]
         except ArgumentError as e:
             raise run_error(f"{what}: {e}") from None
-        result = self.call_compiled(compiled, run_args)
+        # A closure runs as its function and the trailing arguments bound to it.
+        function, bound = run_form if t.convention == "callee_guaranteed" else (run_form, ())
+        result = self.call_compiled(function, [*run_args, *bound])
         return self.converter.to_python(result, t.result)
 
     def call_compiled(self, compiled: Callable[..., Any], run_args: Sequence[Any]) -> Any:

@@ -193,8 +193,15 @@ class Converter:
         raise ArgumentError(f"{what}: type {t} is not declared")
 
     def _function_to_run(self, value: Any, t: FunctionType, what: str) -> Any:
+        """A function (thin) runs as a Python function; a closure (``@callee_guaranteed``) as the
+        pair of a function and the trailing arguments bound to it."""
+        thick = t.convention == "callee_guaranteed"
         if isinstance(value, SILFunction):
-            return value.run_form
+            if value.type.convention == t.convention:
+                return value.run_form
+            if thick:
+                return (value.run_form, ())
+            raise ArgumentError(f"{what} must be a function of type {t}, not a closure")
         if not callable(value):
             raise ArgumentError(f"{what} must be a function of type {t}, not {value!r}")
         python_fn = value
@@ -203,7 +210,7 @@ class Converter:
             py_args = [self.to_python(a, p) for a, p in zip(args, t.params)]
             return self.to_run(python_fn(*py_args), t.result, "the result of a Python function")
 
-        return from_python
+        return (from_python, ()) if thick else from_python
 
     # --- out of a run -----------------------------------------------------------------------
     def to_python(self, value: Any, t: Type) -> Any:
