@@ -13,7 +13,7 @@ from analysis.liveness import compute_liveness
 from differentiation.naming import checkpoints_name, differential_name, jvp_name, path_name, trace_name
 from differentiation.primal import PRED_FIELD, DerivativeEmitter, edge_arguments
 from differentiation.rules import RULES
-from differentiation.tangents import Aggregate, Symbolic, TangentBuilder, field_index
+from differentiation.tangents import Aggregate, Symbolic, TangentBuilder, field_index, leaves
 from sil import derivative_types as dt
 from sil.builder import Builder
 from sil.diagnostics import SILError
@@ -195,7 +195,7 @@ class DifferentialWalk:
             b = Builder.at_end(push, module)
             states[block] = (b, forward._push(block, b, tangents))
         self.walks[entry] = self.pushes[entry]
-        pending = [v for _, tangents in states.values() for s in tangents.values() for v in _leaves(s)]
+        pending = [v for _, tangents in states.values() for s in tangents.values() for v in leaves(s)]
         eliminate_dead_code(self.differential, keep=pending)
         forward.decide_records()
         self.path.cases = [EnumCase(self.end)] + [
@@ -304,10 +304,3 @@ class DifferentialWalk:
             self._unreachable = self.differential.add_block()
             Builder.at_end(self._unreachable, self.module).unreachable()
         return self._unreachable
-
-
-def _leaves(tangent: Symbolic) -> list[Value]:
-    """The values a symbolic tangent is made of."""
-    if isinstance(tangent, Value):
-        return [tangent]
-    return [v for element in tangent.elements.values() for v in _leaves(element)]

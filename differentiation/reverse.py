@@ -19,7 +19,7 @@ from analysis.liveness import compute_liveness
 from differentiation.naming import checkpoints_name, pullback_name, trace_name, vjp_name
 from differentiation.primal import DerivativeEmitter, edge_arguments
 from differentiation.rules import RULES, fit_cotangent
-from differentiation.tangents import Aggregate, Symbolic, TangentBuilder, field_index
+from differentiation.tangents import Aggregate, Symbolic, TangentBuilder, field_index, leaves
 from sil import derivative_types as dt
 from sil.builder import Builder
 from sil.diagnostics import SILError
@@ -111,7 +111,7 @@ class PullbackEmitter:
                 if reverse.active(inst):
                     self._visit(inst)
             states[block] = (b, self.adjoints)
-        pending = [v for _, adjoints in states.values() for a in adjoints.values() for v in _leaves(a)]
+        pending = [v for _, adjoints in states.values() for a in adjoints.values() for v in leaves(a)]
         eliminate_dead_code(self.pullback, keep=pending)  # so that the records keep what is read
         reverse.decide_records()
         for block in backwards:
@@ -260,10 +260,3 @@ class PullbackEmitter:
             return
         old = self.adjoints.get(v)
         self.adjoints[v] = adjoint if old is None else self.t.add(old, adjoint, v.type)
-
-
-def _leaves(adjoint: Symbolic) -> list[Value]:
-    """The values a symbolic adjoint is made of."""
-    if isinstance(adjoint, Value):
-        return [adjoint]
-    return [v for element in adjoint.elements.values() for v in _leaves(element)]

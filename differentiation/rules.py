@@ -5,7 +5,8 @@ builds the values the linear maps need, the partial derivatives mostly (``cos x`
 which the emitter records in the checkpoints; ``pullback`` (reverse mode) and ``differential``
 (forward mode) run in the pullback or differential function and build the linear map from those
 saved values. Each takes a Builder positioned where the code goes, so a rule reads like the
-mathematics. A zero tangent or cotangent is ``None`` and is never materialized by a rule.
+mathematics. A zero tangent or cotangent is ``None`` and is never materialized by a rule; a
+cotangent may be ``Negated``, which the pullback adds to others with ``fsub``.
 
 Elementwise builtins take Float/Double scalars or tensors. A tensor combined with a scalar sums
 the scalar's cotangent over the tensor. SIL-SPEC §5 gives no way to ask a tensor's rank or shape,
@@ -21,12 +22,13 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
+from differentiation.tangents import Negated
 from sil.builder import Builder
 from sil.ir import Value
 from sil.types import DOUBLE, FLOAT, ScalarType, TensorType, Type
 
 Saved = Sequence[Value]
-Cotangents = list[Value | None]
+Cotangents = list[Value | Negated | None]
 
 
 def element_type(t: Type) -> ScalarType:
@@ -56,6 +58,12 @@ def _add(b: Builder, x: Value | None, y: Value | None) -> Value | None:
 
 def _neg(b: Builder, x: Value | None) -> Value | None:
     return None if x is None else b.builtin("fneg", x)
+
+
+def _sub(b: Builder, x: Value | None, y: Value | None) -> Value | None:
+    if y is None:
+        return x
+    return b.builtin("fneg", y) if x is None else b.builtin("fsub", x, y)
 
 
 def _step(b: Builder, x: Value) -> Value:
@@ -153,7 +161,7 @@ def _fdiv_pullback(b: Builder, seed: Value, saved: Saved, needed: Sequence[bool]
     if not any(needed):
         return [None, None]
     scaled = b.builtin("fdiv", seed, saved[0])  # seed / y: x's cotangent, and y's times -r
-    dy = b.builtin("fneg", b.builtin("fmul", scaled, saved[1])) if needed[1] else None
+    dy = Negated(b.builtin("fmul", scaled, saved[1])) if needed[1] else None
     return [scaled if needed[0] else None, dy]
 
 
@@ -194,11 +202,15 @@ def _select_partials(first_wins: str) -> Callable[..., tuple[Value, Value]]:
 
 
 RULES: dict[str, Rule] = {
-    "fneg": _linear(lambda b, s, n: [_only(lambda: b.builtin("fneg", s), n[0])], lambda b, t: _neg(b, t[0])),
+    "fneg": _linear(lambda b, s, n: [Negated(s) if n[0] else None], lambda b, t: _neg(b, t[0])),
     "exp": _unary(lambda b, x, r: r),
     "log": _unary(lambda b, x, r: b.builtin("fdiv", _literal(b, x, 1.0), x)),
     "sin": _unary(lambda b, x, r: b.builtin("cos", x)),
-    "cos": _unary(lambda b, x, r: b.builtin("fneg", b.builtin("sin", x))),
+    "cos": Rule(  # -sin x: sin x is saved, and the minus goes to the linear maps
+        save=lambda b, ops, r, needed: [b.builtin("sin", ops[0])] if needed[0] else [],
+        pullback=lambda b, seed, saved, needed: [Negated(_mul(b, seed, saved[0])) if needed[0] else None],
+        differential=lambda b, t, saved: None if t[0] is None else b.builtin("fneg", _mul(b, t[0], saved[0])),
+    ),
     "tanh": _unary(_one_minus_square),
     "sqrt": _unary(lambda b, x, r: b.builtin("fdiv", _literal(b, r, 0.5), r)),
     "abs": _unary(_sign),
@@ -207,8 +219,8 @@ RULES: dict[str, Rule] = {
         lambda b, s, n: [s if n[0] else None, s if n[1] else None], lambda b, t: _add(b, t[0], t[1])
     ),
     "fsub": _linear(
-        lambda b, s, n: [s if n[0] else None, _only(lambda: b.builtin("fneg", s), n[1])],
-        lambda b, t: _add(b, t[0], _neg(b, t[1])),
+        lambda b, s, n: [s if n[0] else None, Negated(s) if n[1] else None],
+        lambda b, t: _sub(b, t[0], t[1]),
     ),
     "fmul": _binary(_fmul_partials),
     "fdiv": Rule(_fdiv_save, _fdiv_pullback, _fdiv_differential),
@@ -321,11 +333,17 @@ RULES["fill"] = Rule(
 )
 
 
-def fit_cotangent(b: Builder, cotangent: Value | None, operand_type: Type) -> Value | None:
+def fit_cotangent(
+    b: Builder, cotangent: Value | Negated | None, operand_type: Type
+) -> Value | Negated | None:
     """A cotangent of an elementwise builtin, summed over the tensor when its operand was a
     scalar broadcast against a tensor."""
     if cotangent is None:
         return None
+    if isinstance(cotangent, Negated):
+        fitted = fit_cotangent(b, cotangent.value, operand_type)
+        assert isinstance(fitted, Value)
+        return Negated(fitted)
     if isinstance(cotangent.type, TensorType) and not isinstance(operand_type, TensorType):
         return b.builtin("sum", cotangent, type=operand_type)
     return cotangent

@@ -22,7 +22,15 @@ class Aggregate:
     elements: dict[int, Symbolic] = attrs.field(factory=dict)
 
 
-Symbolic = Value | Aggregate
+@attrs.frozen
+class Negated:
+    """The negation of a scalar's or a tensor's tangent, kept symbolic so that adding it to another
+    is one ``fsub`` (``fsub``'s second operand, ``fneg`` and a divisor get one)."""
+
+    value: Value
+
+
+Symbolic = Value | Negated | Aggregate
 
 
 class TangentBuilder:
@@ -35,7 +43,14 @@ class TangentBuilder:
 
     def add(self, x: Symbolic, y: Symbolic, t: Type) -> Symbolic:
         """``x + y`` for values of type ``t``'s tangent; tuples and structs element by element."""
-        if isinstance(x, Value) and isinstance(y, Value) and not self._is_aggregate(t):
+        if not isinstance(x, Aggregate) and not isinstance(y, Aggregate) and not self._is_aggregate(t):
+            if isinstance(x, Negated) and isinstance(y, Negated):
+                return Negated(self.b.builtin("fadd", x.value, y.value))
+            if isinstance(y, Negated):
+                assert isinstance(x, Value)
+                return self.b.builtin("fsub", x, y.value)
+            if isinstance(x, Negated):
+                return self.b.builtin("fsub", y, x.value)
             return self.b.builtin("fadd", x, y)
         ax, ay = self.as_aggregate(x, t), self.as_aggregate(y, t)
         merged = dict(ax.elements)
@@ -59,6 +74,7 @@ class TangentBuilder:
             return Aggregate()
         if isinstance(tangent, Aggregate):
             return tangent
+        assert isinstance(tangent, Value), "a negated tangent is a scalar's or a tensor's"
         positions = self.positions(t)
         if isinstance(t, TupleType):
             if len(positions) == 1:
@@ -89,6 +105,8 @@ class TangentBuilder:
         """The tangent as a value of ``t``'s tangent type (zero when absent)."""
         if isinstance(tangent, Value):
             return tangent
+        if isinstance(tangent, Negated):
+            return self.b.builtin("fneg", tangent.value)
         elements = tangent.elements if tangent is not None else {}
         if isinstance(t, TupleType):
             positions = self.positions(t)
@@ -106,6 +124,15 @@ class TangentBuilder:
         if isinstance(t, ScalarType):
             return self.b.float_literal(t, 0.0)
         raise SILError.at(self.where, f"cannot build a zero tangent of {t} yet")
+
+
+def leaves(tangent: Symbolic) -> list[Value]:
+    """The values a symbolic tangent is made of."""
+    if isinstance(tangent, Value):
+        return [tangent]
+    if isinstance(tangent, Negated):
+        return [tangent.value]
+    return [v for element in tangent.elements.values() for v in leaves(element)]
 
 
 def field_index(module: Module, inst: StructExtractInst) -> int:

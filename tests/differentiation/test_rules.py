@@ -13,6 +13,7 @@ import pytest
 
 from accel.numpy_backend import NumpyBackend
 from differentiation.rules import RULES, fit_cotangent
+from differentiation.tangents import TangentBuilder
 from interp import Program
 from sil import verify_module
 from sil.builder import Builder
@@ -51,7 +52,8 @@ def build(name: str, operand_types: Sequence[Type], result_type: Type, mode: str
         cotangents = rule.pullback(b, args[n], saved, needed)
         fitted = [fit_cotangent(b, c, t) for c, t in zip(cotangents, operand_types)]
         assert all(c is not None for c in fitted)
-        values: list[Value] = [c for c in fitted if c is not None]
+        tangents = TangentBuilder(b, module, None)  # a Negated cotangent becomes an fneg
+        values: list[Value] = [tangents.materialize(c, t) for c, t in zip(fitted, operand_types)]
         b.return_(values[0] if n == 1 else b.tuple(*values))
     else:
         tangent = rule.differential(b, args[n:], saved)
@@ -175,7 +177,7 @@ def build_fill(mode: str) -> tuple[Module, str]:
     saved = rule.save(b, [v, d0, d1], r, needed)
     if mode == "reverse":
         (cotangent, *_) = rule.pullback(b, other, saved, needed)
-        assert cotangent is not None
+        assert isinstance(cotangent, Value)
         b.return_(cotangent)
     else:
         tangent = rule.differential(b, [other, None, None], saved)
