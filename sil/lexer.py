@@ -56,6 +56,14 @@ BUILTIN_FAST_RE = re.compile(
     + TRIVIA
     + _PLAIN_TYPE
 )
+# A whole builtin line, `%r = builtin "op"(…) : $T` and the end of its line, when BUILTIN_FAST_RE
+# would match its operands: the commonest instruction, parsed with one match.
+BUILTIN_LINE_RE = re.compile(
+    TRIVIA
+    + r"%([\w$]+)[ \t]*=[ \t]*builtin(?![\w$])"
+    + BUILTIN_FAST_RE.pattern
+    + r"[ \t\r]*(?://[^\n]*)?(?:\n|\Z)"
+)
 # `: $T` with T a plain name.
 COLON_SIMPLE_TYPE_RE = re.compile(TRIVIA + ":" + TRIVIA + rf"\$({_IDENT})(?![\w$.<])")
 # The start of an instruction: an optional `%result =`, then the opcode.

@@ -12,8 +12,9 @@ import gc
 import re
 import sys
 
+from sil.builtins import canonical_builtin_name
 from sil.diagnostics import SILError, SourceFile, Span, note
-from sil.instructions import TypeRuleError
+from sil.instructions import BuiltinInst, TypeRuleError
 from sil.ir import (
     FLAG_ATTRS,
     Block,
@@ -33,6 +34,7 @@ from sil.ir import (
 )
 from sil.lexer import (
     BODY_OPEN_RE,
+    BUILTIN_LINE_RE,
     COLON_SIMPLE_TYPE_RE,
     CONTINUES_TYPE_RE,
     END_OF_LINE_RE,
@@ -259,10 +261,16 @@ class Parser(Cursor):
                 )
             block = self.parse_block_label(fn)
             append = block.instructions.append
+            text = self.text
             while True:
-                inst = self.optional_instruction()
-                if inst is None:
-                    break
+                line = BUILTIN_LINE_RE.match(text, self.pos)
+                if line is not None:
+                    inst = self._builtin_line(line)
+                else:
+                    found = self.optional_instruction()
+                    if found is None:
+                        break
+                    inst = found
                 inst.block = block
                 append(inst)
         for name, span in scope.block_refs.items():
@@ -366,6 +374,21 @@ class Parser(Cursor):
         self.pos = m.end()
         names = [] if result_name is None else [(result_name, start)]
         return self._finish_instruction(cls, opname, start, m.start(2), names)
+
+    def _builtin_line(self, m: re.Match[str]) -> Instruction:
+        """A whole ``%r = builtin "op"(%a : $T, %b : $T) : $T`` line (BUILTIN_LINE_RE), parsed
+        as ``optional_instruction`` would, without its general machinery."""
+        result, name, a, a_type, b, b_type, result_type = m.groups()
+        simple = self.simple_type
+        args = [self.use(a, simple(a_type, m.start(4)), m.start(3) - 1)]
+        if b is not None:
+            args.append(self.use(b, simple(b_type, m.start(6)), m.start(5) - 1))
+        inst = BuiltinInst(args, canonical_builtin_name(name), simple(result_type, m.start(7)))
+        at = m.start(1) - 1
+        inst.location = at
+        self.define(result, inst.result, at)
+        self.pos = m.end()
+        return inst
 
     def _at_label(self, at: int) -> bool:
         """Whether a block label starts at ``at``: a name followed by ':' (any name), or by '('

@@ -1,0 +1,71 @@
+"""The parser's fused fast paths (a whole builtin line, a plain block label, a function head at
+once) must parse exactly what the general path parses: the same module, and errors at the same
+places. Each case is written twice: canonically, which takes the fast path, and with comments and
+line breaks between tokens, which the fast path does not match."""
+
+from __future__ import annotations
+
+import pytest
+
+from sil import parse, print_module
+from sil.diagnostics import SILError
+
+CANONICAL = """\
+sil @f : $@convention(thin) (Double, Double) -> Double {
+bb0(%x : $Double, %y : $Double):
+  %s = builtin "fadd"(%x : $Double, %y : $Double) : $Double
+  %n = builtin "fneg_FPIEEE64"(%s : $Double) : $Double  // a suffixed name
+  %t = builtin "fmul"(%n : $Double, %later : $Double) : $Double
+  %later = builtin "sin"(%x : $Double) : $Double
+  br bb1(%t : $Double)
+bb1(%r : $Double):
+  return %r : $Double
+}
+"""
+
+SPREAD = """\
+sil @f : $@convention(thin) (Double, Double) -> Double {
+bb0(%x : $Double, // the first
+    %y : $Double):
+  %s = builtin "fadd"(%x : $Double,
+                      %y : $Double) : $Double
+  %n = builtin "fneg_FPIEEE64" // a suffixed name
+    (%s : $Double) : $Double
+  %t = builtin "fmul"(%n : $Double, %later
+    : $Double) : $Double
+  %later = builtin "sin"(%x : $Double)
+    : $Double
+  br bb1(%t : $Double)
+bb1(%r // the result
+   : $Double):
+  return %r : $Double
+}
+"""
+
+
+def test_fast_and_general_paths_parse_the_same_module() -> None:
+    fast, general = parse(CANONICAL, "fast.sil"), parse(SPREAD, "spread.sil")
+    assert print_module(fast) == print_module(general)
+    assert [i.name for i in fast.functions["f"].blocks[0].instructions[:4]] == ["fadd", "fneg", "fmul", "sin"]
+
+
+@pytest.mark.parametrize("text", [CANONICAL, SPREAD], ids=["fast", "general"])
+def test_an_operand_of_the_wrong_type_is_reported_at_the_operand(text: str) -> None:
+    bad = text.replace('"fadd"(%x : $Double', '"fadd"(%x : $Float')
+    with pytest.raises(SILError) as e:
+        parse(bad, "bad.sil")
+    (d,) = e.value.diagnostics
+    assert d.message == "'%x' has type Double, but is used here as Float"
+    assert d.span is not None
+    assert bad[d.span.start :].startswith("%x : $Float")
+
+
+@pytest.mark.parametrize("text", [CANONICAL, SPREAD], ids=["fast", "general"])
+def test_a_redefinition_is_reported_at_the_second_definition(text: str) -> None:
+    bad = text.replace("%later = builtin", "%s = builtin")
+    with pytest.raises(SILError) as e:
+        parse(bad, "bad.sil")
+    (d,) = e.value.diagnostics
+    assert d.message == "redefinition of value '%s'"
+    assert d.span is not None
+    assert bad[d.span.start :].startswith('%s = builtin "sin"')
