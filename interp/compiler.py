@@ -28,6 +28,7 @@ import numpy as np
 from accel.backend import CREATION_BUILTINS, ELEMENTWISE_UNARY, Backend, ShapeError
 from interp.faults import Fault, run_error
 from interp.semantics import HELPERS, scalar_template
+from interp.values import rebinding, unpacking
 from sil.instructions import (
     ApplyInst,
     BranchInst,
@@ -52,7 +53,7 @@ from sil.instructions import (
     TupleInst,
     UnreachableInst,
 )
-from sil.ir import Block, Function, Instruction, Module, Value
+from sil.ir import Block, Function, Instruction, Module, Result, Value
 from sil.types import BOOL, FLOAT, FunctionType, ScalarType, TensorType, Type
 
 UNLOWERED = (DifferentiableFunctionInst, DifferentiableFunctionExtractInst, GradientInst)
@@ -135,9 +136,23 @@ class Compiler:
         self.max_steps = max_steps
         self.sites: list[Instruction] = []
         self.compiled: dict[str, Callable[..., Any]] = {}
+        self.packed = _packed_functions(module)
 
     def function(self, name: str) -> Callable[..., Any]:
-        """The compiled form of ``@name``, compiling it and every function it can reach first."""
+        """The compiled form of ``@name``, compiling it and every function it can reach first,
+        taking its arguments one by one."""
+        compiled = self._compiled(name)
+        bound = self.packed.get(name)
+        if bound is None:
+            return compiled
+
+        def by_one(_d: int, *args: Any) -> Any:
+            return compiled(_d, *args[:-bound], args[-bound:])
+
+        return by_one
+
+    def _compiled(self, name: str) -> Callable[..., Any]:
+        """The compiled function itself (see ``_packed_functions`` for how it takes arguments)."""
         found = self.compiled.get(name)
         if found is not None:
             return found
@@ -259,8 +274,15 @@ class _FunctionCode:
 
     def _body(self) -> list[str]:
         entry = self.fn.blocks[0]
-        params = ", ".join(["_d", *[self.var(a) for a in entry.args]])
-        out = [f"def f({params}):", "    if _d > _MAXD:", "        raise _DepthFault(_MAXD)"]
+        names = [self.var(a) for a in entry.args]
+        bound = self.compiler.packed.get(self.fn.name)
+        if bound is None:
+            params = ", ".join(["_d", *names])
+            unpack = []
+        else:  # called only through closures: the bound arguments come as one tuple
+            params = ", ".join(["_d", *names[:-bound], "_bound"])
+            unpack = [f"    {''.join(n + ', ' for n in names[-bound:])}= _bound"]
+        out = [f"def f({params}):", "    if _d > _MAXD:", "        raise _DepthFault(_MAXD)", *unpack]
         if self.counting:
             out.append("    _left = 0")  # an empty window: the first charge draws one
         out += ["    " + line for line in self._block_lines(entry)]
@@ -428,8 +450,8 @@ class _FunctionCode:
     def apply(self, inst: ApplyInst) -> list[str]:
         callee = self.var(inst.callee)
         args = ", ".join(["_d + 1", *[self.var(a) for a in inst.args]])
-        if _is_thick(inst.callee.type):  # a closure: (function, its bound trailing arguments)
-            args += f", *{callee}[1]"
+        if _is_thick(inst.callee.type):  # a closure: (function, its bound arguments)
+            args += f", {callee}[1]"
             callee += "[0]"
         site = self.compiler.site(inst)
         lines = []
@@ -449,9 +471,15 @@ class _FunctionCode:
     def partial_apply(self, inst: PartialApplyInst) -> list[str]:
         callee = self.var(inst.callee)
         bound = "".join(f"{self.var(a)}, " for a in inst.args)
-        if _is_thick(inst.callee.type):  # the arguments bound now come before those bound before
-            return [f"{self.var(inst.result)} = ({callee}[0], ({bound}*{callee}[1]))"]
-        return [f"{self.var(inst.result)} = ({callee}, ({bound}))"]
+        r = self.var(inst.result)
+        if _is_thick(inst.callee.type):
+            return [f"{r} = ({self.const(rebinding, 'rebinding')}({callee}[0]), (({bound}), {callee}[1]))"]
+        owner = inst.callee.owner if isinstance(inst.callee, Result) else None
+        if isinstance(owner, FunctionRefInst) and self.compiler.packed.get(owner.function_name) == len(
+            inst.args
+        ):
+            return [f"{r} = ({callee}, ({bound}))"]
+        return [f"{r} = ({self.const(unpacking, 'unpacking')}({callee}), ({bound}))"]
 
     def branch_to(self, dest: Block, values: list[Value]) -> list[str]:
         lines = []
@@ -572,9 +600,38 @@ def _ends_count(inst: Instruction) -> bool:
 
 
 def _is_thick(t: Type) -> bool:
-    """Whether values of ``t`` are closures, which run as (function, bound trailing arguments): a
-    ``partial_apply`` then costs a tuple, and a call of it one Python call."""
+    """Whether values of ``t`` are closures, which run as pairs (see ``interp.values.unpacking``)."""
     return isinstance(t, FunctionType) and t.convention == "callee_guaranteed"
+
+
+def _packed_functions(module: Module) -> dict[str, int]:
+    """The functions used only as the callee of ``partial_apply``s that all bind the same number
+    of arguments (a pullback or a differential, partially applied to its record), with that
+    number: these are compiled to take their bound arguments as one tuple, as closures pass them,
+    so that calling such a closure needs no wrapper."""
+    bound: dict[str, int | None] = {}
+    for fn in module.functions.values():
+        for inst in fn.instructions():
+            if not isinstance(inst, FunctionRefInst):
+                continue
+            name = inst.function_name
+            uses = inst.result.uses
+            counts = {
+                len(u.operands) - 1
+                for u in uses
+                if isinstance(u, PartialApplyInst)
+                and u.operands[0] is inst.result
+                and inst.result not in u.operands[1:]
+            }
+            if len(counts) != 1 or len(uses) != sum(isinstance(u, PartialApplyInst) for u in uses):
+                bound[name] = None
+                continue
+            (count,) = counts
+            if count == 0 or bound.get(name, count) != count:
+                bound[name] = None
+            else:
+                bound[name] = count
+    return {name: count for name, count in bound.items() if count is not None}
 
 
 def _single_entry_blocks(fn: Function) -> set[Block]:
@@ -602,7 +659,9 @@ _EMITTERS: dict[type[Instruction], Callable[[_FunctionCode, Any], Iterable[str]]
     FunctionRefInst: lambda c, i: [f"{c.var(i.result)} = {c.callee(i.function_name)}"],
     ApplyInst: _FunctionCode.apply,
     PartialApplyInst: _FunctionCode.partial_apply,
-    ThinToThickFunctionInst: lambda c, i: [f"{c.var(i.result)} = ({c.var(i.operands[0])}, ())"],
+    ThinToThickFunctionInst: lambda c, i: [
+        f"{c.var(i.result)} = ({c.const(unpacking, 'unpacking')}({c.var(i.operands[0])}), ())"
+    ],
     TupleInst: lambda c, i: [f"{c.var(i.result)} = ({''.join(c.var(o) + ', ' for o in i.operands)})"],
     TupleExtractInst: lambda c, i: [f"{c.var(i.result)} = {c.var(i.operands[0])}[{i.index}]"],
     DestructureTupleInst: _FunctionCode.destructure,

@@ -86,9 +86,12 @@ class Program:
                 ]
         except ArgumentError as e:
             raise run_error(f"{what}: {e}") from None
-        # A closure runs as its function and the trailing arguments bound to it.
-        function, bound = run_form if t.convention == "callee_guaranteed" else (run_form, ())
-        result = self.call_compiled(function, [*run_args, *bound])
+        if t.convention == "callee_guaranteed":  # a closure: its function, and what it binds
+            function, bound = run_form
+            run_args.append(bound)
+        else:
+            function = run_form
+        result = self.call_compiled(function, run_args)
         return self.converter.to_python(result, t.result)
 
     def call_compiled(self, compiled: Callable[..., Any], run_args: Sequence[Any]) -> Any:

@@ -193,14 +193,14 @@ class Converter:
         raise ArgumentError(f"{what}: type {t} is not declared")
 
     def _function_to_run(self, value: Any, t: FunctionType, what: str) -> Any:
-        """A function (thin) runs as a Python function; a closure (``@callee_guaranteed``) as the
-        pair of a function and the trailing arguments bound to it."""
+        """A function (thin) runs as a Python function; a closure (``@callee_guaranteed``) as a
+        pair (see ``unpacking``)."""
         thick = t.convention == "callee_guaranteed"
         if isinstance(value, SILFunction):
             if value.type.convention == t.convention:
                 return value.run_form
             if thick:
-                return (value.run_form, ())
+                return (unpacking(value.run_form), ())
             raise ArgumentError(f"{what} must be a function of type {t}, not a closure")
         if not callable(value):
             raise ArgumentError(f"{what} must be a function of type {t}, not {value!r}")
@@ -210,7 +210,7 @@ class Converter:
             py_args = [self.to_python(a, p) for a, p in zip(args, t.params)]
             return self.to_run(python_fn(*py_args), t.result, "the result of a Python function")
 
-        return (from_python, ()) if thick else from_python
+        return (unpacking(from_python), ()) if thick else from_python
 
     # --- out of a run -----------------------------------------------------------------------
     def to_python(self, value: Any, t: Type) -> Any:
@@ -240,6 +240,34 @@ class Converter:
         if isinstance(t, FunctionType):
             return SILFunction(value, t, self)
         return value
+
+
+# --- closures ----------------------------------------------------------------------------------
+# A closure (a value of a ``@callee_guaranteed`` type) runs as a pair: a function taking the depth,
+# the closure's own parameters, then one tuple of the arguments bound to it, and that tuple. A
+# call is then one plain Python call (``c[0](d, x, c[1])``), and a ``partial_apply`` one tuple.
+# The functions the derivatives partially apply are compiled to take their bound arguments that
+# way; any other function is adapted by these wrappers.
+
+
+def unpacking(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A closure's function calling ``fn``, which takes its bound arguments one by one."""
+
+    def closure(_depth: int, *args: Any) -> Any:
+        return fn(_depth, *args[:-1], *args[-1])
+
+    return closure
+
+
+def rebinding(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A closure's function for a ``partial_apply`` of a closure whose function is ``fn``: its
+    bound tuple holds the arguments bound now, then the closure's own bound tuple."""
+
+    def closure(_depth: int, *args: Any) -> Any:
+        new, old = args[-1]
+        return fn(_depth, *args[:-1], *new, old)
+
+    return closure
 
 
 class SILFunction:

@@ -570,6 +570,14 @@ def test_python_callables_as_closures() -> None:
     assert outer(3.0) == -60.0
 
 
+def test_a_function_used_only_through_closures_is_still_callable_by_itself() -> None:
+    """``@scale_after`` is only partially applied (binding two arguments), so it is compiled to
+    take those as one tuple, as closures pass them; called from Python it takes them one by one."""
+    p = program(FUNCTIONS)
+    assert p.compiler.packed == {"scale_after": 2}
+    assert p.run("@scale_after", 2.0, lambda v: v + 1.0, 10.0) == 30.0
+
+
 def test_interp_run_function() -> None:
     module = program(FUNCTIONS).module
     assert run_module(module, "@direct", 10, 3, 2, backend=BACKEND) == affine(10, 3, 2)
