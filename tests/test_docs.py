@@ -1,5 +1,6 @@
-"""docs/sr9395.md is generated from golden/legacy/ and up to date; the golden steps form a chain
-(each step's input is the previous step's output) that ends where the one-command pipeline ends."""
+"""The docs agree with the golden output: docs/sr9395.md is generated from golden/legacy/ and up to
+date, and the golden steps form a chain (each step's input is the previous step's output) that ends
+where the one-command pipeline ends; docs/control-flow.md quotes only what a golden case prints."""
 
 from __future__ import annotations
 
@@ -34,3 +35,20 @@ def test_the_steps_end_where_the_whole_pipeline_ends() -> None:
     g = generator()
     last = (g.LEGACY / f"{g.STEPS[-1]}.expected").read_text(encoding="utf-8")
     assert (g.LEGACY / "pipeline.expected").read_text(encoding="utf-8") == last
+
+
+def test_the_control_flow_notes_quote_the_golden_output() -> None:
+    """Every line of SIL that docs/control-flow.md shows (but for elisions and the comments it
+    adds) is in the golden case it quotes, so the notes cannot drift from the output."""
+    doc = (ROOT / "docs" / "control-flow.md").read_text(encoding="utf-8")
+    case = ROOT / "golden" / "differentiation" / "cf" / "counted_loop"
+    golden = set()
+    for path in (case.with_suffix(".sil"), case.with_suffix(".expected")):
+        golden |= {line.rstrip() for line in path.read_text(encoding="utf-8").splitlines()}
+    blocks = doc.split("```sil\n")[1:]
+    assert blocks, "the notes show no SIL"
+    for block in blocks:
+        for line in block.split("```")[0].splitlines():
+            shown = line.split("  //")[0].rstrip()
+            if shown and shown.strip() != "…":
+                assert shown in golden, f"not in {case.name}: {shown!r}"
