@@ -106,7 +106,7 @@ class BlockRecord:
     provisional: DestructureStructInst | None = None  # the linear map's reads, before decide_records
     stored: list[int] = attrs.field(factory=list)  # checkpoints that are fields (not literals)
     reads: list[int] = attrs.field(factory=list)  # the fields the linear map reads
-    present: bool = False  # whether the record exists (some field is read)
+    present: bool = False  # whether the record exists (see ``decide_records``)
 
     def pred_field_type(self, records: dict[Block, BlockRecord]) -> Type | None:
         """The type of the record's ``pred`` field (the trace, or the one predecessor's record),
@@ -138,7 +138,8 @@ class DerivativeEmitter(abc.ABC):
         self._references: dict[str, Value] = {}  # function_refs made in the derivative, by name
         self.order = reverse_postorder(fn)  # reachable blocks, each after its dominators
         self.labels = {b: block_label(i, b.name) for i, b in enumerate(fn.blocks)}
-        self.returns = [b for b in fn.blocks if b in set(self.order) and isinstance(b.terminator, ReturnInst)]
+        reachable = set(self.order)
+        self.returns = [b for b in fn.blocks if b in reachable and isinstance(b.terminator, ReturnInst)]
         self.records = self._plan_records()
 
     # --- what a mode says ----------------------------------------------------------------------
@@ -170,23 +171,22 @@ class DerivativeEmitter(abc.ABC):
 
     # --- planning ------------------------------------------------------------------------------
     def _plan_records(self) -> dict[Block, BlockRecord]:
-        """A record for each block that runs on the way to a return."""
-        reaching = set(self.returns)
-        changed = True
-        while changed:
-            changed = False
-            for b in self.order:
-                if b not in reaching and any(s in reaching for s in b.successors()):
-                    reaching.add(b)
-                    changed = True
-        records: dict[Block, BlockRecord] = {}
-        preds: dict[Block, list[Block]] = {b: [] for b in reaching}
-        for b in self.fn.blocks:
-            if b not in reaching:
-                continue
+        """A record for each reachable block that runs on the way to a return."""
+        into: dict[Block, list[Block]] = {b: [] for b in self.order}  # reachable predecessors
+        for b in self.order:
             for s in b.successors():
-                if s in preds and b not in preds[s]:
-                    preds[s].append(b)
+                if b not in into[s]:
+                    into[s].append(b)
+        reaching = set(self.returns)
+        pending = list(self.returns)
+        while pending:
+            for p in into[pending.pop()]:
+                if p not in reaching:
+                    reaching.add(p)
+                    pending.append(p)
+        order = {b: i for i, b in enumerate(self.fn.blocks)}
+        preds = {b: sorted(into[b], key=order.__getitem__) for b in reaching}
+        records: dict[Block, BlockRecord] = {}
         for b in self.fn.blocks:
             if b in reaching:
                 label = self.labels[b]
