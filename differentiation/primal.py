@@ -429,7 +429,7 @@ class DerivativeEmitter(abc.ABC):
             if pred is not None:
                 traces[block] = self.copies[block].add_argument(pred, PRED_FIELD)
         for block in self.fn.blocks:
-            if block not in self.order:
+            if block not in self.copies:  # not reachable
                 continue
             term = block.terminator
             assert term is not None
