@@ -9,12 +9,12 @@ these values between pullback blocks.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 import attrs
 
 from sil.cfg import reverse_postorder
-from sil.ir import Block, Function, Value
+from sil.ir import Block, Function, Instruction, Value
 
 
 @attrs.frozen
@@ -25,9 +25,20 @@ class Liveness:
     live_out: dict[Block, tuple[Value, ...]]
 
 
-def compute_liveness(fn: Function, tracked: Callable[[Value], bool] = lambda v: True) -> Liveness:
-    """The liveness of the ``tracked`` values of ``fn`` (all by default), over its reachable blocks."""
-    order = reverse_postorder(fn)
+def compute_liveness(
+    fn: Function,
+    tracked: Callable[[Value], bool] = lambda v: True,
+    also_uses: Mapping[Instruction, Sequence[Value]] | None = None,
+    within: Collection[Block] | None = None,
+) -> Liveness:
+    """The liveness of the ``tracked`` values of ``fn`` (all by default), over its reachable blocks
+    (only those ``within``, when given: paths through other blocks do not count).
+
+    ``also_uses`` adds uses an instruction makes beyond its operands: a derivative's call of a
+    closure uses the values the closure bound, wherever it was made.
+    """
+    order = [b for b in reverse_postorder(fn) if within is None or b in within]
+    extra = also_uses or {}
     position: dict[Value, int] = {}
     uses: dict[Block, set[Value]] = {}
     defs: dict[Block, set[Value]] = {}
@@ -38,7 +49,7 @@ def compute_liveness(fn: Function, tracked: Callable[[Value], bool] = lambda v: 
             defined.add(arg)
         used: set[Value] = set()
         for inst in block.instructions:
-            for op in inst.operands:
+            for op in (*inst.operands, *extra.get(inst, ())):
                 if op not in defined and tracked(op):
                     used.add(op)
             for r in inst.results:

@@ -8,7 +8,8 @@ for every function an active call makes it differentiate, it reports:
 - an active call of a function with neither a body nor a registered derivative ("function is not
   differentiable", with a note at the callee's declaration), or of a function value it cannot see
   through;
-- an active value put into an enum payload, which carries no derivative;
+- an active value put into an enum payload or a struct that is not ``Differentiable``, which
+  carry no derivative;
 - what control flow cannot do yet: a branch that reaches one block twice with different
   arguments (the trace names the predecessor, not the edge), a tensor whose tangent must cross
   blocks (a zero tangent would need its shape), a function that never returns.
@@ -33,9 +34,10 @@ from sil.instructions import (
     FunctionRefInst,
     PartialApplyInst,
     ReturnInst,
+    StructInst,
     ThinToThickFunctionInst,
 )
-from sil.ir import Block, DifferentiableAttr, Function, Module, Result, Value
+from sil.ir import Block, DifferentiableAttr, Function, Instruction, Module, Result, Value
 from sil.passes import Pass, PassContext, register_pass
 from sil.types import TensorType
 
@@ -118,6 +120,17 @@ class DifferentiabilityChecker:
                     f"expression is not differentiable: an enum '{inst.type}' payload carries no derivative",
                     context,
                 )
+            elif (
+                isinstance(inst, StructInst)
+                and self.module.tangent_type(inst.type) is None
+                and self._carries_derivative(inst, info)
+            ):
+                self.error(
+                    inst.span,
+                    f"expression is not differentiable: struct '{inst.type}' has no tangent "
+                    "(declare it ': Differentiable')",
+                    context,
+                )
 
     def _check_control_flow(self, fn: Function, info: ActivityInfo, context: list[Diagnostic]) -> None:
         reachable = reverse_postorder(fn)
@@ -131,7 +144,10 @@ class DifferentiabilityChecker:
                 continue
             edges: dict[Block, list[Value]] = {}
             for succ, args in term.successor_args():
-                if succ in edges and edges[succ] != args and any(info.is_active(a) for a in succ.args):
+                differ = succ in edges and any(
+                    info.is_active(arg) and a is not b for arg, a, b in zip(succ.args, edges[succ], args)
+                )
+                if differ:
                     self.error(
                         term.span,
                         "cannot differentiate a branch that reaches one block twice with different "
@@ -149,7 +165,7 @@ class DifferentiabilityChecker:
                     context,
                 )
 
-    def _carries_derivative(self, inst: BuiltinInst | ApplyInst | EnumInst, info: ActivityInfo) -> bool:
+    def _carries_derivative(self, inst: Instruction, info: ActivityInfo) -> bool:
         """Whether a varied value with a tangent goes in and the result is useful: a derivative
         must go through. (A varied Int only comes from an instruction already reported.)"""
         module = self.module

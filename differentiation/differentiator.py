@@ -87,6 +87,8 @@ class Differentiator:
         self.added_functions.append(fn.name)
 
     def add_type(self, decl: TypeDecl) -> None:
+        if decl.name in self.module.types:
+            raise ValueError(f"type '{decl.name}' is already declared")
         self.module.add_type(decl)
         self.added_types.append(decl.name)
 

@@ -64,7 +64,7 @@ class ForwardEmitter(DerivativeEmitter):
             self.dx[arg] = start.add_argument(self.linear_map.type.params[len(self.dx)], f"d{arg.name or i}")
         if len(self.records) == 1:  # one block: the record is all there is
             self._push(entry, Builder.at_end(start, self.module), dict(self.dx))
-            eliminate_dead_code(self.linear_map)
+            eliminate_dead_code(self.linear_map, keep=self.provisional_reads())
             self.decide_records()
             self.bind_record(entry, start.add_argument(self.exit_type, "checkpoints"))
         else:
@@ -168,8 +168,11 @@ class DifferentialWalk:
         while self.end in labels:
             self.end += "_"
         self.path = EnumDecl(path_name(fn.name, forward.config))
+        if self.path.name in forward.module.types:
+            raise SILError.at(fn.span, f"cannot synthesize type '{self.path.name}': the name is taken")
         forward.differentiator.add_type(self.path)
-        liveness = compute_liveness(fn, self.info.is_active)
+        calls = {inst: arguments for inst, (arguments, _) in forward.calls.items()}
+        liveness = compute_liveness(fn, self.info.is_active, calls, self.records)
         # The tangents each block's code receives: of the values live into it and of its arguments.
         self.incoming = {
             b: tuple(v for v in (*liveness.live_in[b], *b.args) if self.info.is_active(v))
@@ -196,7 +199,7 @@ class DifferentialWalk:
             states[block] = (b, forward._push(block, b, tangents))
         self.walks[entry] = self.pushes[entry]
         pending = [v for _, tangents in states.values() for s in tangents.values() for v in leaves(s)]
-        eliminate_dead_code(self.differential, keep=pending)
+        eliminate_dead_code(self.differential, keep=[*pending, *forward.provisional_reads()])
         forward.decide_records()
         self.path.cases = [EnumCase(self.end)] + [
             EnumCase(r.label, self._payload_type(b)) for b, r in self.records.items() if b is not entry

@@ -35,7 +35,7 @@ from differentiation.diagnostics import resolve_callee
 from differentiation.naming import EXIT_BLOCK, block_label
 from differentiation.rules import RULES
 from sil.builder import Builder
-from sil.cfg import reverse_postorder
+from sil.cfg import blocks_that_return, reverse_postorder
 from sil.cloning import clone_instruction
 from sil.diagnostics import SILError
 from sil.instructions import (
@@ -140,6 +140,9 @@ class DerivativeEmitter(abc.ABC):
         self.labels = {b: block_label(i, b.name) for i, b in enumerate(fn.blocks)}
         reachable = set(self.order)
         self.returns = [b for b in fn.blocks if b in reachable and isinstance(b.terminator, ReturnInst)]
+        self.exit_label = EXIT_BLOCK  # the virtual block several returns lead to: no block's name
+        while self.exit_label in self.labels.values():
+            self.exit_label += "_"
         self.records = self._plan_records()
 
     # --- what a mode says ----------------------------------------------------------------------
@@ -172,20 +175,13 @@ class DerivativeEmitter(abc.ABC):
     # --- planning ------------------------------------------------------------------------------
     def _plan_records(self) -> dict[Block, BlockRecord]:
         """A record for each reachable block that runs on the way to a return."""
-        into: dict[Block, list[Block]] = {b: [] for b in self.order}  # reachable predecessors
-        for b in self.order:
-            for s in b.successors():
-                if b not in into[s]:
-                    into[s].append(b)
-        reaching = set(self.returns)
-        pending = list(self.returns)
-        while pending:
-            for p in into[pending.pop()]:
-                if p not in reaching:
-                    reaching.add(p)
-                    pending.append(p)
-        order = {b: i for i, b in enumerate(self.fn.blocks)}
-        preds = {b: sorted(into[b], key=order.__getitem__) for b in reaching}
+        reaching = blocks_that_return(self.fn)
+        preds: dict[Block, list[Block]] = {b: [] for b in reaching}
+        for b in self.fn.blocks:  # in block order
+            if b in reaching:
+                for s in b.successors():
+                    if s in preds and b not in preds[s]:
+                        preds[s].append(b)
         records: dict[Block, BlockRecord] = {}
         for b in self.fn.blocks:
             if b in reaching:
@@ -203,7 +199,7 @@ class DerivativeEmitter(abc.ABC):
         of the virtual exit block when there are several."""
         if len(self.returns) == 1:
             return self.records[self.returns[0]].decl.type
-        return NominalType(self.record_names(EXIT_BLOCK)[1])
+        return NominalType(self.record_names(self.exit_label)[1])
 
     # --- the shared part -----------------------------------------------------------------------
     def declare(self) -> Function:
@@ -225,13 +221,18 @@ class DerivativeEmitter(abc.ABC):
             self.differentiator.add_function(new)
         # Declared now, so that types come out in the order derivatives are requested; those left
         # empty are taken back by ``decide_records``.
+        decls: list[StructDecl | EnumDecl] = []
         for record in self.records.values():
-            self.differentiator.add_type(record.decl)
+            decls.append(record.decl)
             if record.trace is not None:
-                self.differentiator.add_type(record.trace)
+                decls.append(record.trace)
         if len(self.returns) > 1:
             self.exit_trace = EnumDecl(self.exit_type.name)
-            self.differentiator.add_type(self.exit_trace)
+            decls.append(self.exit_trace)
+        for decl in decls:
+            if decl.name in module.types:
+                raise SILError.at(fn.span, f"cannot synthesize type '{decl.name}': the name is taken")
+            self.differentiator.add_type(decl)
         return self.derivative
 
     def emit_bodies(self) -> None:
@@ -349,6 +350,11 @@ class DerivativeEmitter(abc.ABC):
                 values[i] = b.insert(clone_instruction(literal.owner, {})).result
                 values[i].name = literal.name
         return tuple(values[i] for i in range(len(record.checkpoints)))
+
+    def provisional_reads(self) -> list[Value]:
+        """A value of each provisional read, for dead-code elimination to keep until
+        ``bind_record`` replaces it."""
+        return [r.provisional.results[0] for r in self.records.values() if r.provisional is not None]
 
     def decide_records(self) -> None:
         """Keep the fields the linear map read, and the records and traces that say something;

@@ -77,7 +77,8 @@ class PullbackEmitter:
     def emit(self) -> None:
         reverse, fn, module = self.reverse, self.reverse.fn, self.module
         records = reverse.records
-        liveness = compute_liveness(fn, self.info.is_active)
+        calls = {inst: arguments for inst, (arguments, _) in reverse.calls.items()}
+        liveness = compute_liveness(fn, self.info.is_active, calls, records)
         # The adjoints each pullback block receives: of the values live out of its block, and of
         # those its terminator passes to block arguments.
         self.incoming: dict[Block, tuple[Value, ...]] = {}
@@ -112,7 +113,8 @@ class PullbackEmitter:
                     self._visit(inst)
             states[block] = (b, self.adjoints)
         pending = [v for _, adjoints in states.values() for a in adjoints.values() for v in leaves(a)]
-        eliminate_dead_code(self.pullback, keep=pending)  # so that the records keep what is read
+        # Now, so that the records keep only what is read.
+        eliminate_dead_code(self.pullback, keep=[*pending, *reverse.provisional_reads()])
         reverse.decide_records()
         for block in backwards:
             self._leave(block, *states[block])
@@ -179,7 +181,9 @@ class PullbackEmitter:
         zeros: dict[Type, Value] = {}
         out: list[Value] = []
         for v in self.incoming[pred]:
-            total = adjoints.get(v)
+            # An argument of ``block`` live out of ``pred`` (a loop's header, looping to itself) is
+            # the value of the visit before: this visit's adjoint goes only to what was passed.
+            total = None if v in block.args else adjoints.get(v)
             for op, arg in zip(passed, block.args):
                 if op is v and arg in adjoints:
                     total = adjoints[arg] if total is None else t.add(total, adjoints[arg], v.type)
@@ -256,7 +260,8 @@ class PullbackEmitter:
         return None if adjoint is None else self.t.materialize(adjoint, v.type)
 
     def _accumulate(self, v: Value, adjoint: Symbolic | None) -> None:
-        if adjoint is None:
+        """Add ``adjoint`` to ``v``'s; only active values have adjoints (the others' are dropped)."""
+        if adjoint is None or not self.info.is_active(v):
             return
         old = self.adjoints.get(v)
         self.adjoints[v] = adjoint if old is None else self.t.add(old, adjoint, v.type)

@@ -87,3 +87,21 @@ class DominatorTree:
                 return True
             node = self.idom.get(node)
         return False
+
+
+def blocks_that_return(fn: Function) -> set[Block]:
+    """The blocks reachable from the entry from which a ``return`` can be reached (the others
+    trap or loop forever)."""
+    order = reverse_postorder(fn)
+    into: dict[Block, list[Block]] = {b: [] for b in order}
+    for b in order:
+        for s in b.successors():
+            into[s].append(b)
+    returning = [b for b in order if b.terminator is not None and b.terminator.opname == "return"]
+    found = set(returning)
+    while returning:
+        for p in into[returning.pop()]:
+            if p not in found:
+                found.add(p)
+                returning.append(p)
+    return found
