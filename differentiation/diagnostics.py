@@ -18,6 +18,8 @@ A problem inside a function differentiated for a call carries a note at that cal
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import attrs
 
 from analysis.activity import ActivityInfo, Config, analyze_activity, differentiation_requests
@@ -25,7 +27,7 @@ from analysis.liveness import compute_liveness
 from differentiation.legacy.pairs import legacy_pair
 from differentiation.rules import RULES, may_broadcast
 from sil.builtins import BUILTINS
-from sil.cfg import reverse_postorder
+from sil.cfg import blocks_that_return
 from sil.diagnostics import Diagnostic, SILError, Span, note
 from sil.instructions import (
     ApplyInst,
@@ -33,7 +35,6 @@ from sil.instructions import (
     EnumInst,
     FunctionRefInst,
     PartialApplyInst,
-    ReturnInst,
     StructInst,
     ThinToThickFunctionInst,
 )
@@ -133,12 +134,18 @@ class DifferentiabilityChecker:
                 )
 
     def _check_control_flow(self, fn: Function, info: ActivityInfo, context: list[Diagnostic]) -> None:
-        reachable = reverse_postorder(fn)
-        if not any(isinstance(b.terminator, ReturnInst) for b in reachable):
+        returning = blocks_that_return(fn)
+        if not returning:
             self.error(fn.span, f"cannot differentiate '@{fn.name}': it never returns", context)
             return
-        liveness = compute_liveness(fn, info.is_active)
-        for block in reachable:
+        calls: dict[Instruction, Sequence[Value]] = {}  # what calls use through closures
+        for inst in fn.instructions():
+            if isinstance(inst, ApplyInst) and (resolved := resolve_callee(self.module, inst)) is not None:
+                calls[inst] = resolved.arguments
+        liveness = compute_liveness(fn, info.is_active, calls, returning)
+        for block in fn.blocks:
+            if block not in returning:
+                continue
             term = block.terminator
             if term is None:
                 continue
