@@ -137,8 +137,7 @@ class PullbackEmitter:
                 target = owner.operands[config.source]
             else:
                 adjoint = Aggregate({config.source: self.seed})
-        if self.info.is_active(target):
-            self._accumulate(target, adjoint)
+        self._accumulate(target, adjoint)
 
     def _leave(self, block: Block, b: Builder, adjoints: dict[Value, Symbolic]) -> None:
         """The end of ``block``'s pullback block: read the record, then return the tangents (the
