@@ -615,15 +615,16 @@ def _packed_functions(module: Module) -> dict[str, int]:
             if not isinstance(inst, FunctionRefInst):
                 continue
             name = inst.function_name
-            uses = inst.result.uses
-            counts = {
-                len(u.operands) - 1
+            uses = inst.result.uses  # one entry per operand slot
+            as_callee = [
+                u
                 for u in uses
                 if isinstance(u, PartialApplyInst)
                 and u.operands[0] is inst.result
                 and inst.result not in u.operands[1:]
-            }
-            if len(counts) != 1 or len(uses) != sum(isinstance(u, PartialApplyInst) for u in uses):
+            ]
+            counts = {len(u.operands) - 1 for u in as_callee}
+            if len(as_callee) != len(uses) or len(counts) != 1:  # unused, or used otherwise too
                 bound[name] = None
                 continue
             (count,) = counts

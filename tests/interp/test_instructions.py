@@ -578,6 +578,42 @@ def test_a_function_used_only_through_closures_is_still_callable_by_itself() -> 
     assert p.run("@scale_after", 2.0, lambda v: v + 1.0, 10.0) == 30.0
 
 
+ESCAPING_CALLEE = """
+sil @add : $@convention(thin) (Int, Int) -> Int {
+bb0(%a : $Int, %b : $Int):
+  %r = builtin "add"(%a : $Int, %b : $Int) : $Int
+  return %r : $Int
+}
+
+sil @apply_thin : $@convention(thin) (Int, @convention(thin) (Int, Int) -> Int) -> Int {
+bb0(%x : $Int, %f : $@convention(thin) (Int, Int) -> Int):
+  %r = apply %f(%x, %x) : $@convention(thin) (Int, Int) -> Int
+  return %r : $Int
+}
+
+sil @main : $@convention(thin) (Int) -> (Int, Int) {
+bb0(%x : $Int):
+  %add = function_ref @add : $@convention(thin) (Int, Int) -> Int
+  %c = partial_apply [callee_guaranteed] %add(%x) : $@convention(thin) (Int, Int) -> Int
+  %at = function_ref @apply_thin : $@convention(thin) (Int, @convention(thin) (Int, Int) -> Int) -> Int
+  %d = partial_apply [callee_guaranteed] %at(%add)
+    : $@convention(thin) (Int, @convention(thin) (Int, Int) -> Int) -> Int
+  %one = integer_literal $Int, 1
+  %r1 = apply %c(%one) : $@callee_guaranteed (Int) -> Int
+  %r2 = apply %d(%one) : $@callee_guaranteed (Int) -> Int
+  %r = tuple (%r1 : $Int, %r2 : $Int)
+  return %r : $(Int, Int)
+}
+"""
+
+
+def test_a_function_also_bound_as_a_value_keeps_taking_arguments_one_by_one() -> None:
+    # @add is partially applied, and also bound (as a value) into a closure of @apply_thin.
+    p = program(ESCAPING_CALLEE)
+    assert "add" not in p.compiler.packed and p.compiler.packed == {"apply_thin": 1}
+    assert p.run("@main", 5) == (6, 2)
+
+
 def test_interp_run_function() -> None:
     module = program(FUNCTIONS).module
     assert run_module(module, "@direct", 10, 3, 2, backend=BACKEND) == affine(10, 3, 2)
