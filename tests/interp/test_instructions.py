@@ -614,6 +614,31 @@ def test_a_function_also_bound_as_a_value_keeps_taking_arguments_one_by_one() ->
     assert p.run("@main", 5) == (6, 2)
 
 
+REBOUND_CLOSURE = """
+sil @affine3 : $@convention(thin) (Int, Int, Int) -> Int {
+bb0(%x : $Int, %a : $Int, %b : $Int):
+  %d = builtin "sub"(%x : $Int, %a : $Int) : $Int
+  %r = builtin "mul"(%d : $Int, %b : $Int) : $Int
+  return %r : $Int
+}
+
+sil @main : $@convention(thin) (Int, Int, Int) -> Int {
+bb0(%x : $Int, %a : $Int, %b : $Int):
+  %f = function_ref @affine3 : $@convention(thin) (Int, Int, Int) -> Int
+  %c1 = partial_apply [callee_guaranteed] %f(%b) : $@convention(thin) (Int, Int, Int) -> Int
+  %c2 = partial_apply [callee_guaranteed] %c1(%a) : $@callee_guaranteed (Int, Int) -> Int
+  %r = apply %c2(%x) : $@callee_guaranteed (Int) -> Int
+  return %r : $Int
+}
+"""
+
+
+def test_a_closure_of_a_function_compiled_for_closures_can_be_bound_again() -> None:
+    p = program(REBOUND_CLOSURE)
+    assert p.compiler.packed == {"affine3": 1}
+    assert p.run("@main", 10, 3, 2) == affine(10, 3, 2)
+
+
 def test_interp_run_function() -> None:
     module = program(FUNCTIONS).module
     assert run_module(module, "@direct", 10, 3, 2, backend=BACKEND) == affine(10, 3, 2)
