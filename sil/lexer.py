@@ -64,6 +64,14 @@ BUILTIN_LINE_RE = re.compile(
     + BUILTIN_FAST_RE.pattern
     + r"[ \t\r]*(?://[^\n]*)?(?:\n|\Z)"
 )
+# The rest of a line after its opcode, for the common spellings of a few instructions (the type of
+# a function_ref or an apply as the text up to the end of the line, to be looked up whole).
+_END_OF_LINE = r"[ \t\r]*(?://[^\n]*)?(?:\n|\Z)"
+RETURN_TAIL_RE = re.compile(r"[ \t]+%([\w$]+)[ \t]*:[ \t]*" + _PLAIN_TYPE + _END_OF_LINE)
+FUNCTION_REF_TAIL_RE = re.compile(r"[ \t]+@([A-Za-z_$][\w$.]*)[ \t]*:[ \t]*\$([^\n/]*?)" + _END_OF_LINE)
+APPLY_TAIL_RE = re.compile(
+    r"[ \t]+%([\w$]+)\(((?:%[\w$]+(?:[ \t]*,[ \t]*%[\w$]+)*)?)\)[ \t]*:[ \t]*\$([^\n/]*?)" + _END_OF_LINE
+)
 # `: $T` with T a plain name.
 COLON_SIMPLE_TYPE_RE = re.compile(TRIVIA + ":" + TRIVIA + rf"\$({_IDENT})(?![\w$.<])")
 # The start of an instruction: an optional `%result =`, then the opcode.

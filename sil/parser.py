@@ -14,7 +14,7 @@ import sys
 
 from sil.builtins import canonical_builtin_name
 from sil.diagnostics import SILError, SourceFile, Span, note
-from sil.instructions import BuiltinInst, TypeRuleError
+from sil.instructions import ApplyInst, BuiltinInst, FunctionRefInst, ReturnInst, TypeRuleError
 from sil.ir import (
     FLAG_ATTRS,
     Block,
@@ -33,6 +33,7 @@ from sil.ir import (
     Value,
 )
 from sil.lexer import (
+    APPLY_TAIL_RE,
     BODY_OPEN_RE,
     BUILTIN_LINE_RE,
     COLON_SIMPLE_TYPE_RE,
@@ -40,11 +41,13 @@ from sil.lexer import (
     END_OF_LINE_RE,
     FUNCTION_HEAD_RE,
     FUNCTION_NAME_RE,
+    FUNCTION_REF_TAIL_RE,
     IDENT_RE,
     INSTRUCTION_HEAD_RE,
     NO_DERIVATIVE_RE,
     PLAIN_ARGUMENT_RE,
     PLAIN_LABEL_RE,
+    RETURN_TAIL_RE,
     SIMPLE_TYPE_RE,
     TYPED_VALUE_IN_LIST_RE,
     TYPED_VALUE_RE,
@@ -54,7 +57,10 @@ from sil.lexer import (
 from sil.types import SCALARS, FunctionType, NominalType, ScalarType, TensorType, TupleType, Type
 
 _MEMO_KEY_LENGTH = 40
+_VALUE_NAME_RE = re.compile(r"%[\w$]+")
 _MAX_TYPE_DEPTH = 64
+# The instructions whose common spelling is parsed in one match of the rest of the line.
+_TAILS = {"return": RETURN_TAIL_RE, "function_ref": FUNCTION_REF_TAIL_RE, "apply": APPLY_TAIL_RE}
 
 
 class _FunctionScope:
@@ -77,6 +83,7 @@ class Parser(Cursor):
         self.scope = _FunctionScope()
         self._simple_types: dict[str, Type] = dict(SCALARS)
         self._type_memo: dict[str, tuple[str, Type]] = {}
+        self._spelled_types: dict[str, Type] = {}  # each type's exact spelling, for fused lines
         self._interned: dict[Type, Type] = {}
         self._type_depth = 0
 
@@ -263,6 +270,8 @@ class Parser(Cursor):
             append = block.instructions.append
             text = self.text
             while True:
+                if text.startswith("}", self.pos):  # the end of the body, written at a line's start
+                    break
                 line = BUILTIN_LINE_RE.match(text, self.pos)
                 if line is not None:
                     inst = self._builtin_line(line)
@@ -322,17 +331,20 @@ class Parser(Cursor):
 
     def _plain_block_label(self, fn: Function, m: re.Match[str]) -> Block:
         """A whole label line in one match (PLAIN_LABEL_RE): arguments of plain types, if any."""
-        name = m.group(1)
-        block = self._new_block(fn, name, m.start(1))
-        block.span = Span(self.source, m.start(1), m.end(1))
-        arguments = m.group(2)
+        name, arguments = m.group(1, 2)
+        start = m.start(1)
+        block = self._new_block(fn, name, start)
+        block.span = Span(self.source, start, start + len(name))
         if arguments is not None:
             offset = m.start(2)
             args = block.args
+            simple_types, define = self._simple_types, self.define
             for a in PLAIN_ARGUMENT_RE.finditer(arguments):
-                arg = BlockArgument(self.simple_type(a.group(2), offset + a.start(2)), None, [], block)
+                arg_name, type_name = a.group(1, 2)
+                t = simple_types.get(type_name) or self.simple_type(type_name, offset + a.start(2))
+                arg = BlockArgument(t, None, [], block)
                 args.append(arg)
-                self.define(a.group(1), arg, offset + a.start())
+                define(arg_name, arg, offset + a.start())
         self.pos = m.end()
         return block
 
@@ -371,9 +383,46 @@ class Parser(Cursor):
             return None
         if cls is None:
             self.error(f"unknown instruction '{opname}'", at=m.start(2))
+        tail = _TAILS.get(opname)
+        if tail is not None:
+            rest = tail.match(text, m.end())
+            if rest is not None:
+                fused = self._fused_tail(opname, result_name, start, rest)
+                if fused is not None:
+                    return fused
         self.pos = m.end()
         names = [] if result_name is None else [(result_name, start)]
         return self._finish_instruction(cls, opname, start, m.start(2), names)
+
+    def _fused_tail(
+        self, opname: str, result: str | None, start: int, m: re.Match[str]
+    ) -> Instruction | None:
+        """The common spellings of ``return``, ``function_ref`` and ``apply`` (the rest of the
+        line in one match: ``_TAILS``), parsed as their ``parse`` would; None when the line needs
+        the general path (a type not seen before, a wrong argument count: errors are its job)."""
+        inst: Instruction
+        if opname == "return":
+            if result is not None:
+                return None
+            value, type_name = m.groups()
+            inst = ReturnInst([self.use(value, self.simple_type(type_name, m.start(2)), m.start(1) - 1)])
+        else:
+            t = self._spelled_types.get(m.group(m.lastindex or 0))
+            if not isinstance(t, FunctionType) or result is None:
+                return None
+            if opname == "function_ref":
+                inst = FunctionRefInst([], sys.intern(m.group(1)), t)
+            else:
+                names = [(n.group(0), m.start(2) + n.start()) for n in _VALUE_NAME_RE.finditer(m.group(2))]
+                if len(names) != len(t.params):
+                    return None
+                callee = self.use(m.group(1), t, m.start(1) - 1)
+                inst = ApplyInst([callee, *[self.use(n[1:], p, at) for (n, at), p in zip(names, t.params)]])
+        inst.location = start
+        if result is not None:
+            self.define(result, inst.result, start)
+        self.pos = m.end()
+        return inst
 
     def _builtin_line(self, m: re.Match[str]) -> Instruction:
         """A whole ``%r = builtin "op"(%a : $T, %b : $T) : $T`` line (BUILTIN_LINE_RE), parsed
@@ -640,7 +689,9 @@ class Parser(Cursor):
                 return t
         t = self.bare_type()
         t = self._interned.setdefault(t, t)
-        self._type_memo[key] = (text[start : self.pos], t)
+        spelling = text[start : self.pos]
+        self._type_memo[key] = (spelling, t)
+        self._spelled_types[spelling] = t
         return t
 
     def _named_type(self, name: str, at: int) -> Type:

@@ -1,7 +1,8 @@
-"""The parser's fused fast paths (a whole builtin line, a plain block label, a function head at
-once) must parse exactly what the general path parses: the same module, and errors at the same
-places. Each case is written twice: canonically, which takes the fast path, and with comments and
-line breaks between tokens, which the fast path does not match."""
+"""The parser's fused fast paths (a whole builtin line; the rest of a return, function_ref or
+apply line; a plain block label; a function head at once) must parse exactly what the general path
+parses: the same module, and errors at the same places. Each case is written twice: canonically,
+which takes the fast paths, and with comments and line breaks between tokens, which they do not
+match."""
 
 from __future__ import annotations
 
@@ -17,9 +18,16 @@ bb0(%x : $Double, %y : $Double):
   %n = builtin "fneg_FPIEEE64"(%s : $Double) : $Double  // a suffixed name
   %t = builtin "fmul"(%n : $Double, %later : $Double) : $Double
   %later = builtin "sin"(%x : $Double) : $Double
-  br bb1(%t : $Double)
+  %g = function_ref @g : $@convention(thin) (Double) -> Double
+  %u = apply %g(%t) : $@convention(thin) (Double) -> Double
+  br bb1(%u : $Double)
 bb1(%r : $Double):
   return %r : $Double
+}
+
+sil @g : $@convention(thin) (Double) -> Double {
+bb0(%v : $Double):
+  return %v : $Double
 }
 """
 
@@ -35,10 +43,21 @@ bb0(%x : $Double, // the first
     : $Double) : $Double
   %later = builtin "sin"(%x : $Double)
     : $Double
-  br bb1(%t : $Double)
+  %g = function_ref @g // the callee
+    : $@convention(thin) (Double) -> Double
+  %u = apply %g(
+    %t) : $@convention(thin) (Double) -> Double
+  br bb1(%u : $Double)
 bb1(%r // the result
    : $Double):
-  return %r : $Double
+  return %r
+    : $Double
+}
+
+sil @g : $@convention(thin) (Double) -> Double {
+bb0(%v : $Double):
+  return // the argument
+    %v : $Double
 }
 """
 
@@ -47,6 +66,20 @@ def test_fast_and_general_paths_parse_the_same_module() -> None:
     fast, general = parse(CANONICAL, "fast.sil"), parse(SPREAD, "spread.sil")
     assert print_module(fast) == print_module(general)
     assert [i.name for i in fast.functions["f"].blocks[0].instructions[:4]] == ["fadd", "fneg", "fmul", "sin"]
+
+
+@pytest.mark.parametrize("text", [CANONICAL, SPREAD], ids=["fast", "general"])
+def test_an_argument_of_the_wrong_type_is_reported_at_the_argument(text: str) -> None:
+    bad = text.replace("(Double) -> Double {\nbb0(%v : $Double)", "(Float) -> Double {\nbb0(%v : $Float)")
+    bad = bad.replace("(Double) -> Double\n  %u", "(Float) -> Double\n  %u").replace(
+        "$@convention(thin) (Double) -> Double\n  br", "$@convention(thin) (Float) -> Double\n  br"
+    )
+    with pytest.raises(SILError) as e:
+        parse(bad, "bad.sil")
+    (d,) = e.value.diagnostics
+    assert d.message == "'%t' has type Double, but is used here as Float"
+    assert d.span is not None
+    assert bad[d.span.start :].startswith("%t)")
 
 
 @pytest.mark.parametrize("text", [CANONICAL, SPREAD], ids=["fast", "general"])
