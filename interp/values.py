@@ -4,7 +4,8 @@ Inside a run: Float is ``numpy.float32`` (so every result rounds to binary32, as
 is ``float``, Int is ``int`` (kept in the signed 64-bit range), Bool is ``bool``, a tuple and a
 struct are ``tuple``s (a struct's fields in declaration order; a struct of one field is that
 field's value itself), an enum is a pair ``(case name, payload or None)``, a tensor is an array of
-the active backend, and a function value is a Python function taking the call depth first. Types
+the active backend, a function value is a Python function taking the call depth first, and a
+closure a pair of such a function and the arguments bound to it (see ``unpacking``). Types
 are static, so a run needs no more: building a record or a trace enum costs at most one tuple (a
 loop's derivative builds them on every trip). At the Python API's boundary, scalars become
 ``float``/``int``/``bool``, structs become records (``StructValue``: fields by name), enums
