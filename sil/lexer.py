@@ -69,6 +69,9 @@ BUILTIN_LINE_RE = re.compile(
 _END_OF_LINE = r"[ \t\r]*(?://[^\n]*)?(?:\n|\Z)"
 RETURN_TAIL_RE = re.compile(r"[ \t]+%([\w$]+)[ \t]*:[ \t]*" + _PLAIN_TYPE + _END_OF_LINE)
 FUNCTION_REF_TAIL_RE = re.compile(r"[ \t]+@([A-Za-z_$][\w$.]*)[ \t]*:[ \t]*\$([^\n/]*?)" + _END_OF_LINE)
+FLOAT_LITERAL_TAIL_RE = re.compile(
+    r"[ \t]+\$(Float|Double)[ \t]*,[ \t]*([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)(?![\w.])" + _END_OF_LINE
+)
 APPLY_TAIL_RE = re.compile(
     r"[ \t]+%([\w$]+)\(((?:%[\w$]+(?:[ \t]*,[ \t]*%[\w$]+)*)?)\)[ \t]*:[ \t]*\$([^\n/]*?)" + _END_OF_LINE
 )

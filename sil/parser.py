@@ -14,7 +14,15 @@ import sys
 
 from sil.builtins import canonical_builtin_name
 from sil.diagnostics import SILError, SourceFile, Span, note
-from sil.instructions import ApplyInst, BuiltinInst, FunctionRefInst, ReturnInst, TypeRuleError
+from sil.instructions import (
+    ApplyInst,
+    BuiltinInst,
+    FloatLiteralInst,
+    FunctionRefInst,
+    ReturnInst,
+    TypeRuleError,
+    round_to_float32,
+)
 from sil.ir import (
     FLAG_ATTRS,
     Block,
@@ -39,6 +47,7 @@ from sil.lexer import (
     COLON_SIMPLE_TYPE_RE,
     CONTINUES_TYPE_RE,
     END_OF_LINE_RE,
+    FLOAT_LITERAL_TAIL_RE,
     FUNCTION_HEAD_RE,
     FUNCTION_NAME_RE,
     FUNCTION_REF_TAIL_RE,
@@ -54,13 +63,28 @@ from sil.lexer import (
     Cursor,
     unescape,
 )
-from sil.types import SCALARS, FunctionType, NominalType, ScalarType, TensorType, TupleType, Type
+from sil.types import (
+    DOUBLE,
+    FLOAT,
+    SCALARS,
+    FunctionType,
+    NominalType,
+    ScalarType,
+    TensorType,
+    TupleType,
+    Type,
+)
 
 _MEMO_KEY_LENGTH = 40
 _VALUE_NAME_RE = re.compile(r"%[\w$]+")
 _MAX_TYPE_DEPTH = 64
 # The instructions whose common spelling is parsed in one match of the rest of the line.
-_TAILS = {"return": RETURN_TAIL_RE, "function_ref": FUNCTION_REF_TAIL_RE, "apply": APPLY_TAIL_RE}
+_TAILS = {
+    "return": RETURN_TAIL_RE,
+    "function_ref": FUNCTION_REF_TAIL_RE,
+    "apply": APPLY_TAIL_RE,
+    "float_literal": FLOAT_LITERAL_TAIL_RE,
+}
 
 
 class _FunctionScope:
@@ -397,15 +421,23 @@ class Parser(Cursor):
     def _fused_tail(
         self, opname: str, result: str | None, start: int, m: re.Match[str]
     ) -> Instruction | None:
-        """The common spellings of ``return``, ``function_ref`` and ``apply`` (the rest of the
-        line in one match: ``_TAILS``), parsed as their ``parse`` would; None when the line needs
-        the general path (a type not seen before, a wrong argument count: errors are its job)."""
+        """The common spellings of ``float_literal``, ``return``, ``function_ref`` and ``apply``
+        (the rest of the line in one match: ``_TAILS``), parsed as their ``parse`` would; None
+        when the line needs the general path (a type not seen before, a wrong argument count:
+        errors are its job)."""
         inst: Instruction
-        if opname == "return":
+        if opname == "float_literal":  # decimal only: hex bit patterns take the general path
+            if result is None:
+                return None
+            type_name, number = m.groups()
+            scalar = FLOAT if type_name == "Float" else DOUBLE
+            value = float(number)
+            inst = FloatLiteralInst([], scalar, round_to_float32(value) if scalar == FLOAT else value)
+        elif opname == "return":
             if result is not None:
                 return None
-            value, type_name = m.groups()
-            inst = ReturnInst([self.use(value, self.simple_type(type_name, m.start(2)), m.start(1) - 1)])
+            returned, type_name = m.groups()
+            inst = ReturnInst([self.use(returned, self.simple_type(type_name, m.start(2)), m.start(1) - 1)])
         else:
             t = self._spelled_types.get(m.group(m.lastindex or 0))
             if not isinstance(t, FunctionType) or result is None:

@@ -1,8 +1,8 @@
-"""The parser's fused fast paths (a whole builtin line; the rest of a return, function_ref or
-apply line; a plain block label; a function head at once) must parse exactly what the general path
-parses: the same module, and errors at the same places. Each case is written twice: canonically,
-which takes the fast paths, and with comments and line breaks between tokens, which they do not
-match."""
+"""The parser's fused fast paths (a whole builtin line; the rest of a float_literal, return,
+function_ref or apply line; a plain block label; a function head at once) must parse exactly what
+the general path parses: the same module, and errors at the same places. Each case is written
+twice: canonically, which takes the fast paths, and with comments and line breaks between tokens,
+which they do not match."""
 
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ bb0(%x : $Double, %y : $Double):
   %n = builtin "fneg_FPIEEE64"(%s : $Double) : $Double  // a suffixed name
   %t = builtin "fmul"(%n : $Double, %later : $Double) : $Double
   %later = builtin "sin"(%x : $Double) : $Double
+  %c = float_literal $Double, -2.5e-1
+  %tc = builtin "fmul"(%t : $Double, %c : $Double) : $Double
   %g = function_ref @g : $@convention(thin) (Double) -> Double
-  %u = apply %g(%t) : $@convention(thin) (Double) -> Double
+  %u = apply %g(%tc) : $@convention(thin) (Double) -> Double
   br bb1(%u : $Double)
 bb1(%r : $Double):
   return %r : $Double
@@ -43,10 +45,14 @@ bb0(%x : $Double, // the first
     : $Double) : $Double
   %later = builtin "sin"(%x : $Double)
     : $Double
+  %c = float_literal $Double,
+    -2.5e-1
+  %tc = builtin "fmul"(%t : $Double, %c
+    : $Double) : $Double
   %g = function_ref @g // the callee
     : $@convention(thin) (Double) -> Double
   %u = apply %g(
-    %t) : $@convention(thin) (Double) -> Double
+    %tc) : $@convention(thin) (Double) -> Double
   br bb1(%u : $Double)
 bb1(%r // the result
    : $Double):
@@ -77,9 +83,9 @@ def test_an_argument_of_the_wrong_type_is_reported_at_the_argument(text: str) ->
     with pytest.raises(SILError) as e:
         parse(bad, "bad.sil")
     (d,) = e.value.diagnostics
-    assert d.message == "'%t' has type Double, but is used here as Float"
+    assert d.message == "'%tc' has type Double, but is used here as Float"
     assert d.span is not None
-    assert bad[d.span.start :].startswith("%t)")
+    assert bad[d.span.start :].startswith("%tc)")
 
 
 @pytest.mark.parametrize("text", [CANONICAL, SPREAD], ids=["fast", "general"])
