@@ -74,37 +74,32 @@ def test_fast_and_general_paths_parse_the_same_module() -> None:
     assert [i.name for i in fast.functions["f"].blocks[0].instructions[:4]] == ["fadd", "fneg", "fmul", "sin"]
 
 
+def assert_one_error(bad: str, message: str, at: str) -> None:
+    """Parsing ``bad`` reports exactly ``message``, at the text that starts with ``at``."""
+    with pytest.raises(SILError) as e:
+        parse(bad, "bad.sil")
+    (d,) = e.value.diagnostics
+    assert d.message == message
+    assert d.span is not None
+    assert bad[d.span.start :].startswith(at)
+
+
 @pytest.mark.parametrize("text", [CANONICAL, SPREAD], ids=["fast", "general"])
 def test_an_argument_of_the_wrong_type_is_reported_at_the_argument(text: str) -> None:
     bad = text.replace("(Double) -> Double {\nbb0(%v : $Double)", "(Float) -> Double {\nbb0(%v : $Float)")
     bad = bad.replace("(Double) -> Double\n  %u", "(Float) -> Double\n  %u").replace(
         "$@convention(thin) (Double) -> Double\n  br", "$@convention(thin) (Float) -> Double\n  br"
     )
-    with pytest.raises(SILError) as e:
-        parse(bad, "bad.sil")
-    (d,) = e.value.diagnostics
-    assert d.message == "'%tc' has type Double, but is used here as Float"
-    assert d.span is not None
-    assert bad[d.span.start :].startswith("%tc)")
+    assert_one_error(bad, "'%tc' has type Double, but is used here as Float", "%tc)")
 
 
 @pytest.mark.parametrize("text", [CANONICAL, SPREAD], ids=["fast", "general"])
 def test_an_operand_of_the_wrong_type_is_reported_at_the_operand(text: str) -> None:
     bad = text.replace('"fadd"(%x : $Double', '"fadd"(%x : $Float')
-    with pytest.raises(SILError) as e:
-        parse(bad, "bad.sil")
-    (d,) = e.value.diagnostics
-    assert d.message == "'%x' has type Double, but is used here as Float"
-    assert d.span is not None
-    assert bad[d.span.start :].startswith("%x : $Float")
+    assert_one_error(bad, "'%x' has type Double, but is used here as Float", "%x : $Float")
 
 
 @pytest.mark.parametrize("text", [CANONICAL, SPREAD], ids=["fast", "general"])
 def test_a_redefinition_is_reported_at_the_second_definition(text: str) -> None:
     bad = text.replace("%later = builtin", "%s = builtin")
-    with pytest.raises(SILError) as e:
-        parse(bad, "bad.sil")
-    (d,) = e.value.diagnostics
-    assert d.message == "redefinition of value '%s'"
-    assert d.span is not None
-    assert bad[d.span.start :].startswith('%s = builtin "sin"')
+    assert_one_error(bad, "redefinition of value '%s'", '%s = builtin "sin"')
