@@ -56,24 +56,63 @@ BUILTIN_FAST_RE = re.compile(
     + TRIVIA
     + _PLAIN_TYPE
 )
-# A whole builtin line, `%r = builtin "op"(…) : $T` and the end of its line, when BUILTIN_FAST_RE
-# would match its operands: the commonest instruction, parsed with one match.
+# The fused fast paths below match one physical line of the common spelling: tokens separated by
+# spaces or tabs (a line broken between tokens, or with a comment before its end, takes the
+# general path), types that are undotted plain names. What must follow each type (`,`, `)`, the
+# end of the line) already rules out a longer type, so they need no lookahead, and no pattern
+# starts with TRIVIA: both cost more than the rest of the match.
+_SPACES = r"[ \t]*"
+_LINE_TYPE = r"\$([A-Za-z_][\w$]*)"
+_LINE_TYPED = r"%([\w$]+)" + _SPACES + ":" + _SPACES + _LINE_TYPE
+_END_OF_LINE = r"[ \t\r]*(?://[^\n]*)?(?:\n|\Z)"
+# A whole builtin line, `%r = builtin "op"(%a : $T, %b : $T) : $T` and the end of its line: the
+# commonest instruction, parsed with one match.
 BUILTIN_LINE_RE = re.compile(
-    TRIVIA
-    + r"%([\w$]+)[ \t]*=[ \t]*builtin(?![\w$])"
-    + BUILTIN_FAST_RE.pattern
-    + r"[ \t\r]*(?://[^\n]*)?(?:\n|\Z)"
+    _SPACES
+    + r"%([\w$]+)"
+    + _SPACES
+    + "="
+    + _SPACES
+    + r'builtin[ \t]*"(\w+)"'
+    + _SPACES
+    + r"\("
+    + _SPACES
+    + _LINE_TYPED
+    + _SPACES
+    + "(?:,"
+    + _SPACES
+    + _LINE_TYPED
+    + _SPACES
+    + r")?\)"
+    + _SPACES
+    + ":"
+    + _SPACES
+    + _LINE_TYPE
+    + _END_OF_LINE
 )
+# The start of an instruction line: an optional `%result =`, then the opcode.
+LINE_HEAD_RE = re.compile(_SPACES + r"(?:%([\w$]+)" + _SPACES + "=" + _SPACES + r")?([A-Za-z_]\w*)")
 # The rest of a line after its opcode, for the common spellings of a few instructions (the type of
 # a function_ref or an apply as the text up to the end of the line, to be looked up whole).
-_END_OF_LINE = r"[ \t\r]*(?://[^\n]*)?(?:\n|\Z)"
-RETURN_TAIL_RE = re.compile(r"[ \t]+%([\w$]+)[ \t]*:[ \t]*" + _PLAIN_TYPE + _END_OF_LINE)
-FUNCTION_REF_TAIL_RE = re.compile(r"[ \t]+@([A-Za-z_$][\w$.]*)[ \t]*:[ \t]*\$([^\n/]*?)" + _END_OF_LINE)
+_TYPE_TO_END_OF_LINE = r"\$([^\n/]*[^\s/])" + _END_OF_LINE
+RETURN_TAIL_RE = re.compile(r"[ \t]+%([\w$]+)" + _SPACES + ":" + _SPACES + _LINE_TYPE + _END_OF_LINE)
+FUNCTION_REF_TAIL_RE = re.compile(
+    r"[ \t]+@([A-Za-z_$][\w$.]*)" + _SPACES + ":" + _SPACES + _TYPE_TO_END_OF_LINE
+)
 FLOAT_LITERAL_TAIL_RE = re.compile(
-    r"[ \t]+\$(Float|Double)[ \t]*,[ \t]*([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)(?![\w.])" + _END_OF_LINE
+    r"[ \t]+\$(Float|Double)"
+    + _SPACES
+    + ","
+    + _SPACES
+    + r"([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)"
+    + _END_OF_LINE
 )
 APPLY_TAIL_RE = re.compile(
-    r"[ \t]+%([\w$]+)\(((?:%[\w$]+(?:[ \t]*,[ \t]*%[\w$]+)*)?)\)[ \t]*:[ \t]*\$([^\n/]*?)" + _END_OF_LINE
+    r"[ \t]+%([\w$]+)\(((?:%[\w$]+(?:[ \t]*,[ \t]*%[\w$]+)*)?)\)"
+    + _SPACES
+    + ":"
+    + _SPACES
+    + _TYPE_TO_END_OF_LINE
 )
 # `: $T` with T a plain name.
 COLON_SIMPLE_TYPE_RE = re.compile(TRIVIA + ":" + TRIVIA + rf"\$({_IDENT})(?![\w$.<])")

@@ -53,6 +53,7 @@ from sil.lexer import (
     FUNCTION_REF_TAIL_RE,
     IDENT_RE,
     INSTRUCTION_HEAD_RE,
+    LINE_HEAD_RE,
     NO_DERIVATIVE_RE,
     PLAIN_ARGUMENT_RE,
     PLAIN_LABEL_RE,
@@ -392,7 +393,7 @@ class Parser(Cursor):
     def optional_instruction(self) -> Instruction | None:
         """Parse one instruction, or return None at a block label or the end of the body."""
         text = self.text
-        m = INSTRUCTION_HEAD_RE.match(text, self.pos)
+        m = LINE_HEAD_RE.match(text, self.pos) or INSTRUCTION_HEAD_RE.match(text, self.pos)
         if m is None:
             return self._optional_multi_result_instruction()
         result_name = m.group(1)

@@ -10,6 +10,8 @@ import pytest
 
 from sil import parse, print_module
 from sil.diagnostics import SILError
+from sil.lexer import BUILTIN_LINE_RE, LINE_HEAD_RE
+from sil.parser import _TAILS
 
 CANONICAL = """\
 sil @f : $@convention(thin) (Double, Double) -> Double {
@@ -20,8 +22,8 @@ bb0(%x : $Double, %y : $Double):
   %later = builtin "sin"(%x : $Double) : $Double
   %c = float_literal $Double, -2.5e-1
   %tc = builtin "fmul"(%t : $Double, %c : $Double) : $Double
-  %g = function_ref @g : $@convention(thin) (Double) -> Double
-  %u = apply %g(%tc) : $@convention(thin) (Double) -> Double
+  %g = function_ref @g : $@convention(thin) (Double) -> Double  // the callee
+  %u = apply %g(%tc) : $@convention(thin) (Double) -> Double\t
   br bb1(%u : $Double)
 bb1(%r : $Double):
   return %r : $Double
@@ -68,6 +70,18 @@ bb0(%v : $Double):
 """
 
 
+def test_the_canonical_lines_take_the_fused_paths() -> None:
+    """Each instruction line of CANONICAL but the branch is matched whole by a fused pattern, so
+    that the tests below compare the fused paths with the general one."""
+    lines = [line + "\n" for line in CANONICAL.splitlines() if line.startswith("  ") and "br " not in line]
+    for line in lines:
+        head = LINE_HEAD_RE.match(line)
+        assert head is not None
+        tail = _TAILS.get(head.group(2))
+        fused = BUILTIN_LINE_RE.match(line) or (tail.match(line, head.end()) if tail else None)
+        assert fused is not None and fused.end() == len(line), line
+
+
 def test_fast_and_general_paths_parse_the_same_module() -> None:
     fast, general = parse(CANONICAL, "fast.sil"), parse(SPREAD, "spread.sil")
     assert print_module(fast) == print_module(general)
@@ -86,10 +100,8 @@ def assert_one_error(bad: str, message: str, at: str) -> None:
 
 @pytest.mark.parametrize("text", [CANONICAL, SPREAD], ids=["fast", "general"])
 def test_an_argument_of_the_wrong_type_is_reported_at_the_argument(text: str) -> None:
-    bad = text.replace("(Double) -> Double {\nbb0(%v : $Double)", "(Float) -> Double {\nbb0(%v : $Float)")
-    bad = bad.replace("(Double) -> Double\n  %u", "(Float) -> Double\n  %u").replace(
-        "$@convention(thin) (Double) -> Double\n  br", "$@convention(thin) (Float) -> Double\n  br"
-    )
+    bad = text.replace("(thin) (Double) -> Double", "(thin) (Float) -> Double")
+    bad = bad.replace("bb0(%v : $Double)", "bb0(%v : $Float)")
     assert_one_error(bad, "'%tc' has type Double, but is used here as Float", "%tc)")
 
 
