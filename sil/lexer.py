@@ -122,20 +122,29 @@ INSTRUCTION_HEAD_RE = re.compile(TRIVIA + r"(?:%([\w$]+)" + TRIVIA + "=" + TRIVI
 SIMPLE_TYPE_RE = re.compile(TRIVIA + rf"\$(?:({_IDENT})(?![\w$.<]))?")
 # A function's name and the ':' before its type: `@f :` (or `@"…" :`).
 FUNCTION_NAME_RE = re.compile(TRIVIA + r'(@(?:([A-Za-z_$][\w$.]*)|"((?:[^"\\\n]|\\.)*)"))' + TRIVIA + ":")
-# The common start of a function, up to its type: `sil @f : $` (no attributes).
-FUNCTION_HEAD_RE = re.compile(
-    TRIVIA + r'sil[ \t]+(@(?:([A-Za-z_$][\w$.]*)|"((?:[^"\\\n]|\\.)*)"))[ \t]*:[ \t]*\$'
+# A whole function line with a body, `sil @f : $T {` (no attributes), the text of T to be looked
+# up whole.
+FUNCTION_LINE_RE = re.compile(
+    r'[ \t\r\n]*sil[ \t]+(@(?:([A-Za-z_$][\w$.]*)|"((?:[^"\\\n]|\\.)*)"))'
+    + _SPACES
+    + ":"
+    + _SPACES
+    + r"\$([^\n{/]*[^\s{/])"
+    + _SPACES
+    + r"(\{)"
+    + _END_OF_LINE
 )
 # `{` opening a body, and the rest of its line.
 BODY_OPEN_RE = re.compile(r"[ \t]*\{[ \t\r]*(?://[^\n]*)?\n")
-# A whole block-label line whose arguments, if any, have plain types: `bb1(%a : $T, %b : $T):`.
-PLAIN_LABEL_RE = re.compile(
-    TRIVIA
-    + r"([A-Za-z_][\w$]*)(?:\(((?:[ \t]*%[\w$]+[ \t]*:[ \t]*\$[A-Za-z_][\w$]*[ \t]*,)*"
-    + r"[ \t]*%[\w$]+[ \t]*:[ \t]*\$[A-Za-z_][\w$]*)[ \t]*\))?[ \t]*:[ \t\r]*(?://[^\n]*)?\n"
+# A whole block-label line, `bb1(…):`, with the text of its arguments, if any, to be looked up
+# whole: arguments of plain types (PLAIN_ARGUMENTS_RE) take the fast path.
+LABEL_LINE_RE = re.compile(r"[ \t]*([A-Za-z_][\w$]*)(?:\(([^()\n]*)\))?" + _SPACES + ":" + _END_OF_LINE)
+_PLAIN_ARGUMENT = r"%([\w$]+)" + _SPACES + ":" + _SPACES + r"\$([A-Za-z_][\w$]*)"
+PLAIN_ARGUMENTS_RE = re.compile(
+    _SPACES + _PLAIN_ARGUMENT + _SPACES + "(?:," + _SPACES + _PLAIN_ARGUMENT + _SPACES + ")*"
 )
-# One argument inside a PLAIN_LABEL_RE match.
-PLAIN_ARGUMENT_RE = re.compile(r"%([\w$]+)[ \t]*:[ \t]*\$([A-Za-z_][\w$]*)")
+# One argument of a PLAIN_ARGUMENTS_RE match.
+PLAIN_ARGUMENT_RE = re.compile(_PLAIN_ARGUMENT)
 NO_DERIVATIVE_RE = re.compile(TRIVIA + r"@noDerivative\b")
 # What would make the type that ends here longer: a name going on, generic arguments, or `->`.
 CONTINUES_TYPE_RE = re.compile(r"[\w$.<]|[ \t]*->")

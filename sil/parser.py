@@ -48,15 +48,16 @@ from sil.lexer import (
     CONTINUES_TYPE_RE,
     END_OF_LINE_RE,
     FLOAT_LITERAL_TAIL_RE,
-    FUNCTION_HEAD_RE,
+    FUNCTION_LINE_RE,
     FUNCTION_NAME_RE,
     FUNCTION_REF_TAIL_RE,
     IDENT_RE,
     INSTRUCTION_HEAD_RE,
+    LABEL_LINE_RE,
     LINE_HEAD_RE,
     NO_DERIVATIVE_RE,
     PLAIN_ARGUMENT_RE,
-    PLAIN_LABEL_RE,
+    PLAIN_ARGUMENTS_RE,
     RETURN_TAIL_RE,
     SIMPLE_TYPE_RE,
     TYPED_VALUE_IN_LIST_RE,
@@ -109,6 +110,7 @@ class Parser(Cursor):
         self._simple_types: dict[str, Type] = dict(SCALARS)
         self._type_memo: dict[str, tuple[str, Type]] = {}
         self._spelled_types: dict[str, Type] = {}  # each type's exact spelling, for fused lines
+        self._argument_lists: dict[str, tuple[tuple[str, Type, int], ...]] = {}  # _plain_arguments
         self._interned: dict[Type, Type] = {}
         self._type_depth = 0
 
@@ -130,14 +132,20 @@ class Parser(Cursor):
         if self.accept_ident("sil_stage"):
             self.module.stage = self.ident("a stage name")
         text = self.text
+        spelled_types = self._spelled_types
         while True:
-            head = FUNCTION_HEAD_RE.match(text, self.pos)
-            if head is not None:  # the common case, in one match: `sil @f : $`
-                self.parse_function(head)
-                continue
+            line = FUNCTION_LINE_RE.match(text, self.pos)
+            if line is not None:  # the common case, in one match: `sil @f : $T {`
+                t = spelled_types.get(line.group(4))
+                if isinstance(t, FunctionType):
+                    self._function_line(line, t)
+                    continue
             start = self.token_start()
             if start == len(text):
                 break
+            if start != self.pos:  # past comments, the common case may match
+                self.pos = start
+                continue
             word = self.peek_ident()
             if word == "sil":
                 self.parse_function()
@@ -207,28 +215,22 @@ class Parser(Cursor):
         self.module.add_type(decl)
 
     # --- functions -----------------------------------------------------------------------------
-    def parse_function(self, head: re.Match[str] | None = None) -> None:
-        """``sil [attributes] @name : $type [{ body }]``; ``head`` is a FUNCTION_HEAD_RE match of
-        the start, up to the ``$`` of the type, when the function has no attributes."""
+    def parse_function(self) -> None:
+        """``sil [attributes] @name : $type [{ body }]``."""
         attributes: list[FunctionAttr] = []
-        if head is not None:
-            self.pos = head.end() - 1
-            name = head.group(2) if head.group(2) is not None else unescape(head.group(3))
-            span = Span(self.source, head.start(1), head.end(1))
+        self.expect_ident("sil")
+        while self.accept("["):
+            attributes.append(self.parse_function_attribute())
+        m = FUNCTION_NAME_RE.match(self.text, self.pos)
+        if m is not None:
+            self.pos = m.end()
+            name = m.group(2) if m.group(2) is not None else unescape(m.group(3))
+            span = Span(self.source, m.start(1), m.end(1))
         else:
-            self.expect_ident("sil")
-            while self.accept("["):
-                attributes.append(self.parse_function_attribute())
-            m = FUNCTION_NAME_RE.match(self.text, self.pos)
-            if m is not None:
-                self.pos = m.end()
-                name = m.group(2) if m.group(2) is not None else unescape(m.group(3))
-                span = Span(self.source, m.start(1), m.end(1))
-            else:
-                at = self.pos
-                name = self.global_name()
-                span = self.span_from(at)
-                self.expect(":")
+            at = self.pos
+            name = self.global_name()
+            span = self.span_from(at)
+            self.expect(":")
         self._declare_name(name, span, "function")
         type_at = self.pos
         t = self.type()
@@ -243,6 +245,16 @@ class Parser(Cursor):
             self.parse_body(fn, brace, at_line_start=True)
         elif self.accept("{"):
             self.parse_body(fn, brace)
+
+    def _function_line(self, m: re.Match[str], t: FunctionType) -> None:
+        """A whole FUNCTION_LINE_RE line, its type's spelling seen before: as ``parse_function``."""
+        name = m.group(2) if m.group(2) is not None else unescape(m.group(3))
+        span = Span(self.source, m.start(1), m.end(1))
+        self._declare_name(name, span, "function")
+        fn = Function(name, t, [], span=span, source=self.source)
+        self.module.add_function(fn)
+        self.pos = m.end()
+        self.parse_body(fn, m.start(5), at_line_start=True)
 
     def parse_function_attribute(self) -> FunctionAttr:
         at = self.pos
@@ -316,9 +328,14 @@ class Parser(Cursor):
             self.error(f"function '@{fn.name}' has a body with no blocks", at=close)
 
     def parse_block_label(self, fn: Function) -> Block:
-        plain = PLAIN_LABEL_RE.match(self.text, self.pos)
-        if plain is not None:
-            return self._plain_block_label(fn, plain)
+        line = LABEL_LINE_RE.match(self.text, self.pos)
+        if line is not None:
+            name, arguments = line.group(1, 2)
+            if arguments is None:
+                return self._label_line(fn, line, ())
+            recipe = self._plain_arguments(arguments, line.start(2))
+            if recipe is not None and name not in Instruction.registry:
+                return self._label_line(fn, line, recipe)
         at = self.pos
         m = IDENT_RE.match(self.text, self.pos)
         if m is None:
@@ -354,22 +371,36 @@ class Parser(Cursor):
         self.end_of_line()
         return block
 
-    def _plain_block_label(self, fn: Function, m: re.Match[str]) -> Block:
-        """A whole label line in one match (PLAIN_LABEL_RE): arguments of plain types, if any."""
-        name, arguments = m.group(1, 2)
+    def _plain_arguments(self, text: str, at: int) -> tuple[tuple[str, Type, int], ...] | None:
+        """The arguments of a label written ``text`` (at offset ``at``), when they all have plain
+        types: each name, type and offset in ``text``. Argument lists recur verbatim (every
+        function's entry block spells its parameters), so each spelling is read once."""
+        recipe = self._argument_lists.get(text)
+        if recipe is None and PLAIN_ARGUMENTS_RE.fullmatch(text) is not None:
+            recipe = self._argument_lists[text] = tuple(
+                [
+                    (a.group(1), self.simple_type(a.group(2), at + a.start(2)), a.start())
+                    for a in PLAIN_ARGUMENT_RE.finditer(text)
+                ]
+            )
+        return recipe
+
+    def _label_line(
+        self, fn: Function, m: re.Match[str], arguments: tuple[tuple[str, Type, int], ...]
+    ) -> Block:
+        """A whole LABEL_LINE_RE line whose arguments are plain: as ``parse_block_label``."""
+        name = m.group(1)
         start = m.start(1)
         block = self._new_block(fn, name, start)
         block.span = Span(self.source, start, start + len(name))
-        if arguments is not None:
+        if arguments:
             offset = m.start(2)
             args = block.args
-            simple_types, define = self._simple_types, self.define
-            for a in PLAIN_ARGUMENT_RE.finditer(arguments):
-                arg_name, type_name = a.group(1, 2)
-                t = simple_types.get(type_name) or self.simple_type(type_name, offset + a.start(2))
+            define = self.define
+            for arg_name, t, at in arguments:
                 arg = BlockArgument(t, None, [], block)
                 args.append(arg)
-                define(arg_name, arg, offset + a.start())
+                define(arg_name, arg, offset + at)
         self.pos = m.end()
         return block
 

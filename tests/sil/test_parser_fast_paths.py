@@ -6,11 +6,13 @@ which they do not match."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from sil import parse, print_module
 from sil.diagnostics import SILError
-from sil.lexer import BUILTIN_LINE_RE, LINE_HEAD_RE
+from sil.lexer import BUILTIN_LINE_RE, FUNCTION_LINE_RE, LABEL_LINE_RE, LINE_HEAD_RE, PLAIN_ARGUMENTS_RE
 from sil.parser import _TAILS
 
 CANONICAL = """\
@@ -62,8 +64,11 @@ bb1(%r // the result
     : $Double
 }
 
-sil @g : $@convention(thin) (Double) -> Double {
-bb0(%v : $Double):
+// the callee
+sil @g :
+    $@convention(thin) (Double) -> Double {
+bb0(%v :
+    $Double):
   return // the argument
     %v : $Double
 }
@@ -71,15 +76,25 @@ bb0(%v : $Double):
 
 
 def test_the_canonical_lines_take_the_fused_paths() -> None:
-    """Each instruction line of CANONICAL but the branch is matched whole by a fused pattern, so
-    that the tests below compare the fused paths with the general one."""
-    lines = [line + "\n" for line in CANONICAL.splitlines() if line.startswith("  ") and "br " not in line]
-    for line in lines:
-        head = LINE_HEAD_RE.match(line)
-        assert head is not None
-        tail = _TAILS.get(head.group(2))
-        fused = BUILTIN_LINE_RE.match(line) or (tail.match(line, head.end()) if tail else None)
+    """Each line of CANONICAL but the branch and the first function's (whose type is not spelled
+    before it) is matched whole by a fused pattern, so that the tests below compare the fused
+    paths with the general one."""
+    lines = [line + "\n" for line in CANONICAL.splitlines() if line and line != "}" and "br " not in line]
+    assert lines[0].startswith("sil @f") and FUNCTION_LINE_RE.match(lines[0])
+    for line in lines[1:]:
+        if line.startswith("sil "):
+            fused = FUNCTION_LINE_RE.match(line)
+        elif line.startswith("bb"):
+            fused = LABEL_LINE_RE.match(line)
+            assert fused is not None and PLAIN_ARGUMENTS_RE.fullmatch(fused.group(2))
+        else:
+            head = LINE_HEAD_RE.match(line)
+            assert head is not None
+            tail = _TAILS.get(head.group(2))
+            fused = BUILTIN_LINE_RE.match(line) or (tail.match(line, head.end()) if tail else None)
         assert fused is not None and fused.end() == len(line), line
+    # SPREAD's second function, whose type is spelled before it, is not written as one line.
+    assert all(not FUNCTION_LINE_RE.match(line) for line in SPREAD.splitlines(keepends=True)[1:])
 
 
 def test_fast_and_general_paths_parse_the_same_module() -> None:
@@ -101,7 +116,7 @@ def assert_one_error(bad: str, message: str, at: str) -> None:
 @pytest.mark.parametrize("text", [CANONICAL, SPREAD], ids=["fast", "general"])
 def test_an_argument_of_the_wrong_type_is_reported_at_the_argument(text: str) -> None:
     bad = text.replace("(thin) (Double) -> Double", "(thin) (Float) -> Double")
-    bad = bad.replace("bb0(%v : $Double)", "bb0(%v : $Float)")
+    bad = re.sub(r"bb0\(%v :(\s*)\$Double\)", r"bb0(%v :\1$Float)", bad)
     assert_one_error(bad, "'%tc' has type Double, but is used here as Float", "%tc)")
 
 
@@ -115,3 +130,34 @@ def test_an_operand_of_the_wrong_type_is_reported_at_the_operand(text: str) -> N
 def test_a_redefinition_is_reported_at_the_second_definition(text: str) -> None:
     bad = text.replace("%later = builtin", "%s = builtin")
     assert_one_error(bad, "redefinition of value '%s'", '%s = builtin "sin"')
+
+
+@pytest.mark.parametrize("text", [CANONICAL, SPREAD], ids=["fast", "general"])
+def test_a_block_redefinition_is_reported_at_the_second_label(text: str) -> None:
+    bad = text.replace(
+        "  br bb1(%u : $Double)\n", "  br bb0(%u : $Double)\nbb0(%z : $Double):\n  br bb1(%z : $Double)\n"
+    )
+    assert_one_error(bad, "redefinition of block 'bb0'", "bb0(%z")
+
+
+@pytest.mark.parametrize("text", [CANONICAL, SPREAD], ids=["fast", "general"])
+def test_a_function_redefinition_is_reported_at_its_name(text: str) -> None:
+    bad = text.replace("sil @g", "sil @f")
+    assert_one_error(
+        bad,
+        "redefinition of function '@f'",
+        "@f :\n" if text is SPREAD else "@f : $@convention(thin) (Double)",
+    )
+
+
+@pytest.mark.parametrize("label", ["apply(%v : $Double):", "apply(%v :\n  $Double):"])
+def test_an_opcode_with_arguments_is_no_entry_label(label: str) -> None:
+    bad = f"sil @h : $@convention(thin) (Double) -> Double {{\n{label}\n  return %v : $Double\n}}\n"
+    assert_one_error(bad, "expected a block label before 'apply'", "apply(")
+
+
+@pytest.mark.parametrize("spelling", ["Tensor", "Double, %w : $Tensor"])
+def test_a_plain_label_argument_of_a_bad_type_is_reported_at_the_type(spelling: str) -> None:
+    head = "sil @h : $@convention(thin) (Double) -> Double {"
+    bad = f"{head}\nbb0(%v : ${spelling}):\n  return %v : $Double\n}}\n"
+    assert_one_error(bad, "Tensor needs an element type: 'Tensor<Float>' or 'Tensor<Double>'", "Tensor)")
