@@ -293,19 +293,24 @@ class Parser(Cursor):
         self.scope = scope = _FunctionScope()
         if not at_line_start:
             self.end_of_line()
+        text = self.text
         while True:
             close = self.pos
-            if self.accept("}"):
+            if text.startswith("}", close):  # the common case: `}` at a line's start
+                self.pos = close + 1
                 break
-            if self.at_end():
-                raise SILError.at(
-                    self.point(self.pos),
-                    f"expected '}}' to end function '@{fn.name}'",
-                    [note(self.point(brace), "to match this '{'")],
-                )
-            block = self.parse_block_label(fn)
+            block = self._optional_label_line(fn)
+            if block is None:
+                if self.accept("}"):
+                    break
+                if self.at_end():
+                    raise SILError.at(
+                        self.point(self.pos),
+                        f"expected '}}' to end function '@{fn.name}'",
+                        [note(self.point(brace), "to match this '{'")],
+                    )
+                block = self.parse_block_label(fn)
             append = block.instructions.append
-            text = self.text
             while True:
                 if text.startswith("}", self.pos):  # the end of the body, written at a line's start
                     break
@@ -327,15 +332,21 @@ class Parser(Cursor):
         if not fn.blocks:
             self.error(f"function '@{fn.name}' has a body with no blocks", at=close)
 
-    def parse_block_label(self, fn: Function) -> Block:
+    def _optional_label_line(self, fn: Function) -> Block | None:
+        """A block label written on one line with arguments of plain types (LABEL_LINE_RE), or
+        None when the label, if any, needs ``parse_block_label``."""
         line = LABEL_LINE_RE.match(self.text, self.pos)
-        if line is not None:
-            name, arguments = line.group(1, 2)
-            if arguments is None:
-                return self._label_line(fn, line, ())
-            recipe = self._plain_arguments(arguments, line.start(2))
-            if recipe is not None and name not in Instruction.registry:
-                return self._label_line(fn, line, recipe)
+        if line is None:
+            return None
+        name, arguments = line.group(1, 2)
+        if arguments is None:
+            return self._label_line(fn, line, ())
+        recipe = self._plain_arguments(arguments, line.start(2))
+        if recipe is None or name in Instruction.registry:
+            return None
+        return self._label_line(fn, line, recipe)
+
+    def parse_block_label(self, fn: Function) -> Block:
         at = self.pos
         m = IDENT_RE.match(self.text, self.pos)
         if m is None:
@@ -492,11 +503,12 @@ class Parser(Cursor):
         """A whole ``%r = builtin "op"(%a : $T, %b : $T) : $T`` line (BUILTIN_LINE_RE), parsed
         as ``optional_instruction`` would, without its general machinery."""
         result, name, a, a_type, b, b_type, result_type = m.groups()
-        simple = self.simple_type
-        args = [self.use(a, simple(a_type, m.start(4)), m.start(3) - 1)]
+        types, simple = self._simple_types, self.simple_type
+        args = [self.use(a, types.get(a_type) or simple(a_type, m.start(4)), m.start(3) - 1)]
         if b is not None:
-            args.append(self.use(b, simple(b_type, m.start(6)), m.start(5) - 1))
-        inst = BuiltinInst(args, canonical_builtin_name(name), simple(result_type, m.start(7)))
+            args.append(self.use(b, types.get(b_type) or simple(b_type, m.start(6)), m.start(5) - 1))
+        t = types.get(result_type) or simple(result_type, m.start(7))
+        inst = BuiltinInst(args, canonical_builtin_name(name), t)
         at = m.start(1) - 1
         inst.location = at
         self.define(result, inst.result, at)
