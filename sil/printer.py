@@ -8,6 +8,7 @@ Type declarations come first, then functions, each in module order.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 
@@ -25,11 +26,12 @@ from sil.ir import (
 )
 
 _PLAIN_GLOBAL = re.compile(r"[A-Za-z_$][\w$.]*\Z")
-_NUMBERED_BLOCK = re.compile(r"bb\d+\Z")
 
 
+@functools.lru_cache(maxsize=4096)
 def format_global(name: str) -> str:
-    """``@name``, quoted when the name is not a plain identifier."""
+    """``@name``, quoted when the name is not a plain identifier (remembered: a module names each
+    function at its definition and at every reference)."""
     if _PLAIN_GLOBAL.match(name):
         return "@" + name
     return '@"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -51,6 +53,11 @@ class Printer:
 
     def typed(self, v: Value) -> str:
         return f"{self.value(v)} : ${v.type.text}"
+
+    def value_list(self, values: Iterable[Value]) -> str:
+        """``%a, %b``."""
+        names = self.names
+        return ", ".join([names.get(v, "%<undefined>") for v in values])
 
     def typed_list(self, values: Iterable[Value]) -> str:
         names = self.names
@@ -93,8 +100,8 @@ class Printer:
         return "\n".join(lines)
 
     def print_function(self, fn: Function) -> str:
-        attrs = "".join(f"[{format_attribute(a)}] " for a in fn.attributes)
-        header = f"sil {attrs}{format_global(fn.name)} : ${fn.type}"
+        attrs = "".join([f"[{format_attribute(a)}] " for a in fn.attributes]) if fn.attributes else ""
+        header = f"sil {attrs}{format_global(fn.name)} : ${fn.type.text}"
         if fn.is_declaration:
             return header + "\n"
         self._name_values(fn)
@@ -111,8 +118,11 @@ class Printer:
                 append(f"{label}:")
             for inst in block.instructions:
                 body = inst.format(self)  # type: ignore[attr-defined]
-                text = f"{inst.opname} {body}" if body else inst.opname
                 result = inst.single_result
+                if result is not None and body:  # the common case, in one f-string
+                    append(f"  {names[result]} = {inst.opname} {body}")
+                    continue
+                text = f"{inst.opname} {body}" if body else inst.opname
                 if result is not None:
                     append(f"  {names[result]} = {text}")
                 elif results := inst.results:
@@ -159,8 +169,9 @@ class Printer:
         self.block_names = blocks = {}
         used: set[str] = set()
         for index, b in enumerate(fn.blocks):
-            keep = b.name is not None and not _NUMBERED_BLOCK.match(b.name)
-            name = b.name if keep and b.name is not None else f"bb{index}"
+            name = b.name
+            if name is None or (name[:2] == "bb" and name[2:].isdecimal()):  # renumbered
+                name = f"bb{index}"
             if name in used:
                 name = _unique(name, used)
             used.add(name)
@@ -171,19 +182,17 @@ class Printer:
         for b in fn.blocks:
             values: list[Value] = list(b.args)
             for inst in b.instructions:
-                result = inst.single_result
-                if result is not None:
-                    values.append(result)
-                else:
-                    values.extend(inst.results)
+                values.extend(inst.results)
             for v in values:
-                if v.name is not None and not v.name.isdigit():
-                    name = v.name if v.name not in taken else _unique(v.name, taken)
-                    taken.add(name)
-                    names[v] = "%" + name
-                else:
+                name = v.name
+                if name is None or name.isdigit():
                     names[v] = f"%{counter}"
                     counter += 1
+                else:
+                    if name in taken:
+                        name = _unique(name, taken)
+                    taken.add(name)
+                    names[v] = "%" + name
 
 
 def _unique(name: str, taken: set[str]) -> str:

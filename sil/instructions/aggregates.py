@@ -55,7 +55,7 @@ class TupleInst(Instruction):
 
     def format(self, pr: Printer) -> str:
         if any(label is not None for label in self.labels):
-            names = ", ".join(pr.value(op) for op in self.operands)
+            names = pr.value_list(self.operands)
             return f"${self.results[0].type} ({names})"
         return f"({pr.typed_list(self.operands)})"
 

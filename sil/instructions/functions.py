@@ -50,7 +50,7 @@ class BuiltinInst(Instruction):
         return cls(args, name, p.colon_type())
 
     def format(self, pr: Printer) -> str:
-        return f'"{self.name}"({pr.typed_list(self.operands)}) : ${self.type}'
+        return f'"{self.name}"({pr.typed_list(self.operands)}) : ${self.type.text}'
 
     def verify(self, v: Verifier) -> None:
         problem = check_builtin(self.name, tuple([op.type for op in self.operands]), self.type)
@@ -80,7 +80,7 @@ class FunctionRefInst(Instruction):
         return cls([], name, t)
 
     def format(self, pr: Printer) -> str:
-        return f"{pr.global_name(self.function_name)} : ${self.type}"
+        return f"{pr.global_name(self.function_name)} : ${self.type.text}"
 
     def verify(self, v: Verifier) -> None:
         fn = v.module.functions.get(self.function_name)
@@ -136,8 +136,7 @@ class ApplyInst(Instruction):
         return cls([callee, *args])
 
     def format(self, pr: Printer) -> str:
-        args = ", ".join(pr.value(a) for a in self.args)
-        return f"{pr.value(self.callee)}({args}) : ${self.callee.type}"
+        return f"{pr.value(self.callee)}({pr.value_list(self.args)}) : ${self.callee.type.text}"
 
     def verify(self, v: Verifier) -> None:
         t = self.callee.type
@@ -200,7 +199,7 @@ class PartialApplyInst(Instruction):
         return cls([callee, *args])
 
     def format(self, pr: Printer) -> str:
-        args = ", ".join(pr.value(a) for a in self.args)
+        args = pr.value_list(self.args)
         return f"[callee_guaranteed] {pr.value(self.callee)}({args}) : ${self.callee.type}"
 
     def verify(self, v: Verifier) -> None:

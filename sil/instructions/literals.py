@@ -126,7 +126,7 @@ def format_float(value: float, t: Type) -> str:
                 break
     else:
         text = repr(value)
-    if not any(ch in text for ch in ".en"):
+    if "." not in text and "e" not in text and "n" not in text:
         text += ".0"
     return text
 
@@ -166,7 +166,7 @@ class FloatLiteralInst(Instruction):
         return cls([], t, value)
 
     def format(self, pr: Printer) -> str:
-        return f"${self.type}, {format_float(self.value, self.type)}"
+        return f"${self.type.text}, {format_float(self.value, self.type)}"
 
     def verify(self, v: Verifier) -> None:
         if self.type not in (FLOAT, DOUBLE):
