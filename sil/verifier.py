@@ -39,6 +39,7 @@ class Verifier:
         self.function: Function = Function("", FunctionType((), TupleType(())))
         self.diagnostics: list[Diagnostic] = []
         self._known_types: set[Type] = set()
+        self._names_checked: dict[tuple[str, re.Pattern[str]], bool] = {}
 
     # --- reporting -----------------------------------------------------------------------------
     def error(
@@ -242,22 +243,19 @@ class Verifier:
                 f"entry block arguments ({', '.join(map(str, entry_types))}) do not match "
                 f"the parameters of {fn.type}",
             )
-        defined: set[Value] = set()
         known = self._known_types
         for block in fn.blocks:
-            if block.name is not None and not _TYPE_NAME.fullmatch(block.name):
+            if block.name is not None and not self._is_name(block.name, _TYPE_NAME):
                 self.error(block.span, f"'{block.name}' cannot name a block")
             for arg in block.args:
-                defined.add(arg)
                 self._check_value_name(arg, block.span)
                 if arg.type not in known:
                     self.check_type(arg.type, block.span)
             self._verify_block_shape(fn, block)
             for inst in block.instructions:
                 for r in inst.results:
-                    defined.add(r)
                     if r.name is not None:
-                        self._check_value_name(r, inst.span)
+                        self._check_value_name(r, inst)
                     if r.type not in known:
                         self.check_type(r.type, inst)
                 if inst.is_terminator:
@@ -267,13 +265,31 @@ class Verifier:
                         self.error(entry.span, "the entry block cannot be a branch target")
                 inst.verify(self)
         if len(fn.blocks) == 1:
-            self._check_uses(entry, set(entry.args), defined)  # one block: dominance is order
+            self._check_uses(fn, entry, set(entry.args))  # one block: dominance is order
         else:
-            self._verify_dominance(fn, DominatorTree(fn), defined)
+            self._verify_dominance(fn, DominatorTree(fn))
 
-    def _check_value_name(self, v: Value, span: Span | None) -> None:
-        if v.name is not None and not _VALUE_NAME.fullmatch(v.name):
-            self.error(span, f"'%{v.name}' is not a value name")
+    def _is_name(self, name: str, pattern: re.Pattern[str]) -> bool:
+        """Whether ``pattern`` matches all of ``name`` (remembered: names recur across functions)."""
+        key = (name, pattern)
+        valid = self._names_checked.get(key)
+        if valid is None:
+            valid = self._names_checked[key] = pattern.fullmatch(name) is not None
+        return valid
+
+    def _check_value_name(self, v: Value, where: Instruction | Span | None) -> None:
+        if v.name is not None and not self._is_name(v.name, _VALUE_NAME):
+            self.error(where, f"'%{v.name}' is not a value name")
+
+    @staticmethod
+    def _defined_values(fn: Function) -> set[Value]:
+        """Every value a function's blocks define."""
+        defined: set[Value] = set()
+        for block in fn.blocks:
+            defined.update(block.args)
+            for inst in block.instructions:
+                defined.update(inst.results)
+        return defined
 
     def _verify_block_shape(self, fn: Function, block: Block) -> None:
         insts = block.instructions
@@ -302,7 +318,7 @@ class Verifier:
                     f"but the block argument has type {param.type}",
                 )
 
-    def _verify_dominance(self, fn: Function, tree: DominatorTree, defined: set[Value]) -> None:
+    def _verify_dominance(self, fn: Function, tree: DominatorTree) -> None:
         available: set[Value] = set()
         # Reachable blocks in dominator-tree preorder; a block's values leave scope after its subtree.
         stack: list[tuple[Block, bool]] = [(fn.blocks[0], True)] if tree.order else []
@@ -314,15 +330,17 @@ class Verifier:
                     available.difference_update(inst.results)
                 continue
             available.update(block.args)
-            self._check_uses(block, available, defined)
+            self._check_uses(fn, block, available)
             stack.append((block, False))
             stack.extend((child, True) for child in reversed(tree.children[block]))
-        for block in fn.blocks:
-            if not tree.is_reachable(block):
-                self._check_uses(block, set(defined), defined, same_block_order=True)
+        unreachable = [block for block in fn.blocks if not tree.is_reachable(block)]
+        if unreachable:
+            defined = self._defined_values(fn)
+            for block in unreachable:
+                self._check_uses(fn, block, set(defined), same_block_order=True)
 
     def _check_uses(
-        self, block: Block, available: set[Value], defined: set[Value], same_block_order: bool = False
+        self, fn: Function, block: Block, available: set[Value], same_block_order: bool = False
     ) -> None:
         if same_block_order:
             for inst in block.instructions:
@@ -332,7 +350,7 @@ class Verifier:
             for i, op in enumerate(inst.operands):
                 if op not in available:
                     what = f"operand {i} of '{inst.opname}'{self._describe(op)}"
-                    if op in defined:
+                    if op in self._defined_values(fn):
                         definition = note(_definition_span(op), "defined here")
                         self.error(inst, f"{what} does not dominate this use", [definition])
                     else:

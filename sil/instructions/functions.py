@@ -86,7 +86,7 @@ class FunctionRefInst(Instruction):
         fn = v.module.functions.get(self.function_name)
         if fn is None:
             v.error(self, f"function_ref of undefined function '@{self.function_name}'")
-        elif fn.type != self.type:
+        elif fn.type is not self.type and fn.type != self.type:
             v.error(self, f"function_ref type {self.type} does not match '@{fn.name}' : {fn.type}")
         elif self.type.convention != "thin":
             v.error(self, "function_ref must have a @convention(thin) type")
