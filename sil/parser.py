@@ -78,7 +78,6 @@ from sil.types import (
 )
 
 _MEMO_KEY_LENGTH = 40
-_VALUE_NAME_RE = re.compile(r"%[\w$]+")
 _MAX_TYPE_DEPTH = 64
 # The instructions whose common spelling is parsed in one match of the rest of the line.
 _TAILS = {
@@ -480,7 +479,11 @@ class Parser(Cursor):
             if result is not None:
                 return None
             returned, type_name = m.groups()
-            inst = ReturnInst([self.use(returned, self.simple_type(type_name, m.start(2)), m.start(1) - 1)])
+            returned_type = self._simple_types.get(type_name) or self.simple_type(type_name, m.start(2))
+            operand = self.scope.values.get(returned)
+            if operand is None or operand.type is not returned_type:
+                operand = self.use(returned, returned_type, m.start(1) - 1)
+            inst = ReturnInst([operand])
         else:
             t = self._spelled_types.get(m.group(m.lastindex or 0))
             if not isinstance(t, FunctionType) or result is None:
@@ -488,11 +491,21 @@ class Parser(Cursor):
             if opname == "function_ref":
                 inst = FunctionRefInst([], sys.intern(m.group(1)), t)
             else:
-                names = [(n.group(0), m.start(2) + n.start()) for n in _VALUE_NAME_RE.finditer(m.group(2))]
-                if len(names) != len(t.params):
+                arguments = m.group(2)
+                pieces = arguments.split(",") if arguments else []
+                if len(pieces) != len(t.params):
                     return None
-                callee = self.use(m.group(1), t, m.start(1) - 1)
-                inst = ApplyInst([callee, *[self.use(n[1:], p, at) for (n, at), p in zip(names, t.params)]])
+                operands = [self.use(m.group(1), t, m.start(1) - 1)]
+                values = self.scope.values
+                offset = m.start(2)  # of each piece: `%a`, then `, %b` without its comma
+                for piece, param in zip(pieces, t.params):
+                    name = piece.strip()[1:]
+                    operand = values.get(name)
+                    if operand is None or operand.type is not param:
+                        operand = self.use(name, param, offset + piece.index("%"))
+                    operands.append(operand)
+                    offset += len(piece) + 1
+                inst = ApplyInst(operands)
         inst.location = start
         if result is not None:
             self.define(result, inst.result, start)
@@ -503,11 +516,20 @@ class Parser(Cursor):
         """A whole ``%r = builtin "op"(%a : $T, %b : $T) : $T`` line (BUILTIN_LINE_RE), parsed
         as ``optional_instruction`` would, without its general machinery."""
         result, name, a, a_type, b, b_type, result_type = m.groups()
-        types, simple = self._simple_types, self.simple_type
-        args = [self.use(a, types.get(a_type) or simple(a_type, m.start(4)), m.start(3) - 1)]
+        types, values = self._simple_types, self.scope.values
+        # Operands defined earlier with the type written: the common case, without ``use``.
+        t = types.get(a_type) or self.simple_type(a_type, m.start(4))
+        operand = values.get(a)
+        if operand is None or operand.type is not t:
+            operand = self.use(a, t, m.start(3) - 1)
+        args = [operand]
         if b is not None:
-            args.append(self.use(b, types.get(b_type) or simple(b_type, m.start(6)), m.start(5) - 1))
-        t = types.get(result_type) or simple(result_type, m.start(7))
+            t = types.get(b_type) or self.simple_type(b_type, m.start(6))
+            operand = values.get(b)
+            if operand is None or operand.type is not t:
+                operand = self.use(b, t, m.start(5) - 1)
+            args.append(operand)
+        t = types.get(result_type) or self.simple_type(result_type, m.start(7))
         inst = BuiltinInst(args, canonical_builtin_name(name), t)
         at = m.start(1) - 1
         inst.location = at

@@ -161,3 +161,18 @@ def test_a_plain_label_argument_of_a_bad_type_is_reported_at_the_type(spelling: 
     head = "sil @h : $@convention(thin) (Double) -> Double {"
     bad = f"{head}\nbb0(%v : ${spelling}):\n  return %v : $Double\n}}\n"
     assert_one_error(bad, "Tensor needs an element type: 'Tensor<Float>' or 'Tensor<Double>'", "Tensor)")
+
+
+@pytest.mark.parametrize("call", ["apply %h(%x, %y)", "apply %h(%x,\t%y)", "apply %h(\n  %x, %y)"])
+def test_a_later_argument_of_the_wrong_type_is_reported_at_it(call: str) -> None:
+    fn_type = "$@convention(thin) (Double, Float) -> Double"
+    bad = (
+        f"sil @h : {fn_type}\n\n"
+        "sil @f : $@convention(thin) (Double, Double) -> Double {\n"
+        "bb0(%x : $Double, %y : $Double):\n"
+        f"  %h = function_ref @h : {fn_type}\n"
+        f"  %r = {call} : {fn_type}\n"
+        "  return %r : $Double\n"
+        "}\n"
+    )
+    assert_one_error(bad, "'%y' has type Double, but is used here as Float", "%y)")
