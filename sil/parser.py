@@ -293,6 +293,7 @@ class Parser(Cursor):
         if not at_line_start:
             self.end_of_line()
         text = self.text
+        match_builtin_line = BUILTIN_LINE_RE.match
         while True:
             close = self.pos
             if text.startswith("}", close):  # the common case: `}` at a line's start
@@ -311,11 +312,11 @@ class Parser(Cursor):
                 block = self.parse_block_label(fn)
             append = block.instructions.append
             while True:
-                if text.startswith("}", self.pos):  # the end of the body, written at a line's start
-                    break
-                line = BUILTIN_LINE_RE.match(text, self.pos)
+                line = match_builtin_line(text, self.pos)
                 if line is not None:
                     inst = self._builtin_line(line)
+                elif text.startswith("}", self.pos):  # the end of the body, at a line's start
+                    break
                 else:
                     found = self.optional_instruction()
                     if found is None:
