@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from sil.ir import (
     Block,
@@ -26,6 +26,7 @@ from sil.ir import (
 )
 
 _PLAIN_GLOBAL = re.compile(r"[A-Za-z_$][\w$.]*\Z")
+_NUMBERED = [f"%{i}" for i in range(1024)]  # the common value names, made once
 
 
 @functools.lru_cache(maxsize=4096)
@@ -59,8 +60,18 @@ class Printer:
         names = self.names
         return ", ".join([names.get(v, "%<undefined>") for v in values])
 
-    def typed_list(self, values: Iterable[Value]) -> str:
+    def typed_list(self, values: Sequence[Value]) -> str:
+        """``%a : $A, %b : $B``."""
         names = self.names
+        if len(values) == 1:  # the common lengths, without a comprehension
+            (a,) = values
+            return f"{names.get(a, '%<undefined>')} : ${a.type.text}"
+        if len(values) == 2:
+            a, b = values
+            return (
+                f"{names.get(a, '%<undefined>')} : ${a.type.text}, "
+                f"{names.get(b, '%<undefined>')} : ${b.type.text}"
+            )
         return ", ".join([f"{names.get(v, '%<undefined>')} : ${v.type.text}" for v in values])
 
     def block(self, b: Block) -> str:
@@ -186,7 +197,7 @@ class Printer:
             for v in values:
                 name = v.name
                 if name is None or name.isdigit():
-                    names[v] = f"%{counter}"
+                    names[v] = _NUMBERED[counter] if counter < len(_NUMBERED) else f"%{counter}"
                     counter += 1
                 else:
                     if name in taken:
