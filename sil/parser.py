@@ -438,28 +438,24 @@ class Parser(Cursor):
         m = LINE_HEAD_RE.match(text, self.pos) or INSTRUCTION_HEAD_RE.match(text, self.pos)
         if m is None:
             return self._optional_multi_result_instruction()
-        result_name = m.group(1)
-        opname = m.group(2)
-        start = m.start(2) if result_name is None else m.start(1) - 1
+        result_name, opname = m.groups()
+        op_at, end = m.span(2)
+        start = op_at if result_name is None else m.start(1) - 1
         cls = Instruction.registry.get(opname)
-        if (
-            result_name is None
-            and text.startswith((":", "(", "$", "."), m.end())
-            and self._at_label(m.start(2))
-        ):
+        if result_name is None and text.startswith((":", "(", "$", "."), end) and self._at_label(op_at):
             return None
         if cls is None:
-            self.error(f"unknown instruction '{opname}'", at=m.start(2))
+            self.error(f"unknown instruction '{opname}'", at=op_at)
         tail = _TAILS.get(opname)
         if tail is not None:
-            rest = tail.match(text, m.end())
+            rest = tail.match(text, end)
             if rest is not None:
                 fused = self._fused_tail(opname, result_name, start, rest)
                 if fused is not None:
                     return fused
-        self.pos = m.end()
+        self.pos = end
         names = [] if result_name is None else [(result_name, start)]
-        return self._finish_instruction(cls, opname, start, m.start(2), names)
+        return self._finish_instruction(cls, opname, start, op_at, names)
 
     def _fused_tail(
         self, opname: str, result: str | None, start: int, m: re.Match[str]
