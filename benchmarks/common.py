@@ -12,6 +12,7 @@ import os
 import platform
 import statistics
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
@@ -106,6 +107,16 @@ def print_profile(run: Callable[[], object], label: str, top: int = 15) -> None:
     )[:top]:
         where = os.path.relpath(filename, ROOT) if filename.startswith(str(ROOT)) else filename
         print(f"  {tottime / total:6.1%} {tottime:8.3f} {calls:>9} {cumtime:8.3f}  {where}:{line}({name})")
+
+
+def bare_loop_ns(iterations: int = 2_000_000) -> float:
+    """Nanoseconds per iteration of a bare CPython loop (``s += i``): how fast the machine runs
+    Python at the moment, so that runs in different spells of a shared machine can be compared."""
+    total = 0
+    start = time.perf_counter()
+    for i in range(iterations):
+        total += i
+    return (time.perf_counter() - start) * 1e9 / iterations
 
 
 def machine() -> dict[str, str]:

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from common import machine, print_profile, verdict  # noqa: E402
+from common import bare_loop_ns, machine, print_profile, verdict  # noqa: E402
 
 from sil import Module, parse, print_module, verify_module  # noqa: E402
 
@@ -275,22 +275,28 @@ def time_round(w: Workload, samples: dict[str, list[float]]) -> None:
     add("print, gc off", lambda: print_module(module), False)
 
 
-def measure(ws: list[Workload], reps: int, memory: bool) -> list[Result]:
+def measure(ws: list[Workload], reps: int, memory: bool) -> tuple[list[Result], list[float]]:
     """Time every workload ``reps`` times, round-robin over workloads and phases, so that a slow
     spell of the machine touches every figure alike (and the scaling ratios compare sizes timed
-    moments apart); then measure each module's memory."""
+    moments apart); then measure each module's memory. Also returns the machine's speed in each
+    round (``bare_loop_ns``), which tells the spell a run fell in."""
     results = [Result(w) for w in ws]
+    speeds: list[float] = []
     for i in range(reps):
         t0 = time.perf_counter()
+        speeds.append(bare_loop_ns())
         for w, r in zip(ws, results):
             time_round(w, r.samples)
-        print(f"  round {i + 1}/{reps}: {time.perf_counter() - t0:.1f} s")
+        print(
+            f"  round {i + 1}/{reps}: {time.perf_counter() - t0:.1f} s "
+            f"(bare loop: {speeds[-1]:.0f} ns/iteration)"
+        )
     for w, r in zip(ws, results):
         r.times = {name: statistics.median(ts) for name, ts in r.samples.items()}
         if memory:
             retained, r.top_allocations = retained_bytes(w.text)
             r.bytes_per_inst = retained / w.instructions
-    return results
+    return results, speeds
 
 
 # --- reporting ---------------------------------------------------------------------------------
@@ -451,13 +457,19 @@ def main(argv: list[str] | None = None) -> int:
     for w in ws:
         check_round_trip(w)
     print(f"  generated and checked {len(ws)} workloads in {time.perf_counter() - started:.1f} s")
-    results = measure(ws, reps, memory=not args.no_memory)
+    results, speeds = measure(ws, reps, memory=not args.no_memory)
     straight = [r for r in results if r.name.startswith("straight")]
+    print(
+        f"\nMachine speed: a bare CPython loop (`s += i`) took {statistics.median(speeds):.0f} ns per "
+        f"iteration (median over rounds, {min(speeds):.0f}–{max(speeds):.0f}); compare runs made at "
+        "similar speeds."
+    )
     summary = report(results, straight, args.quick)
     print(f"\nTotal {time.perf_counter() - started:.1f} s.")
     if args.json:
         out = {
             "machine": info,
+            "bare_loop_ns": statistics.median(speeds),
             "reps": reps,
             "quick": args.quick,
             "workloads": [
