@@ -2,18 +2,22 @@
 function_ref or apply line; a plain block label; a function head at once) must parse exactly what
 the general path parses: the same module, and errors at the same places. Each case is written
 twice: canonically, which takes the fast paths, and with comments and line breaks between tokens,
-which they do not match."""
+which they do not match. A differential test also parses every golden input, and mutants of
+each, with the fused paths switched off, and compares."""
 
 from __future__ import annotations
 
+import random
 import re
 
 import pytest
 
+import sil.parser
 from sil import parse, print_module
 from sil.diagnostics import SILError
 from sil.lexer import BUILTIN_LINE_RE, FUNCTION_LINE_RE, LABEL_LINE_RE, LINE_HEAD_RE, PLAIN_ARGUMENTS_RE
 from sil.parser import _TAILS
+from tests.test_fuzz_silopt import CORPUS, mutate, tokenize
 
 CANONICAL = """\
 sil @f : $@convention(thin) (Double, Double) -> Double {
@@ -176,3 +180,47 @@ def test_a_later_argument_of_the_wrong_type_is_reported_at_it(call: str) -> None
         "}\n"
     )
     assert_one_error(bad, "'%y' has type Double, but is used here as Float", "%y)")
+
+
+def outcome(text: str) -> str:
+    """The printed module, or every diagnostic of the error, rendered."""
+    try:
+        return print_module(parse(text, "in.sil"))
+    except SILError as e:
+        return "".join(d.render() for d in e.diagnostics)
+
+
+def respace(text: str, r: random.Random) -> str:
+    """``text`` with its lines spaced otherwise: runs of spaces become spaces or tabs of another
+    length, and some lines end in spaces, a comment or a carriage return."""
+    lines = []
+    for line in text.split("\n"):
+        line = re.sub(r" +", lambda _: r.choice([" ", " ", "  ", "\t", " \t"]), line)
+        roll = r.random()
+        if roll < 0.1:
+            line += r.choice([" ", "\t", "  // a comment", "\r"])
+        elif roll < 0.15:
+            line = ""
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def test_golden_inputs_and_mutants_parse_alike_with_the_fused_paths_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    r = random.Random(2026)
+    texts = []
+    for path in CORPUS:
+        text = path.read_text()
+        tokens = tokenize(text)
+        texts += [text, respace(text, r), respace(text, r)]
+        texts += [mutate(tokens, r) for _ in range(4)]
+    fast = [outcome(text) for text in texts]
+    never = re.compile(r"(?!)")
+    for pattern in ("BUILTIN_LINE_RE", "FUNCTION_LINE_RE", "LABEL_LINE_RE", "LINE_HEAD_RE"):
+        monkeypatch.setattr(sil.parser, pattern, never)
+    monkeypatch.setattr(sil.parser, "_TAILS", {})
+    general = [outcome(text) for text in texts]
+    differ = [(text, f, g) for text, f, g in zip(texts, fast, general) if f != g]
+    assert not differ, f"{len(differ)} of {len(texts)} inputs differ; the first:\n{differ[0][0]}"
+    assert sum(not f.startswith("in.sil:") for f in fast) > len(CORPUS)  # many parse, not only errors
