@@ -150,8 +150,11 @@ PLAIN_ARGUMENTS_RE = re.compile(
 # One argument of a PLAIN_ARGUMENTS_RE match.
 PLAIN_ARGUMENT_RE = re.compile(_LINE_TYPED)
 NO_DERIVATIVE_RE = re.compile(TRIVIA + r"@noDerivative\b")
+# An arrow on the same line: after a parenthesized type, the start of a function type (one whose
+# arrow is on a later line has ended at the line's end).
+ARROW_ON_LINE_RE = re.compile(r"[ \t]*->")
 # What would make the type that ends here longer: a name going on, generic arguments, or `->`.
-CONTINUES_TYPE_RE = re.compile(r"[\w$.<]|[ \t]*->")
+CONTINUES_TYPE_RE = re.compile(r"[\w$.<]|" + ARROW_ON_LINE_RE.pattern)
 END_OF_LINE_RE = re.compile(r"[ \t\r]*(?://[^\n]*)?(?:\n|\Z)")
 AT_END_RE = re.compile(TRIVIA + r"\Z")
 

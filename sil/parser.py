@@ -42,6 +42,7 @@ from sil.ir import (
 )
 from sil.lexer import (
     APPLY_TAIL_RE,
+    ARROW_ON_LINE_RE,
     BODY_OPEN_RE,
     BUILTIN_LINE_RE,
     COLON_SIMPLE_TYPE_RE,
@@ -109,7 +110,7 @@ class Parser(Cursor):
         self._simple_types: dict[str, Type] = dict(SCALARS)
         self._type_memo: dict[str, tuple[str, Type]] = {}
         self._spelled_types: dict[str, Type] = {}  # each type's exact spelling, for fused lines
-        self._argument_lists: dict[str, tuple[tuple[str, Type, int], ...]] = {}  # _plain_arguments
+        self._argument_lists: dict[str, tuple[tuple[str, str, int, int], ...]] = {}  # _plain_arguments
         self._interned: dict[Type, Type] = {}
         self._type_depth = 0
 
@@ -339,10 +340,10 @@ class Parser(Cursor):
         if line is None:
             return None
         name, arguments = line.group(1, 2)
-        if arguments is None:
-            return self._label_line(fn, line, ())
-        recipe = self._plain_arguments(arguments, line.start(2))
-        if recipe is None or name in Instruction.registry:
+        if name in Instruction.registry and not self.text.startswith(":", line.end(1)):
+            return None  # an opcode is a label only right before ':'; parse_block_label says so
+        recipe = () if arguments is None else self._plain_arguments(arguments)
+        if recipe is None:
             return None
         return self._label_line(fn, line, recipe)
 
@@ -382,24 +383,22 @@ class Parser(Cursor):
         self.end_of_line()
         return block
 
-    def _plain_arguments(self, text: str, at: int) -> tuple[tuple[str, Type, int], ...] | None:
-        """The arguments of a label written ``text`` (at offset ``at``), when they all have plain
-        types: each name, type and offset in ``text``. Argument lists recur verbatim (every
-        function's entry block spells its parameters), so each spelling is read once."""
+    def _plain_arguments(self, text: str) -> tuple[tuple[str, str, int, int], ...] | None:
+        """The arguments of a label written ``text``, when they all have plain types: each name,
+        type name and their offsets in ``text``. Argument lists recur verbatim (every function's
+        entry block spells its parameters), so each spelling is read once."""
         recipe = self._argument_lists.get(text)
         if recipe is None and PLAIN_ARGUMENTS_RE.fullmatch(text) is not None:
             recipe = self._argument_lists[text] = tuple(
-                [
-                    (a.group(1), self.simple_type(a.group(2), at + a.start(2)), a.start())
-                    for a in PLAIN_ARGUMENT_RE.finditer(text)
-                ]
+                [(a.group(1), a.group(2), a.start(), a.start(2)) for a in PLAIN_ARGUMENT_RE.finditer(text)]
             )
         return recipe
 
     def _label_line(
-        self, fn: Function, m: re.Match[str], arguments: tuple[tuple[str, Type, int], ...]
+        self, fn: Function, m: re.Match[str], arguments: tuple[tuple[str, str, int, int], ...]
     ) -> Block:
-        """A whole LABEL_LINE_RE line whose arguments are plain: as ``parse_block_label``."""
+        """A whole LABEL_LINE_RE line whose arguments are plain: as ``parse_block_label``, each
+        check in the same order."""
         name = m.group(1)
         start = m.start(1)
         block = self._new_block(fn, name, start)
@@ -407,11 +406,12 @@ class Parser(Cursor):
         if arguments:
             offset = m.start(2)
             args = block.args
-            define = self.define
-            for arg_name, t, at in arguments:
+            types, define = self._simple_types, self.define
+            for arg_name, type_name, name_at, type_at in arguments:
+                t = types.get(type_name) or self.simple_type(type_name, offset + type_at)
                 arg = BlockArgument(t, None, [], block)
                 args.append(arg)
-                define(arg_name, arg, offset + at)
+                define(arg_name, arg, offset + name_at)
         self.pos = m.end()
         return block
 
@@ -883,7 +883,7 @@ class Parser(Cursor):
                 if not self.accept(","):
                     self.expect(")", "to close the tuple type")
                     break
-        if self.accept("->"):
+        if ARROW_ON_LINE_RE.match(self.text, self.pos):
             self.error("a function type needs '@convention(thin)' or '@callee_guaranteed' before it", at=at)
         if len(elements) == 1 and labels[0] is None:
             return elements[0]

@@ -205,6 +205,13 @@ def respace(text: str, r: random.Random) -> str:
     return "\n".join(lines)
 
 
+def switch_off_fused_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    never = re.compile(r"(?!)")
+    for pattern in ("BUILTIN_LINE_RE", "FUNCTION_LINE_RE", "LABEL_LINE_RE", "LINE_HEAD_RE"):
+        monkeypatch.setattr(sil.parser, pattern, never)
+    monkeypatch.setattr(sil.parser, "_TAILS", {})
+
+
 def test_golden_inputs_and_mutants_parse_alike_with_the_fused_paths_off(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -216,11 +223,51 @@ def test_golden_inputs_and_mutants_parse_alike_with_the_fused_paths_off(
         texts += [text, respace(text, r), respace(text, r)]
         texts += [mutate(tokens, r) for _ in range(4)]
     fast = [outcome(text) for text in texts]
-    never = re.compile(r"(?!)")
-    for pattern in ("BUILTIN_LINE_RE", "FUNCTION_LINE_RE", "LABEL_LINE_RE", "LINE_HEAD_RE"):
-        monkeypatch.setattr(sil.parser, pattern, never)
-    monkeypatch.setattr(sil.parser, "_TAILS", {})
+    switch_off_fused_paths(monkeypatch)
     general = [outcome(text) for text in texts]
     differ = [(text, f, g) for text, f, g in zip(texts, fast, general) if f != g]
     assert not differ, f"{len(differ)} of {len(texts)} inputs differ; the first:\n{differ[0][0]}"
     assert sum(not f.startswith("in.sil:") for f in fast) > len(CORPUS)  # many parse, not only errors
+
+
+VOID = "sil @f : $@convention(thin) () -> () {\n"
+S1 = "$@convention(thin) (Float) -> (Float, Float)"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A label's errors come in the general path's order: the block, then each argument.
+        (
+            VOID + "bb0:\n  unreachable\nbb0(%a : $Tensor):\n  unreachable\n}\n",
+            "4:1: error: redefinition of block",
+        ),
+        (
+            "sil @f : $@convention(thin) (Float) -> () {\nbb0(%a : $Float):\n  br bb1(%a : $Float)\n"
+            "bb1(%a : $Float, %b : $Tensor):\n  unreachable\n}\n",
+            "4:5: error: redefinition of value '%a'",
+        ),
+        # An opcode is no label unless ':' follows it at once.
+        (VOID + "return :\n  unreachable\n}\n", "2:1: error: expected a block label before 'return'"),
+        (VOID + "return\t:\n  unreachable\n}\n", "2:1: error: expected a block label before 'return'"),
+        # A type ends with its line: an arrow on the next line starts no function type, whether
+        # the type's spelling was seen before or not.
+        (
+            f"sil @g : {S1}\nsil @f : {S1} {{\nbb0(%0 : $Float):\n"
+            f'  %1 = function_ref @"g" : {S1}\n  -> x\n  unreachable\n}}\n',
+            "5:3: error: expected an instruction, found '->'",
+        ),
+        (
+            f"sil @f : {S1} {{\nbb0(%0 : $Float):\n"
+            f"  %1 = function_ref @f : {S1}\n  -> x\n  unreachable\n}}\n",
+            "4:3: error: expected an instruction, found '->'",
+        ),
+    ],
+)
+def test_edge_cases_fail_alike_on_both_paths(
+    text: str, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast = outcome(text)
+    assert fast.startswith(f"in.sil:{expected}"), fast
+    switch_off_fused_paths(monkeypatch)
+    assert outcome(text) == fast
