@@ -46,6 +46,9 @@ TARGET_VERIFY = 250_000
 TARGET_PRINT = 300_000
 TARGET_BYTES = 600  # retained bytes per instruction after parse
 TARGET_SCALING = 1.3  # time per instruction at the largest size / at the smallest
+# Each sample times this many instructions' worth of calls at least (a 10k workload: 10 calls in a
+# row), so that a small workload's sample is not a few milliseconds that a noisy spell can double.
+SAMPLE_INSTRUCTIONS = 100_000
 
 FN_TYPE = "$@convention(thin) (Double, Double) -> Double"
 # Binary builtins, weighted towards the four arithmetic operations, and unary ones.
@@ -169,19 +172,22 @@ def count_instructions(module: Module) -> int:
 
 
 # --- measuring ---------------------------------------------------------------------------------
-def seconds(fn: Callable[[], T], gc_enabled: bool) -> tuple[float, T]:
-    """The wall time of one ``fn()``, and its result; garbage is collected first, outside the
-    timing, and the caller frees the result outside it too."""
+def seconds(fn: Callable[[], T], gc_enabled: bool, calls: int = 1) -> tuple[float, T]:
+    """The wall time of ``fn()`` per call over ``calls`` calls in a row, and the last result;
+    garbage is collected first, outside the timing, and every result is kept until the timing
+    ends, so that none is freed inside it (the caller frees the last one outside it too)."""
     gc.collect()
     if not gc_enabled:
         gc.disable()
+    results: list[T] = []
     try:
         start = time.perf_counter()
-        result = fn()
-        elapsed = time.perf_counter() - start
+        for _ in range(calls):
+            results.append(fn())
+        elapsed = (time.perf_counter() - start) / calls
     finally:
         gc.enable()
-    return elapsed, result
+    return elapsed, results[-1]
 
 
 def split_floor(text: str) -> int:
@@ -250,17 +256,20 @@ class Result:
         return statistics.median(p / b for p, b in zip(self.samples[phase], self.samples[baseline]))
 
 
-def time_round(w: Workload, samples: dict[str, list[float]]) -> None:
-    """Time each phase and baseline once on ``w``, adding to ``samples``.
+def time_round(w: Workload, samples: dict[str, list[float]], sample_instructions: int) -> None:
+    """Take one sample of each phase and baseline on ``w``, adding to ``samples``: the time per
+    call over enough calls in a row to cover ``sample_instructions`` instructions.
 
     Our phases run with the cyclic GC on, as users run them (the parser turns it off itself while
     it runs); verify and print run once more with it off, to show what it costs. Baselines run with
     it off, as timeit does: json.loads builds ~5 containers per instruction and, with the GC on,
-    gets superlinear on large inputs, which would flatter us. Only this workload's module and
-    document are alive meanwhile, as in a process that handles one input."""
+    gets superlinear on large inputs, which would flatter us. Only this workload's modules and
+    documents are alive meanwhile, as in a process that handles one input at a time."""
+
+    calls = max(1, sample_instructions // w.instructions)
 
     def add(name: str, fn: Callable[[], T], gc_enabled: bool) -> T:
-        elapsed, result = seconds(fn, gc_enabled)
+        elapsed, result = seconds(fn, gc_enabled, calls)
         samples.setdefault(name, []).append(elapsed)
         return result
 
@@ -275,7 +284,9 @@ def time_round(w: Workload, samples: dict[str, list[float]]) -> None:
     add("print, gc off", lambda: print_module(module), False)
 
 
-def measure(ws: list[Workload], reps: int, memory: bool) -> tuple[list[Result], list[float]]:
+def measure(
+    ws: list[Workload], reps: int, memory: bool, sample_instructions: int
+) -> tuple[list[Result], list[float]]:
     """Time every workload ``reps`` times, round-robin over workloads and phases, so that a slow
     spell of the machine touches every figure alike (and the scaling ratios compare sizes timed
     moments apart); then measure each module's memory. Also returns the machine's speed in each
@@ -286,7 +297,7 @@ def measure(ws: list[Workload], reps: int, memory: bool) -> tuple[list[Result], 
         t0 = time.perf_counter()
         speeds.append(bare_loop_ns())
         for w, r in zip(ws, results):
-            time_round(w, r.samples)
+            time_round(w, r.samples, sample_instructions)
         print(
             f"  round {i + 1}/{reps}: {time.perf_counter() - t0:.1f} s "
             f"(bare loop: {speeds[-1]:.0f} ns/iteration)"
@@ -457,7 +468,8 @@ def main(argv: list[str] | None = None) -> int:
     for w in ws:
         check_round_trip(w)
     print(f"  generated and checked {len(ws)} workloads in {time.perf_counter() - started:.1f} s")
-    results, speeds = measure(ws, reps, memory=not args.no_memory)
+    sample_instructions = 0 if args.quick else SAMPLE_INSTRUCTIONS  # a smoke run: one call a sample
+    results, speeds = measure(ws, reps, not args.no_memory, sample_instructions)
     straight = [r for r in results if r.name.startswith("straight")]
     print(
         f"\nMachine speed: a bare CPython loop (`s += i`) took {statistics.median(speeds):.0f} ns per "
