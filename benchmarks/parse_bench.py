@@ -46,8 +46,8 @@ TARGET_VERIFY = 250_000
 TARGET_PRINT = 300_000
 TARGET_BYTES = 600  # retained bytes per instruction after parse
 TARGET_SCALING = 1.3  # time per instruction at the largest size / at the smallest
-# Each sample times this many instructions' worth of calls at least (a 10k workload: 10 calls in a
-# row), so that a small workload's sample is not a few milliseconds that a noisy spell can double.
+# Each sample averages this many instructions' worth of calls at least (a 10k workload: 10 calls),
+# so that a small workload's sample is not a few milliseconds that a noisy spell can double.
 SAMPLE_INSTRUCTIONS = 100_000
 
 FN_TYPE = "$@convention(thin) (Double, Double) -> Double"
@@ -173,21 +173,23 @@ def count_instructions(module: Module) -> int:
 
 # --- measuring ---------------------------------------------------------------------------------
 def seconds(fn: Callable[[], T], gc_enabled: bool, calls: int = 1) -> tuple[float, T]:
-    """The wall time of ``fn()`` per call over ``calls`` calls in a row, and the last result;
-    garbage is collected first, outside the timing, and every result is kept until the timing
-    ends, so that none is freed inside it (the caller frees the last one outside it too)."""
-    gc.collect()
-    if not gc_enabled:
-        gc.disable()
+    """The mean wall time of ``calls`` calls of ``fn()``, and the last result. Each call is timed
+    alone, as a single one would be: garbage is collected before it, outside the timing, and every
+    result is kept until the last call ends, so that none is freed inside a timing (the caller
+    frees the last one outside it too)."""
     results: list[T] = []
-    try:
-        start = time.perf_counter()
-        for _ in range(calls):
+    elapsed = 0.0
+    for _ in range(calls):
+        gc.collect()
+        if not gc_enabled:
+            gc.disable()
+        try:
+            start = time.perf_counter()
             results.append(fn())
-        elapsed = (time.perf_counter() - start) / calls
-    finally:
-        gc.enable()
-    return elapsed, results[-1]
+            elapsed += time.perf_counter() - start
+        finally:
+            gc.enable()
+    return elapsed / calls, results[-1]
 
 
 def split_floor(text: str) -> int:
@@ -257,8 +259,8 @@ class Result:
 
 
 def time_round(w: Workload, samples: dict[str, list[float]], sample_instructions: int) -> None:
-    """Take one sample of each phase and baseline on ``w``, adding to ``samples``: the time per
-    call over enough calls in a row to cover ``sample_instructions`` instructions.
+    """Take one sample of each phase and baseline on ``w``, adding to ``samples``: the mean time
+    of enough calls to cover ``sample_instructions`` instructions.
 
     Our phases run with the cyclic GC on, as users run them (the parser turns it off itself while
     it runs); verify and print run once more with it off, to show what it costs. Baselines run with
