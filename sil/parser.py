@@ -121,12 +121,20 @@ class Parser(Cursor):
         was_enabled = gc.isenabled()
         gc.disable()
         try:
-            return self._parse_module()
+            module = self._parse_module()
         except RecursionError:
             self.error("nesting is too deep to parse")
         finally:
             if was_enabled:
                 gc.enable()
+        if was_enabled and gc.get_freeze_count() == 0:
+            # The same holds after: the first collection would traverse the whole new module, to
+            # free nothing (a tenth of the parse time). Moving every tracked object to the oldest
+            # generation at once (unfreeze moves frozen ones there) skips it. Not when the host
+            # program froze objects itself: unfreezing would undo that.
+            gc.freeze()
+            gc.unfreeze()
+        return module
 
     def _parse_module(self) -> Module:
         if self.accept_ident("sil_stage"):
