@@ -174,22 +174,24 @@ def count_instructions(module: Module) -> int:
 # --- measuring ---------------------------------------------------------------------------------
 def seconds(fn: Callable[[], T], gc_enabled: bool, calls: int = 1) -> tuple[float, T]:
     """The mean wall time of ``calls`` calls of ``fn()``, and the last result. Each call is timed
-    alone, as a single one would be: garbage is collected before it, outside the timing, and every
-    result is kept until the last call ends, so that none is freed inside a timing (the caller
-    frees the last one outside it too)."""
-    results: list[T] = []
+    as a single one would be: the previous call's result is freed and garbage collected before
+    it, outside the timing, so every call starts from the same memory (the caller frees the last
+    result outside the timing too)."""
+    result: T | None = None
     elapsed = 0.0
     for _ in range(calls):
+        result = None
         gc.collect()
         if not gc_enabled:
             gc.disable()
         try:
             start = time.perf_counter()
-            results.append(fn())
+            result = fn()
             elapsed += time.perf_counter() - start
         finally:
             gc.enable()
-    return elapsed / calls, results[-1]
+    assert result is not None
+    return elapsed / calls, result
 
 
 def split_floor(text: str) -> int:
