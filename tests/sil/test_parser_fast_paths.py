@@ -206,6 +206,7 @@ def respace(text: str, r: random.Random) -> str:
 
 
 def switch_off_fused_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every fused pattern fail, so that the parser takes its general path only."""
     never = re.compile(r"(?!)")
     for pattern in ("BUILTIN_LINE_RE", "FUNCTION_LINE_RE", "LABEL_LINE_RE", "LINE_HEAD_RE"):
         monkeypatch.setattr(sil.parser, pattern, never)
