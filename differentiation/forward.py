@@ -290,13 +290,7 @@ class DifferentialWalk:
             zeros: dict[Type, Value] = {}
             out: list[Value] = []
             for v in self.incoming[succ]:
-                tangent = tangents.get(edge.get(v, v))
-                if tangent is None:
-                    if v.type not in zeros:
-                        zeros[v.type] = tt.materialize(None, v.type)
-                    out.append(zeros[v.type])
-                else:
-                    out.append(tt.materialize(tangent, v.type))
+                out.append(tt.materialize_sharing_zeros(tangents.get(edge.get(v, v)), v.type, zeros))
             tb.br(self.pushes[succ], *out, *tail)
             cases.append((self.records[succ].label, trampoline))
         b.switch_enum(rest, cases, self._unreachable_block())

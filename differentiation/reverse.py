@@ -186,12 +186,7 @@ class PullbackEmitter:
             for op, arg in zip(passed, block.args):
                 if op is v and arg in adjoints:
                     total = adjoints[arg] if total is None else t.add(total, adjoints[arg], v.type)
-            if total is None:
-                if v.type not in zeros:
-                    zeros[v.type] = t.materialize(None, v.type)
-                out.append(zeros[v.type])
-            else:
-                out.append(t.materialize(total, v.type))
+            out.append(t.materialize_sharing_zeros(total, v.type, zeros))
         if record is not None:
             out.append(record)
         b.br(self.blocks[pred], *out)

@@ -101,6 +101,15 @@ class TangentBuilder:
         kept = {f.name for f in tangent_decl.fields}
         return {i: f.name for i, f in enumerate(decl.fields) if f.name in kept and not f.no_derivative}
 
+    def materialize_sharing_zeros(self, tangent: Symbolic | None, t: Type, zeros: dict[Type, Value]) -> Value:
+        """``materialize``, but an absent tangent is the zero of ``t`` in ``zeros``, made there once
+        (one zero per type for all the arguments of a branch)."""
+        if tangent is not None:
+            return self.materialize(tangent, t)
+        if t not in zeros:
+            zeros[t] = self.materialize(None, t)
+        return zeros[t]
+
     def materialize(self, tangent: Symbolic | None, t: Type) -> Value:
         """The tangent as a value of ``t``'s tangent type (zero when absent)."""
         if isinstance(tangent, Value):
