@@ -105,8 +105,8 @@ def test_binary_elementwise_with_a_scalar_on_either_side(name: str, element: str
 @pytest.mark.parametrize("element", ELEMENTS)
 @pytest.mark.parametrize("name", [*UNARY, *BINARY])
 def test_elementwise_tensor_agrees_with_scalar(name: str, element: str) -> None:
-    """A builtin gives on each element of a tensor what it gives on that value as a scalar (within
-    two ulps for Double transcendentals, which scalars compute with libm and tensors with NumPy)."""
+    """A builtin gives on each element of a tensor what it gives on that value as a scalar (within a
+    few ulps for transcendentals, which the two compute with different kernels: see ``agreement``)."""
     values = VALUES[element]
     dtype = DTYPES[element]
     t = tensor(element)
@@ -134,14 +134,40 @@ def test_elementwise_tensor_agrees_with_scalar(name: str, element: str) -> None:
 
 TRANSCENDENTAL = ("exp", "log", "sin", "cos", "tanh", "pow")
 
+# A transcendental builtin on a scalar and on a tensor element runs different code: Double scalars go
+# through libm (Python's ``math``) and tensors through NumPy's float64 kernels; Float scalars through
+# NumPy's one-value loop and tensors through its vectorized (AVX2, AVX-512) float32 kernels. None of
+# these is correctly rounded, so the two may differ in the last bits: on AVX-512 CPUs ``pow(1.5, 0.5)``
+# in Float is 1.2247449 vectorized and 1.2247448 on one value. Such cases agree within a few ulps of
+# their type; the vectorized kernels are the looser ones, hence more room for Float. Every test that
+# compares the interpreter with NumPy on the same path stays exact.
+TRANSCENDENTAL_ULPS = {"Float": 4, "Double": 2}
+
+
+def ulp(x: float, element: str) -> float:
+    """The spacing of the element type at ``x``."""
+    return float(np.spacing(DTYPES[element](abs(x))))
+
 
 def agreement(name: str, element: str, scalar: Any, on_tensor: Any) -> str | None:
-    """None when a scalar result and a tensor element agree: exactly, or within two ulps for a
-    Double transcendental."""
-    if element == "Double" and name in TRANSCENDENTAL and math.isfinite(scalar):
-        close = abs(scalar - float(on_tensor)) <= 2 * math.ulp(scalar)
-        return None if close else f"got {scalar!r}, tensor gives {float(on_tensor)!r} (more than two ulps)"
+    """None when a scalar result and a tensor element agree: exactly, or within
+    ``TRANSCENDENTAL_ULPS`` for a transcendental."""
+    if name in TRANSCENDENTAL and math.isfinite(scalar):
+        ulps = TRANSCENDENTAL_ULPS[element]
+        close = abs(scalar - float(on_tensor)) <= ulps * ulp(scalar, element)
+        return None if close else f"got {scalar!r}, tensor gives {float(on_tensor)!r} (more than {ulps} ulps)"
     return mismatch(scalar, on_tensor, element)
+
+
+def test_agreement_allows_the_vectorized_kernels_their_ulps_and_no_more() -> None:
+    """The AVX-512 case of Float ``pow(1.5, 0.5)`` (one ulp apart) agrees; five ulps do not, and
+    non-transcendental builtins stay exact."""
+    scalar, vectorized = 1.2247449159622192, float(np.float32(1.2247448))
+    assert agreement("pow", "Float", scalar, vectorized) is None
+    assert agreement("pow", "Float", scalar, scalar + 5 * ulp(scalar, "Float")) is not None
+    assert agreement("fmul", "Float", scalar, vectorized) is not None
+    assert agreement("exp", "Double", 1.0, 1.0 + 2 * ulp(1.0, "Double")) is None
+    assert agreement("exp", "Double", 1.0, 1.0 + 3 * ulp(1.0, "Double")) is not None
 
 
 @pytest.mark.parametrize("name", list(BINARY))
