@@ -105,9 +105,6 @@ def legacy_adjoint_type(
     return FunctionType(params, tuple_or_single(_wrt_tangents(module, fn, wrt)))
 
 
-LEGACY_ADJOINT_FORMS = ("original", "reversed", "moved")
-
-
 def legacy_adjoint_forms(
     module: Module, fn: FunctionType, source: int, wrt: tuple[int, ...], checkpoints: Type
 ) -> dict[str, FunctionType]:
@@ -121,6 +118,16 @@ def legacy_adjoint_forms(
         "reversed": FunctionType((seed, checkpoints, fn.result, *fn.params), result),
         "moved": FunctionType((seed, checkpoints), result),
     }
+
+
+def stated_adjoint_forms(
+    module: Module, fn: FunctionType, source: int, wrt: tuple[int, ...], checkpoints: Type, seed_first: bool
+) -> dict[str, FunctionType]:
+    """The forms of ``legacy_adjoint_forms`` that a legacy attribute allows: ``original`` where it
+    does not end in ``seed_first``, else ``reversed`` or ``moved`` (which differ in arity). The
+    attribute states the order because types cannot: ``(Float, C, Float, Float)`` reads both ways."""
+    forms = legacy_adjoint_forms(module, fn, source, wrt, checkpoints)
+    return {name: t for name, t in forms.items() if (name != "original") == seed_first}
 
 
 def gradient_type(

@@ -251,12 +251,16 @@ class DifferentiableAttr:
 
 @attrs.frozen
 class LegacyDifferentiableAttr:
-    """The 2018 form ``[reverse_differentiable source S wrt I primal @p adjoint @a]``."""
+    """The 2018 form ``[reverse_differentiable source S wrt I primal @p adjoint @a]``; ``seed_first``
+    (printed last) says the adjoint takes the seed first, as -reverse-adjoint-params leaves it,
+    instead of the 2018 order: the order is stated, since types cannot tell it (``(Float, C, Float,
+    Float)`` reads both ways)."""
 
     source: int = 0
     wrt: tuple[int, ...] | None = None
     primal: str | None = None
     adjoint: str | None = None
+    seed_first: bool = False
     span: Span | None = attrs.field(default=None, eq=False)
 
 

@@ -273,12 +273,21 @@ class Parser(Cursor):
         if word not in ("differentiable", "reverse_differentiable"):
             self.error(f"unknown function attribute '{word}'", at=at)
         legacy = word == "reverse_differentiable"
-        source, wrt = 0, None
+        source, wrt, seed_first = 0, None, False
         names: dict[str, str] = {}
         allowed = ("primal", "adjoint") if legacy else ("jvp", "vjp")
+        expected = (
+            "'source', 'wrt', 'primal', 'adjoint' or 'seed_first'"
+            if legacy
+            else "'source', 'wrt', 'jvp' or 'vjp'"
+        )
         while not self.accept("]"):
             key_at = self.pos
-            key = self.ident(f"'source', 'wrt', '{allowed[0]}' or '{allowed[1]}'")
+            key = self.ident(expected)
+            if key == "seed_first" and legacy:
+                seed_first = True
+                self.expect("]", "('seed_first' ends the attribute)")
+                break
             if key == "source":
                 source = self.integer()
             elif key == "wrt":
@@ -294,7 +303,9 @@ class Parser(Cursor):
                 self.error(f"unexpected '{key}' in [{word} …]", at=key_at)
         span = self.span_from(at)
         if legacy:
-            return LegacyDifferentiableAttr(source, wrt, names.get("primal"), names.get("adjoint"), span)
+            return LegacyDifferentiableAttr(
+                source, wrt, names.get("primal"), names.get("adjoint"), seed_first, span
+            )
         return DifferentiableAttr(source, wrt, names.get("jvp"), names.get("vjp"), span)
 
     def parse_body(self, fn: Function, brace: int, at_line_start: bool = False) -> None:

@@ -226,6 +226,8 @@ def format_attribute(attr: FunctionAttr) -> str:
         assert isinstance(attr, LegacyDifferentiableAttr)
         named = [("primal", attr.primal), ("adjoint", attr.adjoint)]
     parts.extend(f"{key} {format_global(name)}" for key, name in named if name is not None)
+    if isinstance(attr, LegacyDifferentiableAttr) and attr.seed_first:
+        parts.append("seed_first")
     return " ".join(parts)
 
 

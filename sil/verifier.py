@@ -40,6 +40,7 @@ class Verifier:
         self.diagnostics: list[Diagnostic] = []
         self._known_types: set[Type] = set()
         self._names_checked: dict[tuple[str, re.Pattern[str]], bool] = {}
+        self._adjoint_orders: dict[str, LegacyDifferentiableAttr] = {}  # adjoint -> first attribute
 
     # --- reporting -----------------------------------------------------------------------------
     def error(
@@ -201,37 +202,62 @@ class Verifier:
                     self._check_derivative(
                         attr, "primal", attr.primal, dt.legacy_primal_type(fn.type, checkpoints)
                     )
-        if attr.adjoint is not None:
-            adjoint = self.module.functions.get(attr.adjoint)
-            if adjoint is None:
-                self.error(attr.span, f"adjoint '@{attr.adjoint}' is not defined")
-                return
-            if checkpoints is None:
-                params = adjoint.type.params
-                if len(params) < 2:
-                    self.error(attr.span, f"adjoint '@{attr.adjoint}' takes too few parameters")
-                    return
-                # The checkpoints follow the original's parameters, or (after -reverse-adjoint-params)
-                # the seed.
-                for at in (len(fn.type.params), 1):
-                    if at < len(params) and isinstance(self.module.lookup_type(str(params[at])), StructDecl):
-                        checkpoints = params[at]
-                        break
-                else:
-                    self.error(
-                        attr.span,
-                        f"adjoint '@{attr.adjoint}' must take the checkpoints struct after the original's "
-                        "parameters (or after the seed)",
-                    )
-                    return
-            forms = dt.legacy_adjoint_forms(self.module, fn.type, attr.source, wrt, checkpoints)
-            if adjoint.type not in forms.values():
+        if attr.adjoint is None:
+            if attr.seed_first:
                 self.error(
-                    attr.span,
-                    f"adjoint '@{attr.adjoint}' has type {adjoint.type}, but must have type "
-                    f"{forms['original']} (or {forms['reversed']}, or {forms['moved']})",
-                    [note(adjoint.span, f"'@{attr.adjoint}' defined here")],
+                    attr.span, "'seed_first' states the order of an adjoint, but the attribute names none"
                 )
+            return
+        adjoint = self.module.functions.get(attr.adjoint)
+        if adjoint is None:
+            self.error(attr.span, f"adjoint '@{attr.adjoint}' is not defined")
+            return
+        self._check_stated_order(attr)
+        if checkpoints is None:
+            checkpoints = self._adjoint_checkpoints(fn, attr, adjoint)
+            if checkpoints is None:
+                return
+        forms = dt.stated_adjoint_forms(self.module, fn.type, attr.source, wrt, checkpoints, attr.seed_first)
+        if adjoint.type not in forms.values():
+            if attr.seed_first:
+                expected = (
+                    f"{forms['reversed']} (or {forms['moved']}, its originals moved into the "
+                    "checkpoints): the attribute ends in 'seed_first'"
+                )
+            else:
+                expected = f"{forms['original']}: without 'seed_first', the adjoint takes the 2018 order"
+            self.error(
+                attr.span,
+                f"adjoint '@{attr.adjoint}' has type {adjoint.type}, but must have type {expected}",
+                [note(adjoint.span, f"'@{attr.adjoint}' defined here")],
+            )
+
+    def _adjoint_checkpoints(
+        self, fn: Function, attr: LegacyDifferentiableAttr, adjoint: Function
+    ) -> Type | None:
+        """The checkpoints type an adjoint takes, where no primal tells it: after the original's
+        parameters, or after the seed where the attribute says ``seed_first``."""
+        params = adjoint.type.params
+        at = 1 if attr.seed_first else len(fn.type.params)
+        if at >= len(params):
+            self.error(attr.span, f"adjoint '@{attr.adjoint}' takes too few parameters")
+            return None
+        if isinstance(self.module.lookup_type(str(params[at])), StructDecl):
+            return params[at]
+        where = "after the seed" if attr.seed_first else "after the original's parameters"
+        self.error(attr.span, f"adjoint '@{attr.adjoint}' must take the checkpoints struct {where}")
+        return None
+
+    def _check_stated_order(self, attr: LegacyDifferentiableAttr) -> None:
+        """Attributes that share an adjoint state the same order of its parameters."""
+        assert attr.adjoint is not None
+        first = self._adjoint_orders.setdefault(attr.adjoint, attr)
+        if first.seed_first != attr.seed_first:
+            self.error(
+                attr.span,
+                f"the attributes naming adjoint '@{attr.adjoint}' disagree on 'seed_first'",
+                [note(first.span, "another attribute naming it here")],
+            )
 
     # --- bodies --------------------------------------------------------------------------------
     def _verify_body(self, fn: Function) -> None:

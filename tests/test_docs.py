@@ -1,12 +1,15 @@
 """The docs agree with the golden output: docs/sr9395.md is generated from golden/legacy/ and up to
-date, and the golden steps form a chain (each step's input is the previous step's output) that ends
-where the one-command pipeline ends; docs/control-flow.md quotes only what a golden case prints."""
+date, and the golden steps (the walkthrough's, and golden/legacy/one_parameter/'s) form a chain
+(each step's input is the previous step's output) that ends where the one-command pipeline ends;
+docs/control-flow.md quotes only what a golden case prints."""
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
 from types import ModuleType
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,18 +26,25 @@ def test_the_walkthrough_is_up_to_date() -> None:
     assert generator().main(["--check"]) == 0, "run python3 docs/generate_sr9395.py"
 
 
-def test_each_step_starts_where_the_previous_ended() -> None:
+CHAINS = ["", "one_parameter"]  # the walkthrough's, and the one-parameter Float functions'
+
+
+@pytest.mark.parametrize("chain", CHAINS, ids=["walkthrough", *CHAINS[1:]])
+def test_each_step_starts_where_the_previous_ended(chain: str) -> None:
     g = generator()
+    steps = g.LEGACY / chain
     for previous, step in zip(g.STEPS, g.STEPS[1:]):
-        given = g.body((g.LEGACY / f"{step}.sil").read_text(encoding="utf-8")).strip()
-        produced = (g.LEGACY / f"{previous}.expected").read_text(encoding="utf-8").strip()
+        given = g.body((steps / f"{step}.sil").read_text(encoding="utf-8")).strip()
+        produced = (steps / f"{previous}.expected").read_text(encoding="utf-8").strip()
         assert given == produced, f"{step}.sil does not start from {previous}.expected"
 
 
-def test_the_steps_end_where_the_whole_pipeline_ends() -> None:
+@pytest.mark.parametrize("chain", CHAINS, ids=["walkthrough", *CHAINS[1:]])
+def test_the_steps_end_where_the_whole_pipeline_ends(chain: str) -> None:
     g = generator()
-    last = (g.LEGACY / f"{g.STEPS[-1]}.expected").read_text(encoding="utf-8")
-    assert (g.LEGACY / "pipeline.expected").read_text(encoding="utf-8") == last
+    steps = g.LEGACY / chain
+    last = (steps / f"{g.STEPS[-1]}.expected").read_text(encoding="utf-8")
+    assert (steps / "pipeline.expected").read_text(encoding="utf-8") == last
 
 
 def test_the_control_flow_notes_quote_the_golden_output() -> None:

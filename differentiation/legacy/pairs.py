@@ -25,35 +25,18 @@ def legacy_pair(module: Module, fn: Function, config: Config) -> tuple[Function,
     return None
 
 
-def _matching_forms(module: Module, fn: Function, attr: LegacyDifferentiableAttr) -> list[str]:
-    """The forms (``legacy_adjoint_forms``) whose type the attribute's adjoint has: several when the
-    types cannot tell (one parameter of the seed's and the result's type: ``(R, C, R, R)``)."""
+def legacy_form(module: Module, fn: Function, attr: LegacyDifferentiableAttr) -> str | None:
+    """The form the attribute's adjoint is in (see ``legacy_adjoint_forms``): the order the
+    attribute states (``seed_first`` or the 2018 order), never one guessed from types, which cannot
+    tell it (``(R, C, R, R)`` reads both ways); of the two seed-first forms, the one of the adjoint's
+    arity. None: no primal and adjoint, or an adjoint of another type (the verifier reports it)."""
     if attr.primal is None or attr.adjoint is None:
-        return []
+        return None
     primal, adjoint = module.functions[attr.primal], module.functions[attr.adjoint]
     wrt = dt.resolve_wrt(module, fn.type, attr.wrt)
-    forms = dt.legacy_adjoint_forms(module, fn.type, attr.source, wrt, primal.type.results[0])
-    return [name for name, t in forms.items() if t == adjoint.type]
-
-
-def module_form(module: Module) -> str:
-    """The migration step the module's adjoints are at, told by the adjoints whose type is
-    unambiguous (the passes move every adjoint of a module at once); ``original`` when none tells."""
-    for fn in module.functions.values():
-        for attr in fn.attributes:
-            if isinstance(attr, LegacyDifferentiableAttr):
-                forms = _matching_forms(module, fn, attr)
-                if len(forms) == 1:
-                    return forms[0]
-    return "original"
-
-
-def legacy_form(module: Module, fn: Function, attr: LegacyDifferentiableAttr) -> str | None:
-    """The form the attribute's adjoint is in (None: none of the three)."""
-    forms = _matching_forms(module, fn, attr)
-    if len(forms) > 1:
-        return module_form(module) if module_form(module) in forms else forms[0]
-    return forms[0] if forms else None
+    checkpoints = primal.type.results[0]
+    forms = dt.stated_adjoint_forms(module, fn.type, attr.source, wrt, checkpoints, attr.seed_first)
+    return next((name for name, t in forms.items() if t == adjoint.type), None)
 
 
 def answering_vjp(module: Module, fn: Function, config: Config) -> Function | None:

@@ -2,9 +2,13 @@
 order ``(A…, Checkpoints, R, R')`` to the order Swift adopted, ``(R', Checkpoints, R, A…)``: the
 seed first, so that partial application (which binds trailing arguments) can later bind everything
 but the seed. Every call of the adjoint is rewritten to match; a use of the adjoint the pass cannot
-follow (passing it as a value, partially applying it) is refused with a diagnostic."""
+follow (passing it as a value, partially applying it) is refused with a diagnostic. Each attribute
+naming a reversed adjoint then ends in ``seed_first`` (SIL-SPEC §6): the order is read from there,
+never from types, so a second run changes nothing."""
 
 from __future__ import annotations
+
+import attrs
 
 from differentiation.legacy.pairs import legacy_form
 from differentiation.legacy.records import references_to
@@ -16,7 +20,8 @@ from sil.types import FunctionType
 
 
 def _original_form_adjoints(module: Module) -> list[tuple[Function, LegacyDifferentiableAttr]]:
-    """(adjoint, attribute) for each legacy attribute whose adjoint is in the 2018 order."""
+    """(adjoint, attribute) for each legacy attribute whose adjoint is in the 2018 order: one
+    that does not end in ``seed_first``."""
     found = []
     seen: set[str] = set()
     for fn in module.functions.values():
@@ -74,6 +79,18 @@ class ReverseAdjointParams(Pass):
                     assert isinstance(user, ApplyInst)
                     args = user.operands[1:]
                     user.operands[1:] = [args[i] for i in order]
+        _state_seed_first(module, {adjoint.name for adjoint, _, _ in plans})
+
+
+def _state_seed_first(module: Module, adjoints: set[str]) -> None:
+    """Every attribute naming one of ``adjoints`` ends in ``seed_first`` from now on."""
+    for fn in module.functions.values():
+        fn.attributes = [
+            attrs.evolve(a, seed_first=True)
+            if isinstance(a, LegacyDifferentiableAttr) and a.adjoint in adjoints
+            else a
+            for a in fn.attributes
+        ]
 
 
 def _cannot_follow(user: Instruction, adjoint: Function, attr: LegacyDifferentiableAttr) -> Diagnostic:

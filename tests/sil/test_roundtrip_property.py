@@ -353,14 +353,16 @@ class Gen:
             seen.add(key)
             if legacy:
                 primal = adjoint = None
+                seed_first = False
                 if self.struct_names and r.random() < 0.7:
                     checkpoints = NominalType(r.choice(self.struct_names))
                     if r.random() < 0.7:
                         primal = self.declare(dt.legacy_primal_type(t, checkpoints)).name
                     if r.random() < 0.7:
-                        adjoint_type = dt.legacy_adjoint_type(self.m, t, source, resolved, checkpoints)
-                        adjoint = self.declare(adjoint_type).name
-                attrs.append(LegacyDifferentiableAttr(source, wrt, primal, adjoint))
+                        seed_first = r.random() < 0.5
+                        forms = dt.stated_adjoint_forms(self.m, t, source, resolved, checkpoints, seed_first)
+                        adjoint = self.declare(r.choice(list(forms.values()))).name
+                attrs.append(LegacyDifferentiableAttr(source, wrt, primal, adjoint, seed_first))
             else:
                 jvp = vjp = None
                 if r.random() < 0.6:
