@@ -87,7 +87,7 @@ class DifferentiableFunctionInst(Instruction):
             return
         try:
             wrt = dt.resolve_wrt(v.module, t, self.parameters)
-            expected = (dt.jvp_type(v.module, t, 0, wrt), dt.vjp_type(v.module, t, 0, wrt))
+            expected = (dt.jvp_type(v.module, t, (0,), wrt), dt.vjp_type(v.module, t, (0,), wrt))
         except dt.DerivativeTypeError as e:
             v.error(self, f"differentiable_function: {e}")
             return
@@ -108,7 +108,7 @@ def extractee_type(module: Module, t: FunctionType, kind: str) -> FunctionType:
     make = dt.jvp_type if kind == "jvp" else dt.vjp_type
     try:
         wrt = dt.resolve_wrt(module, original, tuple(i for i, nd in enumerate(t.no_derivative) if not nd))
-        return make(module, original, 0, wrt)
+        return make(module, original, (0,), wrt)
     except dt.DerivativeTypeError as e:
         raise TypeRuleError(str(e)) from None
 

@@ -62,7 +62,7 @@ UNARY = "@convention(thin) (Float) -> Float"
     ],
 )
 def test_jvp_type(original: str, wrt: tuple[int, ...], jvp: str) -> None:
-    assert str(dt.jvp_type(module(), fn(original), 0, wrt)) == jvp
+    assert str(dt.jvp_type(module(), fn(original), (0,), wrt)) == jvp
 
 
 @pytest.mark.parametrize(
@@ -96,29 +96,45 @@ def test_jvp_type(original: str, wrt: tuple[int, ...], jvp: str) -> None:
     ],
 )
 def test_vjp_type(original: str, wrt: tuple[int, ...], vjp: str) -> None:
-    assert str(dt.vjp_type(module(), fn(original), 0, wrt)) == vjp
+    assert str(dt.vjp_type(module(), fn(original), (0,), wrt)) == vjp
 
 
 def test_single_parameter_pullback_returns_bare_tangent() -> None:
-    vjp = dt.vjp_type(module(), fn(UNARY), 0, (0,))
+    vjp = dt.vjp_type(module(), fn(UNARY), (0,), (0,))
     pullback = vjp.results[1]
     assert isinstance(pullback, FunctionType)
     assert pullback.convention == "callee_guaranteed"
     assert str(pullback.result) == "Float"
-    struct_vjp = dt.vjp_type(module(), fn("@convention(thin) (Point) -> Float"), 0, (0,))
+    struct_vjp = dt.vjp_type(module(), fn("@convention(thin) (Point) -> Float"), (0,), (0,))
     assert struct_vjp.results[1].result == NominalType("Point.TangentVector")  # type: ignore[attr-defined]
 
 
 def test_source_selects_an_element_of_a_tuple_result() -> None:
     original = fn("@convention(thin) (Float) -> (Float, Double)")
     assert (
-        str(dt.vjp_type(module(), original, 1, (0,)))
+        str(dt.vjp_type(module(), original, (1,), (0,)))
         == "@convention(thin) (Float) -> ((Float, Double), @callee_guaranteed (Double) -> Float)"
     )
     assert (
-        str(dt.jvp_type(module(), original, 0, (0,)))
+        str(dt.jvp_type(module(), original, (0,), (0,)))
         == "@convention(thin) (Float) -> ((Float, Double), @callee_guaranteed (Float) -> Float)"
     )
+
+
+def test_several_sources_have_a_tuple_tangent() -> None:
+    """SIL-SPEC §3: every result of differentiable type is the result's own tangent (labels
+    included); a subset is the tuple of its elements' tangents."""
+    original = fn("@convention(thin) (Float) -> (a: Float, n: Int, b: Double, c: Float)")
+    m = module()
+    assert dt.results_tangent(m, original, (0, 2, 3)) == m.tangent_type(original.result)
+    assert str(dt.results_tangent(m, original, (0, 3))) == "(a: Float, c: Float)"
+    assert (
+        str(dt.vjp_type(m, original, (2, 3), (0,)))
+        == "@convention(thin) (Float) -> ((a: Float, n: Int, b: Double, c: Float), "
+        "@callee_guaranteed ((b: Double, c: Float)) -> Float)"
+    )
+    with pytest.raises(dt.DerivativeTypeError, match="result 1 of type Int is not differentiable"):
+        dt.results_tangent(m, original, (0, 1))
 
 
 # --- legacy primal and adjoint ----------------------------------------------------------------
