@@ -54,6 +54,12 @@ def several_results(t: Type) -> TypeGuard[TupleType]:
     return isinstance(t, TupleType) and len(t.elements) > 1
 
 
+def differentiable_results(module: Module, fn: FunctionType) -> tuple[int, ...]:
+    """Indices of the results of differentiable type: what ``source`` omitted means (§3)."""
+    results = fn.results if several_results(fn.result) else (fn.result,)
+    return tuple(i for i, r in enumerate(results) if module.tangent_type(r) is not None)
+
+
 def source_tangent(module: Module, fn: FunctionType, source: int) -> Type:
     """The tangent type of result ``source`` (an element when the result is a tuple)."""
     results = fn.results

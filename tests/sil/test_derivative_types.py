@@ -7,7 +7,7 @@ import pytest
 
 from sil import derivative_types as dt
 from sil import parse, print_module, verify_module
-from sil.instructions import extractee_type
+from sil.instructions import GradientInst, extractee_type
 from sil.ir import Module
 from sil.types import FunctionType, NominalType
 
@@ -234,6 +234,31 @@ def test_gradient_without_wrt_skips_non_differentiable_parameters() -> None:
     assert _gradient_result("", "@convention(thin) (Float, Int) -> Float") == (
         "@convention(thin) (Float, Int) -> Float"
     )
+
+
+@pytest.mark.parametrize(
+    ("original", "seeded", "printed"),
+    [
+        ("@convention(thin) (Float) -> Float", 0, ""),
+        ("@convention(thin) (Float) -> (Int, Double)", 1, "[source 1] "),
+        ("@convention(thin) (Float) -> (Float, Int)", 0, "[source 0] "),
+    ],
+)
+def test_gradient_without_source_seeds_the_one_differentiable_result(
+    original: str, seeded: int, printed: str
+) -> None:
+    """SIL-SPEC §3: ``source`` omitted means every result of differentiable type, and ``gradient``
+    seeds one; the printer names it for a function with several results."""
+    m = parse(
+        f"sil @f : ${original}\nsil @g : $@convention(thin) () -> () {{\nbb0:\n"
+        f"  %0 = function_ref @f : ${original}\n  %1 = gradient [wrt 0] %0 : ${original}\n"
+        "  %2 = tuple ()\n  return %2 : $()\n}\n"
+    )
+    assert verify_module(m) == []
+    gradient = m.functions["g"].entry.instructions[1]
+    assert isinstance(gradient, GradientInst) and gradient.source == seeded
+    assert f"gradient {printed}[wrt 0] %0" in print_module(m)
+    assert print_module(parse(print_module(m))) == print_module(m)
 
 
 # --- wrt and source resolution ---------------------------------------------------------------
