@@ -222,14 +222,11 @@ class DifferentiabilityChecker:
         if not sources or not wrt or registered_derivative(callee, wrt, sources=sources) is not None:
             return
         if callee.is_declaration:
-            self.error(
-                inst.span,
-                "function is not differentiable",
-                [
-                    *context,
-                    note(callee.span, f"'@{callee.name}' has neither a body nor a registered derivative"),
-                ],
-            )
+            why = f"'@{callee.name}' has neither a body nor a registered derivative"
+            if any(isinstance(attr, DifferentiableAttr) for attr in callee.attributes):
+                config = Config(sources, wrt).describe()
+                why = f"'@{callee.name}' has no body, and no derivative registered for {config}"
+            self.error(inst.span, "function is not differentiable", [*context, note(callee.span, why)])
             return
         here = note(inst.span, f"in the derivative of '@{callee.name}', needed for this call")
         self.check(callee, Config(sources, wrt), [here, *context])

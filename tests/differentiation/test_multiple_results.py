@@ -20,6 +20,7 @@ from differentiation.differentiator import Differentiator
 from golden.harness import GOLDEN
 from interp import Program
 from sil import parse, verify_module
+from sil.instructions import FunctionRefInst
 from sil.ir import Module
 from sil.passes import PassManager, registered_passes
 from silopt.driver import main
@@ -254,3 +255,66 @@ def test_only_the_results_used_need_a_derivative() -> None:
     start = text.index("sil @rounded")
     module = differentiated(text[start : text.index("sil [differentiable source 0 wrt 0] @uses_rounded")])
     assert check_jacobian(module, "uses_square", [0], [0], [1.5]) == [[pytest.approx(3.0)]]
+
+
+REGISTERED = """
+sil @scale : $@convention(thin) (Double, Double) -> Double {
+bb0(%v : $Double, %k : $Double):
+  %r = builtin "fmul"(%v : $Double, %k : $Double) : $Double
+  return %r : $Double
+}
+
+// Its derivative for result 1 is registered, in both modes (x x has the linear map 2 x v).
+sil @sq_d : $@convention(thin) (Double) -> ((Double, Double), @callee_guaranteed (Double) -> Double) {
+bb0(%x : $Double):
+  %xx = builtin "fmul"(%x : $Double, %x : $Double) : $Double
+  %r = tuple (%x : $Double, %xx : $Double)
+  %two = float_literal $Double, 2.0
+  %d = builtin "fmul"(%two : $Double, %x : $Double) : $Double
+  %f = function_ref @scale : $@convention(thin) (Double, Double) -> Double
+  %map = partial_apply [callee_guaranteed] %f(%d) : $@convention(thin) (Double, Double) -> Double
+  %o = tuple (%r : $(Double, Double), %map : $@callee_guaranteed (Double) -> Double)
+  return %o : $((Double, Double), @callee_guaranteed (Double) -> Double)
+}
+
+sil [differentiable source 1 jvp @sq_d vjp @sq_d] @sq : $@convention(thin) (Double) -> (Double, Double) {
+bb0(%x : $Double):
+  %xx = builtin "fmul"(%x : $Double, %x : $Double) : $Double
+  %r = tuple (%x : $Double, %xx : $Double)
+  return %r : $(Double, Double)
+}
+
+sil @uses : $@convention(thin) (Double) -> Double {
+bb0(%x : $Double):
+  %f = function_ref @sq : $@convention(thin) (Double) -> (Double, Double)
+  %r = apply %f(%x) : $@convention(thin) (Double) -> (Double, Double)
+  (%a, %b) = destructure_tuple %r : $(Double, Double)
+  %ab = builtin "fmul"(%a : $Double, %b : $Double) : $Double
+  return %ab : $Double
+}
+
+sil @uses_square : $@convention(thin) (Double) -> Double {
+bb0(%x : $Double):
+  %f = function_ref @sq : $@convention(thin) (Double) -> (Double, Double)
+  %r = apply %f(%x) : $@convention(thin) (Double) -> (Double, Double)
+  %b = tuple_extract %r : $(Double, Double), 1
+  return %b : $Double
+}
+"""
+
+
+def test_a_registered_derivative_answers_a_call_of_its_result_only() -> None:
+    module = differentiated(REGISTERED)
+    x = 1.3
+    assert check_jacobian(module, "uses_square", [0], [0], [x]) == [[pytest.approx(2 * x)]]
+    assert check_jacobian(module, "uses", [0], [0], [x]) == [[pytest.approx(3 * x * x)]]
+    calls = {
+        fn: {
+            inst.function_name
+            for inst in module.functions[fn].instructions()
+            if isinstance(inst, FunctionRefInst)
+        }
+        for fn in ("AD__uses_square__vjp_src_0_wrt_0", "AD__uses_square__jvp_src_0_wrt_0")
+    }
+    assert all("sq_d" in names and not any("AD__sq_" in n for n in names) for names in calls.values()), calls
+    assert "AD__sq__vjp_src_0_1_wrt_0" in module.functions  # both results: synthesized
