@@ -318,3 +318,35 @@ def test_a_registered_derivative_answers_a_call_of_its_result_only() -> None:
     }
     assert all("sq_d" in names and not any("AD__sq_" in n for n in names) for names in calls.values()), calls
     assert "AD__sq__vjp_src_0_1_wrt_0" in module.functions  # both results: synthesized
+
+
+@pytest.mark.parametrize(
+    ("options", "gradient", "expected"),
+    [
+        # swap_stats(x, y) = (x + y, x y (x + y)), at x = 2, y = 3 (and the seed 0.5)
+        ("[source 1] [wrt 0, 1]", "(Double, Double) -> (Double, Double)", "(21.0, 16.0)"),
+        ("[source 0] [wrt 1]", "(Double, Double) -> Double", "1.0"),
+        ("[source 1] [wrt 0, 1] [seedable]", "(Double, Double, Double) -> (Double, Double)", "(10.5, 8.0)"),
+        (
+            "[source 1] [wrt 0] [preserving_result]",
+            "(Double, Double) -> ((Double, Double), Double)",
+            "((5.0, 30.0), 21.0)",
+        ),
+    ],
+)
+def test_gradient_seeds_the_result_its_source_names(options: str, gradient: str, expected: str) -> None:
+    result = gradient.split(" -> ", 1)[1]
+    arguments = "%x, %y, %s" if "[seedable]" in options else "%x, %y"
+    original = "$@convention(thin) (Double, Double) -> (Double, Double)"
+    probe = (
+        f"\nsil @probe : $@convention(thin) (Double, Double, Double) -> {result} {{\n"
+        "bb0(%x : $Double, %y : $Double, %s : $Double):\n"
+        f"  %f = function_ref @swap_stats : {original}\n"
+        f"  %g = gradient {options} %f : {original}\n"
+        f"  %r = apply %g({arguments}) : $@convention(thin) {gradient}\n"
+        f"  return %r : ${result}\n}}\n"
+    )
+    text = (CASES / "tuple_calls.sil").read_text(encoding="utf-8") + probe
+    out, err = io.StringIO(), io.StringIO()
+    status = main(["-", "--run", "@probe", "--args", "2", "3", "0.5"], io.StringIO(text), out, err)
+    assert (status, out.getvalue(), err.getvalue()) == (0, expected + "\n", "")
