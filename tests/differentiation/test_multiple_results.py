@@ -350,3 +350,38 @@ def test_gradient_seeds_the_result_its_source_names(options: str, gradient: str,
     out, err = io.StringIO(), io.StringIO()
     status = main(["-", "--run", "@probe", "--args", "2", "3", "0.5"], io.StringIO(text), out, err)
     assert (status, out.getvalue(), err.getvalue()) == (0, expected + "\n", "")
+
+
+RECURSIVE = """
+// Each level uses both results of the one below: @pair for source 0 calls @pair for sources 0 and 1,
+// which calls itself.
+sil @pair : $@convention(thin) (Double, Int) -> (Double, Double) {
+bb0(%x : $Double, %n : $Int):
+  %zero = integer_literal $Int, 0
+  %done = builtin "cmp_sle"(%n : $Int, %zero : $Int) : $Bool
+  cond_br %done, bb1, bb2
+bb1:
+  %s = builtin "sin"(%x : $Double) : $Double
+  %r = tuple (%x : $Double, %s : $Double)
+  return %r : $(Double, Double)
+bb2:
+  %one = integer_literal $Int, 1
+  %m = builtin "sub"(%n : $Int, %one : $Int) : $Int
+  %f = function_ref @pair : $@convention(thin) (Double, Int) -> (Double, Double)
+  %p = apply %f(%x, %m) : $@convention(thin) (Double, Int) -> (Double, Double)
+  (%a, %b) = destructure_tuple %p : $(Double, Double)
+  %ab = builtin "fmul"(%a : $Double, %b : $Double) : $Double
+  %bx = builtin "fadd"(%b : $Double, %x : $Double) : $Double
+  %q = tuple (%bx : $Double, %ab : $Double)
+  return %q : $(Double, Double)
+}
+"""
+
+
+@pytest.mark.parametrize("n", [0, 1, 3])
+@pytest.mark.parametrize("sources", [[0], [1], [0, 1]])
+def test_a_recursive_function_with_several_results(n: int, sources: list[int]) -> None:
+    module = differentiated(RECURSIVE)
+    check_jacobian(module, "pair", sources, [0], [0.7, n])
+    if sources == [0]:
+        assert "AD__pair__vjp_src_0_1_wrt_0" in module.functions
