@@ -188,6 +188,16 @@ def test_a_tuple_result_used_whole(fn: str) -> None:
     }
 
 
+@pytest.mark.parametrize("sources", [[0], [2], [0, 2]])
+def test_results_around_one_not_differentiable(sources: list[int]) -> None:
+    """@pair's result 1 is an Int: result 2 is element 1 of the tuple tangent."""
+    module = differentiated(WHOLE)
+    x, y = 0.6, 1.7
+    rows = {0: [math.cos(x) * y, math.sin(x)], 2: [1.0, 0.0]}
+    jacobian = check_jacobian(module, "pair", sources, [0, 1], [x, y])
+    assert jacobian == [pytest.approx(rows[i]) for i in sources]
+
+
 BRANCHES = """
 // Two return blocks each build the tuple; a third path returns it from a block argument.
 sil @branchy : $@convention(thin) (Double, Double) -> (Double, Double) {
