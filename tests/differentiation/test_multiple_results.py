@@ -396,3 +396,47 @@ def test_a_recursive_function_with_several_results(n: int, sources: list[int]) -
     check_jacobian(module, "pair", sources, [0], [0.7, n])
     if sources == [0]:
         assert "AD__pair__vjp_src_0_1_wrt_0" in module.functions
+
+
+NESTED = """
+// A result that is itself a tuple has a tuple tangent: @f uses result 0 of @n, @g both.
+sil @n : $@convention(thin) (Double, Double) -> ((Double, Double), Double) {
+bb0(%x : $Double, %y : $Double):
+  %xy = builtin "fmul"(%x : $Double, %y : $Double) : $Double
+  %s = builtin "sin"(%x : $Double) : $Double
+  %p = tuple (%xy : $Double, %s : $Double)
+  %r = tuple (%p : $(Double, Double), %y : $Double)
+  return %r : $((Double, Double), Double)
+}
+sil [differentiable source 0 wrt 0, 1] @f : $@convention(thin) (Double, Double) -> Double {
+bb0(%x : $Double, %y : $Double):
+  %f = function_ref @n : $@convention(thin) (Double, Double) -> ((Double, Double), Double)
+  %r = apply %f(%x, %y) : $@convention(thin) (Double, Double) -> ((Double, Double), Double)
+  %p = tuple_extract %r : $((Double, Double), Double), 0
+  %b = tuple_extract %p : $(Double, Double), 1
+  %a = tuple_extract %p : $(Double, Double), 0
+  %ab = builtin "fmul"(%a : $Double, %b : $Double) : $Double
+  return %ab : $Double
+}
+sil [differentiable source 1 wrt 0, 1] @g : $@convention(thin) (Double, Double) -> (Double, Double) {
+bb0(%x : $Double, %y : $Double):
+  %f = function_ref @n : $@convention(thin) (Double, Double) -> ((Double, Double), Double)
+  %r = apply %f(%x, %y) : $@convention(thin) (Double, Double) -> ((Double, Double), Double)
+  (%p, %c) = destructure_tuple %r : $((Double, Double), Double)
+  (%a, %b) = destructure_tuple %p : $(Double, Double)
+  %ac = builtin "fmul"(%a : $Double, %c : $Double) : $Double
+  %t = tuple (%b : $Double, %ac : $Double)
+  return %t : $(Double, Double)
+}
+"""
+
+
+def test_a_result_that_is_a_tuple() -> None:
+    """``--check-derivatives`` (finite differences and the JVP-VJP identity) of both callers."""
+    out, err = io.StringIO(), io.StringIO()
+    status = main(["-", "-differentiation", "--check-derivatives"], io.StringIO(NESTED), out, err)
+    lines = out.getvalue().splitlines()
+    assert (status, err.getvalue(), len(lines)) == (0, "", 2)
+    assert all(line.endswith(": ok") for line in lines), lines
+    module = differentiated(NESTED)
+    assert {"AD__n__pullback_src_0_wrt_0_1", "AD__n__pullback_src_0_1_wrt_0_1"} <= set(module.functions)
