@@ -3,7 +3,8 @@ records, what their linear map (the pullback or the differential) needs.
 
 ``DerivativeEmitter`` emits that primal side once for both modes: it clones the original, saves
 what each active builtin's rule asks for, turns each active call into a call of the callee's
-derivative of the same mode (whose linear map it keeps), and returns the original result with
+derivative of the same mode (whose linear map it keeps; of a callee with several results, for
+those the caller uses: ``ActivityInfo.active_elements``), and returns the original result with
 ``partial_apply [callee_guaranteed]`` of the linear-map function to the record of the block that
 returned. A subclass says which mode (the names, the types, the callee's derivative) and emits the
 linear map's body.
