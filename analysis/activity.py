@@ -1,9 +1,10 @@
 """Activity analysis: which values of a function a derivative must carry (after Swift's
 DifferentiableActivityAnalysis).
 
-For a function, the parameters differentiated with respect to (``wrt``) and a result (``source``):
+For a function, the parameters differentiated with respect to (``wrt``) and some of its results
+(``sources``; a function returning a tuple has one result per element, SIL-SPEC §3):
 - a value is **varied** when it depends on a ``wrt`` parameter,
-- **useful** when the ``source`` result depends on it,
+- **useful** when a ``sources`` result depends on it,
 - **active** when both, and its type has a tangent.
 
 Dependence is data flow through every instruction and block argument (tuples, structs, enums,
@@ -20,15 +21,17 @@ from collections.abc import Iterator
 
 import attrs
 
-from sil.derivative_types import DerivativeTypeError, resolve_wrt
+from sil.derivative_types import DerivativeTypeError, resolve_wrt, several_results
 from sil.instructions import (
     DestructureStructInst,
+    DestructureTupleInst,
     DifferentiableFunctionInst,
     FunctionRefInst,
     GradientInst,
     ReturnInst,
     StructExtractInst,
     SwitchEnumInst,
+    TupleExtractInst,
     TupleInst,
 )
 from sil.ir import (
@@ -40,7 +43,7 @@ from sil.ir import (
     Result,
     Value,
 )
-from sil.types import TupleType, Type
+from sil.types import Type
 
 
 class Activity(enum.Enum):
@@ -52,15 +55,20 @@ class Activity(enum.Enum):
     NONE = "NONE"
 
 
+def _as_sources(sources: int | tuple[int, ...]) -> tuple[int, ...]:
+    return (sources,) if isinstance(sources, int) else sources
+
+
 @attrs.frozen
 class Config:
-    """What is differentiated: result ``source`` with respect to parameters ``wrt``."""
+    """What is differentiated: the results ``sources`` (increasing; one index may be given as an
+    int) with respect to parameters ``wrt``."""
 
-    source: int
+    sources: tuple[int, ...] = attrs.field(converter=_as_sources)
     wrt: tuple[int, ...]
 
     def describe(self) -> str:
-        return f"source {self.source} wrt {', '.join(map(str, self.wrt))}"
+        return f"source {', '.join(map(str, self.sources))} wrt {', '.join(map(str, self.wrt))}"
 
 
 @attrs.define
@@ -90,6 +98,28 @@ class ActivityInfo:
 
     def is_active(self, v: Value) -> bool:
         return self.activity(v) is Activity.ACTIVE
+
+    def active_elements(self, v: Value) -> tuple[int, ...]:
+        """The results of a call (``v``, its result) whose derivatives are needed, after Swift's
+        ``collectMinimalIndicesForFunctionCall``: with several results, those a ``tuple_extract``
+        or ``destructure_tuple`` takes out active, and the function's own ``sources`` where it
+        returns ``v`` as it is; every one of differentiable type where ``v`` is used whole."""
+        if not self.is_active(v):
+            return ()
+        t = v.type
+        if not several_results(t):
+            return (0,)
+        found: set[int] = set()
+        for user in v.uses:
+            if isinstance(user, TupleExtractInst):
+                found.update([user.index] if self.is_active(user.result) else [])
+            elif isinstance(user, DestructureTupleInst):
+                found.update(i for i, r in enumerate(user.results) if self.is_active(r))
+            elif isinstance(user, ReturnInst):
+                found.update(self.config.sources)
+            else:
+                return tuple(i for i, e in enumerate(t.elements) if self.module.tangent_type(e) is not None)
+        return tuple(sorted(found))
 
     def values(self) -> Iterator[Value]:
         """Every value the function defines, in order."""
@@ -156,20 +186,20 @@ def _propagate_varied(module: Module, fn: Function, varied: set[Value]) -> None:
 
 
 def _seed_useful(fn: Function, config: Config, useful: set[Value]) -> None:
-    """The returned value (or, for a tuple result, the element ``source``) is useful."""
+    """The returned value (or, for a tuple of several results built where it is returned, the
+    elements ``sources``) is useful."""
     for block in fn.blocks:
         term = block.terminator
         if not isinstance(term, ReturnInst):
             continue
         value = term.operands[0]
-        several = isinstance(fn.type.result, TupleType) and len(fn.type.results) > 1
         if (
-            several
+            several_results(fn.type.result)
             and isinstance(value, Result)
             and isinstance(value.owner, TupleInst)
             and value.owner.block is block
         ):
-            useful.add(value.owner.operands[config.source])
+            useful.update(value.owner.operands[i] for i in config.sources)
         else:
             useful.add(value)
 

@@ -74,11 +74,15 @@ def resolve_callee(module: Module, apply: ApplyInst) -> ResolvedCallee | None:
     return None
 
 
-def registered_derivative(fn: Function, wrt: tuple[int, ...], kind: str = "vjp") -> DifferentiableAttr | None:
+def registered_derivative(
+    fn: Function, wrt: tuple[int, ...], kind: str = "vjp", *, sources: tuple[int, ...]
+) -> DifferentiableAttr | None:
     """A ``[differentiable]`` attribute of ``fn`` naming a derivative of ``kind`` ("vjp" or "jvp")
-    for ``wrt`` (or a superset of it)."""
+    for the results ``sources`` and ``wrt`` (or a superset of it)."""
     for attr in fn.attributes:
         if not isinstance(attr, DifferentiableAttr) or getattr(attr, kind) is None:
+            continue
+        if (attr.source,) != sources:
             continue
         if attr.wrt is None or set(wrt) <= set(attr.wrt):
             return attr
@@ -209,25 +213,23 @@ class DifferentiabilityChecker:
             )
             return
         callee = resolved.function
+        sources = info.active_elements(inst.result)
         wrt = tuple(
             i
             for i, arg in enumerate(resolved.arguments)
             if arg in info.varied and self.module.tangent_type(arg.type) is not None
         )
-        if not wrt or registered_derivative(callee, wrt) is not None:
+        if not sources or not wrt or registered_derivative(callee, wrt, sources=sources) is not None:
             return
         if callee.is_declaration:
-            self.error(
-                inst.span,
-                "function is not differentiable",
-                [
-                    *context,
-                    note(callee.span, f"'@{callee.name}' has neither a body nor a registered derivative"),
-                ],
-            )
+            why = f"'@{callee.name}' has neither a body nor a registered derivative"
+            if any(isinstance(attr, DifferentiableAttr) for attr in callee.attributes):
+                config = Config(sources, wrt).describe()
+                why = f"'@{callee.name}' has no body, and no derivative registered for {config}"
+            self.error(inst.span, "function is not differentiable", [*context, note(callee.span, why)])
             return
         here = note(inst.span, f"in the derivative of '@{callee.name}', needed for this call")
-        self.check(callee, Config(0, wrt), [here, *context])
+        self.check(callee, Config(sources, wrt), [here, *context])
 
     def error(self, span: Span | None, message: str, notes: list[Diagnostic]) -> None:
         self.errors.append(Diagnostic("error", message, span, list(notes)))

@@ -29,7 +29,7 @@ class Differentiator:
         if found is None:  # synthesized by an earlier pass?
             earlier = self.module.functions.get(vjp_name(fn.name, config))
             if earlier is not None and earlier.type == dt.vjp_type(
-                self.module, fn.type, config.source, config.wrt
+                self.module, fn.type, config.sources, config.wrt
             ):
                 self.vjps[key] = found = earlier
         if found is None:
@@ -52,7 +52,7 @@ class Differentiator:
         if found is None:
             earlier = self.module.functions.get(jvp_name(fn.name, config))
             if earlier is not None and earlier.type == dt.jvp_type(
-                self.module, fn.type, config.source, config.wrt
+                self.module, fn.type, config.sources, config.wrt
             ):
                 self.jvps[key] = found = earlier
         if found is None:
@@ -63,22 +63,27 @@ class Differentiator:
             emitter.emit_bodies()
         return found
 
-    def jvp_for_call(self, callee: Function, wrt: tuple[int, ...]) -> tuple[Function, tuple[int, ...]]:
-        """The JVP a call of ``callee`` uses for the arguments ``wrt`` (see ``vjp_for_call``)."""
-        attr = registered_derivative(callee, wrt, "jvp")
+    def jvp_for_call(
+        self, callee: Function, wrt: tuple[int, ...], *, sources: tuple[int, ...]
+    ) -> tuple[Function, tuple[int, ...]]:
+        """The JVP a call of ``callee`` uses (see ``vjp_for_call``)."""
+        attr = registered_derivative(callee, wrt, "jvp", sources=sources)
         if attr is not None and attr.jvp is not None:
             return self.module.functions[attr.jvp], dt.resolve_wrt(self.module, callee.type, attr.wrt)
         if callee.is_declaration:
             raise SILError.at(callee.span, f"'@{callee.name}' has no body and no registered JVP")
-        return self.jvp(callee, Config(0, wrt)), wrt
+        return self.jvp(callee, Config(sources, wrt)), wrt
 
-    def vjp_for_call(self, callee: Function, wrt: tuple[int, ...]) -> tuple[Function, tuple[int, ...]]:
-        """The VJP a call of ``callee`` uses for the arguments ``wrt``: a registered one (for those
-        or more arguments), else a synthesized one; and the arguments its pullback returns tangents for."""
-        attr = registered_derivative(callee, wrt)
+    def vjp_for_call(
+        self, callee: Function, wrt: tuple[int, ...], *, sources: tuple[int, ...]
+    ) -> tuple[Function, tuple[int, ...]]:
+        """The VJP a call of ``callee`` uses for the arguments ``wrt`` and the results ``sources``: a
+        registered one (for those or more arguments), else a synthesized one; and the arguments
+        its pullback returns tangents for."""
+        attr = registered_derivative(callee, wrt, sources=sources)
         if attr is not None and attr.vjp is not None:
             return self.module.functions[attr.vjp], dt.resolve_wrt(self.module, callee.type, attr.wrt)
-        return self.vjp(callee, Config(0, wrt)), wrt
+        return self.vjp(callee, Config(sources, wrt)), wrt
 
     def add_function(self, fn: Function) -> None:
         if fn.name in self.module.functions:

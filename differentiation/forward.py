@@ -16,6 +16,7 @@ from differentiation.rules import RULES
 from differentiation.tangents import Aggregate, Symbolic, TangentBuilder, field_index, leaves
 from sil import derivative_types as dt
 from sil.builder import Builder
+from sil.derivative_types import several_results
 from sil.diagnostics import SILError
 from sil.instructions import (
     ApplyInst,
@@ -39,7 +40,7 @@ class ForwardEmitter(DerivativeEmitter):
     linear_map_kind = "differential"
 
     def derivative_type(self) -> FunctionType:
-        return dt.jvp_type(self.module, self.fn.type, self.config.source, self.config.wrt)
+        return dt.jvp_type(self.module, self.fn.type, self.config.sources, self.config.wrt)
 
     def names(self) -> tuple[str, str]:
         return jvp_name(self.fn.name, self.config), differential_name(self.fn.name, self.config)
@@ -51,8 +52,10 @@ class ForwardEmitter(DerivativeEmitter):
     def linear_map_type(self, closure: FunctionType, record: Type) -> FunctionType:
         return FunctionType((*closure.params, record), closure.result)
 
-    def callee_derivative(self, callee: Function, wrt: tuple[int, ...]) -> tuple[Function, tuple[int, ...]]:
-        return self.differentiator.jvp_for_call(callee, wrt)
+    def callee_derivative(
+        self, callee: Function, sources: tuple[int, ...], wrt: tuple[int, ...]
+    ) -> tuple[Function, tuple[int, ...]]:
+        return self.differentiator.jvp_for_call(callee, wrt, sources=sources)
 
     def emit_linear_map(self) -> None:
         fn, config = self.fn, self.config
@@ -90,10 +93,14 @@ class ForwardEmitter(DerivativeEmitter):
                 if result is not None:
                     tangents[inst.result] = result
             elif isinstance(inst, ApplyInst):
-                arguments, callee_wrt = self.calls[inst]
+                call = self.calls[inst]
                 (differential,) = [fields[i] for i in self.saved[inst]]
-                ins = [t.materialize(tangents.get(arguments[i]), arguments[i].type) for i in callee_wrt]
-                tangents[inst.result] = b.apply(differential, *ins)
+                ins = [
+                    t.materialize(tangents.get(call.arguments[i]), call.arguments[i].type) for i in call.wrt
+                ]
+                tangents[inst.result] = t.of_results(
+                    b.apply(differential, *ins), inst.result.type, call.sources
+                )
             elif isinstance(inst, TupleInst):
                 elements = {i: s for i, op in enumerate(inst.operands) if (s := tangents.get(op)) is not None}
                 if elements:
@@ -130,16 +137,13 @@ class ForwardEmitter(DerivativeEmitter):
             return tangents
         returned = ret.operands[0]
         owner = returned.owner if isinstance(returned, Result) else None
-        if isinstance(fn.type.result, TupleType) and len(fn.type.results) > 1:
-            # As in reverse mode, only the source element is differentiated: the returned tuple
-            # itself is not active when built here, so its element is read where it was made.
-            if isinstance(owner, TupleInst) and owner.block is block:
-                out = tangents.get(owner.operands[config.source])
-            else:
-                out = t.element(tangents.get(returned), returned.type, config.source)
-            b.return_(t.materialize(out, fn.type.results[config.source]))
-        else:
-            b.return_(t.materialize(tangents.get(returned), returned.type))
+        out = tangents.get(returned)
+        if several_results(fn.type.result) and isinstance(owner, TupleInst) and owner.block is block:
+            # As in reverse mode, only the source elements are differentiated: the returned tuple
+            # itself is not active when built here, so its elements are read where it was made.
+            elements = {i: s for i in config.sources if (s := tangents.get(owner.operands[i])) is not None}
+            out = Aggregate(elements)
+        b.return_(t.results(out, fn.type.result, config.sources))
         return tangents
 
 
@@ -171,7 +175,7 @@ class DifferentialWalk:
         if self.path.name in forward.module.types:
             raise SILError.at(fn.span, f"cannot synthesize type '{self.path.name}': the name is taken")
         forward.differentiator.add_type(self.path)
-        calls = {inst: arguments for inst, (arguments, _) in forward.calls.items()}
+        calls = {inst: call.arguments for inst, call in forward.calls.items()}
         liveness = compute_liveness(fn, self.info.is_active, calls, self.records)
         # The tangents each block's code receives: of the values live into it and of its arguments.
         self.incoming = {

@@ -7,7 +7,7 @@ from analysis.activity import Config
 
 
 def _suffix(config: Config) -> str:
-    return f"src_{config.source}_wrt_{'_'.join(map(str, config.wrt))}"
+    return f"src_{'_'.join(map(str, config.sources))}_wrt_{'_'.join(map(str, config.wrt))}"
 
 
 def vjp_name(original: str, config: Config) -> str:

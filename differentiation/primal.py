@@ -3,7 +3,8 @@ records, what their linear map (the pullback or the differential) needs.
 
 ``DerivativeEmitter`` emits that primal side once for both modes: it clones the original, saves
 what each active builtin's rule asks for, turns each active call into a call of the callee's
-derivative of the same mode (whose linear map it keeps), and returns the original result with
+derivative of the same mode (whose linear map it keeps; of a callee with several results, for
+those the caller uses: ``ActivityInfo.active_elements``), and returns the original result with
 ``partial_apply [callee_guaranteed]`` of the linear-map function to the record of the block that
 returned. A subclass says which mode (the names, the types, the callee's derivative) and emits the
 linear map's body.
@@ -84,6 +85,17 @@ def edge_arguments(term: Instruction, succ: Block) -> list[Value]:
 
 
 @attrs.frozen
+class ActiveCall:
+    """What an active call differentiates: the values passed as the callee's parameters, the
+    parameters its linear map takes or gives tangents for, and the callee's results it carries
+    tangents of (SIL-SPEC §3: the elements of a tuple result the caller differentiates)."""
+
+    arguments: tuple[Value, ...]
+    wrt: tuple[int, ...]
+    sources: tuple[int, ...]
+
+
+@attrs.frozen
 class Checkpoint:
     """A field of a checkpoints record: its name, and the primal value stored in it."""
 
@@ -131,9 +143,7 @@ class DerivativeEmitter(abc.ABC):
         self.config = config
         self.info = analyze_activity(self.module, fn, config)
         self.saved: dict[Instruction, list[int]] = {}  # checkpoint indices in the block's record
-        # For each active call: the arguments, as the callee's parameters, and those its linear
-        # map takes or gives tangents for.
-        self.calls: dict[Instruction, tuple[tuple[Value, ...], tuple[int, ...]]] = {}
+        self.calls: dict[Instruction, ActiveCall] = {}
         self._counts = {"partial": 0, self.linear_map_kind: 0}
         self._references: dict[str, Value] = {}  # function_refs made in the derivative, by name
         self.order = reverse_postorder(fn)  # reachable blocks, each after its dominators
@@ -164,9 +174,11 @@ class DerivativeEmitter(abc.ABC):
         record goes last (bound by partial application)."""
 
     @abc.abstractmethod
-    def callee_derivative(self, callee: Function, wrt: tuple[int, ...]) -> tuple[Function, tuple[int, ...]]:
-        """The derivative of this mode a call of ``callee`` uses, and the parameters its linear map
-        covers (see ``Differentiator.vjp_for_call``)."""
+    def callee_derivative(
+        self, callee: Function, sources: tuple[int, ...], wrt: tuple[int, ...]
+    ) -> tuple[Function, tuple[int, ...]]:
+        """The derivative of this mode a call of ``callee`` uses for its results ``sources``, and
+        the parameters its linear map covers (see ``Differentiator.vjp_for_call``)."""
 
     @abc.abstractmethod
     def emit_linear_map(self) -> None:
@@ -268,6 +280,9 @@ class DerivativeEmitter(abc.ABC):
                 self._save(b, inst, copy)
 
     def active(self, inst: Instruction) -> bool:
+        """Whether ``inst`` carries a derivative: a call, of some result it is differentiated for."""
+        if isinstance(inst, ApplyInst):
+            return bool(self.info.active_elements(inst.result))
         return any(self.info.is_active(r) for r in inst.results)
 
     def checkpoint(self, block: Block, value: Value, kind: str) -> int:
@@ -306,12 +321,9 @@ class DerivativeEmitter(abc.ABC):
         if resolved is None:
             raise SILError.at(inst.span, "cannot differentiate a call of an opaque function value")
         callee = resolved.function
-        if isinstance(callee.type.result, TupleType) and len(callee.type.results) > 1:
-            raise SILError.at(
-                inst.span, f"cannot differentiate a call of '@{callee.name}' yet: it returns several results"
-            )
+        sources = self.info.active_elements(inst.result)
         wrt = tuple(i for i, a in enumerate(resolved.arguments) if self.info.is_active(a))
-        derivative, callee_wrt = self.callee_derivative(callee, wrt)
+        derivative, callee_wrt = self.callee_derivative(callee, sources, wrt)
         reference = self._references.get(derivative.name)
         if reference is None:  # one function_ref per callee derivative, however often it is called
             entry = self.derivative.blocks[0]
@@ -323,7 +335,7 @@ class DerivativeEmitter(abc.ABC):
         self.values[inst.result] = result
         assert inst.block is not None
         self.saved[inst] = [self.checkpoint(inst.block, linear_map, self.linear_map_kind)]
-        self.calls[inst] = (resolved.arguments, callee_wrt)
+        self.calls[inst] = ActiveCall(resolved.arguments, callee_wrt, sources)
 
     # --- records -------------------------------------------------------------------------------
     def provisional_fields(self, block: Block, b: Builder) -> tuple[Value, ...]:

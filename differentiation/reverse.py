@@ -22,6 +22,7 @@ from differentiation.rules import RULES, fit_cotangent
 from differentiation.tangents import Aggregate, Symbolic, TangentBuilder, field_index, leaves
 from sil import derivative_types as dt
 from sil.builder import Builder
+from sil.derivative_types import several_results
 from sil.diagnostics import SILError
 from sil.instructions import (
     ApplyInst,
@@ -36,7 +37,7 @@ from sil.instructions import (
 )
 from sil.ir import Block, Function, Instruction, Result, Value
 from sil.transforms.dce import eliminate_dead_code
-from sil.types import FunctionType, TupleType, Type
+from sil.types import FunctionType, Type
 
 
 class ReverseEmitter(DerivativeEmitter):
@@ -45,7 +46,7 @@ class ReverseEmitter(DerivativeEmitter):
     linear_map_kind = "pullback"
 
     def derivative_type(self) -> FunctionType:
-        return dt.vjp_type(self.module, self.fn.type, self.config.source, self.config.wrt)
+        return dt.vjp_type(self.module, self.fn.type, self.config.sources, self.config.wrt)
 
     def names(self) -> tuple[str, str]:
         return vjp_name(self.fn.name, self.config), pullback_name(self.fn.name, self.config)
@@ -57,8 +58,10 @@ class ReverseEmitter(DerivativeEmitter):
     def linear_map_type(self, closure: FunctionType, record: Type) -> FunctionType:
         return FunctionType((closure.params[0], record), closure.result)
 
-    def callee_derivative(self, callee: Function, wrt: tuple[int, ...]) -> tuple[Function, tuple[int, ...]]:
-        return self.differentiator.vjp_for_call(callee, wrt)
+    def callee_derivative(
+        self, callee: Function, sources: tuple[int, ...], wrt: tuple[int, ...]
+    ) -> tuple[Function, tuple[int, ...]]:
+        return self.differentiator.vjp_for_call(callee, wrt, sources=sources)
 
     def emit_linear_map(self) -> None:
         PullbackEmitter(self).emit()
@@ -77,7 +80,7 @@ class PullbackEmitter:
     def emit(self) -> None:
         reverse, fn, module = self.reverse, self.reverse.fn, self.module
         records = reverse.records
-        calls = {inst: arguments for inst, (arguments, _) in reverse.calls.items()}
+        calls = {inst: call.arguments for inst, call in reverse.calls.items()}
         liveness = compute_liveness(fn, self.info.is_active, calls, records)
         # The adjoints each pullback block receives: of the values live out of its block, and of
         # those its terminator passes to block arguments.
@@ -125,19 +128,17 @@ class PullbackEmitter:
         eliminate_dead_code(self.pullback)
 
     def _seed(self, ret: ReturnInst) -> None:
-        """The seed is the adjoint of the returned value (of its element ``source``, when the
-        function returns several values)."""
-        fn, config = self.reverse.fn, self.reverse.config
+        """The seed is the adjoint of the returned value (of its elements ``sources``, when the
+        function returns several results: of those operands, when the tuple is built here)."""
+        result_type, sources = self.reverse.fn.type.result, self.reverse.config.sources
         returned = ret.operands[0]
         owner = returned.owner if isinstance(returned, Result) else None
-        target: Value = returned
-        adjoint: Symbolic = self.seed
-        if isinstance(fn.type.result, TupleType) and len(fn.type.results) > 1:
-            if isinstance(owner, TupleInst) and owner.block is ret.block:
-                target = owner.operands[config.source]
-            else:
-                adjoint = Aggregate({config.source: self.seed})
-        self._accumulate(target, adjoint)
+        adjoint = self.t.of_results(self.seed, result_type, sources)
+        if several_results(result_type) and isinstance(owner, TupleInst) and owner.block is ret.block:
+            for i, element in self.t.as_aggregate(adjoint, result_type).elements.items():
+                self._accumulate(owner.operands[i], element)
+        else:
+            self._accumulate(returned, adjoint)
 
     def _leave(self, block: Block, b: Builder, adjoints: dict[Value, Symbolic]) -> None:
         """The end of ``block``'s pullback block: read the record, then return the tangents (the
@@ -204,16 +205,16 @@ class PullbackEmitter:
             for op, cotangent in zip(inst.operands, cotangents):
                 self._accumulate(op, fit_cotangent(b, cotangent, op.type))
         elif isinstance(inst, ApplyInst):
-            adjoint = self._take(inst.result)
-            if adjoint is None:
+            result = self.adjoints.pop(inst.result, None)
+            if result is None:
                 return
             (pullback,) = [self.fields[i] for i in self.reverse.saved[inst]]
-            arguments, callee_wrt = self.reverse.calls[inst]
-            tangents = b.apply(pullback, adjoint)
-            parts = (tangents,) if len(callee_wrt) == 1 else b.destructure_tuple(tangents)
-            for i, part in zip(callee_wrt, parts):
-                if self.info.is_active(arguments[i]):
-                    self._accumulate(arguments[i], part)
+            call = self.reverse.calls[inst]
+            tangents = b.apply(pullback, self.t.results(result, inst.result.type, call.sources))
+            parts = (tangents,) if len(call.wrt) == 1 else b.destructure_tuple(tangents)
+            for i, part in zip(call.wrt, parts):
+                if self.info.is_active(call.arguments[i]):
+                    self._accumulate(call.arguments[i], part)
         elif isinstance(inst, TupleInst):
             aggregate = self.t.as_aggregate(self.adjoints.pop(inst.result, None), inst.result.type)
             for i, op in enumerate(inst.operands):

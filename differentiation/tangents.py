@@ -8,6 +8,7 @@ from __future__ import annotations
 import attrs
 
 from sil.builder import Builder
+from sil.derivative_types import several_results
 from sil.diagnostics import SILError, Span
 from sil.instructions import StructExtractInst
 from sil.ir import Module, Value
@@ -100,6 +101,27 @@ class TangentBuilder:
         assert decl is not None and tangent_decl is not None, f"{t} is not a differentiable struct"
         kept = {f.name for f in tangent_decl.fields}
         return {i: f.name for i, f in enumerate(decl.fields) if f.name in kept and not f.no_derivative}
+
+    def of_results(self, value: Value, t: Type, sources: tuple[int, ...]) -> Symbolic:
+        """The tangent of a value of type ``t`` (a function's result) when ``value`` is the tangent
+        of its results ``sources`` (SIL-SPEC §3: one result's tangent, or a tuple of theirs); the
+        other results' tangents are zero."""
+        if not several_results(t) or tuple(self.positions(t)) == sources:
+            return value
+        if len(sources) == 1:
+            return Aggregate({sources[0]: value})
+        return Aggregate({i: self.b.tuple_extract(value, j) for j, i in enumerate(sources)})
+
+    def results(self, tangent: Symbolic | None, t: Type, sources: tuple[int, ...]) -> Value:
+        """The tangent of the results ``sources`` of a value of type ``t`` whose tangent is
+        ``tangent``, as one value (the inverse of ``of_results``; zeros where absent)."""
+        if not several_results(t) or tuple(self.positions(t)) == sources:
+            return self.materialize(tangent, t)
+        elements = self.as_aggregate(tangent, t).elements
+        parts = [self.materialize(elements.get(i), t.elements[i]) for i in sources]
+        if len(parts) == 1:
+            return parts[0]
+        return self.b.tuple(*parts, labels=[t.labels[i] for i in sources])
 
     def materialize_sharing_zeros(self, tangent: Symbolic | None, t: Type, zeros: dict[Type, Value]) -> Value:
         """``materialize``, but an absent tangent is the zero of ``t`` in ``zeros``, made there once

@@ -6,6 +6,8 @@ Used by the verifier to check ``[differentiable]`` attributes, ``differentiable_
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 from sil.ir import Module
 from sil.types import FunctionType, TupleType, Type, tuple_or_single
 
@@ -46,6 +48,18 @@ def resolve_wrt(module: Module, fn: FunctionType, wrt: tuple[int, ...] | None) -
     return wrt
 
 
+def several_results(t: Type) -> TypeGuard[TupleType]:
+    """Whether a function whose result has type ``t`` has several results: a tuple of more than
+    one element has one per element (SIL-SPEC §3)."""
+    return isinstance(t, TupleType) and len(t.elements) > 1
+
+
+def differentiable_results(module: Module, fn: FunctionType) -> tuple[int, ...]:
+    """Indices of the results of differentiable type: what ``source`` omitted means (§3)."""
+    results = fn.results if several_results(fn.result) else (fn.result,)
+    return tuple(i for i, r in enumerate(results) if module.tangent_type(r) is not None)
+
+
 def source_tangent(module: Module, fn: FunctionType, source: int) -> Type:
     """The tangent type of result ``source`` (an element when the result is a tuple)."""
     results = fn.results
@@ -74,18 +88,32 @@ def _wrt_tangents(module: Module, fn: FunctionType, wrt: tuple[int, ...]) -> tup
     return tuple(tangents)
 
 
-def jvp_type(module: Module, fn: FunctionType, source: int, wrt: tuple[int, ...]) -> FunctionType:
+def results_tangent(module: Module, fn: FunctionType, sources: tuple[int, ...]) -> Type:
+    """The tangent of the results ``sources``: one result's, or a tuple of theirs (labeled as the
+    result tuple is), which for every result of differentiable type is the result's tangent."""
+    tangents = tuple(source_tangent(module, fn, i) for i in sources)
+    if len(tangents) == 1:
+        return tangents[0]
+    assert isinstance(fn.result, TupleType)
+    return TupleType(tangents, tuple(fn.result.labels[i] for i in sources))
+
+
+def jvp_type(
+    module: Module, fn: FunctionType, sources: tuple[int, ...], wrt: tuple[int, ...]
+) -> FunctionType:
     """``(A, B) -> (R, @callee_guaranteed (A', B') -> R')``."""
     differential = FunctionType(
-        _wrt_tangents(module, fn, wrt), source_tangent(module, fn, source), "callee_guaranteed"
+        _wrt_tangents(module, fn, wrt), results_tangent(module, fn, sources), "callee_guaranteed"
     )
     return FunctionType(fn.params, TupleType((fn.result, differential)))
 
 
-def vjp_type(module: Module, fn: FunctionType, source: int, wrt: tuple[int, ...]) -> FunctionType:
+def vjp_type(
+    module: Module, fn: FunctionType, sources: tuple[int, ...], wrt: tuple[int, ...]
+) -> FunctionType:
     """``(A, B) -> (R, @callee_guaranteed (R') -> (A', B'))``; one parameter: a bare tangent."""
     pullback = FunctionType(
-        (source_tangent(module, fn, source),),
+        (results_tangent(module, fn, sources),),
         tuple_or_single(_wrt_tangents(module, fn, wrt)),
         "callee_guaranteed",
     )

@@ -156,10 +156,10 @@ class Verifier:
             seen[key] = attr
             if isinstance(attr, DifferentiableAttr):
                 self._check_derivative(
-                    attr, "jvp", attr.jvp, dt.jvp_type(self.module, fn.type, attr.source, wrt)
+                    attr, "jvp", attr.jvp, dt.jvp_type(self.module, fn.type, (attr.source,), wrt)
                 )
                 self._check_derivative(
-                    attr, "vjp", attr.vjp, dt.vjp_type(self.module, fn.type, attr.source, wrt)
+                    attr, "vjp", attr.vjp, dt.vjp_type(self.module, fn.type, (attr.source,), wrt)
                 )
             else:
                 self._verify_legacy(fn, attr, wrt)

@@ -17,7 +17,7 @@ def legacy_pair(module: Module, fn: Function, config: Config) -> tuple[Function,
     for attr in fn.attributes:
         if not isinstance(attr, LegacyDifferentiableAttr) or attr.primal is None or attr.adjoint is None:
             continue
-        if (attr.source, dt.resolve_wrt(module, fn.type, attr.wrt)) != (config.source, config.wrt):
+        if ((attr.source,), dt.resolve_wrt(module, fn.type, attr.wrt)) != (config.sources, config.wrt):
             continue
         form = legacy_form(module, fn, attr)
         if form is not None:
@@ -42,7 +42,7 @@ def legacy_form(module: Module, fn: Function, attr: LegacyDifferentiableAttr) ->
 def answering_vjp(module: Module, fn: Function, config: Config) -> Function | None:
     """The VJP a ``[differentiable]`` attribute of ``fn`` names for exactly ``config``."""
     for attr in fn.attributes:
-        if not isinstance(attr, DifferentiableAttr) or attr.vjp is None or attr.source != config.source:
+        if not isinstance(attr, DifferentiableAttr) or attr.vjp is None or (attr.source,) != config.sources:
             continue
         if dt.resolve_wrt(module, fn.type, attr.wrt) == config.wrt:
             return module.functions.get(attr.vjp)

@@ -63,7 +63,7 @@ class SynthesizeVJP(Pass):
             raise SILError(problems)
         for fn, attr, config, name, form in work:
             vjp = _vjp(module, fn, attr, config, name, form)
-            fn.attributes.append(DifferentiableAttr(config.source, attr.wrt, None, vjp.name))
+            fn.attributes.append(DifferentiableAttr(attr.source, attr.wrt, None, vjp.name))
 
 
 def _vjp(
@@ -71,7 +71,7 @@ def _vjp(
 ) -> Function:
     assert attr.primal is not None and attr.adjoint is not None
     primal, adjoint = module.functions[attr.primal], module.functions[attr.adjoint]
-    vjp = module.add_function(Function(name, dt.vjp_type(module, fn.type, config.source, config.wrt)))
+    vjp = module.add_function(Function(name, dt.vjp_type(module, fn.type, config.sources, config.wrt)))
     block = vjp.add_block("bb0")
     names = [a.name for a in fn.blocks[0].args] if fn.blocks else [None] * len(fn.type.params)
     arguments = [block.add_argument(t, n) for t, n in zip(fn.type.params, names)]

@@ -87,7 +87,7 @@ class DifferentiableFunctionInst(Instruction):
             return
         try:
             wrt = dt.resolve_wrt(v.module, t, self.parameters)
-            expected = (dt.jvp_type(v.module, t, 0, wrt), dt.vjp_type(v.module, t, 0, wrt))
+            expected = (dt.jvp_type(v.module, t, (0,), wrt), dt.vjp_type(v.module, t, (0,), wrt))
         except dt.DerivativeTypeError as e:
             v.error(self, f"differentiable_function: {e}")
             return
@@ -108,7 +108,7 @@ def extractee_type(module: Module, t: FunctionType, kind: str) -> FunctionType:
     make = dt.jvp_type if kind == "jvp" else dt.vjp_type
     try:
         wrt = dt.resolve_wrt(module, original, tuple(i for i, nd in enumerate(t.no_derivative) if not nd))
-        return make(module, original, 0, wrt)
+        return make(module, original, (0,), wrt)
     except dt.DerivativeTypeError as e:
         raise TypeRuleError(str(e)) from None
 
@@ -188,9 +188,23 @@ class GradientInst(Instruction):
         except dt.DerivativeTypeError as e:
             raise TypeRuleError(f"gradient: {e}") from None
 
+    @staticmethod
+    def implied_source(module: Module, t: FunctionType) -> int:
+        """The result ``gradient`` seeds when ``[source N]`` is left out: the one result of
+        differentiable type (SIL-SPEC §3: ``source`` omitted means every such result, and
+        ``gradient`` seeds one)."""
+        results = dt.differentiable_results(module, t)
+        if len(results) > 1:
+            raise TypeRuleError(
+                f"gradient: the function has {len(results)} results of differentiable type: "
+                "name the one to seed with [source N]"
+            )
+        return results[0] if results else 0
+
     @classmethod
     def parse(cls, p: Parser) -> GradientInst:
-        source, wrt, seedable, preserving = 0, None, False, False
+        source: int | None = None
+        wrt, seedable, preserving = None, False, False
         while p.accept("["):
             at = p.pos
             word = p.ident("a gradient option")
@@ -210,11 +224,17 @@ class GradientInst(Instruction):
         t = operand.type
         if not isinstance(t, FunctionType) or t.convention != "thin":
             p.error(f"gradient needs a @convention(thin) function, not {t}", at=at)
+        if source is None:
+            source = cls.implied_source(p.module, t)
         resolved, result = cls.derive(p.module, t, source, wrt, seedable, preserving)
         return cls([operand], source, resolved, seedable, preserving, result)
 
     def format(self, pr: Printer) -> str:
-        parts = [] if self.source == 0 else [f"[source {self.source}]"]
+        t = self.operands[0].type
+        # Named for a function with several results, so that the text never needs the module's
+        # types to tell which result is seeded.
+        several = isinstance(t, FunctionType) and dt.several_results(t.result)
+        parts = [f"[source {self.source}]"] if self.source != 0 or several else []
         parts.append(f"[wrt {_format_indices(self.wrt)}]")
         if self.seedable:
             parts.append("[seedable]")

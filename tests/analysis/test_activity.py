@@ -113,3 +113,57 @@ def test_values_lists_arguments_and_results_in_order() -> None:
     names = [v.name for v in info.values()]
     assert names == ["x", "c", "dead", "unused_constant", "r"]
     assert all(isinstance(v, Value) for v in info.values())
+
+
+CALLS = """\
+sil @t : $@convention(thin) (Double) -> (Double, Int, Double) {
+bb0(%x : $Double):
+  %n = integer_literal $Int, 1
+  %r = tuple (%x : $Double, %n : $Int, %x : $Double)
+  return %r : $(Double, Int, Double)
+}
+
+sil @g : $@convention(thin) (Double) -> (Double, Double, Double) {
+bb0(%x : $Double):
+  %t = function_ref @t : $@convention(thin) (Double) -> (Double, Int, Double)
+  %extracted = apply %t(%x) : $@convention(thin) (Double) -> (Double, Int, Double)
+  %e2 = tuple_extract %extracted : $(Double, Int, Double), 2
+  %destructured = apply %t(%x) : $@convention(thin) (Double) -> (Double, Int, Double)
+  (%d0, %d1, %d2) = destructure_tuple %destructured : $(Double, Int, Double)
+  %whole = apply %t(%x) : $@convention(thin) (Double) -> (Double, Int, Double)
+  %w = tuple (%whole : $(Double, Int, Double), %x : $Double)
+  %w0 = tuple_extract %w : $((Double, Int, Double), Double), 0
+  %w00 = tuple_extract %w0 : $(Double, Int, Double), 0
+  %int_only = apply %t(%x) : $@convention(thin) (Double) -> (Double, Int, Double)
+  %i1 = tuple_extract %int_only : $(Double, Int, Double), 1
+  %f1 = builtin "sitofp"(%i1 : $Int) : $Double
+  %s = builtin "fadd"(%d0 : $Double, %f1 : $Double) : $Double
+  %r = tuple (%e2 : $Double, %s : $Double, %w00 : $Double)
+  return %r : $(Double, Double, Double)
+}
+
+sil @returns_it : $@convention(thin) (Double) -> (Double, Int, Double) {
+bb0(%x : $Double):
+  %t = function_ref @t : $@convention(thin) (Double) -> (Double, Int, Double)
+  %r = apply %t(%x) : $@convention(thin) (Double) -> (Double, Int, Double)
+  return %r : $(Double, Int, Double)
+}
+"""
+
+
+def test_a_call_with_several_results_is_differentiated_for_the_results_used() -> None:
+    """Those taken out active (not the Int, nor %d2, unused); all of differentiable type where the
+    tuple is used whole; the caller's sources where it is returned; none where only an Int is."""
+    module = parsed(CALLS)
+    info = analyze_activity(module, module.functions["g"], Config((0, 1, 2), (0,)))
+    calls = {v.name: info.active_elements(v) for v in info.values() if v.name is not None}
+    assert calls["extracted"] == (2,)
+    assert calls["destructured"] == (0,)
+    assert calls["whole"] == (0, 2)
+    assert calls["int_only"] == ()
+    assert (calls["s"], calls["d1"], calls["d2"]) == ((0,), (), ())  # a single result; inactive ones
+    returns_it = module.functions["returns_it"]
+    for sources in [(0,), (2,), (0, 2)]:
+        info = analyze_activity(module, returns_it, Config(sources, (0,)))
+        (call,) = [v for v in info.values() if v.name == "r"]
+        assert info.active_elements(call) == sources

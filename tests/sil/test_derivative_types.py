@@ -7,7 +7,7 @@ import pytest
 
 from sil import derivative_types as dt
 from sil import parse, print_module, verify_module
-from sil.instructions import extractee_type
+from sil.instructions import GradientInst, extractee_type
 from sil.ir import Module
 from sil.types import FunctionType, NominalType
 
@@ -62,7 +62,7 @@ UNARY = "@convention(thin) (Float) -> Float"
     ],
 )
 def test_jvp_type(original: str, wrt: tuple[int, ...], jvp: str) -> None:
-    assert str(dt.jvp_type(module(), fn(original), 0, wrt)) == jvp
+    assert str(dt.jvp_type(module(), fn(original), (0,), wrt)) == jvp
 
 
 @pytest.mark.parametrize(
@@ -96,29 +96,45 @@ def test_jvp_type(original: str, wrt: tuple[int, ...], jvp: str) -> None:
     ],
 )
 def test_vjp_type(original: str, wrt: tuple[int, ...], vjp: str) -> None:
-    assert str(dt.vjp_type(module(), fn(original), 0, wrt)) == vjp
+    assert str(dt.vjp_type(module(), fn(original), (0,), wrt)) == vjp
 
 
 def test_single_parameter_pullback_returns_bare_tangent() -> None:
-    vjp = dt.vjp_type(module(), fn(UNARY), 0, (0,))
+    vjp = dt.vjp_type(module(), fn(UNARY), (0,), (0,))
     pullback = vjp.results[1]
     assert isinstance(pullback, FunctionType)
     assert pullback.convention == "callee_guaranteed"
     assert str(pullback.result) == "Float"
-    struct_vjp = dt.vjp_type(module(), fn("@convention(thin) (Point) -> Float"), 0, (0,))
+    struct_vjp = dt.vjp_type(module(), fn("@convention(thin) (Point) -> Float"), (0,), (0,))
     assert struct_vjp.results[1].result == NominalType("Point.TangentVector")  # type: ignore[attr-defined]
 
 
 def test_source_selects_an_element_of_a_tuple_result() -> None:
     original = fn("@convention(thin) (Float) -> (Float, Double)")
     assert (
-        str(dt.vjp_type(module(), original, 1, (0,)))
+        str(dt.vjp_type(module(), original, (1,), (0,)))
         == "@convention(thin) (Float) -> ((Float, Double), @callee_guaranteed (Double) -> Float)"
     )
     assert (
-        str(dt.jvp_type(module(), original, 0, (0,)))
+        str(dt.jvp_type(module(), original, (0,), (0,)))
         == "@convention(thin) (Float) -> ((Float, Double), @callee_guaranteed (Float) -> Float)"
     )
+
+
+def test_several_sources_have_a_tuple_tangent() -> None:
+    """SIL-SPEC §3: every result of differentiable type is the result's own tangent (labels
+    included); a subset is the tuple of its elements' tangents."""
+    original = fn("@convention(thin) (Float) -> (a: Float, n: Int, b: Double, c: Float)")
+    m = module()
+    assert dt.results_tangent(m, original, (0, 2, 3)) == m.tangent_type(original.result)
+    assert str(dt.results_tangent(m, original, (0, 3))) == "(a: Float, c: Float)"
+    assert (
+        str(dt.vjp_type(m, original, (2, 3), (0,)))
+        == "@convention(thin) (Float) -> ((a: Float, n: Int, b: Double, c: Float), "
+        "@callee_guaranteed ((b: Double, c: Float)) -> Float)"
+    )
+    with pytest.raises(dt.DerivativeTypeError, match="result 1 of type Int is not differentiable"):
+        dt.results_tangent(m, original, (0, 1))
 
 
 # --- legacy primal and adjoint ----------------------------------------------------------------
@@ -218,6 +234,31 @@ def test_gradient_without_wrt_skips_non_differentiable_parameters() -> None:
     assert _gradient_result("", "@convention(thin) (Float, Int) -> Float") == (
         "@convention(thin) (Float, Int) -> Float"
     )
+
+
+@pytest.mark.parametrize(
+    ("original", "seeded", "printed"),
+    [
+        ("@convention(thin) (Float) -> Float", 0, ""),
+        ("@convention(thin) (Float) -> (Int, Double)", 1, "[source 1] "),
+        ("@convention(thin) (Float) -> (Float, Int)", 0, "[source 0] "),
+    ],
+)
+def test_gradient_without_source_seeds_the_one_differentiable_result(
+    original: str, seeded: int, printed: str
+) -> None:
+    """SIL-SPEC §3: ``source`` omitted means every result of differentiable type, and ``gradient``
+    seeds one; the printer names it for a function with several results."""
+    m = parse(
+        f"sil @f : ${original}\nsil @g : $@convention(thin) () -> () {{\nbb0:\n"
+        f"  %0 = function_ref @f : ${original}\n  %1 = gradient [wrt 0] %0 : ${original}\n"
+        "  %2 = tuple ()\n  return %2 : $()\n}\n"
+    )
+    assert verify_module(m) == []
+    gradient = m.functions["g"].entry.instructions[1]
+    assert isinstance(gradient, GradientInst) and gradient.source == seeded
+    assert f"gradient {printed}[wrt 0] %0" in print_module(m)
+    assert print_module(parse(print_module(m))) == print_module(m)
 
 
 # --- wrt and source resolution ---------------------------------------------------------------

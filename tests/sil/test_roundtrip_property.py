@@ -270,7 +270,7 @@ class Gen:
             return None
         chosen = tuple(i for i in candidates if self.r.random() < 0.7) or candidates[:1]
         try:
-            dt.jvp_type(self.m, plain, 0, chosen)
+            dt.jvp_type(self.m, plain, (0,), chosen)
         except dt.DerivativeTypeError:
             return None
         return dt.differentiable_bundle_type(plain, chosen)
@@ -366,9 +366,9 @@ class Gen:
             else:
                 jvp = vjp = None
                 if r.random() < 0.6:
-                    jvp = self.declare(dt.jvp_type(self.m, t, source, resolved)).name
+                    jvp = self.declare(dt.jvp_type(self.m, t, (source,), resolved)).name
                 if r.random() < 0.6:
-                    vjp = self.declare(dt.vjp_type(self.m, t, source, resolved)).name
+                    vjp = self.declare(dt.vjp_type(self.m, t, (source,), resolved)).name
                 attrs.append(DifferentiableAttr(source, wrt, jvp, vjp))
         r.shuffle(attrs)
         fn.attributes = attrs
@@ -809,8 +809,8 @@ class BodyGen:
         assert isinstance(original.type, FunctionType)
         jvp = vjp = None
         if self.r.random() < 0.4:
-            jvp = self.function_ref_of_type(dt.jvp_type(self.m, original.type, 0, params))
-            vjp = self.function_ref_of_type(dt.vjp_type(self.m, original.type, 0, params))
+            jvp = self.function_ref_of_type(dt.jvp_type(self.m, original.type, (0,), params))
+            vjp = self.function_ref_of_type(dt.vjp_type(self.m, original.type, (0,), params))
         self.add(self.b.differentiable_function(original, params, jvp, vjp))
 
     def emit_differentiable_function_extract(self) -> None:
