@@ -70,7 +70,9 @@ class Differentiation(Pass):
         for request, jvp, vjp in bundles:
             b = Builder.before(request, module)
             jvp_ref, vjp_ref = b.function_ref(jvp), b.function_ref(vjp)
-            bundle = b.differentiable_function(request.original, request.parameters, jvp_ref, vjp_ref)
+            bundle = b.differentiable_function(
+                request.original, request.parameters, jvp_ref, vjp_ref, request.result_indices
+            )
             request.result.replace_all_uses_with(bundle)
             request.erase()
 
