@@ -1,8 +1,10 @@
 """``-differentiation-diagnostics``: everything that would stop differentiation, reported at once.
 
 Run before any derivative is emitted (as Swift's differentiation diagnostics are), so the emitters
-can assume what they are given is differentiable. For every request (``analysis.activity``), and
-for every function an active call makes it differentiate, it reports:
+can assume what they are given is differentiable. For every request (``requests.py``) that a
+registered derivative does not answer (a request of a function without a body is then "function is
+not differentiable", at the request), and for every function an active call makes it
+differentiate, it reports:
 - an active value through a builtin with no derivative ("expression is not differentiable"), or
   through one whose rule is not there yet (see ``differentiation/rules.py``);
 - an active call of a function with neither a body nor a registered derivative ("function is not
@@ -22,9 +24,10 @@ from collections.abc import Sequence
 
 import attrs
 
-from analysis.activity import ActivityInfo, Config, analyze_activity, differentiation_requests
+from analysis.activity import ActivityInfo, Config, analyze_activity
 from analysis.liveness import compute_liveness
 from differentiation.legacy.pairs import legacy_pair
+from differentiation.requests import Request, derivative_requests
 from differentiation.rules import RULES, may_broadcast
 from sil.builtins import BUILTINS
 from sil.cfg import blocks_that_return
@@ -34,11 +37,12 @@ from sil.instructions import (
     BuiltinInst,
     EnumInst,
     FunctionRefInst,
+    GradientInst,
     PartialApplyInst,
     StructInst,
     ThinToThickFunctionInst,
 )
-from sil.ir import Block, DifferentiableAttr, Function, Instruction, Module, Result, Value
+from sil.ir import Block, Function, Instruction, Module, Result, Value
 from sil.passes import Pass, PassContext, register_pass
 from sil.types import TensorType
 
@@ -74,36 +78,32 @@ def resolve_callee(module: Module, apply: ApplyInst) -> ResolvedCallee | None:
     return None
 
 
-def registered_derivative(fn: Function, wrt: tuple[int, ...], kind: str = "vjp") -> DifferentiableAttr | None:
-    """A ``[differentiable]`` attribute of ``fn`` naming a derivative of ``kind`` ("vjp" or "jvp")
-    for ``wrt`` (or a superset of it)."""
-    for attr in fn.attributes:
-        if not isinstance(attr, DifferentiableAttr) or getattr(attr, kind) is None:
-            continue
-        if attr.wrt is None or set(wrt) <= set(attr.wrt):
-            return attr
-    return None
-
-
 class DifferentiabilityChecker:
     """Finds every problem in the functions a module asks to differentiate, and in their callees."""
 
     def __init__(self, module: Module) -> None:
         self.module = module
         self.errors: list[Diagnostic] = []
-        self._checked: set[tuple[str, Config]] = set()
+        self._checked: set[tuple[str, Config, tuple[str, ...]]] = set()
 
     def check_module(self) -> list[Diagnostic]:
-        for name, configs in differentiation_requests(self.module).items():
-            fn = self.module.functions[name]
-            for config in configs:
-                if legacy_pair(self.module, fn, config) is None:  # a legacy pair answers it as it is
-                    self.check(fn, config, [])
+        for request in derivative_requests(self.module):
+            fn, config, site = request.function, request.config, request.site
+            if isinstance(site, GradientInst) and legacy_pair(self.module, fn, config) is not None:
+                continue  # a legacy pair answers it as it is
+            missing = request.unanswered(self.module)
+            if not missing:
+                continue
+            if fn.is_declaration:
+                self._not_differentiable(site.span if site is not None else fn.span, fn, [], missing)
+            else:
+                self.check(fn, config, [], missing)
         return sorted(self.errors, key=lambda d: d.span.start if d.span is not None else -1)
 
-    def check(self, fn: Function, config: Config, context: list[Diagnostic]) -> None:
-        """Check ``fn`` differentiated as ``config``; ``context`` notes say which calls led here."""
-        key = (fn.name, config)
+    def check(self, fn: Function, config: Config, context: list[Diagnostic], kinds: tuple[str, ...]) -> None:
+        """Check ``fn`` differentiated as ``config`` for derivatives of ``kinds`` ("jvp", "vjp");
+        ``context`` notes say which calls led here."""
+        key = (fn.name, config, kinds)
         if key in self._checked:
             return
         self._checked.add(key)
@@ -114,7 +114,7 @@ class DifferentiabilityChecker:
             if isinstance(inst, BuiltinInst):
                 self._check_builtin(inst, info, context)
             elif isinstance(inst, ApplyInst):
-                self._check_apply(inst, info, context)
+                self._check_apply(inst, info, context, kinds)
             elif isinstance(inst, EnumInst) and self._carries_derivative(inst, info):
                 self.error(
                     inst.span,
@@ -197,16 +197,14 @@ class DifferentiabilityChecker:
             return
         self.error(inst.span, message, context)
 
-    def _check_apply(self, inst: ApplyInst, info: ActivityInfo, context: list[Diagnostic]) -> None:
+    def _check_apply(
+        self, inst: ApplyInst, info: ActivityInfo, context: list[Diagnostic], kinds: tuple[str, ...]
+    ) -> None:
         if not self._carries_derivative(inst, info):
             return
         resolved = resolve_callee(self.module, inst)
         if resolved is None:
-            self.error(
-                inst.span,
-                OPAQUE_CALLEE,
-                context,
-            )
+            self.error(inst.span, OPAQUE_CALLEE, context)
             return
         callee = resolved.function
         wrt = tuple(
@@ -214,20 +212,25 @@ class DifferentiabilityChecker:
             for i, arg in enumerate(resolved.arguments)
             if arg in info.varied and self.module.tangent_type(arg.type) is not None
         )
-        if not wrt or registered_derivative(callee, wrt) is not None:
+        if not wrt:
+            return
+        missing = Request(callee, Config(0, wrt), kinds, inst, exact=False).unanswered(self.module)
+        if not missing:
             return
         if callee.is_declaration:
-            self.error(
-                inst.span,
-                "function is not differentiable",
-                [
-                    *context,
-                    note(callee.span, f"'@{callee.name}' has neither a body nor a registered derivative"),
-                ],
-            )
+            self._not_differentiable(inst.span, callee, context, missing)
             return
         here = note(inst.span, f"in the derivative of '@{callee.name}', needed for this call")
-        self.check(callee, Config(0, wrt), [here, *context])
+        self.check(callee, Config(0, wrt), [here, *context], missing)
+
+    def _not_differentiable(
+        self, span: Span | None, fn: Function, context: list[Diagnostic], missing: tuple[str, ...]
+    ) -> None:
+        """A request or a call needs the derivatives ``missing`` of ``fn``, which has no body to
+        make them from."""
+        what = missing[0].upper() if len(missing) == 1 else "derivative"
+        reason = note(fn.span, f"'@{fn.name}' has neither a body nor a registered {what}")
+        self.error(span, "function is not differentiable", [*context, reason])
 
     def error(self, span: Span | None, message: str, notes: list[Diagnostic]) -> None:
         self.errors.append(Diagnostic("error", message, span, list(notes)))

@@ -4,9 +4,8 @@ take back everything it added (a pass that fails leaves the module as it was).""
 from __future__ import annotations
 
 from analysis.activity import Config
-from differentiation.diagnostics import registered_derivative
-from differentiation.legacy.pairs import answering_vjp
 from differentiation.naming import jvp_name, vjp_name
+from differentiation.requests import registered_derivative
 from sil import derivative_types as dt
 from sil.diagnostics import SILError
 from sil.ir import Function, Module, TypeDecl
@@ -40,11 +39,6 @@ class Differentiator:
             emitter.emit_bodies()
         return found
 
-    def vjp_for(self, fn: Function, config: Config) -> Function:
-        """The VJP a ``[differentiable]`` attribute of ``fn`` registers for exactly ``config``, else
-        a synthesized one."""
-        return answering_vjp(self.module, fn, config) or self.vjp(fn, config)
-
     def jvp(self, fn: Function, config: Config) -> Function:
         """The synthesized JVP of ``fn`` for ``config`` (emitted now if it is not yet)."""
         key = (fn.name, config)
@@ -63,22 +57,35 @@ class Differentiator:
             emitter.emit_bodies()
         return found
 
+    def derivative_for(
+        self, fn: Function, config: Config, kind: str, exact: bool = True
+    ) -> tuple[Function, tuple[int, ...]]:
+        """The derivative of ``kind`` ("jvp" or "vjp") a request for ``config`` uses: a registered
+        one (for a superset of ``config.wrt`` too, unless ``exact``: see ``registered_derivative``),
+        else one synthesized from the body; and the parameters its linear map covers."""
+        found = registered_derivative(self.module, fn, config, kind, exact)
+        if found is not None:
+            return found
+        if fn.is_declaration:
+            raise SILError.at(fn.span, f"'@{fn.name}' has no body and no registered {kind.upper()}")
+        return (self.jvp if kind == "jvp" else self.vjp)(fn, config), config.wrt
+
+    def jvp_for(self, fn: Function, config: Config) -> Function:
+        """The JVP of ``fn`` for exactly ``config``: registered, else synthesized."""
+        return self.derivative_for(fn, config, "jvp")[0]
+
+    def vjp_for(self, fn: Function, config: Config) -> Function:
+        """The VJP of ``fn`` for exactly ``config``: registered, else synthesized."""
+        return self.derivative_for(fn, config, "vjp")[0]
+
     def jvp_for_call(self, callee: Function, wrt: tuple[int, ...]) -> tuple[Function, tuple[int, ...]]:
         """The JVP a call of ``callee`` uses for the arguments ``wrt`` (see ``vjp_for_call``)."""
-        attr = registered_derivative(callee, wrt, "jvp")
-        if attr is not None and attr.jvp is not None:
-            return self.module.functions[attr.jvp], dt.resolve_wrt(self.module, callee.type, attr.wrt)
-        if callee.is_declaration:
-            raise SILError.at(callee.span, f"'@{callee.name}' has no body and no registered JVP")
-        return self.jvp(callee, Config(0, wrt)), wrt
+        return self.derivative_for(callee, Config(0, wrt), "jvp", exact=False)
 
     def vjp_for_call(self, callee: Function, wrt: tuple[int, ...]) -> tuple[Function, tuple[int, ...]]:
         """The VJP a call of ``callee`` uses for the arguments ``wrt``: a registered one (for those
         or more arguments), else a synthesized one; and the arguments its pullback returns tangents for."""
-        attr = registered_derivative(callee, wrt)
-        if attr is not None and attr.vjp is not None:
-            return self.module.functions[attr.vjp], dt.resolve_wrt(self.module, callee.type, attr.wrt)
-        return self.vjp(callee, Config(0, wrt)), wrt
+        return self.derivative_for(callee, Config(0, wrt), "vjp", exact=False)
 
     def add_function(self, fn: Function) -> None:
         if fn.name in self.module.functions:
