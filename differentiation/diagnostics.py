@@ -9,7 +9,8 @@ differentiate, it reports:
   through one whose rule is not there yet (see ``differentiation/rules.py``);
 - an active call of a function with neither a body nor a registered derivative ("function is not
   differentiable", with a note at the callee's declaration), or of a function value it cannot see
-  through;
+  through (the ``[original]`` of a ``@differentiable`` value is differentiated with the value's own
+  ``[jvp]`` and ``[vjp]``, for the parameters it is differentiable in and its result 0);
 - an active value put into an enum payload or a struct that is not ``Differentiable``, which
   carry no derivative;
 - what control flow cannot do yet: a branch that reaches one block twice with different
@@ -35,6 +36,8 @@ from sil.diagnostics import Diagnostic, SILError, Span, note
 from sil.instructions import (
     ApplyInst,
     BuiltinInst,
+    DifferentiableFunctionExtractInst,
+    DifferentiableFunctionInst,
     EnumInst,
     FunctionRefInst,
     GradientInst,
@@ -44,7 +47,7 @@ from sil.instructions import (
 )
 from sil.ir import Block, Function, Instruction, Module, Result, Value
 from sil.passes import Pass, PassContext, register_pass
-from sil.types import TensorType
+from sil.types import FunctionType, TensorType, TupleType
 
 OPAQUE_CALLEE = "expression is not differentiable: the callee is a function value that cannot be seen through"
 
@@ -58,9 +61,10 @@ class ResolvedCallee:
     arguments: tuple[Value, ...]
 
 
-def resolve_callee(module: Module, apply: ApplyInst) -> ResolvedCallee | None:
-    """The function behind an apply's callee (a ``function_ref``, possibly made thick or partially
-    applied), or None when it is an opaque function value (a parameter, a loaded closure…)."""
+def _unwrap_callee(apply: ApplyInst) -> tuple[Value, list[Value]]:
+    """The function value behind an apply's callee, seen through ``thin_to_thick_function``,
+    ``partial_application`` (whose bound arguments come back too) and the ``[original]`` of a
+    ``differentiable_function`` still to be differentiated (which asks the same derivatives)."""
     callee = apply.callee
     bound: list[Value] = []
     while isinstance(callee, Result):
@@ -70,11 +74,56 @@ def resolve_callee(module: Module, apply: ApplyInst) -> ResolvedCallee | None:
         elif isinstance(owner, PartialApplyInst):
             bound = [*owner.args, *bound]  # partial application binds trailing arguments
             callee = owner.callee
-        elif isinstance(owner, FunctionRefInst):
-            fn = module.functions.get(owner.function_name)
-            return None if fn is None else ResolvedCallee(fn, (*apply.args, *bound))
+        elif isinstance(owner, DifferentiableFunctionExtractInst) and (seen := _requested(owner)) is not None:
+            callee = seen
         else:
-            return None
+            break
+    return callee, bound
+
+
+def _requested(extract: DifferentiableFunctionExtractInst) -> Value | None:
+    """The function an ``[original]`` extract takes out of a bundle without derivatives yet."""
+    bundle = extract.operands[0]
+    if extract.extractee != "original" or not isinstance(bundle, Result):
+        return None
+    owner = bundle.owner
+    if isinstance(owner, DifferentiableFunctionInst) and len(owner.operands) == 1:
+        return owner.original
+    return None
+
+
+def resolve_callee(module: Module, apply: ApplyInst) -> ResolvedCallee | None:
+    """The function behind an apply's callee (a ``function_ref``, possibly made thick or partially
+    applied), or None when it is a function value (a parameter, a loaded closure…)."""
+    callee, bound = _unwrap_callee(apply)
+    if isinstance(callee, Result) and isinstance(callee.owner, FunctionRefInst):
+        fn = module.functions.get(callee.owner.function_name)
+        return None if fn is None else ResolvedCallee(fn, (*apply.args, *bound))
+    return None
+
+
+@attrs.frozen
+class BundleCallee:
+    """A call of the ``[original]`` of a ``@differentiable`` function value ``bundle``: its
+    derivatives are the same value's ``[jvp]`` and ``[vjp]``, as in Swift's SIL, for the
+    parameters ``wrt`` the value is differentiable in. ``arguments`` as in ``ResolvedCallee``."""
+
+    bundle: Value
+    arguments: tuple[Value, ...]
+
+    @property
+    def wrt(self) -> tuple[int, ...]:
+        t = self.bundle.type
+        assert isinstance(t, FunctionType)
+        return tuple(i for i, nd in enumerate(t.no_derivative) if not nd)
+
+
+def resolve_bundle_callee(apply: ApplyInst) -> BundleCallee | None:
+    """The ``@differentiable`` function value whose original an apply calls, if it does."""
+    callee, bound = _unwrap_callee(apply)
+    owner = callee.owner if isinstance(callee, Result) else None
+    if isinstance(owner, DifferentiableFunctionExtractInst) and owner.extractee == "original":
+        return BundleCallee(owner.operands[0], (*apply.args, *bound))
     return None
 
 
@@ -204,7 +253,11 @@ class DifferentiabilityChecker:
             return
         resolved = resolve_callee(self.module, inst)
         if resolved is None:
-            self.error(inst.span, OPAQUE_CALLEE, context)
+            through = resolve_bundle_callee(inst)
+            if through is None:
+                self.error(inst.span, OPAQUE_CALLEE, context)
+            else:
+                self._check_bundle_call(inst, through, info, context)
             return
         callee = resolved.function
         wrt = tuple(
@@ -222,6 +275,25 @@ class DifferentiabilityChecker:
             return
         here = note(inst.span, f"in the derivative of '@{callee.name}', needed for this call")
         self.check(callee, Config(0, wrt), [here, *context], missing)
+
+    def _check_bundle_call(
+        self, inst: ApplyInst, through: BundleCallee, info: ActivityInfo, context: list[Diagnostic]
+    ) -> None:
+        """A call of a ``@differentiable`` function value: its derivatives cover its own parameters
+        and its result 0."""
+        t = through.bundle.type
+        assert isinstance(t, FunctionType)
+        for i, arg in enumerate(through.arguments):
+            if i not in through.wrt and arg in info.varied and self.module.tangent_type(arg.type) is not None:
+                noun = f"parameter {i} of the function value"
+                self.error(inst.span, f"expression is not differentiable: {noun} is @noDerivative", context)
+                return
+        if isinstance(t.result, TupleType) and len(t.results) > 1:
+            message = (
+                "cannot differentiate a call of a @differentiable function value with several results "
+                "yet: its derivatives are of result 0"
+            )
+            self.error(inst.span, message, context)
 
     def _not_differentiable(
         self, span: Span | None, fn: Function, context: list[Diagnostic], missing: tuple[str, ...]

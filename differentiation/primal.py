@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from analysis.activity import Config, analyze_activity
-from differentiation.diagnostics import resolve_callee
+from differentiation.diagnostics import resolve_bundle_callee, resolve_callee
 from differentiation.naming import EXIT_BLOCK, block_label
 from differentiation.rules import RULES
 from sil.builder import Builder
@@ -121,8 +121,10 @@ class BlockRecord:
 class DerivativeEmitter(abc.ABC):
     """Emits a derivative (VJP or JVP) of one function for one configuration, and its linear map."""
 
-    # Set by subclasses: what the callee-derivative fields are called (``pullback_0``…).
+    # Set by subclasses: what the callee-derivative fields are called (``pullback_0``…), and
+    # which derivative a call uses (``differentiable_function_extract [vjp]``…).
     linear_map_kind = ""
+    derivative_kind = ""
 
     def __init__(self, differentiator: Differentiator, fn: Function, config: Config) -> None:
         self.differentiator = differentiator
@@ -304,7 +306,15 @@ class DerivativeEmitter(abc.ABC):
         """A call of the callee's derivative in place of the call; its linear map is kept."""
         resolved = resolve_callee(self.module, inst)
         if resolved is None:
-            raise SILError.at(inst.span, "cannot differentiate a call of an opaque function value")
+            through = resolve_bundle_callee(inst)
+            if through is None:
+                raise SILError.at(inst.span, "cannot differentiate a call of an opaque function value")
+            # The value's own derivative, as Swift's SIL has it.
+            bundle_derivative = b.differentiable_function_extract(
+                self.derivative_kind, self.values[through.bundle]
+            )
+            self._keep_linear_map(b, inst, bundle_derivative, through.arguments, through.wrt)
+            return
         callee = resolved.function
         if isinstance(callee.type.result, TupleType) and len(callee.type.results) > 1:
             raise SILError.at(
@@ -317,13 +327,25 @@ class DerivativeEmitter(abc.ABC):
             entry = self.derivative.blocks[0]
             at = b if b.block is entry else Builder(entry, len(entry.instructions), self.module)
             reference = self._references[derivative.name] = at.function_ref(derivative)
-        pair = b.apply(reference, *[self.values[a] for a in resolved.arguments])
+        self._keep_linear_map(b, inst, reference, resolved.arguments, callee_wrt)
+
+    def _keep_linear_map(
+        self,
+        b: Builder,
+        inst: ApplyInst,
+        derivative: Value,
+        arguments: tuple[Value, ...],
+        callee_wrt: tuple[int, ...],
+    ) -> None:
+        """Call the callee's ``derivative`` on the call's ``arguments`` (as the callee's parameters)
+        in place of the call, and keep its linear map, which covers the parameters ``callee_wrt``."""
+        pair = b.apply(derivative, *[self.values[a] for a in arguments])
         result, linear_map = b.destructure_tuple(pair)
         result.name = inst.result.name
         self.values[inst.result] = result
         assert inst.block is not None
         self.saved[inst] = [self.checkpoint(inst.block, linear_map, self.linear_map_kind)]
-        self.calls[inst] = (resolved.arguments, callee_wrt)
+        self.calls[inst] = (arguments, callee_wrt)
 
     # --- records -------------------------------------------------------------------------------
     def provisional_fields(self, block: Block, b: Builder) -> tuple[Value, ...]:

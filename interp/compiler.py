@@ -57,7 +57,8 @@ from sil.instructions import (
 from sil.ir import Block, Function, Instruction, Module, Result, Value
 from sil.types import BOOL, FLOAT, FunctionType, ScalarType, TensorType, Type
 
-UNLOWERED = (DifferentiableFunctionInst, DifferentiableFunctionExtractInst, GradientInst)
+UNLOWERED = (GradientInst,)  # and a differentiable_function not yet given its derivatives
+EXTRACTEE_INDEX = {"original": 0, "jvp": 1, "vjp": 2}  # a bundle runs as (original, JVP, VJP)
 
 
 class StepsExceeded(Fault):
@@ -121,6 +122,10 @@ class DepthFault(CallFault):
 
     def __init__(self, limit: int) -> None:
         super().__init__(f"recursion deeper than {limit} calls (see --max-depth)")
+
+
+def _not_lowered(inst: Instruction) -> RunError:
+    return run_error(f"cannot run '{inst.opname}': the module must be differentiated and lowered first", inst)
 
 
 def _fault_from_shape(site: int, name: str, error: ShapeError) -> Fault:
@@ -459,9 +464,7 @@ class _FunctionCode:
         emit = _EMITTERS.get(type(inst))
         if emit is None:
             if isinstance(inst, UNLOWERED):
-                raise run_error(
-                    f"cannot run '{inst.opname}': the module must be differentiated and lowered first", inst
-                )
+                raise _not_lowered(inst)
             raise run_error(f"the interpreter cannot run '{inst.opname}'", inst)
         return emit(self, inst)
 
@@ -621,6 +624,12 @@ class _FunctionCode:
         payload = self.var(inst.operands[0]) if inst.operands else "None"
         return [f"{self.var(inst.result)} = ({inst.case!r}, {payload})"]
 
+    def differentiable_function(self, inst: DifferentiableFunctionInst) -> list[str]:
+        """A bundle whose derivatives the differentiation pass named runs as their triple."""
+        if len(inst.operands) != 3:
+            raise _not_lowered(inst)
+        return [f"{self.var(inst.result)} = ({', '.join(self.var(o) for o in inst.operands)})"]
+
     def literal(self, inst: IntegerLiteralInst | FloatLiteralInst) -> list[str]:
         r = self.var(inst.result)
         value = inst.value
@@ -747,6 +756,10 @@ _EMITTERS: dict[type[Instruction], Callable[[_FunctionCode, Any], Iterable[str]]
     StructExtractInst: _FunctionCode.struct_extract,
     DestructureStructInst: _FunctionCode.destructure,
     EnumInst: _FunctionCode.enum,
+    DifferentiableFunctionInst: _FunctionCode.differentiable_function,
+    DifferentiableFunctionExtractInst: lambda c, i: [
+        f"{c.var(i.result)} = {c.var(i.operands[0])}[{EXTRACTEE_INDEX[i.extractee]}]"
+    ],
     ReturnInst: _FunctionCode.ret,
     BranchInst: lambda c, i: c.branch_to(i.dest, i.operands),
     CondBranchInst: _FunctionCode.cond_br,

@@ -104,3 +104,90 @@ def test_extracted_vjp_and_jvp_agree_with_finite_differences(
     pushed = differential(*tangents)
     expected = sum(t * g for t, g in zip(tangents, gradient))
     assert math.isclose(pushed, expected, rel_tol=1e-12, abs_tol=1e-15), (wrt, point, pushed, expected)
+
+
+# --- @differentiable function values --------------------------------------------------------------
+
+G = "@convention(thin) (Double, Double) -> Double"
+G_BUNDLE = f"@differentiable(reverse) {G}"
+USE = f"@convention(thin) ({G_BUNDLE}, Double, Double) -> Double"
+USE_BUNDLE = (
+    f"@differentiable(reverse) @convention(thin) (@noDerivative {G_BUNDLE}, Double, Double) -> Double"
+)
+USE_ARGUMENTS = f"@convention(thin) ({G_BUNDLE}, Double, Double)"
+USE_JVP = f"{USE_ARGUMENTS} -> (Double, @callee_guaranteed (Double, Double) -> Double)"
+USE_VJP = f"{USE_ARGUMENTS} -> (Double, @callee_guaranteed (Double) -> (Double, Double))"
+
+FUNCTION_VALUES = f"""\
+sil @g : ${G} {{
+bb0(%x : $Double, %y : $Double):
+  %s = builtin "sin"(%y : $Double) : $Double
+  %r = builtin "fmul"(%x : $Double, %s : $Double) : $Double
+  return %r : $Double
+}}
+
+// g(g(x, y), x) + g(x, y), calling the original of the value %d.
+sil @use : ${USE} {{
+bb0(%d : ${G_BUNDLE}, %x : $Double, %y : $Double):
+  %o = differentiable_function_extract [original] %d : ${G_BUNDLE}
+  %a = apply %o(%x, %y) : ${G}
+  %b = apply %o(%a, %x) : ${G}
+  %r = builtin "fadd"(%a : $Double, %b : $Double) : $Double
+  return %r : $Double
+}}
+
+sil @g_bundle : $@convention(thin) () -> {G_BUNDLE} {{
+bb0:
+  %g = function_ref @g : ${G}
+  %d = differentiable_function [parameters 0 1] %g : ${G}
+  return %d : ${G_BUNDLE}
+}}
+
+sil @use_derivatives : $@convention(thin) () -> ({USE_JVP}, {USE_VJP}) {{
+bb0:
+  %u = function_ref @use : ${USE}
+  %d = differentiable_function [parameters 1 2] %u : ${USE}
+  %j = differentiable_function_extract [jvp] %d : ${USE_BUNDLE}
+  %v = differentiable_function_extract [vjp] %d : ${USE_BUNDLE}
+  %r = tuple (%j : ${USE_JVP}, %v : ${USE_VJP})
+  return %r : $({USE_JVP}, {USE_VJP})
+}}
+"""
+
+
+def use(x: float, y: float) -> float:
+    a = x * math.sin(y)
+    return a + a * math.sin(x)
+
+
+@pytest.mark.parametrize("point", [(0.7, -1.3), (2.1, 0.4)])
+def test_calls_of_a_function_values_original_differentiate_through_its_derivatives(
+    point: tuple[float, float],
+) -> None:
+    """Differentiating @use differentiates its calls of %d's original with %d's own [vjp] (reverse)
+    and [jvp] (forward), passed in at run time."""
+    module = parse(FUNCTION_VALUES, "function_values.sil")
+    lower_derivatives(module)
+    assert verify_module(module) == []
+    program = Program(module, NumpyBackend())
+    bundle = program.run("@g_bundle")
+    x, y = point
+    assert bundle(x, y) == pytest.approx(x * math.sin(y), rel=1e-15)
+    _, g_pullback = bundle.extract("vjp")(x, y)
+    assert g_pullback(1.0) == pytest.approx((math.sin(y), x * math.cos(y)), rel=1e-15)
+    jvp, vjp = program.run("@use_derivatives")
+    value, pullback = vjp(bundle, *point)
+    assert value == pytest.approx(use(*point), rel=1e-15)
+    gradient = pullback(1.0)
+    h = 1e-6
+    for i, g in enumerate(gradient):
+        plus, minus = list(point), list(point)
+        plus[i] += h
+        minus[i] -= h
+        numeric = (use(*plus) - use(*minus)) / (2 * h)
+        assert math.isclose(g, numeric, rel_tol=1e-6, abs_tol=1e-8), (point, i, g, numeric)
+    jvp_value, differential = jvp(bundle, *point)
+    assert jvp_value == value
+    tangents = (0.5, -0.25)
+    expected = sum(t * g for t, g in zip(tangents, gradient))
+    assert math.isclose(differential(*tangents), expected, rel_tol=1e-12, abs_tol=1e-15)
