@@ -267,7 +267,7 @@ class DifferentiabilityChecker:
         )
         if not wrt:
             return
-        missing = Request(callee, Config(0, wrt), kinds, inst, exact=False).unanswered(self.module)
+        missing = Request(callee, Config(0, wrt), kinds, inst).unanswered(self.module)
         if not missing:
             return
         if callee.is_declaration:

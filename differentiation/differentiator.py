@@ -6,6 +6,7 @@ from __future__ import annotations
 from analysis.activity import Config
 from differentiation.naming import jvp_name, vjp_name
 from differentiation.requests import registered_derivative
+from differentiation.thunks import subset_parameters_thunk
 from sil import derivative_types as dt
 from sil.diagnostics import SILError
 from sil.ir import Function, Module, TypeDecl
@@ -60,11 +61,16 @@ class Differentiator:
     def derivative_for(
         self, fn: Function, config: Config, kind: str, exact: bool = True
     ) -> tuple[Function, tuple[int, ...]]:
-        """The derivative of ``kind`` ("jvp" or "vjp") a request for ``config`` uses: a registered
-        one (for a superset of ``config.wrt`` too, unless ``exact``: see ``registered_derivative``),
-        else one synthesized from the body; and the parameters its linear map covers."""
-        found = registered_derivative(self.module, fn, config, kind, exact)
+        """The derivative of ``kind`` ("jvp" or "vjp") a request for ``config`` uses, and the
+        parameters its linear map covers: a registered one, also one for a superset of
+        ``config.wrt`` (see ``registered_derivative``), which a request that needs exactly
+        ``config``'s type (``exact``) gets through a subset-parameters thunk; else one synthesized
+        from the body."""
+        found = registered_derivative(self.module, fn, config, kind)
         if found is not None:
+            registered, covered = found
+            if exact and covered != config.wrt:  # adapted to exactly config's type
+                return subset_parameters_thunk(self, fn, config, registered, covered, kind), config.wrt
             return found
         if fn.is_declaration:
             raise SILError.at(fn.span, f"'@{fn.name}' has no body and no registered {kind.upper()}")

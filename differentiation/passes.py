@@ -10,6 +10,7 @@ from differentiation.differentiator import Differentiator
 from differentiation.legacy.pairs import legacy_pair
 from differentiation.naming import gradient_name
 from differentiation.requests import bundle_requests, gradient_requests
+from differentiation.thunks import pick_tangents
 from sil import derivative_types as dt
 from sil.builder import Builder
 from sil.diagnostics import SILError
@@ -180,20 +181,10 @@ class LowerGradient(Pass):
             }[form]
             tangents = b.apply(b.function_ref(adjoint), *adjoint_arguments)
         else:
-            tangents = _pick_tangents(b, b.apply(pullback, seed), covered, inst.wrt)
+            tangents = pick_tangents(b, b.apply(pullback, seed), covered, inst.wrt)
         if inst.preserving_result:
             parts = [tangents] if len(inst.wrt) == 1 else list(b.destructure_tuple(tangents))
             b.return_(b.tuple(result, *parts))
         else:
             b.return_(tangents)
         return grad
-
-
-def _pick_tangents(b: Builder, tangents: Value, covered: tuple[int, ...], wrt: tuple[int, ...]) -> Value:
-    """The tangents for ``wrt`` out of a pullback's for ``covered`` (a registered VJP for more
-    parameters than a ``gradient`` asks for)."""
-    if covered == wrt:
-        return tangents
-    parts = list(b.destructure_tuple(tangents))
-    picked = [parts[covered.index(i)] for i in wrt]
-    return picked[0] if len(picked) == 1 else b.tuple(*picked)

@@ -22,8 +22,9 @@ def registered_derivative(
 ) -> tuple[Function, tuple[int, ...]] | None:
     """The derivative of ``kind`` ("jvp" or "vjp") a ``[differentiable]`` attribute of ``fn``
     registers for ``config``, and the parameters it covers: those of ``config`` when one registers
-    exactly them, else (unless ``exact``, as a derivative whose type must match needs) one for a
-    superset of them, as Swift's derivative lookup allows. None when no attribute answers."""
+    exactly them, else (unless ``exact``) one for a superset of them, as Swift's derivative lookup
+    allows (a request that needs exactly ``config``'s type then gets a subset-parameters thunk:
+    ``thunks.py``). None when no attribute answers."""
     superset = None
     for attr in fn.attributes:
         if not isinstance(attr, DifferentiableAttr) or attr.source != config.source:
@@ -46,20 +47,18 @@ def registered_derivative(
 @attrs.frozen
 class Request:
     """Derivatives of the kinds ``kinds`` of ``function`` for ``config``, asked for by ``site`` (a
-    ``differentiable_function`` or a ``gradient``; None for a ``[differentiable]`` attribute).
-    ``exact``: the derivative must be for exactly ``config.wrt`` (a ``gradient`` can pick its
-    tangents out of a VJP for more parameters)."""
+    ``differentiable_function`` or a ``gradient``; None for a ``[differentiable]`` attribute)."""
 
     function: Function
     config: Config
     kinds: tuple[str, ...]
     site: Instruction | None
-    exact: bool = True
 
     def unanswered(self, module: Module) -> tuple[str, ...]:
-        """The kinds no registered derivative answers: those to synthesize from the body."""
-        fn, config, exact = self.function, self.config, self.exact
-        return tuple(k for k in self.kinds if registered_derivative(module, fn, config, k, exact) is None)
+        """The kinds no registered derivative answers (one for more parameters answers through
+        a subset-parameters thunk): those to synthesize from the body."""
+        fn, config = self.function, self.config
+        return tuple(k for k in self.kinds if registered_derivative(module, fn, config, k) is None)
 
 
 def derivative_requests(module: Module) -> list[Request]:
@@ -82,7 +81,7 @@ def derivative_requests(module: Module) -> list[Request]:
         found.append(Request(original, config, KINDS, inst))
     for original, gradient in gradient_requests(module):
         config = Config(gradient.source, gradient.wrt)
-        found.append(Request(original, config, ("vjp",), gradient, exact=False))
+        found.append(Request(original, config, ("vjp",), gradient))
     return found
 
 

@@ -191,3 +191,98 @@ def test_calls_of_a_function_values_original_differentiate_through_its_derivativ
     tangents = (0.5, -0.25)
     expected = sum(t * g for t, g in zip(tangents, gradient))
     assert math.isclose(differential(*tangents), expected, rel_tol=1e-12, abs_tol=1e-15)
+
+
+# --- registered derivatives for more parameters than a bundle asks for ---------------------------
+
+H = "@convention(thin) (Double, Double) -> Double"
+H_JVP = "@convention(thin) (Double, Double) -> (Double, @callee_guaranteed (Double, Double) -> Double)"
+H_VJP = "@convention(thin) (Double, Double) -> (Double, @callee_guaranteed (Double) -> (Double, Double))"
+H_DIFFERENTIAL = "@convention(thin) (Double, Double, Double, Double) -> Double"
+H_PULLBACK = "@convention(thin) (Double, Double, Double) -> (Double, Double)"
+
+# h(x, y) = x sin(y), with no body: its registered JVP and VJP, for both parameters, say so.
+REGISTERED = f"""\
+sil [differentiable wrt 0, 1 jvp @h_jvp vjp @h_vjp] @h : ${H}
+
+sil @h_differential : ${H_DIFFERENTIAL} {{
+bb0(%dx : $Double, %dy : $Double, %x : $Double, %y : $Double):
+  %s = builtin "sin"(%y : $Double) : $Double
+  %c = builtin "cos"(%y : $Double) : $Double
+  %a = builtin "fmul"(%dx : $Double, %s : $Double) : $Double
+  %xc = builtin "fmul"(%x : $Double, %c : $Double) : $Double
+  %b = builtin "fmul"(%dy : $Double, %xc : $Double) : $Double
+  %r = builtin "fadd"(%a : $Double, %b : $Double) : $Double
+  return %r : $Double
+}}
+
+sil @h_pullback : ${H_PULLBACK} {{
+bb0(%v : $Double, %x : $Double, %y : $Double):
+  %s = builtin "sin"(%y : $Double) : $Double
+  %c = builtin "cos"(%y : $Double) : $Double
+  %dx = builtin "fmul"(%v : $Double, %s : $Double) : $Double
+  %xc = builtin "fmul"(%x : $Double, %c : $Double) : $Double
+  %dy = builtin "fmul"(%v : $Double, %xc : $Double) : $Double
+  %r = tuple (%dx : $Double, %dy : $Double)
+  return %r : $(Double, Double)
+}}
+
+sil @h_jvp : ${H_JVP} {{
+bb0(%x : $Double, %y : $Double):
+  %s = builtin "sin"(%y : $Double) : $Double
+  %h = builtin "fmul"(%x : $Double, %s : $Double) : $Double
+  %f = function_ref @h_differential : ${H_DIFFERENTIAL}
+  %df = partial_apply [callee_guaranteed] %f(%x, %y) : ${H_DIFFERENTIAL}
+  %r = tuple (%h : $Double, %df : $@callee_guaranteed (Double, Double) -> Double)
+  return %r : $(Double, @callee_guaranteed (Double, Double) -> Double)
+}}
+
+sil @h_vjp : ${H_VJP} {{
+bb0(%x : $Double, %y : $Double):
+  %s = builtin "sin"(%y : $Double) : $Double
+  %h = builtin "fmul"(%x : $Double, %s : $Double) : $Double
+  %f = function_ref @h_pullback : ${H_PULLBACK}
+  %pb = partial_apply [callee_guaranteed] %f(%x, %y) : ${H_PULLBACK}
+  %r = tuple (%h : $Double, %pb : $@callee_guaranteed (Double) -> (Double, Double))
+  return %r : $(Double, @callee_guaranteed (Double) -> (Double, Double))
+}}
+"""
+
+
+def bundle_of_h(parameter: int) -> str:
+    params = ", ".join("Double" if i == parameter else "@noDerivative Double" for i in range(2))
+    bundle = f"@differentiable(reverse) @convention(thin) ({params}) -> Double"
+    return f"""
+sil @bundle_{parameter} : $@convention(thin) () -> {bundle} {{
+bb0:
+  %h = function_ref @h : ${H}
+  %d = differentiable_function [parameters {parameter}] %h : ${H}
+  return %d : ${bundle}
+}}
+"""
+
+
+@pytest.mark.parametrize("parameter", [0, 1])
+@pytest.mark.parametrize("point", [(0.7, -1.3), (2.1, 0.4)])
+def test_a_registered_derivative_for_more_parameters_answers_a_bundle(
+    parameter: int, point: tuple[float, float]
+) -> None:
+    """The bundle's JVP and VJP are thunks over @h's registered ones: the pullback keeps the
+    tangent of the parameter asked for, the differential passes a zero tangent for the other."""
+    module = parse(REGISTERED + bundle_of_h(parameter), "registered.sil")
+    lower_derivatives(module)
+    assert verify_module(module) == []
+    bundle = Program(module, NumpyBackend()).run(f"@bundle_{parameter}")
+    x, y = point
+    value, pullback = bundle.extract("vjp")(x, y)
+    assert value == pytest.approx(x * math.sin(y), rel=1e-15)
+    slope = pullback(1.0)
+    h = 1e-6
+    plus, minus = list(point), list(point)
+    plus[parameter] += h
+    minus[parameter] -= h
+    numeric = (plus[0] * math.sin(plus[1]) - minus[0] * math.sin(minus[1])) / (2 * h)
+    assert math.isclose(slope, numeric, rel_tol=1e-6, abs_tol=1e-8), (parameter, point, slope, numeric)
+    jvp_value, differential = bundle.extract("jvp")(x, y)
+    assert jvp_value == value
+    assert math.isclose(differential(0.5), 0.5 * slope, rel_tol=1e-12, abs_tol=1e-15)
