@@ -52,8 +52,8 @@ class Differentiation(Pass):
                 for i, attr in enumerate(fn.attributes):
                     if isinstance(attr, DifferentiableAttr) and (attr.vjp is None or attr.jvp is None):
                         config = Config(attr.source, dt.resolve_wrt(module, fn.type, attr.wrt))
-                        jvp_name = attr.jvp or d.jvp(fn, config).name
-                        vjp_name = attr.vjp or d.vjp(fn, config).name
+                        jvp_name = attr.jvp or d.jvp_for(fn, config).name
+                        vjp_name = attr.vjp or d.vjp_for(fn, config).name
                         saved.append((fn, list(fn.attributes)))
                         fn.attributes[i] = attrs.evolve(attr, jvp=jvp_name, vjp=vjp_name)
             bundles = [
