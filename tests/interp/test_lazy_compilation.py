@@ -150,9 +150,10 @@ def test_a_first_call_rebinds_its_callers_to_the_compiled_function() -> None:
     assert prog.compiler._stand_ins["twice"] not in cells
 
 
-def test_deep_first_calls_through_a_chain_of_functions() -> None:
-    """Each function's first call runs under its stand-in: a chain as deep as the module is long."""
-    n = 3000
+def test_a_first_call_at_the_depth_limit_has_room_to_compile() -> None:
+    """Each function's first call runs under its stand-in, which compiles it there: at the bottom
+    of a chain as deep as --max-depth allows, the compiler recurses through 40 nested blocks."""
+    n = 1000
     text = "".join(
         f"""
 sil @c{i} : $@convention(thin) (Double) -> Double {{
@@ -164,10 +165,10 @@ bb0(%x : $Double):
 """
         for i in range(n)
     )
-    text += f"""
-sil @c{n} : $@convention(thin) (Double) -> Double {{
-bb0(%x : $Double):
-  return %x : $Double
-}}
-"""
-    assert program(text).run("@c0", 2.5) == 2.5
+    lines = [f"sil @c{n} : $@convention(thin) (Double) -> Double {{", "bb0(%x : $Double):"]
+    lines += ["  %t = integer_literal $Bool, 1", "  cond_br %t, bb1, bbe0"]
+    for j in range(1, 60):  # single-entry blocks, which the compiler nests (up to 40 deep)
+        lines += [f"bbe{j - 1}:", "  return %x : $Double", f"bb{j}:", f"  cond_br %t, bb{j + 1}, bbe{j}"]
+    lines += ["bbe59:", "  return %x : $Double", "bb60:", "  return %x : $Double", "}"]
+    text += "\n".join(lines) + "\n"
+    assert Program(parse(text, FILENAME), BACKEND, max_depth=n + 1).run("@c0", 2.5) == 2.5
