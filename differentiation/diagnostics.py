@@ -1,13 +1,16 @@
 """``-differentiation-diagnostics``: everything that would stop differentiation, reported at once.
 
 Run before any derivative is emitted (as Swift's differentiation diagnostics are), so the emitters
-can assume what they are given is differentiable. For every request (``analysis.activity``), and
-for every function an active call makes it differentiate, it reports:
+can assume what they are given is differentiable. For every request (``requests.py``) that a
+registered derivative does not answer (a request of a function without a body is then "function is
+not differentiable", at the request), and for every function an active call makes it
+differentiate, it reports:
 - an active value through a builtin with no derivative ("expression is not differentiable"), or
   through one whose rule is not there yet (see ``differentiation/rules.py``);
 - an active call of a function with neither a body nor a registered derivative ("function is not
   differentiable", with a note at the callee's declaration), or of a function value it cannot see
-  through;
+  through (the ``[original]`` of a ``@differentiable`` value is differentiated with the value's own
+  ``[jvp]`` and ``[vjp]``, for the parameters it is differentiable in and its result 0);
 - an active value put into an enum payload or a struct that is not ``Differentiable``, which
   carry no derivative;
 - what control flow cannot do yet: a branch that reaches one block twice with different
@@ -22,9 +25,10 @@ from collections.abc import Sequence
 
 import attrs
 
-from analysis.activity import ActivityInfo, Config, analyze_activity, differentiation_requests
+from analysis.activity import ActivityInfo, Config, analyze_activity
 from analysis.liveness import compute_liveness
 from differentiation.legacy.pairs import legacy_pair
+from differentiation.requests import Request, derivative_requests
 from differentiation.rules import RULES, may_broadcast
 from sil.builtins import BUILTINS
 from sil.cfg import blocks_that_return
@@ -32,15 +36,18 @@ from sil.diagnostics import Diagnostic, SILError, Span, note
 from sil.instructions import (
     ApplyInst,
     BuiltinInst,
+    DifferentiableFunctionExtractInst,
+    DifferentiableFunctionInst,
     EnumInst,
     FunctionRefInst,
+    GradientInst,
     PartialApplyInst,
     StructInst,
     ThinToThickFunctionInst,
 )
 from sil.ir import Block, DifferentiableAttr, Function, Instruction, Module, Result, Value
 from sil.passes import Pass, PassContext, register_pass
-from sil.types import TensorType
+from sil.types import FunctionType, TensorType, TupleType
 
 OPAQUE_CALLEE = "expression is not differentiable: the callee is a function value that cannot be seen through"
 
@@ -54,9 +61,10 @@ class ResolvedCallee:
     arguments: tuple[Value, ...]
 
 
-def resolve_callee(module: Module, apply: ApplyInst) -> ResolvedCallee | None:
-    """The function behind an apply's callee (a ``function_ref``, possibly made thick or partially
-    applied), or None when it is an opaque function value (a parameter, a loaded closure…)."""
+def _unwrap_callee(apply: ApplyInst) -> tuple[Value, list[Value]]:
+    """The function value behind an apply's callee, seen through ``thin_to_thick_function``,
+    ``partial_application`` (whose bound arguments come back too) and the ``[original]`` of a
+    ``differentiable_function`` still to be differentiated (which asks the same derivatives)."""
     callee = apply.callee
     bound: list[Value] = []
     while isinstance(callee, Result):
@@ -66,26 +74,56 @@ def resolve_callee(module: Module, apply: ApplyInst) -> ResolvedCallee | None:
         elif isinstance(owner, PartialApplyInst):
             bound = [*owner.args, *bound]  # partial application binds trailing arguments
             callee = owner.callee
-        elif isinstance(owner, FunctionRefInst):
-            fn = module.functions.get(owner.function_name)
-            return None if fn is None else ResolvedCallee(fn, (*apply.args, *bound))
+        elif isinstance(owner, DifferentiableFunctionExtractInst) and (seen := _requested(owner)) is not None:
+            callee = seen
         else:
-            return None
+            break
+    return callee, bound
+
+
+def _requested(extract: DifferentiableFunctionExtractInst) -> Value | None:
+    """The function an ``[original]`` extract takes out of a bundle without derivatives yet."""
+    bundle = extract.operands[0]
+    if extract.extractee != "original" or not isinstance(bundle, Result):
+        return None
+    owner = bundle.owner
+    if isinstance(owner, DifferentiableFunctionInst) and len(owner.operands) == 1:
+        return owner.original
     return None
 
 
-def registered_derivative(
-    fn: Function, wrt: tuple[int, ...], kind: str = "vjp", *, sources: tuple[int, ...]
-) -> DifferentiableAttr | None:
-    """A ``[differentiable]`` attribute of ``fn`` naming a derivative of ``kind`` ("vjp" or "jvp")
-    for the results ``sources`` and ``wrt`` (or a superset of it)."""
-    for attr in fn.attributes:
-        if not isinstance(attr, DifferentiableAttr) or getattr(attr, kind) is None:
-            continue
-        if (attr.source,) != sources:
-            continue
-        if attr.wrt is None or set(wrt) <= set(attr.wrt):
-            return attr
+def resolve_callee(module: Module, apply: ApplyInst) -> ResolvedCallee | None:
+    """The function behind an apply's callee (a ``function_ref``, possibly made thick or partially
+    applied), or None when it is a function value (a parameter, a loaded closure…)."""
+    callee, bound = _unwrap_callee(apply)
+    if isinstance(callee, Result) and isinstance(callee.owner, FunctionRefInst):
+        fn = module.functions.get(callee.owner.function_name)
+        return None if fn is None else ResolvedCallee(fn, (*apply.args, *bound))
+    return None
+
+
+@attrs.frozen
+class BundleCallee:
+    """A call of the ``[original]`` of a ``@differentiable`` function value ``bundle``: its
+    derivatives are the same value's ``[jvp]`` and ``[vjp]``, as in Swift's SIL, for the
+    parameters ``wrt`` the value is differentiable in. ``arguments`` as in ``ResolvedCallee``."""
+
+    bundle: Value
+    arguments: tuple[Value, ...]
+
+    @property
+    def wrt(self) -> tuple[int, ...]:
+        t = self.bundle.type
+        assert isinstance(t, FunctionType)
+        return tuple(i for i, nd in enumerate(t.no_derivative) if not nd)
+
+
+def resolve_bundle_callee(apply: ApplyInst) -> BundleCallee | None:
+    """The ``@differentiable`` function value whose original an apply calls, if it does."""
+    callee, bound = _unwrap_callee(apply)
+    owner = callee.owner if isinstance(callee, Result) else None
+    if isinstance(owner, DifferentiableFunctionExtractInst) and owner.extractee == "original":
+        return BundleCallee(owner.operands[0], (*apply.args, *bound))
     return None
 
 
@@ -95,19 +133,26 @@ class DifferentiabilityChecker:
     def __init__(self, module: Module) -> None:
         self.module = module
         self.errors: list[Diagnostic] = []
-        self._checked: set[tuple[str, Config]] = set()
+        self._checked: set[tuple[str, Config, tuple[str, ...]]] = set()
 
     def check_module(self) -> list[Diagnostic]:
-        for name, configs in differentiation_requests(self.module).items():
-            fn = self.module.functions[name]
-            for config in configs:
-                if legacy_pair(self.module, fn, config) is None:  # a legacy pair answers it as it is
-                    self.check(fn, config, [])
+        for request in derivative_requests(self.module):
+            fn, config, site = request.function, request.config, request.site
+            if isinstance(site, GradientInst) and legacy_pair(self.module, fn, config) is not None:
+                continue  # a legacy pair answers it as it is
+            missing = request.unanswered(self.module)
+            if not missing:
+                continue
+            if fn.is_declaration:
+                self._not_differentiable(site.span if site is not None else fn.span, fn, [], missing, config)
+            else:
+                self.check(fn, config, [], missing)
         return sorted(self.errors, key=lambda d: d.span.start if d.span is not None else -1)
 
-    def check(self, fn: Function, config: Config, context: list[Diagnostic]) -> None:
-        """Check ``fn`` differentiated as ``config``; ``context`` notes say which calls led here."""
-        key = (fn.name, config)
+    def check(self, fn: Function, config: Config, context: list[Diagnostic], kinds: tuple[str, ...]) -> None:
+        """Check ``fn`` differentiated as ``config`` for derivatives of ``kinds`` ("jvp", "vjp");
+        ``context`` notes say which calls led here."""
+        key = (fn.name, config, kinds)
         if key in self._checked:
             return
         self._checked.add(key)
@@ -118,7 +163,7 @@ class DifferentiabilityChecker:
             if isinstance(inst, BuiltinInst):
                 self._check_builtin(inst, info, context)
             elif isinstance(inst, ApplyInst):
-                self._check_apply(inst, info, context)
+                self._check_apply(inst, info, context, kinds)
             elif isinstance(inst, EnumInst) and self._carries_derivative(inst, info):
                 self.error(
                     inst.span,
@@ -201,16 +246,18 @@ class DifferentiabilityChecker:
             return
         self.error(inst.span, message, context)
 
-    def _check_apply(self, inst: ApplyInst, info: ActivityInfo, context: list[Diagnostic]) -> None:
+    def _check_apply(
+        self, inst: ApplyInst, info: ActivityInfo, context: list[Diagnostic], kinds: tuple[str, ...]
+    ) -> None:
         if not self._carries_derivative(inst, info):
             return
         resolved = resolve_callee(self.module, inst)
         if resolved is None:
-            self.error(
-                inst.span,
-                OPAQUE_CALLEE,
-                context,
-            )
+            through = resolve_bundle_callee(inst)
+            if through is None:
+                self.error(inst.span, OPAQUE_CALLEE, context)
+            else:
+                self._check_bundle_call(inst, through, info, context)
             return
         callee = resolved.function
         sources = info.active_elements(inst.result)
@@ -219,17 +266,53 @@ class DifferentiabilityChecker:
             for i, arg in enumerate(resolved.arguments)
             if arg in info.varied and self.module.tangent_type(arg.type) is not None
         )
-        if not sources or not wrt or registered_derivative(callee, wrt, sources=sources) is not None:
+        if not sources or not wrt:
+            return
+        config = Config(sources, wrt)
+        missing = Request(callee, config, kinds, inst).unanswered(self.module)
+        if not missing:
             return
         if callee.is_declaration:
-            why = f"'@{callee.name}' has neither a body nor a registered derivative"
-            if any(isinstance(attr, DifferentiableAttr) for attr in callee.attributes):
-                config = Config(sources, wrt).describe()
-                why = f"'@{callee.name}' has no body, and no derivative registered for {config}"
-            self.error(inst.span, "function is not differentiable", [*context, note(callee.span, why)])
+            self._not_differentiable(inst.span, callee, context, missing, config)
             return
         here = note(inst.span, f"in the derivative of '@{callee.name}', needed for this call")
-        self.check(callee, Config(sources, wrt), [here, *context])
+        self.check(callee, config, [here, *context], missing)
+
+    def _check_bundle_call(
+        self, inst: ApplyInst, through: BundleCallee, info: ActivityInfo, context: list[Diagnostic]
+    ) -> None:
+        """A call of a ``@differentiable`` function value: its derivatives cover its own parameters
+        and its result 0."""
+        t = through.bundle.type
+        assert isinstance(t, FunctionType)
+        for i, arg in enumerate(through.arguments):
+            if i not in through.wrt and arg in info.varied and self.module.tangent_type(arg.type) is not None:
+                noun = f"parameter {i} of the function value"
+                self.error(inst.span, f"expression is not differentiable: {noun} is @noDerivative", context)
+                return
+        if isinstance(t.result, TupleType) and len(t.results) > 1:
+            message = (
+                "cannot differentiate a call of a @differentiable function value with several results "
+                "yet: its derivatives are of result 0"
+            )
+            self.error(inst.span, message, context)
+
+    def _not_differentiable(
+        self,
+        span: Span | None,
+        fn: Function,
+        context: list[Diagnostic],
+        missing: tuple[str, ...],
+        config: Config,
+    ) -> None:
+        """A request or a call needs the derivatives ``missing`` of ``fn`` for ``config``, which
+        ``fn`` has no body to make them from."""
+        what = missing[0].upper() if len(missing) == 1 else "derivative"
+        why = f"'@{fn.name}' has neither a body nor a registered {what}"
+        if any(isinstance(attr, DifferentiableAttr) for attr in fn.attributes):
+            why = f"'@{fn.name}' has no body, and no {what} registered for {config.describe()}"
+        reason = note(fn.span, why)
+        self.error(span, "function is not differentiable", [*context, reason])
 
     def error(self, span: Span | None, message: str, notes: list[Diagnostic]) -> None:
         self.errors.append(Diagnostic("error", message, span, list(notes)))

@@ -4,9 +4,9 @@ take back everything it added (a pass that fails leaves the module as it was).""
 from __future__ import annotations
 
 from analysis.activity import Config
-from differentiation.diagnostics import registered_derivative
-from differentiation.legacy.pairs import answering_vjp
 from differentiation.naming import jvp_name, vjp_name
+from differentiation.requests import registered_derivative
+from differentiation.thunks import subset_parameters_thunk
 from sil import derivative_types as dt
 from sil.diagnostics import SILError
 from sil.ir import Function, Module, TypeDecl
@@ -40,11 +40,6 @@ class Differentiator:
             emitter.emit_bodies()
         return found
 
-    def vjp_for(self, fn: Function, config: Config) -> Function:
-        """The VJP a ``[differentiable]`` attribute of ``fn`` registers for exactly ``config``, else
-        a synthesized one."""
-        return answering_vjp(self.module, fn, config) or self.vjp(fn, config)
-
     def jvp(self, fn: Function, config: Config) -> Function:
         """The synthesized JVP of ``fn`` for ``config`` (emitted now if it is not yet)."""
         key = (fn.name, config)
@@ -63,16 +58,37 @@ class Differentiator:
             emitter.emit_bodies()
         return found
 
+    def derivative_for(
+        self, fn: Function, config: Config, kind: str, exact: bool = True
+    ) -> tuple[Function, tuple[int, ...]]:
+        """The derivative of ``kind`` ("jvp" or "vjp") a request for ``config`` uses, and the
+        parameters its linear map covers: a registered one, also one for a superset of
+        ``config.wrt`` (see ``registered_derivative``), which a request that needs exactly
+        ``config``'s type (``exact``) gets through a subset-parameters thunk; else one synthesized
+        from the body."""
+        found = registered_derivative(self.module, fn, config, kind)
+        if found is not None:
+            registered, covered = found
+            if exact and covered != config.wrt:  # adapted to exactly config's type
+                return subset_parameters_thunk(self, fn, config, registered, covered, kind), config.wrt
+            return found
+        if fn.is_declaration:
+            raise SILError.at(fn.span, f"'@{fn.name}' has no body and no registered {kind.upper()}")
+        return (self.jvp if kind == "jvp" else self.vjp)(fn, config), config.wrt
+
+    def jvp_for(self, fn: Function, config: Config) -> Function:
+        """The JVP of ``fn`` for exactly ``config``: registered, else synthesized."""
+        return self.derivative_for(fn, config, "jvp")[0]
+
+    def vjp_for(self, fn: Function, config: Config) -> Function:
+        """The VJP of ``fn`` for exactly ``config``: registered, else synthesized."""
+        return self.derivative_for(fn, config, "vjp")[0]
+
     def jvp_for_call(
         self, callee: Function, wrt: tuple[int, ...], *, sources: tuple[int, ...]
     ) -> tuple[Function, tuple[int, ...]]:
         """The JVP a call of ``callee`` uses (see ``vjp_for_call``)."""
-        attr = registered_derivative(callee, wrt, "jvp", sources=sources)
-        if attr is not None and attr.jvp is not None:
-            return self.module.functions[attr.jvp], dt.resolve_wrt(self.module, callee.type, attr.wrt)
-        if callee.is_declaration:
-            raise SILError.at(callee.span, f"'@{callee.name}' has no body and no registered JVP")
-        return self.jvp(callee, Config(sources, wrt)), wrt
+        return self.derivative_for(callee, Config(sources, wrt), "jvp", exact=False)
 
     def vjp_for_call(
         self, callee: Function, wrt: tuple[int, ...], *, sources: tuple[int, ...]
@@ -80,10 +96,7 @@ class Differentiator:
         """The VJP a call of ``callee`` uses for the arguments ``wrt`` and the results ``sources``: a
         registered one (for those or more arguments), else a synthesized one; and the arguments
         its pullback returns tangents for."""
-        attr = registered_derivative(callee, wrt, sources=sources)
-        if attr is not None and attr.vjp is not None:
-            return self.module.functions[attr.vjp], dt.resolve_wrt(self.module, callee.type, attr.wrt)
-        return self.vjp(callee, Config(sources, wrt)), wrt
+        return self.derivative_for(callee, Config(sources, wrt), "vjp", exact=False)
 
     def add_function(self, fn: Function) -> None:
         if fn.name in self.module.functions:

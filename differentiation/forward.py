@@ -38,6 +38,7 @@ class ForwardEmitter(DerivativeEmitter):
     """Emits the JVP and the differential of one function for one configuration."""
 
     linear_map_kind = "differential"
+    derivative_kind = "jvp"
 
     def derivative_type(self) -> FunctionType:
         return dt.jvp_type(self.module, self.fn.type, self.config.sources, self.config.wrt)

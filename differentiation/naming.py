@@ -60,3 +60,9 @@ def block_label(position: int, name: str | None) -> str:
     if name is None or (name.startswith("bb") and name[2:].isdigit()):
         return f"bb{position}"
     return name
+
+
+def subset_thunk_name(original: str, kind: str, config: Config) -> str:
+    """A ``vjp``, ``pullback``, ``jvp`` or ``differential`` adapting a registered derivative for
+    more parameters to ``config``'s (Swift's subset-parameters thunks)."""
+    return f"AD__{original}__{kind}_subset_parameters_thunk_{_suffix(config)}"

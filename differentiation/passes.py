@@ -9,6 +9,8 @@ from differentiation.diagnostics import DifferentiabilityChecker
 from differentiation.differentiator import Differentiator
 from differentiation.legacy.pairs import legacy_pair
 from differentiation.naming import gradient_name
+from differentiation.requests import bundle_requests, gradient_requests
+from differentiation.thunks import pick_tangents
 from sil import derivative_types as dt
 from sil.builder import Builder
 from sil.diagnostics import SILError
@@ -50,18 +52,18 @@ class Differentiation(Pass):
                 for i, attr in enumerate(fn.attributes):
                     if isinstance(attr, DifferentiableAttr) and (attr.vjp is None or attr.jvp is None):
                         config = Config(attr.source, dt.resolve_wrt(module, fn.type, attr.wrt))
-                        jvp_name = attr.jvp or d.jvp(fn, config).name
-                        vjp_name = attr.vjp or d.vjp(fn, config).name
+                        jvp_name = attr.jvp or d.jvp_for(fn, config).name
+                        vjp_name = attr.vjp or d.vjp_for(fn, config).name
                         saved.append((fn, list(fn.attributes)))
                         fn.attributes[i] = attrs.evolve(attr, jvp=jvp_name, vjp=vjp_name)
             bundles = [
-                (inst, d.jvp(original, config), d.vjp(original, config))
+                (inst, d.jvp_for(original, config), d.vjp_for(original, config))
                 for original, inst, config in bundle_requests(module)
             ]
             for original, inst in gradient_requests(module):
                 config = Config(inst.source, inst.wrt)
                 if legacy_pair(module, original, config) is None:
-                    d.vjp_for(original, config)
+                    d.derivative_for(original, config, "vjp", exact=False)
         except SILError:
             for fn, attributes in reversed(saved):
                 fn.attributes = attributes
@@ -70,40 +72,11 @@ class Differentiation(Pass):
         for request, jvp, vjp in bundles:
             b = Builder.before(request, module)
             jvp_ref, vjp_ref = b.function_ref(jvp), b.function_ref(vjp)
-            bundle = b.differentiable_function(request.original, request.parameters, jvp_ref, vjp_ref)
+            bundle = b.differentiable_function(
+                request.original, request.parameters, jvp_ref, vjp_ref, request.result_indices
+            )
             request.result.replace_all_uses_with(bundle)
             request.erase()
-
-
-def bundle_requests(module: Module) -> list[tuple[Function, DifferentiableFunctionInst, Config]]:
-    """Each ``differentiable_function`` of a ``function_ref`` without derivatives yet, with the
-    function it bundles and the configuration it asks for."""
-    found = []
-    for fn in list(module.functions.values()):
-        for inst in fn.instructions():
-            if not isinstance(inst, DifferentiableFunctionInst) or len(inst.operands) != 1:
-                continue
-            operand = inst.original
-            if isinstance(operand, Result) and isinstance(operand.owner, FunctionRefInst):
-                original = module.functions.get(operand.owner.function_name)
-                if original is not None and not original.is_declaration:
-                    found.append((original, inst, Config(0, inst.parameters)))
-    return found
-
-
-def gradient_requests(module: Module) -> list[tuple[Function, GradientInst]]:
-    """Each ``gradient`` of a ``function_ref`` of a function with a body, with that function."""
-    found = []
-    for fn in list(module.functions.values()):
-        for inst in fn.instructions():
-            if not isinstance(inst, GradientInst):
-                continue
-            operand = inst.operands[0]
-            if isinstance(operand, Result) and isinstance(operand.owner, FunctionRefInst):
-                original = module.functions.get(operand.owner.function_name)
-                if original is not None and not original.is_declaration:
-                    found.append((original, inst))
-    return found
 
 
 @register_pass
@@ -175,7 +148,10 @@ class LowerGradient(Pass):
                 raise SILError.at(inst.span, f"'@{name}' exists with another type than this gradient's")
             return existing
         legacy = legacy_pair(module, original, config)
-        vjp = None if legacy is not None else d.vjp_for(original, config)
+        vjp: Function | None = None
+        covered = inst.wrt
+        if legacy is None:  # a registered VJP for more parameters answers too
+            vjp, covered = d.derivative_for(original, config, "vjp", exact=False)
         grad = Function(name, inst.type)
         d.add_function(grad)
         block = grad.add_block("bb0")
@@ -196,6 +172,7 @@ class LowerGradient(Pass):
             raise SILError.at(inst.span, "a gradient of a tensor result needs a seed: use [seedable]")
         else:
             seed = b.float_literal(seed_type, 1.0)
+        tangents: Value
         if legacy is not None:
             adjoint_arguments = {
                 "original": [*arguments, checkpoints, result, seed],
@@ -204,7 +181,7 @@ class LowerGradient(Pass):
             }[form]
             tangents = b.apply(b.function_ref(adjoint), *adjoint_arguments)
         else:
-            tangents = b.apply(pullback, seed)
+            tangents = pick_tangents(b, b.apply(pullback, seed), covered, inst.wrt)
         if inst.preserving_result:
             parts = [tangents] if len(inst.wrt) == 1 else list(b.destructure_tuple(tangents))
             b.return_(b.tuple(result, *parts))

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from analysis.activity import Config, analyze_activity
-from differentiation.diagnostics import resolve_callee
+from differentiation.diagnostics import resolve_bundle_callee, resolve_callee
 from differentiation.naming import EXIT_BLOCK, block_label
 from differentiation.rules import RULES
 from sil.builder import Builder
@@ -133,8 +133,10 @@ class BlockRecord:
 class DerivativeEmitter(abc.ABC):
     """Emits a derivative (VJP or JVP) of one function for one configuration, and its linear map."""
 
-    # Set by subclasses: what the callee-derivative fields are called (``pullback_0``…).
+    # Set by subclasses: what the callee-derivative fields are called (``pullback_0``…), and
+    # which derivative a call uses (``differentiable_function_extract [vjp]``…).
     linear_map_kind = ""
+    derivative_kind = ""
 
     def __init__(self, differentiator: Differentiator, fn: Function, config: Config) -> None:
         self.differentiator = differentiator
@@ -319,7 +321,15 @@ class DerivativeEmitter(abc.ABC):
         """A call of the callee's derivative in place of the call; its linear map is kept."""
         resolved = resolve_callee(self.module, inst)
         if resolved is None:
-            raise SILError.at(inst.span, "cannot differentiate a call of an opaque function value")
+            through = resolve_bundle_callee(inst)
+            if through is None:
+                raise SILError.at(inst.span, "cannot differentiate a call of an opaque function value")
+            # The value's own derivative, as Swift's SIL has it.
+            bundle_derivative = b.differentiable_function_extract(
+                self.derivative_kind, self.values[through.bundle]
+            )
+            self._keep_linear_map(b, inst, bundle_derivative, through.arguments, through.wrt, (0,))
+            return
         callee = resolved.function
         sources = self.info.active_elements(inst.result)
         wrt = tuple(i for i, a in enumerate(resolved.arguments) if self.info.is_active(a))
@@ -329,13 +339,27 @@ class DerivativeEmitter(abc.ABC):
             entry = self.derivative.blocks[0]
             at = b if b.block is entry else Builder(entry, len(entry.instructions), self.module)
             reference = self._references[derivative.name] = at.function_ref(derivative)
-        pair = b.apply(reference, *[self.values[a] for a in resolved.arguments])
+        self._keep_linear_map(b, inst, reference, resolved.arguments, callee_wrt, sources)
+
+    def _keep_linear_map(
+        self,
+        b: Builder,
+        inst: ApplyInst,
+        derivative: Value,
+        arguments: tuple[Value, ...],
+        callee_wrt: tuple[int, ...],
+        sources: tuple[int, ...],
+    ) -> None:
+        """Call the callee's ``derivative`` on the call's ``arguments`` (as the callee's parameters)
+        in place of the call, and keep its linear map, which covers the parameters ``callee_wrt``
+        and the results ``sources``."""
+        pair = b.apply(derivative, *[self.values[a] for a in arguments])
         result, linear_map = b.destructure_tuple(pair)
         result.name = inst.result.name
         self.values[inst.result] = result
         assert inst.block is not None
         self.saved[inst] = [self.checkpoint(inst.block, linear_map, self.linear_map_kind)]
-        self.calls[inst] = ActiveCall(resolved.arguments, callee_wrt, sources)
+        self.calls[inst] = ActiveCall(arguments, callee_wrt, sources)
 
     # --- records -------------------------------------------------------------------------------
     def provisional_fields(self, block: Block, b: Builder) -> tuple[Value, ...]:

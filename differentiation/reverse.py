@@ -44,6 +44,7 @@ class ReverseEmitter(DerivativeEmitter):
     """Emits the VJP and the pullback of one function for one configuration."""
 
     linear_map_kind = "pullback"
+    derivative_kind = "vjp"
 
     def derivative_type(self) -> FunctionType:
         return dt.vjp_type(self.module, self.fn.type, self.config.sources, self.config.wrt)

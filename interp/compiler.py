@@ -26,9 +26,10 @@ import attrs
 import numpy as np
 
 from accel.backend import CREATION_BUILTINS, ELEMENTWISE_UNARY, Backend, ShapeError
-from interp.faults import Fault, run_error
+from interp.faults import Fault, RunError, run_error
 from interp.semantics import HELPERS, scalar_template
 from interp.values import rebinding, unpacking
+from sil.diagnostics import Diagnostic
 from sil.instructions import (
     ApplyInst,
     BranchInst,
@@ -56,7 +57,8 @@ from sil.instructions import (
 from sil.ir import Block, Function, Instruction, Module, Result, Value
 from sil.types import BOOL, FLOAT, FunctionType, ScalarType, TensorType, Type
 
-UNLOWERED = (DifferentiableFunctionInst, DifferentiableFunctionExtractInst, GradientInst)
+UNLOWERED = (GradientInst,)  # and a differentiable_function not yet given its derivatives
+EXTRACTEE_INDEX = {"original": 0, "jvp": 1, "vjp": 2}  # a bundle runs as (original, JVP, VJP)
 
 
 class StepsExceeded(Fault):
@@ -101,11 +103,12 @@ class StepBudget:
         return 0, itertools.repeat(None, tickets)
 
 
-class DepthFault(Fault):
-    """Raised on entry to a function one call too deep; the caller's ``apply`` gives it its place."""
+class CallFault(Fault):
+    """Raised on entry to a function that cannot run this call; the caller's ``apply`` gives it
+    its place (site -1 until then)."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(-1, f"recursion deeper than {limit} calls (see --max-depth)")
+    def __init__(self, message: str) -> None:
+        super().__init__(-1, message)
 
     def called_from(self, site: int) -> None:
         if self.site < 0:
@@ -114,12 +117,31 @@ class DepthFault(Fault):
             super().called_from(site)
 
 
+class DepthFault(CallFault):
+    """Raised on entry to a function one call too deep."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"recursion deeper than {limit} calls (see --max-depth)")
+
+
+def _not_lowered(inst: Instruction) -> RunError:
+    return run_error(f"cannot run '{inst.opname}': the module must be differentiated and lowered first", inst)
+
+
 def _fault_from_shape(site: int, name: str, error: ShapeError) -> Fault:
     return Fault(site, f"shape mismatch in '{name}': {error}")
 
 
 class Compiler:
-    """Turns a module's functions into Python functions, compiling each one once."""
+    """Turns a module's functions into Python functions, each one when it is first called.
+
+    A function is compiled with the functions its body uses as values (passed, stored, partially
+    applied), so that a function value is always compiled code. A function it only calls directly
+    is bound to a stand-in until then: the stand-in's first call compiles it, rebinds every caller
+    to it, and calls it, so later calls cost nothing more. A declaration without a body is bound
+    to a stand-in that faults at the ``apply`` that reaches it: a module that names one runs as
+    long as it does not call it.
+    """
 
     def __init__(
         self,
@@ -137,10 +159,16 @@ class Compiler:
         self.sites: list[Instruction] = []
         self.compiled: dict[str, Callable[..., Any]] = {}
         self.packed = _packed_functions(module)
+        self._stand_ins: dict[str, Callable[..., Any]] = {}
+        self._waiting: dict[str, list[Callable[[Any], None]]] = {}  # cell setters, by callee
 
     def function(self, name: str) -> Callable[..., Any]:
-        """The compiled form of ``@name``, compiling it and every function it can reach first,
+        """The compiled form of ``@name``, compiling it and the functions it uses as values first,
         taking its arguments one by one."""
+        fn = self.module.functions[name]
+        if fn.is_declaration:
+            message = f"cannot run '@{name}': it is a declaration without a body"
+            raise RunError([Diagnostic("error", message, fn.span)])
         compiled = self._compiled(name)
         bound = self.packed.get(name)
         if bound is None:
@@ -156,37 +184,70 @@ class Compiler:
         found = self.compiled.get(name)
         if found is not None:
             return found
-        pending = self._reachable_uncompiled(name)
+        pending = self._batch(name)
         built: dict[str, Callable[..., Any]] = {}
         binders = []
         for i, n in enumerate(pending):
             code = _FunctionCode(self, self.module.functions[n], i)
-            fn, bind = code.build()
+            fn, setters = code.build()
             built[n] = fn
-            binders.append((bind, code.callees))
+            binders.append((setters, code.callees))
         # Only a batch that compiled whole is kept: a function whose callees are unbound never runs.
-        for bind, callees in binders:
-            bind(*[built[c] if c in built else self.compiled[c] for c in callees])
         self.compiled.update(built)
+        for setters, callees in binders:
+            for set_cell, callee in zip(setters, callees):
+                form = self.compiled.get(callee)
+                if form is None:
+                    form = self._stand_in(callee)
+                    if not self.module.functions[callee].is_declaration:
+                        self._waiting.setdefault(callee, []).append(set_cell)
+                set_cell(form)
+        for n in pending:  # callers bound to a stand-in of a function of this batch
+            for set_cell in self._waiting.pop(n, ()):
+                set_cell(built[n])
         return self.compiled[name]
 
-    def _reachable_uncompiled(self, name: str) -> list[str]:
+    def _batch(self, name: str) -> list[str]:
+        """``@name`` and the functions with a body it reaches through values, not compiled yet."""
         order: list[str] = []
         seen = {name}
         stack = [name]
         while stack:
             n = stack.pop()
-            fn = self.module.functions[n]
-            if fn.is_declaration:
-                raise run_error(f"cannot run '@{n}': it is a declaration without a body")
             order.append(n)
-            for inst in fn.instructions():
-                if isinstance(inst, FunctionRefInst):
-                    callee = inst.function_name
-                    if callee not in seen and callee not in self.compiled:
-                        seen.add(callee)
+            for callee in _value_references(self.module.functions[n]):
+                if callee not in seen and callee not in self.compiled:
+                    seen.add(callee)
+                    if not self.module.functions[callee].is_declaration:
                         stack.append(callee)
         return order
+
+    def _stand_in(self, name: str) -> Callable[..., Any]:
+        """What a caller of ``@name`` is bound to until ``@name`` is compiled (see the class)."""
+        found = self._stand_ins.get(name)
+        if found is not None:
+            return found
+        fn = self.module.functions[name]
+        if fn.is_declaration:
+            message = f"cannot run '@{name}': it is a declaration without a body"
+
+            def declared(_d: int, *args: Any) -> Any:
+                raise CallFault(message)
+
+            found = declared
+        else:  # the compiled function's own parameters, so that the call is a plain Python call
+            params = "".join(f", a{i}" for i in range(len(fn.blocks[0].args)))
+            source = (
+                "def _factory(_compile, _n):\n"
+                f"    def first_call(_d{params}):\n"
+                f"        return _compile(_n)(_d{params})\n"
+                "    return first_call\n"
+            )
+            namespace: dict[str, Any] = {}
+            exec(compile(source, f"<sil @{name} before its first call>", "exec"), namespace)
+            found = namespace["_factory"](self._compiled, name)
+        self._stand_ins[name] = found
+        return found
 
     def site(self, inst: Instruction) -> int:
         self.sites.append(inst)
@@ -243,7 +304,8 @@ class _FunctionCode:
         return var
 
     # --- building ---------------------------------------------------------------------------
-    def build(self) -> tuple[Callable[..., Any], Callable[..., None]]:
+    def build(self) -> tuple[Callable[..., Any], tuple[Callable[[Any], None], ...]]:
+        """The compiled function, and a setter of each callee's cell (in ``callees`` order)."""
         body = self._body()
         for name in ("_Fault", "_DepthFault", "_MAXD"):
             self.constants.setdefault(
@@ -257,20 +319,16 @@ class _FunctionCode:
         lines = [f"def _factory({params}):"]
         if callee_vars:
             lines.append(f"    {' = '.join(callee_vars)} = None")
-            lines.append(f"    def _bind({', '.join('_x_' + v for v in callee_vars)}):")
-            lines.append(f"        nonlocal {', '.join(callee_vars)}")
-            lines.extend(f"        {v} = _x_{v}" for v in callee_vars)
-        else:
-            lines.append("    def _bind():")
-            lines.append("        pass")
+        for v in callee_vars:  # one setter per callee's cell: rebinding one costs one call
+            lines += [f"    def _set{v}(_x):", f"        nonlocal {v}", f"        {v} = _x"]
         lines.extend("    " + line for line in body)
-        lines.append("    return f, _bind")
+        lines.append(f"    return f, ({''.join(f'_set{v}, ' for v in callee_vars)})")
         source = "\n".join(lines) + "\n"
         namespace: dict[str, Any] = {}
         exec(compile(source, f"<sil @{self.fn.name}>", "exec"), namespace)
-        fn, bind = namespace["_factory"](*self.constants.values())
+        fn, setters = namespace["_factory"](*self.constants.values())
         fn.__qualname__ = fn.__name__ = f"sil_{self.fn.name}"
-        return fn, bind
+        return fn, setters
 
     def _body(self) -> list[str]:
         entry = self.fn.blocks[0]
@@ -406,9 +464,7 @@ class _FunctionCode:
         emit = _EMITTERS.get(type(inst))
         if emit is None:
             if isinstance(inst, UNLOWERED):
-                raise run_error(
-                    f"cannot run '{inst.opname}': the module must be differentiated and lowered first", inst
-                )
+                raise _not_lowered(inst)
             raise run_error(f"the interpreter cannot run '{inst.opname}'", inst)
         return emit(self, inst)
 
@@ -448,7 +504,11 @@ class _FunctionCode:
         ]
 
     def apply(self, inst: ApplyInst) -> list[str]:
-        callee = self.var(inst.callee)
+        owner = inst.callee.owner if isinstance(inst.callee, Result) else None
+        if isinstance(owner, FunctionRefInst) and _direct_only(owner):  # the cell: rebound once compiled
+            callee = self.callee(owner.function_name)
+        else:
+            callee = self.var(inst.callee)
         args = ", ".join(["_d + 1", *[self.var(a) for a in inst.args]])
         if _is_thick(inst.callee.type):  # a closure: (function, its bound arguments)
             args += f", {callee}[1]"
@@ -564,6 +624,12 @@ class _FunctionCode:
         payload = self.var(inst.operands[0]) if inst.operands else "None"
         return [f"{self.var(inst.result)} = ({inst.case!r}, {payload})"]
 
+    def differentiable_function(self, inst: DifferentiableFunctionInst) -> list[str]:
+        """A bundle whose derivatives the differentiation pass named runs as their triple."""
+        if len(inst.operands) != 3:
+            raise _not_lowered(inst)
+        return [f"{self.var(inst.result)} = ({', '.join(self.var(o) for o in inst.operands)})"]
+
     def literal(self, inst: IntegerLiteralInst | FloatLiteralInst) -> list[str]:
         r = self.var(inst.result)
         value = inst.value
@@ -635,6 +701,24 @@ def _packed_functions(module: Module) -> dict[str, int]:
     return {name: count for name, count in bound.items() if count is not None}
 
 
+def _direct_only(ref: FunctionRefInst) -> bool:
+    """Whether every use of the reference calls it (an ``apply``'s callee, not an argument):
+    such a call reads the callee's cell, which a stand-in rebinds (see ``Compiler``)."""
+    result = ref.result
+    return all(
+        isinstance(u, ApplyInst) and u.operands[0] is result and result not in u.args for u in result.uses
+    )
+
+
+def _value_references(fn: Function) -> list[str]:
+    """The functions ``fn`` refers to other than by calling them directly: as values."""
+    return [
+        inst.function_name
+        for inst in fn.instructions()
+        if isinstance(inst, FunctionRefInst) and not _direct_only(inst)
+    ]
+
+
 def _single_entry_blocks(fn: Function) -> set[Block]:
     """Blocks other than the entry with exactly one incoming edge from a reachable block."""
     edges: dict[Block, int] = {}
@@ -657,7 +741,9 @@ _EMITTERS: dict[type[Instruction], Callable[[_FunctionCode, Any], Iterable[str]]
     BuiltinInst: _FunctionCode.builtin,
     IntegerLiteralInst: _FunctionCode.literal,
     FloatLiteralInst: _FunctionCode.literal,
-    FunctionRefInst: lambda c, i: [f"{c.var(i.result)} = {c.callee(i.function_name)}"],
+    FunctionRefInst: lambda c, i: (
+        [] if _direct_only(i) else [f"{c.var(i.result)} = {c.callee(i.function_name)}"]
+    ),
     ApplyInst: _FunctionCode.apply,
     PartialApplyInst: _FunctionCode.partial_apply,
     ThinToThickFunctionInst: lambda c, i: [
@@ -670,6 +756,10 @@ _EMITTERS: dict[type[Instruction], Callable[[_FunctionCode, Any], Iterable[str]]
     StructExtractInst: _FunctionCode.struct_extract,
     DestructureStructInst: _FunctionCode.destructure,
     EnumInst: _FunctionCode.enum,
+    DifferentiableFunctionInst: _FunctionCode.differentiable_function,
+    DifferentiableFunctionExtractInst: lambda c, i: [
+        f"{c.var(i.result)} = {c.var(i.operands[0])}[{EXTRACTEE_INDEX[i.extractee]}]"
+    ],
     ReturnInst: _FunctionCode.ret,
     BranchInst: lambda c, i: c.branch_to(i.dest, i.operands),
     CondBranchInst: _FunctionCode.cond_br,

@@ -30,8 +30,9 @@ class RunError(SILError):
 
 
 def fault_diagnostic(fault: Fault, sites: list[Instruction]) -> Diagnostic:
-    """The located diagnostic of a fault, with a note per active call frame, innermost first."""
-    inst = sites[fault.site]
+    """The located diagnostic of a fault, with a note per active call frame, innermost first; a
+    fault on entry to a function called from Python (site -1) has no place in the module."""
+    span = sites[fault.site].span if fault.site >= 0 else None
     notes = []
     callers = fault.callers
     i = 0
@@ -46,7 +47,7 @@ def fault_diagnostic(fault: Fault, sites: list[Instruction]) -> Diagnostic:
             message += f" ({j - i + 1} nested calls from this place)"
         notes.append(note(call.span, message))
         i = j + 1
-    return Diagnostic("error", fault.message, inst.span, notes)
+    return Diagnostic("error", fault.message, span, notes)
 
 
 def run_error(message: str, where: Instruction | None = None) -> RunError:

@@ -4,8 +4,9 @@ Inside a run: Float is ``numpy.float32`` (so every result rounds to binary32, as
 is ``float``, Int is ``int`` (kept in the signed 64-bit range), Bool is ``bool``, a tuple and a
 struct are ``tuple``s (a struct's fields in declaration order; a struct of one field is that
 field's value itself), an enum is a pair ``(case name, payload or None)``, a tensor is an array of
-the active backend, a function value is a Python function taking the call depth first, and a
-closure a pair of such a function and the arguments bound to it (see ``unpacking``). Types
+the active backend, a function value is a Python function taking the call depth first, a
+closure a pair of such a function and the arguments bound to it (see ``unpacking``), and a
+``@differentiable`` function the triple of its original, its JVP and its VJP. Types
 are static, so a run needs no more: building a record or a trace enum costs at most one tuple (a
 loop's derivative builds them on every trip). At the Python API's boundary, scalars become
 ``float``/``int``/``bool``, structs become records (``StructValue``: fields by name), enums
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sil.instructions.differentiation import EXTRACTEES, extractee_type
 from sil.ir import Module, StructDecl
 from sil.types import (
     BOOL,
@@ -195,7 +197,17 @@ class Converter:
 
     def _function_to_run(self, value: Any, t: FunctionType, what: str) -> Any:
         """A function (thin) runs as a Python function; a closure (``@callee_guaranteed``) as a
-        pair (see ``unpacking``)."""
+        pair (see ``unpacking``); a ``@differentiable`` function as the triple of its original, its
+        JVP and its VJP (given from Python as a ``SILFunction`` of its type or such a triple)."""
+        if t.differentiable:
+            if isinstance(value, SILFunction) and value.type == t:
+                return value.run_form
+            if not isinstance(value, (tuple, list)) or len(value) != len(EXTRACTEES):
+                raise ArgumentError(f"{what} must be a {t}: a triple (original, jvp, vjp), not {value!r}")
+            return tuple(
+                self._function_to_run(v, extractee_type(self.module, t, kind), f"{what}.{kind}")
+                for v, kind in zip(value, EXTRACTEES)
+            )
         thick = t.convention == "callee_guaranteed"
         if isinstance(value, SILFunction):
             if value.type.convention == t.convention:
@@ -274,15 +286,25 @@ def rebinding(fn: Callable[..., Any]) -> Callable[..., Any]:
 class SILFunction:
     """A SIL function value returned to Python: calling it runs the function on the interpreter."""
 
-    def __init__(self, run_form: Callable[..., Any], type: FunctionType, converter: Converter) -> None:
-        self.run_form = run_form
+    def __init__(self, run_form: Any, type: FunctionType, converter: Converter) -> None:
+        self.run_form = run_form  # a function, a closure's pair, or a bundle's triple
         self.type = type
         self._converter = converter
 
     def __call__(self, *args: Any) -> Any:
         call = self._converter.call
         assert call is not None, "a Converter is always given its call hook by its Program"
+        if self.type.differentiable:  # a bundle: its original is what a call runs
+            return call(self.run_form[0], self.type.plain(), args)
         return call(self.run_form, self.type, args)
+
+    def extract(self, kind: str) -> SILFunction:
+        """The ``original``, ``jvp`` or ``vjp`` of a ``@differentiable`` function, as
+        ``differentiable_function_extract`` gives it."""
+        if not self.type.differentiable:
+            raise TypeError(f"a {self.type} has no '{kind}': it is not @differentiable")
+        t = extractee_type(self._converter.module, self.type, kind)
+        return SILFunction(self.run_form[EXTRACTEES.index(kind)], t, self._converter)
 
     def __repr__(self) -> str:
         return f"<SIL function {self.type}>"

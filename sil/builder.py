@@ -153,12 +153,14 @@ class Builder:
         parameters: Sequence[int] | None = None,
         jvp: Value | None = None,
         vjp: Value | None = None,
+        results: Sequence[int] | None = None,
     ) -> Result:
         t = original.type
         assert isinstance(t, FunctionType)
         params = tuple(parameters) if parameters is not None else dt.differentiable_params(self._module(), t)
         derivatives = [jvp, vjp] if jvp is not None and vjp is not None else []
-        return self._one(DifferentiableFunctionInst([original, *derivatives], params))
+        chosen = tuple(results) if results is not None else None
+        return self._one(DifferentiableFunctionInst([original, *derivatives], params, chosen))
 
     def differentiable_function_extract(self, extractee: str, bundle: Value) -> Result:
         t = bundle.type

@@ -4,8 +4,9 @@ primal and an adjoint, for a configuration no modern VJP answers."""
 from __future__ import annotations
 
 from analysis.activity import Config
+from differentiation.requests import registered_derivative
 from sil import derivative_types as dt
-from sil.ir import DifferentiableAttr, Function, LegacyDifferentiableAttr, Module
+from sil.ir import Function, LegacyDifferentiableAttr, Module
 
 
 def legacy_pair(module: Module, fn: Function, config: Config) -> tuple[Function, Function, str] | None:
@@ -41,9 +42,5 @@ def legacy_form(module: Module, fn: Function, attr: LegacyDifferentiableAttr) ->
 
 def answering_vjp(module: Module, fn: Function, config: Config) -> Function | None:
     """The VJP a ``[differentiable]`` attribute of ``fn`` names for exactly ``config``."""
-    for attr in fn.attributes:
-        if not isinstance(attr, DifferentiableAttr) or attr.vjp is None or (attr.source,) != config.sources:
-            continue
-        if dt.resolve_wrt(module, fn.type, attr.wrt) == config.wrt:
-            return module.functions.get(attr.vjp)
-    return None
+    found = registered_derivative(module, fn, config, "vjp", exact=True)
+    return found[0] if found is not None else None

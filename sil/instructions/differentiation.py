@@ -21,23 +21,35 @@ if TYPE_CHECKING:
 
 
 def _index_list(p: Parser) -> tuple[int, ...]:
+    """``0, 1``: the comma-separated indices of ``gradient [wrt …]``."""
     indices = [p.integer()]
     while p.accept(","):
         indices.append(p.integer())
     return tuple(indices)
 
 
-def _format_indices(indices: tuple[int, ...]) -> str:
-    return ", ".join(map(str, indices))
+def _spaced_index_list(p: Parser) -> tuple[int, ...]:
+    """``0 1``: the indices of ``differentiable_function [parameters …]`` and ``[results …]``,
+    space-separated as in Swift's SIL (commas between them are accepted too), up to the ``]``."""
+    indices = [p.integer()]
+    while p.accept(",") or not p.peek_punct("]"):
+        indices.append(p.integer())
+    return tuple(indices)
+
+
+def _format_indices(indices: tuple[int, ...], separator: str = ", ") -> str:
+    return separator.join(map(str, indices))
 
 
 @attrs.define(eq=False, slots=True)
 class DifferentiableFunctionInst(Instruction):
-    """``differentiable_function [parameters 0] %f : $T [with_derivative {%jvp : $J, %vjp : $V}]``;
-    operands: the original, then the JVP and VJP when given."""
+    """``differentiable_function [parameters 0 1] [results 0] %f : $T [with_derivative {%jvp : $J,
+    %vjp : $V}]``; operands: the original, then the JVP and VJP when given. ``result_indices``
+    (``[results …]``) is None when the text leaves it out."""
 
     opname: ClassVar[str] = "differentiable_function"
     parameters: tuple[int, ...]
+    result_indices: tuple[int, ...] | None = None
 
     @property
     def original(self) -> Value:
@@ -50,9 +62,18 @@ class DifferentiableFunctionInst(Instruction):
     @classmethod
     def parse(cls, p: Parser) -> DifferentiableFunctionInst:
         parameters: tuple[int, ...] | None = None
-        if p.accept("["):
-            p.expect_ident("parameters", "in differentiable_function")
-            parameters = _index_list(p)
+        result_indices: tuple[int, ...] | None = None
+        while p.accept("["):  # [parameters …], then [results …]; either may be left out
+            at = p.pos
+            word = p.ident("'parameters' or 'results'")
+            if word == "parameters" and parameters is None and result_indices is None:
+                parameters = _spaced_index_list(p)
+            elif word == "results" and result_indices is None:
+                result_indices = _spaced_index_list(p)
+            else:
+                p.error(
+                    f"expected 'parameters' or 'results' in differentiable_function, found '{word}'", at=at
+                )
             p.expect("]")
         at = p.pos
         original = p.typed_value()
@@ -71,10 +92,13 @@ class DifferentiableFunctionInst(Instruction):
             p.expect(",")
             derivatives.append(p.typed_value())
             p.expect("}")
-        return cls([original, *derivatives], parameters)
+        return cls([original, *derivatives], parameters, result_indices)
 
     def format(self, pr: Printer) -> str:
-        text = f"[parameters {_format_indices(self.parameters)}] {pr.typed(self.original)}"
+        text = f"[parameters {_format_indices(self.parameters, ' ')}] "
+        if self.result_indices is not None:
+            text += f"[results {_format_indices(self.result_indices, ' ')}] "
+        text += pr.typed(self.original)
         if len(self.operands) == 3:
             text += f" with_derivative {{{pr.typed_list(self.operands[1:])}}}"
         return text
@@ -88,6 +112,13 @@ class DifferentiableFunctionInst(Instruction):
         try:
             wrt = dt.resolve_wrt(v.module, t, self.parameters)
             expected = (dt.jvp_type(v.module, t, (0,), wrt), dt.vjp_type(v.module, t, (0,), wrt))
+            for i in self.result_indices or ():
+                dt.source_tangent(v.module, t, i)
+            if self.result_indices not in (None, (0,)):
+                raise dt.DerivativeTypeError(
+                    f"[results {_format_indices(self.result_indices or (), ' ')}] cannot be bundled yet: "
+                    "a @differentiable function type says nothing of its results, so only result 0 is"
+                )
         except dt.DerivativeTypeError as e:
             v.error(self, f"differentiable_function: {e}")
             return

@@ -24,9 +24,12 @@ def silopt(*argv: str) -> tuple[int, str, str]:
     return status, out.getvalue(), err.getvalue()
 
 
-# Cases whose functions take tensors, whose shapes --check-derivatives cannot choose: checked by
-# the test named instead.
-CHECKED_ELSEWHERE = {"tensors.sil": "tests/differentiation/test_tensor_gradients.py"}
+# Cases whose functions take tensors, whose shapes --check-derivatives cannot choose, or function
+# values, which it cannot draw: checked by the test named instead.
+CHECKED_ELSEWHERE = {
+    "tensors.sil": "tests/differentiation/test_tensor_gradients.py",
+    "bundle_calls.sil": "tests/differentiation/test_bundles.py",
+}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.relative_to(GOLDEN).as_posix() for c in CASES])

@@ -952,17 +952,30 @@ def _compile_error(fn: str, *args: Any) -> RunError:
     [
         ("@uses_gradient", "gradient", "%g = gradient"),
         ("@uses_differentiable_function", "differentiable_function", "%d = differentiable_function"),
-        ("@uses_extract", "differentiable_function_extract", "%o = differentiable_function_extract [vjp]"),
         ("@calls_uses_gradient", "gradient", "%g = gradient"),
     ],
 )
 def test_unlowered_instructions_cannot_run(fn: str, opname: str, needle: str) -> None:
-    args: tuple[Any, ...] = (lambda v: (v, lambda s: s), 1.0) if fn == "@uses_extract" else (1.0,)
-    error = _compile_error(fn, *args)
+    error = _compile_error(fn, 1.0)
     assert len(error.diagnostics) == 1
     diagnostic = error.diagnostics[0]
     assert_located(diagnostic, UNLOWERED, needle, f"cannot run '{opname}'")
     assert diagnostic.message.endswith("lowered first"), diagnostic.message
+
+
+def test_extracting_from_a_differentiable_function_value_runs() -> None:
+    """A ``@differentiable`` function passed in runs as its (original, JVP, VJP): extracting from
+    it needs nothing lowered."""
+    bundle = (lambda x: x * x, lambda x: (x * x, lambda t: 2 * x * t), lambda x: (x * x, lambda s: 2 * x * s))
+    assert run(UNLOWERED, bundle, 3.0, fn="@uses_extract") == 9.0
+
+
+def test_a_differentiable_function_value_is_a_triple() -> None:
+    with pytest.raises(RunError) as info:
+        program(UNLOWERED).run("@uses_extract", lambda x: x, 3.0)
+    message = info.value.diagnostics[0].message
+    assert "argument 0 must be a @differentiable(reverse) @convention(thin) (Float) -> Float" in message
+    assert "a triple (original, jvp, vjp)" in message
 
 
 def test_an_unlowered_instruction_fails_every_run_alike() -> None:

@@ -7,6 +7,7 @@ import pytest
 
 from sil import derivative_types as dt
 from sil import parse, print_module, verify_module
+from sil.diagnostics import SILError
 from sil.instructions import GradientInst, extractee_type
 from sil.ir import Module
 from sil.types import FunctionType, NominalType
@@ -382,3 +383,58 @@ def test_verifier_accepts_the_forms_the_attribute_states_and_no_other() -> None:
 
 def test_attributes_print_back() -> None:
     assert print_module(parse(MODERN)) == MODERN.replace("\n", "\n\n", 2)
+
+
+# --- differentiable_function's index lists -------------------------------------------------------
+
+TERNARY = "@convention(thin) (Float, Float, Float) -> Float"
+
+
+def _bundle(indices: str) -> str:
+    return f"""\
+sil @f : ${TERNARY}
+sil @g : $@convention(thin) () -> () {{
+bb0:
+  %f = function_ref @f : ${TERNARY}
+  %d = differentiable_function {indices} %f : ${TERNARY}
+  %u = tuple ()
+  return %u : $()
+}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("written", "printed"),
+    [
+        ("[parameters 0 2]", "[parameters 0 2]"),
+        ("[parameters 0 1 2]", "[parameters 0 1 2]"),
+        ("[parameters 0, 2]", "[parameters 0 2]"),  # the comma-separated form of earlier files
+        ("[parameters 1] [results 0]", "[parameters 1] [results 0]"),
+        ("[results 0]", "[parameters 0 1 2] [results 0]"),
+    ],
+)
+def test_bundle_index_lists_are_space_separated(written: str, printed: str) -> None:
+    """SIL-SPEC §4: Swift's SIL writes the parameter indices as a list, ``[results …]`` after."""
+    module = parse(_bundle(written))
+    assert verify_module(module) == []
+    text = print_module(module)
+    assert f"differentiable_function {printed} %f" in text
+    assert print_module(parse(text)) == text
+
+
+@pytest.mark.parametrize(
+    ("written", "message"),
+    [
+        ("[parameters 0 x]", "expected an integer, found 'x'"),
+        ("[parameters]", "expected an integer, found ']'"),
+        ("[results 0] [parameters 0]", "expected 'parameters' or 'results' in differentiable_function"),
+        ("[parameters 0] [parameters 1]", "expected 'parameters' or 'results' in differentiable_function"),
+        ("[wrt 0]", "expected 'parameters' or 'results' in differentiable_function, found 'wrt'"),
+    ],
+)
+def test_bundle_index_list_errors(written: str, message: str) -> None:
+    with pytest.raises(SILError) as info:
+        parse(_bundle(written), "bundle.sil")
+    diagnostic = info.value.diagnostics[0]
+    assert diagnostic.message.startswith(message), diagnostic.message
+    assert diagnostic.span is not None

@@ -1,0 +1,90 @@
+"""Subset-parameters thunks: a registered derivative for more parameters than a request asks for,
+adapted to exactly those, as Swift's ``getOrCreateSubsetParametersThunkForDerivativeFunction``
+does. A VJP thunk's pullback keeps the tangents asked for; a JVP thunk's differential passes zero
+tangents for the others. So a registered derivative answers wherever its parameters cover the
+request's, whatever type the request needs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from analysis.activity import Config
+from differentiation.naming import subset_thunk_name
+from differentiation.tangents import TangentBuilder
+from sil import derivative_types as dt
+from sil.builder import Builder
+from sil.ir import Function, Value
+from sil.types import FunctionType, TupleType
+
+if TYPE_CHECKING:
+    from differentiation.differentiator import Differentiator
+
+
+def pick_tangents(b: Builder, tangents: Value, covered: tuple[int, ...], wrt: tuple[int, ...]) -> Value:
+    """The tangents for the parameters ``wrt`` out of a pullback's for ``covered``."""
+    if covered == wrt:
+        return tangents
+    parts = [tangents] if len(covered) == 1 else list(b.destructure_tuple(tangents))
+    picked = [parts[covered.index(i)] for i in wrt]
+    return picked[0] if len(picked) == 1 else b.tuple(*picked)
+
+
+def subset_parameters_thunk(
+    d: Differentiator, fn: Function, config: Config, registered: Function, covered: tuple[int, ...], kind: str
+) -> Function:
+    """The ``kind`` ("jvp" or "vjp") of ``fn`` for exactly ``config``, calling ``registered``, which
+    is for the parameters ``covered`` (a superset of ``config.wrt``)."""
+    module = d.module
+    make = dt.jvp_type if kind == "jvp" else dt.vjp_type
+    derivative_type = make(module, fn.type, config.sources, config.wrt)
+    name = subset_thunk_name(fn.name, kind, config)
+    earlier = module.functions.get(name)  # made by an earlier pass
+    if earlier is not None and earlier.type == derivative_type:
+        return earlier
+    linear_map = _linear_map_thunk(d, fn, config, registered, covered, kind, derivative_type)
+    thunk = Function(name, derivative_type)
+    d.add_function(thunk)
+    entry = thunk.add_block("bb0")
+    b = Builder.at_end(entry, module)
+    params = [entry.add_argument(t) for t in derivative_type.params]
+    result, registered_map = b.destructure_tuple(b.apply(b.function_ref(registered), *params))
+    closure = b.partial_apply(b.function_ref(linear_map), registered_map)
+    b.return_(b.tuple(result, closure))
+    return thunk
+
+
+def _linear_map_thunk(
+    d: Differentiator,
+    fn: Function,
+    config: Config,
+    registered: Function,
+    covered: tuple[int, ...],
+    kind: str,
+    derivative_type: FunctionType,
+) -> Function:
+    """``(own linear map's parameters, registered linear map) -> own linear map's result``."""
+    module = d.module
+    own, theirs = (_linear_map_type(t) for t in (derivative_type, registered.type))
+    linear_kind = "differential" if kind == "jvp" else "pullback"
+    thunk = Function(
+        subset_thunk_name(fn.name, linear_kind, config), FunctionType((*own.params, theirs), own.result)
+    )
+    d.add_function(thunk)
+    entry = thunk.add_block("bb0")
+    b = Builder.at_end(entry, module)
+    *inputs, registered_map = [entry.add_argument(t) for t in thunk.type.params]
+    if kind == "vjp":
+        b.return_(pick_tangents(b, b.apply(registered_map, *inputs), covered, config.wrt))
+    else:
+        given = dict(zip(config.wrt, inputs))
+        zeros = TangentBuilder(b, module, fn.span)
+        tangents = [given[i] if i in given else zeros.materialize(None, fn.type.params[i]) for i in covered]
+        b.return_(b.apply(registered_map, *tangents))
+    return thunk
+
+
+def _linear_map_type(derivative_type: FunctionType) -> FunctionType:
+    assert isinstance(derivative_type.result, TupleType)
+    closure = derivative_type.result.elements[1]
+    assert isinstance(closure, FunctionType)
+    return closure
