@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -37,6 +38,8 @@ add_pass_provider("differentiation.legacy.remove_primal_adjoint")
 add_pass_provider("differentiation.legacy.move_originals_into_checkpoints")
 add_pass_provider("differentiation.legacy.checkpoint_active_applies")
 DEFAULT_MAX_DEPTH = 10_000
+# The deepest --max-depth: Python's recursion limit, a C int, must hold a few frames per call.
+MAX_DEPTH = 100_000_000
 
 
 class _UsageError(Exception):
@@ -108,7 +111,7 @@ def build_argument_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--max-depth",
-        type=_positive_int,
+        type=_depth,
         default=DEFAULT_MAX_DEPTH,
         metavar="N",
         help=f"stop a run whose calls nest deeper than N (default {DEFAULT_MAX_DEPTH})",
@@ -147,19 +150,17 @@ def main(
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
         if args.help:
-            stdout.write(parser.format_help())
-            return 0
+            return _write_output(stdout, stderr, parser.format_help())
         if args.version:
             from accel import describe_selection
 
-            stdout.write(f"silopt (sil-workbench) {_version()}\n{describe_selection(args.accel)}\n")
-            return 0
+            version = f"silopt (sil-workbench) {_version()}\n{describe_selection(args.accel)}\n"
+            return _write_output(stdout, stderr, version)
         if args.list_passes:
             registry = registered_passes()
             width = max(map(len, registry), default=0)
-            for name, cls in registry.items():
-                stdout.write(f"{name:<{width}}  {cls.description}\n")
-            return 0
+            listing = "".join(f"{name:<{width}}  {cls.description}\n" for name, cls in registry.items())
+            return _write_output(stdout, stderr, listing)
         if args.input is None:
             raise _UsageError("no input file (use '-' for standard input)")
         if args.run is None and (args.args is not None or args.max_steps is not None):
@@ -238,7 +239,7 @@ def main(
                 from silopt.run import run_function
 
                 text = run_function(
-                    module, args.run, args.args or [], backend, args.max_steps, args.max_depth
+                    module, args.run, args.args or [], backend, args.max_steps, args.max_depth, source.name
                 )
             else:
                 text = print_module(module, manager.context.annotations)
@@ -259,8 +260,7 @@ def main(
         return 1
 
     if args.output is None or args.output == "-":
-        stdout.write(text)
-        return 0
+        return _write_output(stdout, stderr, text)
     try:
         _write_atomically(args.output, text)
     except OSError as e:
@@ -270,12 +270,21 @@ def main(
 
 
 def _positive_int(text: str) -> int:
+    if len(text) > 30:  # Python converts no more than 4,300 digits; none of ours needs 30
+        raise argparse.ArgumentTypeError(f"a number of {len(text)} characters is too large")
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{value} is not positive")
+    return value
+
+
+def _depth(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_DEPTH:
+        raise argparse.ArgumentTypeError(f"{value} is more than {MAX_DEPTH}, the deepest a run can go")
     return value
 
 
@@ -294,12 +303,21 @@ def _read_input(path: str, stdin: IO[str]) -> SourceFile:
 
 
 def _write_atomically(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file, so a failure leaves nothing half-way."""
+    """Write ``text`` to ``path`` through a temporary file, so a failure leaves nothing half-way.
+
+    The file gets the mode an existing ``path`` has, else the one ``open`` would give a new file
+    (0666 less the umask), not the temporary file's 0600."""
     directory = os.path.dirname(os.path.abspath(path))
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".silopt-", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+            f.flush()
+            os.fchmod(f.fileno(), mode)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -307,6 +325,32 @@ def _write_atomically(path: str, text: str) -> None:
         raise
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it: put it back at once
+    os.umask(mask)
+    return mask
+
+
+def _write_output(stdout: IO[str], stderr: IO[str], text: str) -> int:
+    """Write ``text`` to standard output; a failure (a full disk) is reported, status 1."""
+    try:
+        stdout.write(text)
+        stdout.flush()
+    except OSError as e:
+        stderr.write(f"silopt: error: cannot write the output: {e.strerror or e}\n")
+        return 1
+    return 0
+
+
 def console_main() -> None:
     """The ``silopt`` console script."""
-    sys.exit(main())
+    status = main()
+    try:
+        sys.stdout.flush()
+    except OSError as e:
+        if status == 0:  # else main has reported it
+            sys.stderr.write(f"silopt: error: cannot write the output: {e.strerror or e}\n")
+            status = 1
+        # Python flushes standard output once more on exit: let it, with nothing left to complain of.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(status)
