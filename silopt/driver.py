@@ -102,7 +102,13 @@ def build_argument_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="store_true", help="show the version and the tensor backend, and exit")
     run = p.add_argument_group("running")
     run.add_argument("--run", metavar="@F", help="run function F on the interpreter and print its result")
-    run.add_argument("--args", nargs="*", default=None, metavar="ARG", help="the arguments of --run")
+    run.add_argument(
+        "--args",
+        nargs="*",
+        default=None,
+        metavar="ARG",
+        help="the arguments of --run (or the point to check at)",
+    )
     run.add_argument(
         "--max-steps",
         type=_positive_int,
@@ -119,7 +125,8 @@ def build_argument_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--check-derivatives",
         action="store_true",
-        help="after the passes, check JVPs and VJPs numerically (instead of printing the module)",
+        help="after the passes, differentiate and check every derivative requested numerically "
+        "(instead of printing the module)",
     )
     run.add_argument(
         "--accel",
@@ -163,8 +170,10 @@ def main(
             return _write_output(stdout, stderr, listing)
         if args.input is None:
             raise _UsageError("no input file (use '-' for standard input)")
-        if args.run is None and (args.args is not None or args.max_steps is not None):
-            raise _UsageError("--args and --max-steps need --run")
+        if args.run is None and args.max_steps is not None:
+            raise _UsageError("--max-steps needs --run")
+        if args.run is None and args.args is not None and not args.check_derivatives:
+            raise _UsageError("--args needs --run or --check-derivatives")
     except _UsageError as e:
         stderr.write(parser.format_usage())
         stderr.write(f"silopt: error: {e}\n")
@@ -211,30 +220,12 @@ def main(
                 from silopt.check_derivatives import check_module
 
                 assert backend is not None
-                outcomes = check_module(module, backend)
-                if not outcomes:
-                    raise SILError(
-                        [
-                            Diagnostic(
-                                "error",
-                                "no function has both a JVP and a VJP to check (run -differentiation first)",
-                            )
-                        ]
-                    )
+                outcomes, errors = check_module(module, backend, args.args)
                 text = "".join(o.line() + "\n" for o in outcomes)
-                failed = [o for o in outcomes if not o.passed]
-                if failed:
-                    stdout.write(text)
-                    raise SILError(
-                        [
-                            Diagnostic(
-                                "error",
-                                f"the derivatives of {o.derivatives.describe()} disagree",
-                                o.derivatives.original.span,
-                            )
-                            for o in failed
-                        ]
-                    )
+                errors += [o.diagnostic() for o in outcomes if not o.passed]
+                if errors:
+                    _write_output(stdout, stderr, text)
+                    raise SILError(errors)
             elif backend is not None:
                 from silopt.run import run_function
 
