@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from interp.values import INT_MAX, INT_MIN, EnumValue, StructValue
+from sil.diagnostics import quoted
 from sil.instructions.literals import float_from_bits, format_float
 from sil.ir import EnumDecl, Module, StructDecl
 from sil.types import (
@@ -92,18 +93,6 @@ def _to_host(value: Any) -> np.ndarray[Any, Any]:
 
 class ArgumentSyntaxError(Exception):
     """A command-line argument that does not spell a value of its parameter's type."""
-
-
-_QUOTED_LIMIT = 40  # characters of an argument a message shows
-
-
-def quoted(text: str) -> str:
-    """``text`` in quotes for a message, on one line: characters that are not printable (a newline)
-    are escaped, so a diagnostic's source line still follows its ``FILE:LINE:COL``, and a long text
-    is cut short."""
-    if len(text) > _QUOTED_LIMIT:
-        text = text[: _QUOTED_LIMIT - 10] + "…" + text[-9:]
-    return "'" + "".join(c if c.isprintable() else repr(c)[1:-1] for c in text) + "'"
 
 
 def parse_argument(text: str, t: Type) -> Any:

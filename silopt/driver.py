@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Sequence
 from typing import IO, Any
 
-from sil.diagnostics import Diagnostic, SILError, SourceFile
+from sil.diagnostics import Diagnostic, SILError, SourceFile, quoted
 from sil.ir import Module
 from sil.parser import parse_source
 from sil.passes import Pass, PassContext, PassManager, add_pass_provider, registered_passes
@@ -266,7 +266,7 @@ def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
+        raise argparse.ArgumentTypeError(f"{quoted(text)} is not an integer") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{value} is not positive")
     return value

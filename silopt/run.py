@@ -9,8 +9,8 @@ from accel import Backend
 from analysis.call_graph import CallGraph
 from interp import Program
 from interp.faults import RunError
-from interp.literals import ArgumentSyntaxError, format_value, parse_argument, quoted
-from sil.diagnostics import Diagnostic
+from interp.literals import ArgumentSyntaxError, format_value, parse_argument
+from sil.diagnostics import Diagnostic, quoted
 from sil.instructions import DifferentiableFunctionExtractInst, DifferentiableFunctionInst, GradientInst
 from sil.ir import Module
 from sil.passes import PassManager, registered_passes
