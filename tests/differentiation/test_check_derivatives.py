@@ -39,6 +39,22 @@ def test_golden_derivatives_check_out(case: Path, flags: list[str]) -> None:
     assert out and all(line.endswith(": ok") for line in out.splitlines()), out
 
 
+LEGACY_GRADIENTS = sorted(
+    p
+    for p in (GOLDEN / "legacy").glob("*.sil")
+    if "gradient [" in p.read_text(encoding="utf-8") and not read_run_line(p).expect_failure
+)
+
+
+@pytest.mark.parametrize("case", LEGACY_GRADIENTS, ids=[c.name for c in LEGACY_GRADIENTS])
+def test_legacy_gradients_check_out(case: Path) -> None:
+    """A gradient of a function in the legacy form (as written, before any migration pass) runs its
+    primal and adjoint: checked as well."""
+    status, out, err = silopt(str(case), "--check-derivatives")
+    assert (status, err) == (0, ""), err
+    assert "gradient of @" in out and all(line.endswith(": ok") for line in out.splitlines()), out
+
+
 EXAMPLES = sorted(
     p for p in (ROOT / "examples").glob("*.sil") if "[differentiable" in p.read_text(encoding="utf-8")
 )
