@@ -15,6 +15,7 @@ failure names the point, both values and the error.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -68,8 +69,9 @@ class Request:
         what = f"@{self.original.name} (source {self.source} wrt {', '.join(map(str, self.wrt))})"
         if self.gradient is None:
             return what
-        options = "".join(f" [{o}]" for o, on in [("seedable", self.seedable)] if on)
-        options += " [preserving_result]" if self.preserving_result else ""
+        options = (" [seedable]" if self.seedable else "") + (
+            " [preserving_result]" if self.preserving_result else ""
+        )
         return f"gradient{options} of {what}"
 
     @property
@@ -110,6 +112,8 @@ def derivative_requests(module: Module) -> list[Request]:
 
 
 def _answered_pairs(module: Module) -> list[Request]:
+    """The requests answered by a JVP and a VJP (either may be missing from a declaration's
+    attribute): ``[differentiable]`` attributes, then ``differentiable_function`` bundles."""
     found: dict[tuple[str, int, tuple[int, ...]], Request] = {}
     functions = module.functions
     for fn in functions.values():
@@ -146,7 +150,10 @@ class Comparison:
     detail: str = ""
 
     def worse(self, error: float, detail: str) -> Comparison:
-        return Comparison(self.name, error, detail) if error > self.error or not self.detail else self
+        """The worse of this and ``error`` (a NaN is worst of all)."""
+        if self.detail and (math.isnan(self.error) or error <= self.error):
+            return self
+        return Comparison(self.name, error, detail)
 
 
 @attrs.frozen

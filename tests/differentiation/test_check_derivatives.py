@@ -14,7 +14,7 @@ import pytest
 from accel.numpy_backend import NumpyBackend
 from golden.harness import GOLDEN, ROOT, read_run_line
 from sil import parse
-from silopt.check_derivatives import check_module
+from silopt.check_derivatives import Comparison, check_module
 from silopt.driver import main
 
 CASES = sorted(
@@ -343,3 +343,9 @@ def test_drawn_tensors_that_do_not_fit_ask_for_a_point(tmp_path: Path) -> None:
     np.save(tmp_path / "t.npy", np.random.default_rng(4).standard_normal((5, 2)) * 0.2)
     status, out, err = silopt(path, "--check-derivatives", "--args", "t.npy")
     assert (status, err) == (0, "") and out.endswith(": ok\n")
+
+
+def test_a_nan_is_the_worst_disagreement_at_any_point() -> None:
+    later = Comparison("JVP vs VJP").worse(0.5, "first point").worse(float("nan"), "second point")
+    assert later.detail == "second point"
+    assert later.worse(0.9, "third point").detail == "second point"
