@@ -153,11 +153,12 @@ def _rounded(x: float, t: Type) -> float:
 
 
 def flat(value: Any) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """Every number in a value (scalars, tuples, structs, tensors), in order, as one vector."""
+    """Every number in a value (scalars, tuples, structs, tensors), in order, as one host vector."""
     if isinstance(value, tuple):
         parts = [flat(v) for v in value]
         return np.concatenate(parts) if parts else np.zeros(0)
-    return np.asarray(value, dtype=np.float64).ravel()
+    get = getattr(value, "get", None)  # a CuPy array: copied to the host
+    return np.asarray(get() if callable(get) else value, dtype=np.float64).ravel()
 
 
 @attrs.frozen

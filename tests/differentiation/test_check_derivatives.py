@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from golden.harness import GOLDEN, ROOT, read_run_line
 from sil import parse
 from silopt.check_derivatives import Comparison, check_module
 from silopt.driver import main
+from silopt.finite_differences import flat
 
 CASES = sorted(
     p
@@ -349,3 +351,20 @@ def test_a_nan_is_the_worst_disagreement_at_any_point() -> None:
     later = Comparison("JVP vs VJP").worse(0.5, "first point").worse(float("nan"), "second point")
     assert later.detail == "second point"
     assert later.worse(0.9, "third point").detail == "second point"
+
+
+def test_finite_differences_read_device_arrays_through_the_host() -> None:
+    """Results of a run on CuPy stay device arrays; NumPy cannot read them implicitly."""
+
+    class DeviceArray:
+        def __init__(self, host: np.ndarray[Any, Any]) -> None:
+            self.host = host
+
+        def get(self) -> np.ndarray[Any, Any]:
+            return self.host
+
+        def __array__(self, *args: object, **kwargs: object) -> np.ndarray[Any, Any]:
+            raise TypeError("Implicit conversion to a NumPy array is not allowed")
+
+    value = (DeviceArray(np.arange(4.0).reshape(2, 2)), 5.0)
+    assert flat(value).tolist() == [0.0, 1.0, 2.0, 3.0, 5.0]
