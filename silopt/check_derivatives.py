@@ -31,7 +31,7 @@ from interp.faults import RunError
 from interp.literals import ArgumentSyntaxError, format_value, parse_argument
 from sil import derivative_types as dt
 from sil.diagnostics import Diagnostic, SILError, Span, note
-from sil.instructions import DifferentiableFunctionInst, FunctionRefInst
+from sil.instructions import DifferentiableFunctionInst, FunctionRefInst, GradientInst
 from sil.ir import DifferentiableAttr, Function, Module, Result
 from sil.passes import PassManager, registered_passes
 from sil.types import FLOAT, ScalarType, TensorType, TupleType, Type
@@ -180,6 +180,22 @@ class Outcome:
         return Diagnostic("error", message, self.request.span, notes)
 
 
+def _unanswered(module: Module) -> list[Diagnostic]:
+    """An error for each request the passes left as it was: a ``gradient`` or
+    ``differentiable_function`` of a function value they cannot see through."""
+    return [
+        Diagnostic(
+            "error",
+            f"cannot check this '{inst.opname}': it is of a function value, not a function_ref",
+            inst.span,
+        )
+        for fn in module.functions.values()
+        for inst in fn.instructions()
+        if isinstance(inst, GradientInst)
+        or (isinstance(inst, DifferentiableFunctionInst) and len(inst.operands) == 1)
+    ]
+
+
 def cannot_check(request: Request, why: str) -> Diagnostic:
     return Diagnostic("error", f"cannot check {request.describe()}: {why}", request.span)
 
@@ -190,11 +206,12 @@ def check_module(
     """The outcome of every request in ``module`` that could be checked, and an error for each
     that could not; at the point ``arguments`` spells (``--args``) when given."""
     requests = derivative_requests(module)
-    if not requests:
+    errors = _unanswered(module)
+    if not requests and not errors:
         why = "the module asks for no derivative ([differentiable], differentiable_function, gradient)"
         raise SILError([Diagnostic("error", f"nothing to check: {why}")])
     program = Program(module, backend)
-    outcomes, errors = [], []
+    outcomes = []
     for request in requests:
         found = _Checker(program, request, seed).check(arguments)
         if isinstance(found, Outcome):

@@ -368,3 +368,22 @@ def test_finite_differences_read_device_arrays_through_the_host() -> None:
 
     value = (DeviceArray(np.arange(4.0).reshape(2, 2)), 5.0)
     assert flat(value).tolist() == [0.0, 1.0, 2.0, 3.0, 5.0]
+
+
+GRADIENT_OF_A_VALUE = """\
+sil @apply_grad : $@convention(thin) (@convention(thin) (Float) -> Float, Float) -> Float {
+bb0(%f : $@convention(thin) (Float) -> Float, %x : $Float):
+  %g = gradient [wrt 0] %f : $@convention(thin) (Float) -> Float
+  %d = apply %g(%x) : $@convention(thin) (Float) -> Float
+  return %d : $Float
+}
+"""
+
+
+@pytest.mark.parametrize("more", ["", FLOAT_KINK], ids=["alone", "beside-a-checked-one"])
+def test_a_gradient_of_a_function_value_is_an_error_not_skipped(tmp_path: Path, more: str) -> None:
+    status, _, err = silopt(write(tmp_path, GRADIENT_OF_A_VALUE + more), "--check-derivatives")
+    assert status == 1
+    assert err.startswith(
+        "m.sil:3:3: error: cannot check this 'gradient': it is of a function value, not a function_ref\n"
+    )
