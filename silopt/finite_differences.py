@@ -24,8 +24,10 @@ zero have no relative scale):
   past the largest step (0.25) the function cannot be checked in Float at that point. Rounding
   beyond that shows as quotients that disagree: the point is drawn again, never a false alarm.
 - The dot-product identity <J v, w> = <v, J^T w> holds up to rounding of the two derivative
-  computations alone: 1e-9 (Double) and 1e-4 (Float), relative to the sum of the magnitudes of
-  the products, so that cancellation in the sums raises no alarm.
+  computations alone: 1e-9 (Double) and 1e-4 (Float).
+Dot products (the identity, and a VJP's <v, J^T w> against the differences' <D v, w>) are
+measured relative to the sum of the magnitudes of their products, so that cancellation in a sum
+raises no alarm.
 """
 
 from __future__ import annotations
@@ -198,7 +200,6 @@ def directional_derivative(f: Callable[[float], Any], kind: ScalarType, toleranc
 
 @attrs.frozen
 class _Quotients:
-    h: float
     previous: np.ndarray[Any, np.dtype[np.float64]]  # Richardson from h and h/2
     richardson: np.ndarray[Any, np.dtype[np.float64]]  # from h/2 and h/4
     curvature_gap: np.ndarray[Any, np.dtype[np.float64]]
@@ -220,4 +221,4 @@ def _quotients(f: Callable[[float], Any], f0: np.ndarray[Any, Any], h: float) ->
         curvature.append((plus - 2 * f0 + minus) / (s * s))
     previous = (4 * central[1] - central[0]) / 3
     richardson = (4 * central[2] - central[1]) / 3
-    return _Quotients(h, previous, richardson, np.abs(curvature[0] - curvature[2]) * (h / 4))
+    return _Quotients(previous, richardson, np.abs(curvature[0] - curvature[2]) * (h / 4))
