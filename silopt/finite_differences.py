@@ -39,6 +39,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from interp.values import struct_class
 from sil.ir import Module, StructDecl
 from sil.types import BOOL, DOUBLE, FLOAT, INT, ScalarType, TensorType, TupleType, Type
 
@@ -97,7 +98,9 @@ class Draw:
         parts = self._parts(t)
         if parts is None:
             raise CannotDraw(str(t))
-        return tuple(self.point(e) for e in parts)
+        values = tuple(self.point(e) for e in parts)
+        decl = self.module.struct(str(t))
+        return values if decl is None else tuple.__new__(struct_class(decl), values)  # prints as one
 
     def tangent(self, t: Type, x: Any) -> Any:
         """A random tangent at ``x`` (a value of ``t``), of ``t``'s tangent type (None: none)."""

@@ -387,3 +387,9 @@ def test_a_gradient_of_a_function_value_is_an_error_not_skipped(tmp_path: Path, 
     assert err.startswith(
         "m.sil:3:3: error: cannot check this 'gradient': it is of a function value, not a function_ref\n"
     )
+
+
+def test_points_are_written_in_literal_syntax() -> None:
+    module = parse((GOLDEN / "differentiation" / "structs.sil").read_text(encoding="utf-8"), "structs.sil")
+    outcomes, errors = check_module(module, NumpyBackend())
+    assert errors == [] and outcomes[0].comparisons[0].detail.startswith("at @predict(Model(w: ")
