@@ -40,6 +40,12 @@ class CallGraph:
         """The functions that refer to ``name``, in module order."""
         return sorted(self.graph.predecessors(name), key=self._order.__getitem__)
 
+    def reachable_from(self, name: str) -> list[str]:
+        """``name`` and every function it can reach through references, in module order: what a
+        run of ``name`` may call (networkx walks the graph with a worklist, not recursion)."""
+        reached = nx.descendants(self.graph, name) | {name}
+        return sorted(reached, key=self._order.__getitem__)
+
     def is_recursive(self, name: str) -> bool:
         """Whether ``name`` can reach itself (directly or through others)."""
         return self.graph.has_edge(name, name) or any(

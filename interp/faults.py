@@ -30,11 +30,34 @@ class RunError(SILError):
 
 
 def fault_diagnostic(fault: Fault, sites: list[Instruction]) -> Diagnostic:
-    """The located diagnostic of a fault, with a note per active call frame, innermost first; a
-    fault on entry to a function called from Python (site -1) has no place in the module."""
-    span = sites[fault.site].span if fault.site >= 0 else None
-    notes = []
+    """The located diagnostic of a fault, with a note per active call frame, innermost first.
+
+    A fault on entry to a function called from Python (site -1) has no place in the module. A fault
+    at an instruction the differentiation passes synthesized (it has no place in the source) names
+    that instruction, and points at the innermost call in the source that the run was under: the
+    ``apply`` of the derivative there, not nowhere.
+    """
+    if fault.site < 0:
+        return Diagnostic("error", fault.message, None, _call_notes(fault.callers, sites))
+    inst = sites[fault.site]
+    message = fault.message
+    span = inst.span
     callers = fault.callers
+    if span is None:
+        message += f", in synthesized code: {_quoted_line(inst)}"
+        located = next((i for i, site in enumerate(callers) if sites[site].span is not None), None)
+        if located is not None:
+            span = sites[callers[located]].span
+            message += ", reached from this call"
+            callers = callers[:located]
+            outer = _call_notes(fault.callers[located + 1 :], sites)
+            return Diagnostic("error", message, span, [*_call_notes(callers, sites), *outer])
+    return Diagnostic("error", message, span, _call_notes(callers, sites))
+
+
+def _call_notes(callers: list[int], sites: list[Instruction]) -> list[Diagnostic]:
+    """A ``called from`` note per call site, runs of the same site (recursion) as one."""
+    notes = []
     i = 0
     while i < len(callers):
         j = i
@@ -47,7 +70,25 @@ def fault_diagnostic(fault: Fault, sites: list[Instruction]) -> Diagnostic:
             message += f" ({j - i + 1} nested calls from this place)"
         notes.append(note(call.span, message))
         i = j + 1
-    return Diagnostic("error", fault.message, span, notes)
+    return notes
+
+
+def _quoted_line(inst: Instruction) -> str:
+    """```%5 = float_literal $Float, 1.0``` in '@f'``: the instruction as the printer writes it."""
+    from sil.printer import Printer
+
+    fn = inst.block.function if inst.block is not None else None
+    if fn is None:
+        return f"'{inst.opname}'"
+    lines = Printer().print_function(fn).splitlines()
+    line = 0
+    for block in fn.blocks:
+        line += 1  # the label
+        if block is inst.block:
+            line += block.instructions.index(inst) + 1
+            break
+        line += len(block.instructions)
+    return f"`{lines[line].strip()}` in '@{fn.name}'"
 
 
 def run_error(message: str, where: Instruction | None = None) -> RunError:

@@ -3,12 +3,15 @@ the command line (``--args 1.5 2 w.npy``)."""
 
 from __future__ import annotations
 
+import os
 import re
+import tokenize
 from typing import Any
 
 import numpy as np
 
 from interp.values import INT_MAX, INT_MIN, EnumValue, StructValue
+from sil.diagnostics import quoted
 from sil.instructions.literals import float_from_bits, format_float
 from sil.ir import EnumDecl, Module, StructDecl
 from sil.types import (
@@ -102,33 +105,69 @@ def parse_argument(text: str, t: Type) -> Any:
             bits = int(text.lstrip("+-"), 16)
             width = 32 if t == FLOAT else 64
             if bits >= 1 << width:
-                raise ArgumentSyntaxError(f"'{text}' has more than {width} bits")
+                raise ArgumentSyntaxError(f"{quoted(text)} has more than {width} bits")
             value = float_from_bits(bits, t)
             return -value if negative else value
         if not _FLOAT_RE.fullmatch(text):
-            raise ArgumentSyntaxError(f"'{text}' is not a {t} literal")
+            raise ArgumentSyntaxError(f"{quoted(text)} is not a {t} literal")
         return float(text)
     if t == INT:
         if not _INT_RE.fullmatch(text):
-            raise ArgumentSyntaxError(f"'{text}' is not an Int literal")
-        value = int(text)
-        if not INT_MIN <= value <= INT_MAX:
-            raise ArgumentSyntaxError(f"{text} does not fit in Int")
-        return value
+            raise ArgumentSyntaxError(f"{quoted(text)} is not an Int literal")
+        # Beyond 20 digits it cannot fit; and Python refuses to convert more than 4,300 digits.
+        number = int(text) if len(text) <= _INT_DIGITS_MAX else None
+        if number is None or not INT_MIN <= number <= INT_MAX:
+            raise ArgumentSyntaxError(f"{quoted(text)} does not fit in Int")
+        return number
     if t == BOOL:
         if text in ("true", "1"):
             return True
         if text in ("false", "0"):
             return False
-        raise ArgumentSyntaxError(f"'{text}' is not a Bool (true or false)")
+        raise ArgumentSyntaxError(f"{quoted(text)} is not a Bool (true or false)")
     if isinstance(t, TensorType):
         if not text.endswith(".npy"):
-            raise ArgumentSyntaxError(f"a {t} argument is the path of a .npy file, not '{text}'")
-        try:
-            array = np.load(text, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise ArgumentSyntaxError(f"cannot read '{text}': {e}") from None
-        if not isinstance(array, np.ndarray) or array.dtype.kind not in "fiu":
-            raise ArgumentSyntaxError(f"'{text}' does not hold a numeric array")
-        return array
+            raise ArgumentSyntaxError(f"a {t} argument is the path of a .npy file, not {quoted(text)}")
+        return _read_npy(text)
     raise ArgumentSyntaxError(f"a {t} cannot be given on the command line")
+
+
+_INT_DIGITS_MAX = 24
+
+
+def _read_npy(path: str) -> np.ndarray[Any, Any]:
+    """The numeric array a ``.npy`` file holds. A file that is empty, not in the format (a ``.npz``
+    zip archive), has a malformed header, or claims more data than it holds is an
+    ArgumentSyntaxError, found before anything is allocated."""
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(len(np.lib.format.MAGIC_PREFIX))
+            if magic != np.lib.format.MAGIC_PREFIX:
+                what = (
+                    "empty"
+                    if not magic
+                    else "a zip archive (.npz)"
+                    if magic[:2] == b"PK"
+                    else "not in the format"
+                )
+                raise ArgumentSyntaxError(f"{quoted(path)} is not a .npy file: it is {what}")
+            f.seek(0)
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+            else:
+                shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+            if dtype.kind not in "fiu":
+                raise ArgumentSyntaxError(f"{quoted(path)} does not hold a numeric array")
+            size = dtype.itemsize * int(np.prod(shape, dtype=object))
+            if size > os.fstat(f.fileno()).st_size - f.tell():
+                raise ArgumentSyntaxError(f"{quoted(path)} holds less data than its header says")
+            f.seek(0)
+            array = np.lib.format.read_array(f, allow_pickle=False)
+    except OSError as e:
+        raise ArgumentSyntaxError(f"cannot read {quoted(path)}: {e.strerror or e}") from None
+    except (SyntaxError, tokenize.TokenError):
+        raise ArgumentSyntaxError(f"{quoted(path)} is not a .npy file: its header is malformed") from None
+    except (ValueError, EOFError, MemoryError) as e:
+        raise ArgumentSyntaxError(f"{quoted(path)} is not a .npy file: {e}") from None
+    return array

@@ -104,3 +104,15 @@ class SILError(Exception):
 def note(span: Span | None, message: str) -> Diagnostic:
     """A note to attach to an error."""
     return Diagnostic("note", message, span)
+
+
+_QUOTED_LIMIT = 40  # characters of an argument a message shows
+
+
+def quoted(text: str) -> str:
+    """``text`` in quotes for a message, on one line: characters that are not printable (a newline)
+    are escaped, so a diagnostic's source line still follows its ``FILE:LINE:COL``, and a long text
+    is cut short."""
+    if len(text) > _QUOTED_LIMIT:
+        text = text[: _QUOTED_LIMIT - 10] + "…" + text[-9:]
+    return "'" + "".join(c if c.isprintable() else repr(c)[1:-1] for c in text) + "'"

@@ -1,70 +1,138 @@
-"""``silopt --check-derivatives``: every function with a JVP and a VJP, checked on the interpreter.
+"""``silopt --check-derivatives``: every derivative the module asks for, checked on the interpreter.
 
-At seeded random points x, for random tangents v and seeds w: the differential's J·v against
-central finite differences of the original (the quotient computed in Double), and the
-dot-product identity <J·v, w> = <v, Jᵀ·w> between the differential and the pullback. It reports
-the worst relative error of each over the points, per function and configuration.
+The requests are the ``[differentiable]`` attributes, the ``differentiable_function`` bundles of
+``function_ref``s and the ``gradient``s of them; the module is differentiated and its gradients
+lowered first, as ``--run`` does, so what is checked is what a run would use. At random points x
+(or the one ``--args`` gives), for random tangents v and seeds w:
+- a JVP: J·v against finite differences of the original (see ``finite_differences``);
+- with a VJP too: the dot-product identity <J·v, w> = <v, Jᵀ·w>;
+- a VJP alone (a ``gradient``, through its lowered function): <v, Jᵀ·w> against the finite
+  differences' <D·v, w>, with w = 1 where the gradient has no seed.
+A request that cannot be checked (a type that cannot be drawn, a function without a body to
+difference, a point where the differences do not settle) is an error, as is a failed check; a
+failure names the point, both values and the error.
 """
 
 from __future__ import annotations
 
-import random
-from collections.abc import Iterator
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
+import numpy as np
 
 from accel import Backend
+from analysis.activity import Config
+from differentiation.naming import gradient_name
+from differentiation.requests import gradient_requests
 from interp import Program
-from sil.instructions import DifferentiableFunctionInst, FunctionRefInst
+from interp.faults import RunError
+from interp.literals import ArgumentSyntaxError, format_value, parse_argument
+from sil import derivative_types as dt
+from sil.diagnostics import Diagnostic, SILError, Span, note
+from sil.instructions import DifferentiableFunctionInst, FunctionRefInst, GradientInst
 from sil.ir import DifferentiableAttr, Function, Module, Result
-from sil.types import BOOL, DOUBLE, FLOAT, INT, ScalarType, TupleType, Type
+from sil.passes import PassManager, registered_passes
+from sil.types import FLOAT, ScalarType, TensorType, TupleType, Type
+from silopt.finite_differences import (
+    FD_TOLERANCE,
+    IDENTITY_TOLERANCE,
+    TENSOR_SHAPE,
+    CannotDraw,
+    Draw,
+    Estimate,
+    directional_derivative,
+    flat,
+)
 
 POINTS = 3
-# (finite differences, the identity) per element type: Float code rounds every step to binary32.
-TOLERANCES = {DOUBLE: (1e-6, 1e-9), FLOAT: (5e-3, 1e-4)}
-STEPS = {DOUBLE: 1e-5, FLOAT: 1e-2}
+DRAWS = 20  # points drawn, at most, to find POINTS where the differences settle
 
 
 @attrs.frozen
-class Derivatives:
-    """A function, what it is differentiated for, and its JVP and VJP."""
+class Request:
+    """A derivative of result ``source`` of ``original`` with respect to ``wrt``, asked for at
+    ``span``, and what answers it: a JVP, a VJP, or a lowered gradient function."""
 
     original: Function
     source: int
     wrt: tuple[int, ...]
-    jvp: Function
-    vjp: Function
+    span: Span | None
+    jvp: Function | None = None
+    vjp: Function | None = None
+    gradient: Function | None = None
+    seedable: bool = False
+    preserving_result: bool = False
 
     def describe(self) -> str:
-        return f"@{self.original.name} (source {self.source} wrt {', '.join(map(str, self.wrt))})"
+        what = f"@{self.original.name} (source {self.source} wrt {', '.join(map(str, self.wrt))})"
+        if self.gradient is None:
+            return what
+        options = (" [seedable]" if self.seedable else "") + (
+            " [preserving_result]" if self.preserving_result else ""
+        )
+        return f"gradient{options} of {what}"
+
+    @property
+    def result_type(self) -> Type:
+        t = self.original.type
+        return t.results[self.source] if isinstance(t.result, TupleType) and len(t.results) > 1 else t.result
 
 
-def derivatives_in(module: Module) -> Iterator[Derivatives]:
-    """Each function with both derivatives: from ``[differentiable]`` attributes naming them, and
-    from ``differentiable_function`` bundles of ``function_ref``s."""
-    seen: set[tuple[str, int, tuple[int, ...]]] = set()
+def derivative_requests(module: Module) -> list[Request]:
+    """Differentiate ``module`` (``-differentiation``, ``-lower-gradient``) and give each request
+    with what answers it: attributes and bundles, then gradients, in module order."""
+    passes = registered_passes()
+    PassManager([passes["differentiation"]()]).run(module)
+    gradients = [
+        (original, inst.span, Config(inst.source, inst.wrt), inst.seedable, inst.preserving_result)
+        for original, inst in gradient_requests(module)
+    ]
+    pairs = list(_answered_pairs(module))
+    PassManager([passes["lower-gradient"]()]).run(module)
+    seen: set[str] = set()
+    for original, span, config, seedable, preserving in gradients:
+        name = gradient_name(original.name, config, seedable, preserving)
+        if name not in seen:
+            seen.add(name)
+            grad = module.functions[name]
+            pairs.append(
+                Request(
+                    original,
+                    config.sources[0],
+                    config.wrt,
+                    span,
+                    gradient=grad,
+                    seedable=seedable,
+                    preserving_result=preserving,
+                )
+            )
+    return pairs
+
+
+def _answered_pairs(module: Module) -> list[Request]:
+    """The requests answered by a JVP and a VJP (either may be missing from a declaration's
+    attribute): ``[differentiable]`` attributes, then ``differentiable_function`` bundles."""
+    found: dict[tuple[str, int, tuple[int, ...]], Request] = {}
     functions = module.functions
-
-    def found(
-        original: Function, source: int, wrt: tuple[int, ...], jvp: str, vjp: str
-    ) -> Iterator[Derivatives]:
-        key = (original.name, source, wrt)
-        if key not in seen and jvp in functions and vjp in functions and not original.is_declaration:
-            seen.add(key)
-            yield Derivatives(original, source, wrt, functions[jvp], functions[vjp])
-
-    for fn in list(functions.values()):
+    for fn in functions.values():
         for attr in fn.attributes:
-            if isinstance(attr, DifferentiableAttr) and attr.jvp is not None and attr.vjp is not None:
-                wrt = attr.wrt if attr.wrt is not None else tuple(range(len(fn.type.params)))
-                yield from found(fn, attr.source, wrt, attr.jvp, attr.vjp)
-    for fn in list(functions.values()):
+            if isinstance(attr, DifferentiableAttr):
+                wrt = dt.resolve_wrt(module, fn.type, attr.wrt)
+                jvp, vjp = functions.get(attr.jvp or ""), functions.get(attr.vjp or "")
+                found.setdefault(
+                    (fn.name, attr.source, wrt), Request(fn, attr.source, wrt, attr.span or fn.span, jvp, vjp)
+                )
+    for fn in functions.values():
         for inst in fn.instructions():
             if isinstance(inst, DifferentiableFunctionInst) and len(inst.operands) == 3:
                 names = [_referenced(op) for op in inst.operands]
-                if all(names) and names[0] in functions:
-                    yield from found(functions[names[0]], 0, inst.parameters, names[1], names[2])  # type: ignore[arg-type]
+                if all(n in functions for n in names):
+                    original, jvp, vjp = (functions[n] for n in names)  # type: ignore[index]
+                    key = (original.name, 0, inst.parameters)
+                    found.setdefault(key, Request(original, 0, inst.parameters, inst.span, jvp, vjp))
+    return list(found.values())
 
 
 def _referenced(value: Any) -> str | None:
@@ -73,151 +141,255 @@ def _referenced(value: Any) -> str | None:
     return None
 
 
-class _Values:
-    """Random points and tangents of the types --check-derivatives can draw: Float and Double,
-    tuples of them, and structs of them (whose tangent leaves out ``@noDerivative`` fields); and,
-    for the parameters not differentiated, Int (a small count: a loop's trips) and Bool."""
+@attrs.frozen
+class Comparison:
+    """The worst disagreement of two ways to compute one number, and where it was."""
 
-    def __init__(self, module: Module, r: random.Random) -> None:
-        self.module = module
-        self.r = r
+    name: str  # "JVP vs finite differences", …
+    error: float = 0.0
+    detail: str = ""
 
-    def kind(self, t: Type) -> ScalarType | None:
-        """The one float type ``t`` is made of, or None when it cannot be drawn."""
-        if isinstance(t, ScalarType):
-            return t if t in (FLOAT, DOUBLE) else None
-        kinds = {self.kind(e) for e in self._parts(t)} if self._parts(t) else {None}
-        return kinds.pop() if len(kinds) == 1 else None
-
-    def _parts(self, t: Type) -> tuple[Type, ...]:
-        if isinstance(t, TupleType):
-            return t.elements
-        decl = self.module.struct(str(t))
-        return tuple(f.type for f in decl.fields) if decl is not None else ()
-
-    def point(self, t: Type) -> Any:
-        if t == INT:
-            return self.r.randint(0, 5)
-        if t == BOOL:
-            return self.r.random() < 0.5
-        if isinstance(t, ScalarType):
-            return self.r.uniform(0.3, 1.5)
-        return tuple(self.point(e) for e in self._parts(t))
-
-    def tangent(self, t: Type) -> Any:
-        """A random tangent of ``t`` (a value of its tangent type)."""
-        tangent = self.module.tangent_type(t)
-        assert tangent is not None
-        if isinstance(tangent, ScalarType):
-            return self.r.gauss(0.0, 1.0)
-        return tuple(self.tangent(e) for e in self._parts(tangent))
-
-    def zero(self, t: Type) -> Any:
-        tangent = self.module.tangent_type(t)
-        assert tangent is not None
-        return 0.0 if isinstance(tangent, ScalarType) else tuple(self.zero(e) for e in self._parts(tangent))
-
-    def moved(self, x: Any, v: Any, h: float, t: Type) -> Any:
-        """``x + h v`` for a point ``x`` of ``t`` and a tangent ``v`` (None: ``t`` has none)."""
-        if v is None:
-            return x
-        if isinstance(t, ScalarType):
-            return x + h * v
-        if isinstance(t, TupleType):
-            return tuple(self.moved(a, d, h, e) for a, d, e in zip(x, v, t.elements))
-        decl = self.module.struct(str(t))
-        tangent_decl = self.module.struct(str(self.module.tangent_type(t)))
-        assert decl is not None and tangent_decl is not None
-        by_name = {f.name: d for f, d in zip(tangent_decl.fields, v)}
-        return tuple(
-            self.moved(a, by_name[f.name], h, f.type) if f.name in by_name and not f.no_derivative else a
-            for a, f in zip(x, decl.fields)
-        )
-
-
-def _flat(value: Any) -> list[float]:
-    if isinstance(value, tuple):
-        return [x for v in value for x in _flat(v)]
-    return [float(value)]
-
-
-def _dot(x: Any, y: Any) -> float:
-    return sum(a * b for a, b in zip(_flat(x), _flat(y)))
-
-
-def _source(value: Any, d: Derivatives) -> Any:
-    results = d.original.type.results if isinstance(d.original.type.result, TupleType) else ()
-    return value[d.source] if len(results) > 1 else value
+    def worse(self, error: float, detail: str) -> Comparison:
+        """The worse of this and ``error`` (a NaN is worst of all)."""
+        if self.detail and (math.isnan(self.error) or error <= self.error):
+            return self
+        return Comparison(self.name, error, detail)
 
 
 @attrs.frozen
 class Outcome:
-    derivatives: Derivatives
-    finite_differences: float | None  # worst relative error; None: not checked
-    identity: float | None
-    note: str = ""
-    passed: bool = True
+    request: Request
+    comparisons: tuple[Comparison, ...]
+    tolerances: tuple[float, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(c.error <= t for c, t in zip(self.comparisons, self.tolerances))
 
     def line(self) -> str:
-        if self.finite_differences is None or self.identity is None:
-            return f"{self.derivatives.describe()}: not checked: {self.note}"
-        verdict = "ok" if self.passed else "FAILED"
-        return (
-            f"{self.derivatives.describe()}: JVP vs finite differences {self.finite_differences:.1e}, "
-            f"JVP vs VJP {self.identity:.1e}: {verdict}"
-        )
+        measured = ", ".join(f"{c.name} {c.error:.1e}" for c in self.comparisons)
+        return f"{self.request.describe()}: {measured}: {'ok' if self.passed else 'FAILED'}"
 
-
-def check(program: Program, d: Derivatives, seed: int) -> Outcome:
-    """The worst relative errors of ``d`` over ``POINTS`` random points."""
-    params = d.original.type.params
-    values = _Values(program.module, random.Random(f"{seed}:{d.describe()}"))
-    result_type = (
-        d.original.type.results[d.source] if len(d.original.type.results) > 1 else d.original.type.result
-    )
-    fixed = [i for i, t in enumerate(params) if i not in d.wrt and t in (INT, BOOL)]
-    kinds = {values.kind(t) for i, t in enumerate((*params, result_type)) if i not in fixed}
-    if None in kinds or len(kinds) != 1:
-        return Outcome(
-            d,
-            None,
-            None,
-            "only Float and Double scalars, and tuples and structs of them, can be drawn "
-            "(and Int and Bool, where not differentiated)",
-        )
-    kind = kinds.pop()
-    assert kind is not None
-    fd_tolerance, identity_tolerance = TOLERANCES[kind]
-    h = STEPS[kind]
-    worst_fd = worst_identity = 0.0
-    for _ in range(POINTS):
-        x = [values.point(t) for t in params]
-        v = [
-            values.tangent(t) if i in d.wrt else None if i in fixed else values.zero(t)
-            for i, t in enumerate(params)
+    def diagnostic(self) -> Diagnostic:
+        notes = [
+            note(None, f"{c.name}: {c.detail} (relative error {c.error:.1e}, tolerance {t:.0e})")
+            for c, t in zip(self.comparisons, self.tolerances)
+            if c.error > t
         ]
-        plus = program.run(
-            "@" + d.original.name, *[values.moved(a, b, h, t) for a, b, t in zip(x, v, params)]
-        )
-        minus = program.run(
-            "@" + d.original.name, *[values.moved(a, b, -h, t) for a, b, t in zip(x, v, params)]
-        )
-        numeric = [(p - m) / (2 * h) for p, m in zip(_flat(_source(plus, d)), _flat(_source(minus, d)))]
-        _, differential = program.run("@" + d.jvp.name, *x)
-        jv = differential(*[v[i] for i in d.wrt])
-        w = values.tangent(result_type)
-        _, pullback = program.run("@" + d.vjp.name, *x)
-        cotangents = pullback(w)
-        cotangents = cotangents if len(d.wrt) > 1 else (cotangents,)
-        for a, b in zip(_flat(jv), numeric):
-            worst_fd = max(worst_fd, abs(a - b) / max(1.0, abs(a), abs(b)))
-        left, right = _dot(jv, w), sum(_dot(v[i], c) for i, c in zip(d.wrt, cotangents))
-        worst_identity = max(worst_identity, abs(left - right) / max(1.0, abs(left), abs(right)))
-    passed = worst_fd <= fd_tolerance and worst_identity <= identity_tolerance
-    return Outcome(d, worst_fd, worst_identity, passed=passed)
+        message = f"the derivatives of {self.request.describe()} disagree"
+        return Diagnostic("error", message, self.request.span, notes)
 
 
-def check_module(module: Module, backend: Backend, seed: int = 0) -> list[Outcome]:
-    """The outcome for every function with derivatives in ``module``."""
+def _unanswered(module: Module) -> list[Diagnostic]:
+    """An error for each request the passes left as it was: a ``gradient`` or
+    ``differentiable_function`` of a function value they cannot see through."""
+    return [
+        Diagnostic(
+            "error",
+            f"cannot check this '{inst.opname}': it is of a function value, not a function_ref",
+            inst.span,
+        )
+        for fn in module.functions.values()
+        for inst in fn.instructions()
+        if isinstance(inst, GradientInst)
+        or (isinstance(inst, DifferentiableFunctionInst) and len(inst.operands) == 1)
+    ]
+
+
+def cannot_check(request: Request, why: str) -> Diagnostic:
+    return Diagnostic("error", f"cannot check {request.describe()}: {why}", request.span)
+
+
+def check_module(
+    module: Module, backend: Backend, arguments: Sequence[str] | None = None, seed: int = 0
+) -> tuple[list[Outcome], list[Diagnostic]]:
+    """The outcome of every request in ``module`` that could be checked, and an error for each
+    that could not; at the point ``arguments`` spells (``--args``) when given."""
+    requests = derivative_requests(module)
+    errors = _unanswered(module)
+    if not requests and not errors:
+        why = "the module asks for no derivative ([differentiable], differentiable_function, gradient)"
+        raise SILError([Diagnostic("error", f"nothing to check: {why}")])
     program = Program(module, backend)
-    return [check(program, d, seed) for d in derivatives_in(module)]
+    outcomes = []
+    for request in requests:
+        found = _Checker(program, request, seed).check(arguments)
+        if isinstance(found, Outcome):
+            outcomes.append(found)
+        else:
+            errors.append(found)
+    return outcomes, errors
+
+
+class _Checker:
+    """Checks one request: the comparisons its derivatives allow, at each point."""
+
+    def __init__(self, program: Program, request: Request, seed: int) -> None:
+        self.program = program
+        self.module = program.module
+        self.request = request
+        self.draw = Draw(program.module, f"{seed}:{request.describe()}")
+        self.params = request.original.type.params
+        self.body = not request.original.is_declaration
+        self.pullback = pullback = request.vjp is not None or request.gradient is not None
+        names = []
+        if request.jvp is not None and self.body:
+            names.append("JVP vs finite differences")
+        if request.jvp is not None and pullback:
+            names.append("JVP vs VJP")
+        elif pullback and self.body:
+            names.append("VJP vs finite differences")
+        self.comparisons = {n: Comparison(n) for n in names}
+
+    def check(self, arguments: Sequence[str] | None) -> Outcome | Diagnostic:
+        request = self.request
+        if not self.comparisons or (request.jvp is None and not self.body):
+            return cannot_check(request, "it has no body to compare its derivative with")
+        try:
+            kinds = set().union(*(self.draw.kinds(self.params[i]) for i in request.wrt))
+            kinds |= self.draw.kinds(request.result_type)
+            points = [self._given(arguments)] if arguments is not None else None
+            checked = self._check_points(points, FLOAT if FLOAT in kinds else next(iter(kinds)))
+        except CannotDraw as e:
+            return cannot_check(request, f"a value of type {e} cannot be drawn")
+        except _NotCheckable as e:
+            return cannot_check(request, str(e))
+        except RunError as e:
+            notes = [note(d.span, d.message) for d in e.diagnostics]
+            drawn = arguments is None and any(isinstance(t, TensorType) for t in self.params)
+            hint = (
+                f" at tensors drawn of shape {list(TENSOR_SHAPE)} (give a point with --args)" if drawn else ""
+            )
+            message = f"cannot check {request.describe()}: a run faulted{hint}"
+            return Diagnostic("error", message, request.span, notes)
+        return checked
+
+    def _given(self, arguments: Sequence[str]) -> list[Any]:
+        if len(arguments) != len(self.params):
+            raise _NotCheckable(f"it takes {len(self.params)} arguments, but --args gives {len(arguments)}")
+        try:
+            return [parse_argument(a, t) for a, t in zip(arguments, self.params)]
+        except ArgumentSyntaxError as e:
+            raise _NotCheckable(f"--args: {e}") from None
+
+    def _check_points(self, given: list[list[Any]] | None, kind: ScalarType) -> Outcome:
+        fd_tolerance = FD_TOLERANCE[kind]
+        checked, why = 0, ""
+        for attempt in range(len(given) if given is not None else DRAWS):
+            x = given[attempt] if given is not None else [self.draw.point(t) for t in self.params]
+            why = self._at(x, kind, fd_tolerance) or ""
+            checked += not why
+            if checked == POINTS:
+                break
+        if not checked:
+            where = "at the point --args gives" if given is not None else f"at any of {DRAWS} points drawn"
+            raise _NotCheckable(f"{where}, {why}")
+        tolerances = [fd_tolerance if "finite" in n else IDENTITY_TOLERANCE[kind] for n in self.comparisons]
+        return Outcome(self.request, tuple(self.comparisons.values()), tuple(tolerances))
+
+    def _at(self, x: list[Any], kind: ScalarType, tolerance: float) -> str | None:
+        """Check at ``x``; the reason when the finite differences do not settle there."""
+        request, draw = self.request, self.draw
+        v = [draw.tangent(t, a) if i in request.wrt else None for i, (t, a) in enumerate(zip(self.params, x))]
+        numeric = None
+        if self.body:
+            estimate = self._differences(x, v, kind, tolerance)
+            if estimate.value is None:
+                return estimate.why
+            numeric = estimate.value
+            y = self._source(self._run(request.original, x))
+        else:  # a declaration: its JVP gives the value
+            assert request.jvp is not None
+            y = self._source(self._run(request.jvp, x)[0])
+        w = (
+            1.0
+            if request.gradient is not None and not request.seedable
+            else draw.tangent(request.result_type, y)
+        )
+        where = self._where(x, v)
+        jv = self._differential(x, v) if request.jvp is not None else None
+        if jv is not None and numeric is not None:
+            self._compare_fd(flat(jv), numeric, where)
+        if self.pullback:
+            cotangents = self._cotangents(x, w)
+            right = [a * b for i, c in zip(request.wrt, cotangents) for a, b in zip(flat(v[i]), flat(c))]
+            where += f" with seed {self._format(w, request.result_type)}"
+            if jv is not None:
+                self._compare_dots("JVP vs VJP", flat(jv) * flat(w), right, f"{where}: <J·v, w>")
+            elif numeric is not None:
+                what = f"{where}: finite differences <D·v, w>"
+                self._compare_dots("VJP vs finite differences", numeric * flat(w), right, what)
+        return None
+
+    def _differences(self, x: list[Any], v: list[Any], kind: ScalarType, tolerance: float) -> Estimate:
+        original = self.request.original
+
+        def along(s: float) -> Any:
+            return self._source(
+                self._run(original, [self.draw.moved(t, a, d, s) for t, a, d in zip(self.params, x, v)])
+            )
+
+        return directional_derivative(along, kind, tolerance)
+
+    def _run(self, fn: Function, args: list[Any]) -> Any:
+        return self.program.run("@" + fn.name, *args)
+
+    def _source(self, value: Any) -> Any:
+        t = self.request.original.type
+        return value[self.request.source] if isinstance(t.result, TupleType) and len(t.results) > 1 else value
+
+    def _differential(self, x: list[Any], v: list[Any]) -> Any:
+        assert self.request.jvp is not None
+        _, differential = self._run(self.request.jvp, x)
+        return differential(*[v[i] for i in self.request.wrt])
+
+    def _cotangents(self, x: list[Any], w: Any) -> tuple[Any, ...]:
+        request = self.request
+        if request.gradient is not None:
+            out = self._run(request.gradient, [*x, w] if request.seedable else x)
+            if request.preserving_result:
+                return tuple(out[1:])
+        else:
+            assert request.vjp is not None
+            _, pullback = self._run(request.vjp, x)
+            out = pullback(w)
+        return tuple(out) if len(request.wrt) > 1 else (out,)
+
+    def _where(self, x: list[Any], v: list[Any]) -> str:
+        point = ", ".join(format_value(a, t, self.module) for a, t in zip(x, self.params))
+        direction = ", ".join(self._format(v[i], self.params[i]) for i in self.request.wrt)
+        return f"at @{self.request.original.name}({point}) along ({direction})"
+
+    def _format(self, tangent: Any, t: Type) -> str:
+        """A tangent of ``t`` in literal syntax (a tangent struct's fields as a tuple)."""
+        tangent_type = self.module.tangent_type(t) or t
+        if isinstance(tangent, tuple) and not isinstance(tangent_type, TupleType):
+            return "(" + ", ".join(f"{x:.9g}" for x in flat(tangent)) + ")"
+        if isinstance(tangent, np.ndarray) and isinstance(tangent_type, TensorType):
+            element = np.float32 if tangent_type.element == FLOAT else np.float64
+            return format_value(tangent.astype(element), tangent_type, self.module)
+        return format_value(tangent, tangent_type, self.module)
+
+    def _compare_fd(self, jv: np.ndarray[Any, Any], numeric: np.ndarray[Any, Any], where: str) -> None:
+        errors = np.abs(jv - numeric) / np.maximum(1.0, np.maximum(np.abs(jv), np.abs(numeric)))
+        i = int(np.argmax(errors)) if errors.size else 0
+        component = f" (component {i})" if errors.size > 1 else ""
+        detail = (
+            f"{where}: J·v{component} = {jv[i]:.9g}, finite differences {numeric[i]:.9g}"
+            if errors.size
+            else where
+        )
+        name = "JVP vs finite differences"
+        self.comparisons[name] = self.comparisons[name].worse(
+            float(errors[i]) if errors.size else 0.0, detail
+        )
+
+    def _compare_dots(self, name: str, left: Any, right: list[float], what: str) -> None:
+        a, b = float(np.sum(left)), float(sum(right))
+        scale = max(1.0, float(np.sum(np.abs(left))), sum(abs(r) for r in right))
+        detail = f"{what} = {a:.9g}, <v, Jᵀ·w> = {b:.9g}"
+        self.comparisons[name] = self.comparisons[name].worse(abs(a - b) / scale, detail)
+
+
+class _NotCheckable(Exception):
+    """Why a request cannot be checked."""

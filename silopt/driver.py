@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Sequence
 from typing import IO, Any
 
-from sil.diagnostics import Diagnostic, SILError, SourceFile
+from sil.diagnostics import Diagnostic, SILError, SourceFile, quoted
 from sil.ir import Module
 from sil.parser import parse_source
 from sil.passes import Pass, PassContext, PassManager, add_pass_provider, registered_passes
@@ -37,6 +38,8 @@ add_pass_provider("differentiation.legacy.remove_primal_adjoint")
 add_pass_provider("differentiation.legacy.move_originals_into_checkpoints")
 add_pass_provider("differentiation.legacy.checkpoint_active_applies")
 DEFAULT_MAX_DEPTH = 10_000
+# The deepest --max-depth: Python's recursion limit, a C int, must hold a few frames per call.
+MAX_DEPTH = 100_000_000
 
 
 class _UsageError(Exception):
@@ -99,7 +102,13 @@ def build_argument_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="store_true", help="show the version and the tensor backend, and exit")
     run = p.add_argument_group("running")
     run.add_argument("--run", metavar="@F", help="run function F on the interpreter and print its result")
-    run.add_argument("--args", nargs="*", default=None, metavar="ARG", help="the arguments of --run")
+    run.add_argument(
+        "--args",
+        nargs="*",
+        default=None,
+        metavar="ARG",
+        help="the arguments of --run (or the point to check at)",
+    )
     run.add_argument(
         "--max-steps",
         type=_positive_int,
@@ -108,7 +117,7 @@ def build_argument_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--max-depth",
-        type=_positive_int,
+        type=_depth,
         default=DEFAULT_MAX_DEPTH,
         metavar="N",
         help=f"stop a run whose calls nest deeper than N (default {DEFAULT_MAX_DEPTH})",
@@ -116,7 +125,8 @@ def build_argument_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--check-derivatives",
         action="store_true",
-        help="after the passes, check JVPs and VJPs numerically (instead of printing the module)",
+        help="after the passes, differentiate and check every derivative requested numerically "
+        "(instead of printing the module)",
     )
     run.add_argument(
         "--accel",
@@ -147,23 +157,23 @@ def main(
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
         if args.help:
-            stdout.write(parser.format_help())
-            return 0
+            return _write_output(stdout, stderr, parser.format_help())
         if args.version:
             from accel import describe_selection
 
-            stdout.write(f"silopt (sil-workbench) {_version()}\n{describe_selection(args.accel)}\n")
-            return 0
+            version = f"silopt (sil-workbench) {_version()}\n{describe_selection(args.accel)}\n"
+            return _write_output(stdout, stderr, version)
         if args.list_passes:
             registry = registered_passes()
             width = max(map(len, registry), default=0)
-            for name, cls in registry.items():
-                stdout.write(f"{name:<{width}}  {cls.description}\n")
-            return 0
+            listing = "".join(f"{name:<{width}}  {cls.description}\n" for name, cls in registry.items())
+            return _write_output(stdout, stderr, listing)
         if args.input is None:
             raise _UsageError("no input file (use '-' for standard input)")
-        if args.run is None and (args.args is not None or args.max_steps is not None):
-            raise _UsageError("--args and --max-steps need --run")
+        if args.run is None and args.max_steps is not None:
+            raise _UsageError("--max-steps needs --run")
+        if args.run is None and args.args is not None and not args.check_derivatives:
+            raise _UsageError("--args needs --run or --check-derivatives")
     except _UsageError as e:
         stderr.write(parser.format_usage())
         stderr.write(f"silopt: error: {e}\n")
@@ -210,35 +220,17 @@ def main(
                 from silopt.check_derivatives import check_module
 
                 assert backend is not None
-                outcomes = check_module(module, backend)
-                if not outcomes:
-                    raise SILError(
-                        [
-                            Diagnostic(
-                                "error",
-                                "no function has both a JVP and a VJP to check (run -differentiation first)",
-                            )
-                        ]
-                    )
+                outcomes, errors = check_module(module, backend, args.args)
                 text = "".join(o.line() + "\n" for o in outcomes)
-                failed = [o for o in outcomes if not o.passed]
-                if failed:
-                    stdout.write(text)
-                    raise SILError(
-                        [
-                            Diagnostic(
-                                "error",
-                                f"the derivatives of {o.derivatives.describe()} disagree",
-                                o.derivatives.original.span,
-                            )
-                            for o in failed
-                        ]
-                    )
+                errors += [o.diagnostic() for o in outcomes if not o.passed]
+                if errors:
+                    _write_output(stdout, stderr, text)
+                    raise SILError(errors)
             elif backend is not None:
                 from silopt.run import run_function
 
                 text = run_function(
-                    module, args.run, args.args or [], backend, args.max_steps, args.max_depth
+                    module, args.run, args.args or [], backend, args.max_steps, args.max_depth, source.name
                 )
             else:
                 text = print_module(module, manager.context.annotations)
@@ -259,8 +251,7 @@ def main(
         return 1
 
     if args.output is None or args.output == "-":
-        stdout.write(text)
-        return 0
+        return _write_output(stdout, stderr, text)
     try:
         _write_atomically(args.output, text)
     except OSError as e:
@@ -270,12 +261,21 @@ def main(
 
 
 def _positive_int(text: str) -> int:
+    if len(text) > 30:  # Python converts no more than 4,300 digits; none of ours needs 30
+        raise argparse.ArgumentTypeError(f"a number of {len(text)} characters is too large")
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
+        raise argparse.ArgumentTypeError(f"{quoted(text)} is not an integer") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{value} is not positive")
+    return value
+
+
+def _depth(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_DEPTH:
+        raise argparse.ArgumentTypeError(f"{value} is more than {MAX_DEPTH}, the deepest a run can go")
     return value
 
 
@@ -294,12 +294,21 @@ def _read_input(path: str, stdin: IO[str]) -> SourceFile:
 
 
 def _write_atomically(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file, so a failure leaves nothing half-way."""
+    """Write ``text`` to ``path`` through a temporary file, so a failure leaves nothing half-way.
+
+    The file gets the mode an existing ``path`` has, else the one ``open`` would give a new file
+    (0666 less the umask), not the temporary file's 0600."""
     directory = os.path.dirname(os.path.abspath(path))
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".silopt-", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+            f.flush()
+            os.fchmod(f.fileno(), mode)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -307,6 +316,32 @@ def _write_atomically(path: str, text: str) -> None:
         raise
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it: put it back at once
+    os.umask(mask)
+    return mask
+
+
+def _write_output(stdout: IO[str], stderr: IO[str], text: str) -> int:
+    """Write ``text`` to standard output; a failure (a full disk) is reported, status 1."""
+    try:
+        stdout.write(text)
+        stdout.flush()
+    except OSError as e:
+        stderr.write(f"silopt: error: cannot write the output: {e.strerror or e}\n")
+        return 1
+    return 0
+
+
 def console_main() -> None:
     """The ``silopt`` console script."""
-    sys.exit(main())
+    status = main()
+    try:
+        sys.stdout.flush()
+    except OSError as e:
+        if status == 0:  # else main has reported it
+            sys.stderr.write(f"silopt: error: cannot write the output: {e.strerror or e}\n")
+            status = 1
+        # Python flushes standard output once more on exit: let it, with nothing left to complain of.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(status)

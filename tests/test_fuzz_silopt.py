@@ -264,3 +264,79 @@ def test_deeply_nested_types(tmp_path: Path) -> None:
         path.write_text(text, encoding="utf-8")
         status, out, err = run_silopt([str(path)])
         check_outcome(str(path), text, status, out, err)
+
+
+# Damaged command-line arguments: a newline (the diagnostic must still quote the source line
+# after FILE:LINE:COL), an integer past Python's 4,300-digit conversion limit, and .npy files that
+# are missing, empty, a zip archive, malformed, or shorter than their header says.
+BAD_NPY = {
+    "missing.npy": None,
+    "empty.npy": b"",
+    "zip.npy": b"PK\x03\x04\x14\x00\x00\x00",
+    "header.npy": b'\x93NUMPY\x01\x00\x10\x00{"descr": "<f4", (  \n',
+    "short.npy": b"\x93NUMPY\x01\x00\x46\x00{'descr': '<f8', 'fortran_order': False, "
+    b"'shape': (99999999999,), }  \n",
+}
+ARGUMENT_MUTANTS = [
+    "1\n2",
+    "\n",
+    "7" * 5000,
+    "-" + "9" * 4400,
+    "0x" + "f" * 5000,
+    "1e99999",
+    "",
+    "@",
+    *BAD_NPY,
+]
+
+
+@pytest.mark.parametrize("case", RUN_CASES, ids=[c.name for c in RUN_CASES])
+def test_argument_mutants(case: Path, tmp_path: Path) -> None:
+    """Each --args word of a case replaced by each damaged argument: a value or a located diagnostic."""
+    for name, contents in BAD_NPY.items():
+        if contents is not None:
+            (tmp_path / name).write_bytes(contents)
+    words = case.read_text(encoding="utf-8").split("\n", 1)[0].split()
+    flags = [str(ROOT / w) if w.endswith(".npy") else w for w in words[words.index("%s") + 1 :]]
+    if "--args" not in flags:
+        return
+    first = flags.index("--args") + 1
+    last = next((i for i in range(first, len(flags)) if flags[i].startswith("--")), len(flags))
+    for i in range(first, last):
+        for bad in ARGUMENT_MUTANTS:
+            argv = [str(case), *flags[:i], str(tmp_path / bad) if bad in BAD_NPY else bad, *flags[i + 1 :]]
+            status, out, err = run_silopt([*argv, *RUN_LIMITS])
+            try:
+                check_outcome(
+                    str(case), case.read_text(encoding="utf-8"), status, out, err, prints_module=False
+                )
+            except AssertionError as e:
+                raise AssertionError(f"argument {i - first} replaced by {bad[:20]!r}:\n--- {e}") from None
+
+
+CHECK_CASES = sorted(
+    p
+    for p in ROOT.glob("golden/differentiation/**/*.sil")
+    if "-differentiation" in p.read_text(encoding="utf-8").split("\n", 1)[0]
+)
+CHECK_LINE_RE = re.compile(r"^.+: (.+ \d\.\de[+-]\d\d)(, .+ \d\.\de[+-]\d\d)*: (ok|FAILED)$")
+
+
+@pytest.mark.parametrize("case", CHECK_CASES, ids=[c.relative_to(ROOT).as_posix() for c in CHECK_CASES])
+def test_check_derivatives_mutants(case: Path, tmp_path: Path) -> None:
+    """Damaged differentiable programs under --check-derivatives: a report or located diagnostics
+    (after the report's lines, when some requests were checked)."""
+    tokens = tokenize(case.read_text(encoding="utf-8"))
+    r = random.Random(f"check:{case.name}")
+    path = tmp_path / case.name
+    for n in range(8):
+        text = mutate(tokens, r)
+        path.write_text(text, encoding="utf-8")
+        status, out, err = run_silopt([str(path), "--check-derivatives"])
+        try:
+            assert all(CHECK_LINE_RE.match(line) for line in out.splitlines()), f"report:\n{out}"
+            check_outcome(
+                str(path), text, status, "" if status == 1 else out or "\n", err, prints_module=False
+            )
+        except AssertionError as e:
+            raise AssertionError(f"mutant {n} of {case.name}:\n{text}\n--- {e}") from None

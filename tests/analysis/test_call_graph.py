@@ -53,3 +53,16 @@ def test_bottom_up_puts_callees_first_and_groups_recursion() -> None:
     for caller, callee in [("main", "a"), ("main", "b"), ("a", "c"), ("b", "c"), ("d", "c")]:
         assert position[callee] < position[caller]
     assert order == CallGraph(parse(MODULE, "m.sil")).bottom_up()  # deterministic
+
+
+def test_reachable_from_follows_references_and_attributes_in_module_order() -> None:
+    graph = CallGraph(parse(MODULE, "m.sil"))
+    assert graph.reachable_from("main") == ["main", "a", "b", "c"]
+    assert graph.reachable_from("d") == ["c", "d"]
+    assert graph.reachable_from("odd") == ["even", "odd"]
+
+
+def test_reachable_from_a_chain_of_ten_thousand_functions() -> None:
+    names = [f"f{i}" for i in range(10_000)]
+    text = "".join(function(n, [names[i + 1]] if i + 1 < len(names) else []) for i, n in enumerate(names))
+    assert CallGraph(parse(text, "chain.sil")).reachable_from("f0") == names

@@ -1,4 +1,4 @@
-"""Tensor derivatives checked numerically (--check-derivatives cannot choose tensor shapes): the
+"""Tensor derivatives checked numerically beyond --check-derivatives' random directions: the
 golden tensor case, in Double, against central finite differences element by element, and the
 dot-product identity between its JVP and VJP."""
 

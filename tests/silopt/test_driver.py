@@ -227,6 +227,58 @@ def test_existing_output_file_untouched_on_missing_input(workdir: Path) -> None:
     assert (workdir / "out.sil").read_text() == "precious\n"
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_a_new_output_file_gets_the_umasks_mode(workdir: Path, umask: int) -> None:
+    old = os.umask(umask)
+    try:
+        assert silopt("good.sil", "-o", "out.sil").status == 0
+    finally:
+        os.umask(old)
+    assert (workdir / "out.sil").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_an_existing_output_file_keeps_its_mode(workdir: Path) -> None:
+    (workdir / "out.sil").write_text("old\n")
+    (workdir / "out.sil").chmod(0o644)
+    assert silopt("good.sil", "-o", "out.sil").status == 0
+    assert (workdir / "out.sil").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_failing_output_write_exits_1_and_leaves_the_old_file(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (workdir / "out.sil").write_text("precious\n")
+
+    def full(fd: int, *args: object, **kwargs: object) -> object:
+        os.close(fd)
+        return open("/dev/full", "w", encoding="utf-8")
+
+    monkeypatch.setattr(os, "fdopen", full)
+    result = silopt("good.sil", "-o", "out.sil")
+    assert (result.status, result.stdout) == (1, "")
+    assert result.stderr == "silopt: error: cannot write 'out.sil': No space left on device\n"
+    assert (workdir / "out.sil").read_text() == "precious\n"
+    assert sorted(p.name for p in workdir.iterdir()) == ["bad.sil", "good.sil", "out.sil"]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize(
+    "flags", [["good.sil"], ["good.sil", "--run", "@f", "--args", "2"], ["--list-passes"]]
+)
+def test_standard_output_on_a_full_disk_exits_1(workdir: Path, flags: list[str]) -> None:
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "silopt", *flags],
+            cwd=workdir,
+            env=_env(),
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    assert result.returncode == 1
+    assert result.stderr == "silopt: error: cannot write the output: No space left on device\n"
+
+
 def test_unwritable_output_exits_1(workdir: Path) -> None:
     result = silopt("good.sil", "-o", "no/such/dir/out.sil")
     assert result.status == 1
@@ -486,7 +538,9 @@ def test_run_after_passes_runs_the_transformed_module(workdir: Path) -> None:
 
 def test_args_without_run_is_bad_usage(workdir: Path) -> None:
     out = silopt("good.sil", "--args", "1.0")
-    assert out.status == 2 and "--args and --max-steps need --run" in out.stderr
+    assert out.status == 2 and "--args needs --run or --check-derivatives" in out.stderr
+    out = silopt("good.sil", "--max-steps", "10")
+    assert out.status == 2 and "--max-steps needs --run" in out.stderr
 
 
 @pytest.mark.parametrize("flag", ["--max-steps", "--max-depth"])
@@ -496,10 +550,85 @@ def test_limits_must_be_positive_integers(workdir: Path, flag: str, value: str) 
     assert out.status == 2 and flag in out.stderr
 
 
-def test_run_of_a_missing_function_is_a_diagnostic(workdir: Path) -> None:
+def test_run_of_a_missing_function_names_the_file_and_a_close_name(workdir: Path) -> None:
     out = silopt("good.sil", "--run", "@nope")
     assert (out.status, out.stdout) == (1, "")
-    assert out.stderr == "error: no function '@nope' to run in the module\n"
+    assert out.stderr == "error: 'good.sil' has no function '@nope' to run (--run)\n"
+    out = silopt("good.sil", "--run", "@ff")
+    assert out.stderr == "error: 'good.sil' has no function '@ff' to run (--run); did you mean '@f'?\n"
+
+
+def test_a_newline_in_an_argument_is_quoted_so_the_source_line_follows(workdir: Path) -> None:
+    out = silopt("good.sil", "--run", "@f", "--args", "1\n2")
+    assert out.status == 1
+    assert out.stderr.splitlines() == [
+        "good.sil:1:5: error: argument 0 of '@f': '1\\n2' is not a Float literal",
+        "sil @f : $@convention(thin) (Float) -> Float {",
+        "    ^",
+    ]
+    out = silopt("good.sil", "--run", "@f\nx")
+    assert out.stderr == "error: 'good.sil' has no function '@f\\nx' to run (--run)\n"
+
+
+INT_AND_TENSOR = """\
+sil @f : $@convention(thin) (Int, Tensor<Float>) -> Int {
+bb0(%0 : $Int, %t : $Tensor<Float>):
+  return %0 : $Int
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("contents", "message"),
+    [
+        (b"", "is not a .npy file: it is empty"),
+        (b"PK\x03\x04 a zip archive", "is not a .npy file: it is a zip archive (.npz)"),
+        (b'\x93NUMPY\x01\x00\x10\x00{"descr": "<f4", (  \n', "is not a .npy file: its header is malformed"),
+        (
+            b"\x93NUMPY\x01\x00\x46\x00{'descr': '<f4', 'fortran_order': False, "
+            b"'shape': (10000000000,), }    \n",
+            "holds less data than its header says",
+        ),
+    ],
+    ids=["empty", "zip", "malformed-header", "short"],
+)
+def test_a_broken_npy_argument_is_a_diagnostic(workdir: Path, contents: bytes, message: str) -> None:
+    (workdir / "m.sil").write_text(INT_AND_TENSOR, encoding="utf-8")
+    (workdir / "t.npy").write_bytes(contents)
+    out = silopt("m.sil", "--run", "@f", "--args", "1", "t.npy")
+    assert (out.status, out.stdout) == (1, "")
+    assert out.stderr.startswith(f"m.sil:1:5: error: argument 1 of '@f': 't.npy' {message}\n"), out.stderr
+
+
+def test_an_integer_argument_of_5000_digits_does_not_fit(workdir: Path) -> None:
+    (workdir / "m.sil").write_text(INT_AND_TENSOR, encoding="utf-8")
+    out = silopt("m.sil", "--run", "@f", "--args", "7" * 5000, "t.npy")
+    assert (out.status, out.stdout) == (1, "")
+    assert "argument 0 of '@f': '777777777777777777777777777777…777777777' does not fit in Int" in out.stderr
+
+
+@pytest.mark.parametrize("value", [str(2**63 - 1), "7" * 5000], ids=["2**63-1", "5000-digits"])
+def test_a_huge_max_depth_is_bad_usage(workdir: Path, value: str) -> None:
+    out = silopt("good.sil", "--run", "@f", "--args", "1.0", "--max-depth", value)
+    assert out.status == 2 and "argument --max-depth" in out.stderr and len(out.stderr) < 2000
+
+
+def test_the_deepest_max_depth_runs(workdir: Path) -> None:
+    from silopt.driver import MAX_DEPTH
+
+    out = silopt("good.sil", "--run", "@f", "--args", "1.5", "--max-depth", str(MAX_DEPTH))
+    assert (out.status, out.stdout, out.stderr) == (0, "2.25\n", "")
+
+
+def test_run_lowers_only_the_derivative_requests_it_reaches(workdir: Path) -> None:
+    source = (ROOT / "golden" / "run" / "unreached_request.sil").read_text(encoding="utf-8")
+    (workdir / "m.sil").write_text(source, encoding="utf-8")
+    assert silopt("m.sil", "--run", "@main", "--args", "3.0") == Outcome(0, "6.0\n", "")
+    out = silopt("m.sil", "--run", "@unused", "--args", "3.0")
+    assert (out.status, out.stdout) == (1, "")
+    assert out.stderr.startswith(
+        "m.sil:7:3: error: expression is not differentiable: 'fptosi' has no derivative\n"
+    )
 
 
 def test_unknown_backend_is_bad_usage(workdir: Path) -> None:
