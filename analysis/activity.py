@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 import attrs
 
-from sil.derivative_types import DerivativeTypeError, resolve_wrt, several_results
+from sil.derivative_types import DerivativeTypeError, resolve_sources, resolve_wrt, several_results
 from sil.instructions import (
     DestructureStructInst,
     DestructureTupleInst,
@@ -231,12 +231,12 @@ def differentiation_requests(module: Module) -> dict[str, list[Config]]:
     of a ``function_ref``. Requests the verifier would reject are left out."""
     requests: dict[str, list[Config]] = {}
 
-    def add(name: str, source: int, wrt: tuple[int, ...] | None) -> None:
+    def add(name: str, sources: tuple[int, ...] | None, wrt: tuple[int, ...] | None) -> None:
         fn = module.functions.get(name)
         if fn is None or fn.is_declaration:
             return
         try:
-            config = Config(source, resolve_wrt(module, fn.type, wrt))
+            config = Config(resolve_sources(module, fn.type, sources), resolve_wrt(module, fn.type, wrt))
         except DerivativeTypeError:
             return
         configs = requests.setdefault(name, [])
@@ -245,15 +245,17 @@ def differentiation_requests(module: Module) -> dict[str, list[Config]]:
 
     for fn in module.functions.values():
         for attr in fn.attributes:
-            if isinstance(attr, DifferentiableAttr | LegacyDifferentiableAttr):
+            if isinstance(attr, DifferentiableAttr):
                 add(fn.name, attr.source, attr.wrt)
+            elif isinstance(attr, LegacyDifferentiableAttr):
+                add(fn.name, (attr.source,), attr.wrt)
     for fn in module.functions.values():
         for inst in fn.instructions():
             original = inst.operands[0] if inst.operands else None
             if not isinstance(original, Result) or not isinstance(original.owner, FunctionRefInst):
                 continue
-            if isinstance(inst, DifferentiableFunctionInst):
-                add(original.owner.function_name, 0, inst.parameters)
+            if isinstance(inst, DifferentiableFunctionInst):  # of every differentiable result
+                add(original.owner.function_name, None, inst.parameters)
             elif isinstance(inst, GradientInst):
-                add(original.owner.function_name, inst.source, inst.wrt)
+                add(original.owner.function_name, (inst.source,), inst.wrt)
     return requests

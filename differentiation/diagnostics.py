@@ -10,7 +10,8 @@ differentiate, it reports:
 - an active call of a function with neither a body nor a registered derivative ("function is not
   differentiable", with a note at the callee's declaration), or of a function value it cannot see
   through (the ``[original]`` of a ``@differentiable`` value is differentiated with the value's own
-  ``[jvp]`` and ``[vjp]``, for the parameters it is differentiable in and its result 0);
+  ``[jvp]`` and ``[vjp]``, for the parameters it is differentiable in and every result of
+  differentiable type);
 - an active value put into an enum payload or a struct that is not ``Differentiable``, which
   carry no derivative;
 - what control flow cannot do yet: a branch that reaches one block twice with different
@@ -30,6 +31,7 @@ from analysis.liveness import compute_liveness
 from differentiation.legacy.pairs import legacy_pair
 from differentiation.requests import Request, derivative_requests
 from differentiation.rules import RULES, may_broadcast
+from sil import derivative_types as dt
 from sil.builtins import BUILTINS
 from sil.cfg import blocks_that_return
 from sil.diagnostics import Diagnostic, SILError, Span, note
@@ -47,7 +49,7 @@ from sil.instructions import (
 )
 from sil.ir import Block, DifferentiableAttr, Function, Instruction, Module, Result, Value
 from sil.passes import Pass, PassContext, register_pass
-from sil.types import FunctionType, TensorType, TupleType
+from sil.types import FunctionType, TensorType
 
 OPAQUE_CALLEE = "expression is not differentiable: the callee is a function value that cannot be seen through"
 
@@ -116,6 +118,12 @@ class BundleCallee:
         t = self.bundle.type
         assert isinstance(t, FunctionType)
         return tuple(i for i, nd in enumerate(t.no_derivative) if not nd)
+
+    def sources(self, module: Module) -> tuple[int, ...]:
+        """The results the value's derivatives are of: every one of differentiable type."""
+        t = self.bundle.type
+        assert isinstance(t, FunctionType)
+        return dt.resolve_sources(module, t.plain(), None)
 
 
 def resolve_bundle_callee(apply: ApplyInst) -> BundleCallee | None:
@@ -282,20 +290,13 @@ class DifferentiabilityChecker:
         self, inst: ApplyInst, through: BundleCallee, info: ActivityInfo, context: list[Diagnostic]
     ) -> None:
         """A call of a ``@differentiable`` function value: its derivatives cover its own parameters
-        and its result 0."""
-        t = through.bundle.type
-        assert isinstance(t, FunctionType)
+        and every result of differentiable type, so a varied argument for a ``@noDerivative``
+        parameter is all that can stop it."""
         for i, arg in enumerate(through.arguments):
             if i not in through.wrt and arg in info.varied and self.module.tangent_type(arg.type) is not None:
                 noun = f"parameter {i} of the function value"
                 self.error(inst.span, f"expression is not differentiable: {noun} is @noDerivative", context)
                 return
-        if isinstance(t.result, TupleType) and len(t.results) > 1:
-            message = (
-                "cannot differentiate a call of a @differentiable function value with several results "
-                "yet: its derivatives are of result 0"
-            )
-            self.error(inst.span, message, context)
 
     def _not_differentiable(
         self,

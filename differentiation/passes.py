@@ -9,7 +9,7 @@ from differentiation.diagnostics import DifferentiabilityChecker
 from differentiation.differentiator import Differentiator
 from differentiation.legacy.pairs import legacy_pair
 from differentiation.naming import gradient_name
-from differentiation.requests import bundle_requests, gradient_requests
+from differentiation.requests import attribute_config, bundle_requests, gradient_requests
 from differentiation.thunks import pick_tangents
 from sil import derivative_types as dt
 from sil.builder import Builder
@@ -51,7 +51,7 @@ class Differentiation(Pass):
                     continue
                 for i, attr in enumerate(fn.attributes):
                     if isinstance(attr, DifferentiableAttr) and (attr.vjp is None or attr.jvp is None):
-                        config = Config(attr.source, dt.resolve_wrt(module, fn.type, attr.wrt))
+                        config = attribute_config(module, fn, attr)
                         jvp_name = attr.jvp or d.jvp_for(fn, config).name
                         vjp_name = attr.vjp or d.vjp_for(fn, config).name
                         saved.append((fn, list(fn.attributes)))

@@ -328,7 +328,8 @@ class DerivativeEmitter(abc.ABC):
             bundle_derivative = b.differentiable_function_extract(
                 self.derivative_kind, self.values[through.bundle]
             )
-            self._keep_linear_map(b, inst, bundle_derivative, through.arguments, through.wrt, (0,))
+            sources = through.sources(self.module)
+            self._keep_linear_map(b, inst, bundle_derivative, through.arguments, through.wrt, sources)
             return
         callee = resolved.function
         sources = self.info.active_elements(inst.result)

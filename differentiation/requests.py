@@ -27,21 +27,36 @@ def registered_derivative(
     ``thunks.py``). None when no attribute answers."""
     superset = None
     for attr in fn.attributes:
-        if not isinstance(attr, DifferentiableAttr) or (attr.source,) != config.sources:
+        if not isinstance(attr, DifferentiableAttr):
             continue
         name = attr.jvp if kind == "jvp" else attr.vjp
         derivative = module.functions.get(name) if name is not None else None
         if derivative is None:
             continue
         try:
-            covered = dt.resolve_wrt(module, fn.type, attr.wrt)
+            registered = attribute_config(module, fn, attr)
         except dt.DerivativeTypeError:  # the verifier reports it
             continue
+        if registered.sources != config.sources:  # results are answered exactly
+            continue
+        covered = registered.wrt
         if covered == config.wrt:
             return derivative, covered
         if superset is None and not exact and set(config.wrt) <= set(covered):
             superset = derivative, covered
     return superset
+
+
+def attribute_config(module: Module, fn: Function, attr: DifferentiableAttr) -> Config:
+    """What a ``[differentiable]`` attribute of ``fn`` registers or asks for, its omitted
+    ``source`` and ``wrt`` resolved (SIL-SPEC §3); DerivativeTypeError where the verifier objects."""
+    return Config(dt.resolve_sources(module, fn.type, attr.source), dt.resolve_wrt(module, fn.type, attr.wrt))
+
+
+def bundle_config(module: Module, original: Function, inst: DifferentiableFunctionInst) -> Config:
+    """What a ``differentiable_function`` of ``original`` asks for: its parameters, and every
+    result of differentiable type, which is all its ``[results …]`` may list."""
+    return Config(dt.resolve_sources(module, original.type, None), inst.parameters)
 
 
 @attrs.frozen
@@ -72,7 +87,7 @@ def derivative_requests(module: Module) -> list[Request]:
             if not isinstance(attr, DifferentiableAttr) or (attr.jvp is not None and attr.vjp is not None):
                 continue
             try:
-                config = Config(attr.source, dt.resolve_wrt(module, fn.type, attr.wrt))
+                config = attribute_config(module, fn, attr)
             except dt.DerivativeTypeError:  # the verifier reports it
                 continue
             lacking = tuple(k for k in KINDS if getattr(attr, k) is None)
@@ -93,8 +108,12 @@ def bundle_requests(module: Module) -> list[tuple[Function, DifferentiableFuncti
         for inst in fn.instructions():
             if isinstance(inst, DifferentiableFunctionInst) and len(inst.operands) == 1:
                 original = _referenced(module, inst.original)
-                if original is not None:
-                    found.append((original, inst, Config(0, inst.parameters)))
+                if original is None:
+                    continue
+                try:
+                    found.append((original, inst, bundle_config(module, original, inst)))
+                except dt.DerivativeTypeError:  # the verifier reports it
+                    continue
     return found
 
 

@@ -60,6 +60,26 @@ def differentiable_results(module: Module, fn: FunctionType) -> tuple[int, ...]:
     return tuple(i for i, r in enumerate(results) if module.tangent_type(r) is not None)
 
 
+def resolve_sources(module: Module, fn: FunctionType, sources: tuple[int, ...] | None) -> tuple[int, ...]:
+    """The results to differentiate (None: every one of differentiable type, SIL-SPEC §3; of a
+    function with one result, that result, so that a result without a tangent is named)."""
+    if sources is None:
+        if not several_results(fn.result):
+            sources = (0,)
+        else:
+            found = differentiable_results(module, fn)
+            if not found:
+                raise DerivativeTypeError("function has no result of differentiable type")
+            return found
+    if not sources:
+        raise DerivativeTypeError("'source' lists no result")
+    if list(sources) != sorted(set(sources)):
+        raise DerivativeTypeError("'source' indices must be increasing and distinct")
+    for i in sources:
+        source_tangent(module, fn, i)
+    return sources
+
+
 def source_tangent(module: Module, fn: FunctionType, source: int) -> Type:
     """The tangent type of result ``source`` (an element when the result is a tuple)."""
     results = fn.results

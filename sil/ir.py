@@ -239,10 +239,10 @@ class Block:
 
 @attrs.frozen
 class DifferentiableAttr:
-    """``[differentiable source S wrt I, J jvp @f_jvp vjp @f_vjp]`` (``wrt`` None: every
-    parameter of differentiable type)."""
+    """``[differentiable source S, T wrt I, J jvp @f_jvp vjp @f_vjp]`` (``source`` None: every
+    result of differentiable type; ``wrt`` None: every parameter of differentiable type)."""
 
-    source: int = 0
+    source: tuple[int, ...] | None = None
     wrt: tuple[int, ...] | None = None
     jvp: str | None = None
     vjp: str | None = None

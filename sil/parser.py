@@ -54,6 +54,7 @@ from sil.lexer import (
     FUNCTION_REF_TAIL_RE,
     IDENT_RE,
     INSTRUCTION_HEAD_RE,
+    INTEGER_RE,
     LABEL_LINE_RE,
     LINE_HEAD_RE,
     NO_DERIVATIVE_RE,
@@ -273,7 +274,9 @@ class Parser(Cursor):
         if word not in ("differentiable", "reverse_differentiable"):
             self.error(f"unknown function attribute '{word}'", at=at)
         legacy = word == "reverse_differentiable"
-        source, wrt, seed_first = 0, None, False
+        source: tuple[int, ...] | None = None
+        wrt: tuple[int, ...] | None = None
+        seed_first = False
         names: dict[str, str] = {}
         allowed = ("primal", "adjoint") if legacy else ("jvp", "vjp")
         expected = (
@@ -289,12 +292,9 @@ class Parser(Cursor):
                 self.expect("]", "('seed_first' ends the attribute)")
                 break
             if key == "source":
-                source = self.integer()
+                source = (self.integer(),) if legacy else self.attribute_indices()
             elif key == "wrt":
-                indices = [self.integer()]
-                while self.accept(","):
-                    indices.append(self.integer())
-                wrt = tuple(indices)
+                wrt = self.attribute_indices()
             elif key in allowed:
                 if key in names:
                     self.error(f"'{key}' given twice", at=key_at)
@@ -302,11 +302,20 @@ class Parser(Cursor):
             else:
                 self.error(f"unexpected '{key}' in [{word} …]", at=key_at)
         span = self.span_from(at)
-        if legacy:
+        if legacy:  # the 2018 form differentiates one result, 0 unless named
             return LegacyDifferentiableAttr(
-                source, wrt, names.get("primal"), names.get("adjoint"), seed_first, span
+                source[0] if source else 0, wrt, names.get("primal"), names.get("adjoint"), seed_first, span
             )
         return DifferentiableAttr(source, wrt, names.get("jvp"), names.get("vjp"), span)
+
+    def attribute_indices(self) -> tuple[int, ...]:
+        """``0, 1``: the indices after ``source`` or ``wrt`` in a ``[differentiable]`` attribute,
+        as the printer writes them; space-separated ones (``0 1``, as Swift's SIL spells index
+        lists) are accepted too."""
+        indices = [self.integer()]
+        while self.accept(",") or INTEGER_RE.match(self.text, self.pos) is not None:
+            indices.append(self.integer())
+        return tuple(indices)
 
     def parse_body(self, fn: Function, brace: int, at_line_start: bool = False) -> None:
         self.scope = scope = _FunctionScope()

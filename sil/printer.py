@@ -12,6 +12,7 @@ import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
+from sil.derivative_types import several_results
 from sil.ir import (
     Block,
     DifferentiableAttr,
@@ -24,6 +25,7 @@ from sil.ir import (
     StructDecl,
     Value,
 )
+from sil.types import FunctionType
 
 _PLAIN_GLOBAL = re.compile(r"[A-Za-z_$][\w$.]*\Z")
 _NUMBERED = [f"%{i}" for i in range(1024)]  # the common value names, made once
@@ -111,7 +113,9 @@ class Printer:
         return "\n".join(lines)
 
     def print_function(self, fn: Function) -> str:
-        attrs = "".join([f"[{format_attribute(a)}] " for a in fn.attributes]) if fn.attributes else ""
+        attrs = (
+            "".join([f"[{format_attribute(a, fn.type)}] " for a in fn.attributes]) if fn.attributes else ""
+        )
         header = f"sil {attrs}{format_global(fn.name)} : ${fn.type.text}"
         if fn.is_declaration:
             return header + "\n"
@@ -213,11 +217,20 @@ def _unique(name: str, taken: set[str]) -> str:
     return f"{name}_{suffix}"
 
 
-def format_attribute(attr: FunctionAttr) -> str:
+def format_attribute(attr: FunctionAttr, fn_type: FunctionType) -> str:
+    """The text of an attribute of a function of type ``fn_type``. ``source`` left out means
+    every result of differentiable type; of a function with one result that is ``source 0``,
+    which is written out, so that the text names the result."""
     if isinstance(attr, FlagAttr):
         return attr.name
     keyword = "differentiable" if isinstance(attr, DifferentiableAttr) else "reverse_differentiable"
-    parts = [keyword, f"source {attr.source}"]
+    parts = [keyword]
+    if isinstance(attr, LegacyDifferentiableAttr):
+        parts.append(f"source {attr.source}")
+    elif attr.source is not None:
+        parts.append("source " + ", ".join(map(str, attr.source)))
+    elif not several_results(fn_type.result):
+        parts.append("source 0")
     if attr.wrt is not None:
         parts.append("wrt " + ", ".join(map(str, attr.wrt)))
     if isinstance(attr, DifferentiableAttr):

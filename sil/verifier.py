@@ -136,17 +136,18 @@ class Verifier:
                 if a.name in seen_flags:
                     self.error(a.span, f"duplicate attribute [{a.name}]")
                 seen_flags.add(a.name)
-        seen: dict[tuple[str, int, tuple[int, ...]], FunctionAttr] = {}
+        seen: dict[tuple[str, tuple[int, ...], tuple[int, ...]], FunctionAttr] = {}
         for attr in fn.attributes:
             if isinstance(attr, FlagAttr):
                 continue
+            stated = (attr.source,) if isinstance(attr, LegacyDifferentiableAttr) else attr.source
             try:
                 wrt = dt.resolve_wrt(self.module, fn.type, attr.wrt)
-                dt.source_tangent(self.module, fn.type, attr.source)
+                sources = dt.resolve_sources(self.module, fn.type, stated)
             except dt.DerivativeTypeError as e:
                 self.error(attr.span, f"invalid differentiability attribute: {e}")
                 continue
-            key = (type(attr).__name__, attr.source, wrt)
+            key = (type(attr).__name__, sources, wrt)
             if key in seen:
                 self.error(
                     attr.span,
@@ -155,12 +156,8 @@ class Verifier:
                 )
             seen[key] = attr
             if isinstance(attr, DifferentiableAttr):
-                self._check_derivative(
-                    attr, "jvp", attr.jvp, dt.jvp_type(self.module, fn.type, (attr.source,), wrt)
-                )
-                self._check_derivative(
-                    attr, "vjp", attr.vjp, dt.vjp_type(self.module, fn.type, (attr.source,), wrt)
-                )
+                self._check_derivative(attr, "jvp", attr.jvp, dt.jvp_type(self.module, fn.type, sources, wrt))
+                self._check_derivative(attr, "vjp", attr.vjp, dt.vjp_type(self.module, fn.type, sources, wrt))
             else:
                 self._verify_legacy(fn, attr, wrt)
 

@@ -25,7 +25,7 @@ import numpy as np
 from accel import Backend
 from analysis.activity import Config
 from differentiation.naming import gradient_name
-from differentiation.requests import gradient_requests
+from differentiation.requests import attribute_config, bundle_config, gradient_requests
 from interp import Program
 from interp.faults import RunError
 from interp.literals import ArgumentSyntaxError, format_value, parse_argument
@@ -52,11 +52,12 @@ DRAWS = 20  # points drawn, at most, to find POINTS where the differences settle
 
 @attrs.frozen
 class Request:
-    """A derivative of result ``source`` of ``original`` with respect to ``wrt``, asked for at
-    ``span``, and what answers it: a JVP, a VJP, or a lowered gradient function."""
+    """A derivative of the results ``sources`` of ``original`` with respect to ``wrt``, asked for
+    at ``span``, and what answers it: a JVP, a VJP, or a lowered gradient function. With several
+    sources, the derivative's tangent is the tuple of theirs (SIL-SPEC §3)."""
 
     original: Function
-    source: int
+    sources: tuple[int, ...]
     wrt: tuple[int, ...]
     span: Span | None
     jvp: Function | None = None
@@ -66,7 +67,7 @@ class Request:
     preserving_result: bool = False
 
     def describe(self) -> str:
-        what = f"@{self.original.name} (source {self.source} wrt {', '.join(map(str, self.wrt))})"
+        what = f"@{self.original.name} ({Config(self.sources, self.wrt).describe()})"
         if self.gradient is None:
             return what
         options = (" [seedable]" if self.seedable else "") + (
@@ -76,8 +77,23 @@ class Request:
 
     @property
     def result_type(self) -> Type:
+        """The type of the results differentiated: one result's, or a tuple of theirs."""
         t = self.original.type
-        return t.results[self.source] if isinstance(t.result, TupleType) and len(t.results) > 1 else t.result
+        if not dt.several_results(t.result):
+            return t.result
+        if len(self.sources) == 1:
+            return t.results[self.sources[0]]
+        return TupleType(
+            tuple(t.results[i] for i in self.sources), tuple(t.result.labels[i] for i in self.sources)
+        )
+
+    def selected(self, value: Any) -> Any:
+        """The results differentiated, out of a value the original returns."""
+        if not dt.several_results(self.original.type.result):
+            return value
+        if len(self.sources) == 1:
+            return value[self.sources[0]]
+        return tuple(value[i] for i in self.sources)
 
 
 def derivative_requests(module: Module) -> list[Request]:
@@ -100,7 +116,7 @@ def derivative_requests(module: Module) -> list[Request]:
             pairs.append(
                 Request(
                     original,
-                    config.sources[0],
+                    config.sources,
                     config.wrt,
                     span,
                     gradient=grad,
@@ -114,24 +130,24 @@ def derivative_requests(module: Module) -> list[Request]:
 def _answered_pairs(module: Module) -> list[Request]:
     """The requests answered by a JVP and a VJP (either may be missing from a declaration's
     attribute): ``[differentiable]`` attributes, then ``differentiable_function`` bundles."""
-    found: dict[tuple[str, int, tuple[int, ...]], Request] = {}
+    found: dict[tuple[str, Config], Request] = {}
     functions = module.functions
     for fn in functions.values():
         for attr in fn.attributes:
             if isinstance(attr, DifferentiableAttr):
-                wrt = dt.resolve_wrt(module, fn.type, attr.wrt)
+                config = attribute_config(module, fn, attr)
                 jvp, vjp = functions.get(attr.jvp or ""), functions.get(attr.vjp or "")
-                found.setdefault(
-                    (fn.name, attr.source, wrt), Request(fn, attr.source, wrt, attr.span or fn.span, jvp, vjp)
-                )
+                request = Request(fn, config.sources, config.wrt, attr.span or fn.span, jvp, vjp)
+                found.setdefault((fn.name, config), request)
     for fn in functions.values():
         for inst in fn.instructions():
             if isinstance(inst, DifferentiableFunctionInst) and len(inst.operands) == 3:
                 names = [_referenced(op) for op in inst.operands]
                 if all(n in functions for n in names):
                     original, jvp, vjp = (functions[n] for n in names)  # type: ignore[index]
-                    key = (original.name, 0, inst.parameters)
-                    found.setdefault(key, Request(original, 0, inst.parameters, inst.span, jvp, vjp))
+                    config = bundle_config(module, original, inst)
+                    request = Request(original, config.sources, config.wrt, inst.span, jvp, vjp)
+                    found.setdefault((original.name, config), request)
     return list(found.values())
 
 
@@ -335,8 +351,7 @@ class _Checker:
         return self.program.run("@" + fn.name, *args)
 
     def _source(self, value: Any) -> Any:
-        t = self.request.original.type
-        return value[self.request.source] if isinstance(t.result, TupleType) and len(t.results) > 1 else value
+        return self.request.selected(value)
 
     def _differential(self, x: list[Any], v: list[Any]) -> Any:
         assert self.request.jvp is not None

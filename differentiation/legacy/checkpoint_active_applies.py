@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import attrs
 
-from differentiation.legacy.pairs import legacy_form
+from analysis.activity import Config
+from differentiation.legacy.pairs import answering_vjp, legacy_form
 from differentiation.legacy.records import reread_record
+from sil import derivative_types as dt
 from sil.builder import Builder
 from sil.diagnostics import Diagnostic, SILError
 from sil.instructions import (
@@ -29,7 +31,6 @@ from sil.instructions import (
     TupleInst,
 )
 from sil.ir import (
-    DifferentiableAttr,
     Function,
     Instruction,
     LegacyDifferentiableAttr,
@@ -110,11 +111,14 @@ def _returned_result(primal: Function) -> Value | None:
     return pair.owner.operands[1] if isinstance(pair, Result) and isinstance(pair.owner, TupleInst) else None
 
 
-def _vjp_of(module: Module, fn: Function) -> Function | None:
-    for attr in fn.attributes:
-        if isinstance(attr, DifferentiableAttr) and attr.vjp is not None:
-            return module.functions.get(attr.vjp)
-    return None
+def _vjp_of(module: Module, fn: Function, attr: LegacyDifferentiableAttr) -> Function | None:
+    """The VJP a ``[differentiable]`` attribute of ``fn`` names for what its legacy ``attr``
+    differentiates (-synthesize-vjp adds one for exactly that)."""
+    try:
+        config = Config((attr.source,), dt.resolve_wrt(module, fn.type, attr.wrt))
+    except dt.DerivativeTypeError:  # the verifier reports it
+        return None
+    return answering_vjp(module, fn, config)
 
 
 def _referenced(v: Value) -> str | None:
@@ -166,7 +170,7 @@ class CheckpointActiveApplies(Pass):
                 "error", f"cannot checkpoint this call of '@{attr.primal}': {message}", where.span
             )
 
-        vjp = _vjp_of(module, callee)
+        vjp = _vjp_of(module, callee, attr)
         if vjp is None:
             return refuse(f"'@{callee.name}' has no VJP (run -synthesize-vjp first)")
         parts = [u for u in call.result.uses if isinstance(u, DestructureTupleInst)]

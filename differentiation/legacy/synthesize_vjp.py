@@ -63,7 +63,7 @@ class SynthesizeVJP(Pass):
             raise SILError(problems)
         for fn, attr, config, name, form in work:
             vjp = _vjp(module, fn, attr, config, name, form)
-            fn.attributes.append(DifferentiableAttr(attr.source, attr.wrt, None, vjp.name))
+            fn.attributes.append(DifferentiableAttr((attr.source,), attr.wrt, None, vjp.name))
 
 
 def _vjp(

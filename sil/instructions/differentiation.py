@@ -45,7 +45,9 @@ def _format_indices(indices: tuple[int, ...], separator: str = ", ") -> str:
 class DifferentiableFunctionInst(Instruction):
     """``differentiable_function [parameters 0 1] [results 0] %f : $T [with_derivative {%jvp : $J,
     %vjp : $V}]``; operands: the original, then the JVP and VJP when given. ``result_indices``
-    (``[results …]``) is None when the text leaves it out."""
+    (``[results …]``) is None when the text leaves it out. Its derivatives are of every result of
+    differentiable type (SIL-SPEC §3), since a ``@differentiable`` function type cannot say which
+    results a subset would be: ``[results …]`` may only list exactly those."""
 
     opname: ClassVar[str] = "differentiable_function"
     parameters: tuple[int, ...]
@@ -111,13 +113,16 @@ class DifferentiableFunctionInst(Instruction):
             return
         try:
             wrt = dt.resolve_wrt(v.module, t, self.parameters)
-            expected = (dt.jvp_type(v.module, t, (0,), wrt), dt.vjp_type(v.module, t, (0,), wrt))
-            for i in self.result_indices or ():
-                dt.source_tangent(v.module, t, i)
-            if self.result_indices not in (None, (0,)):
+            if self.result_indices is not None:
+                dt.resolve_sources(v.module, t, self.result_indices)
+            sources = dt.resolve_sources(v.module, t, None)
+            expected = (dt.jvp_type(v.module, t, sources, wrt), dt.vjp_type(v.module, t, sources, wrt))
+            if self.result_indices not in (None, sources):
+                given, every = (_format_indices(i, " ") for i in (self.result_indices or (), sources))
                 raise dt.DerivativeTypeError(
-                    f"[results {_format_indices(self.result_indices or (), ' ')}] cannot be bundled yet: "
-                    "a @differentiable function type says nothing of its results, so only result 0 is"
+                    f"[results {given}] cannot be bundled: a @differentiable function type cannot say "
+                    "which results a subset would be, so a bundle is of every result of differentiable "
+                    f"type ([results {every}])"
                 )
         except dt.DerivativeTypeError as e:
             v.error(self, f"differentiable_function: {e}")
@@ -132,14 +137,15 @@ EXTRACTEES = ("original", "jvp", "vjp")
 
 
 def extractee_type(module: Module, t: FunctionType, kind: str) -> FunctionType:
-    """The type of the ``kind`` part of a ``@differentiable`` function of type ``t``."""
+    """The type of the ``kind`` part of a ``@differentiable`` function of type ``t``: its
+    derivatives are of every result of differentiable type."""
     original = t.plain()
     if kind == "original":
         return original
     make = dt.jvp_type if kind == "jvp" else dt.vjp_type
     try:
         wrt = dt.resolve_wrt(module, original, tuple(i for i, nd in enumerate(t.no_derivative) if not nd))
-        return make(module, original, (0,), wrt)
+        return make(module, original, dt.resolve_sources(module, original, None), wrt)
     except dt.DerivativeTypeError as e:
         raise TypeRuleError(str(e)) from None
 

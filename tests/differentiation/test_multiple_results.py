@@ -20,8 +20,8 @@ from differentiation.differentiator import Differentiator
 from golden.harness import GOLDEN
 from interp import Program
 from sil import parse, verify_module
-from sil.instructions import FunctionRefInst
-from sil.ir import Module
+from sil.instructions import DifferentiableFunctionInst, FunctionRefInst
+from sil.ir import DifferentiableAttr, Function, Module, Result
 from sil.passes import PassManager, registered_passes
 from silopt.driver import main
 
@@ -52,6 +52,20 @@ def check_jacobian(
     d = Differentiator(module)
     vjp, jvp = d.vjp(module.functions[fn], config), d.jvp(module.functions[fn], config)
     assert verify_module(module) == []
+    return check_derivatives(module, fn, vjp, jvp, sources, wrt, point)
+
+
+def check_derivatives(
+    module: Module,
+    fn: str,
+    vjp: Function,
+    jvp: Function,
+    sources: Sequence[int],
+    wrt: Sequence[int],
+    point: Sequence[float | int],
+) -> list[list[float]]:
+    """Check ``vjp`` and ``jvp``, derivatives of ``fn`` for ``sources`` and ``wrt``, at ``point``
+    (as ``check_jacobian`` says), and return the Jacobian."""
     program = Program(module, NumpyBackend())
     several = len(module.functions[fn].type.results) > 1
 
@@ -440,3 +454,77 @@ def test_a_result_that_is_a_tuple() -> None:
     assert all(line.endswith(": ok") for line in lines), lines
     module = differentiated(NESTED)
     assert {"AD__n__pullback_src_0_wrt_0_1", "AD__n__pullback_src_0_1_wrt_0_1"} <= set(module.functions)
+
+
+def _attribute_derivatives(module: Module, fn: str) -> tuple[DifferentiableAttr, Function, Function]:
+    """The one ``[differentiable]`` attribute of ``fn``, and the VJP and JVP it names."""
+    (attr,) = [a for a in module.functions[fn].attributes if isinstance(a, DifferentiableAttr)]
+    assert attr.vjp is not None and attr.jvp is not None
+    return attr, module.functions[attr.vjp], module.functions[attr.jvp]
+
+
+@pytest.mark.parametrize("point", [[2.0, 3.0], [-0.5, 1.25]])
+def test_an_attribute_without_source_is_of_every_differentiable_result(point: list[float]) -> None:
+    """SIL-SPEC §3: @stats(x, y) = (x + y, 2, x y) has the tuple tangent of results 0 and 2."""
+    module = golden("all_results.sil")
+    attr, vjp, jvp = _attribute_derivatives(module, "stats")
+    assert attr.source is None and vjp.name == "AD__stats__vjp_src_0_2_wrt_0_1"
+    x, y = point
+    jacobian = check_derivatives(module, "stats", vjp, jvp, [0, 2], [0, 1], point)
+    assert jacobian == [[1.0, 1.0], [pytest.approx(y), pytest.approx(x)]]
+
+
+def test_an_attribute_lists_several_sources() -> None:
+    """``source 0, 1 wrt 1`` of (s: sin(x) y, q: y y): the labels carry over to the tangent."""
+    module = golden("all_results.sil")
+    attr, vjp, jvp = _attribute_derivatives(module, "labeled")
+    assert (attr.source, attr.wrt) == ((0, 1), (1,))
+    x, y = 0.4, -1.3
+    jacobian = check_derivatives(module, "labeled", vjp, jvp, [0, 1], [1], [x, y])
+    assert jacobian == [[pytest.approx(math.sin(x))], [pytest.approx(2 * y)]]
+
+
+def _bundled_derivatives(module: Module, original: str) -> tuple[Function, Function]:
+    """The VJP and JVP that -differentiation gave the bundle of ``original`` in @bundles."""
+    for inst in module.functions["bundles"].instructions():
+        if not isinstance(inst, DifferentiableFunctionInst):
+            continue
+        names = [
+            op.owner.function_name
+            for op in inst.operands
+            if isinstance(op, Result) and isinstance(op.owner, FunctionRefInst)
+        ]
+        if names[0] == original:
+            return module.functions[names[2]], module.functions[names[1]]
+    raise AssertionError(f"no bundle of @{original}")
+
+
+def test_a_bundle_without_results_is_of_every_differentiable_result() -> None:
+    module = golden("all_results.sil")
+    vjp, jvp = _bundled_derivatives(module, "labeled")
+    assert vjp.name == "AD__labeled__vjp_src_0_1_wrt_0_1"
+    x, y = 0.4, -1.3
+    jacobian = check_derivatives(module, "labeled", vjp, jvp, [0, 1], [0, 1], [x, y])
+    expected = [[math.cos(x) * y, math.sin(x)], [0.0, 2 * y]]
+    assert jacobian == [pytest.approx(row) for row in expected]
+
+
+def test_a_bundle_listing_every_differentiable_result_is_the_same() -> None:
+    """``[parameters 0] [results 0 2]`` of @stats: answered by @stats's attribute, through a
+    subset-parameters thunk."""
+    module = golden("all_results.sil")
+    vjp, jvp = _bundled_derivatives(module, "stats")
+    assert vjp.name == "AD__stats__vjp_subset_parameters_thunk_src_0_2_wrt_0"
+    jacobian = check_derivatives(module, "stats", vjp, jvp, [0, 2], [0], [1.5, -2.0])
+    assert jacobian == [[1.0], [pytest.approx(-2.0)]]
+
+
+@pytest.mark.parametrize("point", [[2.0, 3.0], [0.7, -1.1]])
+def test_a_call_through_a_bundle_of_several_results(point: list[float]) -> None:
+    """@through_bundle(x, y) = (x y) x + (x + y) (x y) = 2 x² y + x y², through the bundle of
+    @stats: one call uses its result 2 only, the other both."""
+    module = golden("all_results.sil")
+    _, vjp, jvp = _attribute_derivatives(module, "through_bundle")
+    x, y = point
+    jacobian = check_derivatives(module, "through_bundle", vjp, jvp, [0], [0, 1], point)
+    assert jacobian == [[pytest.approx(4 * x * y + y * y), pytest.approx(2 * x * x + 2 * x * y)]]

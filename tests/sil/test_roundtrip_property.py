@@ -269,8 +269,8 @@ class Gen:
         if not candidates:
             return None
         chosen = tuple(i for i in candidates if self.r.random() < 0.7) or candidates[:1]
-        try:
-            dt.jvp_type(self.m, plain, (0,), chosen)
+        try:  # a bundle is of every result of differentiable type
+            dt.jvp_type(self.m, plain, dt.resolve_sources(self.m, plain, None), chosen)
         except dt.DerivativeTypeError:
             return None
         return dt.differentiable_bundle_type(plain, chosen)
@@ -331,7 +331,7 @@ class Gen:
         if "noinline" in flags and "always_inline" in flags:
             flags.remove("always_inline")
         attrs.extend(FlagAttr(flag) for flag in flags)
-        seen: set[tuple[str, int, tuple[int, ...]]] = set()
+        seen: set[tuple[str, tuple[int, ...], tuple[int, ...]]] = set()
         t = fn.type
         candidates = dt.differentiable_params(self.m, t)
         for _ in range(r.randrange(0, 3)):
@@ -339,15 +339,21 @@ class Gen:
                 break
             legacy = r.random() < 0.3
             source = r.randrange(0, 2) if isinstance(t.result, TupleType) else 0
+            # A new-form attribute names several results, or leaves them out (every one of
+            # differentiable type), where the function has several; with one, the printer names
+            # result 0, so only that parses back the same.
+            sources: tuple[int, ...] | None = (source,)
+            if not legacy and dt.several_results(t.result) and r.random() < 0.5:
+                sources = None if r.random() < 0.5 else tuple(range(len(t.results)))
             wrt: tuple[int, ...] | None = None
             if r.random() < 0.6:
                 wrt = tuple(i for i in candidates if r.random() < 0.6) or candidates[-1:]
             try:
                 resolved = dt.resolve_wrt(self.m, t, wrt)
-                dt.source_tangent(self.m, t, source)
+                resolved_sources = dt.resolve_sources(self.m, t, sources)
             except dt.DerivativeTypeError:
                 continue
-            key = ("legacy" if legacy else "new", source, resolved)
+            key = ("legacy" if legacy else "new", resolved_sources, resolved)
             if key in seen:
                 continue
             seen.add(key)
@@ -366,10 +372,10 @@ class Gen:
             else:
                 jvp = vjp = None
                 if r.random() < 0.6:
-                    jvp = self.declare(dt.jvp_type(self.m, t, (source,), resolved)).name
+                    jvp = self.declare(dt.jvp_type(self.m, t, resolved_sources, resolved)).name
                 if r.random() < 0.6:
-                    vjp = self.declare(dt.vjp_type(self.m, t, (source,), resolved)).name
-                attrs.append(DifferentiableAttr(source, wrt, jvp, vjp))
+                    vjp = self.declare(dt.vjp_type(self.m, t, resolved_sources, resolved)).name
+                attrs.append(DifferentiableAttr(sources, wrt, jvp, vjp))
         r.shuffle(attrs)
         fn.attributes = attrs
 
@@ -784,7 +790,7 @@ class BodyGen:
             if t.convention != "thin" or t.differentiable or not dt.differentiable_params(self.m, t):
                 return False
             try:
-                dt.source_tangent(self.m, t, 0)
+                dt.resolve_sources(self.m, t, None)
             except dt.DerivativeTypeError:
                 return False
             return True
@@ -809,8 +815,9 @@ class BodyGen:
         assert isinstance(original.type, FunctionType)
         jvp = vjp = None
         if self.r.random() < 0.4:
-            jvp = self.function_ref_of_type(dt.jvp_type(self.m, original.type, (0,), params))
-            vjp = self.function_ref_of_type(dt.vjp_type(self.m, original.type, (0,), params))
+            sources = dt.resolve_sources(self.m, original.type, None)
+            jvp = self.function_ref_of_type(dt.jvp_type(self.m, original.type, sources, params))
+            vjp = self.function_ref_of_type(dt.vjp_type(self.m, original.type, sources, params))
         self.add(self.b.differentiable_function(original, params, jvp, vjp))
 
     def emit_differentiable_function_extract(self) -> None:
