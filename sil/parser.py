@@ -292,7 +292,11 @@ class Parser(Cursor):
                 self.expect("]", "('seed_first' ends the attribute)")
                 break
             if key == "source":
-                source = (self.integer(),) if legacy else self.attribute_indices()
+                source = self.attribute_indices()
+                if legacy and len(source) > 1:
+                    self.error(
+                        "the legacy form differentiates one result: 'source' takes one index", at=key_at
+                    )
             elif key == "wrt":
                 wrt = self.attribute_indices()
             elif key in allowed:

@@ -405,3 +405,78 @@ def test_points_are_written_in_literal_syntax() -> None:
     module = parse((GOLDEN / "differentiation" / "structs.sil").read_text(encoding="utf-8"), "structs.sil")
     outcomes, errors = check_module(module, NumpyBackend())
     assert errors == [] and outcomes[0].comparisons[0].detail.startswith("at @predict(Model(w: ")
+
+
+def _pair_with_registered(forgets_result_1: bool) -> str:
+    """pair(x, y) = (x y, x + y), whose attribute leaves 'source' out (every result: SIL-SPEC §3),
+    with a registered JVP and a VJP whose pullback of the cotangent (a, b) is (a y + b, a x + b),
+    or, ``forgets_result_1``, (a y, a x). (``P`` is the type (Double, Double), ``D`` Double.)"""
+    add_b = "".join(
+        f'  %g{c} = builtin "fadd"(%a{v} : $D, %b : $D) : $D\n' for c, v in (("x", "y"), ("y", "x"))
+    )
+    add_b = "" if forgets_result_1 else add_b
+    gx, gy = ("%ay", "%ax") if forgets_result_1 else ("%gx", "%gy")
+    text = f"""\
+sil [differentiable jvp @pair_jvp vjp @pair_vjp] @pair : $@convention(thin) P -> P {{
+bb0(%x : $D, %y : $D):
+  %p = builtin "fmul"(%x : $D, %y : $D) : $D
+  %s = builtin "fadd"(%x : $D, %y : $D) : $D
+  %r = tuple (%p : $D, %s : $D)
+  return %r : $P
+}}
+
+sil @pair_df : $@convention(thin) (D, D, D, D) -> P {{
+bb0(%dx : $D, %dy : $D, %x : $D, %y : $D):
+  %a = builtin "fmul"(%dx : $D, %y : $D) : $D
+  %b = builtin "fmul"(%dy : $D, %x : $D) : $D
+  %dp = builtin "fadd"(%a : $D, %b : $D) : $D
+  %ds = builtin "fadd"(%dx : $D, %dy : $D) : $D
+  %r = tuple (%dp : $D, %ds : $D)
+  return %r : $P
+}}
+
+sil @pair_jvp : $@convention(thin) P -> (P, @callee_guaranteed P -> P) {{
+bb0(%x : $D, %y : $D):
+  %f = function_ref @pair : $@convention(thin) P -> P
+  %r = apply %f(%x, %y) : $@convention(thin) P -> P
+  %df = function_ref @pair_df : $@convention(thin) (D, D, D, D) -> P
+  %m = partial_apply [callee_guaranteed] %df(%x, %y) : $@convention(thin) (D, D, D, D) -> P
+  %o = tuple (%r : $P, %m : $@callee_guaranteed P -> P)
+  return %o : $(P, @callee_guaranteed P -> P)
+}}
+
+sil @pair_pb : $@convention(thin) (P, D, D) -> P {{
+bb0(%seed : $P, %x : $D, %y : $D):
+  (%a, %b) = destructure_tuple %seed : $P
+  %ay = builtin "fmul"(%a : $D, %y : $D) : $D
+  %ax = builtin "fmul"(%a : $D, %x : $D) : $D
+{add_b}  %g = tuple ({gx} : $D, {gy} : $D)
+  return %g : $P
+}}
+
+sil @pair_vjp : $@convention(thin) P -> (P, @callee_guaranteed (P) -> P) {{
+bb0(%x : $D, %y : $D):
+  %f = function_ref @pair : $@convention(thin) P -> P
+  %r = apply %f(%x, %y) : $@convention(thin) P -> P
+  %pb = function_ref @pair_pb : $@convention(thin) (P, D, D) -> P
+  %m = partial_apply [callee_guaranteed] %pb(%x, %y) : $@convention(thin) (P, D, D) -> P
+  %o = tuple (%r : $P, %m : $@callee_guaranteed (P) -> P)
+  return %o : $(P, @callee_guaranteed (P) -> P)
+}}
+"""
+    return text.replace("P", "(D, D)").replace("D", "Double")
+
+
+def test_a_derivative_of_several_results_is_checked_with_a_tuple_seed(tmp_path: Path) -> None:
+    status, out, err = silopt(write(tmp_path, _pair_with_registered(False)), "--check-derivatives")
+    assert (status, err) == (0, ""), err
+    assert out.startswith("@pair (source 0, 1 wrt 0, 1): JVP vs finite differences ")
+    assert "JVP vs VJP" in out and out.endswith(": ok\n") and len(out.splitlines()) == 1
+
+
+def test_a_pullback_that_drops_one_result_s_cotangent_fails(tmp_path: Path) -> None:
+    status, out, err = silopt(write(tmp_path, _pair_with_registered(True)), "--check-derivatives")
+    assert status == 1 and ": FAILED" in out
+    assert "m.sil:1:6: error: the derivatives of @pair (source 0, 1 wrt 0, 1) disagree" in err
+    (failure,) = [line for line in err.splitlines() if line.startswith("note: JVP vs VJP: at @pair(")]
+    assert " with seed (" in failure and ": <J·v, w> = " in failure, failure
