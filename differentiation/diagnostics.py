@@ -49,7 +49,7 @@ from sil.instructions import (
 )
 from sil.ir import Block, DifferentiableAttr, Function, Instruction, Module, Result, Value
 from sil.passes import Pass, PassContext, register_pass
-from sil.types import FunctionType, TensorType
+from sil.types import FunctionType, TensorType, TupleType, Type
 
 OPAQUE_CALLEE = "expression is not differentiable: the callee is a function value that cannot be seen through"
 
@@ -265,7 +265,7 @@ class DifferentiabilityChecker:
             if through is None:
                 self.error(inst.span, OPAQUE_CALLEE, context)
             else:
-                self._check_bundle_call(inst, through, info, context)
+                self._check_bundle_call(inst, through, info, context, kinds)
             return
         callee = resolved.function
         sources = info.active_elements(inst.result)
@@ -287,16 +287,46 @@ class DifferentiabilityChecker:
         self.check(callee, config, [here, *context], missing)
 
     def _check_bundle_call(
-        self, inst: ApplyInst, through: BundleCallee, info: ActivityInfo, context: list[Diagnostic]
+        self,
+        inst: ApplyInst,
+        through: BundleCallee,
+        info: ActivityInfo,
+        context: list[Diagnostic],
+        kinds: tuple[str, ...],
     ) -> None:
         """A call of a ``@differentiable`` function value: its derivatives cover its own parameters
-        and every result of differentiable type, so a varied argument for a ``@noDerivative``
-        parameter is all that can stop it."""
+        and every result of differentiable type. A varied argument for a ``@noDerivative``
+        parameter stops it, and so, in reverse mode, does a result the call leaves unused whose
+        zero cotangent would need a tensor's shape."""
         for i, arg in enumerate(through.arguments):
             if i not in through.wrt and arg in info.varied and self.module.tangent_type(arg.type) is not None:
                 noun = f"parameter {i} of the function value"
                 self.error(inst.span, f"expression is not differentiable: {noun} is @noDerivative", context)
                 return
+        if "vjp" not in kinds:
+            return
+        t = inst.result.type
+        results = t.elements if isinstance(t, TupleType) and len(t.elements) > 1 else (t,)
+        used = info.active_elements(inst.result)
+        for i in through.sources(self.module):
+            if i not in used and self._holds_tensor(results[i]):
+                message = (
+                    f"cannot differentiate a call of a @differentiable function value that leaves its "
+                    f"result {i} unused yet: its zero cotangent would need a tensor's shape"
+                )
+                self.error(inst.span, message, context)
+                return
+
+    def _holds_tensor(self, t: Type) -> bool:
+        """Whether the tangent of ``t`` holds a tensor (whose zero needs its shape)."""
+        if isinstance(t, TensorType):
+            return True
+        if isinstance(t, TupleType):
+            return any(self._holds_tensor(e) for e in t.elements)
+        decl = self.module.struct(str(t))
+        return decl is not None and any(
+            not f.no_derivative and self._holds_tensor(f.type) for f in decl.fields
+        )
 
     def _not_differentiable(
         self,
