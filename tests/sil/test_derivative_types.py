@@ -308,6 +308,33 @@ def test_source_errors(original: str, source: int, message: str) -> None:
         dt.source_tangent(module(), fn(original), source)
 
 
+def test_resolve_sources_defaults_to_differentiable_results() -> None:
+    """SIL-SPEC §3: ``source`` left out is every result of differentiable type; of a function
+    with one result, that result (so that one without a tangent is named in the error)."""
+    m = module()
+    assert dt.resolve_sources(m, fn("@convention(thin) (Float) -> (Float, Int, Point)"), None) == (0, 2)
+    assert dt.resolve_sources(m, fn("@convention(thin) (Float) -> (Double, Tensor<Float>)"), None) == (0, 1)
+    assert dt.resolve_sources(m, fn(UNARY), None) == (0,)
+    assert dt.resolve_sources(m, fn("@convention(thin) (Float) -> (Float, Float)"), (1,)) == (1,)
+
+
+@pytest.mark.parametrize(
+    ("original", "sources", "message"),
+    [
+        ("@convention(thin) (Float) -> (Int, Bool)", None, "no result of differentiable type"),
+        ("@convention(thin) (Float) -> Int", None, "result 0 of type Int is not differentiable"),
+        ("@convention(thin) (Float) -> (Float, Float)", (1, 0), "increasing"),
+        ("@convention(thin) (Float) -> (Float, Float)", (0, 0), "increasing"),
+        ("@convention(thin) (Float) -> (Float, Float)", (), "lists no result"),
+        ("@convention(thin) (Float) -> (Float, Float)", (0, 2), "out of range"),
+        ("@convention(thin) (Float) -> (Float, Int)", (0, 1), "not differentiable"),
+    ],
+)
+def test_resolve_sources_errors(original: str, sources: tuple[int, ...] | None, message: str) -> None:
+    with pytest.raises(dt.DerivativeTypeError, match=message):
+        dt.resolve_sources(module(), fn(original), sources)
+
+
 # --- @differentiable bundles ------------------------------------------------------------------
 
 
@@ -329,6 +356,17 @@ def test_extractee_types() -> None:
     )
     assert str(extractee_type(m, bundle, "jvp")) == (
         "@convention(thin) (Float, Int) -> (Float, @callee_guaranteed (Float) -> Float)"
+    )
+
+
+def test_extractee_types_of_several_results_are_of_every_differentiable_result() -> None:
+    m = module()
+    bundle = fn("@differentiable(reverse) @convention(thin) (Float) -> (Float, Int, Double)")
+    assert str(extractee_type(m, bundle, "vjp")) == (
+        "@convention(thin) (Float) -> ((Float, Int, Double), @callee_guaranteed ((Float, Double)) -> Float)"
+    )
+    assert str(extractee_type(m, bundle, "jvp")) == (
+        "@convention(thin) (Float) -> ((Float, Int, Double), @callee_guaranteed (Float) -> (Float, Double))"
     )
 
 
