@@ -28,7 +28,7 @@ import numpy as np
 from accel.backend import CREATION_BUILTINS, ELEMENTWISE_UNARY, Backend, ShapeError
 from interp.faults import Fault, run_error
 from interp.semantics import HELPERS, scalar_template
-from interp.values import rebinding, unpacking
+from interp.values import closure_wrapper
 from sil.instructions import (
     ApplyInst,
     BranchInst,
@@ -137,6 +137,8 @@ class Compiler:
         self.sites: list[Instruction] = []
         self.compiled: dict[str, Callable[..., Any]] = {}
         self.packed = _packed_functions(module)
+        self.frames_per_call = _frames_per_call(module)
+        """Python frames one SIL call may take: the callee's, and the closure wrappers' before it."""
 
     def function(self, name: str) -> Callable[..., Any]:
         """The compiled form of ``@name``, compiling it and every function it can reach first,
@@ -472,14 +474,27 @@ class _FunctionCode:
         callee = self.var(inst.callee)
         bound = "".join(f"{self.var(a)}, " for a in inst.args)
         r = self.var(inst.result)
-        if _is_thick(inst.callee.type):
-            return [f"{r} = ({self.const(rebinding, 'rebinding')}({callee}[0]), (({bound}), {callee}[1]))"]
+        callee_type = inst.callee.type
+        assert isinstance(callee_type, FunctionType)
+        params = len(callee_type.params) - len(inst.args)
+        if _is_thick(callee_type):
+            if not inst.args:  # binds nothing: the same closure (and no wrapper to grow a call)
+                return [f"{r} = {callee}"]
+            wrap = self.const(closure_wrapper(params, len(inst.args), True), "rebinding")
+            return [f"{r} = ({wrap}({callee}[0]), (({bound}), {callee}[1]))"]
         owner = inst.callee.owner if isinstance(inst.callee, Result) else None
         if isinstance(owner, FunctionRefInst) and self.compiler.packed.get(owner.function_name) == len(
             inst.args
         ):
             return [f"{r} = ({callee}, ({bound}))"]
-        return [f"{r} = ({self.const(unpacking, 'unpacking')}({callee}), ({bound}))"]
+        wrap = self.const(closure_wrapper(params, len(inst.args), False), "unpacking")
+        return [f"{r} = ({wrap}({callee}), ({bound}))"]
+
+    def thin_to_thick(self, inst: ThinToThickFunctionInst) -> list[str]:
+        t = inst.operands[0].type
+        assert isinstance(t, FunctionType)
+        wrap = self.const(closure_wrapper(len(t.params), 0, False), "unpacking")
+        return [f"{self.var(inst.result)} = ({wrap}({self.var(inst.operands[0])}), ())"]
 
     def branch_to(self, dest: Block, values: list[Value]) -> list[str]:
         lines = []
@@ -600,7 +615,7 @@ def _ends_count(inst: Instruction) -> bool:
 
 
 def _is_thick(t: Type) -> bool:
-    """Whether values of ``t`` are closures, which run as pairs (see ``interp.values.unpacking``)."""
+    """Whether values of ``t`` are closures, which run as pairs (see ``interp.values.closure_wrapper``)."""
     return isinstance(t, FunctionType) and t.convention == "callee_guaranteed"
 
 
@@ -635,6 +650,20 @@ def _packed_functions(module: Module) -> dict[str, int]:
     return {name: count for name, count in bound.items() if count is not None}
 
 
+def _frames_per_call(module: Module) -> int:
+    """At most how many Python frames one call runs on: the function's own, a wrapper of a thin
+    function, and one wrapper for each ``partial_apply`` of a closure in the chain that built the
+    closure, each binding at least one of the parameters of the closure it rebinds."""
+    params = 0
+    for fn in module.functions.values():
+        for inst in fn.instructions():
+            if isinstance(inst, PartialApplyInst) and _is_thick(inst.callee.type):
+                callee_type = inst.callee.type
+                assert isinstance(callee_type, FunctionType)
+                params = max(params, len(callee_type.params))
+    return 2 + params
+
+
 def _single_entry_blocks(fn: Function) -> set[Block]:
     """Blocks other than the entry with exactly one incoming edge from a reachable block."""
     edges: dict[Block, int] = {}
@@ -660,9 +689,7 @@ _EMITTERS: dict[type[Instruction], Callable[[_FunctionCode, Any], Iterable[str]]
     FunctionRefInst: lambda c, i: [f"{c.var(i.result)} = {c.callee(i.function_name)}"],
     ApplyInst: _FunctionCode.apply,
     PartialApplyInst: _FunctionCode.partial_apply,
-    ThinToThickFunctionInst: lambda c, i: [
-        f"{c.var(i.result)} = ({c.const(unpacking, 'unpacking')}({c.var(i.operands[0])}), ())"
-    ],
+    ThinToThickFunctionInst: _FunctionCode.thin_to_thick,
     TupleInst: lambda c, i: [f"{c.var(i.result)} = ({''.join(c.var(o) + ', ' for o in i.operands)})"],
     TupleExtractInst: lambda c, i: [f"{c.var(i.result)} = {c.var(i.operands[0])}[{i.index}]"],
     DestructureTupleInst: _FunctionCode.destructure,

@@ -17,7 +17,6 @@ from sil.ir import Module
 from sil.types import FunctionType, Type
 
 DEFAULT_MAX_DEPTH = 10_000
-_PYTHON_FRAMES_PER_CALL = 2  # a call through a closure runs the closure and its callee
 
 
 class Program:
@@ -109,7 +108,7 @@ class Program:
             budget.left = self._initial_budget
         self.steps = None
         old_limit = sys.getrecursionlimit()
-        needed = _stack_depth() + _PYTHON_FRAMES_PER_CALL * self.max_depth + 100
+        needed = _stack_depth() + self.compiler.frames_per_call * self.max_depth + 100
         if needed > old_limit:
             sys.setrecursionlimit(needed)
         collecting = gc.isenabled()
