@@ -18,7 +18,7 @@ A problem inside a function differentiated for a call carries a note at that cal
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import attrs
 
@@ -85,6 +85,19 @@ def registered_derivative(fn: Function, wrt: tuple[int, ...], kind: str = "vjp")
     return None
 
 
+@attrs.frozen
+class CallChain:
+    """The calls that led to a function's check, innermost first: a note at each, shared by the
+    checks of all the callees below it (so a chain of n calls keeps n notes, not n² copies)."""
+
+    call: Diagnostic
+    outer: CallChain | None
+
+
+Request = tuple[Function, Config, CallChain | None]
+"""A function to check, how it is differentiated, and the calls that led to it."""
+
+
 class DifferentiabilityChecker:
     """Finds every problem in the functions a module asks to differentiate, and in their callees."""
 
@@ -98,11 +111,25 @@ class DifferentiabilityChecker:
             fn = self.module.functions[name]
             for config in configs:
                 if legacy_pair(self.module, fn, config) is None:  # a legacy pair answers it as it is
-                    self.check(fn, config, [])
+                    self.check(fn, config, None)
         return sorted(self.errors, key=lambda d: d.span.start if d.span is not None else -1)
 
-    def check(self, fn: Function, config: Config, context: list[Diagnostic]) -> None:
-        """Check ``fn`` differentiated as ``config``; ``context`` notes say which calls led here."""
+    def check(self, fn: Function, config: Config, context: CallChain | None) -> None:
+        """Check ``fn`` differentiated as ``config``, and the callees it needs differentiated;
+        ``context`` says which calls led here.
+
+        Each function's check is a generator that yields the callees to check before it goes on,
+        run from a stack: a chain of calls, however long, is not a chain of Python frames, and
+        problems are found in the order a depth-first walk finds them."""
+        stack = [self._check_function(fn, config, context)]
+        while stack:
+            callee = next(stack[-1], None)
+            if callee is None:
+                stack.pop()
+            else:
+                stack.append(self._check_function(*callee))
+
+    def _check_function(self, fn: Function, config: Config, context: CallChain | None) -> Iterator[Request]:
         key = (fn.name, config)
         if key in self._checked:
             return
@@ -114,7 +141,9 @@ class DifferentiabilityChecker:
             if isinstance(inst, BuiltinInst):
                 self._check_builtin(inst, info, context)
             elif isinstance(inst, ApplyInst):
-                self._check_apply(inst, info, context)
+                request = self._check_apply(inst, info, context)
+                if request is not None:
+                    yield request
             elif isinstance(inst, EnumInst) and self._carries_derivative(inst, info):
                 self.error(
                     inst.span,
@@ -133,7 +162,7 @@ class DifferentiabilityChecker:
                     context,
                 )
 
-    def _check_control_flow(self, fn: Function, info: ActivityInfo, context: list[Diagnostic]) -> None:
+    def _check_control_flow(self, fn: Function, info: ActivityInfo, context: CallChain | None) -> None:
         returning = blocks_that_return(fn)
         if not returning:
             self.error(fn.span, f"cannot differentiate '@{fn.name}': it never returns", context)
@@ -180,7 +209,7 @@ class DifferentiabilityChecker:
             op in info.varied and module.tangent_type(op.type) is not None for op in inst.operands
         ) and any(r in info.useful for r in inst.results)
 
-    def _check_builtin(self, inst: BuiltinInst, info: ActivityInfo, context: list[Diagnostic]) -> None:
+    def _check_builtin(self, inst: BuiltinInst, info: ActivityInfo, context: CallChain | None) -> None:
         builtin = BUILTINS.get(inst.name)
         if builtin is None or not self._carries_derivative(inst, info):
             return
@@ -197,9 +226,10 @@ class DifferentiabilityChecker:
             return
         self.error(inst.span, message, context)
 
-    def _check_apply(self, inst: ApplyInst, info: ActivityInfo, context: list[Diagnostic]) -> None:
+    def _check_apply(self, inst: ApplyInst, info: ActivityInfo, context: CallChain | None) -> Request | None:
+        """Report what stops the call's derivative, or return the callee to check for it."""
         if not self._carries_derivative(inst, info):
-            return
+            return None
         resolved = resolve_callee(self.module, inst)
         if resolved is None:
             self.error(
@@ -207,7 +237,7 @@ class DifferentiabilityChecker:
                 OPAQUE_CALLEE,
                 context,
             )
-            return
+            return None
         callee = resolved.function
         wrt = tuple(
             i
@@ -215,22 +245,24 @@ class DifferentiabilityChecker:
             if arg in info.varied and self.module.tangent_type(arg.type) is not None
         )
         if not wrt or registered_derivative(callee, wrt) is not None:
-            return
+            return None
         if callee.is_declaration:
             self.error(
                 inst.span,
                 "function is not differentiable",
-                [
-                    *context,
-                    note(callee.span, f"'@{callee.name}' has neither a body nor a registered derivative"),
-                ],
+                context,
+                note(callee.span, f"'@{callee.name}' has neither a body nor a registered derivative"),
             )
-            return
+            return None
         here = note(inst.span, f"in the derivative of '@{callee.name}', needed for this call")
-        self.check(callee, Config(0, wrt), [here, *context])
+        return callee, Config(0, wrt), CallChain(here, context)
 
-    def error(self, span: Span | None, message: str, notes: list[Diagnostic]) -> None:
-        self.errors.append(Diagnostic("error", message, span, list(notes)))
+    def error(self, span: Span | None, message: str, context: CallChain | None, *notes: Diagnostic) -> None:
+        calls = []
+        while context is not None:
+            calls.append(context.call)
+            context = context.outer
+        self.errors.append(Diagnostic("error", message, span, [*calls, *notes]))
 
 
 @register_pass

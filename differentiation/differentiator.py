@@ -3,6 +3,9 @@ take back everything it added (a pass that fails leaves the module as it was).""
 
 from __future__ import annotations
 
+from collections import deque
+from typing import TYPE_CHECKING
+
 from analysis.activity import Config
 from differentiation.diagnostics import registered_derivative
 from differentiation.legacy.pairs import answering_vjp
@@ -11,9 +14,18 @@ from sil import derivative_types as dt
 from sil.diagnostics import SILError
 from sil.ir import Function, Module, TypeDecl
 
+if TYPE_CHECKING:
+    from differentiation.primal import DerivativeEmitter
+
 
 class Differentiator:
-    """Synthesizes VJPs on demand, each function and configuration once."""
+    """Synthesizes VJPs on demand, each function and configuration once.
+
+    A derivative is declared when it is requested and its body emitted from a worklist (as
+    Swift's ``ADContext`` does): a callee's derivative requested while a caller's body is emitted
+    is declared at once, so the caller can call it, and emitted after the caller. So a chain of
+    calls, however long, is not a chain of Python frames.
+    """
 
     def __init__(self, module: Module) -> None:
         self.module = module
@@ -21,6 +33,8 @@ class Differentiator:
         self.jvps: dict[tuple[str, Config], Function] = {}
         self.added_functions: list[str] = []
         self.added_types: list[str] = []
+        self._worklist: deque[DerivativeEmitter] = deque()
+        self._emitting = False
 
     def vjp(self, fn: Function, config: Config) -> Function:
         """The synthesized VJP of ``fn`` for ``config`` (emitted now if it is not yet)."""
@@ -35,9 +49,7 @@ class Differentiator:
         if found is None:
             from differentiation.reverse import ReverseEmitter
 
-            emitter = ReverseEmitter(self, fn, config)
-            self.vjps[key] = found = emitter.declare()
-            emitter.emit_bodies()
+            self.vjps[key] = found = self._synthesize(ReverseEmitter(self, fn, config))
         return found
 
     def vjp_for(self, fn: Function, config: Config) -> Function:
@@ -58,10 +70,23 @@ class Differentiator:
         if found is None:
             from differentiation.forward import ForwardEmitter
 
-            emitter = ForwardEmitter(self, fn, config)
-            self.jvps[key] = found = emitter.declare()
-            emitter.emit_bodies()
+            self.jvps[key] = found = self._synthesize(ForwardEmitter(self, fn, config))
         return found
+
+    def _synthesize(self, emitter: DerivativeEmitter) -> Function:
+        """Declare ``emitter``'s derivative; emit its body, and those it requests, unless a body
+        is being emitted already (then the loop emitting it will)."""
+        derivative = emitter.declare()
+        self._worklist.append(emitter)
+        if not self._emitting:
+            self._emitting = True
+            try:
+                while self._worklist:
+                    self._worklist.popleft().emit_bodies()
+            finally:
+                self._emitting = False
+                self._worklist.clear()
+        return derivative
 
     def jvp_for_call(self, callee: Function, wrt: tuple[int, ...]) -> tuple[Function, tuple[int, ...]]:
         """The JVP a call of ``callee`` uses for the arguments ``wrt`` (see ``vjp_for_call``)."""
