@@ -317,11 +317,7 @@ class _FunctionCode:
         """The body of the dispatch loop: the arm of the block numbered ``_b``."""
         if len(arms) == 1:
             return arms[0]
-        lines = []
-        for i, (block, arm) in enumerate(zip(self._arms, arms)):
-            lines.append(f"{'if' if i == 0 else 'elif'} _b == {self.block_numbers[block]}:")
-            lines += ["    " + line for line in arm]
-        return lines
+        return _dispatch_tree([(self.block_numbers[block], arm) for block, arm in zip(self._arms, arms)])
 
     def _prepaid_arms(self) -> tuple[int, list[str]] | None:
         """The dispatch loop for trips paid in advance, and what a trip costs; None when a trip
@@ -589,6 +585,31 @@ class _FunctionCode:
         if value != value or value in (float("inf"), float("-inf")):
             return [f"{r} = {self.const(value, 'd')}"]
         return [f"{r} = {value!r}"]
+
+
+# Arms tested one after another, in the order they were found (a loop's body first); more are
+# first split in halves by block number, so that finding an arm costs a few tests, and the
+# generated code never nests an ``elif`` chain so long that compiling it overflows the stack.
+_DISPATCH_CHAIN = 16
+
+
+def _dispatch_tree(arms: list[tuple[int, list[str]]]) -> list[str]:
+    """Dispatch on ``_b`` to the arms, given with their block numbers."""
+    if len(arms) <= _DISPATCH_CHAIN:
+        lines = []
+        for i, (number, arm) in enumerate(arms):
+            lines.append(f"{'if' if i == 0 else 'elif'} _b == {number}:")
+            lines += ["    " + line for line in arm]
+        return lines
+    middle = sorted(number for number, _ in arms)[len(arms) // 2]
+    low = _dispatch_tree([a for a in arms if a[0] < middle])
+    high = _dispatch_tree([a for a in arms if a[0] >= middle])
+    return [
+        f"if _b < {middle}:",
+        *("    " + line for line in low),
+        "else:",
+        *("    " + line for line in high),
+    ]
 
 
 @functools.cache

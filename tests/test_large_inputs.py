@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +38,27 @@ def call_chain(n: int) -> str:
         out.append("}\n")
     out.append(f"sil @main : {FN} {{\nbb0(%x : $Double):\n  %f = function_ref @f0 : {FN}")
     out.append(f"  %g = gradient [wrt 0] %f : {FN}\n  %d = apply %g(%x) : {FN}\n  return %d : $Double\n}}\n")
+    return "\n".join(out)
+
+
+def nested_diamonds(n: int) -> str:
+    """``@f(x)``: n if/else diamonds, each inside the `then` side of the one before; on x < 0 the
+    innermost passes x out, on x >= 0 the outermost `else` gives sin x, and each join multiplies by
+    x: ``f(x) = x^(n+1)`` for x < 0, ``sin(x) x`` for x >= 0."""
+    out = [f"sil [differentiable source 0 wrt 0] @f : {FN} {{", "bb0(%x : $Double):"]
+    out += ["  %zero = float_literal $Double, 0.0", "  br c0"]
+    for i in range(n):
+        out += [f"c{i}:", f'  %p{i} = builtin "fcmp_olt"(%x : $Double, %zero : $Double) : $Bool']
+        out += [f"  cond_br %p{i}, t{i}, e{i}", f"t{i}:"]
+        out.append(f"  br c{i + 1}" if i + 1 < n else f"  br j{i}(%x : $Double)")
+        out += [f"e{i}:", f'  %s{i} = builtin "sin"(%x : $Double) : $Double', f"  br j{i}(%s{i} : $Double)"]
+    for i in reversed(range(n)):
+        out += [
+            f"j{i}(%v{i} : $Double):",
+            f'  %w{i} = builtin "fmul"(%v{i} : $Double, %x : $Double) : $Double',
+        ]
+        out.append(f"  br j{i - 1}(%w{i} : $Double)" if i else f"  return %w{i} : $Double")
+    out.append("}\n")
     return "\n".join(out)
 
 
@@ -85,3 +107,25 @@ def test_a_long_call_chain_is_differentiated_in_both_modes(tmp_path: Path) -> No
         status, out, err = silopt(tmp_path, text, "-differentiation")
     assert (status, err) == (0, "")
     assert "sil @AD__f599__jvp_src_0_wrt_0 :" in out and "sil @AD__f599__vjp_src_0_wrt_0 :" in out
+
+
+def test_three_thousand_nested_diamonds_run(tmp_path: Path) -> None:
+    # Once a chain of 3,000 `elif`s in the generated Python, which CPython failed to compile.
+    text = nested_diamonds(3_000)
+    assert silopt(tmp_path, text, "--run", "@f", "--args", "-1.0") == (0, "-1.0\n", "")
+    assert silopt(tmp_path, text, "--run", "@f", "--args", "0.5") == (0, f"{math.sin(0.5) * 0.5!r}\n", "")
+
+
+def test_nested_diamonds_are_differentiated_without_recursion(tmp_path: Path) -> None:
+    n, x = 300, -1.25
+    text = nested_diamonds(n) + (
+        f"sil @main : {FN} {{\nbb0(%x : $Double):\n  %f = function_ref @f : {FN}\n"
+        f"  %g = gradient [wrt 0] %f : {FN}\n  %d = apply %g(%x) : {FN}\n  return %d : $Double\n}}\n"
+    )
+    with little_stack(250):
+        status, out, err = silopt(
+            tmp_path, text, "-differentiation", "-lower-gradient", "--run", "@main", "--args", str(x)
+        )
+    assert (status, err) == (0, "")
+    want = (n + 1) * x**n
+    assert float(out) == pytest.approx(want, rel=1e-12)
