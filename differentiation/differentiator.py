@@ -32,7 +32,7 @@ class Differentiator:
         self.vjps: dict[tuple[str, Config], Function] = {}
         self.jvps: dict[tuple[str, Config], Function] = {}
         self.added_functions: list[str] = []
-        self.added_types: list[str] = []
+        self.added_types: dict[str, None] = {}  # in order; records taken back leave one by one
         self._worklist: deque[DerivativeEmitter] = deque()
         self._emitting = False
 
@@ -115,12 +115,12 @@ class Differentiator:
         if decl.name in self.module.types:
             raise ValueError(f"type '{decl.name}' is already declared")
         self.module.add_type(decl)
-        self.added_types.append(decl.name)
+        self.added_types[decl.name] = None
 
     def remove_type(self, decl: TypeDecl) -> None:
         """Take back a type this differentiator added."""
         del self.module.types[decl.name]
-        self.added_types.remove(decl.name)
+        del self.added_types[decl.name]
 
     def roll_back(self) -> None:
         """Remove every function and type this differentiator added."""
