@@ -442,7 +442,13 @@ class Module:
                 return elements[0]
             return TupleType(tuple(elements), tuple(labels))
         if isinstance(t, NominalType):
-            decl = self.lookup_type(t.name)
+            decl = self.types.get(t.name)
+            if decl is None and t.name.endswith(TANGENT_SUFFIX):
+                # An implicit tangent struct is its own tangent. Its fields are not needed to
+                # say so: deriving them asks for this tangent again when a field of the base
+                # has the base's tangent type (a recursive type, which the verifier reports).
+                base = self.types.get(t.name[: -len(TANGENT_SUFFIX)])
+                return t if isinstance(base, StructDecl) and base.differentiable else None
             if not isinstance(decl, StructDecl):
                 return None
             if t.name.endswith(TANGENT_SUFFIX):
