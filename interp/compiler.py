@@ -25,7 +25,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from accel.backend import CREATION_BUILTINS, ELEMENTWISE_UNARY, Backend, ShapeError
+from accel.backend import CREATION_BUILTINS, ELEMENTWISE_UNARY, AllocationError, Backend, ShapeError
 from interp.faults import Fault, run_error
 from interp.semantics import HELPERS, scalar_template
 from interp.values import closure_wrapper
@@ -115,6 +115,8 @@ class DepthFault(Fault):
 
 
 def _fault_from_shape(site: int, name: str, error: ShapeError) -> Fault:
+    if isinstance(error, AllocationError):
+        return Fault(site, f"tensor too large in '{name}': {error}")
     return Fault(site, f"shape mismatch in '{name}': {error}")
 
 
