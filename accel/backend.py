@@ -50,6 +50,12 @@ class ShapeError(Exception):
     different size. The message names the shapes, e.g. ``cannot broadcast shapes (2, 3) and (4,)``."""
 
 
+class AllocationError(ShapeError):
+    """A tensor would not fit in the memory its backend has: refused before allocating it (or when
+    the allocation itself fails), e.g. ``shape (1000000, 1000000) of float32 needs 3.64 TiB, more
+    than the 23.5 GiB of memory here``."""
+
+
 class BackendUnavailable(Exception):
     """The requested backend cannot be used here (CuPy not installed, or no GPU)."""
 
@@ -58,6 +64,9 @@ class Backend(abc.ABC):
     """One implementation of every tensor operation. Methods are named after the builtins."""
 
     name: ClassVar[str]
+    memory: int | None = None
+    """Bytes a tensor may take at most (the memory the backend has), None when it is not known:
+    creating a tensor past it is an ``AllocationError``, not an allocation that fails or thrashes."""
 
     def op(self, name: str) -> Callable[..., Any]:
         """The method implementing builtin ``name`` (one of ``OPERATIONS``)."""

@@ -21,14 +21,18 @@ from accel.numpy_backend import (
     arange_error,
     broadcast_error,
     broadcast_to_error,
+    check_allocation,
     check_axis,
     check_dimensions,
     matmul_error,
     matmul_fits,
     one_element_error,
     operand_shape,
+    out_of_memory,
     reshape_error,
 )
+
+MEMORY = "GPU memory"  # what the CuPy backend's tensors are measured against, in messages
 
 
 def load_cupy() -> Any:
@@ -57,6 +61,8 @@ class CupyBackend(Backend):
 
     def __init__(self) -> None:
         self._cp: Any = load_cupy()
+        runtime = self._cp.cuda.runtime
+        self.memory = int(runtime.getDeviceProperties(runtime.getDevice())["totalGlobalMem"])
 
     def describe(self) -> str:
         runtime = self._cp.cuda.runtime
@@ -117,6 +123,8 @@ class CupyBackend(Backend):
             return ufunc(a, b)
         except ValueError:
             raise broadcast_error(a, b) from None
+        except MemoryError as exc:  # cupy.cuda.memory.OutOfMemoryError
+            raise out_of_memory(exc) from None
 
     def fadd(self, a: Array | Scalar, b: Array | Scalar) -> Array:
         return self._binary(self._cp.add, a, b)
@@ -143,7 +151,11 @@ class CupyBackend(Backend):
     def matmul(self, a: Array, b: Array) -> Array:
         if not matmul_fits(a, b):
             raise matmul_error(a, b)
-        return self._cp.matmul(a, b)
+        check_allocation((a.shape[0], b.shape[1]), self._cp.result_type(a, b), self.memory, MEMORY)
+        try:
+            return self._cp.matmul(a, b)
+        except MemoryError as exc:
+            raise out_of_memory(exc) from None
 
     def transpose(self, a: Array) -> Array:
         return a.transpose()
@@ -161,6 +173,7 @@ class CupyBackend(Backend):
 
     def broadcast_to(self, a: Array, *shape: int) -> Array:
         check_dimensions(shape)
+        check_allocation(shape, a.dtype, self.memory, MEMORY)  # a view, but read as a tensor of its size
         try:
             return self._cp.broadcast_to(a, shape)
         except ValueError:
@@ -174,20 +187,36 @@ class CupyBackend(Backend):
 
     def zeros(self, dtype: DType, *shape: int) -> Array:
         check_dimensions(shape)
-        return self._cp.zeros(shape, dtype=dtype)
+        check_allocation(shape, dtype, self.memory, MEMORY)
+        try:
+            return self._cp.zeros(shape, dtype=dtype)
+        except MemoryError as exc:
+            raise out_of_memory(exc) from None
 
     def ones(self, dtype: DType, *shape: int) -> Array:
         check_dimensions(shape)
-        return self._cp.ones(shape, dtype=dtype)
+        check_allocation(shape, dtype, self.memory, MEMORY)
+        try:
+            return self._cp.ones(shape, dtype=dtype)
+        except MemoryError as exc:
+            raise out_of_memory(exc) from None
 
     def fill(self, dtype: DType, value: Scalar, *shape: int) -> Array:
         check_dimensions(shape)
-        return self._cp.full(shape, value, dtype=dtype)
+        check_allocation(shape, dtype, self.memory, MEMORY)
+        try:
+            return self._cp.full(shape, value, dtype=dtype)
+        except MemoryError as exc:
+            raise out_of_memory(exc) from None
 
     def arange(self, dtype: DType, n: int) -> Array:
         if n < 0:
             raise arange_error(n)
-        return self._cp.arange(n, dtype=dtype)
+        check_allocation((n,), dtype, self.memory, MEMORY)
+        try:
+            return self._cp.arange(n, dtype=dtype)
+        except MemoryError as exc:
+            raise out_of_memory(exc) from None
 
     def tensor_from_scalar(self, dtype: DType, value: Scalar) -> Array:
         # A fill kernel takes the value as an argument; cupy.array(value) would copy it from the host.

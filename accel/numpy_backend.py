@@ -9,7 +9,9 @@ with the CuPy backend.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import re
 import warnings
 from collections.abc import Sequence
@@ -17,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from accel.backend import Array, Backend, DType, Scalar, ShapeError
+from accel.backend import AllocationError, Array, Backend, DType, Scalar, ShapeError
 
 # --- shape errors, worded alike by every backend ---------------------------------------------------
 
@@ -99,6 +101,54 @@ def one_element_error(operation: str, shape: Sequence[int]) -> ShapeError:
     return ShapeError(f"{operation} needs a one-element tensor, got shape {shape_text(shape)}")
 
 
+def bytes_text(n: int) -> str:
+    """``3.64 TiB``, ``512 B``: three significant digits in binary units, as NumPy words sizes."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if size < 1024 or unit == "PiB":
+            return f"{n} B" if unit == "B" else f"{size:.3g} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def check_allocation(shape: Sequence[int], dtype: Any, memory: int | None, where: str) -> None:
+    """Refuse a tensor of ``shape`` and ``dtype`` larger than ``memory`` bytes (``where``: the
+    memory's name in the message), before anything is allocated."""
+    if memory is None:
+        return
+    need = math.prod(shape) * np.dtype(dtype).itemsize
+    if need > memory and negative_dimension_error(shape) is None:  # a negative size is said otherwise
+        raise AllocationError(
+            f"shape {shape_text(shape)} of {np.dtype(dtype).name} needs {bytes_text(need)}, "
+            f"more than the {bytes_text(memory)} of {where}"
+        )
+
+
+def out_of_memory(exc: MemoryError) -> AllocationError:
+    """NumPy's or CuPy's failed allocation (``Unable to allocate 3.64 TiB for an array with
+    shape …``), as a tensor too large for the memory left."""
+    return AllocationError(str(exc) or "out of memory")
+
+
+def host_memory() -> int | None:
+    """The bytes a host array can take at most: the machine's physical memory, or the process's
+    address-space or data limit when lower; None when none of them is known."""
+    limits = []
+    with contextlib.suppress(AttributeError, ValueError, OSError):  # not a POSIX system
+        limits.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    try:
+        import resource
+    except ImportError:
+        return min(limits, default=None)
+    for kind in (resource.RLIMIT_AS, resource.RLIMIT_DATA):
+        soft, _ = resource.getrlimit(kind)
+        if soft != resource.RLIM_INFINITY and soft > 0:
+            limits.append(soft)
+    return min(limits, default=None)
+
+
+MEMORY = "memory here"  # what the NumPy backend's tensors are measured against, in messages
+
 # --- floating-point warnings ------------------------------------------------------------------------
 
 _FLOATING_POINT_WARNING = r"(overflow|underflow|divide by zero|invalid value) encountered in "
@@ -137,6 +187,7 @@ class NumpyBackend(Backend):
 
     def __init__(self) -> None:
         _silence_floating_point_warnings()
+        self.memory = host_memory()
 
     # --- transfers ---------------------------------------------------------------------------
     def from_host(self, array: np.ndarray[Any, Any], dtype: DType) -> Array:
@@ -189,49 +240,67 @@ class NumpyBackend(Backend):
             return _tensor(np.add(a, b))
         except ValueError:
             raise broadcast_error(a, b) from None
+        except MemoryError as exc:
+            raise out_of_memory(exc) from None
 
     def fsub(self, a: Array | Scalar, b: Array | Scalar) -> Array:
         try:
             return _tensor(np.subtract(a, b))
         except ValueError:
             raise broadcast_error(a, b) from None
+        except MemoryError as exc:
+            raise out_of_memory(exc) from None
 
     def fmul(self, a: Array | Scalar, b: Array | Scalar) -> Array:
         try:
             return _tensor(np.multiply(a, b))
         except ValueError:
             raise broadcast_error(a, b) from None
+        except MemoryError as exc:
+            raise out_of_memory(exc) from None
 
     def fdiv(self, a: Array | Scalar, b: Array | Scalar) -> Array:
         try:
             return _tensor(np.divide(a, b))
         except ValueError:
             raise broadcast_error(a, b) from None
+        except MemoryError as exc:
+            raise out_of_memory(exc) from None
 
     def fmin(self, a: Array | Scalar, b: Array | Scalar) -> Array:
         try:
             return _tensor(np.minimum(a, b))
         except ValueError:
             raise broadcast_error(a, b) from None
+        except MemoryError as exc:
+            raise out_of_memory(exc) from None
 
     def fmax(self, a: Array | Scalar, b: Array | Scalar) -> Array:
         try:
             return _tensor(np.maximum(a, b))
         except ValueError:
             raise broadcast_error(a, b) from None
+        except MemoryError as exc:
+            raise out_of_memory(exc) from None
 
     def pow(self, a: Array | Scalar, b: Array | Scalar) -> Array:
         try:
             return _tensor(np.power(a, b))
         except ValueError:
             raise broadcast_error(a, b) from None
+        except MemoryError as exc:
+            raise out_of_memory(exc) from None
 
     # --- tensor builtins ---------------------------------------------------------------------
     def matmul(self, a: Array, b: Array) -> Array:
+        if matmul_fits(a, b):
+            check_allocation((a.shape[0], b.shape[1]), np.result_type(a, b), self.memory, MEMORY)
         try:
             product = np.matmul(a, b)
         except ValueError:
             raise matmul_error(a, b) from None
+        except MemoryError as exc:
+            raise out_of_memory(exc) from None
         # np.matmul also takes vectors and stacks of matrices; only a 2-D by 2-D product is 2-D.
         if product.ndim != 2:
             raise matmul_error(a, b)
@@ -253,6 +322,8 @@ class NumpyBackend(Backend):
         return _tensor(np.add.reduce(a, axis=axis))
 
     def broadcast_to(self, a: Array, *shape: int) -> Array:
+        # A view, but whatever reads it makes a tensor of its size.
+        check_allocation(shape, a.dtype, self.memory, MEMORY)
         try:
             return np.broadcast_to(a, shape)
         except ValueError:
@@ -269,29 +340,42 @@ class NumpyBackend(Backend):
         return result
 
     def zeros(self, dtype: DType, *shape: int) -> Array:
+        check_allocation(shape, dtype, self.memory, MEMORY)
         try:
             return np.zeros(shape, dtype=dtype)
         except ValueError as exc:
             raise creation_error(shape, str(exc)) from None
+        except MemoryError as exc:
+            raise out_of_memory(exc) from None
 
     def ones(self, dtype: DType, *shape: int) -> Array:
+        check_allocation(shape, dtype, self.memory, MEMORY)
         try:
             return np.ones(shape, dtype=dtype)
         except ValueError as exc:
             raise creation_error(shape, str(exc)) from None
+        except MemoryError as exc:
+            raise out_of_memory(exc) from None
 
     def fill(self, dtype: DType, value: Scalar, *shape: int) -> Array:
+        check_allocation(shape, dtype, self.memory, MEMORY)
         try:
             result = np.empty(shape, dtype=dtype)
         except ValueError as exc:
             raise creation_error(shape, str(exc)) from None
+        except MemoryError as exc:
+            raise out_of_memory(exc) from None
         result.fill(value)
         return result
 
     def arange(self, dtype: DType, n: int) -> Array:
         if n < 0:
             raise arange_error(n)
-        return np.arange(n, dtype=dtype)
+        check_allocation((n,), dtype, self.memory, MEMORY)
+        try:
+            return np.arange(n, dtype=dtype)
+        except MemoryError as exc:
+            raise out_of_memory(exc) from None
 
     def tensor_from_scalar(self, dtype: DType, value: Scalar) -> Array:
         return np.array(value, dtype=dtype)

@@ -15,7 +15,8 @@ tanh MLP's mean squared error (batch 128, widths 256 and 1024, Float) against ha
 forward and backward passes, and torch and JAX where installed (the differentiator cannot take this
 function yet: the run says why, and counts it as a MISS); (c) the ``-differentiation`` pass itself on
 straight-line functions of 1k to 64k instructions: time per instruction and the size of the
-checkpoints record it builds, both of which should grow linearly; (d) the gradient of a loop of
+checkpoints record it builds, both of which should grow linearly; and on functions of 2k to 50k
+blocks (if/else diamonds in sequence): time per block, which should too; (d) the gradient of a loop of
 100,000 trips with a small scalar body (``v = sin(v) * 0.5 + x``) over its primal, next to a
 hand-written Python loop with a tape, and the memory the VJP's records keep per trip at 1k, 10k and
 100k trips (tracemalloc), which should not grow with the trip count. Every workload is checked before
@@ -56,7 +57,7 @@ from common import machine as common_machine  # noqa: E402
 import silopt.driver  # noqa: E402, F401  (registers the passes)
 from accel import Backend, select_backend  # noqa: E402
 from interp import Program  # noqa: E402
-from sil import Module, parse, verify_module  # noqa: E402
+from sil import Module, parse, print_module, verify_module  # noqa: E402
 from sil.diagnostics import SILError  # noqa: E402
 from sil.ir import StructDecl  # noqa: E402
 from sil.passes import Pass, PassManager, registered_passes  # noqa: E402
@@ -74,6 +75,7 @@ STRAIGHT_N = 1_000  # (a) instructions, the return included
 CHAIN_DEPTH, CHAIN_PRE, CHAIN_POST, CHAIN_LEAF = 100, 4, 4, 8  # (a) c0 calls c1 ... calls c99
 HELPERS, HELPER_N, SEQUENCE_LAPS = 10, 8, 10  # (a) h0 .. h9 applied in turn, SEQUENCE_LAPS times
 PASS_SIZES, PASS_SIZES_QUICK = (1_000, 4_000, 16_000, 64_000), (1_000, 4_000)  # (c)
+BLOCK_SIZES, BLOCK_SIZES_QUICK = (2_000, 4_000, 8_000, 50_000), (2_000, 4_000)  # (c) blocks
 RUN_CHECK_LIMIT = 4_000  # (c) sizes up to this are also lowered, run and checked against Python
 BATCH, IO_WIDTH, HIDDEN_WIDTHS = 128, 256, (256, 1024)  # (b)
 LOOP_X, LOOP_TRIPS, LOOP_MEMORY_TRIPS = 0.5, 100_000, (1_000, 10_000, 100_000)  # (d)
@@ -515,6 +517,69 @@ def python_namespace(functions: list[ScalarFunction], what: str) -> dict[str, An
     return namespace
 
 
+# --- (c) a function of many blocks ---------------------------------------------------------------------
+def branching_text(blocks: int) -> tuple[str, int]:
+    """``@f(x, y)``: ``v = x``, then if/else diamonds in sequence, each ``v = 0.5 sin(v) + 0.25 y``
+    on one side and ``v = 0.5 cos(v) + 0.25 sin(x)`` on the other, taken by ``v < ±10`` in turn (so
+    both sides run, far from their kinks); and ``@request``. About ``blocks`` blocks (each diamond
+    adds three); returns the text and the count of blocks."""
+    n = diamonds(blocks)
+    lines = [
+        "sil_stage canonical",
+        "",
+        f"sil @f : {FN} {{",
+        "bb0(%x : $Double, %y : $Double):",
+        "  %half = float_literal $Double, 0.5",
+        "  %quarter = float_literal $Double, 0.25",
+        '  %sx = builtin "sin"(%x : $Double) : $Double',
+        '  %xq = builtin "fmul"(%sx : $Double, %quarter : $Double) : $Double',
+        '  %yq = builtin "fmul"(%y : $Double, %quarter : $Double) : $Double',
+        "  br j0(%x : $Double)",
+    ]
+    for i in range(n):
+        lines += [
+            f"j{i}(%v{i} : $Double):",
+            f"  %c{i} = float_literal $Double, {BRANCH_BOUNDS[i % 2]}",
+            f'  %p{i} = builtin "fcmp_olt"(%v{i} : $Double, %c{i} : $Double) : $Bool',
+            f"  cond_br %p{i}, t{i}, e{i}",
+            f"t{i}:",
+            f'  %s{i} = builtin "sin"(%v{i} : $Double) : $Double',
+            f'  %a{i} = builtin "fmul"(%s{i} : $Double, %half : $Double) : $Double',
+            f'  %b{i} = builtin "fadd"(%a{i} : $Double, %yq : $Double) : $Double',
+            f"  br j{i + 1}(%b{i} : $Double)",
+            f"e{i}:",
+            f'  %k{i} = builtin "cos"(%v{i} : $Double) : $Double',
+            f'  %m{i} = builtin "fmul"(%k{i} : $Double, %half : $Double) : $Double',
+            f'  %n{i} = builtin "fadd"(%m{i} : $Double, %xq : $Double) : $Double',
+            f"  br j{i + 1}(%n{i} : $Double)",
+        ]
+    lines += [f"j{n}(%r : $Double):", "  return %r : $Double", "}", ""]
+    return "\n".join(lines + request_sil("f")), 3 * n + 2
+
+
+BRANCH_BOUNDS = (10.0, -10.0)  # diamond i takes its first side when v < BRANCH_BOUNDS[i % 2]
+
+
+def diamonds(blocks: int) -> int:
+    """How many diamonds make about ``blocks`` blocks: the entry, then a join and two sides each."""
+    return max(1, round((blocks - 2) / 3))
+
+
+def branching_python(x: float, y: float, blocks: int) -> tuple[float, tuple[float, float]]:
+    """``@f`` of ``branching_text`` in plain Python, and its gradient in forward mode."""
+    n = diamonds(blocks)
+    xq, yq = math.sin(x) * 0.25, y * 0.25
+    v, dx, dy = x, 1.0, 0.0
+    for i in range(n):
+        if v < BRANCH_BOUNDS[i % 2]:
+            slope = math.cos(v) * 0.5
+            v, dx, dy = math.sin(v) * 0.5 + yq, slope * dx, slope * dy + 0.25
+        else:
+            slope = -math.sin(v) * 0.5
+            v, dx, dy = math.cos(v) * 0.5 + xq, slope * dx + 0.25 * math.cos(x), slope * dy
+    return v, (dx, dy)
+
+
 # --- (b) an MLP's loss ---------------------------------------------------------------------------------
 MLP_PARAMS = ("x", "t", "w1", "b1", "w2", "b2", "w3", "b3")
 MLP_WRT = tuple(range(2, len(MLP_PARAMS)))  # the weights and biases
@@ -769,16 +834,18 @@ def record_name(function: str) -> str:
     return f"_AD__{function}_bb0__PB__src_0_wrt_0_1"
 
 
-def pass_child(conn: Any, text: str, name: str, verify: bool, repeat: int) -> None:
+def pass_child(conn: Any, text: str, name: str, verify: bool, repeat: int, output: bool = False) -> None:
     """In a fresh process: parse ``text`` and run ``-differentiation`` on it, ``repeat`` times.
     Sends ``("parsed", seconds)`` when the first pass starts; then ``(the pass's seconds, the
-    parse's seconds, fields of the checkpoints record, the pass's diagnostic or None)``, the medians
-    of the runs; then, if ``verify``, the verifier's first diagnostic or None. The parent ends a
-    pass or a verification that runs too long."""
+    parse's seconds, fields of the checkpoints record, the pass's diagnostic or None, the output's
+    seconds or None)``, the medians of the runs, where the output is what ``silopt`` does after the
+    pass (``verify_module`` and ``print_module``), timed when ``output``; then, if ``verify``, the
+    verifier's first diagnostic or None. The parent ends a pass or a verification that runs too
+    long."""
     warm = parse(module_text(straight_line(50)))  # first-call costs, outside the timing
     passes("differentiation").run(warm)
     clock = time.perf_counter
-    parse_s, pass_s = [], []
+    parse_s, pass_s, output_s = [], [], []
     fields: set[int] = set()
     for i in range(repeat):
         gc.collect()
@@ -793,9 +860,14 @@ def pass_child(conn: Any, text: str, name: str, verify: bool, repeat: int) -> No
         try:
             pm.run(module)
         except SILError as e:
-            conn.send((clock() - start, parse_s[0], 0, e.diagnostics[0].message))
+            conn.send((clock() - start, parse_s[0], 0, e.diagnostics[0].message, None))
             return
         pass_s.append(clock() - start)
+        if output:
+            start = clock()
+            verify_module(module)
+            print_module(module)
+            output_s.append(clock() - start)
         record = module.types.get(record_name("f"))
         fields.add(len(record.fields) if isinstance(record, StructDecl) else 0)
     problem = None
@@ -803,7 +875,8 @@ def pass_child(conn: Any, text: str, name: str, verify: bool, repeat: int) -> No
         problem = "no checkpoints record was added"
     elif len(fields) > 1:
         problem = "the checkpoints record differs from one run to the next"
-    conn.send((statistics.median(pass_s), statistics.median(parse_s), max(fields), problem))
+    output_median = statistics.median(output_s) if output_s else None
+    conn.send((statistics.median(pass_s), statistics.median(parse_s), max(fields), problem, output_median))
     if verify and problem is None:
         diagnostics = verify_module(module)
         conn.send(diagnostics[0].message if diagnostics else None)
@@ -815,14 +888,17 @@ class PassRun(NamedTuple):
     fields: int
     problem: str | None  # the pass's or the verifier's first diagnostic
     verified: bool  # verify_module finished (within the limit) and found nothing
+    output_s: float | None = None  # verify_module and print_module after the pass, when timed
 
 
-def run_pass(text: str, name: str, verify: bool, limit: float, repeat: int = 1) -> PassRun:
+def run_pass(
+    text: str, name: str, verify: bool, limit: float, repeat: int = 1, output: bool = False
+) -> PassRun:
     """``pass_child`` in a fresh interpreter (so every size starts from the same heap), ended if
     its passes, or the verification, run longer than ``limit`` seconds each."""
     ctx = multiprocessing.get_context("spawn")
     receiver, sender = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=pass_child, args=(sender, text, name, verify, repeat), daemon=True)
+    child = ctx.Process(target=pass_child, args=(sender, text, name, verify, repeat, output), daemon=True)
     child.start()
     sender.close()
     try:
@@ -831,11 +907,11 @@ def run_pass(text: str, name: str, verify: bool, limit: float, repeat: int = 1) 
         _, parse_s = receiver.recv()
         if not receiver.poll(limit * repeat):
             return PassRun(None, parse_s, 0, None, False)
-        pass_s, parse_s, fields, problem = receiver.recv()
+        pass_s, parse_s, fields, problem, output_s = receiver.recv()
         if not verify or problem is not None or not receiver.poll(limit):
-            return PassRun(pass_s, parse_s, fields, problem, False)
+            return PassRun(pass_s, parse_s, fields, problem, False, output_s)
         problem = receiver.recv()
-        return PassRun(pass_s, parse_s, fields, problem, problem is None)
+        return PassRun(pass_s, parse_s, fields, problem, problem is None, output_s)
     finally:
         if child.is_alive():  # ours: still running, or tearing down a large heap we do not need
             child.terminate()
@@ -845,13 +921,25 @@ def run_pass(text: str, name: str, verify: bool, limit: float, repeat: int = 1) 
 class PassBench:
     """(c): ``-differentiation`` on a fresh parse of each size's module, in a fresh process per size
     per round (a pass shorter than 0.2 s: the median of 5 in that process); the parse is timed too
-    (a linear algorithm: what its time per instruction does with size shows what the machine's
-    caches do to larger inputs)."""
+    (a linear algorithm: what its time per unit does with size shows what the machine's caches do
+    to larger inputs). ``make`` writes the module of a size and counts its units (instructions of
+    a straight-line function, blocks of a branching one)."""
 
-    def __init__(self, sizes: Sequence[int], limit: float) -> None:
+    def __init__(
+        self,
+        label: str,
+        unit: str,
+        sizes: Sequence[int],
+        limit: float,
+        make: Callable[[int], tuple[str, int]],
+        output: bool = False,
+    ) -> None:
+        self.label = label
+        self.output = output  # also time what silopt does after the pass: verify and print
+        self.unit = unit
         self.limit = limit
         self.texts: dict[int, str] = {}
-        self.instructions: dict[int, int] = {}
+        self.units: dict[int, int] = {}
         self.fields: dict[int, int] = {}
         self.check_s: dict[int, float | None] = {}  # the checking run's pass time
         self.sizes: list[int] = []  # those whose pass finished within the limit
@@ -859,34 +947,34 @@ class PassBench:
         self.unverified: list[int] = []  # verify_module was still running after the limit
         self.samples: dict[tuple[int, str], list[float]] = {}
         for n in sizes:
-            functions = straight_line(n)
-            self.texts[n] = module_text(functions)
-            self.instructions[n] = functions[0].instructions
+            self.texts[n], self.units[n] = make(n)
 
     def time_round(self) -> None:
         for n in self.sizes:
             checked = self.check_s[n] or 0.0
             limit = max(self.limit, 2 * checked)  # ended only if far slower than it was
             repeat = 5 if checked < 0.2 else 1  # a short pass: the median of a few, against noise
-            run = run_pass(self.texts[n], f"straight-line {n}", False, limit, repeat)
+            run = run_pass(self.texts[n], f"{self.label} {n}", False, limit, repeat, self.output)
             if run.pass_s is None or run.fields != self.fields[n] or run.problem:
                 fail(f"(c) {n}: a timed run differs from the checking run: {run}")
             self.samples.setdefault((n, "pass"), []).append(run.pass_s)
             self.samples.setdefault((n, "parse"), []).append(run.parse_s)
+            if run.output_s is not None:
+                self.samples.setdefault((n, "output"), []).append(run.output_s)
 
-    def per_instruction(self, n: int, what: str) -> float:
-        return statistics.median(self.samples[(n, what)]) / self.instructions[n]
+    def per_unit(self, n: int, what: str) -> float:
+        return statistics.median(self.samples[(n, what)]) / self.units[n]
 
     def scaling(self, what: str, large: int) -> list[float]:
-        """Time per instruction at ``large`` / at the smallest size, round by round."""
+        """Time per unit at ``large`` / at the smallest size, round by round."""
         small = self.sizes[0]
-        ns, nl = self.instructions[small], self.instructions[large]
+        ns, nl = self.units[small], self.units[large]
         return [
             (tl / nl) / (ts / ns) for tl, ts in zip(self.samples[(large, what)], self.samples[(small, what)])
         ]
 
 
-def measure(benches: list[Bench], pass_bench: PassBench, reps: int, pass_reps: int) -> None:
+def measure(benches: list[Bench], pass_benches: list[PassBench], reps: int, pass_reps: int) -> None:
     """Warm every variant up, then time ``reps`` rounds of (a) and (b), and ``pass_reps`` rounds of
     (c) (each of its runs starts a process, and the largest take seconds)."""
     for bench in benches:
@@ -898,7 +986,8 @@ def measure(benches: list[Bench], pass_bench: PassBench, reps: int, pass_reps: i
         if i < reps:
             time_round(benches, i)
         if i < pass_reps:
-            pass_bench.time_round()
+            for pass_bench in pass_benches:
+                pass_bench.time_round()
         print(f"  round {i + 1}/{max(reps, pass_reps)}: {time.perf_counter() - t0:.1f} s", flush=True)
 
 
@@ -944,6 +1033,7 @@ class Setup:
         ]
         self.b = self.mlp()
         self.c = self.pass_bench(PASS_SIZES_QUICK if quick else PASS_SIZES, pass_limit)
+        self.c_blocks = self.blocks_bench(BLOCK_SIZES_QUICK if quick else BLOCK_SIZES, pass_limit)
         self.d = self.loop()
 
     def scalar(self, key: str, label: str, functions: list[ScalarFunction]) -> Scalar:
@@ -1104,20 +1194,16 @@ class Setup:
         adds a checkpoints record, and the module verifies (a verification still running after the
         limit is ended, and the size reported as not verified); sizes up to RUN_CHECK_LIMIT are
         also lowered, run, and checked against the hand-written gradient."""
-        c = PassBench(sizes, limit)
+
+        def make(n: int) -> tuple[str, int]:
+            functions = straight_line(n)
+            return module_text(functions), functions[0].instructions
+
+        c = PassBench("straight-line", "instr", sizes, limit, make)
         for n in sizes:
             name = f"(c) straight-line {n}"
-            run = run_pass(c.texts[n], name, True, limit)
-            if run.problem is not None:
-                fail(f"{name}: {run.problem}")
-            c.check_s[n] = run.pass_s
-            if run.pass_s is None:
-                c.timed_out.append(n)
+            if not self.first_pass_run(c, n, name):
                 continue
-            if not run.verified:
-                c.unverified.append(n)
-            c.sizes.append(n)
-            c.fields[n] = run.fields
             if n <= RUN_CHECK_LIMIT:
                 functions = straight_line(n)
                 module = differentiated(c.texts[n], name)
@@ -1127,6 +1213,48 @@ class Setup:
                     fail(f"{name}: the interpreter's gradient {got} differs from the hand-written {want}")
         self.profiled["pass"] = lambda: passes("differentiation").run(parse(c.texts[c.sizes[-1]]))
         return c
+
+    def blocks_bench(self, sizes: Sequence[int], limit: float) -> PassBench:
+        """As ``pass_bench``, on functions of many blocks (``branching_text``); those up to
+        RUN_CHECK_LIMIT blocks are also run and their gradient checked against forward mode and
+        finite differences in plain Python."""
+        c = PassBench("branching", "block", sizes, limit, branching_text, output=True)
+        for n in sizes:
+            name = f"(c) branching {n}"
+            if not self.first_pass_run(c, n, name) or n > RUN_CHECK_LIMIT:
+                continue
+            module = differentiated(c.texts[n], name)
+            program = Program(module, self.backend)
+            value, want = branching_python(*ARGS, n)
+            if program.run("@f", *ARGS) != value:
+                fail(f"{name}: the interpreter computes {program.run('@f', *ARGS)!r}, plain Python {value!r}")
+            got = program.run("@request", *ARGS)
+            fd = central_difference(lambda x, y, n=n: branching_python(x, y, n)[0], *ARGS)
+            for what, reference, rel in (
+                ("forward mode", want, REL_EXACT),
+                ("finite differences", fd, REL_FD),
+            ):
+                if not all(close(g, w, rel) for g, w in zip(got, reference)):
+                    fail(f"{name}: the interpreter's gradient {got} differs from {what}'s {reference}")
+        self.profiled["blocks"] = lambda: passes("differentiation").run(parse(c.texts[c.sizes[-1]]))
+        return c
+
+    @staticmethod
+    def first_pass_run(c: PassBench, n: int, name: str) -> bool:
+        """The checking run of one size: the pass succeeds and adds a checkpoints record, and the
+        module verifies; False when it was ended at the limit."""
+        run = run_pass(c.texts[n], name, True, c.limit)
+        if run.problem is not None:
+            fail(f"{name}: {run.problem}")
+        c.check_s[n] = run.pass_s
+        if run.pass_s is None:
+            c.timed_out.append(n)
+            return False
+        if not run.verified:
+            c.unverified.append(n)
+        c.sizes.append(n)
+        c.fields[n] = run.fields
+        return True
 
 
 def check_arrays(what: str, got: Sequence[Any], want: Sequence[Any]) -> None:
@@ -1200,22 +1328,8 @@ def report(setup: Setup, quick: bool) -> dict[str, Any]:
     print("(d) Memory the VJP's records keep (tracemalloc, the VJP's result alive), per trip:")
     print("  " + ", ".join(f"{n:,} trips {b:.0f} B" for n, b in setup.d.bytes_per_trip.items()))
 
-    runs = len(c.samples[(c.sizes[0], "pass")])
-    print()
-    print(f"(c) -differentiation on straight-line functions, the median of {runs} round(s):")
-    print(
-        f"  {'instrs':>7} {'pass':>9} {'µs/instr':>9} {'parse µs/instr':>15} {'fields':>8}"
-        f" {'fields/instr':>13}"
-    )
-    for n in c.sizes:
-        seconds = statistics.median(c.samples[(n, "pass")])
-        print(
-            f"  {c.instructions[n]:>7,} {seconds:>8.2f}s {c.per_instruction(n, 'pass') * 1e6:>9.1f}"
-            f" {c.per_instruction(n, 'parse') * 1e6:>15.2f} {c.fields[n]:>8,}"
-            f" {c.fields[n] / c.instructions[n]:>13.3f}" + ("  (not verified)" if n in c.unverified else "")
-        )
-    for n in c.timed_out:
-        print(f"  {c.instructions[n]:>7,} {f'> {c.limit:.0f}s':>9}  ended: still running after the limit")
+    for bench in (c, setup.c_blocks):
+        print_pass_table(bench)
 
     # (figure, ratios by round or None when blocked, target or None)
     figures: list[Figure] = []
@@ -1252,21 +1366,12 @@ def report(setup: Setup, quick: bool) -> dict[str, Any]:
             if variant in b.variants:
                 other = ratios((b, variant), (b, "numpy fwd+bwd"))
                 figures.append((f"(b) MLP {width}: {variant} / hand NumPy", other, None))
-    small, large = c.sizes[0], c.sizes[-1]
-    k = f"{c.instructions[large] // 1000}k / {c.instructions[small] // 1000}k"
-    bound = None
-    if c.timed_out:
-        # A run ended at the limit bounds the ratio from below: that pass took longer than the limit.
-        n = c.timed_out[0]
-        bound = (c.limit / c.instructions[n]) / c.per_instruction(small, "pass")
-        figures.append((f"(c) pass µs/instr, {n // 1000}k / {small // 1000}k", [bound], TARGET_LINEAR))
-        if large != small:
-            figures.append((f"(c) pass µs/instr, {k}", c.scaling("pass", large), None))
-    else:
-        figures.append((f"(c) pass µs/instr, {k}", c.scaling("pass", large), TARGET_LINEAR))
-    fields = [(c.fields[large] / c.instructions[large]) / (c.fields[small] / c.instructions[small])]
-    figures.append((f"(c) record fields/instr, {k}", fields, TARGET_LINEAR))
-    figures.append((f"(c) parse µs/instr, {k} (a linear baseline)", c.scaling("parse", large), None))
+    bounds: list[list[float]] = []
+    for bench in (c, setup.c_blocks):
+        pass_figures, bound = scaling_figures(bench)
+        figures += pass_figures
+        if bound is not None:
+            bounds.append(bound)
     d = setup.d.bench
     figures += [
         ("(d) loop: gradient / primal", ratios((d, "interp gradient"), (d, "interp primal")), TARGET_LOOP),
@@ -1296,7 +1401,7 @@ def report(setup: Setup, quick: bool) -> dict[str, Any]:
         ratio = statistics.median(per_round)
         low, high = spread(per_round)
         ok = None if target is None else ratio <= target
-        lower_bound = bound is not None and per_round == [bound]
+        lower_bound = any(per_round is b for b in bounds)
         shown = f"> {ratio:.2f}x" if lower_bound else f"{ratio:.2f}x"
         quartiles = f"{low:.2f}-{high:.2f}" if len(per_round) > 1 else ""
         print(f"  {name:<58} {shown:>9}  {quartiles:>11}  {cell:>7}  {'' if ok is None else verdict(ok)}")
@@ -1312,21 +1417,77 @@ def report(setup: Setup, quick: bool) -> dict[str, Any]:
         print(f"    -differentiation reports {len(setup.b.blocked)} diagnostic(s) on the MLP's loss:")
         for message, count in counts.items():
             print(f"    {count} x {message}")
-    if c.timed_out:
-        print()
-        ended = c.instructions[c.timed_out[0]]
-        print(f"(c) The pass on {ended:,} instructions was ended after {c.limit:.0f} s: its ratio is a lower")
-        print(
-            f"    bound, the limit per instruction over the time per instruction at {c.instructions[small]:,}"
-        )
-    if c.unverified:
-        sizes = ", ".join(f"{c.instructions[n]:,}" for n in c.unverified)
-        print()
-        print(f"(c) verify_module was still running {c.limit:.0f} s after the pass on {sizes} instructions")
-        print("    and was ended: the pass succeeded there, but its output is timed unverified.")
+    for bench in (c, setup.c_blocks):
+        unit = "instruction" if bench.unit == "instr" else bench.unit
+        if bench.timed_out:
+            print()
+            ended = bench.units[bench.timed_out[0]]
+            print(
+                f"(c) The pass on {ended:,} {unit}s was ended after {bench.limit:.0f} s: its ratio is a lower"
+            )
+            print(
+                f"    bound, the limit per {unit} over the time per {unit} at {bench.units[bench.sizes[0]]:,}"
+            )
+        if bench.unverified:
+            sizes = ", ".join(f"{bench.units[n]:,}" for n in bench.unverified)
+            print()
+            print(
+                f"(c) verify_module was still running {bench.limit:.0f} s after the pass on {sizes} {unit}s"
+            )
+            print("    and was ended: the pass succeeded there, but its output is timed unverified.")
     if quick:
         print("A --quick smoke run: too small and short to judge the targets.")
     return summary
+
+
+def print_pass_table(c: PassBench) -> None:
+    """(c)'s figures per size: the pass, the time per unit, the parse's, and the record's fields
+    (or, for the branching functions, whose record is the entry block's and does not grow, the
+    time of verifying and printing the pass's output)."""
+    runs = len(c.samples[(c.sizes[0], "pass")]) if c.sizes else 0
+    u = c.unit
+    print()
+    print(f"(c) -differentiation on {c.label} functions, the median of {runs} round(s):")
+    head = f"  {u + 's':>7} {'pass':>9} {'µs/' + u:>9} {'parse µs/' + u:>15}"
+    print(head + (f" {'verify+print µs/' + u:>22}" if c.output else f" {'fields':>8} {'fields/' + u:>13}"))
+    for n in c.sizes:
+        seconds = statistics.median(c.samples[(n, "pass")])
+        line = f"  {c.units[n]:>7,} {seconds:>8.2f}s {c.per_unit(n, 'pass') * 1e6:>9.1f}"
+        line += f" {c.per_unit(n, 'parse') * 1e6:>15.2f}"
+        if c.output:
+            line += f" {c.per_unit(n, 'output') * 1e6:>22.1f}"
+        else:
+            line += f" {c.fields[n]:>8,} {c.fields[n] / c.units[n]:>13.3f}"
+        print(line + ("  (not verified)" if n in c.unverified else ""))
+    for n in c.timed_out:
+        print(f"  {c.units[n]:>7,} {f'> {c.limit:.0f}s':>9}  ended: still running after the limit")
+
+
+def scaling_figures(c: PassBench) -> tuple[list[Figure], list[float] | None]:
+    """(c)'s ratios: the pass's time per unit at the largest size over the smallest's (a lower
+    bound when a size was ended at the limit: then also returned), the record's fields per
+    instruction likewise (straight-line code), and the parse's (a linear baseline)."""
+    figures: list[Figure] = []
+    u = c.unit
+    small, large = c.sizes[0], c.sizes[-1]
+    k = f"{c.units[large] // 1000}k / {c.units[small] // 1000}k"
+    bound = None
+    if c.timed_out:
+        # A run ended at the limit bounds the ratio from below: that pass took longer than the limit.
+        n = c.timed_out[0]
+        bound = [(c.limit / c.units[n]) / c.per_unit(small, "pass")]
+        figures.append((f"(c) pass µs/{u}, {n // 1000}k / {small // 1000}k", bound, TARGET_LINEAR))
+        if large != small:
+            figures.append((f"(c) pass µs/{u}, {k}", c.scaling("pass", large), None))
+    else:
+        figures.append((f"(c) pass µs/{u}, {k}", c.scaling("pass", large), TARGET_LINEAR))
+    if c.output:
+        figures.append((f"(c) verify+print µs/{u}, {k}", c.scaling("output", large), TARGET_LINEAR))
+    else:
+        fields = [(c.fields[large] / c.units[large]) / (c.fields[small] / c.units[small])]
+        figures.append((f"(c) record fields/{u}, {k}", fields, TARGET_LINEAR))
+    figures.append((f"(c) parse µs/{u}, {k} (a linear baseline)", c.scaling("parse", large), None))
+    return figures, bound
 
 
 def profile(setup: Setup, workload: str, top: int = 15) -> None:
@@ -1349,10 +1510,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", metavar="FILE", help="also write the figures to FILE as JSON")
     ap.add_argument(
         "--profile",
-        choices=("straight", "chain", "sequence", "mlp", "pass", "loop"),
+        choices=("straight", "chain", "sequence", "mlp", "pass", "blocks", "loop"),
         help="instead of timing, run one workload under cProfile: an (a) gradient 500 times, (b) the "
-        "MLP gradient (once the differentiator takes it), (c) the pass on the largest size that finished, "
-        "or (d) the loop's gradient",
+        "MLP gradient (once the differentiator takes it), (c) the pass on the largest size that finished "
+        "(pass: straight-line, blocks: branching), or (d) the loop's gradient",
     )
     args = ap.parse_args(argv)
     backend = select_backend("numpy")
@@ -1373,16 +1534,32 @@ def main(argv: list[str] | None = None) -> int:
         + ("; QUICK smoke run" if args.quick else "")
     )
     ready = time.perf_counter() - started
+    sizes = sum(len(c.sizes) + len(c.timed_out) for c in (setup.c, setup.c_blocks))
     print(
         f"  generated, differentiated and checked {len(setup.benches)} workloads and "
-        f"{len(setup.c.sizes) + len(setup.c.timed_out)} pass sizes in {ready:.1f} s",
+        f"{sizes} pass sizes in {ready:.1f} s",
         flush=True,
     )
-    measure(setup.benches, setup.c, reps, pass_reps)
+    measure(setup.benches, [setup.c, setup.c_blocks], reps, pass_reps)
     summary = report(setup, args.quick)
     print(f"\nTotal {time.perf_counter() - started:.1f} s.")
     if args.json:
         c = setup.c
+
+        def pass_json(c: PassBench, units: str) -> list[dict[str, Any]]:
+            return [
+                {
+                    units: c.units[n],
+                    "record_fields": c.fields.get(n),
+                    "pass_seconds": c.samples.get((n, "pass")),
+                    "parse_seconds": c.samples.get((n, "parse")),
+                    "verify_print_seconds": c.samples.get((n, "output")),
+                    "ended_after_seconds": c.limit if n in c.timed_out else None,
+                    "verified": n in c.sizes and n not in c.unverified,
+                }
+                for n in [*c.sizes, *c.timed_out]
+            ]
+
         out = {
             "machine": info,
             "reps": reps,
@@ -1402,17 +1579,8 @@ def main(argv: list[str] | None = None) -> int:
             "mlp_blocked": setup.b.blocked,
             "loop_record_bytes_per_trip": setup.d.bytes_per_trip,
             "mlp_missing": setup.b.missing,
-            "pass": [
-                {
-                    "instructions": c.instructions[n],
-                    "record_fields": c.fields.get(n),
-                    "pass_seconds": c.samples.get((n, "pass")),
-                    "parse_seconds": c.samples.get((n, "parse")),
-                    "ended_after_seconds": c.limit if n in c.timed_out else None,
-                    "verified": n in c.sizes and n not in c.unverified,
-                }
-                for n in [*c.sizes, *c.timed_out]
-            ],
+            "pass": pass_json(c, "instructions"),
+            "pass_blocks": pass_json(setup.c_blocks, "blocks"),
             "ratios": summary,
         }
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")

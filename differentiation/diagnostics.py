@@ -22,7 +22,7 @@ A problem inside a function differentiated for a call carries a note at that cal
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import attrs
 
@@ -135,6 +135,20 @@ def resolve_bundle_callee(apply: ApplyInst) -> BundleCallee | None:
     return None
 
 
+@attrs.frozen
+class CallChain:
+    """The calls that led to a function's check, innermost first: a note at each, shared by the
+    checks of all the callees below it (so a chain of n calls keeps n notes, not n² copies)."""
+
+    call: Diagnostic
+    outer: CallChain | None
+
+
+PendingCheck = tuple[Function, Config, CallChain | None, tuple[str, ...]]
+"""A function to check, how it is differentiated, the calls that led to it, and the kinds of
+derivative needed."""
+
+
 class DifferentiabilityChecker:
     """Finds every problem in the functions a module asks to differentiate, and in their callees."""
 
@@ -152,14 +166,30 @@ class DifferentiabilityChecker:
             if not missing:
                 continue
             if fn.is_declaration:
-                self._not_differentiable(site.span if site is not None else fn.span, fn, [], missing, config)
+                span = site.span if site is not None else fn.span
+                self._not_differentiable(span, fn, None, missing, config)
             else:
-                self.check(fn, config, [], missing)
+                self.check(fn, config, None, missing)
         return sorted(self.errors, key=lambda d: d.span.start if d.span is not None else -1)
 
-    def check(self, fn: Function, config: Config, context: list[Diagnostic], kinds: tuple[str, ...]) -> None:
-        """Check ``fn`` differentiated as ``config`` for derivatives of ``kinds`` ("jvp", "vjp");
-        ``context`` notes say which calls led here."""
+    def check(self, fn: Function, config: Config, context: CallChain | None, kinds: tuple[str, ...]) -> None:
+        """Check ``fn`` differentiated as ``config`` for derivatives of ``kinds`` ("jvp", "vjp"), and
+        the callees it needs differentiated; ``context`` says which calls led here.
+
+        Each function's check is a generator that yields the callees to check before it goes on,
+        run from a stack: a chain of calls, however long, is not a chain of Python frames, and
+        problems are found in the order a depth-first walk finds them."""
+        stack = [self._check_function(fn, config, context, kinds)]
+        while stack:
+            callee = next(stack[-1], None)
+            if callee is None:
+                stack.pop()
+            else:
+                stack.append(self._check_function(*callee))
+
+    def _check_function(
+        self, fn: Function, config: Config, context: CallChain | None, kinds: tuple[str, ...]
+    ) -> Iterator[PendingCheck]:
         key = (fn.name, config, kinds)
         if key in self._checked:
             return
@@ -171,7 +201,9 @@ class DifferentiabilityChecker:
             if isinstance(inst, BuiltinInst):
                 self._check_builtin(inst, info, context)
             elif isinstance(inst, ApplyInst):
-                self._check_apply(inst, info, context, kinds)
+                pending = self._check_apply(inst, info, context, kinds)
+                if pending is not None:
+                    yield pending
             elif isinstance(inst, EnumInst) and self._carries_derivative(inst, info):
                 self.error(
                     inst.span,
@@ -190,7 +222,7 @@ class DifferentiabilityChecker:
                     context,
                 )
 
-    def _check_control_flow(self, fn: Function, info: ActivityInfo, context: list[Diagnostic]) -> None:
+    def _check_control_flow(self, fn: Function, info: ActivityInfo, context: CallChain | None) -> None:
         returning = blocks_that_return(fn)
         if not returning:
             self.error(fn.span, f"cannot differentiate '@{fn.name}': it never returns", context)
@@ -237,7 +269,7 @@ class DifferentiabilityChecker:
             op in info.varied and module.tangent_type(op.type) is not None for op in inst.operands
         ) and any(r in info.useful for r in inst.results)
 
-    def _check_builtin(self, inst: BuiltinInst, info: ActivityInfo, context: list[Diagnostic]) -> None:
+    def _check_builtin(self, inst: BuiltinInst, info: ActivityInfo, context: CallChain | None) -> None:
         builtin = BUILTINS.get(inst.name)
         if builtin is None or not self._carries_derivative(inst, info):
             return
@@ -255,10 +287,11 @@ class DifferentiabilityChecker:
         self.error(inst.span, message, context)
 
     def _check_apply(
-        self, inst: ApplyInst, info: ActivityInfo, context: list[Diagnostic], kinds: tuple[str, ...]
-    ) -> None:
+        self, inst: ApplyInst, info: ActivityInfo, context: CallChain | None, kinds: tuple[str, ...]
+    ) -> PendingCheck | None:
+        """Report what stops the call's derivative, or return the callee to check for it."""
         if not self._carries_derivative(inst, info):
-            return
+            return None
         resolved = resolve_callee(self.module, inst)
         if resolved is None:
             through = resolve_bundle_callee(inst)
@@ -266,7 +299,7 @@ class DifferentiabilityChecker:
                 self.error(inst.span, OPAQUE_CALLEE, context)
             else:
                 self._check_bundle_call(inst, through, info, context, kinds)
-            return
+            return None
         callee = resolved.function
         sources = info.active_elements(inst.result)
         wrt = tuple(
@@ -275,23 +308,23 @@ class DifferentiabilityChecker:
             if arg in info.varied and self.module.tangent_type(arg.type) is not None
         )
         if not sources or not wrt:
-            return
+            return None
         config = Config(sources, wrt)
         missing = Request(callee, config, kinds, inst).unanswered(self.module)
         if not missing:
-            return
+            return None
         if callee.is_declaration:
             self._not_differentiable(inst.span, callee, context, missing, config)
-            return
+            return None
         here = note(inst.span, f"in the derivative of '@{callee.name}', needed for this call")
-        self.check(callee, config, [here, *context], missing)
+        return callee, config, CallChain(here, context), missing
 
     def _check_bundle_call(
         self,
         inst: ApplyInst,
         through: BundleCallee,
         info: ActivityInfo,
-        context: list[Diagnostic],
+        context: CallChain | None,
         kinds: tuple[str, ...],
     ) -> None:
         """A call of a ``@differentiable`` function value: its derivatives cover its own parameters
@@ -332,7 +365,7 @@ class DifferentiabilityChecker:
         self,
         span: Span | None,
         fn: Function,
-        context: list[Diagnostic],
+        context: CallChain | None,
         missing: tuple[str, ...],
         config: Config,
     ) -> None:
@@ -343,10 +376,14 @@ class DifferentiabilityChecker:
         if any(isinstance(attr, DifferentiableAttr) for attr in fn.attributes):
             why = f"'@{fn.name}' has no body, and no {what} registered for {config.describe()}"
         reason = note(fn.span, why)
-        self.error(span, "function is not differentiable", [*context, reason])
+        self.error(span, "function is not differentiable", context, reason)
 
-    def error(self, span: Span | None, message: str, notes: list[Diagnostic]) -> None:
-        self.errors.append(Diagnostic("error", message, span, list(notes)))
+    def error(self, span: Span | None, message: str, context: CallChain | None, *notes: Diagnostic) -> None:
+        calls = []
+        while context is not None:
+            calls.append(context.call)
+            context = context.outer
+        self.errors.append(Diagnostic("error", message, span, [*calls, *notes]))
 
 
 @register_pass

@@ -3,6 +3,9 @@ take back everything it added (a pass that fails leaves the module as it was).""
 
 from __future__ import annotations
 
+from collections import deque
+from typing import TYPE_CHECKING
+
 from analysis.activity import Config
 from differentiation.naming import jvp_name, vjp_name
 from differentiation.requests import registered_derivative
@@ -11,16 +14,27 @@ from sil import derivative_types as dt
 from sil.diagnostics import SILError
 from sil.ir import Function, Module, TypeDecl
 
+if TYPE_CHECKING:
+    from differentiation.primal import DerivativeEmitter
+
 
 class Differentiator:
-    """Synthesizes VJPs on demand, each function and configuration once."""
+    """Synthesizes VJPs on demand, each function and configuration once.
+
+    A derivative is declared when it is requested and its body emitted from a worklist (as
+    Swift's ``ADContext`` does): a callee's derivative requested while a caller's body is emitted
+    is declared at once, so the caller can call it, and emitted after the caller. So a chain of
+    calls, however long, is not a chain of Python frames.
+    """
 
     def __init__(self, module: Module) -> None:
         self.module = module
         self.vjps: dict[tuple[str, Config], Function] = {}
         self.jvps: dict[tuple[str, Config], Function] = {}
         self.added_functions: list[str] = []
-        self.added_types: list[str] = []
+        self.added_types: dict[str, None] = {}  # in order; records taken back leave one by one
+        self._worklist: deque[DerivativeEmitter] = deque()
+        self._emitting = False
 
     def vjp(self, fn: Function, config: Config) -> Function:
         """The synthesized VJP of ``fn`` for ``config`` (emitted now if it is not yet)."""
@@ -35,9 +49,7 @@ class Differentiator:
         if found is None:
             from differentiation.reverse import ReverseEmitter
 
-            emitter = ReverseEmitter(self, fn, config)
-            self.vjps[key] = found = emitter.declare()
-            emitter.emit_bodies()
+            self.vjps[key] = found = self._synthesize(ReverseEmitter(self, fn, config))
         return found
 
     def jvp(self, fn: Function, config: Config) -> Function:
@@ -53,10 +65,23 @@ class Differentiator:
         if found is None:
             from differentiation.forward import ForwardEmitter
 
-            emitter = ForwardEmitter(self, fn, config)
-            self.jvps[key] = found = emitter.declare()
-            emitter.emit_bodies()
+            self.jvps[key] = found = self._synthesize(ForwardEmitter(self, fn, config))
         return found
+
+    def _synthesize(self, emitter: DerivativeEmitter) -> Function:
+        """Declare ``emitter``'s derivative; emit its body, and those it requests, unless a body
+        is being emitted already (then the loop emitting it will)."""
+        derivative = emitter.declare()
+        self._worklist.append(emitter)
+        if not self._emitting:
+            self._emitting = True
+            try:
+                while self._worklist:
+                    self._worklist.popleft().emit_bodies()
+            finally:
+                self._emitting = False
+                self._worklist.clear()
+        return derivative
 
     def derivative_for(
         self, fn: Function, config: Config, kind: str, exact: bool = True
@@ -108,12 +133,12 @@ class Differentiator:
         if decl.name in self.module.types:
             raise ValueError(f"type '{decl.name}' is already declared")
         self.module.add_type(decl)
-        self.added_types.append(decl.name)
+        self.added_types[decl.name] = None
 
     def remove_type(self, decl: TypeDecl) -> None:
         """Take back a type this differentiator added."""
         del self.module.types[decl.name]
-        self.added_types.remove(decl.name)
+        del self.added_types[decl.name]
 
     def roll_back(self) -> None:
         """Remove every function and type this differentiator added."""

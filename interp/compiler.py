@@ -25,10 +25,10 @@ from typing import Any
 import attrs
 import numpy as np
 
-from accel.backend import CREATION_BUILTINS, ELEMENTWISE_UNARY, Backend, ShapeError
+from accel.backend import CREATION_BUILTINS, ELEMENTWISE_UNARY, AllocationError, Backend, ShapeError
 from interp.faults import Fault, RunError, run_error
 from interp.semantics import HELPERS, scalar_template
-from interp.values import rebinding, unpacking
+from interp.values import closure_wrapper
 from sil.diagnostics import Diagnostic
 from sil.instructions import (
     ApplyInst,
@@ -129,6 +129,8 @@ def _not_lowered(inst: Instruction) -> RunError:
 
 
 def _fault_from_shape(site: int, name: str, error: ShapeError) -> Fault:
+    if isinstance(error, AllocationError):
+        return Fault(site, f"tensor too large in '{name}': {error}")
     return Fault(site, f"shape mismatch in '{name}': {error}")
 
 
@@ -161,6 +163,8 @@ class Compiler:
         self.packed = _packed_functions(module)
         self._stand_ins: dict[str, Callable[..., Any]] = {}
         self._waiting: dict[str, list[Callable[[Any], None]]] = {}  # cell setters, by callee
+        self.frames_per_call = _frames_per_call(module)
+        """Python frames one SIL call may take: the callee's, and the closure wrappers' before it."""
 
     def function(self, name: str) -> Callable[..., Any]:
         """The compiled form of ``@name``, compiling it and the functions it uses as values first,
@@ -373,11 +377,7 @@ class _FunctionCode:
         """The body of the dispatch loop: the arm of the block numbered ``_b``."""
         if len(arms) == 1:
             return arms[0]
-        lines = []
-        for i, (block, arm) in enumerate(zip(self._arms, arms)):
-            lines.append(f"{'if' if i == 0 else 'elif'} _b == {self.block_numbers[block]}:")
-            lines += ["    " + line for line in arm]
-        return lines
+        return _dispatch_tree([(self.block_numbers[block], arm) for block, arm in zip(self._arms, arms)])
 
     def _prepaid_arms(self) -> tuple[int, list[str]] | None:
         """The dispatch loop for trips paid in advance, and what a trip costs; None when a trip
@@ -532,14 +532,27 @@ class _FunctionCode:
         callee = self.var(inst.callee)
         bound = "".join(f"{self.var(a)}, " for a in inst.args)
         r = self.var(inst.result)
-        if _is_thick(inst.callee.type):
-            return [f"{r} = ({self.const(rebinding, 'rebinding')}({callee}[0]), (({bound}), {callee}[1]))"]
+        callee_type = inst.callee.type
+        assert isinstance(callee_type, FunctionType)
+        params = len(callee_type.params) - len(inst.args)
+        if _is_thick(callee_type):
+            if not inst.args:  # binds nothing: the same closure (and no wrapper to grow a call)
+                return [f"{r} = {callee}"]
+            wrap = self.const(closure_wrapper(params, len(inst.args), True), "rebinding")
+            return [f"{r} = ({wrap}({callee}[0]), (({bound}), {callee}[1]))"]
         owner = inst.callee.owner if isinstance(inst.callee, Result) else None
         if isinstance(owner, FunctionRefInst) and self.compiler.packed.get(owner.function_name) == len(
             inst.args
         ):
             return [f"{r} = ({callee}, ({bound}))"]
-        return [f"{r} = ({self.const(unpacking, 'unpacking')}({callee}), ({bound}))"]
+        wrap = self.const(closure_wrapper(params, len(inst.args), False), "unpacking")
+        return [f"{r} = ({wrap}({callee}), ({bound}))"]
+
+    def thin_to_thick(self, inst: ThinToThickFunctionInst) -> list[str]:
+        t = inst.operands[0].type
+        assert isinstance(t, FunctionType)
+        wrap = self.const(closure_wrapper(len(t.params), 0, False), "unpacking")
+        return [f"{self.var(inst.result)} = ({wrap}({self.var(inst.operands[0])}), ())"]
 
     def branch_to(self, dest: Block, values: list[Value]) -> list[str]:
         lines = []
@@ -642,6 +655,31 @@ class _FunctionCode:
         return [f"{r} = {value!r}"]
 
 
+# Arms tested one after another, in the order they were found (a loop's body first); more are
+# first split in halves by block number, so that finding an arm costs a few tests, and the
+# generated code never nests an ``elif`` chain so long that compiling it overflows the stack.
+_DISPATCH_CHAIN = 16
+
+
+def _dispatch_tree(arms: list[tuple[int, list[str]]]) -> list[str]:
+    """Dispatch on ``_b`` to the arms, given with their block numbers."""
+    if len(arms) <= _DISPATCH_CHAIN:
+        lines = []
+        for i, (number, arm) in enumerate(arms):
+            lines.append(f"{'if' if i == 0 else 'elif'} _b == {number}:")
+            lines += ["    " + line for line in arm]
+        return lines
+    middle = sorted(number for number, _ in arms)[len(arms) // 2]
+    low = _dispatch_tree([a for a in arms if a[0] < middle])
+    high = _dispatch_tree([a for a in arms if a[0] >= middle])
+    return [
+        f"if _b < {middle}:",
+        *("    " + line for line in low),
+        "else:",
+        *("    " + line for line in high),
+    ]
+
+
 @functools.cache
 def _helpers_of(template: str) -> tuple[str, ...]:
     """The helpers a template names (``_dexp``, …), found once per template."""
@@ -666,7 +704,7 @@ def _ends_count(inst: Instruction) -> bool:
 
 
 def _is_thick(t: Type) -> bool:
-    """Whether values of ``t`` are closures, which run as pairs (see ``interp.values.unpacking``)."""
+    """Whether values of ``t`` are closures, which run as pairs (see ``interp.values.closure_wrapper``)."""
     return isinstance(t, FunctionType) and t.convention == "callee_guaranteed"
 
 
@@ -719,6 +757,20 @@ def _value_references(fn: Function) -> list[str]:
     ]
 
 
+def _frames_per_call(module: Module) -> int:
+    """At most how many Python frames one call runs on: the function's own, a wrapper of a thin
+    function, and one wrapper for each ``partial_apply`` of a closure in the chain that built the
+    closure, each binding at least one of the parameters of the closure it rebinds."""
+    params = 0
+    for fn in module.functions.values():
+        for inst in fn.instructions():
+            if isinstance(inst, PartialApplyInst) and _is_thick(inst.callee.type):
+                callee_type = inst.callee.type
+                assert isinstance(callee_type, FunctionType)
+                params = max(params, len(callee_type.params))
+    return 2 + params
+
+
 def _single_entry_blocks(fn: Function) -> set[Block]:
     """Blocks other than the entry with exactly one incoming edge from a reachable block."""
     edges: dict[Block, int] = {}
@@ -746,9 +798,7 @@ _EMITTERS: dict[type[Instruction], Callable[[_FunctionCode, Any], Iterable[str]]
     ),
     ApplyInst: _FunctionCode.apply,
     PartialApplyInst: _FunctionCode.partial_apply,
-    ThinToThickFunctionInst: lambda c, i: [
-        f"{c.var(i.result)} = ({c.const(unpacking, 'unpacking')}({c.var(i.operands[0])}), ())"
-    ],
+    ThinToThickFunctionInst: _FunctionCode.thin_to_thick,
     TupleInst: lambda c, i: [f"{c.var(i.result)} = ({''.join(c.var(o) + ', ' for o in i.operands)})"],
     TupleExtractInst: lambda c, i: [f"{c.var(i.result)} = {c.var(i.operands[0])}[{i.index}]"],
     DestructureTupleInst: _FunctionCode.destructure,

@@ -17,7 +17,6 @@ from sil.ir import Module
 from sil.types import FunctionType, Type
 
 DEFAULT_MAX_DEPTH = 10_000
-_PYTHON_FRAMES_PER_CALL = 2  # a call through a closure runs the closure and its callee
 _COMPILER_FRAMES = 500  # the compiler's own recursion, at most, when a first call compiles a callee
 
 
@@ -110,9 +109,9 @@ class Program:
             budget.left = self._initial_budget
         self.steps = None
         old_limit = sys.getrecursionlimit()
-        # A direct call's first run also runs its callee's stand-in (two frames, as a closure's
-        # call), which compiles the callee there (see ``Compiler``).
-        needed = _stack_depth() + _PYTHON_FRAMES_PER_CALL * self.max_depth + _COMPILER_FRAMES + 100
+        # A direct call's first run also runs its callee's stand-in, which compiles the callee there
+        # (see ``Compiler``).
+        needed = _stack_depth() + self.compiler.frames_per_call * self.max_depth + _COMPILER_FRAMES + 100
         if needed > old_limit:
             sys.setrecursionlimit(needed)
         collecting = gc.isenabled()

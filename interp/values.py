@@ -15,6 +15,7 @@ loop's derivative builds them on every trip). At the Python API's boundary, scal
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -213,7 +214,7 @@ class Converter:
             if value.type.convention == t.convention:
                 return value.run_form
             if thick:
-                return (unpacking(value.run_form), ())
+                return (unpacking(value.run_form, len(t.params), 0), ())
             raise ArgumentError(f"{what} must be a function of type {t}, not a closure")
         if not callable(value):
             raise ArgumentError(f"{what} must be a function of type {t}, not {value!r}")
@@ -223,7 +224,7 @@ class Converter:
             py_args = [self.to_python(a, p) for a, p in zip(args, t.params)]
             return self.to_run(python_fn(*py_args), t.result, "the result of a Python function")
 
-        return (unpacking(from_python), ()) if thick else from_python
+        return (unpacking(from_python, len(t.params), 0), ()) if thick else from_python
 
     # --- out of a run -----------------------------------------------------------------------
     def to_python(self, value: Any, t: Type) -> Any:
@@ -261,26 +262,47 @@ class Converter:
 # call is then one plain Python call (``c[0](d, x, c[1])``), and a ``partial_apply`` one tuple.
 # The functions the derivatives partially apply are compiled to take their bound arguments that
 # way; any other function is adapted by these wrappers.
+#
+# A wrapper takes and passes its arguments one by one, never with ``*args``: CPython runs a plain
+# call of a Python function in the caller's C frame, but a call with unpacked arguments
+# (``CALL_FUNCTION_EX``) on a new one, so a recursion through closures would grow the C stack and
+# crash the process long before --max-depth or Python's recursion limit stops it.
 
 
-def unpacking(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """A closure's function calling ``fn``, which takes its bound arguments one by one."""
-
-    def closure(_depth: int, *args: Any) -> Any:
-        return fn(_depth, *args[:-1], *args[-1])
-
-    return closure
+def unpacking(fn: Callable[..., Any], params: int, bound: int) -> Callable[..., Any]:
+    """A closure's function calling ``fn``, which takes the closure's ``params`` parameters then
+    its ``bound`` bound arguments one by one."""
+    return closure_wrapper(params, bound, False)(fn)
 
 
-def rebinding(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """A closure's function for a ``partial_apply`` of a closure whose function is ``fn``: its
-    bound tuple holds the arguments bound now, then the closure's own bound tuple."""
-
-    def closure(_depth: int, *args: Any) -> Any:
-        new, old = args[-1]
-        return fn(_depth, *args[:-1], *new, old)
-
-    return closure
+@functools.cache
+def closure_wrapper(params: int, bound: int, rebind: bool) -> Callable[..., Callable[..., Any]]:
+    """The maker of wrappers of one shape, generated once per shape (see the note above): it
+    wraps a function ``fn`` into a closure's function of ``params`` parameters. ``fn`` takes
+    them, then the ``bound`` arguments of the closure's tuple; when ``rebind``, that tuple holds
+    the ``bound`` arguments then the bound tuple of the closure ``fn`` belongs to, passed on
+    as one argument (a ``partial_apply`` of a closure)."""
+    args = "".join(f"a{i}, " for i in range(params))
+    new = "".join(f"b{i}, " for i in range(bound))
+    if rebind:
+        unpack = f"({new}), _old = _bound" if bound else "_old = _bound[1]"
+        passed = f"{args}{new}_old"
+    else:
+        unpack = f"{new}= _bound" if bound else "pass"
+        passed = f"{args}{new}"
+    source = (
+        "def make(fn):\n"
+        f"    def closure(_d, {args}_bound):\n"
+        f"        {unpack}\n"
+        f"        return fn(_d, {passed})\n"
+        "    return closure\n"
+    )
+    namespace: dict[str, Any] = {}
+    exec(
+        compile(source, f"<closure wrapper {params} {bound}{' rebind' if rebind else ''}>", "exec"), namespace
+    )
+    make: Callable[..., Callable[..., Any]] = namespace["make"]
+    return make
 
 
 class SILFunction:

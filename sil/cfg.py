@@ -37,7 +37,14 @@ def predecessors(fn: Function) -> dict[Block, list[Block]]:
 
 
 class DominatorTree:
-    """Immediate dominators of the reachable blocks (Cooper, Harvey and Kennedy's algorithm)."""
+    """Immediate dominators of the reachable blocks (Cooper, Harvey and Kennedy's algorithm).
+
+    A block's dominator is the meeting point of its predecessors' dominator chains, found by
+    climbing them. The climbs for one block mark what they pass: a marked block lies below the
+    meeting point found so far, so a climb that reaches one stops there. A block with many
+    predecessors deep in a long chain (a shared ``unreachable`` after each block of a long
+    sequence) then costs the length of the chain once, not once per predecessor.
+    """
 
     def __init__(self, fn: Function) -> None:
         self.order = reverse_postorder(fn)
@@ -46,10 +53,13 @@ class DominatorTree:
         idom: list[int] = [-1] * len(self.order)
         if self.order:
             idom[0] = 0
+        marks = [0] * len(self.order)  # the stamp of the last block whose climbs passed here
+        stamp = 0
         changed = True
         while changed:
             changed = False
             for i in range(1, len(self.order)):
+                stamp += 1
                 new = -1
                 for p in preds[self.order[i]]:
                     j = index.get(p)
@@ -57,12 +67,18 @@ class DominatorTree:
                         continue
                     if new == -1:
                         new = j
+                        marks[j] = stamp
                         continue
                     x, y = j, new
                     while x != y:
                         while x > y:
+                            if marks[x] == stamp:  # below the meeting point so far: that is y
+                                x = y
+                                break
+                            marks[x] = stamp
                             x = idom[x]
                         while y > x:
+                            marks[y] = stamp
                             y = idom[y]
                     new = x
                 if idom[i] != new:

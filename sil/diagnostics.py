@@ -14,6 +14,15 @@ import attrs
 Severity = Literal["error", "warning", "note"]
 
 
+def describe_integer(value: int) -> str:
+    """``value`` as a message shows it: written out when it is short enough to read, else its
+    size (Python refuses to write out an int of more than 4,300 digits)."""
+    if value.bit_length() <= 256:
+        return str(value)
+    digits = int(value.bit_length() * 0.30103) + 1  # of 2^bits: at most one more than value's
+    return f"{'-' if value < 0 else ''}(a number of about {digits:,} digits)"
+
+
 @attrs.define(eq=False, slots=True)
 class SourceFile:
     """The text of one input, with the name diagnostics print for it."""

@@ -6,7 +6,7 @@ methods here change operands, so use-lists are never out of date.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, ClassVar
 
 import attrs
@@ -349,12 +349,25 @@ class EnumDecl:
     name: str
     cases: list[EnumCase] = attrs.field(factory=list)
     span: Span | None = attrs.field(default=None, repr=False)
+    # The cases by name (the first of a name), for the list of ``cases`` at its length then: a
+    # verifier looks a case up for each switch_enum case and enum, and a derivative's trace or
+    # path enum can have a case per block of the function.
+    _index: dict[str, EnumCase] = attrs.field(factory=dict, init=False, repr=False)
+    _indexed: tuple[list[EnumCase] | None, int] = attrs.field(default=(None, 0), init=False, repr=False)
 
     def case(self, name: str) -> EnumCase | None:
-        for c in self.cases:
-            if c.name == name:
-                return c
-        return None
+        return self.cases_by_name().get(name)
+
+    def cases_by_name(self) -> Mapping[str, EnumCase]:
+        """The cases by name (the first case of each name)."""
+        cases = self.cases
+        indexed, length = self._indexed
+        if indexed is not cases or length != len(cases):
+            self._index = {}
+            for c in cases:
+                self._index.setdefault(c.name, c)
+            self._indexed = (cases, len(cases))
+        return self._index
 
     @property
     def type(self) -> NominalType:
@@ -433,7 +446,13 @@ class Module:
                 return elements[0]
             return TupleType(tuple(elements), tuple(labels))
         if isinstance(t, NominalType):
-            decl = self.lookup_type(t.name)
+            decl = self.types.get(t.name)
+            if decl is None and t.name.endswith(TANGENT_SUFFIX):
+                # An implicit tangent struct is its own tangent. Its fields are not needed to
+                # say so: deriving them asks for this tangent again when a field of the base
+                # has the base's tangent type (a recursive type, which the verifier reports).
+                base = self.types.get(t.name[: -len(TANGENT_SUFFIX)])
+                return t if isinstance(base, StructDecl) and base.differentiable else None
             if not isinstance(decl, StructDecl):
                 return None
             if t.name.endswith(TANGENT_SUFFIX):

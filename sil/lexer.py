@@ -27,6 +27,9 @@ STRING_RE = re.compile(TRIVIA + r'"((?:[^"\\\n]|\\.)*)"')
 NUMBER_RE = re.compile(
     TRIVIA + r"([-+]?(?:0[xX][0-9a-fA-F]+|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|inf|nan))(?![\w.])"
 )
+# More digits than any integer SIL has room for (Int has 64 bits; indices are smaller), yet far
+# fewer than the 4,300 past which Python refuses to convert a decimal string.
+MAX_INTEGER_DIGITS = 100
 INTEGER_RE = re.compile(TRIVIA + r"([-+]?(?:0[xX][0-9a-fA-F]+|\d+))(?![\w.])")
 # `%x : $T` with T a plain name (the common case); T is absent when the type is more complex.
 TYPED_VALUE_RE = re.compile(TRIVIA + r"%([\w$]+)" + TRIVIA + ":" + TRIVIA + rf"\$(?:({_IDENT})(?![\w$.<]))?")
@@ -281,9 +284,14 @@ class Cursor:
         m = INTEGER_RE.match(self.text, self.pos)
         if m is None:
             self.error(f"expected an integer, found {self.describe_next()}")
-        self.pos = m.end()
         text = m.group(1)
-        return int(text, 16) if "x" in text or "X" in text else int(text, 10)
+        hexadecimal = "x" in text or "X" in text
+        if len(text) > MAX_INTEGER_DIGITS:
+            digits = text.lstrip("+-")[2 if hexadecimal else 0 :].lstrip("0")
+            if len(digits) > MAX_INTEGER_DIGITS:
+                self.error(f"integer literal out of range: it has {len(digits):,} digits", at=m.start(1))
+        self.pos = m.end()
+        return int(text, 16) if hexadecimal else int(text, 10)
 
     def number(self) -> str:
         """The text of an integer, float, ``inf``, ``nan`` or hex literal."""

@@ -210,12 +210,14 @@ class Parser(Cursor):
         decl = EnumDecl(name, span=self.span_from(at))
         self._declare_name(name, decl.span, "type")  # type: ignore[arg-type]
         self.expect("{", "to begin the enum's cases")
+        names: set[str] = set()
         while not self.accept("}"):
             self.expect_ident("case", "to declare a case (or '}' to end the enum)")
             at = self.pos
             case_name = self.ident("a case name")
-            if decl.case(case_name) is not None:
+            if case_name in names:
                 self.error(f"duplicate case '{case_name}' in enum '{name}'", at=at)
+            names.add(case_name)
             payload = None
             if self.accept("("):
                 payload = self.bare_type()

@@ -110,6 +110,12 @@ class PassManager:
             finally:
                 if was_enabled:
                     gc.enable()
+            if was_enabled and gc.get_freeze_count() == 0:
+                # As after parsing (sil/parser.py): what the pass made is the module now, and the
+                # first collections would traverse it all to free nothing (a third of the time
+                # of verifying and printing what -differentiation made of a long function).
+                gc.freeze()
+                gc.unfreeze()
             ctx.analyses.clear()
             if self.verify_each:
                 problems = verify_module(module)

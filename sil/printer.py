@@ -183,16 +183,18 @@ class Printer:
         """Choose the printed names of a function's blocks and values."""
         self.block_names = blocks = {}
         used: set[str] = set()
+        suffixes: dict[str, int] = {}
         for index, b in enumerate(fn.blocks):
             name = b.name
             if name is None or (name[:2] == "bb" and name[2:].isdecimal()):  # renumbered
                 name = f"bb{index}"
             if name in used:
-                name = _unique(name, used)
+                name = _unique(name, used, suffixes)
             used.add(name)
             blocks[b] = name
         self.names = names = {}
         taken: set[str] = set()
+        suffixes = {}
         counter = 0
         for b in fn.blocks:
             values: list[Value] = list(b.args)
@@ -205,15 +207,19 @@ class Printer:
                     counter += 1
                 else:
                     if name in taken:
-                        name = _unique(name, taken)
+                        name = _unique(name, taken, suffixes)
                     taken.add(name)
                     names[v] = "%" + name
 
 
-def _unique(name: str, taken: set[str]) -> str:
-    suffix = 1
+def _unique(name: str, taken: set[str], suffixes: dict[str, int]) -> str:
+    """``name_N`` for the smallest N not taken. ``taken`` only grows, so the search for a name
+    starts past the suffix it found last time (``suffixes``): many values named alike (a
+    derivative's ``%pred`` in each block) cost one test each, not one per earlier value."""
+    suffix = suffixes.get(name, 1)
     while f"{name}_{suffix}" in taken:
         suffix += 1
+    suffixes[name] = suffix + 1
     return f"{name}_{suffix}"
 
 

@@ -58,6 +58,12 @@ class Verifier:
     def verify_module(self) -> list[Diagnostic]:
         for decl in self.module.types.values():
             self._verify_type_decl(decl)
+        reported: set[Span | None] = set()
+        for cycle, span in recursive_structs(self.module):
+            if span not in reported:  # a struct's cycle, not again its tangent's through one field
+                reported.add(span)
+                message = f"recursive type '{cycle[0]}': a value would contain itself ({' -> '.join(cycle)})"
+                self.error(span, message)
         for fn in self.module.functions.values():
             self.function = fn
             if "\n" in fn.name:
@@ -379,6 +385,68 @@ class Verifier:
                     else:
                         self.error(inst, f"{what} is not defined in this function")
             available.update(inst.results)
+
+
+def recursive_structs(module: Module) -> list[tuple[list[str], Span | None]]:
+    """The cycles of structs that contain themselves, through their fields, tuples and tangent
+    structs (an enum's payload may refer back: a run holds it by reference), each as the names
+    around it and the span of the field that starts it.
+
+    Such a value would be infinite, and walks over a struct's fields (its tangent, a zero of it)
+    would not end. The walk is depth-first with an explicit stack: a derivative's records nest
+    one per block, so the chains can be as long as a function.
+    """
+    edges: dict[str, list[tuple[str, Span | None]]] = {}
+    for decl in module.types.values():
+        if isinstance(decl, StructDecl):
+            edges[decl.name] = [(s, f.span) for f in decl.fields for s in _structs_in(module, f.type)]
+            tangent = decl.name + TANGENT_SUFFIX
+            if decl.differentiable and tangent not in module.types:
+                edges[tangent] = [
+                    (s, f.span)
+                    for f in decl.fields
+                    if not f.no_derivative and (t := module.tangent_type(f.type)) is not None
+                    for s in _structs_in(module, t)
+                ]
+    cycles: list[tuple[list[str], Span | None]] = []
+    state: dict[str, int] = {}  # 1 while on the stack, 2 when done
+    for root in edges:
+        if root in state:
+            continue
+        state[root] = 1
+        path: list[tuple[str, Span | None]] = [(root, None)]
+        stack = [iter(edges[root])]
+        while stack:
+            step = next(stack[-1], None)
+            if step is None:
+                stack.pop()
+                state[path.pop()[0]] = 2
+                continue
+            name, span = step
+            if state.get(name) == 1:  # back to a struct on the path: a cycle from there
+                start = [n for n, _ in path].index(name)
+                names = [n for n, _ in path[start:]] + [name]
+                cycles.append((names, path[start + 1][1] if start + 1 < len(path) else span))
+            elif name not in state:
+                state[name] = 1
+                path.append((name, span))
+                stack.append(iter(edges.get(name, ())))
+    return cycles
+
+
+def _structs_in(module: Module, t: Type) -> list[str]:
+    """The structs a value of type ``t`` holds directly (in tuples too, not in enums' payloads)."""
+    found: list[str] = []
+    pending = [t]
+    while pending:
+        t = pending.pop()
+        if isinstance(t, TupleType):
+            pending.extend(t.elements)
+        elif isinstance(t, NominalType):
+            decl = module.types.get(t.name)
+            if isinstance(decl, StructDecl) or (decl is None and module.tangent_type(t) is not None):
+                found.append(t.name)  # a declared struct, or an implicit tangent struct
+    return found
 
 
 def _definition_span(v: Value) -> Span | None:

@@ -340,3 +340,37 @@ def test_check_derivatives_mutants(case: Path, tmp_path: Path) -> None:
             )
         except AssertionError as e:
             raise AssertionError(f"mutant {n} of {case.name}:\n{text}\n--- {e}") from None
+
+
+HUGE = "9" * 5_000  # past the 4,300 digits Python converts from decimal
+HUGE_HEX = "0x" + "f" * 5_000  # converts, but cannot be written out in decimal for a message
+HUGE_INTEGER_PLACES = [
+    "sil @f : $@convention(thin) () -> Int {{\nbb0:\n"
+    "  %0 = integer_literal $Int, {n}\n  return %0 : $Int\n}}\n",
+    "sil @f : $@convention(thin) () -> Bool {{\nbb0:\n"
+    "  %0 = integer_literal $Bool, {n}\n  return %0 : $Bool\n}}\n",
+    "sil @f : $@convention(thin) ((Int, Int)) -> Int {{\nbb0(%t : $(Int, Int)):\n"
+    "  %0 = tuple_extract %t : $(Int, Int), {n}\n  return %0 : $Int\n}}\n",
+    "sil [differentiable source {n} wrt 0] @f : $@convention(thin) (Float) -> Float {{\n"
+    "bb0(%x : $Float):\n  return %x : $Float\n}}\n",
+    "sil [differentiable source 0 wrt {n}] @f : $@convention(thin) (Float) -> Float {{\n"
+    "bb0(%x : $Float):\n  return %x : $Float\n}}\n",
+    "sil @g : $@convention(thin) (Float) -> Float\n\nsil @f : $@convention(thin) () -> () {{\nbb0:\n"
+    "  %g = function_ref @g : $@convention(thin) (Float) -> Float\n"
+    "  %d = differentiable_function [parameters {n}] %g : $@convention(thin) (Float) -> Float\n"
+    "  %r = tuple ()\n  return %r : $()\n}}\n",
+]
+
+
+@pytest.mark.parametrize(
+    "number", [HUGE, "-" + HUGE, HUGE_HEX, "0x" + "0" * 5_000 + "1"], ids=["dec", "neg", "hex", "zeros"]
+)
+@pytest.mark.parametrize("place", range(len(HUGE_INTEGER_PLACES)))
+def test_huge_integers_are_located_errors(tmp_path: Path, number: str, place: int) -> None:
+    text = HUGE_INTEGER_PLACES[place].format(n=number)
+    path = tmp_path / "huge.sil"
+    path.write_text(text, encoding="utf-8")
+    status, out, err = run_silopt([str(path)])
+    check_outcome(str(path), text, status, out, err)
+    if number.lstrip("-").startswith("9") or "f" in number:
+        assert status == 1

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import attrs
 
+from sil.diagnostics import describe_integer
 from sil.ir import Instruction
 from sil.types import (
     BOOL,
@@ -46,7 +47,7 @@ class IntegerLiteralInst(Instruction):
         if t == BOOL and value == -1:
             value = 1  # SIL writes a 1-bit true as -1
         if t == INT and not INT_MIN <= value <= INT_MAX:
-            p.error(f"integer literal {value} does not fit in Int", at=at)
+            p.error(f"integer literal {describe_integer(value)} does not fit in Int", at=at)
         return cls([], t, value)
 
     def format(self, pr: Printer) -> str:
@@ -56,9 +57,9 @@ class IntegerLiteralInst(Instruction):
         if self.type not in (INT, BOOL):
             v.error(self, f"integer_literal must have type Int or Bool, not {self.type}")
         elif self.type == INT and not INT_MIN <= self.value <= INT_MAX:
-            v.error(self, f"integer literal {self.value} does not fit in Int")
+            v.error(self, f"integer literal {describe_integer(self.value)} does not fit in Int")
         elif self.type == BOOL and self.value not in (0, 1):
-            v.error(self, f"Bool literal must be 0 or 1, not {self.value}")
+            v.error(self, f"Bool literal must be 0 or 1, not {describe_integer(self.value)}")
 
 
 def round_to_float32(x: float) -> float:

@@ -168,14 +168,17 @@ class SwitchEnumInst(Instruction):
             if actual != expected:
                 want = f"one argument of type {case.payload}" if case.payload else "no arguments"
                 v.error(self, f"target of case '{case_name}' must take {want}")
-        missing = [c.name for c in decl.cases if c.name not in seen]
+        # ``seen`` holds cases of the enum only, so it covers them all when it is as large (a
+        # switch of a path enum names a few of its many cases: no walk over all of them).
+        covers_all = len(seen) == len(decl.cases_by_name())
         if self.default is not None:
             if self.default.args:
                 v.error(self, "default target of switch_enum must take no arguments")
-            if not missing:
+            if covers_all:
                 v.error(self, "switch_enum has a default but covers every case")
-        elif missing:
-            v.error(self, f"switch_enum does not cover case '{missing[0]}' and has no default")
+        elif not covers_all:
+            missing = next(c.name for c in decl.cases if c.name not in seen)
+            v.error(self, f"switch_enum does not cover case '{missing}' and has no default")
 
 
 @attrs.define(eq=False, slots=True)

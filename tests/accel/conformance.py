@@ -19,6 +19,7 @@ from accel.backend import (
     ELEMENTWISE_BINARY,
     ELEMENTWISE_UNARY,
     OPERATIONS,
+    AllocationError,
     Backend,
     DType,
     ShapeError,
@@ -433,6 +434,33 @@ class BackendConformance:
         with pytest.raises(ShapeError) as caught:
             call(backend)
         assert str(caught.value) == message
+
+    @pytest.mark.parametrize(
+        ("call", "shape"),
+        [
+            (lambda b, n: b.zeros(np.float32, 16, n), (16, 17)),
+            (lambda b, n: b.ones(np.float32, n, 16), (17, 16)),
+            (lambda b, n: b.fill(np.float32, np.float32(2), 4, 4, n), (4, 4, 17)),
+            (lambda b, n: b.arange(np.float32, 16 * n), (272,)),
+            (lambda b, n: b.matmul(_tensor(b, 16, 1), _tensor(b, 1, n)), (16, 17)),
+            (lambda b, n: b.broadcast_to(_tensor(b, 1), n, 16), (17, 16)),
+        ],
+        ids=["zeros", "ones", "fill", "arange", "matmul", "broadcast_to"],
+    )
+    def test_a_tensor_larger_than_memory_is_refused(
+        self, backend: Backend, call: Callable[[Backend, int], Any], shape: tuple[int, ...]
+    ) -> None:
+        backend.memory = 1024  # 256 float32s, on this backend object only
+        assert backend.to_host(call(backend, 16)).size == 256  # as much as fits
+        with pytest.raises(AllocationError) as caught:
+            call(backend, 17)
+        assert re.fullmatch(
+            rf"shape {re.escape(str(shape))} of float32 needs 1\.06 KiB, more than the 1 KiB of .*memory.*",
+            str(caught.value),
+        ), str(caught.value)
+
+    def test_the_memory_a_backend_has_is_known(self, backend: Backend) -> None:
+        assert backend.memory is None or backend.memory > 2**20
 
     def test_floating_point_errors_give_ieee_results_without_warnings(self, backend: Backend) -> None:
         big = backend.from_host(np.array([3e38, -3e38]), np.float32)

@@ -41,7 +41,7 @@ class FakeRuntime:
         return 0
 
     def getDeviceProperties(self, device: int) -> dict[str, Any]:
-        return {"name": b"Fake GPU"}
+        return {"name": b"Fake GPU", "totalGlobalMem": 16 * 2**30}
 
 
 @pytest.fixture(autouse=True)
@@ -92,7 +92,9 @@ def test_auto_falls_back_to_numpy_without_a_gpu(
 
 def test_auto_takes_cupy_when_it_sees_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
     fake_cupy(monkeypatch, devices=1)
-    assert isinstance(select_backend(), CupyBackend)
+    backend = select_backend()
+    assert isinstance(backend, CupyBackend)
+    assert backend.memory == 16 * 2**30  # tensors are measured against the device's memory
     assert describe_selection() == "accel: cupy on Fake GPU (auto)"
     assert describe_selection("cupy") == "accel: cupy on Fake GPU (requested)"
 

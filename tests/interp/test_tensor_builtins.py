@@ -10,6 +10,7 @@ element type (float32 for Float). Operands that do not fit are faults located at
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -372,6 +373,45 @@ def test_creation_with_a_negative_size_faults(name: str, dims: tuple[int, ...]) 
     args = ((1.0,) if name == "fill" else ()) + dims
     diagnostic = fault(text, *args)
     assert_located(diagnostic, text, f'builtin "{name}"', f"shape mismatch in '{name}': ")
+
+
+HUGE = 1_000_000  # a million by a million Float: 3.64 TiB, more than any machine running this has
+
+
+@pytest.mark.parametrize(
+    ("name", "dims"),
+    [("zeros", (HUGE, HUGE)), ("ones", (HUGE, HUGE)), ("fill", (HUGE, HUGE)), ("arange", (HUGE**2,))],
+)
+def test_creating_a_tensor_too_large_for_memory_faults_before_allocating(
+    name: str, dims: tuple[int, ...]
+) -> None:
+    operands = (["Float"] if name == "fill" else []) + ["Int"] * len(dims)
+    text = builtin_function(name, operands, tensor("Float"))
+    diagnostic = fault(text, *((1.0,) if name == "fill" else ()), *dims)
+    assert_located(diagnostic, text, f'builtin "{name}"', f"tensor too large in '{name}': ")
+    shape = f"({HUGE}, {HUGE})" if len(dims) == 2 else f"({HUGE**2},)"
+    assert re.fullmatch(
+        rf"tensor too large in '{name}': shape {re.escape(shape)} of float32 needs 3\.64 TiB, "
+        r"more than the [0-9.]+ [KMGT]iB of memory here",
+        diagnostic.message,
+    ), diagnostic.message
+
+
+# Not elementwise arithmetic: NumPy's own MemoryError is caught there (a bound checked before each
+# call would cost more than adding small tensors), but where the system overcommits memory an
+# allocation of terabytes can succeed, and the test would fill the machine's memory.
+@pytest.mark.parametrize("name", ["matmul", "broadcast_to"])
+def test_a_result_too_large_for_memory_faults_before_allocating(name: str) -> None:
+    t = tensor("Float")
+    if name == "broadcast_to":
+        text = builtin_function(name, [t, "Int", "Int"], t)
+        args: tuple[Any, ...] = (np.ones((1, 1), np.float32), HUGE, HUGE)
+    else:
+        text = builtin_function(name, [t, t], t)
+        args = (np.ones((HUGE, 1), np.float32), np.ones((1, HUGE), np.float32))
+    diagnostic = fault(text, *args)
+    assert_located(diagnostic, text, f'builtin "{name}"', f"tensor too large in '{name}': ")
+    assert "3.64 TiB" in diagnostic.message
 
 
 @pytest.mark.parametrize("element", ELEMENTS)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import random
+
+import pytest
+
 from sil import parse
 from sil.cfg import DominatorTree, predecessors, reverse_postorder
 from sil.ir import Block, Function
@@ -179,3 +183,59 @@ def test_declaration_has_no_blocks() -> None:
     fn = parse("sil @g : $@convention(thin) () -> ()\n").functions["g"]
     assert reverse_postorder(fn) == []
     assert DominatorTree(fn).idom == {}
+
+
+def naive_idoms(fn: Function) -> dict[str | None, str | None]:
+    """Immediate dominators from the definition: dominator sets iterated to a fixed point."""
+    order = reverse_postorder(fn)
+    preds = predecessors(fn)
+    everything = set(order)
+    dom = {b: ({b} if b is fn.blocks[0] else set(everything)) for b in order}
+    changed = True
+    while changed:
+        changed = False
+        for b in order[1:]:
+            new = set.intersection(*[dom[p] for p in preds[b] if p in dom]) | {b}
+            if new != dom[b]:
+                dom[b], changed = new, True
+    # The immediate dominator is the strict dominator that the others dominate: the deepest.
+    return {
+        b.name: max(dom[b] - {b}, key=lambda d: len(dom[d])).name if b is not fn.blocks[0] else None
+        for b in order
+    }
+
+
+def random_function(r: random.Random, n: int) -> Function:
+    """``n`` blocks branching at random; some share a target with many predecessors, as a
+    derivative's shared ``unreachable`` block does (a climb per predecessor once made that
+    quadratic)."""
+    shared = r.randrange(1, n)
+    body = []
+    for i in range(n):
+        if i:
+            body.append(f"bb{i}:\n")
+        targets = [r.choice([shared, r.randrange(1, n), min(i + 1, n - 1)]) for _ in range(2)]
+        kind = r.random()
+        if kind < 0.1 or i == n - 1:
+            body.append(RETURN.replace("%r", f"%r{i}"))
+        elif kind < 0.4:
+            body.append(f"  br bb{targets[0]}\n")
+        else:
+            body.append(f"  cond_br %c, bb{targets[0]}, bb{targets[1]}\n")
+    return function("".join(body))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_dominators_agree_with_their_definition(seed: int) -> None:
+    r = random.Random(seed)
+    fn = random_function(r, r.randrange(2, 60))
+    assert idoms(DominatorTree(fn)) == naive_idoms(fn)
+
+
+def test_dominators_of_a_block_reached_from_every_block_of_a_long_chain() -> None:
+    n = 3_000
+    body = "".join(f"  cond_br %c, bb{i + 1}, bb{n + 1}\nbb{i + 1}:\n" for i in range(n))
+    fn = function(body + f"  br bb{n + 1}\nbb{n + 1}:\n{RETURN}")
+    tree = DominatorTree(fn)
+    assert idoms(tree)[f"bb{n + 1}"] == "bb0"
+    assert idoms(tree)[f"bb{n}"] == f"bb{n - 1}"

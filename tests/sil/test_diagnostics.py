@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from sil import parse
-from sil.diagnostics import Diagnostic, SILError, SourceFile, Span, note
+from sil import parse, verify_module
+from sil.builder import Builder
+from sil.diagnostics import Diagnostic, SILError, SourceFile, Span, describe_integer, note
+from sil.ir import Function, Module
+from sil.types import INT, FunctionType
 
 
 def at(source: SourceFile, offset: int) -> Span:
@@ -134,3 +137,18 @@ def test_parse_error_with_note() -> None:
     rendered = d.render()
     assert rendered.startswith("in.sil:3:3: error: redefinition of value '%0'\n  %0 = tuple ()\n  ^\n")
     assert "in.sil:2:5: note: previously defined here\nbb0(%0 : $Float):\n    ^\n" in rendered
+
+
+def test_a_huge_integer_is_described_by_its_size() -> None:
+    assert describe_integer(-(2**63)) == "-9223372036854775808"
+    assert describe_integer(10**5000) == "(a number of about 5,001 digits)"
+    assert describe_integer(-(16**5000)) == "-(a number of about 6,021 digits)"
+
+
+def test_a_built_integer_literal_too_large_to_write_out_is_reported() -> None:
+    m = Module()
+    fn = m.add_function(Function("f", FunctionType((), INT)))
+    b = Builder.at_end(fn.add_block("bb0"), m)
+    b.return_(b.integer_literal(INT, 10**5000))
+    (d,) = verify_module(m)
+    assert d.message == "integer literal (a number of about 5,001 digits) does not fit in Int"

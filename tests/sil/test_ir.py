@@ -9,7 +9,7 @@ import pytest
 from sil import print_module, verify_module
 from sil.builder import Builder
 from sil.instructions import BuiltinInst, ReturnInst, TypeRuleError
-from sil.ir import Block, Function, Instruction, Module, Value
+from sil.ir import Block, EnumCase, EnumDecl, Function, Instruction, Module, Value
 from sil.types import BOOL, FLOAT, FunctionType, NominalType
 
 
@@ -361,3 +361,38 @@ def test_results_of_one_none_and_several() -> None:
         _ = parts.result
     ret = bb.append(ReturnInst([x]))
     assert ret.results == () and ret.single_result is None
+
+
+def test_values_and_blocks_named_alike_get_the_first_free_suffix() -> None:
+    m, fn, bb, x, y = make()
+    b = Builder.at_end(bb, m)
+    values = [b.builtin("fadd", x, y) for _ in range(5)]
+    for v, name in zip(values, ["x", "x_2", "x", "x", "x"]):
+        v.name = name
+    x.name = "x"
+    b.return_(values[-1])
+    for _ in range(3):
+        Builder.at_end(fn.add_block("exit"), m).return_(x)
+    text = print_module(m)
+    assert [line.split(" = ")[0].strip() for line in text.split("\n") if " = builtin" in line] == [
+        "%x_1",
+        "%x_2",
+        "%x_3",
+        "%x_4",
+        "%x_5",
+    ]
+    assert [line for line in text.split("\n") if line.startswith("exit")] == ["exit:", "exit_1:", "exit_2:"]
+
+
+def test_an_enum_finds_its_cases_after_they_change() -> None:
+    decl = EnumDecl("E", [EnumCase("a"), EnumCase("b", FLOAT)])
+    b = decl.case("b")
+    assert b is not None and b.payload == FLOAT
+    assert decl.case("c") is None
+    decl.cases.append(EnumCase("c"))
+    assert decl.case("c") is decl.cases[2]
+    decl.cases = [EnumCase("b")]
+    assert decl.case("a") is None and decl.case("b") is decl.cases[0]
+    decl.cases.append(EnumCase("b", FLOAT))  # a duplicate: the first of the name counts
+    assert decl.case("b") is decl.cases[0]
+    assert list(decl.cases_by_name()) == ["b"]
