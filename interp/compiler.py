@@ -27,6 +27,7 @@ import numpy as np
 
 from accel.backend import CREATION_BUILTINS, ELEMENTWISE_UNARY, Backend, ShapeError
 from interp.faults import Fault, run_error
+from interp.fusion import ASSIGN, fused_results
 from interp.semantics import HELPERS, scalar_template
 from interp.values import rebinding, unpacking
 from sil.instructions import (
@@ -207,6 +208,8 @@ class _FunctionCode:
         self._callee_vars: dict[str, str] = {}
         self.block_numbers = {b: i for i, b in enumerate(fn.blocks)}
         self.single_entry = _single_entry_blocks(fn)
+        self.fused = fused_results(fn)
+        self._expressions: dict[Value, str] = {}  # a fused result's expression, once emitted
         self._arms: list[Block] = []
         self._arm_set: set[Block] = set()
         self._nesting = 0
@@ -221,6 +224,11 @@ class _FunctionCode:
         if name is None:
             name = self.names[v] = f"v{len(self.names)}"
         return name
+
+    def operand(self, v: Value) -> str:
+        """How an instruction reads ``v``: its variable, or its expression when it is fused."""
+        expression = self._expressions.get(v)
+        return self.var(v) if expression is None else expression
 
     def const(self, value: Any, hint: str = "k") -> str:
         """The name of a closure cell holding ``value`` (one cell per distinct object)."""
@@ -413,11 +421,10 @@ class _FunctionCode:
         return emit(self, inst)
 
     def builtin(self, inst: BuiltinInst) -> list[str]:
-        ops = [self.var(o) for o in inst.operands]
-        r = self.var(inst.result)
+        ops = [self.operand(o) for o in inst.operands]
         types = [o.type for o in inst.operands]
         if isinstance(inst.type, TensorType) or any(isinstance(t, TensorType) for t in types):
-            return self._tensor_builtin(inst, r, ops)
+            return self._tensor_builtin(inst, self.var(inst.result), ops)
         operand = types[0] if types else inst.type
         assert isinstance(operand, ScalarType) and isinstance(inst.type, ScalarType)
         template = scalar_template(inst.name, operand, inst.type)
@@ -425,10 +432,14 @@ class _FunctionCode:
             raise run_error(f"the interpreter has no rule for builtin '{inst.name}' on {operand}", inst)
         for name in _helpers_of(template):
             self.helper(name)
-        site = self.compiler.site(inst) if "{site}" in template else -1
         a = ops[0] if ops else ""
         b = ops[1] if len(ops) > 1 else ""
-        return template.format(r=r, a=a, b=b, site=site).split("\n")
+        if inst.result in self.fused:  # no statement: its one user reads the expression
+            expression = template.removeprefix(ASSIGN).format(a=a, b=b)
+            self._expressions[inst.result] = f"({expression})"
+            return []
+        site = self.compiler.site(inst) if "{site}" in template else -1
+        return template.format(r=self.var(inst.result), a=a, b=b, site=site).split("\n")
 
     def _tensor_builtin(self, inst: BuiltinInst, r: str, ops: list[str]) -> list[str]:
         backend_op = self.const(self.compiler.backend.op(inst.name), "T")
