@@ -28,6 +28,7 @@ import numpy as np
 from accel.backend import CREATION_BUILTINS, ELEMENTWISE_UNARY, Backend, ShapeError
 from interp.faults import Fault, run_error
 from interp.fusion import ASSIGN, fused_results
+from interp.inlining import InlinePlan, Inliner
 from interp.semantics import HELPERS, scalar_template
 from interp.values import rebinding, unpacking
 from sil.instructions import (
@@ -138,6 +139,8 @@ class Compiler:
         self.sites: list[Instruction] = []
         self.compiled: dict[str, Callable[..., Any]] = {}
         self.packed = _packed_functions(module)
+        # Counted runs compile each call as a call: their steps are charged at calls and returns.
+        self.inliner = Inliner(module) if budget is None else None
 
     def function(self, name: str) -> Callable[..., Any]:
         """The compiled form of ``@name``, compiling it and every function it can reach first,
@@ -208,7 +211,10 @@ class _FunctionCode:
         self._callee_vars: dict[str, str] = {}
         self.block_numbers = {b: i for i, b in enumerate(fn.blocks)}
         self.single_entry = _single_entry_blocks(fn)
-        self.fused = fused_results(fn)
+        inliner = compiler.inliner
+        self.plan = InlinePlan(functions=[fn]) if inliner is None else inliner.plan(fn)
+        self._inline_level = 0  # how many inlined calls the code being written is inside
+        self.fused = set().union(*(fused_results(f) for f in self.plan.functions))
         self._expressions: dict[Value, str] = {}  # a fused result's expression, once emitted
         self._arms: list[Block] = []
         self._arm_set: set[Block] = set()
@@ -220,6 +226,7 @@ class _FunctionCode:
 
     # --- names ------------------------------------------------------------------------------
     def var(self, v: Value) -> str:
+        v = self.plan.forward.get(v, v)
         name = self.names.get(v)
         if name is None:
             name = self.names[v] = f"v{len(self.names)}"
@@ -411,6 +418,8 @@ class _FunctionCode:
 
     # --- instructions -----------------------------------------------------------------------
     def _instruction(self, inst: Instruction) -> Iterable[str]:
+        if inst in self.plan.folded:
+            return ()
         emit = _EMITTERS.get(type(inst))
         if emit is None:
             if isinstance(inst, UNLOWERED):
@@ -459,8 +468,11 @@ class _FunctionCode:
         ]
 
     def apply(self, inst: ApplyInst) -> list[str]:
+        inlined = self.plan.inlined.get(inst)
+        if inlined is not None:
+            return self._inline(inst, inlined)
         callee = self.var(inst.callee)
-        args = ", ".join(["_d + 1", *[self.var(a) for a in inst.args]])
+        args = ", ".join([f"_d + {1 + self._inline_level}", *[self.var(a) for a in inst.args]])
         if _is_thick(inst.callee.type):  # a closure: (function, its bound arguments)
             args += f", {callee}[1]"
             callee += "[0]"
@@ -478,6 +490,18 @@ class _FunctionCode:
         if self.counting:
             lines.append("_left = 0")
         return lines
+
+    def _inline(self, inst: ApplyInst, callee: Function) -> list[str]:
+        """The body of a leaf callee in place of its call (see ``interp.inlining``): its
+        parameters and its result are its arguments' and its returned value's variables. The
+        depth limit and the ``called from`` note of a fault are kept as the call would keep them."""
+        self._inline_level += 1
+        lines = ["try:", f"    if _d + {self._inline_level} > _MAXD:", "        raise _DepthFault(_MAXD)"]
+        for inner in callee.blocks[0].instructions[:-1]:
+            lines += ["    " + line for line in self._instruction(inner)]
+        self._inline_level -= 1
+        site = self.compiler.site(inst)
+        return [*lines, "except _Fault as _e:", f"    _e.called_from({site})", "    raise"]
 
     def partial_apply(self, inst: PartialApplyInst) -> list[str]:
         callee = self.var(inst.callee)

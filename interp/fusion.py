@@ -10,6 +10,8 @@ are mostly such chains (``g' = g + g * y * cos``), so a gradient gains more than
 
 from __future__ import annotations
 
+import functools
+
 from interp.semantics import scalar_template
 from sil.instructions import BuiltinInst
 from sil.ir import Function, Instruction, Value
@@ -24,12 +26,15 @@ MAX_FUSED_DEPTH = 8
 
 def scalar_builtin_template(inst: Instruction) -> str | None:
     """The template of a builtin on scalars (None: another instruction, or tensors)."""
-    if not isinstance(inst, BuiltinInst) or not isinstance(inst.type, ScalarType):
+    if type(inst) is not BuiltinInst or not isinstance(inst.type, ScalarType):
         return None
-    types = [o.type for o in inst.operands]
-    operand = types[0] if types else inst.type
-    if not isinstance(operand, ScalarType) or any(isinstance(t, TensorType) for t in types):
+    operands = inst.operands
+    operand = operands[0].type if operands else inst.type
+    if not isinstance(operand, ScalarType):
         return None
+    for other in operands[1:]:
+        if isinstance(other.type, TensorType):
+            return None
     return scalar_template(inst.name, operand, inst.type)
 
 
@@ -40,6 +45,7 @@ def is_pure_builtin(inst: Instruction) -> bool:
     return template is not None and "{site}" not in template
 
 
+@functools.cache
 def _is_expression(template: str) -> bool:
     """Whether a template is one assignment of an expression that cannot fault."""
     return (
@@ -48,16 +54,6 @@ def _is_expression(template: str) -> bool:
         and "{site}" not in template
         and template.count("{r}") == 1
     )
-
-
-def _reads_once(user: Instruction, value: Value) -> bool:
-    """Whether ``user`` is a builtin on scalars whose template reads ``value`` exactly once (an
-    expression read twice would be evaluated twice)."""
-    template = scalar_builtin_template(user)
-    if template is None:
-        return False
-    index = user.operands.index(value)
-    return index < len(_PLACEHOLDERS) and template.count(_PLACEHOLDERS[index]) == 1
 
 
 def fused_results(fn: Function) -> set[Value]:
@@ -70,16 +66,29 @@ def fused_results(fn: Function) -> set[Value]:
     """
     fused: set[Value] = set()
     for block in fn.blocks:
+        templates: dict[Instruction, str | None] = {
+            inst: scalar_builtin_template(inst) for inst in block.instructions if type(inst) is BuiltinInst
+        }
         depth: dict[Value, int] = {}
-        for inst in block.instructions:
-            template = scalar_builtin_template(inst)
-            if template is None or not _is_expression(template) or len(inst.result.uses) != 1:
+        for inst, template in templates.items():
+            if template is None or not _is_expression(template):
                 continue
-            user = inst.result.uses[0]
-            if user.block is not block or not _reads_once(user, inst.result):
+            uses = inst.result.uses
+            if len(uses) != 1 or not _reads_once(templates.get(uses[0]), uses[0], inst.result):
                 continue
             level = 1 + max((depth.get(o, 0) for o in inst.operands), default=0)
             if level <= MAX_FUSED_DEPTH:
                 depth[inst.result] = level
                 fused.add(inst.result)
     return fused
+
+
+def _reads_once(template: str | None, user: Instruction, value: Value) -> bool:
+    """Whether ``user``, a builtin on scalars of this block with this template, reads ``value``
+    exactly once (an expression read twice would be evaluated twice)."""
+    return template is not None and _reads_operand_once(template, user.operands.index(value))
+
+
+@functools.cache
+def _reads_operand_once(template: str, index: int) -> bool:
+    return index < len(_PLACEHOLDERS) and template.count(_PLACEHOLDERS[index]) == 1
