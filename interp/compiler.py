@@ -7,6 +7,11 @@ arms of a ``while True`` loop dispatched on a block number; branches assign the 
 arguments and set that number. Constants (helpers, backend operations, record classes, literal
 objects) and the functions a body refers to are closure cells of the generated function.
 
+A scalar builtin used once by the next arithmetic is written inside its user's expression
+(``interp/fusion.py``), and a call of a function called from one place, with one block and no
+other calls, is written inline, with the tuples, structs and closures that then go unread left out
+(``interp/inlining.py``): a lowered gradient runs its VJP and its pullback as one Python function.
+
 Calls pass the call depth first; a callee deeper than the limit faults at the caller's ``apply``.
 When steps are counted, each straight run of instructions (ending at a call or a terminator)
 subtracts its length from a budget kept in a local variable, synchronised with the shared budget
