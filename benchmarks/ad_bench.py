@@ -19,7 +19,11 @@ checkpoints record it builds, both of which should grow linearly; and on functio
 blocks (if/else diamonds in sequence): time per block, which should too; (d) the gradient of a loop of
 100,000 trips with a small scalar body (``v = sin(v) * 0.5 + x``) over its primal, next to a
 hand-written Python loop with a tape, and the memory the VJP's records keep per trip at 1k, 10k and
-100k trips (tracemalloc), which should not grow with the trip count. Every workload is checked before
+100k trips (tracemalloc), which should not grow with the trip count; (e) a gradient called in a SIL
+loop: ``gradient [wrt 0, 1]`` of a chain of 100 links (``s = sin(p); m = s * y; p = m + p``), called
+20,000 times with its result fed back, over the same loop calling the primal, per call (the difference
+between two trip counts), next to plain Python's loops around a taped forward pass and a reverse
+sweep, and around the primal. Every workload is checked before
 it is timed: the primal runs agree bit for bit with plain Python, and the interpreter's gradients
 agree with the hand-written ones (relative 1e-9), with the generator's own forward-mode derivatives
 (1e-9) and with central finite differences (1e-5). Variants are timed round-robin, and each ratio is
@@ -67,6 +71,7 @@ TARGET_GRADIENT = 3.0  # interpreter: gradient time / primal time (the cheap-gra
 TARGET_MLP = 1.10  # MLP loss gradient at width 1024 / hand-written NumPy forward and backward
 TARGET_LINEAR = 1.5  # -differentiation at 64k / at 1k: time per instruction, record fields per instruction
 TARGET_LOOP = 4.0  # (d) loop gradient / primal (issue 5, item 7); records' bytes per trip: TARGET_LINEAR
+TARGET_CALLED = 3.0  # (e) a gradient called in a loop, per call / the primal per call (issue 12, item 8)
 
 ARGS = (0.75, -1.25)  # where every scalar function is generated, checked and timed
 FN = "$@convention(thin) (Double, Double) -> Double"
@@ -79,6 +84,8 @@ BLOCK_SIZES, BLOCK_SIZES_QUICK = (2_000, 4_000, 8_000, 50_000), (2_000, 4_000)  
 RUN_CHECK_LIMIT = 4_000  # (c) sizes up to this are also lowered, run and checked against Python
 BATCH, IO_WIDTH, HIDDEN_WIDTHS = 128, 256, (256, 1024)  # (b)
 LOOP_X, LOOP_TRIPS, LOOP_MEMORY_TRIPS = 0.5, 100_000, (1_000, 10_000, 100_000)  # (d)
+# (e): links of the chain, where the loop starts, and its two trip counts (the difference is timed)
+CALLED_LINKS, CALLED_START, CALLED_TRIPS, CALLED_TRIPS_QUICK = 100, (0.5, 0.02), (2_000, 22_000), (500, 2_500)
 
 VALUE_BOUND = (1e-6, 1e3)  # a kept value's magnitude lies within these
 DERIVATIVE_BOUND = 1e3  # and its derivatives by the function's parameters at most this
@@ -757,6 +764,109 @@ def python_loop_forward(x: float, n: int) -> float:
     return dv
 
 
+def sine_chain(links: int = CALLED_LINKS) -> ScalarFunction:
+    """(e): ``@f(x, y)``, ``p = x`` then ``links`` times ``s = sin(p); m = s * y; p = m + p``.
+    With ``y`` about 0.02 each link moves ``p`` by at most ``y``, so the gradient stays within
+    e^±2 whatever ``x``: well conditioned, and no value runs off."""
+    f = ScalarFunction("f", random.Random(0), [CALLED_START])
+    p = 0
+    for _ in range(links):
+        f.builtin("sin", (p,), check=False)
+        f.builtin("fmul", (len(f.values) - 1, 1), check=False)
+        f.builtin("fadd", (len(f.values) - 1, p), check=False)
+        p = len(f.values) - 1
+    f.unused.clear()
+    f.result = p
+    return f
+
+
+def called_loop_sil(f: ScalarFunction) -> str:
+    """(e): ``@f``, and two loops of ``n`` trips feeding their result back: ``@grad_loop`` calls
+    ``gradient [wrt 0, 1]`` of ``@f`` and takes ``x = sin(dx) * 0.5 + 1``, ``y = cos(dy) * 0.01 +
+    0.02``; ``@primal_loop`` calls ``@f`` and takes the same of ``r = f(x, y)``, ``r``."""
+    lines = ["sil_stage canonical", "", *f.sil()]
+    for name, grad in (("grad_loop", True), ("primal_loop", False)):
+        if grad:
+            call = [
+                f"  %r = apply %g(%x, %y) : {GRAD_FN}",
+                "  (%a, %b) = destructure_tuple %r : $(Double, Double)",
+            ]
+            b = "%b"
+        else:
+            call, b = [f"  %a = apply %f(%x, %y) : {FN}"], "%a"
+        lines += [
+            f"sil @{name} : $@convention(thin) (Double, Double, Int) -> (Double, Double) {{",
+            "bb0(%x0 : $Double, %y0 : $Double, %n : $Int):",
+            f"  %f = function_ref @f : {FN}",
+            *([f"  %g = gradient [wrt 0, 1] %f : {FN}"] if grad else []),
+            "  %zero = integer_literal $Int, 0",
+            "  %one = integer_literal $Int, 1",
+            "  %c1 = float_literal $Double, 1.0",
+            "  %c05 = float_literal $Double, 0.5",
+            "  %c002 = float_literal $Double, 0.02",
+            "  %c001 = float_literal $Double, 0.01",
+            "  br bb1(%zero : $Int, %x0 : $Double, %y0 : $Double)",
+            "bb1(%i : $Int, %x : $Double, %y : $Double):",
+            '  %more = builtin "cmp_slt"(%i : $Int, %n : $Int) : $Bool',
+            "  cond_br %more, bb2, bb3",
+            "bb2:",
+            *call,
+            '  %sa = builtin "sin"(%a : $Double) : $Double',
+            '  %ha = builtin "fmul"(%sa : $Double, %c05 : $Double) : $Double',
+            '  %x1 = builtin "fadd"(%ha : $Double, %c1 : $Double) : $Double',
+            f'  %cb = builtin "cos"({b} : $Double) : $Double',
+            '  %hb = builtin "fmul"(%cb : $Double, %c001 : $Double) : $Double',
+            '  %y1 = builtin "fadd"(%hb : $Double, %c002 : $Double) : $Double',
+            '  %j = builtin "add"(%i : $Int, %one : $Int) : $Int',
+            "  br bb1(%j : $Int, %x1 : $Double, %y1 : $Double)",
+            "bb3:",
+            "  %out = tuple (%x : $Double, %y : $Double)",
+            "  return %out : $(Double, Double)",
+            "}",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def called_loops_python(namespace: dict[str, Any]) -> dict[str, Callable[[float, float, int], Any]]:
+    """(e) in plain Python: the same loops around ``f``, around ``f_vjp`` and ``f_pb`` (a forward
+    pass keeping a tape, and a reverse sweep reading it), and around ``f_grad`` (both sweeps in
+    one function, values in locals: no tape)."""
+    f, f_vjp, f_pb, f_grad = (namespace[k] for k in ("f", "f_vjp", "f_pb", "f_grad"))
+    sin, cos = math.sin, math.cos
+
+    def primal_loop(x: float, y: float, n: int) -> tuple[float, float]:
+        for _ in range(n):
+            r = f(x, y)
+            x, y = sin(r) * 0.5 + 1.0, cos(r) * 0.01 + 0.02
+        return x, y
+
+    def taped_loop(x: float, y: float, n: int) -> tuple[float, float]:
+        for _ in range(n):
+            dx, dy = f_pb(1.0, f_vjp(x, y)[1])
+            x, y = sin(dx) * 0.5 + 1.0, cos(dy) * 0.01 + 0.02
+        return x, y
+
+    def grad_loop(x: float, y: float, n: int) -> tuple[float, float]:
+        for _ in range(n):
+            dx, dy = f_grad(x, y)
+            x, y = sin(dx) * 0.5 + 1.0, cos(dy) * 0.01 + 0.02
+        return x, y
+
+    return {"primal": primal_loop, "taped": taped_loop, "grad": grad_loop}
+
+
+def gc_paused(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` with the cyclic GC paused, as ``Program.call_compiled`` runs the interpreter."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return fn(*args)
+    finally:
+        if collecting:
+            gc.enable()
+
+
 def optional_module(name: str) -> Any:
     """``name`` imported, or None when it is not installed."""
     try:
@@ -1018,6 +1128,39 @@ class Loop:
         self.bytes_per_trip = bytes_per_trip
 
 
+class Called:
+    """(e): both loops, ours and plain Python's, each timed at two trip counts; what the checks
+    found; and the instructions a gradient call runs over a primal call's."""
+
+    VARIANTS = ("interp gradient", "interp primal", "python tape", "python no tape", "python primal")
+
+    def __init__(
+        self, bench: Bench, trips: tuple[int, int], errors: dict[str, float], steps_ratio: float
+    ) -> None:
+        self.bench = bench
+        self.trips = trips
+        self.errors = errors
+        self.steps_ratio = steps_ratio
+
+    @staticmethod
+    def variant(name: str, trips: int) -> str:
+        return f"{name}, {trips:,} calls"
+
+    def per_call(self, name: str) -> list[float]:
+        """Seconds per call, round by round: the difference between the two trip counts' times
+        over the difference of the counts, so that what a run costs once (the call from Python,
+        the conversions, the loop's set-up) cancels."""
+        short, long = self.trips
+        samples = self.bench.samples
+        return [
+            (b - a) / (long - short)
+            for a, b in zip(samples[self.variant(name, short)], samples[self.variant(name, long)])
+        ]
+
+    def ratio(self, ours: str, baseline: str) -> list[float]:
+        return [a / b for a, b in zip(self.per_call(ours), self.per_call(baseline))]
+
+
 class Setup:
     """Every workload generated, verified, differentiated, compiled and checked, ready to time."""
 
@@ -1035,6 +1178,7 @@ class Setup:
         self.c = self.pass_bench(PASS_SIZES_QUICK if quick else PASS_SIZES, pass_limit)
         self.c_blocks = self.blocks_bench(BLOCK_SIZES_QUICK if quick else BLOCK_SIZES, pass_limit)
         self.d = self.loop()
+        self.e = self.called()
 
     def scalar(self, key: str, label: str, functions: list[ScalarFunction]) -> Scalar:
         top = functions[0]
@@ -1189,6 +1333,73 @@ class Setup:
         self.profiled["loop"] = partial(program.call_compiled, grad, [x, trips])
         return Loop(b, bytes_per_trip)
 
+    def called(self) -> Called:
+        """(e): ``gradient [wrt 0, 1]`` of a 100-link chain called in a SIL loop, against the same
+        loop calling the primal, through ``Program.call_compiled`` (as ``silopt --run`` runs
+        ``@grad_loop``); next to plain Python's loops. Checked first: one gradient against the
+        hand-written sweeps, forward mode and finite differences, and the loops after 0, 1, 7 and
+        100 trips against plain Python's (the primal's bit for bit)."""
+        label = "(e) a gradient called in a loop"
+        f = sine_chain()
+        module = differentiated(called_loop_sil(f), label)
+        program = Program(module, self.backend)
+        loops = {k: program.function(f"@{k}_loop") for k in ("grad", "primal")}
+        namespace = python_namespace([f], label)
+        python = called_loops_python(namespace)
+        x, y = CALLED_START
+        got = program.function("@AD__f__grad_src_0_wrt_0_1")(1, x, y)
+        references = {
+            "hand-written reverse": (namespace["f_grad"](x, y), REL_EXACT),
+            "hand-written tape": (namespace["f_pb"](1.0, namespace["f_vjp"](x, y)[1]), REL_EXACT),
+            "forward mode": (f.evaluate(x, y)[1], REL_EXACT),
+            "finite differences": (central_difference(namespace["f"], x, y), REL_FD),
+        }
+        errors = {}
+        for what, (want, rel) in references.items():
+            if not all(abs(got[k]) >= 1e-6 and close(got[k], want[k], rel) for k in (0, 1)):
+                fail(f"{label}: the gradient is {got!r} in the interpreter, {want!r} by {what}")
+            errors[what] = max(abs(got[k] - want[k]) / max(abs(got[k]), abs(want[k])) for k in (0, 1))
+        for n in (0, 1, 7, 100):
+            primal, want_primal = program.call_compiled(loops["primal"], [x, y, n]), python["primal"](x, y, n)
+            if primal != want_primal:
+                fail(
+                    f"{label}: the primal loop gives {primal!r} after {n} trips, plain Python {want_primal!r}"
+                )
+            ours = program.call_compiled(loops["grad"], [x, y, n])
+            for variant in ("taped", "grad"):
+                want = python[variant](x, y, n)
+                if not all(close(a, b, REL_EXACT) for a, b in zip(ours, want)):
+                    fail(f"{label}: the gradient loop gives {ours!r} after {n} trips, Python {want!r}")
+        steps = {}
+        for k in ("grad", "primal"):
+            counted = Program(module, self.backend, count_steps=True)
+            counts = []
+            for n in (10, 20):
+                counted.run(f"@{k}_loop", x, y, n)
+                counts.append(int(counted.steps or 0))
+            steps[k] = counts[1] - counts[0]
+        trips = CALLED_TRIPS_QUICK if self.quick else CALLED_TRIPS
+        b = Bench(label, 1, "call")
+        for n in trips:
+            b.add(
+                Called.variant("interp gradient", n),
+                partial(program.call_compiled, loops["grad"], [x, y, n]),
+                1,
+                1,
+            )
+            b.add(
+                Called.variant("interp primal", n),
+                partial(program.call_compiled, loops["primal"], [x, y, n]),
+                1,
+                1,
+            )
+            b.add(Called.variant("python tape", n), partial(gc_paused, python["taped"], x, y, n), 1, 1)
+            b.add(Called.variant("python no tape", n), partial(gc_paused, python["grad"], x, y, n), 1, 1)
+            b.add(Called.variant("python primal", n), partial(gc_paused, python["primal"], x, y, n), 1, 1)
+        self.benches.append(b)
+        self.profiled["called"] = partial(program.call_compiled, loops["grad"], [x, y, trips[1]])
+        return Called(b, trips, errors, steps["grad"] / steps["primal"])
+
     def pass_bench(self, sizes: Sequence[int], limit: float) -> PassBench:
         """Generate each size, and check it in a first run: the pass succeeds within the limit and
         adds a checkpoints record, and the module verifies (a verification still running after the
@@ -1324,6 +1535,17 @@ def report(setup: Setup, quick: bool) -> dict[str, Any]:
         errors = ", ".join(f"{what} {e:.0e}" for what, e in a.errors.items())
         print(f"  {a.bench.name:<26} {errors}; {a.steps_ratio:.2f}x")
 
+    e = setup.e
+    short, long = e.trips
+    print()
+    print(f"(e) A gradient called in a loop: per call, the difference between {long:,} and {short:,} calls")
+    print("    over the difference of the counts, the median over rounds:")
+    for name in Called.VARIANTS:
+        print(f"  {name:<22} {statistics.median(e.per_call(name)) * 1e6:8.2f} µs")
+    errors = ", ".join(f"{what} {err:.0e}" for what, err in e.errors.items())
+    print(f"  checks of one gradient: {errors}")
+    print(f"  a gradient call runs {e.steps_ratio:.2f}x the instructions of a primal call")
+
     print()
     print("(d) Memory the VJP's records keep (tracemalloc, the VJP's result alive), per trip:")
     print("  " + ", ".join(f"{n:,} trips {b:.0f} B" for n, b in setup.d.bytes_per_trip.items()))
@@ -1381,6 +1603,29 @@ def report(setup: Setup, quick: bool) -> dict[str, Any]:
             None,
         ),
         ("(d) loop: gradient / hand Python's", ratios((d, "interp gradient"), (d, "python gradient")), None),
+    ]
+    figures += [
+        (
+            "(e) called in a loop: gradient / primal, per call",
+            e.ratio("interp gradient", "interp primal"),
+            TARGET_CALLED,
+        ),
+        (
+            "(e) called in a loop: hand Python (tape), grad / primal",
+            e.ratio("python tape", "python primal"),
+            None,
+        ),
+        (
+            "(e) called in a loop: hand Python (no tape), grad / primal",
+            e.ratio("python no tape", "python primal"),
+            None,
+        ),
+        (
+            "(e) called in a loop: gradient / hand Python's (tape)",
+            e.ratio("interp gradient", "python tape"),
+            None,
+        ),
+        ("(e) called in a loop: primal / plain Python's", e.ratio("interp primal", "python primal"), None),
     ]
     memory = setup.d.bytes_per_trip
     few, most = min(memory), max(memory)
@@ -1510,10 +1755,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", metavar="FILE", help="also write the figures to FILE as JSON")
     ap.add_argument(
         "--profile",
-        choices=("straight", "chain", "sequence", "mlp", "pass", "blocks", "loop"),
+        choices=("straight", "chain", "sequence", "mlp", "pass", "blocks", "loop", "called"),
         help="instead of timing, run one workload under cProfile: an (a) gradient 500 times, (b) the "
         "MLP gradient (once the differentiator takes it), (c) the pass on the largest size that finished "
-        "(pass: straight-line, blocks: branching), or (d) the loop's gradient",
+        "(pass: straight-line, blocks: branching), (d) the loop's gradient, or (e) the loop calling a "
+        "gradient",
     )
     args = ap.parse_args(argv)
     backend = select_backend("numpy")
@@ -1578,6 +1824,14 @@ def main(argv: list[str] | None = None) -> int:
             "gradient_errors": {a.bench.name: a.errors for a in setup.a},
             "mlp_blocked": setup.b.blocked,
             "loop_record_bytes_per_trip": setup.d.bytes_per_trip,
+            "called_loop": {
+                "trips": list(setup.e.trips),
+                "seconds_per_call": {
+                    name: statistics.median(setup.e.per_call(name)) for name in Called.VARIANTS
+                },
+                "gradient_errors": setup.e.errors,
+                "steps_ratio": setup.e.steps_ratio,
+            },
             "mlp_missing": setup.b.missing,
             "pass": pass_json(c, "instructions"),
             "pass_blocks": pass_json(setup.c_blocks, "blocks"),

@@ -7,6 +7,11 @@ arms of a ``while True`` loop dispatched on a block number; branches assign the 
 arguments and set that number. Constants (helpers, backend operations, record classes, literal
 objects) and the functions a body refers to are closure cells of the generated function.
 
+A scalar builtin used once by the next arithmetic is written inside its user's expression
+(``interp/fusion.py``), and a call of a function called from one place, with one block and no
+other calls, is written inline, with the tuples, structs and closures that then go unread left out
+(``interp/inlining.py``): a lowered gradient runs its VJP and its pullback as one Python function.
+
 Calls pass the call depth first; a callee deeper than the limit faults at the caller's ``apply``.
 When steps are counted, each straight run of instructions (ending at a call or a terminator)
 subtracts its length from a budget kept in a local variable, synchronised with the shared budget
@@ -27,6 +32,8 @@ import numpy as np
 
 from accel.backend import CREATION_BUILTINS, ELEMENTWISE_UNARY, AllocationError, Backend, ShapeError
 from interp.faults import Fault, RunError, run_error
+from interp.fusion import ASSIGN, fused_results
+from interp.inlining import InlinePlan, Inliner
 from interp.semantics import HELPERS, scalar_template
 from interp.values import closure_wrapper
 from sil.diagnostics import Diagnostic
@@ -165,6 +172,8 @@ class Compiler:
         self._waiting: dict[str, list[Callable[[Any], None]]] = {}  # cell setters, by callee
         self.frames_per_call = _frames_per_call(module)
         """Python frames one SIL call may take: the callee's, and the closure wrappers' before it."""
+        # Counted runs compile each call as a call: their steps are charged at calls and returns.
+        self.inliner = Inliner(module) if budget is None else None
 
     def function(self, name: str) -> Callable[..., Any]:
         """The compiled form of ``@name``, compiling it and the functions it uses as values first,
@@ -219,12 +228,36 @@ class Compiler:
         while stack:
             n = stack.pop()
             order.append(n)
-            for callee in _value_references(self.module.functions[n]):
+            for callee in self._value_references(n):
                 if callee not in seen and callee not in self.compiled:
                     seen.add(callee)
                     if not self.module.functions[callee].is_declaration:
                         stack.append(callee)
         return order
+
+    def _value_references(self, name: str) -> list[str]:
+        """The functions ``@name`` refers to as values, also in the callees the inliner may write
+        into it: their references become ``@name``'s own (and a stand-in, which takes a function's
+        arguments one by one, must not become a closure's function)."""
+        found: list[str] = []
+        stack = [name]
+        seen = {name}
+        while stack:
+            fn = self.module.functions[stack.pop()]
+            found += _value_references(fn)
+            if self.inliner is None:
+                continue
+            inlinable = [
+                inst.function_name
+                for inst in fn.instructions()
+                if isinstance(inst, FunctionRefInst)
+                and inst.function_name not in seen
+                and _direct_only(inst)
+                and self.inliner.height(inst.function_name) is not None
+            ]
+            seen.update(inlinable)
+            stack += inlinable
+        return found
 
     def _stand_in(self, name: str) -> Callable[..., Any]:
         """What a caller of ``@name`` is bound to until ``@name`` is compiled (see the class)."""
@@ -272,6 +305,11 @@ class _FunctionCode:
         self._callee_vars: dict[str, str] = {}
         self.block_numbers = {b: i for i, b in enumerate(fn.blocks)}
         self.single_entry = _single_entry_blocks(fn)
+        inliner = compiler.inliner
+        self.plan = InlinePlan(functions=[fn]) if inliner is None else inliner.plan(fn)
+        self._inline_level = 0  # how many inlined calls the code being written is inside
+        self.fused = set().union(*(fused_results(f) for f in self.plan.functions))
+        self._expressions: dict[Value, str] = {}  # a fused result's expression, once emitted
         self._arms: list[Block] = []
         self._arm_set: set[Block] = set()
         self._nesting = 0
@@ -282,10 +320,16 @@ class _FunctionCode:
 
     # --- names ------------------------------------------------------------------------------
     def var(self, v: Value) -> str:
+        v = self.plan.forward.get(v, v)
         name = self.names.get(v)
         if name is None:
             name = self.names[v] = f"v{len(self.names)}"
         return name
+
+    def operand(self, v: Value) -> str:
+        """How an instruction reads ``v``: its variable, or its expression when it is fused."""
+        expression = self._expressions.get(v)
+        return self.var(v) if expression is None else expression
 
     def const(self, value: Any, hint: str = "k") -> str:
         """The name of a closure cell holding ``value`` (one cell per distinct object)."""
@@ -461,6 +505,8 @@ class _FunctionCode:
 
     # --- instructions -----------------------------------------------------------------------
     def _instruction(self, inst: Instruction) -> Iterable[str]:
+        if inst in self.plan.folded:
+            return ()
         emit = _EMITTERS.get(type(inst))
         if emit is None:
             if isinstance(inst, UNLOWERED):
@@ -469,11 +515,10 @@ class _FunctionCode:
         return emit(self, inst)
 
     def builtin(self, inst: BuiltinInst) -> list[str]:
-        ops = [self.var(o) for o in inst.operands]
-        r = self.var(inst.result)
+        ops = [self.operand(o) for o in inst.operands]
         types = [o.type for o in inst.operands]
         if isinstance(inst.type, TensorType) or any(isinstance(t, TensorType) for t in types):
-            return self._tensor_builtin(inst, r, ops)
+            return self._tensor_builtin(inst, self.var(inst.result), ops)
         operand = types[0] if types else inst.type
         assert isinstance(operand, ScalarType) and isinstance(inst.type, ScalarType)
         template = scalar_template(inst.name, operand, inst.type)
@@ -481,10 +526,14 @@ class _FunctionCode:
             raise run_error(f"the interpreter has no rule for builtin '{inst.name}' on {operand}", inst)
         for name in _helpers_of(template):
             self.helper(name)
-        site = self.compiler.site(inst) if "{site}" in template else -1
         a = ops[0] if ops else ""
         b = ops[1] if len(ops) > 1 else ""
-        return template.format(r=r, a=a, b=b, site=site).split("\n")
+        if inst.result in self.fused:  # no statement: its one user reads the expression
+            expression = template.removeprefix(ASSIGN).format(a=a, b=b)
+            self._expressions[inst.result] = f"({expression})"
+            return []
+        site = self.compiler.site(inst) if "{site}" in template else -1
+        return template.format(r=self.var(inst.result), a=a, b=b, site=site).split("\n")
 
     def _tensor_builtin(self, inst: BuiltinInst, r: str, ops: list[str]) -> list[str]:
         backend_op = self.const(self.compiler.backend.op(inst.name), "T")
@@ -504,12 +553,15 @@ class _FunctionCode:
         ]
 
     def apply(self, inst: ApplyInst) -> list[str]:
+        inlined = self.plan.inlined.get(inst)
+        if inlined is not None:
+            return self._inline(inst, inlined)
         owner = inst.callee.owner if isinstance(inst.callee, Result) else None
         if isinstance(owner, FunctionRefInst) and _direct_only(owner):  # the cell: rebound once compiled
             callee = self.callee(owner.function_name)
         else:
             callee = self.var(inst.callee)
-        args = ", ".join(["_d + 1", *[self.var(a) for a in inst.args]])
+        args = ", ".join([f"_d + {1 + self._inline_level}", *[self.var(a) for a in inst.args]])
         if _is_thick(inst.callee.type):  # a closure: (function, its bound arguments)
             args += f", {callee}[1]"
             callee += "[0]"
@@ -527,6 +579,18 @@ class _FunctionCode:
         if self.counting:
             lines.append("_left = 0")
         return lines
+
+    def _inline(self, inst: ApplyInst, callee: Function) -> list[str]:
+        """The body of a leaf callee in place of its call (see ``interp.inlining``): its
+        parameters and its result are its arguments' and its returned value's variables. The
+        depth limit and the ``called from`` note of a fault are kept as the call would keep them."""
+        self._inline_level += 1
+        lines = ["try:", f"    if _d + {self._inline_level} > _MAXD:", "        raise _DepthFault(_MAXD)"]
+        for inner in callee.blocks[0].instructions[:-1]:
+            lines += ["    " + line for line in self._instruction(inner)]
+        self._inline_level -= 1
+        site = self.compiler.site(inst)
+        return [*lines, "except _Fault as _e:", f"    _e.called_from({site})", "    raise"]
 
     def partial_apply(self, inst: PartialApplyInst) -> list[str]:
         callee = self.var(inst.callee)
