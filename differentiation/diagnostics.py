@@ -32,6 +32,7 @@ from differentiation.requests import Request, derivative_requests
 from differentiation.rules import RULES, may_broadcast
 from sil.builtins import BUILTINS
 from sil.cfg import blocks_that_return
+from sil.derivative_types import several_results
 from sil.diagnostics import Diagnostic, SILError, Span, note
 from sil.instructions import (
     ApplyInst,
@@ -47,7 +48,7 @@ from sil.instructions import (
 )
 from sil.ir import Block, DifferentiableAttr, Function, Instruction, Module, Result, Value
 from sil.passes import Pass, PassContext, register_pass
-from sil.types import FunctionType, TensorType, TupleType
+from sil.types import FunctionType, TensorType
 
 OPAQUE_CALLEE = "expression is not differentiable: the callee is a function value that cannot be seen through"
 
@@ -290,7 +291,7 @@ class DifferentiabilityChecker:
                 noun = f"parameter {i} of the function value"
                 self.error(inst.span, f"expression is not differentiable: {noun} is @noDerivative", context)
                 return
-        if isinstance(t.result, TupleType) and len(t.results) > 1:
+        if several_results(t.result):
             message = (
                 "cannot differentiate a call of a @differentiable function value with several results "
                 "yet: its derivatives are of result 0"
