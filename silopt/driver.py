@@ -170,6 +170,8 @@ def main(
             return _write_output(stdout, stderr, listing)
         if args.input is None:
             raise _UsageError("no input file (use '-' for standard input)")
+        if args.run is not None and args.check_derivatives:
+            raise _UsageError("--run and --check-derivatives exclude each other")
         if args.run is None and args.max_steps is not None:
             raise _UsageError("--max-steps needs --run")
         if args.run is None and args.args is not None and not args.check_derivatives:

@@ -568,6 +568,13 @@ def test_args_without_run_is_bad_usage(workdir: Path) -> None:
     assert out.status == 2 and "--max-steps needs --run" in out.stderr
 
 
+def test_run_and_check_derivatives_together_is_bad_usage(workdir: Path) -> None:
+    """Each replaces the module's printing with its own output: given both, one was ignored."""
+    out = silopt("good.sil", "--run", "@f", "--check-derivatives", "--args", "1.0")
+    assert (out.status, out.stdout) == (2, "")
+    assert "--run and --check-derivatives exclude each other" in out.stderr
+
+
 @pytest.mark.parametrize("flag", ["--max-steps", "--max-depth"])
 @pytest.mark.parametrize("value", ["0", "-4", "ten"])
 def test_limits_must_be_positive_integers(workdir: Path, flag: str, value: str) -> None:
