@@ -20,7 +20,7 @@ from sil.instructions import (
     FunctionRefInst,
     GradientInst,
 )
-from sil.ir import DifferentiableAttr, Function, FunctionAttr, Module, Result, Value
+from sil.ir import DifferentiableAttr, Function, FunctionAttr, Instruction, Module, Result, Value
 from sil.passes import Pass, PassContext, register_pass
 from sil.types import TensorType
 
@@ -29,6 +29,15 @@ def _check(module: Module) -> None:
     errors = DifferentiabilityChecker(module).check_module()
     if errors:
         raise SILError(errors)
+
+
+def _stand_in(request: Instruction, *values: Value) -> None:
+    """The instructions defining ``values`` replace ``request``: they take its place in the source,
+    so that a fault or a diagnostic at one of them (``--max-steps`` running out there, a check of
+    the bundle) points at the line the user wrote."""
+    for value in values:
+        if isinstance(value, Result) and value.owner is not None:
+            value.owner.span = request.span
 
 
 @register_pass
@@ -75,6 +84,7 @@ class Differentiation(Pass):
             bundle = b.differentiable_function(
                 request.original, request.parameters, jvp_ref, vjp_ref, request.result_indices
             )
+            _stand_in(request, jvp_ref, vjp_ref, bundle)
             request.result.replace_all_uses_with(bundle)
             request.erase()
 
@@ -111,6 +121,7 @@ class LowerGradient(Pass):
                 original.name, Config(inst.source, inst.wrt), inst.seedable, inst.preserving_result
             )
             ref = Builder.before(inst, module).function_ref(built[name])
+            _stand_in(inst, ref)
             inst.result.replace_all_uses_with(ref)
             inst.erase()
 

@@ -170,6 +170,8 @@ def main(
             return _write_output(stdout, stderr, listing)
         if args.input is None:
             raise _UsageError("no input file (use '-' for standard input)")
+        if args.run is not None and args.check_derivatives:
+            raise _UsageError("--run and --check-derivatives exclude each other")
         if args.run is None and args.max_steps is not None:
             raise _UsageError("--max-steps needs --run")
         if args.run is None and args.args is not None and not args.check_derivatives:
@@ -297,12 +299,21 @@ def _write_atomically(path: str, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file, so a failure leaves nothing half-way.
 
     The file gets the mode an existing ``path`` has, else the one ``open`` would give a new file
-    (0666 less the umask), not the temporary file's 0600."""
-    directory = os.path.dirname(os.path.abspath(path))
+    (0666 less the umask), not the temporary file's 0600. A symbolic link is written through, and
+    what is not a regular file (``/dev/full``, a pipe) is written directly: renaming over it would
+    replace the device or pipe with a file."""
+    path = os.path.realpath(path)
+    directory = os.path.dirname(path)
     try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
+        status = os.stat(path)
     except FileNotFoundError:
         mode = 0o666 & ~_umask()
+    else:
+        if not stat.S_ISREG(status.st_mode):
+            with open(path, "w", encoding="utf-8") as out:
+                out.write(text)
+            return
+        mode = stat.S_IMODE(status.st_mode)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".silopt-", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -14,6 +14,8 @@ import pytest
 from accel.numpy_backend import NumpyBackend
 from interp import Program
 from sil import parse, verify_module
+from sil.ir import Result
+from sil.passes import PassManager, registered_passes
 from silopt.run import lower_derivatives
 
 F = "@convention(thin) (Double, Double, Double) -> Double"
@@ -286,3 +288,22 @@ def test_a_registered_derivative_for_more_parameters_answers_a_bundle(
     jvp_value, differential = bundle.extract("jvp")(x, y)
     assert jvp_value == value
     assert math.isclose(differential(0.5), 0.5 * slope, rel_tol=1e-12, abs_tol=1e-15)
+
+
+def test_the_answered_bundle_stands_where_the_request_was() -> None:
+    """-differentiation replaces a bundle of a function_ref with one naming its derivatives; the
+    replacement and its references keep the request's place in the source, so what reports on them
+    (--check-derivatives, a fault) points at the line the user wrote."""
+    module = parse(ORIGINAL + extracting((0, 1), "vjp"), "bundles.sil")
+    (request,) = [
+        i for i in module.functions["vjp_0_1"].instructions() if i.opname == "differentiable_function"
+    ]
+    assert request.span is not None
+    start = request.span.start
+    PassManager([registered_passes()["differentiation"]()]).run(module)
+    (bundle,) = [
+        i for i in module.functions["vjp_0_1"].instructions() if i.opname == "differentiable_function"
+    ]
+    derivatives = [op.owner for op in bundle.operands[1:] if isinstance(op, Result) and op.owner is not None]
+    assert len(derivatives) == 2
+    assert [i.span.start if i.span else None for i in (bundle, *derivatives)] == [start] * 3

@@ -6,8 +6,10 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import stat
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -242,6 +244,29 @@ def test_an_existing_output_file_keeps_its_mode(workdir: Path) -> None:
     (workdir / "out.sil").chmod(0o644)
     assert silopt("good.sil", "-o", "out.sil").status == 0
     assert (workdir / "out.sil").stat().st_mode & 0o777 == 0o644
+
+
+def test_an_output_through_a_symbolic_link_writes_its_target(workdir: Path) -> None:
+    (workdir / "target.sil").write_text("old\n")
+    (workdir / "out.sil").symlink_to("target.sil")
+    assert silopt("good.sil", "-o", "out.sil").status == 0
+    assert (workdir / "out.sil").is_symlink()
+    assert (workdir / "target.sil").read_text(encoding="utf-8") == GOOD
+
+
+def test_an_output_that_is_not_a_regular_file_is_written_not_replaced(workdir: Path) -> None:
+    """``-o /dev/full`` or ``-o`` a pipe: renaming a temporary file over it would replace the device
+    (as root, /dev/full itself) with a file. A pipe stands in for the device here."""
+    pipe = workdir / "out.pipe"
+    os.mkfifo(pipe)
+    read: list[str] = []
+    reader = threading.Thread(target=lambda: read.append(pipe.read_text(encoding="utf-8")), daemon=True)
+    reader.start()
+    result = silopt("good.sil", "-o", "out.pipe")
+    reader.join(timeout=10)
+    assert result == Outcome(0, "", "")
+    assert stat.S_ISFIFO(os.lstat(pipe).st_mode)
+    assert read == [GOOD]
 
 
 def test_a_failing_output_write_exits_1_and_leaves_the_old_file(
@@ -541,6 +566,13 @@ def test_args_without_run_is_bad_usage(workdir: Path) -> None:
     assert out.status == 2 and "--args needs --run or --check-derivatives" in out.stderr
     out = silopt("good.sil", "--max-steps", "10")
     assert out.status == 2 and "--max-steps needs --run" in out.stderr
+
+
+def test_run_and_check_derivatives_together_is_bad_usage(workdir: Path) -> None:
+    """Each replaces the module's printing with its own output: given both, one was ignored."""
+    out = silopt("good.sil", "--run", "@f", "--check-derivatives", "--args", "1.0")
+    assert (out.status, out.stdout) == (2, "")
+    assert "--run and --check-derivatives exclude each other" in out.stderr
 
 
 @pytest.mark.parametrize("flag", ["--max-steps", "--max-depth"])
