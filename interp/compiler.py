@@ -38,6 +38,7 @@ from interp.semantics import HELPERS, scalar_template
 from interp.values import closure_wrapper
 from sil.diagnostics import Diagnostic
 from sil.instructions import (
+    EXTRACTEES,
     ApplyInst,
     BranchInst,
     BuiltinInst,
@@ -65,7 +66,6 @@ from sil.ir import Block, Function, Instruction, Module, Result, Value
 from sil.types import BOOL, FLOAT, FunctionType, ScalarType, TensorType, Type
 
 UNLOWERED = (GradientInst,)  # and a differentiable_function not yet given its derivatives
-EXTRACTEE_INDEX = {"original": 0, "jvp": 1, "vjp": 2}  # a bundle runs as (original, JVP, VJP)
 
 
 class StepsExceeded(Fault):
@@ -872,7 +872,7 @@ _EMITTERS: dict[type[Instruction], Callable[[_FunctionCode, Any], Iterable[str]]
     EnumInst: _FunctionCode.enum,
     DifferentiableFunctionInst: _FunctionCode.differentiable_function,
     DifferentiableFunctionExtractInst: lambda c, i: [
-        f"{c.var(i.result)} = {c.var(i.operands[0])}[{EXTRACTEE_INDEX[i.extractee]}]"
+        f"{c.var(i.result)} = {c.var(i.operands[0])}[{EXTRACTEES.index(i.extractee)}]"
     ],
     ReturnInst: _FunctionCode.ret,
     BranchInst: lambda c, i: c.branch_to(i.dest, i.operands),
