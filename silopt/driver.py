@@ -18,7 +18,7 @@ from typing import IO, Any
 from sil.diagnostics import Diagnostic, SILError, SourceFile, quoted
 from sil.ir import Module
 from sil.parser import parse_source
-from sil.passes import Pass, PassContext, PassManager, add_pass_provider, registered_passes
+from sil.passes import Pass, PassContext, PassManager, registered_passes
 from sil.printer import print_module
 from sil.verifier import verify_module
 from silopt.expectations import check_expectations
@@ -28,15 +28,6 @@ from silopt.expectations import check_expectations
 # interp.DEFAULT_MAX_DEPTH.
 BACKEND_NAMES = ("auto", "numpy", "cupy")
 
-# Passes outside sil/ register themselves when these modules are imported (on first lookup).
-add_pass_provider("analysis.printers")
-add_pass_provider("differentiation.diagnostics")
-add_pass_provider("differentiation.passes")
-add_pass_provider("differentiation.legacy.reverse_adjoint_params")
-add_pass_provider("differentiation.legacy.synthesize_vjp")
-add_pass_provider("differentiation.legacy.remove_primal_adjoint")
-add_pass_provider("differentiation.legacy.move_originals_into_checkpoints")
-add_pass_provider("differentiation.legacy.checkpoint_active_applies")
 DEFAULT_MAX_DEPTH = 10_000
 # The deepest --max-depth: Python's recursion limit, a C int, must hold a few frames per call.
 MAX_DEPTH = 100_000_000
