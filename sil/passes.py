@@ -1,10 +1,19 @@
-"""The pass base class, the registry passes add themselves to, and the pass manager."""
+"""The pass base class, the registry of every pass, and the pass manager.
+
+Passes add themselves to the registry with ``@register_pass`` when their module is imported. The
+registry imports those modules itself, on the first lookup, so that importing ``sil.passes`` is
+enough to list and run every pass of the library. ``sil`` imports nothing of ours, so it cannot name
+the modules of ``analysis`` and ``differentiation``: they are declared where the distribution is,
+as the entry points of the group ``sil_workbench.passes`` in ``pyproject.toml`` (one a module).
+"""
 
 from __future__ import annotations
 
+import functools
 import gc
 import importlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import ClassVar, TypeVar
 
 import attrs
@@ -47,13 +56,15 @@ class Pass:
 P = TypeVar("P", bound=type[Pass])
 
 _REGISTRY: dict[str, type[Pass]] = {}
-# Modules whose import registers passes; imported on the first registry lookup.
-_PROVIDERS: list[str] = ["sil.transforms"]
+DISTRIBUTION = "sil-workbench"
+ENTRY_POINT_GROUP = "sil_workbench.passes"
+# sil's own passes; those of the packages above it are the entry points of ENTRY_POINT_GROUP.
+_OWN_PROVIDERS = ("sil.transforms",)
 _loaded: set[str] = set()
 
 
 def register_pass(cls: P) -> P:
-    """Class decorator: make a pass available to silopt by its name."""
+    """Class decorator: make a pass available by its name (to Python code and to silopt)."""
     if not cls.name:
         raise ValueError(f"pass {cls.__name__} has no name")
     if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
@@ -62,15 +73,53 @@ def register_pass(cls: P) -> P:
     return cls
 
 
-def add_pass_provider(module_name: str) -> None:
-    """Name a module that registers passes when imported (imported lazily)."""
-    if module_name not in _PROVIDERS:
-        _PROVIDERS.append(module_name)
+@functools.cache
+def pass_providers() -> tuple[str, ...]:
+    """The modules whose import registers the library's passes: sil's own, then the entry points
+    of ``sil_workbench.passes``, read from the ``pyproject.toml`` of the source tree ``sil`` was
+    imported from, else from the installed distribution's metadata. The source tree comes first:
+    it is what runs, and an editable install's metadata is only as new as its last ``pip install``."""
+    declared = _source_tree_entry_points()
+    if declared is None:
+        declared = _installed_entry_points()
+    # In the modules' order, whichever way they were read (setuptools writes entries by name).
+    return _OWN_PROVIDERS + tuple(sorted(value.partition(":")[0].strip() for value in declared))
+
+
+def _source_tree_entry_points() -> list[str] | None:
+    """The group's entry points in the ``pyproject.toml`` beside the ``sil`` package, when that
+    file declares this distribution (None: ``sil`` is not imported from a source tree of it)."""
+    import tomllib
+
+    try:
+        with open(Path(__file__).resolve().parent.parent / "pyproject.toml", "rb") as f:
+            project = tomllib.load(f).get("project", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    if project.get("name") != DISTRIBUTION:
+        return None
+    return list(project.get("entry-points", {}).get(ENTRY_POINT_GROUP, {}).values())
+
+
+def _installed_entry_points() -> list[str]:
+    """The group's entry points in the installed distribution's metadata (none when it is not
+    installed: then only sil's own passes exist)."""
+    import importlib.metadata  # costs tens of milliseconds: only where there is no source tree
+
+    try:
+        distribution = importlib.metadata.distribution(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return []
+    return [ep.value for ep in distribution.entry_points.select(group=ENTRY_POINT_GROUP)]
 
 
 def registered_passes() -> dict[str, type[Pass]]:
-    """Every registered pass by name, sorted by name."""
-    for provider in _PROVIDERS:
+    """Every pass of the library (and any registered since), by name, sorted by name.
+
+    The first call imports every provider, not only the one a caller wants: importing a pass
+    module may register more than passes (the legacy forms' checks with the verifier, say), and a
+    pass must find them in place whichever pass is looked up first."""
+    for provider in pass_providers():
         if provider not in _loaded:
             importlib.import_module(provider)
             _loaded.add(provider)
@@ -78,6 +127,7 @@ def registered_passes() -> dict[str, type[Pass]]:
 
 
 def get_pass(name: str) -> type[Pass] | None:
+    """The pass called ``name`` (None: no such pass), with every provider loaded."""
     return registered_passes().get(name)
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -62,6 +66,120 @@ def test_registered_passes_include_dce() -> None:
     assert list(found) == sorted(found)
     assert get_pass("dce") is found["dce"]
     assert get_pass("no-such-pass") is None
+
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+# Passes of the packages above sil, which sil cannot import by name.
+PASSES_ABOVE_SIL = [
+    "print-activity",
+    "differentiation-diagnostics",
+    "differentiation",
+    "lower-gradient",
+    "reverse-adjoint-params",
+    "synthesize-vjp",
+    "checkpoint-active-applies",
+    "move-originals-into-checkpoints",
+    "remove-primal-adjoint",
+]
+
+
+def _fresh_python(code: str) -> str:
+    """The standard output of ``code`` in a new interpreter, run from the repository root."""
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+def test_importing_sil_passes_alone_makes_every_pass_available() -> None:
+    code = (
+        "import json, sys\n"
+        "from sil.passes import get_pass, registered_passes\n"
+        "found = {n: c.description for n, c in registered_passes().items()}\n"
+        "looked_up = {n: get_pass(n) is not None for n in found}\n"
+        "print(json.dumps([found, looked_up, 'silopt' in sys.modules]))\n"
+    )
+    found, looked_up, imported_silopt = json.loads(_fresh_python(code))
+    assert not imported_silopt
+    assert set(PASSES_ABOVE_SIL) | {"dce"} <= set(found)
+    assert all(looked_up.values())
+    listing = subprocess.run(
+        [sys.executable, "-m", "silopt", "--list-passes"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    width = max(map(len, found))
+    assert listing == "".join(f"{name:<{width}}  {description}\n" for name, description in found.items())
+
+
+@pytest.mark.parametrize("name", ["dce", "print-activity", "synthesize-vjp"])
+def test_looking_up_one_pass_loads_every_provider(name: str) -> None:
+    """Importing a provider may register more than its passes (checks with the verifier): they must
+    be in place whichever pass runs first."""
+    code = (
+        "import json, sys\n"
+        "from sil.passes import get_pass, pass_providers\n"
+        f"assert get_pass({name!r}) is not None\n"
+        "print(json.dumps([p for p in pass_providers() if p not in sys.modules]))\n"
+    )
+    assert json.loads(_fresh_python(code)) == []
+
+
+def _write_distribution(site: Path, entry_points: dict[str, str]) -> None:
+    """A distribution's metadata as an installer writes it, with these pass providers."""
+    info = site / "sil_workbench-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: sil-workbench\nVersion: 0.1.0\n")
+    lines = "".join(f"{name} = {module}\n" for name, module in sorted(entry_points.items()))
+    (info / "entry_points.txt").write_text(f"[{registry.ENTRY_POINT_GROUP}]\n{lines}")
+
+
+@pytest.fixture
+def providers_afresh(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """``pass_providers`` read again, as if ``sil`` were imported from an installed distribution
+    and not from this source tree; as it was after the test."""
+    monkeypatch.setattr(registry, "_source_tree_entry_points", lambda: None)
+    registry.pass_providers.cache_clear()
+    yield
+    registry.pass_providers.cache_clear()
+
+
+def test_the_source_tree_declares_the_providers_of_every_pass_above_sil() -> None:
+    providers = registry.pass_providers()
+    assert providers[0] == "sil.transforms"
+    owners = {cls.__module__ for name, cls in registered_passes().items() if name in PASSES_ABOVE_SIL}
+    assert owners <= set(providers)
+
+
+def test_an_installed_distribution_declares_the_same_providers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tomllib
+
+    from_source_tree = registry.pass_providers()
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        declared = tomllib.load(f)["project"]["entry-points"][registry.ENTRY_POINT_GROUP]
+    _write_distribution(tmp_path, declared)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "_source_tree_entry_points", lambda: None)
+    registry.pass_providers.cache_clear()
+    try:
+        assert registry.pass_providers() == from_source_tree
+    finally:
+        registry.pass_providers.cache_clear()
+
+
+@pytest.mark.usefixtures("providers_afresh")
+def test_without_a_source_tree_or_a_distribution_only_sils_passes_are_declared(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.metadata
+
+    def not_installed(name: str) -> importlib.metadata.Distribution:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", not_installed)
+    assert registry.pass_providers() == ("sil.transforms",)
 
 
 def test_register_pass_makes_it_available() -> None:

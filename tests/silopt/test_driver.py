@@ -646,7 +646,7 @@ def test_a_huge_max_depth_is_bad_usage(workdir: Path, value: str) -> None:
 
 
 def test_the_deepest_max_depth_runs(workdir: Path) -> None:
-    from silopt.driver import MAX_DEPTH
+    from silopt.arguments import MAX_DEPTH
 
     out = silopt("good.sil", "--run", "@f", "--args", "1.5", "--max-depth", str(MAX_DEPTH))
     assert (out.status, out.stdout, out.stderr) == (0, "2.25\n", "")
@@ -688,13 +688,13 @@ def test_version_names_the_tensor_backend(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_driver_constants_match_the_packages_they_stand_for() -> None:
-    """The driver names these without importing accel and interp (which import NumPy)."""
+    """silopt names these without importing accel and interp (which import NumPy)."""
     import accel
     import interp
-    from silopt import driver
+    from silopt import arguments
 
-    assert driver.BACKEND_NAMES == accel.BACKEND_NAMES
-    assert driver.DEFAULT_MAX_DEPTH == interp.DEFAULT_MAX_DEPTH
+    assert arguments.BACKEND_NAMES == accel.BACKEND_NAMES
+    assert arguments.DEFAULT_MAX_DEPTH == interp.DEFAULT_MAX_DEPTH
 
 
 def test_parsing_alone_does_not_import_numpy() -> None:
