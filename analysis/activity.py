@@ -142,6 +142,23 @@ def analyze_activity(module: Module, fn: Function, config: Config) -> ActivityIn
     return info
 
 
+class ActivityCache:
+    """The activity of each function and configuration asked for, computed once: the checks before
+    differentiation and the emitters after ask for the same ones. Valid while the functions'
+    bodies do not change (a pass that rewrites them takes a new cache)."""
+
+    def __init__(self, module: Module) -> None:
+        self.module = module
+        self._found: dict[tuple[str, Config], ActivityInfo] = {}
+
+    def __call__(self, fn: Function, config: Config) -> ActivityInfo:
+        key = (fn.name, config)
+        info = self._found.get(key)
+        if info is None or info.function is not fn:
+            info = self._found[key] = analyze_activity(self.module, fn, config)
+        return info
+
+
 def _no_derivative_results(module: Module, inst: Instruction) -> set[Value]:
     """Results that carry no derivative whatever the operands: ``@noDerivative`` fields."""
     if isinstance(inst, StructExtractInst):

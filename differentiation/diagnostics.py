@@ -22,11 +22,11 @@ A problem inside a function differentiated for a call carries a note at that cal
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import attrs
 
-from analysis.activity import ActivityInfo, Config, analyze_activity
+from analysis.activity import ActivityCache, ActivityInfo, Config
 from analysis.liveness import compute_liveness
 from differentiation.requests import NOTHING_LOWERED, Lowered, Request, derivative_requests, seen_lowered
 from differentiation.rules import RULES, may_broadcast
@@ -153,8 +153,15 @@ derivative needed."""
 class DifferentiabilityChecker:
     """Finds every problem in the functions a module asks to differentiate, and in their callees."""
 
-    def __init__(self, module: Module, lowered: Lowered = NOTHING_LOWERED) -> None:
+    def __init__(
+        self,
+        module: Module,
+        activity: Callable[[Function, Config], ActivityInfo] | None = None,
+        lowered: Lowered = NOTHING_LOWERED,
+    ) -> None:
         self.module = module
+        # The differentiation context's, so that the emitters reuse what the checks computed.
+        self.activity = ActivityCache(module) if activity is None else activity
         self.lowered = lowered  # the module is checked as it will be once these are lowered
         self.errors: list[Diagnostic] = []
         self._checked: set[tuple[str, Config, tuple[str, ...]]] = set()
@@ -194,7 +201,7 @@ class DifferentiabilityChecker:
         if key in self._checked:
             return
         self._checked.add(key)
-        info = analyze_activity(self.module, fn, config)
+        info = self.activity(fn, config)
         if len(fn.blocks) > 1:
             self._check_control_flow(fn, info, context)
         for inst in fn.instructions():

@@ -1,4 +1,10 @@
-"""``-differentiation`` and ``-lower-gradient``: answer the module's derivative requests."""
+"""``-differentiation`` and ``-lower-gradient``: answer the module's derivative requests.
+
+Each pass checks everything first (``diagnostics.py``) and changes the module only once nothing
+can stop it; the derivatives come from a differentiation context (``differentiator.py``), which
+takes back what it added should anything fail after all. A ``gradient`` is answered by a
+registered gradient form where one applies (``requests.py``; the legacy primal and adjoint), else
+through a VJP."""
 
 from __future__ import annotations
 
@@ -35,8 +41,10 @@ from sil.passes import Pass, PassContext, register_pass
 from sil.types import TensorType
 
 
-def _check(module: Module) -> None:
-    errors = DifferentiabilityChecker(module).check_module()
+def _check(d: Differentiator) -> None:
+    """Report everything that stops the module's requests, before any is answered (the activity
+    the checks compute is the context's, for its emitters)."""
+    errors = DifferentiabilityChecker(d.module, d.activity).check_module()
     if errors:
         raise SILError(errors)
 
@@ -104,8 +112,8 @@ class Differentiation(Pass):
     description = "Synthesize JVPs, VJPs, differentials and pullbacks for the module's derivative requests"
 
     def run(self, module: Module, ctx: PassContext) -> None:
-        _check(module)
         d = Differentiator(module)
+        _check(d)
         saved: list[tuple[Function, list[FunctionAttr]]] = []
         try:
             for fn in list(module.functions.values()):
@@ -181,7 +189,8 @@ class LowerGradient(Pass):
         """Everything that would stop the pass, on the module as it will be once the extracts
         ``lowered`` holds are lowered, before any change: the derivatives the gradients need, a
         gradient function's name taken by another type, a tensor result without a seed."""
-        errors = DifferentiabilityChecker(module, lowered).check_module()
+        # Its own activity, not the emitters' context's: lowering changes the functions they see.
+        errors = DifferentiabilityChecker(module, lowered=lowered).check_module()
         for original, inst in gradient_requests(module, lowered):
             name = _gradient_name(original, inst)
             existing = module.functions.get(name)
