@@ -162,10 +162,10 @@ class LowerGradient(Pass):
     def run(self, module: Module, ctx: PassContext) -> None:
         extracts = named_extracts(module)
         lowered = lowered_view(extracts)
-        if gradient_requests(module, lowered):
-            self._check(module, lowered)
+        requests = gradient_requests(module, lowered)  # the same once the extracts are lowered
+        if requests:
+            self._check(module, lowered, requests)
         _lower_extracts(extracts)
-        requests = gradient_requests(module)
         if not requests:
             return
         d = Differentiator(module)
@@ -185,13 +185,13 @@ class LowerGradient(Pass):
             inst.erase()
 
     @staticmethod
-    def _check(module: Module, lowered: Lowered) -> None:
+    def _check(module: Module, lowered: Lowered, requests: list[tuple[Function, GradientInst]]) -> None:
         """Everything that would stop the pass, on the module as it will be once the extracts
         ``lowered`` holds are lowered, before any change: the derivatives the gradients need, a
         gradient function's name taken by another type, a tensor result without a seed."""
         # Its own activity, not the emitters' context's: lowering changes the functions they see.
         errors = DifferentiabilityChecker(module, lowered=lowered).check_module()
-        for original, inst in gradient_requests(module, lowered):
+        for original, inst in requests:
             name = _gradient_name(original, inst)
             existing = module.functions.get(name)
             if existing is not None and existing.type != inst.type:
