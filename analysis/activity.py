@@ -12,6 +12,9 @@ applies, closures), so that a varied value reaching the result through, say, an 
 and the differentiation diagnostics can reject it. Two things stop it: a ``@noDerivative`` struct
 field (extracting one gives an inactive value) and a ``@noDerivative`` parameter. Control
 dependence (a ``cond_br`` on a varied condition) does not make values varied, as in Swift.
+
+``ActivityCache`` keeps each function's activity per configuration, so that the checks before
+differentiation and the emitters after compute it once (the differentiation context owns one).
 """
 
 from __future__ import annotations

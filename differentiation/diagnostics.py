@@ -18,6 +18,10 @@ differentiate, it reports:
   arguments (the trace names the predecessor, not the edge), a tensor whose tangent must cross
   blocks (a zero tangent would need its shape), a function that never returns.
 A problem inside a function differentiated for a call carries a note at that call.
+
+The activity it computes is the differentiation context's when a pass gives it one, so that the
+emitters reuse it; ``-lower-gradient`` runs it on the module as it will be once its extracts are
+lowered (``requests.Lowered``), so that it checks everything before it changes anything.
 """
 
 from __future__ import annotations
