@@ -12,6 +12,9 @@ applies, closures), so that a varied value reaching the result through, say, an 
 and the differentiation diagnostics can reject it. Two things stop it: a ``@noDerivative`` struct
 field (extracting one gives an inactive value) and a ``@noDerivative`` parameter. Control
 dependence (a ``cond_br`` on a varied condition) does not make values varied, as in Swift.
+
+``ActivityCache`` keeps each function's activity per configuration, so that the checks before
+differentiation and the emitters after compute it once (the differentiation context owns one).
 """
 
 from __future__ import annotations
@@ -140,6 +143,23 @@ def analyze_activity(module: Module, fn: Function, config: Config) -> ActivityIn
     _seed_useful(fn, config, info.useful)
     _propagate_useful(module, fn, info.useful)
     return info
+
+
+class ActivityCache:
+    """The activity of each function and configuration asked for, computed once: the checks before
+    differentiation and the emitters after ask for the same ones. Valid while the functions'
+    bodies do not change (a pass that rewrites them takes a new cache)."""
+
+    def __init__(self, module: Module) -> None:
+        self.module = module
+        self._found: dict[tuple[str, Config], ActivityInfo] = {}
+
+    def __call__(self, fn: Function, config: Config) -> ActivityInfo:
+        key = (fn.name, config)
+        info = self._found.get(key)
+        if info is None or info.function is not fn:
+            info = self._found[key] = analyze_activity(self.module, fn, config)
+        return info
 
 
 def _no_derivative_results(module: Module, inst: Instruction) -> set[Value]:

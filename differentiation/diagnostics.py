@@ -18,18 +18,21 @@ differentiate, it reports:
   arguments (the trace names the predecessor, not the edge), a tensor whose tangent must cross
   blocks (a zero tangent would need its shape), a function that never returns.
 A problem inside a function differentiated for a call carries a note at that call.
+
+The activity it computes is the differentiation context's when a pass gives it one, so that the
+emitters reuse it; ``-lower-gradient`` runs it on the module as it will be once its extracts are
+lowered (``requests.Lowered``), so that it checks everything before it changes anything.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import attrs
 
-from analysis.activity import ActivityInfo, Config, analyze_activity
+from analysis.activity import ActivityCache, ActivityInfo, Config
 from analysis.liveness import compute_liveness
-from differentiation.legacy.pairs import legacy_pair
-from differentiation.requests import Request, derivative_requests
+from differentiation.requests import NOTHING_LOWERED, Lowered, Request, derivative_requests, seen_lowered
 from differentiation.rules import RULES, may_broadcast
 from sil import derivative_types as dt
 from sil.builtins import BUILTINS
@@ -42,7 +45,6 @@ from sil.instructions import (
     DifferentiableFunctionInst,
     EnumInst,
     FunctionRefInst,
-    GradientInst,
     PartialApplyInst,
     StructInst,
     ThinToThickFunctionInst,
@@ -63,13 +65,14 @@ class ResolvedCallee:
     arguments: tuple[Value, ...]
 
 
-def _unwrap_callee(apply: ApplyInst) -> tuple[Value, list[Value]]:
+def _unwrap_callee(apply: ApplyInst, lowered: Lowered) -> tuple[Value, list[Value]]:
     """The function value behind an apply's callee, seen through ``thin_to_thick_function``,
     ``partial_application`` (whose bound arguments come back too) and the ``[original]`` of a
-    ``differentiable_function`` still to be differentiated (which asks the same derivatives)."""
+    ``differentiable_function`` still to be differentiated (which asks the same derivatives);
+    each as it will be once the extracts ``lowered`` holds are."""
     callee = apply.callee
     bound: list[Value] = []
-    while isinstance(callee, Result):
+    while isinstance(callee := seen_lowered(callee, lowered), Result):
         owner = callee.owner
         if isinstance(owner, ThinToThickFunctionInst):
             callee = owner.operands[0]
@@ -94,10 +97,12 @@ def _requested(extract: DifferentiableFunctionExtractInst) -> Value | None:
     return None
 
 
-def resolve_callee(module: Module, apply: ApplyInst) -> ResolvedCallee | None:
+def resolve_callee(
+    module: Module, apply: ApplyInst, lowered: Lowered = NOTHING_LOWERED
+) -> ResolvedCallee | None:
     """The function behind an apply's callee (a ``function_ref``, possibly made thick or partially
     applied), or None when it is a function value (a parameter, a loaded closure…)."""
-    callee, bound = _unwrap_callee(apply)
+    callee, bound = _unwrap_callee(apply, lowered)
     if isinstance(callee, Result) and isinstance(callee.owner, FunctionRefInst):
         fn = module.functions.get(callee.owner.function_name)
         return None if fn is None else ResolvedCallee(fn, (*apply.args, *bound))
@@ -126,9 +131,9 @@ class BundleCallee:
         return dt.resolve_sources(module, t.plain(), None)
 
 
-def resolve_bundle_callee(apply: ApplyInst) -> BundleCallee | None:
+def resolve_bundle_callee(apply: ApplyInst, lowered: Lowered = NOTHING_LOWERED) -> BundleCallee | None:
     """The ``@differentiable`` function value whose original an apply calls, if it does."""
-    callee, bound = _unwrap_callee(apply)
+    callee, bound = _unwrap_callee(apply, lowered)
     owner = callee.owner if isinstance(callee, Result) else None
     if isinstance(owner, DifferentiableFunctionExtractInst) and owner.extractee == "original":
         return BundleCallee(owner.operands[0], (*apply.args, *bound))
@@ -152,16 +157,22 @@ derivative needed."""
 class DifferentiabilityChecker:
     """Finds every problem in the functions a module asks to differentiate, and in their callees."""
 
-    def __init__(self, module: Module) -> None:
+    def __init__(
+        self,
+        module: Module,
+        activity: Callable[[Function, Config], ActivityInfo] | None = None,
+        lowered: Lowered = NOTHING_LOWERED,
+    ) -> None:
         self.module = module
+        # The differentiation context's, so that the emitters reuse what the checks computed.
+        self.activity = ActivityCache(module) if activity is None else activity
+        self.lowered = lowered  # the module is checked as it will be once these are lowered
         self.errors: list[Diagnostic] = []
         self._checked: set[tuple[str, Config, tuple[str, ...]]] = set()
 
     def check_module(self) -> list[Diagnostic]:
-        for request in derivative_requests(self.module):
+        for request in derivative_requests(self.module, self.lowered):
             fn, config, site = request.function, request.config, request.site
-            if isinstance(site, GradientInst) and legacy_pair(self.module, fn, config) is not None:
-                continue  # a legacy pair answers it as it is
             missing = request.unanswered(self.module)
             if not missing:
                 continue
@@ -194,7 +205,7 @@ class DifferentiabilityChecker:
         if key in self._checked:
             return
         self._checked.add(key)
-        info = analyze_activity(self.module, fn, config)
+        info = self.activity(fn, config)
         if len(fn.blocks) > 1:
             self._check_control_flow(fn, info, context)
         for inst in fn.instructions():
@@ -229,7 +240,10 @@ class DifferentiabilityChecker:
             return
         calls: dict[Instruction, Sequence[Value]] = {}  # what calls use through closures
         for inst in fn.instructions():
-            if isinstance(inst, ApplyInst) and (resolved := resolve_callee(self.module, inst)) is not None:
+            if (
+                isinstance(inst, ApplyInst)
+                and (resolved := resolve_callee(self.module, inst, self.lowered)) is not None
+            ):
                 calls[inst] = resolved.arguments
         liveness = compute_liveness(fn, info.is_active, calls, returning)
         for block in fn.blocks:
@@ -292,9 +306,9 @@ class DifferentiabilityChecker:
         """Report what stops the call's derivative, or return the callee to check for it."""
         if not self._carries_derivative(inst, info):
             return None
-        resolved = resolve_callee(self.module, inst)
+        resolved = resolve_callee(self.module, inst, self.lowered)
         if resolved is None:
-            through = resolve_bundle_callee(inst)
+            through = resolve_bundle_callee(inst, self.lowered)
             if through is None:
                 self.error(inst.span, OPAQUE_CALLEE, context)
             else:

@@ -1,105 +1,61 @@
-"""The differentiator: answers derivative requests, synthesizing each derivative once, and can
-take back everything it added (a pass that fails leaves the module as it was)."""
+"""The differentiation context (Swift's ``ADContext``): it owns the derivative requests of a pass,
+the worklist of derivatives declared but not yet emitted, and the activity of each function and
+configuration, computed once for the checks and the emitters alike; and it can take back
+everything it added (a pass that fails leaves the module as it was).
+
+Requests come two ways. A pass asks through ``jvp_for``, ``vjp_for`` or ``derivative_for``: the
+derivative is declared, and the bodies of everything pending are emitted before the answer
+returns. An emitter asks through ``jvp_for_call`` or ``vjp_for_call`` while it emits a body: the
+callee's derivative is only declared (its name and type are all a call needs) and queued; the
+loop of ``emit_pending`` emits it after. The emitters never call back into emission, so a chain
+of calls, however long, is not a chain of Python frames, and a recursive function's derivative
+calls the one being emitted.
+"""
 
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING
 
-from analysis.activity import Config
+from analysis.activity import ActivityCache, ActivityInfo, Config
+from differentiation.forward import ForwardEmitter
 from differentiation.naming import jvp_name, vjp_name
+from differentiation.primal import DerivativeEmitter
 from differentiation.requests import registered_derivative
+from differentiation.reverse import ReverseEmitter
 from differentiation.thunks import subset_parameters_thunk
 from sil import derivative_types as dt
 from sil.diagnostics import SILError
 from sil.ir import Function, Module, TypeDecl
 
-if TYPE_CHECKING:
-    from differentiation.primal import DerivativeEmitter
+EMITTERS: dict[str, type[DerivativeEmitter]] = {"jvp": ForwardEmitter, "vjp": ReverseEmitter}
+DERIVATIVE_TYPES = {"jvp": dt.jvp_type, "vjp": dt.vjp_type}
+DERIVATIVE_NAMES = {"jvp": jvp_name, "vjp": vjp_name}
 
 
 class Differentiator:
-    """Synthesizes VJPs on demand, each function and configuration once.
-
-    A derivative is declared when it is requested and its body emitted from a worklist (as
-    Swift's ``ADContext`` does): a callee's derivative requested while a caller's body is emitted
-    is declared at once, so the caller can call it, and emitted after the caller. So a chain of
-    calls, however long, is not a chain of Python frames.
-    """
+    """The context of one pass's differentiation: synthesizes JVPs and VJPs on demand, each
+    function, configuration and kind once, bodies from a worklist."""
 
     def __init__(self, module: Module) -> None:
         self.module = module
-        self.vjps: dict[tuple[str, Config], Function] = {}
-        self.jvps: dict[tuple[str, Config], Function] = {}
+        self.synthesized: dict[tuple[str, Config, str], Function] = {}
         self.added_functions: list[str] = []
         self.added_types: dict[str, None] = {}  # in order; records taken back leave one by one
         self._worklist: deque[DerivativeEmitter] = deque()
-        self._emitting = False
+        self._activities = ActivityCache(module)
 
+    def activity(self, fn: Function, config: Config) -> ActivityInfo:
+        """The activity of ``fn``'s values for ``config``, computed once per request."""
+        return self._activities(fn, config)
+
+    # --- requests from a pass: answered with every pending body emitted ------------------------
     def vjp(self, fn: Function, config: Config) -> Function:
-        """The synthesized VJP of ``fn`` for ``config`` (emitted now if it is not yet)."""
-        key = (fn.name, config)
-        found = self.vjps.get(key)
-        if found is None:  # synthesized by an earlier pass?
-            earlier = self.module.functions.get(vjp_name(fn.name, config))
-            if earlier is not None and earlier.type == dt.vjp_type(
-                self.module, fn.type, config.sources, config.wrt
-            ):
-                self.vjps[key] = found = earlier
-        if found is None:
-            from differentiation.reverse import ReverseEmitter
-
-            self.vjps[key] = found = self._synthesize(ReverseEmitter(self, fn, config))
-        return found
+        """The VJP of ``fn`` for ``config`` synthesized from its body, emitted."""
+        return self._emitted(self._synthesized(fn, config, "vjp"))
 
     def jvp(self, fn: Function, config: Config) -> Function:
-        """The synthesized JVP of ``fn`` for ``config`` (emitted now if it is not yet)."""
-        key = (fn.name, config)
-        found = self.jvps.get(key)
-        if found is None:
-            earlier = self.module.functions.get(jvp_name(fn.name, config))
-            if earlier is not None and earlier.type == dt.jvp_type(
-                self.module, fn.type, config.sources, config.wrt
-            ):
-                self.jvps[key] = found = earlier
-        if found is None:
-            from differentiation.forward import ForwardEmitter
-
-            self.jvps[key] = found = self._synthesize(ForwardEmitter(self, fn, config))
-        return found
-
-    def _synthesize(self, emitter: DerivativeEmitter) -> Function:
-        """Declare ``emitter``'s derivative; emit its body, and those it requests, unless a body
-        is being emitted already (then the loop emitting it will)."""
-        derivative = emitter.declare()
-        self._worklist.append(emitter)
-        if not self._emitting:
-            self._emitting = True
-            try:
-                while self._worklist:
-                    self._worklist.popleft().emit_bodies()
-            finally:
-                self._emitting = False
-                self._worklist.clear()
-        return derivative
-
-    def derivative_for(
-        self, fn: Function, config: Config, kind: str, exact: bool = True
-    ) -> tuple[Function, tuple[int, ...]]:
-        """The derivative of ``kind`` ("jvp" or "vjp") a request for ``config`` uses, and the
-        parameters its linear map covers: a registered one, also one for a superset of
-        ``config.wrt`` (see ``registered_derivative``), which a request that needs exactly
-        ``config``'s type (``exact``) gets through a subset-parameters thunk; else one synthesized
-        from the body."""
-        found = registered_derivative(self.module, fn, config, kind)
-        if found is not None:
-            registered, covered = found
-            if exact and covered != config.wrt:  # adapted to exactly config's type
-                return subset_parameters_thunk(self, fn, config, registered, covered, kind), config.wrt
-            return found
-        if fn.is_declaration:
-            raise SILError.at(fn.span, f"'@{fn.name}' has no body and no registered {kind.upper()}")
-        return (self.jvp if kind == "jvp" else self.vjp)(fn, config), config.wrt
+        """The JVP of ``fn`` for ``config`` synthesized from its body, emitted."""
+        return self._emitted(self._synthesized(fn, config, "jvp"))
 
     def jvp_for(self, fn: Function, config: Config) -> Function:
         """The JVP of ``fn`` for exactly ``config``: registered, else synthesized."""
@@ -109,20 +65,76 @@ class Differentiator:
         """The VJP of ``fn`` for exactly ``config``: registered, else synthesized."""
         return self.derivative_for(fn, config, "vjp")[0]
 
+    def derivative_for(
+        self, fn: Function, config: Config, kind: str, exact: bool = True
+    ) -> tuple[Function, tuple[int, ...]]:
+        """``lookup``'s answer, with the bodies of everything synthesized for it emitted."""
+        found = self.lookup(fn, config, kind, exact)
+        self.emit_pending()
+        return found
+
+    def emit_pending(self) -> None:
+        """Emit every declared derivative's body, first declared first; each may declare more
+        (the derivatives of what it calls), which are emitted in turn."""
+        while self._worklist:
+            self._worklist.popleft().emit_bodies()
+
+    def _emitted(self, fn: Function) -> Function:
+        self.emit_pending()
+        return fn
+
+    # --- requests from an emitter: declared now, emitted by the loop ---------------------------
     def jvp_for_call(
         self, callee: Function, wrt: tuple[int, ...], *, sources: tuple[int, ...]
     ) -> tuple[Function, tuple[int, ...]]:
         """The JVP a call of ``callee`` uses (see ``vjp_for_call``)."""
-        return self.derivative_for(callee, Config(sources, wrt), "jvp", exact=False)
+        return self.lookup(callee, Config(sources, wrt), "jvp", exact=False)
 
     def vjp_for_call(
         self, callee: Function, wrt: tuple[int, ...], *, sources: tuple[int, ...]
     ) -> tuple[Function, tuple[int, ...]]:
         """The VJP a call of ``callee`` uses for the arguments ``wrt`` and the results ``sources``: a
         registered one (for those or more arguments), else a synthesized one; and the arguments
-        its pullback returns tangents for."""
-        return self.derivative_for(callee, Config(sources, wrt), "vjp", exact=False)
+        its pullback returns tangents for. A synthesized one is declared; its body comes later."""
+        return self.lookup(callee, Config(sources, wrt), "vjp", exact=False)
 
+    def lookup(
+        self, fn: Function, config: Config, kind: str, exact: bool
+    ) -> tuple[Function, tuple[int, ...]]:
+        """The derivative of ``kind`` ("jvp" or "vjp") a request for ``config`` uses, and the
+        parameters its linear map covers: a registered one, also one for a superset of
+        ``config.wrt`` (see ``registered_derivative``), which a request that needs exactly
+        ``config``'s type (``exact``) gets through a subset-parameters thunk; else one synthesized
+        from the body (declared, its body pending)."""
+        found = registered_derivative(self.module, fn, config, kind)
+        if found is not None:
+            registered, covered = found
+            if exact and covered != config.wrt:  # adapted to exactly config's type
+                return subset_parameters_thunk(self, fn, config, registered, covered, kind), config.wrt
+            return found
+        if fn.is_declaration:
+            raise SILError.at(fn.span, f"'@{fn.name}' has no body and no registered {kind.upper()}")
+        return self._synthesized(fn, config, kind), config.wrt
+
+    def _synthesized(self, fn: Function, config: Config, kind: str) -> Function:
+        """The derivative of ``kind`` of ``fn`` for ``config`` synthesized from its body: one an
+        earlier pass made, or one declared now and queued for emission."""
+        key = (fn.name, config, kind)
+        found = self.synthesized.get(key)
+        if found is None:
+            earlier = self.module.functions.get(DERIVATIVE_NAMES[kind](fn.name, config))
+            if earlier is not None and earlier.type == DERIVATIVE_TYPES[kind](
+                self.module, fn.type, config.sources, config.wrt
+            ):
+                found = earlier
+            else:
+                emitter = EMITTERS[kind](self, fn, config)
+                found = emitter.declare()
+                self._worklist.append(emitter)
+            self.synthesized[key] = found
+        return found
+
+    # --- what the emitters add ------------------------------------------------------------------
     def add_function(self, fn: Function) -> None:
         if fn.name in self.module.functions:
             raise ValueError(f"'@{fn.name}' is already defined")
@@ -136,17 +148,17 @@ class Differentiator:
         self.added_types[decl.name] = None
 
     def remove_type(self, decl: TypeDecl) -> None:
-        """Take back a type this differentiator added."""
+        """Take back a type this context added."""
         del self.module.types[decl.name]
         del self.added_types[decl.name]
 
     def roll_back(self) -> None:
-        """Remove every function and type this differentiator added."""
+        """Remove every function and type this context added, and forget what is pending."""
         for name in self.added_functions:
             del self.module.functions[name]
         for name in self.added_types:
             del self.module.types[name]
         self.added_functions.clear()
         self.added_types.clear()
-        self.vjps.clear()
-        self.jvps.clear()
+        self.synthesized.clear()
+        self._worklist.clear()

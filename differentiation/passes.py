@@ -1,19 +1,35 @@
-"""``-differentiation`` and ``-lower-gradient``: answer the module's derivative requests."""
+"""``-differentiation`` and ``-lower-gradient``: answer the module's derivative requests.
+
+Each pass checks everything first (``diagnostics.py``) and changes the module only once nothing
+can stop it; the derivatives come from a differentiation context (``differentiator.py``), which
+takes back what it added should anything fail after all. A ``gradient`` is answered by a
+registered gradient form where one applies (``requests.py``; the legacy primal and adjoint), else
+through a VJP."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import attrs
 
 from analysis.activity import Config
 from differentiation.diagnostics import DifferentiabilityChecker
 from differentiation.differentiator import Differentiator
-from differentiation.legacy.pairs import legacy_pair
 from differentiation.naming import gradient_name
-from differentiation.requests import attribute_config, bundle_requests, gradient_requests
+from differentiation.requests import (
+    GradientParts,
+    Lowered,
+    attribute_config,
+    bundle_requests,
+    gradient_form,
+    gradient_requests,
+    lowered_view,
+    named_extracts,
+)
 from differentiation.thunks import pick_tangents
 from sil import derivative_types as dt
 from sil.builder import Builder
-from sil.diagnostics import SILError
+from sil.diagnostics import Diagnostic, SILError
 from sil.instructions import (
     DifferentiableFunctionExtractInst,
     DifferentiableFunctionInst,
@@ -25,8 +41,10 @@ from sil.passes import Pass, PassContext, register_pass
 from sil.types import TensorType
 
 
-def _check(module: Module) -> None:
-    errors = DifferentiabilityChecker(module).check_module()
+def _check(d: Differentiator) -> None:
+    """Report everything that stops the module's requests, before any is answered (the activity
+    the checks compute is the context's, for its emitters)."""
+    errors = DifferentiabilityChecker(d.module, d.activity).check_module()
     if errors:
         raise SILError(errors)
 
@@ -40,6 +58,49 @@ def _stand_in(request: Instruction, *values: Value) -> None:
             value.owner.span = request.span
 
 
+def _gradient_name(original: Function, inst: GradientInst) -> str:
+    config = Config(inst.source, inst.wrt)
+    return gradient_name(original.name, config, inst.seedable, inst.preserving_result)
+
+
+def _lower_extracts(extracts: list[tuple[DifferentiableFunctionExtractInst, int]]) -> None:
+    """Each of ``named_extracts`` becomes the value it extracts; a bundle left unused goes, and so
+    do the references to its derivatives nothing else uses."""
+    for inst, part in extracts:
+        bundle = inst.operands[0]
+        assert isinstance(bundle, Result)
+        owner = bundle.owner
+        assert isinstance(owner, DifferentiableFunctionInst)
+        inst.result.replace_all_uses_with(owner.operands[part])
+        inst.erase()
+        if not owner.result.uses:
+            references = [op for op in owner.operands[1:] if isinstance(op, Result)]
+            owner.erase()
+            for ref in references:  # the derivatives' function_refs, if nothing else uses them
+                if isinstance(ref.owner, FunctionRefInst) and not ref.uses:
+                    ref.owner.erase()
+
+
+@attrs.define
+class _ThroughVJP:
+    """A gradient through a VJP (registered or synthesized) for the parameters ``covered``: the
+    VJP gives the result and the pullback, the pullback of the seed the gradients, of which those
+    for ``wrt`` are kept."""
+
+    vjp: Function
+    covered: tuple[int, ...]
+    wrt: tuple[int, ...]
+    pullback: Value | None = None
+
+    def call(self, b: Builder, arguments: Sequence[Value]) -> Value:
+        result, self.pullback = b.destructure_tuple(b.apply(b.function_ref(self.vjp), *arguments))
+        return result
+
+    def tangents(self, b: Builder, seed: Value) -> Value:
+        assert self.pullback is not None
+        return pick_tangents(b, b.apply(self.pullback, seed), self.covered, self.wrt)
+
+
 @register_pass
 class Differentiation(Pass):
     """Answers every derivative request, after checking that all can be differentiated: the JVP
@@ -51,8 +112,8 @@ class Differentiation(Pass):
     description = "Synthesize JVPs, VJPs, differentials and pullbacks for the module's derivative requests"
 
     def run(self, module: Module, ctx: PassContext) -> None:
-        _check(module)
         d = Differentiator(module)
+        _check(d)
         saved: list[tuple[Function, list[FunctionAttr]]] = []
         try:
             for fn in list(module.functions.values()):
@@ -71,7 +132,7 @@ class Differentiation(Pass):
             ]
             for original, inst in gradient_requests(module):
                 config = Config(inst.source, inst.wrt)
-                if legacy_pair(module, original, config) is None:
+                if gradient_form(module, original, config) is None:
                     d.derivative_for(original, config, "vjp", exact=False)
         except SILError:
             for fn, attributes in reversed(saved):
@@ -99,100 +160,76 @@ class LowerGradient(Pass):
     description = "Turn gradient into calls of synthesized gradient functions, and extracts into references"
 
     def run(self, module: Module, ctx: PassContext) -> None:
-        self._lower_extracts(module)
-        requests = gradient_requests(module)
+        extracts = named_extracts(module)
+        lowered = lowered_view(extracts)
+        requests = gradient_requests(module, lowered)  # the same once the extracts are lowered
+        if requests:
+            self._check(module, lowered, requests)
+        _lower_extracts(extracts)
         if not requests:
             return
-        _check(module)
         d = Differentiator(module)
         try:
             built: dict[str, Function] = {}
             for original, inst in requests:
-                name = gradient_name(
-                    original.name, Config(inst.source, inst.wrt), inst.seedable, inst.preserving_result
-                )
+                name = _gradient_name(original, inst)
                 if name not in built:
                     built[name] = self._gradient_function(d, original, inst, name)
-        except SILError:
+        except SILError:  # the checks ran before anything changed: this would be a bug of theirs
             d.roll_back()
             raise
         for original, inst in requests:
-            name = gradient_name(
-                original.name, Config(inst.source, inst.wrt), inst.seedable, inst.preserving_result
-            )
-            ref = Builder.before(inst, module).function_ref(built[name])
+            ref = Builder.before(inst, module).function_ref(built[_gradient_name(original, inst)])
             _stand_in(inst, ref)
             inst.result.replace_all_uses_with(ref)
             inst.erase()
 
     @staticmethod
-    def _lower_extracts(module: Module) -> None:
-        """``differentiable_function_extract`` of a bundle that names its derivatives becomes the
-        value it extracts; a bundle left unused goes."""
-        for fn in module.functions.values():
-            for inst in list(fn.instructions()):
-                if not isinstance(inst, DifferentiableFunctionExtractInst):
-                    continue
-                bundle = inst.operands[0]
-                owner = bundle.owner if isinstance(bundle, Result) else None
-                if not isinstance(owner, DifferentiableFunctionInst) or len(owner.operands) != 3:
-                    continue
-                part = {"original": 0, "jvp": 1, "vjp": 2}[inst.extractee]
-                inst.result.replace_all_uses_with(owner.operands[part])
-                inst.erase()
-                if not owner.result.uses:
-                    references = [op for op in owner.operands[1:] if isinstance(op, Result)]
-                    owner.erase()
-                    for ref in references:  # the derivatives' function_refs, if nothing else uses them
-                        if isinstance(ref.owner, FunctionRefInst) and not ref.uses:
-                            ref.owner.erase()
+    def _check(module: Module, lowered: Lowered, requests: list[tuple[Function, GradientInst]]) -> None:
+        """Everything that would stop the pass, on the module as it will be once the extracts
+        ``lowered`` holds are lowered, before any change: the derivatives the gradients need, a
+        gradient function's name taken by another type, a tensor result without a seed."""
+        # Its own activity, not the emitters' context's: lowering changes the functions they see.
+        errors = DifferentiabilityChecker(module, lowered=lowered).check_module()
+        for original, inst in requests:
+            name = _gradient_name(original, inst)
+            existing = module.functions.get(name)
+            if existing is not None and existing.type != inst.type:
+                errors.append(
+                    Diagnostic("error", f"'@{name}' exists with another type than this gradient's", inst.span)
+                )
+            seed_type = dt.source_tangent(module, original.type, inst.source)
+            if existing is None and not inst.seedable and isinstance(seed_type, TensorType):
+                errors.append(
+                    Diagnostic(
+                        "error", "a gradient of a tensor result needs a seed: use [seedable]", inst.span
+                    )
+                )
+        if errors:
+            raise SILError(sorted(errors, key=lambda e: e.span.start if e.span is not None else -1))
 
     @staticmethod
     def _gradient_function(d: Differentiator, original: Function, inst: GradientInst, name: str) -> Function:
-        """``@AD__f__grad_…``: the VJP (registered or synthesized) and its pullback, or for a
-        function still in the legacy form, its primal and then its adjoint."""
+        """``@AD__f__grad_…``: the VJP (registered or synthesized) and its pullback, or what a
+        registered gradient form calls (for a function still in the legacy form, its primal and
+        then its adjoint)."""
         module = d.module
         config = Config(inst.source, inst.wrt)
         existing = module.functions.get(name)
-        if existing is not None:
-            if existing.type != inst.type:
-                raise SILError.at(inst.span, f"'@{name}' exists with another type than this gradient's")
+        if existing is not None:  # of this type: checked
             return existing
-        legacy = legacy_pair(module, original, config)
-        vjp: Function | None = None
-        covered = inst.wrt
-        if legacy is None:  # a registered VJP for more parameters answers too
-            vjp, covered = d.derivative_for(original, config, "vjp", exact=False)
+        answer: GradientParts | None = gradient_form(module, original, config)
+        if answer is None:  # a registered VJP for more parameters answers too
+            answer = _ThroughVJP(*d.derivative_for(original, config, "vjp", exact=False), inst.wrt)
         grad = Function(name, inst.type)
         d.add_function(grad)
         block = grad.add_block("bb0")
         params = [block.add_argument(t) for t in inst.type.params]
         b = Builder.at_end(block, module)
-        arguments = params[:-1] if inst.seedable else params
-        if legacy is not None:
-            primal, adjoint, form = legacy
-            checkpoints, result = b.destructure_tuple(b.apply(b.function_ref(primal), *arguments))
-        else:
-            assert vjp is not None
-            result, pullback = b.destructure_tuple(b.apply(b.function_ref(vjp), *arguments))
+        result = answer.call(b, params[:-1] if inst.seedable else params)
         seed_type = dt.source_tangent(module, original.type, inst.source)
-        seed: Value
-        if inst.seedable:
-            seed = params[-1]
-        elif isinstance(seed_type, TensorType):
-            raise SILError.at(inst.span, "a gradient of a tensor result needs a seed: use [seedable]")
-        else:
-            seed = b.float_literal(seed_type, 1.0)
-        tangents: Value
-        if legacy is not None:
-            adjoint_arguments = {
-                "original": [*arguments, checkpoints, result, seed],
-                "reversed": [seed, checkpoints, result, *arguments],
-                "moved": [seed, checkpoints],
-            }[form]
-            tangents = b.apply(b.function_ref(adjoint), *adjoint_arguments)
-        else:
-            tangents = pick_tangents(b, b.apply(pullback, seed), covered, inst.wrt)
+        seed = params[-1] if inst.seedable else b.float_literal(seed_type, 1.0)  # not a tensor: checked
+        tangents = answer.tangents(b, seed)
         if inst.preserving_result:
             parts = [tangents] if len(inst.wrt) == 1 else list(b.destructure_tuple(tangents))
             b.return_(b.tuple(result, *parts))

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from analysis.activity import Config, analyze_activity
+from analysis.activity import Config
 from differentiation.diagnostics import resolve_bundle_callee, resolve_callee
 from differentiation.naming import EXIT_BLOCK, block_label
 from differentiation.rules import RULES
@@ -143,7 +143,7 @@ class DerivativeEmitter(abc.ABC):
         self.module = differentiator.module
         self.fn = fn
         self.config = config
-        self.info = analyze_activity(self.module, fn, config)
+        self.info = differentiator.activity(fn, config)
         self.saved: dict[Instruction, list[int]] = {}  # checkpoint indices in the block's record
         self.calls: dict[Instruction, ActiveCall] = {}
         self._counts = {"partial": 0, self.linear_map_kind: 0}

@@ -3,16 +3,29 @@
 The checker (``diagnostics.py``) and the passes (``passes.py``) read requests from here, so that
 what is checked is what is emitted; every lookup of a registered derivative goes through
 ``registered_derivative``, so that a registered derivative wins wherever one answers.
+
+A form of derivative the core does not know (the legacy primal and adjoint) answers ``gradient``
+requests by registering a ``GradientForm`` (``register_gradient_form``): ``differentiation/legacy``
+does, when it is imported, as every lookup of a pass imports it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
 
 import attrs
 
 from analysis.activity import Config
 from sil import derivative_types as dt
-from sil.instructions import DifferentiableFunctionInst, FunctionRefInst, GradientInst
-from sil.ir import DifferentiableAttr, Function, Instruction, Module, Result
+from sil.builder import Builder
+from sil.instructions import (
+    DifferentiableFunctionExtractInst,
+    DifferentiableFunctionInst,
+    FunctionRefInst,
+    GradientInst,
+)
+from sil.ir import DifferentiableAttr, Function, Instruction, Module, Result, Value
 
 KINDS = ("jvp", "vjp")
 
@@ -47,6 +60,38 @@ def registered_derivative(
     return superset
 
 
+class GradientParts(Protocol):
+    """How a gradient function gets what it returns, emitted through ``b`` in it: ``call`` on the
+    original's arguments gives the original's result, then ``tangents`` of the seed the gradients
+    (for the parameters the gradient asks for)."""
+
+    def call(self, b: Builder, arguments: Sequence[Value]) -> Value: ...
+
+    def tangents(self, b: Builder, seed: Value) -> Value: ...
+
+
+GradientForm = Callable[[Module, Function, Config], GradientParts | None]
+"""What answers a ``gradient`` of a function for a configuration, if anything does."""
+
+_GRADIENT_FORMS: list[GradientForm] = []
+
+
+def register_gradient_form(form: GradientForm) -> None:
+    """Let ``form`` answer ``gradient`` requests, before a VJP is looked for or synthesized."""
+    if form not in _GRADIENT_FORMS:
+        _GRADIENT_FORMS.append(form)
+
+
+def gradient_form(module: Module, fn: Function, config: Config) -> GradientParts | None:
+    """What a registered form answers a ``gradient`` of ``fn`` for ``config`` with; None: a VJP,
+    registered or synthesized, answers it."""
+    for form in _GRADIENT_FORMS:
+        found = form(module, fn, config)
+        if found is not None:
+            return found
+    return None
+
+
 def attribute_config(module: Module, fn: Function, attr: DifferentiableAttr) -> Config:
     """What a ``[differentiable]`` attribute of ``fn`` registers or asks for, its omitted
     ``source`` and ``wrt`` resolved (SIL-SPEC §3); DerivativeTypeError where the verifier objects."""
@@ -71,14 +116,57 @@ class Request:
 
     def unanswered(self, module: Module) -> tuple[str, ...]:
         """The kinds no registered derivative answers (one for more parameters answers through
-        a subset-parameters thunk): those to synthesize from the body."""
+        a subset-parameters thunk; a registered form a ``gradient``): those to synthesize from
+        the body."""
         fn, config = self.function, self.config
+        if isinstance(self.site, GradientInst) and gradient_form(module, fn, config) is not None:
+            return ()
         return tuple(k for k in self.kinds if registered_derivative(module, fn, config, k) is None)
 
 
-def derivative_requests(module: Module) -> list[Request]:
+Lowered = Mapping[Value, Value]
+"""What -lower-gradient will replace: each ``differentiable_function_extract`` of a bundle that
+names its derivatives, by the value it extracts (``named_extracts``). A check run before the
+rewrite sees the module through it, as the emitters will see it after."""
+
+NOTHING_LOWERED: Lowered = {}
+
+
+def named_extracts(module: Module) -> list[tuple[DifferentiableFunctionExtractInst, int]]:
+    """Each ``differentiable_function_extract`` of a bundle that names its derivatives, with the
+    operand of the bundle it extracts (0 the original, 1 the JVP, 2 the VJP), in module order."""
+    found = []
+    for fn in module.functions.values():
+        for inst in fn.instructions():
+            if isinstance(inst, DifferentiableFunctionExtractInst):
+                bundle = inst.operands[0]
+                owner = bundle.owner if isinstance(bundle, Result) else None
+                if isinstance(owner, DifferentiableFunctionInst) and len(owner.operands) == 3:
+                    found.append((inst, {"original": 0, "jvp": 1, "vjp": 2}[inst.extractee]))
+    return found
+
+
+def lowered_view(extracts: list[tuple[DifferentiableFunctionExtractInst, int]]) -> Lowered:
+    """The ``Lowered`` of ``named_extracts``."""
+    view: dict[Value, Value] = {}
+    for inst, part in extracts:
+        bundle = inst.operands[0]
+        assert isinstance(bundle, Result) and bundle.owner is not None
+        view[inst.result] = bundle.owner.operands[part]
+    return view
+
+
+def seen_lowered(value: Value, lowered: Lowered) -> Value:
+    """What ``value`` will be once the extracts ``lowered`` holds are lowered."""
+    while value in lowered:
+        value = lowered[value]
+    return value
+
+
+def derivative_requests(module: Module, lowered: Lowered = NOTHING_LOWERED) -> list[Request]:
     """Every request of the module: the derivatives ``[differentiable]`` attributes of functions
-    with a body lack, then each ``differentiable_function`` and ``gradient`` of a ``function_ref``."""
+    with a body lack, then each ``differentiable_function`` and ``gradient`` of a ``function_ref``
+    (once ``lowered`` is)."""
     found = []
     for fn in list(module.functions.values()):
         if fn.is_declaration:
@@ -92,22 +180,25 @@ def derivative_requests(module: Module) -> list[Request]:
                 continue
             lacking = tuple(k for k in KINDS if getattr(attr, k) is None)
             found.append(Request(fn, config, lacking, None))
-    for original, inst, config in bundle_requests(module):
+    for original, inst, config in bundle_requests(module, lowered):
         found.append(Request(original, config, KINDS, inst))
-    for original, gradient in gradient_requests(module):
+    for original, gradient in gradient_requests(module, lowered):
         config = Config(gradient.source, gradient.wrt)
         found.append(Request(original, config, ("vjp",), gradient))
     return found
 
 
-def bundle_requests(module: Module) -> list[tuple[Function, DifferentiableFunctionInst, Config]]:
-    """Each ``differentiable_function`` of a ``function_ref`` without derivatives yet, with the
-    function it bundles (with a body or not) and the configuration it asks for."""
+def bundle_requests(
+    module: Module, lowered: Lowered = NOTHING_LOWERED
+) -> list[tuple[Function, DifferentiableFunctionInst, Config]]:
+    """Each ``differentiable_function`` of a ``function_ref`` (once ``lowered`` is) without
+    derivatives yet, with the function it bundles (with a body or not) and the configuration it
+    asks for."""
     found = []
     for fn in list(module.functions.values()):
         for inst in fn.instructions():
             if isinstance(inst, DifferentiableFunctionInst) and len(inst.operands) == 1:
-                original = _referenced(module, inst.original)
+                original = _referenced(module, seen_lowered(inst.original, lowered))
                 if original is None:
                     continue
                 try:
@@ -117,14 +208,16 @@ def bundle_requests(module: Module) -> list[tuple[Function, DifferentiableFuncti
     return found
 
 
-def gradient_requests(module: Module) -> list[tuple[Function, GradientInst]]:
-    """Each ``gradient`` of a ``function_ref``, with the function it differentiates (with a body
-    or not)."""
+def gradient_requests(
+    module: Module, lowered: Lowered = NOTHING_LOWERED
+) -> list[tuple[Function, GradientInst]]:
+    """Each ``gradient`` of a ``function_ref`` (once ``lowered`` is), with the function it
+    differentiates (with a body or not)."""
     found = []
     for fn in list(module.functions.values()):
         for inst in fn.instructions():
             if isinstance(inst, GradientInst):
-                original = _referenced(module, inst.operands[0])
+                original = _referenced(module, seen_lowered(inst.operands[0], lowered))
                 if original is not None:
                     found.append((original, inst))
     return found

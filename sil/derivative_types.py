@@ -1,7 +1,8 @@
 """The types SIL-SPEC §6 derives from an original function's type.
 
 Used by the verifier to check ``[differentiable]`` attributes, ``differentiable_function`` and
-``gradient``, and by the transforms to build what they synthesize.
+``gradient``, and by the transforms to build what they synthesize. The legacy primal and adjoint
+types are ``differentiation/legacy``'s (``forms.py``), built from these.
 """
 
 from __future__ import annotations
@@ -99,7 +100,8 @@ def source_tangent(module: Module, fn: FunctionType, source: int) -> Type:
     return tangent
 
 
-def _wrt_tangents(module: Module, fn: FunctionType, wrt: tuple[int, ...]) -> tuple[Type, ...]:
+def wrt_tangents(module: Module, fn: FunctionType, wrt: tuple[int, ...]) -> tuple[Type, ...]:
+    """The tangent types of the parameters ``wrt``, in order."""
     tangents = []
     for i in wrt:
         tangent = module.tangent_type(fn.params[i])
@@ -123,7 +125,7 @@ def jvp_type(
 ) -> FunctionType:
     """``(A, B) -> (R, @callee_guaranteed (A', B') -> R')``."""
     differential = FunctionType(
-        _wrt_tangents(module, fn, wrt), results_tangent(module, fn, sources), "callee_guaranteed"
+        wrt_tangents(module, fn, wrt), results_tangent(module, fn, sources), "callee_guaranteed"
     )
     return FunctionType(fn.params, TupleType((fn.result, differential)))
 
@@ -134,48 +136,10 @@ def vjp_type(
     """``(A, B) -> (R, @callee_guaranteed (R') -> (A', B'))``; one parameter: a bare tangent."""
     pullback = FunctionType(
         (results_tangent(module, fn, sources),),
-        tuple_or_single(_wrt_tangents(module, fn, wrt)),
+        tuple_or_single(wrt_tangents(module, fn, wrt)),
         "callee_guaranteed",
     )
     return FunctionType(fn.params, TupleType((fn.result, pullback)))
-
-
-def legacy_primal_type(fn: FunctionType, checkpoints: Type) -> FunctionType:
-    """``(A, B) -> (Checkpoints, R)``."""
-    return FunctionType(fn.params, TupleType((checkpoints, fn.result)))
-
-
-def legacy_adjoint_type(
-    module: Module, fn: FunctionType, source: int, wrt: tuple[int, ...], checkpoints: Type
-) -> FunctionType:
-    """``(A, B, Checkpoints, R, R') -> (A', B')``: original arguments, checkpoints, result, seed."""
-    params = (*fn.params, checkpoints, fn.result, source_tangent(module, fn, source))
-    return FunctionType(params, tuple_or_single(_wrt_tangents(module, fn, wrt)))
-
-
-def legacy_adjoint_forms(
-    module: Module, fn: FunctionType, source: int, wrt: tuple[int, ...], checkpoints: Type
-) -> dict[str, FunctionType]:
-    """The types an adjoint takes along the SR-9395 migration (SIL-SPEC §6): ``original``
-    ``(A, B, Checkpoints, R, R')``; ``reversed`` by -reverse-adjoint-params, ``(R', Checkpoints, R,
-    A, B)``; ``moved`` by -move-originals-into-checkpoints, ``(R', Checkpoints)``."""
-    seed = source_tangent(module, fn, source)
-    result = tuple_or_single(_wrt_tangents(module, fn, wrt))
-    return {
-        "original": FunctionType((*fn.params, checkpoints, fn.result, seed), result),
-        "reversed": FunctionType((seed, checkpoints, fn.result, *fn.params), result),
-        "moved": FunctionType((seed, checkpoints), result),
-    }
-
-
-def stated_adjoint_forms(
-    module: Module, fn: FunctionType, source: int, wrt: tuple[int, ...], checkpoints: Type, seed_first: bool
-) -> dict[str, FunctionType]:
-    """The forms of ``legacy_adjoint_forms`` that a legacy attribute allows: ``original`` where it
-    does not end in ``seed_first``, else ``reversed`` or ``moved`` (which differ in arity). The
-    attribute states the order because types cannot: ``(Float, C, Float, Float)`` reads both ways."""
-    forms = legacy_adjoint_forms(module, fn, source, wrt, checkpoints)
-    return {name: t for name, t in forms.items() if (name != "original") == seed_first}
 
 
 def gradient_type(
@@ -190,7 +154,7 @@ def gradient_type(
     gradients (after the original result, if preserving it)."""
     seed = source_tangent(module, fn, source)
     params = (*fn.params, seed) if seedable else fn.params
-    grads = _wrt_tangents(module, fn, wrt)
+    grads = wrt_tangents(module, fn, wrt)
     result = TupleType((fn.result, *grads)) if preserving_result else tuple_or_single(grads)
     return FunctionType(params, result)
 

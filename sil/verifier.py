@@ -1,10 +1,17 @@
 """The verifier: every structural and typing rule of SIL-SPEC §2–6, each violation reported as a
-diagnostic at the instruction (or declaration) that breaks it."""
+diagnostic at the instruction (or declaration) that breaks it.
+
+Differentiability attributes are checked by an ``AttributeChecker`` registered for their class:
+the core's ``[differentiable]`` here, the legacy ``[reverse_differentiable]`` by
+``differentiation/legacy``, which the verifier does not know. An attribute of a class nobody
+registered a checker for is reported, never passed unchecked."""
 
 from __future__ import annotations
 
 import collections
 import re
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 from sil import derivative_types as dt
 from sil.cfg import DominatorTree
@@ -19,12 +26,12 @@ from sil.ir import (
     Function,
     FunctionAttr,
     Instruction,
-    LegacyDifferentiableAttr,
     Module,
     Result,
     StructDecl,
     Value,
 )
+from sil.passes import registered_passes
 from sil.types import SCALARS, FunctionType, NominalType, TensorType, TupleType, Type
 
 _TYPE_NAME = re.compile(r"[A-Za-z_][\w$]*(?:\.[A-Za-z_][\w$]*)*")
@@ -40,7 +47,7 @@ class Verifier:
         self.diagnostics: list[Diagnostic] = []
         self._known_types: set[Type] = set()
         self._names_checked: dict[tuple[str, re.Pattern[str]], bool] = {}
-        self._adjoint_orders: dict[str, LegacyDifferentiableAttr] = {}  # adjoint -> first attribute
+        self._checkers: dict[type, AttributeChecker[Any]] = {}
 
     # --- reporting -----------------------------------------------------------------------------
     def error(
@@ -146,10 +153,14 @@ class Verifier:
         for attr in fn.attributes:
             if isinstance(attr, FlagAttr):
                 continue
-            stated = (attr.source,) if isinstance(attr, LegacyDifferentiableAttr) else attr.source
+            checker = self._attribute_checker(type(attr))
+            if checker is None:
+                self.error(attr.span, f"no check is registered for {type(attr).__name__} attributes")
+                continue
+            source, wrt_stated = checker.stated(attr)
             try:
-                wrt = dt.resolve_wrt(self.module, fn.type, attr.wrt)
-                sources = dt.resolve_sources(self.module, fn.type, stated)
+                wrt = dt.resolve_wrt(self.module, fn.type, wrt_stated)
+                sources = dt.resolve_sources(self.module, fn.type, source)
             except dt.DerivativeTypeError as e:
                 self.error(attr.span, f"invalid differentiability attribute: {e}")
                 continue
@@ -161,15 +172,27 @@ class Verifier:
                     [note(seen[key].span, "previous attribute here")],
                 )
             seen[key] = attr
-            if isinstance(attr, DifferentiableAttr):
-                self._check_derivative(attr, "jvp", attr.jvp, dt.jvp_type(self.module, fn.type, sources, wrt))
-                self._check_derivative(attr, "vjp", attr.vjp, dt.vjp_type(self.module, fn.type, sources, wrt))
-            else:
-                self._verify_legacy(fn, attr, wrt)
+            checker.check(fn, attr, sources, wrt)
 
-    def _check_derivative(
+    def _attribute_checker(self, cls: type) -> AttributeChecker[Any] | None:
+        """This run's checker of attributes of class ``cls``. A class none is registered for may be
+        described by a package that registers passes: loading the pass registry imports those,
+        and they register their checks as they are imported."""
+        checker = self._checkers.get(cls)
+        if checker is None:
+            make = _ATTRIBUTE_CHECKERS.get(cls)
+            if make is None:
+                registered_passes()
+                make = _ATTRIBUTE_CHECKERS.get(cls)
+                if make is None:
+                    return None
+            checker = self._checkers[cls] = make(self)
+        return checker
+
+    def check_derivative(
         self, attr: FunctionAttr, role: str, name: str | None, expected: FunctionType
     ) -> None:
+        """That the function an attribute names as its ``role`` exists and has type ``expected``."""
         if name is None:
             return
         target = self.module.functions.get(name)
@@ -180,86 +203,6 @@ class Verifier:
                 attr.span,
                 f"{role} '@{name}' has type {target.type}, but must have type {expected}",
                 [note(target.span, f"'@{name}' defined here")],
-            )
-
-    def _verify_legacy(self, fn: Function, attr: LegacyDifferentiableAttr, wrt: tuple[int, ...]) -> None:
-        checkpoints: Type | None = None
-        if attr.primal is not None:
-            primal = self.module.functions.get(attr.primal)
-            if primal is None:
-                self.error(attr.span, f"primal '@{attr.primal}' is not defined")
-            else:
-                results = primal.type.result
-                if isinstance(results, TupleType) and len(results.elements) == 2:
-                    checkpoints = results.elements[0]
-                if checkpoints is None or not isinstance(
-                    self.module.lookup_type(str(checkpoints)), StructDecl
-                ):
-                    self.error(
-                        attr.span,
-                        f"primal '@{attr.primal}' must return (Checkpoints, {fn.type.result}), "
-                        "with Checkpoints a struct",
-                    )
-                    checkpoints = None
-                else:
-                    self._check_derivative(
-                        attr, "primal", attr.primal, dt.legacy_primal_type(fn.type, checkpoints)
-                    )
-        if attr.adjoint is None:
-            if attr.seed_first:
-                self.error(
-                    attr.span, "'seed_first' states the order of an adjoint, but the attribute names none"
-                )
-            return
-        adjoint = self.module.functions.get(attr.adjoint)
-        if adjoint is None:
-            self.error(attr.span, f"adjoint '@{attr.adjoint}' is not defined")
-            return
-        self._check_stated_order(attr)
-        if checkpoints is None:
-            checkpoints = self._adjoint_checkpoints(fn, attr, adjoint)
-            if checkpoints is None:
-                return
-        forms = dt.stated_adjoint_forms(self.module, fn.type, attr.source, wrt, checkpoints, attr.seed_first)
-        if adjoint.type not in forms.values():
-            if attr.seed_first:
-                expected = (
-                    f"{forms['reversed']} (or {forms['moved']}, its originals moved into the "
-                    "checkpoints): the attribute ends in 'seed_first'"
-                )
-            else:
-                expected = f"{forms['original']}: without 'seed_first', the adjoint takes the 2018 order"
-            self.error(
-                attr.span,
-                f"adjoint '@{attr.adjoint}' has type {adjoint.type}, but must have type {expected}",
-                [note(adjoint.span, f"'@{attr.adjoint}' defined here")],
-            )
-
-    def _adjoint_checkpoints(
-        self, fn: Function, attr: LegacyDifferentiableAttr, adjoint: Function
-    ) -> Type | None:
-        """The checkpoints type an adjoint takes, where no primal tells it: after the original's
-        parameters, or after the seed where the attribute says ``seed_first``."""
-        params = adjoint.type.params
-        at = 1 if attr.seed_first else len(fn.type.params)
-        if at >= len(params):
-            self.error(attr.span, f"adjoint '@{attr.adjoint}' takes too few parameters")
-            return None
-        if isinstance(self.module.lookup_type(str(params[at])), StructDecl):
-            return params[at]
-        where = "after the seed" if attr.seed_first else "after the original's parameters"
-        self.error(attr.span, f"adjoint '@{attr.adjoint}' must take the checkpoints struct {where}")
-        return None
-
-    def _check_stated_order(self, attr: LegacyDifferentiableAttr) -> None:
-        """Attributes that share an adjoint state the same order of its parameters."""
-        assert attr.adjoint is not None
-        first = self._adjoint_orders.setdefault(attr.adjoint, attr)
-        if first.seed_first != attr.seed_first:
-            self.error(
-                attr.span,
-                f"the attributes naming adjoint '@{attr.adjoint}' disagree on 'seed_first'",
-                [note(first.span, "another attribute naming it here")],
             )
 
     # --- bodies --------------------------------------------------------------------------------
@@ -385,6 +328,55 @@ class Verifier:
                     else:
                         self.error(inst, f"{what} is not defined in this function")
             available.update(inst.results)
+
+
+A = TypeVar("A")
+
+
+class AttributeChecker(Generic[A]):
+    """How the verifier checks one class of differentiability attribute, made once per run (so it
+    may remember what it saw: attributes that share a function). The verifier resolves what the
+    attribute ``stated`` (SIL-SPEC §3) and reports duplicates; ``check`` does the rest.
+
+    Every attribute class other than flags needs one: the verifier reports an attribute it has no
+    checker for, never passes it unchecked. ``register_attribute_checker`` adds one, so that the
+    forms the core does not know (the legacy SR-9395 form) are checked by who describes them."""
+
+    def __init__(self, verifier: Verifier) -> None:
+        self.verifier = verifier
+
+    def stated(self, attr: A) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None]:
+        """The results (``source``) and parameters (``wrt``) the attribute states; None: omitted."""
+        raise NotImplementedError
+
+    def check(self, fn: Function, attr: A, sources: tuple[int, ...], wrt: tuple[int, ...]) -> None:
+        """Report what is wrong with ``attr`` of ``fn``, which differentiates ``sources`` for ``wrt``."""
+        raise NotImplementedError
+
+
+_ATTRIBUTE_CHECKERS: dict[type, Callable[[Verifier], AttributeChecker[Any]]] = {}
+
+
+def register_attribute_checker(cls: type[A], checker: Callable[[Verifier], AttributeChecker[A]]) -> None:
+    """Check attributes of class ``cls`` with ``checker`` (called once per run of the verifier)."""
+    _ATTRIBUTE_CHECKERS[cls] = checker
+
+
+class _DerivativeAttributeChecker(AttributeChecker[DifferentiableAttr]):
+    """``[differentiable … jvp @j vjp @v]``: the derivatives it names have the types of §6."""
+
+    def stated(self, attr: DifferentiableAttr) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None]:
+        return attr.source, attr.wrt
+
+    def check(
+        self, fn: Function, attr: DifferentiableAttr, sources: tuple[int, ...], wrt: tuple[int, ...]
+    ) -> None:
+        v = self.verifier
+        v.check_derivative(attr, "jvp", attr.jvp, dt.jvp_type(v.module, fn.type, sources, wrt))
+        v.check_derivative(attr, "vjp", attr.vjp, dt.vjp_type(v.module, fn.type, sources, wrt))
+
+
+register_attribute_checker(DifferentiableAttr, _DerivativeAttributeChecker)
 
 
 def recursive_structs(module: Module) -> list[tuple[list[str], Span | None]]:

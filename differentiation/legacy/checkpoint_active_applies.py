@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import attrs
 
-from analysis.activity import Config
-from differentiation.legacy.pairs import answering_vjp, legacy_form
-from differentiation.legacy.records import reread_record
-from sil import derivative_types as dt
+from differentiation.legacy.pairs import answering_vjp, legacy_form, legacy_pairs
+from differentiation.legacy.records import reread_record, rewrite_unless_refused
 from sil.builder import Builder
-from sil.diagnostics import Diagnostic, SILError
+from sil.diagnostics import Diagnostic
 from sil.instructions import (
     ApplyInst,
     DestructureStructInst,
@@ -111,16 +109,6 @@ def _returned_result(primal: Function) -> Value | None:
     return pair.owner.operands[1] if isinstance(pair, Result) and isinstance(pair.owner, TupleInst) else None
 
 
-def _vjp_of(module: Module, fn: Function, attr: LegacyDifferentiableAttr) -> Function | None:
-    """The VJP a ``[differentiable]`` attribute of ``fn`` names for what its legacy ``attr``
-    differentiates (-synthesize-vjp adds one for exactly that)."""
-    try:
-        config = Config((attr.source,), dt.resolve_wrt(module, fn.type, attr.wrt))
-    except dt.DerivativeTypeError:  # the verifier reports it
-        return None
-    return answering_vjp(module, fn, config)
-
-
 def _referenced(v: Value) -> str | None:
     if isinstance(v, Result) and isinstance(v.owner, FunctionRefInst):
         return v.owner.function_name
@@ -136,10 +124,9 @@ class CheckpointActiveApplies(Pass):
 
     def run(self, module: Module, ctx: PassContext) -> None:
         pairs: dict[str, tuple[Function, LegacyDifferentiableAttr]] = {}  # callee primal -> its function
-        for fn in module.functions.values():
-            for attr in fn.attributes:
-                if isinstance(attr, LegacyDifferentiableAttr) and attr.primal and attr.adjoint:
-                    pairs[attr.primal] = (fn, attr)
+        for fn, attr in legacy_pairs(module):
+            assert attr.primal is not None
+            pairs[attr.primal] = (fn, attr)
         rewrites: list[_Rewrite] = []
         problems: list[Diagnostic] = []
         for fn, attr in pairs.values():
@@ -157,10 +144,7 @@ class CheckpointActiveApplies(Pass):
                     problems.append(found)
                 else:
                     rewrites.append(found)
-        if problems:
-            raise SILError(problems)
-        for rewrite in rewrites:
-            self._rewrite(module, rewrite)
+        rewrite_unless_refused(rewrites, problems, lambda rewrite: self._rewrite(module, rewrite))
 
     def _plan(
         self, module: Module, pair: _Pair, call: ApplyInst, callee: Function, attr: LegacyDifferentiableAttr
@@ -170,7 +154,7 @@ class CheckpointActiveApplies(Pass):
                 "error", f"cannot checkpoint this call of '@{attr.primal}': {message}", where.span
             )
 
-        vjp = _vjp_of(module, callee, attr)
+        vjp = answering_vjp(module, callee, attr)
         if vjp is None:
             return refuse(f"'@{callee.name}' has no VJP (run -synthesize-vjp first)")
         parts = [u for u in call.result.uses if isinstance(u, DestructureTupleInst)]

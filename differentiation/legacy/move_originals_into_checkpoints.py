@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import attrs
 
-from differentiation.legacy.pairs import legacy_form
-from differentiation.legacy.records import references_to, reread_record
+from differentiation.legacy.pairs import legacy_form, legacy_pairs
+from differentiation.legacy.records import references_to, reread_record, rewrite_unless_refused
 from sil.builder import Builder
-from sil.diagnostics import Diagnostic, SILError, Span
+from sil.diagnostics import Diagnostic, Span
 from sil.instructions import (
     ApplyInst,
     FunctionRefInst,
@@ -53,16 +53,11 @@ class MoveOriginalsIntoCheckpoints(Pass):
     def run(self, module: Module, ctx: PassContext) -> None:
         plans: list[_Plan] = []
         problems: list[Diagnostic] = []
-        for fn in module.functions.values():
-            for attr in fn.attributes:
-                if isinstance(attr, LegacyDifferentiableAttr) and attr.primal and attr.adjoint:
-                    plan = self._plan(module, fn, attr, problems)
-                    if plan is not None:
-                        plans.append(plan)
-        if problems:
-            raise SILError(problems)
-        for plan in plans:
-            self._rewrite(module, plan)
+        for fn, attr in legacy_pairs(module):
+            plan = self._plan(module, fn, attr, problems)
+            if plan is not None:
+                plans.append(plan)
+        rewrite_unless_refused(plans, problems, lambda plan: self._rewrite(module, plan))
 
     def _plan(
         self, module: Module, fn: Function, attr: LegacyDifferentiableAttr, problems: list[Diagnostic]

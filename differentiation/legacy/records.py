@@ -1,10 +1,26 @@
-"""Rewriting what refers to a function or reads a record, shared by the migration passes."""
+"""Rewriting what refers to a function or reads a record, and the contract of a rewrite (refused
+whole or done whole), shared by the migration passes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from sil.builder import Builder
+from sil.diagnostics import Diagnostic, SILError
 from sil.instructions import DestructureStructInst, FunctionRefInst, StructExtractInst
 from sil.ir import Module, StructDecl, Value
+
+P = TypeVar("P")
+
+
+def rewrite_unless_refused(plans: list[P], problems: list[Diagnostic], rewrite: Callable[[P], None]) -> None:
+    """Carry out ``plans``, each found and checked before any change, unless one problem was
+    found: then report them all and change nothing."""
+    if problems:
+        raise SILError(problems)
+    for plan in plans:
+        rewrite(plan)
 
 
 def references_to(module: Module, name: str) -> list[FunctionRefInst]:

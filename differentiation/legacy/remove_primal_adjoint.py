@@ -5,9 +5,7 @@ the VJP calls. An attribute with no VJP to take over is refused (run -synthesize
 
 from __future__ import annotations
 
-from analysis.activity import Config
-from differentiation.legacy.pairs import answering_vjp
-from sil import derivative_types as dt
+from differentiation.legacy.pairs import answering_vjp, legacy_config
 from sil.diagnostics import Diagnostic, SILError
 from sil.ir import LegacyDifferentiableAttr, Module
 from sil.passes import Pass, PassContext, register_pass
@@ -25,8 +23,8 @@ class RemovePrimalAdjoint(Pass):
         for fn in module.functions.values():
             for attr in fn.attributes:
                 if isinstance(attr, LegacyDifferentiableAttr):
-                    config = Config(attr.source, dt.resolve_wrt(module, fn.type, attr.wrt))
-                    if answering_vjp(module, fn, config) is None:
+                    config = legacy_config(module, fn, attr)
+                    if answering_vjp(module, fn, attr) is None:
                         problems.append(
                             Diagnostic(
                                 "error",

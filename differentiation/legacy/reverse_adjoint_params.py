@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import attrs
 
-from differentiation.legacy.pairs import legacy_form
+from differentiation.legacy.pairs import legacy_form, legacy_pairs
 from differentiation.legacy.records import references_to
 from sil.diagnostics import Diagnostic, SILError, note
 from sil.instructions import ApplyInst, FunctionRefInst
@@ -24,14 +24,12 @@ def _original_form_adjoints(module: Module) -> list[tuple[Function, LegacyDiffer
     that does not end in ``seed_first``."""
     found = []
     seen: set[str] = set()
-    for fn in module.functions.values():
-        for attr in fn.attributes:
-            if not isinstance(attr, LegacyDifferentiableAttr) or attr.primal is None or attr.adjoint is None:
-                continue
-            adjoint = module.functions[attr.adjoint]
-            if legacy_form(module, fn, attr) == "original" and adjoint.name not in seen:
-                seen.add(adjoint.name)
-                found.append((adjoint, attr))
+    for fn, attr in legacy_pairs(module):
+        assert attr.adjoint is not None
+        adjoint = module.functions[attr.adjoint]
+        if legacy_form(module, fn, attr) == "original" and adjoint.name not in seen:
+            seen.add(adjoint.name)
+            found.append((adjoint, attr))
     return found
 
 

@@ -8,7 +8,7 @@ The function gains ``[differentiable source S wrt … vjp @AD__f__vjp_src_S_wrt_
 from __future__ import annotations
 
 from analysis.activity import Config
-from differentiation.legacy.pairs import answering_vjp, legacy_form
+from differentiation.legacy.pairs import answering_vjp, legacy_config, legacy_form, legacy_pairs
 from differentiation.naming import vjp_name
 from sil import derivative_types as dt
 from sil.builder import Builder
@@ -27,38 +27,31 @@ class SynthesizeVJP(Pass):
     def run(self, module: Module, ctx: PassContext) -> None:
         work: list[tuple[Function, LegacyDifferentiableAttr, Config, str, str]] = []
         problems: list[Diagnostic] = []
-        for fn in module.functions.values():
-            for attr in fn.attributes:
-                if (
-                    not isinstance(attr, LegacyDifferentiableAttr)
-                    or attr.primal is None
-                    or attr.adjoint is None
-                ):
-                    continue
-                config = Config(attr.source, dt.resolve_wrt(module, fn.type, attr.wrt))
-                if answering_vjp(module, fn, config) is not None:
-                    continue
-                form = legacy_form(module, fn, attr)
-                name = vjp_name(fn.name, config)
-                if form is None:  # an adjoint of a type its attribute does not state: the verifier says so
-                    continue
-                if form == "original":
-                    problems.append(
-                        Diagnostic(
-                            "error",
-                            f"cannot synthesize a VJP from '@{attr.adjoint}': "
-                            "its seed is not its first parameter (the attribute does not end in "
-                            "'seed_first')",
-                            attr.span,
-                            [note(None, "run -reverse-adjoint-params first")],
-                        )
+        for fn, attr in legacy_pairs(module):
+            config = legacy_config(module, fn, attr)
+            if answering_vjp(module, fn, attr) is not None:
+                continue
+            form = legacy_form(module, fn, attr)
+            name = vjp_name(fn.name, config)
+            if form is None:  # an adjoint of a type its attribute does not state: the verifier says so
+                continue
+            if form == "original":
+                problems.append(
+                    Diagnostic(
+                        "error",
+                        f"cannot synthesize a VJP from '@{attr.adjoint}': "
+                        "its seed is not its first parameter (the attribute does not end in "
+                        "'seed_first')",
+                        attr.span,
+                        [note(None, "run -reverse-adjoint-params first")],
                     )
-                elif name in module.functions:
-                    problems.append(
-                        Diagnostic("error", f"cannot synthesize '@{name}': the name is taken", attr.span)
-                    )
-                else:
-                    work.append((fn, attr, config, name, form))
+                )
+            elif name in module.functions:
+                problems.append(
+                    Diagnostic("error", f"cannot synthesize '@{name}': the name is taken", attr.span)
+                )
+            else:
+                work.append((fn, attr, config, name, form))
         if problems:
             raise SILError(problems)
         for fn, attr, config, name, form in work:

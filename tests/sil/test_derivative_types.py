@@ -1,4 +1,4 @@
-"""The types SIL-SPEC §6 derives from an original's type: JVP, VJP, legacy primal and adjoint,
+"""The types SIL-SPEC §6 derives from an original's type: JVP, VJP,
 ``gradient`` (with ``[seedable]`` and ``[preserving_result]``), and ``@differentiable`` bundles."""
 
 from __future__ import annotations
@@ -136,33 +136,6 @@ def test_several_sources_have_a_tuple_tangent() -> None:
     )
     with pytest.raises(dt.DerivativeTypeError, match="result 1 of type Int is not differentiable"):
         dt.results_tangent(m, original, (0, 1))
-
-
-# --- legacy primal and adjoint ----------------------------------------------------------------
-
-
-def test_legacy_primal_type() -> None:
-    cp = NominalType("f_Checkpoints")
-    assert (
-        str(dt.legacy_primal_type(fn(BINARY), cp))
-        == "@convention(thin) (Float, Float) -> (f_Checkpoints, Float)"
-    )
-
-
-def test_legacy_adjoint_type() -> None:
-    cp = NominalType("f_Checkpoints")
-    assert (
-        str(dt.legacy_adjoint_type(module(), fn(BINARY), 0, (0, 1), cp))
-        == "@convention(thin) (Float, Float, f_Checkpoints, Float, Float) -> (Float, Float)"
-    )
-
-
-def test_legacy_adjoint_with_one_parameter_returns_bare_tangent() -> None:
-    cp = NominalType("f_Checkpoints")
-    assert (
-        str(dt.legacy_adjoint_type(module(), fn(BINARY), 0, (1,), cp))
-        == "@convention(thin) (Float, Float, f_Checkpoints, Float, Float) -> Float"
-    )
 
 
 # --- gradient ------------------------------------------------------------------------------------

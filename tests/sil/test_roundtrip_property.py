@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
+from differentiation.legacy.forms import legacy_primal_type, stated_adjoint_forms
 from sil import derivative_types as dt
 from sil import parse, print_module, verify_module
 from sil.builder import Builder
@@ -363,10 +364,10 @@ class Gen:
                 if self.struct_names and r.random() < 0.7:
                     checkpoints = NominalType(r.choice(self.struct_names))
                     if r.random() < 0.7:
-                        primal = self.declare(dt.legacy_primal_type(t, checkpoints)).name
+                        primal = self.declare(legacy_primal_type(t, checkpoints)).name
                     if r.random() < 0.7:
                         seed_first = r.random() < 0.5
-                        forms = dt.stated_adjoint_forms(self.m, t, source, resolved, checkpoints, seed_first)
+                        forms = stated_adjoint_forms(self.m, t, source, resolved, checkpoints, seed_first)
                         adjoint = self.declare(r.choice(list(forms.values()))).name
                 attrs.append(LegacyDifferentiableAttr(source, wrt, primal, adjoint, seed_first))
             else:
