@@ -18,13 +18,15 @@ own) and at its return.
 A dispatch loop whose trips neither call nor can fault is also written in a prepaid copy: each
 trip takes a ticket (``for _ in _ticks``) paid for with the steps of the commonest path back
 into the loop, and a path of another length adds or refunds the difference at its end. A tight
-loop then pays for counting with one iteration of a C iterator. When the budget cannot pay for a
-whole trip, the loop goes on in the copy whose paths are charged exactly, so a --max-steps fault
-stays at its exact instruction.
+loop then pays for counting with one iteration of a C iterator. A trip longer than the price
+draws the rest from the window, and before that faults the frame's unused tickets go back to the
+budget. When the budget cannot pay for a whole trip, the loop goes on in the copy whose paths are
+charged exactly, so a --max-steps fault stays at its exact instruction.
 """
 
 from __future__ import annotations
 
+import collections
 import itertools
 import operator
 from collections.abc import Callable, Iterator
@@ -68,10 +70,19 @@ class StepBudget:
     left: int
     limit: int | None  # the --max-steps of the run; None when only counting
 
-    def refill(self, window: int, run: tuple[int, ...]) -> int:
+    def refill(
+        self, window: int, run: tuple[int, ...], tickets: Iterator[None] | None = None, price: int = 0
+    ) -> int:
         """A frame's window went below zero over the path ``run`` (site indices): charge what it
-        owes and grant a new window, or fault at the first instruction past the budget."""
+        owes and grant a new window, or fault at the first instruction past the budget.
+
+        A frame in a prepaid loop passes its ``tickets`` (of ``price`` steps each): the budget
+        they hold is the frame's too, so before a fault they are taken back, unused, and the
+        loop's trip ends its run of tickets."""
         owed = -window
+        if owed > self.left and tickets is not None:
+            self.left += price * operator.length_hint(tickets)
+            collections.deque(tickets, maxlen=0)
         if owed > self.left:
             fitted = window + len(run) + self.left  # the path's instructions the budget still covered
             self.left = 0
@@ -127,7 +138,6 @@ class _Paths:
                 out.append(Nest(node.head, self.path(node.body, run)))
             elif isinstance(node, Branches):
                 out.append(Branches([Nest(arm.head, self.path(arm.body, list(run))) for arm in node.arms]))
-                run.clear()  # every path has ended
             elif isinstance(node, Loop):
                 out += self.loop(node)
             else:
@@ -149,13 +159,16 @@ class _Charging(_Paths):
         self.site = site
         self.const = const
 
-    def charge(self, run: list[Instruction]) -> list[Node]:
+    def charge(self, run: list[Instruction], tickets: str = "") -> list[Node]:
         """Charge the steps of ``run`` to the window, and past the budget fault at the first of
-        them it did not cover."""
+        them it did not cover (``tickets``: the arguments that pass a prepaid loop's tickets)."""
         if not run:
             return []
         sites = self.const(tuple(self.site(inst) for inst in run), "run")
-        return [f"_left -= {len(run)}", Nest("if _left < 0:", [f"_left = _st.refill(_left, {sites})"])]
+        return [
+            f"_left -= {len(run)}",
+            Nest("if _left < 0:", [f"_left = _st.refill(_left, {sites}{tickets})"]),
+        ]
 
 
 class _Exact(_Charging):
@@ -197,7 +210,9 @@ class _Prepaid(_Charging):
     def settle(self, node: Node, run: list[Instruction]) -> list[Node]:
         assert isinstance(node, (Return, Trap, Goto)), "a prepaid trip neither calls nor can fault"
         short = self.price - len(run)
-        out = [f"_left += {short}"] if short > 0 else self.charge(run[self.price :])
+        out = (
+            [f"_left += {short}"] if short > 0 else self.charge(run[self.price :], f", _ticks, {self.price}")
+        )
         if isinstance(node, Return):  # give back the window and the tickets not used
             out.append(f"_st.left += _left + {self.price} * _tickets_left(_ticks)")
         return [*out, node]
