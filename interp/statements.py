@@ -34,6 +34,10 @@ class Nest:
     head: str
     body: list[Node]
 
+    def render(self, indent: str, jump: str, out: list[str]) -> None:
+        out.append(indent + self.head)
+        _render(self.body, indent + "    ", jump, out)
+
 
 @attrs.frozen(eq=False)
 class Branches:
@@ -42,12 +46,18 @@ class Branches:
 
     arms: list[Nest]
 
+    def render(self, indent: str, jump: str, out: list[str]) -> None:
+        _render(self.arms, indent, jump, out)
+
 
 @attrs.frozen(eq=False)
 class Step:
     """The instruction ``inst`` runs here (its statements follow): one step of a counted run."""
 
     inst: Instruction
+
+    def render(self, indent: str, jump: str, out: list[str]) -> None:
+        """Nothing: a step is data for metering."""
 
 
 @attrs.frozen(eq=False)
@@ -56,12 +66,18 @@ class Fallible:
 
     body: list[Node]
 
+    def render(self, indent: str, jump: str, out: list[str]) -> None:
+        _render(self.body, indent, jump, out)
+
 
 @attrs.frozen(eq=False)
 class Call:
     """Statements that call a compiled function, which counts its own steps."""
 
     body: list[Node]
+
+    def render(self, indent: str, jump: str, out: list[str]) -> None:
+        _render(self.body, indent, jump, out)
 
 
 @attrs.frozen(eq=False)
@@ -70,12 +86,18 @@ class Return:
 
     value: str
 
+    def render(self, indent: str, jump: str, out: list[str]) -> None:
+        out.append(f"{indent}return {self.value}")
+
 
 @attrs.frozen(eq=False)
 class Trap:
     """A statement that always faults (``unreachable``): the path ends."""
 
     statement: str
+
+    def render(self, indent: str, jump: str, out: list[str]) -> None:
+        out.append(indent + self.statement)
 
 
 @attrs.frozen(eq=False)
@@ -85,12 +107,18 @@ class Goto:
 
     block: int
 
+    def render(self, indent: str, jump: str, out: list[str]) -> None:
+        out.append(indent + jump.format(self.block))
+
 
 @attrs.frozen(eq=False)
 class Dispatch:
     """The arm of the block whose number is in ``_b``."""
 
     arms: list[Arm]
+
+    def render(self, indent: str, jump: str, out: list[str]) -> None:
+        _render(self.arms[0][1] if len(self.arms) == 1 else _dispatch_tree(self.arms), indent, jump, out)
 
 
 @attrs.frozen(eq=False)
@@ -99,6 +127,10 @@ class Loop:
 
     arms: list[Arm]
     head: str = "while True:"
+
+    def render(self, indent: str, jump: str, out: list[str]) -> None:
+        out.append(indent + self.head)
+        Dispatch(self.arms).render(indent + "    ", jump, out)
 
 
 def render(nodes: list[Node], numbered: bool, indent: str = "") -> list[str]:
@@ -116,25 +148,8 @@ def _render(nodes: Sequence[Node], indent: str, jump: str, out: list[str]) -> No
     for node in nodes:
         if isinstance(node, str):
             out.append(indent + node)
-        elif isinstance(node, Nest):
-            out.append(indent + node.head)
-            _render(node.body, indent + "    ", jump, out)
-        elif isinstance(node, (Fallible, Call)):
-            _render(node.body, indent, jump, out)
-        elif isinstance(node, Branches):
-            _render(node.arms, indent, jump, out)
-        elif isinstance(node, Return):
-            out.append(f"{indent}return {node.value}")
-        elif isinstance(node, Trap):
-            out.append(indent + node.statement)
-        elif isinstance(node, Goto):
-            out.append(indent + jump.format(node.block))
-        elif isinstance(node, Dispatch):
-            _render(node.arms[0][1] if len(node.arms) == 1 else _dispatch_tree(node.arms), indent, jump, out)
-        elif isinstance(node, Loop):
-            out.append(indent + node.head)
-            _render([Dispatch(node.arms)], indent + "    ", jump, out)
-        # A Step is data for metering: it renders as nothing.
+        else:
+            node.render(indent, jump, out)
 
 
 # Arms tested one after another, in the order they were found (a loop's body first); more are
