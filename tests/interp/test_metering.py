@@ -29,20 +29,15 @@ from sil.instructions import (
     UnreachableInst,
 )
 from sil.ir import Instruction, Module, Value
+from tests.interp.test_program import SOURCE as API_SOURCE
 
-SOURCE = """\
-enum Next {
-  case stop
-  case go(Int)
-}
 
-sil @square : $@convention(thin) (Int) -> Int {
-bb0(%x : $Int):
-  %y = builtin "mul"(%x : $Int, %x : $Int) : $Int
-  return %y : $Int
-}
-
-sil @sum_of_squares : $@convention(thin) (Int) -> Int {
+def summing_loop(name: str, *term: str) -> str:
+    """``@name(n)``: the sum over ``i`` in ``0..<n`` of the term that the lines ``term`` compute
+    into ``%t`` from ``%i``."""
+    body = "".join(f"  {line}\n" for line in term)
+    return f"""\
+sil @{name} : $@convention(thin) (Int) -> Int {{
 bb0(%n : $Int):
   %zero = integer_literal $Int, 0
   br bb1(%zero : $Int, %zero : $Int)
@@ -52,32 +47,34 @@ bb1(%i : $Int, %acc : $Int):
   cond_br %more, bb2, bb3
 
 bb2:
-  %sq = function_ref @square : $@convention(thin) (Int) -> Int
-  %s = apply %sq(%i) : $@convention(thin) (Int) -> Int
-  %acc2 = builtin "add"(%acc : $Int, %s : $Int) : $Int
+{body}  %acc2 = builtin "add"(%acc : $Int, %t : $Int) : $Int
   %one = integer_literal $Int, 1
   %i2 = builtin "add"(%i : $Int, %one : $Int) : $Int
   br bb1(%i2 : $Int, %acc2 : $Int)
 
 bb3:
   return %acc : $Int
+}}
+"""
+
+
+def calling(callee: str) -> tuple[str, str]:
+    """The lines of a term ``@callee(%i)``."""
+    fn_type = "$@convention(thin) (Int) -> Int"
+    return f"%f = function_ref @{callee} : {fn_type}", f"%t = apply %f(%i) : {fn_type}"
+
+
+SOURCE = (
+    """\
+enum Next {
+  case stop
+  case go(Int)
 }
 
-sil @count_down : $@convention(thin) (Int) -> Int {
-bb0(%n : $Int):
-  %zero = integer_literal $Int, 0
-  %done = builtin "cmp_sle"(%n : $Int, %zero : $Int) : $Bool
-  cond_br %done, bb1, bb2
-
-bb1:
-  return %n : $Int
-
-bb2:
-  %f = function_ref @count_down : $@convention(thin) (Int) -> Int
-  %one = integer_literal $Int, 1
-  %m = builtin "sub"(%n : $Int, %one : $Int) : $Int
-  %r = apply %f(%m) : $@convention(thin) (Int) -> Int
-  return %r : $Int
+sil @square : $@convention(thin) (Int) -> Int {
+bb0(%x : $Int):
+  %y = builtin "mul"(%x : $Int, %x : $Int) : $Int
+  return %y : $Int
 }
 
 sil @spin_to : $@convention(thin) (Int) -> Int {
@@ -98,48 +95,13 @@ bb3:
   return %i : $Int
 }
 
-sil @triangle : $@convention(thin) (Int) -> Int {
-bb0(%n : $Int):
-  %zero = integer_literal $Int, 0
-  br bb1(%zero : $Int, %zero : $Int)
-
-bb1(%i : $Int, %acc : $Int):
-  %more = builtin "cmp_slt"(%i : $Int, %n : $Int) : $Bool
-  cond_br %more, bb2, bb3
-
-bb2:
-  %spin = function_ref @spin_to : $@convention(thin) (Int) -> Int
-  %k = apply %spin(%i) : $@convention(thin) (Int) -> Int
-  %acc2 = builtin "add"(%acc : $Int, %k : $Int) : $Int
-  %one = integer_literal $Int, 1
-  %i2 = builtin "add"(%i : $Int, %one : $Int) : $Int
-  br bb1(%i2 : $Int, %acc2 : $Int)
-
-bb3:
-  return %acc : $Int
-}
-
-sil @halves : $@convention(thin) (Int) -> Int {
-bb0(%n : $Int):
-  %zero = integer_literal $Int, 0
-  br bb1(%zero : $Int, %zero : $Int)
-
-bb1(%i : $Int, %acc : $Int):
-  %more = builtin "cmp_slt"(%i : $Int, %n : $Int) : $Bool
-  cond_br %more, bb2, bb3
-
-bb2:
-  %two = integer_literal $Int, 2
-  %half = builtin "sdiv"(%i : $Int, %two : $Int) : $Int
-  %acc2 = builtin "add"(%acc : $Int, %half : $Int) : $Int
-  %one = integer_literal $Int, 1
-  %i2 = builtin "add"(%i : $Int, %one : $Int) : $Int
-  br bb1(%i2 : $Int, %acc2 : $Int)
-
-bb3:
-  return %acc : $Int
-}
-
+"""
+    + summing_loop("sum_of_squares", *calling("square"))
+    + summing_loop("triangle", *calling("spin_to"))
+    + summing_loop(
+        "halves", "%two = integer_literal $Int, 2", '%t = builtin "sdiv"(%i : $Int, %two : $Int) : $Int'
+    )
+    + """
 sil @divide_down : $@convention(thin) (Int) -> Int {
 bb0(%n : $Int):
   %zero = integer_literal $Int, 0
@@ -204,8 +166,10 @@ bb10:
   unreachable
 }
 """
+)
 
-MODULE = parse(SOURCE, "metering.sil")
+# With the programs of the API tests, for their recursive @count_down.
+MODULE = parse(SOURCE + API_SOURCE, "metering.sil")
 assert not verify_module(MODULE)
 
 
