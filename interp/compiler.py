@@ -7,34 +7,50 @@ arms of a ``while True`` loop dispatched on a block number; branches assign the 
 arguments and set that number. Constants (helpers, backend operations, record classes, literal
 objects) and the functions a body refers to are closure cells of the generated function.
 
+Code generation writes a function as a small tree of statements (``interp/statements.py``) in
+which the points where a counted run charges steps are data: each instruction's step, calls,
+returns, jumps to a dispatched block, code that can fault. When steps are counted
+(``--max-steps``), the metering layer (``interp/metering.py``) rewrites those points into the
+statements that charge them; then the tree is rendered to Python source once. An uncounted run
+renders the same tree with no counting code in it.
+
 A scalar builtin used once by the next arithmetic is written inside its user's expression
 (``interp/fusion.py``), and a call of a function called from one place, with one block and no
 other calls, is written inline, with the tuples, structs and closures that then go unread left out
 (``interp/inlining.py``): a lowered gradient runs its VJP and its pullback as one Python function.
 
 Calls pass the call depth first; a callee deeper than the limit faults at the caller's ``apply``.
-When steps are counted, each straight run of instructions (ending at a call or a terminator)
-subtracts its length from a budget kept in a local variable, synchronised with the shared budget
-around calls and returns, so that counting costs one subtraction and one test per run.
 """
 
 from __future__ import annotations
 
 import functools
-import itertools
-import operator
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
-import attrs
 import numpy as np
 
 from accel.backend import CREATION_BUILTINS, ELEMENTWISE_UNARY, AllocationError, Backend, ShapeError
 from interp.faults import Fault, RunError, run_error
 from interp.fusion import ASSIGN, fused_results
 from interp.inlining import InlinePlan, Inliner
+from interp.metering import Metering, StepBudget
 from interp.semantics import HELPERS, scalar_template
+from interp.statements import (
+    Arm,
+    Branches,
+    Call,
+    Fallible,
+    Goto,
+    Loop,
+    Nest,
+    Node,
+    Return,
+    Step,
+    Trap,
+    render,
+)
 from interp.values import closure_wrapper
 from sil.diagnostics import Diagnostic
 from sil.instructions import (
@@ -66,48 +82,6 @@ from sil.ir import Block, Function, Instruction, Module, Result, Value
 from sil.types import BOOL, FLOAT, FunctionType, ScalarType, TensorType, Type
 
 UNLOWERED = (GradientInst,)  # and a differentiable_function not yet given its derivatives
-
-
-class StepsExceeded(Fault):
-    """The --max-steps fault: every step of the budget was taken."""
-
-
-# Each frame draws steps from the shared budget in windows this small, so that its local count
-# stays among the integers CPython preallocates (-5 to 256) and counting a loop trip allocates
-# nothing: one subtraction and one test.
-STEP_WINDOW = 240
-TICKETS = 4096  # loop trips a frame pays for at a time
-
-
-@attrs.define(slots=True)
-class StepBudget:
-    """The steps a run may still take beyond the windows its frames hold."""
-
-    left: int
-    limit: int | None  # the --max-steps of the run; None when only counting
-
-    def refill(self, window: int, run: tuple[int, ...]) -> int:
-        """A frame's window went below zero over the path ``run`` (site indices): charge what it
-        owes and grant a new window, or fault at the first instruction past the budget."""
-        owed = -window
-        if owed > self.left:
-            fitted = window + len(run) + self.left  # the path's instructions the budget still covered
-            self.left = 0
-            raise StepsExceeded(run[fitted], f"the run exceeded --max-steps {self.limit}")
-        self.left -= owed
-        grant = min(STEP_WINDOW, self.left)
-        self.left -= grant
-        return grant
-
-    def prepay(self, window: int, trip_cost: int) -> tuple[int, Iterator[None] | None]:
-        """Take back a frame's window and sell it tickets for loop trips of ``trip_cost`` steps
-        each; no tickets (None) when the budget cannot pay for a whole trip."""
-        self.left += window
-        tickets = min(TICKETS, self.left // trip_cost)
-        if tickets == 0:
-            return 0, None
-        self.left -= tickets * trip_cost
-        return 0, itertools.repeat(None, tickets)
 
 
 class CallFault(Fault):
@@ -158,13 +132,10 @@ class Compiler:
         backend: Backend,
         max_depth: int,
         budget: StepBudget | None,
-        max_steps: int | None,
     ) -> None:
         self.module = module
         self.backend = backend
         self.max_depth = max_depth
-        self.budget = budget
-        self.max_steps = max_steps
         self.sites: list[Instruction] = []
         self.compiled: dict[str, Callable[..., Any]] = {}
         self.packed = _packed_functions(module)
@@ -172,6 +143,8 @@ class Compiler:
         self._waiting: dict[str, list[Callable[[Any], None]]] = {}  # cell setters, by callee
         self.frames_per_call = _frames_per_call(module)
         """Python frames one SIL call may take: the callee's, and the closure wrappers' before it."""
+        self.metering = None if budget is None else Metering(budget, self.site)
+        """Charges the steps of a counted run (see ``interp.metering``); None: steps are not counted."""
         # Counted runs compile each call as a call: their steps are charged at calls and returns.
         self.inliner = Inliner(module) if budget is None else None
 
@@ -292,12 +265,12 @@ class Compiler:
 
 
 class _FunctionCode:
-    """The Python source of one SIL function, and the constants it closes over."""
+    """The statements of one SIL function, the constants they close over, and the Python
+    function they compile to."""
 
     def __init__(self, compiler: Compiler, fn: Function, index: int) -> None:
         self.compiler = compiler
         self.fn = fn
-        self.counting = compiler.budget is not None
         self.names: dict[Value, str] = {}
         self.constants: dict[str, Any] = {}
         self._constant_ids: dict[int, str] = {}
@@ -313,10 +286,6 @@ class _FunctionCode:
         self._arms: list[Block] = []
         self._arm_set: set[Block] = set()
         self._nesting = 0
-        self._pending: list[Instruction] = []  # run on this path since the steps were last charged
-        self._prepaying = False  # emitting the arms whose trips are paid in advance
-        self._prepaid_ok = True  # no arm calls or can fault, so trips can be paid in advance
-        self._leaves: list[tuple[tuple[int, ...], bool]] = []
 
     # --- names ------------------------------------------------------------------------------
     def var(self, v: Value) -> str:
@@ -354,14 +323,16 @@ class _FunctionCode:
     # --- building ---------------------------------------------------------------------------
     def build(self) -> tuple[Callable[..., Any], tuple[Callable[[Any], None], ...]]:
         """The compiled function, and a setter of each callee's cell (in ``callees`` order)."""
-        body = self._body()
+        head, body = self._function()
+        metering = self.compiler.metering
+        if metering is not None:
+            body = metering.function(body, self.const)
         for name in ("_Fault", "_DepthFault", "_MAXD"):
             self.constants.setdefault(
                 name, {"_Fault": Fault, "_DepthFault": DepthFault, "_MAXD": self.compiler.max_depth}[name]
             )
-        if self.counting:
-            self.constants["_st"] = self.compiler.budget
-            self.constants["_tickets_left"] = operator.length_hint
+        if metering is not None:
+            self.constants.update(metering.names)
         params = ", ".join(self.constants)
         callee_vars = [self._callee_vars[c] for c in self.callees]
         lines = [f"def _factory({params}):"]
@@ -369,7 +340,9 @@ class _FunctionCode:
             lines.append(f"    {' = '.join(callee_vars)} = None")
         for v in callee_vars:  # one setter per callee's cell: rebinding one costs one call
             lines += [f"    def _set{v}(_x):", f"        nonlocal {v}", f"        {v} = _x"]
-        lines.extend("    " + line for line in body)
+        lines += ["    " + line for line in head]
+        # With one dispatched block, every jump goes to it: no block number is needed.
+        lines += render(body, len(self._arms) > 1, "        ")
         lines.append(f"    return f, ({''.join(f'_set{v}, ' for v in callee_vars)})")
         source = "\n".join(lines) + "\n"
         namespace: dict[str, Any] = {}
@@ -378,7 +351,9 @@ class _FunctionCode:
         fn.__qualname__ = fn.__name__ = f"sil_{self.fn.name}"
         return fn, setters
 
-    def _body(self) -> list[str]:
+    def _function(self) -> tuple[list[str], list[Node]]:
+        """The function's header (``def``, the depth test, the parameters), and its body: the
+        entry block, then the dispatch loop over the blocks not written in place."""
         entry = self.fn.blocks[0]
         names = [self.var(a) for a in entry.args]
         bound = self.compiler.packed.get(self.fn.name)
@@ -388,123 +363,26 @@ class _FunctionCode:
         else:  # called only through closures: the bound arguments come as one tuple
             params = ", ".join(["_d", *names[:-bound], "_bound"])
             unpack = [f"    {''.join(n + ', ' for n in names[-bound:])}= _bound"]
-        out = [f"def f({params}):", "    if _d > _MAXD:", "        raise _DepthFault(_MAXD)", *unpack]
-        if self.counting:
-            out.append("    _left = 0")  # an empty window: the first charge draws one
-        out += ["    " + line for line in self._block_lines(entry)]
-        arms: list[list[str]] = []
+        head = [f"def f({params}):", "    if _d > _MAXD:", "        raise _DepthFault(_MAXD)", *unpack]
+        body = self._block(entry)
+        arms: list[Arm] = []
         while len(arms) < len(self._arms):  # emitting an arm can add arms
-            self._pending = []
-            arms.append(self._block_lines(self._arms[len(arms)]))
-        if not arms:
-            return out
-        dispatch = self._dispatch(arms)
-        fast = self._prepaid_arms() if self.counting else None
-        if fast is None:
-            out.append("    while True:")
-            out += ["        " + line for line in dispatch]
-        else:
-            cost, fast_dispatch = fast
-            out.append(f"    _left, _ticks = _st.prepay(_left, {cost})")
-            out.append("    while _ticks is not None:")
-            out.append("        for _ in _ticks:")
-            out += ["            " + line for line in fast_dispatch]
-            out.append(f"        _left, _ticks = _st.prepay(_left, {cost})")
-            out.append("    while True:  # the budget is nearly spent: charge each path exactly")
-            out += ["        " + line for line in dispatch]
-        if len(self._arms) == 1:  # every branch goes to the one arm: no block number is needed
-            only = f"_b = {self.block_numbers[self._arms[0]]}"
-            out = [line.replace(only, "pass") if line.strip() == only else line for line in out]
-        return out
+            block = self._arms[len(arms)]
+            arms.append((self.block_numbers[block], self._block(block)))
+        if arms:
+            body.append(Loop(arms))
+        return head, body
 
-    def _dispatch(self, arms: list[list[str]]) -> list[str]:
-        """The body of the dispatch loop: the arm of the block numbered ``_b``."""
-        if len(arms) == 1:
-            return arms[0]
-        return _dispatch_tree([(self.block_numbers[block], arm) for block, arm in zip(self._arms, arms)])
-
-    def _prepaid_arms(self) -> tuple[int, list[str]] | None:
-        """The dispatch loop for trips paid in advance, and what a trip costs; None when a trip
-        can call or fault (then each path is charged as it goes).
-
-        Each trip of the dispatch loop takes a ticket (``for _ in _ticks``), paid for with the
-        steps of the commonest path back into the loop; a path of another length adds or refunds
-        the difference at its end. A tight loop then pays for counting with one iteration of a C
-        iterator. When the budget cannot pay for a whole trip, the loop continues in the copy
-        whose paths are charged exactly, so a --max-steps fault stays at its exact instruction.
-        """
-        self._leaves = []
-        self._prepaying = True
-        arms = []
-        for block in self._arms:
-            self._pending = []
-            arms.append(self._block_lines(block))
-        self._prepaying = False
-        lengths = [len(sites) for sites, back_edge in self._leaves if back_edge]
-        if not self._prepaid_ok or not lengths:
-            self._prepaid_ok = True
-            return None
-        cost = max(set(lengths), key=lambda n: (lengths.count(n), n))
-        lines = []
-        for line in self._dispatch(arms):
-            stripped = line.lstrip()
-            if not stripped.startswith("#leaf "):
-                lines.append(line.replace("_TRIP_COST", str(cost)))
-                continue
-            indent = line[: len(line) - len(stripped)]
-            sites, _ = self._leaves[int(stripped.split()[1])]
-            extra = len(sites) - cost
-            if extra < 0:
-                lines.append(f"{indent}_left += {-extra}")
-            elif extra > 0:
-                tail = self.const(sites[cost:], "run")
-                lines += [f"{indent}_left -= {extra}", f"{indent}if _left < 0:"]
-                lines.append(f"{indent}    _left = _st.refill(_left, {tail})")
-            else:
-                lines.append(f"{indent}pass")
-        return cost, lines
-
-    def _block_lines(self, block: Block) -> list[str]:
-        out: list[str] = []
+    def _block(self, block: Block) -> list[Node]:
+        """A block's statements: each instruction's step, then its code."""
+        out: list[Node] = []
         for inst in block.instructions:
-            if self.counting:
-                self._pending.append(inst)
-                if _ends_count(inst):
-                    if self._prepaying and isinstance(inst, (ReturnInst, UnreachableInst)):
-                        out += self._leaf(back_edge=False)
-                    else:
-                        self._prepaid_ok = self._prepaid_ok and not self._prepaying
-                        out += self._flush_count()
-            out.extend(self._instruction(inst))
+            out.append(Step(inst))
+            out += self._instruction(inst)
         return out
-
-    def _leaf(self, back_edge: bool) -> list[str]:
-        """A marker where a prepaid trip ends, resolved once the trip's price is known."""
-        sites = tuple(self.compiler.site(inst) for inst in self._pending)
-        self._pending = []
-        self._leaves.append((sites, back_edge))
-        return [f"#leaf {len(self._leaves) - 1}"]
-
-    def _flush_count(self) -> list[str]:
-        """Charge the instructions run since the last charge on this path, and stop past the budget.
-
-        A path is charged where it leaves straight-line code (a call, a return, a branch to a
-        dispatched block) or reaches an instruction that can fault: so a loop trip pays once, and
-        the instructions run past the budget before the test are pure, so unobservable.
-        """
-        run = self._pending
-        self._pending = []
-        if not run:
-            return []
-        sites = tuple(self.compiler.site(inst) for inst in run)
-        return [
-            f"_left -= {len(run)}",
-            "if _left < 0:",
-            f"    _left = _st.refill(_left, {self.const(sites, 'run')})",
-        ]
 
     # --- instructions -----------------------------------------------------------------------
-    def _instruction(self, inst: Instruction) -> Iterable[str]:
+    def _instruction(self, inst: Instruction) -> Iterable[Node]:
         if inst in self.plan.folded:
             return ()
         emit = _EMITTERS.get(type(inst))
@@ -514,7 +392,7 @@ class _FunctionCode:
             raise run_error(f"the interpreter cannot run '{inst.opname}'", inst)
         return emit(self, inst)
 
-    def builtin(self, inst: BuiltinInst) -> list[str]:
+    def builtin(self, inst: BuiltinInst) -> list[Node]:
         ops = [self.operand(o) for o in inst.operands]
         types = [o.type for o in inst.operands]
         if isinstance(inst.type, TensorType) or any(isinstance(t, TensorType) for t in types):
@@ -533,9 +411,10 @@ class _FunctionCode:
             self._expressions[inst.result] = f"({expression})"
             return []
         site = self.compiler.site(inst) if "{site}" in template else -1
-        return template.format(r=self.var(inst.result), a=a, b=b, site=site).split("\n")
+        lines: list[Node] = [*template.format(r=self.var(inst.result), a=a, b=b, site=site).split("\n")]
+        return lines if site < 0 else [Fallible(lines)]  # a template that takes its site can fault
 
-    def _tensor_builtin(self, inst: BuiltinInst, r: str, ops: list[str]) -> list[str]:
+    def _tensor_builtin(self, inst: BuiltinInst, r: str, ops: list[str]) -> list[Node]:
         backend_op = self.const(self.compiler.backend.op(inst.name), "T")
         args = list(ops)
         if inst.name in CREATION_BUILTINS:
@@ -545,14 +424,11 @@ class _FunctionCode:
         if inst.name in ELEMENTWISE_UNARY:
             return [call]
         site = self.compiler.site(inst)
-        return [
-            "try:",
-            f"    {call}",
-            f"except {self.const(ShapeError, 'ShapeError')} as _e:",
-            f"    raise {self.const(_fault_from_shape, 'shape_fault')}({site}, {inst.name!r}, _e) from None",
-        ]
+        shape_error = self.const(ShapeError, "ShapeError")
+        fault = f"raise {self.const(_fault_from_shape, 'shape_fault')}({site}, {inst.name!r}, _e) from None"
+        return [Fallible([Nest("try:", [call]), Nest(f"except {shape_error} as _e:", [fault])])]
 
-    def apply(self, inst: ApplyInst) -> list[str]:
+    def apply(self, inst: ApplyInst) -> list[Node]:
         inlined = self.plan.inlined.get(inst)
         if inlined is not None:
             return self._inline(inst, inlined)
@@ -566,31 +442,25 @@ class _FunctionCode:
             args += f", {callee}[1]"
             callee += "[0]"
         site = self.compiler.site(inst)
-        lines = []
-        if self.counting:
-            lines.append("_st.left += _left")  # the callee draws its own window
-        lines += [
-            "try:",
-            f"    {self.var(inst.result)} = {callee}({args})",
-            "except _Fault as _e:",
-            f"    _e.called_from({site})",
-            "    raise",
+        call = f"{self.var(inst.result)} = {callee}({args})"
+        return [
+            Call([Nest("try:", [call]), Nest("except _Fault as _e:", [f"_e.called_from({site})", "raise"])])
         ]
-        if self.counting:
-            lines.append("_left = 0")
-        return lines
 
-    def _inline(self, inst: ApplyInst, callee: Function) -> list[str]:
-        """The body of a leaf callee in place of its call (see ``interp.inlining``): its
-        parameters and its result are its arguments' and its returned value's variables. The
-        depth limit and the ``called from`` note of a fault are kept as the call would keep them."""
+    def _inline(self, inst: ApplyInst, callee: Function) -> list[Node]:
+        """The body of a leaf callee in place of its call (see ``interp.inlining``; counted runs
+        inline nothing): its parameters and its result are its arguments' and its returned
+        value's variables. The depth limit and the ``called from`` note of a fault are kept as
+        the call would keep them."""
         self._inline_level += 1
-        lines = ["try:", f"    if _d + {self._inline_level} > _MAXD:", "        raise _DepthFault(_MAXD)"]
+        body: list[Node] = [Nest(f"if _d + {self._inline_level} > _MAXD:", ["raise _DepthFault(_MAXD)"])]
         for inner in callee.blocks[0].instructions[:-1]:
-            lines += ["    " + line for line in self._instruction(inner)]
+            body += self._instruction(inner)
         self._inline_level -= 1
         site = self.compiler.site(inst)
-        return [*lines, "except _Fault as _e:", f"    _e.called_from({site})", "    raise"]
+        return [
+            Fallible([Nest("try:", body), Nest("except _Fault as _e:", [f"_e.called_from({site})", "raise"])])
+        ]
 
     def partial_apply(self, inst: PartialApplyInst) -> list[str]:
         callee = self.var(inst.callee)
@@ -618,8 +488,8 @@ class _FunctionCode:
         wrap = self.const(closure_wrapper(len(t.params), 0, False), "unpacking")
         return [f"{self.var(inst.result)} = ({wrap}({self.var(inst.operands[0])}), ())"]
 
-    def branch_to(self, dest: Block, values: list[Value]) -> list[str]:
-        lines = []
+    def branch_to(self, dest: Block, values: list[Value]) -> list[Node]:
+        lines: list[Node] = []
         if values:  # empty for switch_enum, which assigns a payload argument itself
             targets = ", ".join(self.var(a) for a in dest.args)
             sources = ", ".join(self.var(v) for v in values)
@@ -627,52 +497,35 @@ class _FunctionCode:
         if dest in self.single_entry and self._nesting < _MAX_INLINE_NESTING:
             # The only way into ``dest``: its code goes here, with no dispatch.
             self._nesting += 1
-            lines += self._block_lines(dest)
+            lines += self._block(dest)
             self._nesting -= 1
         else:
             if dest not in self._arm_set:
                 self._arm_set.add(dest)
                 self._arms.append(dest)
-            lines += self._leaf(back_edge=True) if self._prepaying else self._flush_count()
-            lines.append(f"_b = {self.block_numbers[dest]}")
+            lines.append(Goto(self.block_numbers[dest]))
         return lines
 
-    def cond_br(self, inst: CondBranchInst) -> list[str]:
-        path = list(self._pending)
-        lines = [f"if {self.var(inst.operands[0])}:"]
-        lines += ["    " + x for x in self.branch_to(inst.true_dest, inst.true_args)]
-        self._pending = list(path)
-        lines.append("else:")
-        lines += ["    " + x for x in self.branch_to(inst.false_dest, inst.false_args)]
-        return lines
+    def cond_br(self, inst: CondBranchInst) -> list[Node]:
+        if_true = Nest(f"if {self.var(inst.operands[0])}:", self.branch_to(inst.true_dest, inst.true_args))
+        return [Branches([if_true, Nest("else:", self.branch_to(inst.false_dest, inst.false_args))])]
 
-    def switch_enum(self, inst: SwitchEnumInst) -> list[str]:
+    def switch_enum(self, inst: SwitchEnumInst) -> list[Node]:
         e = self.var(inst.operands[0])
         arms: list[tuple[str | None, Block]] = [(case, dest) for case, dest in inst.cases]
         if inst.default is not None:
             arms.append((None, inst.default))
-        lines = [f"_c = {e}[0]"]
-        path = list(self._pending)
+        clauses = []
         for i, (case, dest) in enumerate(arms):
-            self._pending = list(path)
-            last = i == len(arms) - 1
-            if last:
-                lines.append("else:" if i else "if True:")
+            if i == len(arms) - 1:
+                head = "else:" if i else "if True:"
             else:
-                lines.append(f"{'if' if i == 0 else 'elif'} _c == {case!r}:")
+                head = f"{'if' if i == 0 else 'elif'} _c == {case!r}:"
+            body: list[Node] = []
             if dest.args and case is not None:
-                lines.append(f"    {self.var(dest.args[0])} = {e}[1]")
-            lines += ["    " + x for x in self.branch_to(dest, [])]
-        return lines
-
-    def ret(self, inst: ReturnInst) -> list[str]:
-        lines = []
-        if self._prepaying:  # give back the window and the tickets not used
-            lines.append("_st.left += _left + _TRIP_COST * _tickets_left(_ticks)")
-        elif self.counting:
-            lines.append("_st.left += _left")
-        lines.append(f"return {self.var(inst.operands[0])}")
-        return lines
+                body.append(f"{self.var(dest.args[0])} = {e}[1]")
+            clauses.append(Nest(head, body + self.branch_to(dest, [])))
+        return [f"_c = {e}[0]", Branches(clauses)]
 
     def struct(self, inst: StructInst) -> list[str]:
         if len(inst.operands) == 1:  # a one-field struct runs as its field (see interp/values.py)
@@ -719,52 +572,10 @@ class _FunctionCode:
         return [f"{r} = {value!r}"]
 
 
-# Arms tested one after another, in the order they were found (a loop's body first); more are
-# first split in halves by block number, so that finding an arm costs a few tests, and the
-# generated code never nests an ``elif`` chain so long that compiling it overflows the stack.
-_DISPATCH_CHAIN = 16
-
-
-def _dispatch_tree(arms: list[tuple[int, list[str]]]) -> list[str]:
-    """Dispatch on ``_b`` to the arms, given with their block numbers."""
-    if len(arms) <= _DISPATCH_CHAIN:
-        lines = []
-        for i, (number, arm) in enumerate(arms):
-            lines.append(f"{'if' if i == 0 else 'elif'} _b == {number}:")
-            lines += ["    " + line for line in arm]
-        return lines
-    middle = sorted(number for number, _ in arms)[len(arms) // 2]
-    low = _dispatch_tree([a for a in arms if a[0] < middle])
-    high = _dispatch_tree([a for a in arms if a[0] >= middle])
-    return [
-        f"if _b < {middle}:",
-        *("    " + line for line in low),
-        "else:",
-        *("    " + line for line in high),
-    ]
-
-
 @functools.cache
 def _helpers_of(template: str) -> tuple[str, ...]:
     """The helpers a template names (``_dexp``, …), found once per template."""
     return tuple(sorted(set(re.findall(r"\b_[a-z0-9_]+\b", template)) & HELPERS.keys()))
-
-
-_FAULTING_SCALAR_BUILTINS = frozenset({"sdiv", "srem", "fptosi"})
-
-
-def _ends_count(inst: Instruction) -> bool:
-    """Whether steps must be charged at ``inst``: it calls, returns, or can fault."""
-    if isinstance(inst, (ApplyInst, ReturnInst, UnreachableInst)):
-        return True
-    if isinstance(inst, BuiltinInst):
-        if inst.name in _FAULTING_SCALAR_BUILTINS:
-            return True
-        tensor = isinstance(inst.type, TensorType) or any(
-            isinstance(o.type, TensorType) for o in inst.operands
-        )
-        return tensor and inst.name not in ELEMENTWISE_UNARY
-    return False
 
 
 def _is_thick(t: Type) -> bool:
@@ -853,7 +664,7 @@ def _single_entry_blocks(fn: Function) -> set[Block]:
 _MAX_INLINE_NESTING = 40
 
 
-_EMITTERS: dict[type[Instruction], Callable[[_FunctionCode, Any], Iterable[str]]] = {
+_EMITTERS: dict[type[Instruction], Callable[[_FunctionCode, Any], Iterable[Node]]] = {
     BuiltinInst: _FunctionCode.builtin,
     IntegerLiteralInst: _FunctionCode.literal,
     FloatLiteralInst: _FunctionCode.literal,
@@ -874,9 +685,9 @@ _EMITTERS: dict[type[Instruction], Callable[[_FunctionCode, Any], Iterable[str]]
     DifferentiableFunctionExtractInst: lambda c, i: [
         f"{c.var(i.result)} = {c.var(i.operands[0])}[{EXTRACTEES.index(i.extractee)}]"
     ],
-    ReturnInst: _FunctionCode.ret,
+    ReturnInst: lambda c, i: [Return(c.var(i.operands[0]))],
     BranchInst: lambda c, i: c.branch_to(i.dest, i.operands),
     CondBranchInst: _FunctionCode.cond_br,
     SwitchEnumInst: _FunctionCode.switch_enum,
-    UnreachableInst: lambda c, i: [f"raise _Fault({c.compiler.site(i)}, 'unreachable executed')"],
+    UnreachableInst: lambda c, i: [Trap(f"raise _Fault({c.compiler.site(i)}, 'unreachable executed')")],
 }

@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 
 from accel.backend import Backend
-from interp.compiler import Compiler, StepBudget, StepsExceeded
+from interp.compiler import Compiler
 from interp.faults import Fault, RunError, fault_diagnostic, run_error
+from interp.metering import StepBudget, StepsExceeded
 from interp.values import ArgumentError, Converter
 from sil.ir import Module
 from sil.types import FunctionType, Type
@@ -50,7 +51,7 @@ class Program:
         self.budget = StepBudget(self._initial_budget, max_steps) if counting else None
         self.steps: int | None = None
         """Instructions the last call executed (when counting)."""
-        self.compiler = Compiler(module, backend, max_depth, self.budget, max_steps)
+        self.compiler = Compiler(module, backend, max_depth, self.budget)
         self.converter = Converter(module, backend)
         self.converter.call = self._call_value
 
