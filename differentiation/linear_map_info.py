@@ -158,6 +158,7 @@ class LinearMapInfo:
 
     def __init__(self, module: Module, fn: Function, config: Config, info: ActivityInfo, mode: Mode) -> None:
         self.module, self.fn, self.config, self.info, self.mode = module, fn, config, info, mode
+        self._active: dict[Value, bool] = {}
         self.order = reverse_postorder(fn)  # reachable blocks, each after its dominators
         self.labels = {b: block_label(i, b.name) for i, b in enumerate(fn.blocks)}
         reachable = set(self.order)
@@ -169,6 +170,7 @@ class LinearMapInfo:
         self.saved: dict[Instruction, list[int | None]] = {}
         self.calls: dict[Instruction, ActiveCall] = {}
         self.keeps: dict[Instruction, tuple[Kept, ...]] = {}
+        self.needed: dict[Instruction, list[bool]] = {}  # each builtin's active operands
         # The active instructions of each block, in order: those with a derivative to emit.
         self.active_instructions: dict[Block, list[Instruction]] = {}
         self._counts = {"partial": 0, mode.linear_map: 0}
@@ -180,11 +182,18 @@ class LinearMapInfo:
         self._plan_reads()
         self._decide_records()
 
+    def is_active(self, v: Value) -> bool:
+        """``ActivityInfo.is_active``, asked once a value (the emitters ask it again and again)."""
+        found = self._active.get(v)
+        if found is None:
+            found = self._active[v] = self.info.is_active(v)
+        return found
+
     def active(self, inst: Instruction) -> bool:
         """Whether ``inst`` carries a derivative: a call, of some result it is differentiated for."""
         if isinstance(inst, ApplyInst):
             return bool(self.info.active_elements(inst.result))
-        return any(self.info.is_active(r) for r in inst.results)
+        return any(self.is_active(r) for r in inst.results)
 
     @property
     def exit_type(self) -> NominalType:
@@ -235,7 +244,7 @@ class LinearMapInfo:
                 rule = RULES.get(inst.name)
                 if rule is None:
                     raise SILError.at(inst.span, f"cannot differentiate '{inst.name}' yet")
-                needed = [self.info.is_active(op) for op in inst.operands]
+                needed = self.needed[inst] = [self.is_active(op) for op in inst.operands]
                 keeps = self.keeps[inst] = rule.keeps(len(inst.operands))
                 self.saved[inst] = [
                     self._checkpoint(record, self._kept_value(inst, k), inst.result.type, "partial")
@@ -292,7 +301,7 @@ class LinearMapInfo:
             return ActiveCall(through.arguments, wrt, wrt, sources, linear_map, bundle=through.bundle)
         callee = resolved.function
         sources = self.info.active_elements(inst.result)
-        asked = tuple(i for i, a in enumerate(resolved.arguments) if self.info.is_active(a))
+        asked = tuple(i for i, a in enumerate(resolved.arguments) if self.is_active(a))
         found = registered_derivative(module, callee, Config(sources, asked), kind)
         if found is not None:
             derivative_type, covered = found[0].type, found[1]
@@ -306,7 +315,7 @@ class LinearMapInfo:
         """The values whose derivatives each block's linear-map code receives: in a pullback, those
         of the values live out of the block and of those its terminator passes to block arguments;
         in a differential, those of the values live into it and of its arguments."""
-        fn, is_active = self.fn, self.info.is_active
+        fn, is_active = self.fn, self.is_active
         if self.mode.linear_map == "differential" and len(self.records) == 1:
             return {}  # one block: the tangents of the parameters are all there is
         calls = {inst: call.arguments for inst, call in self.calls.items()}
@@ -330,17 +339,18 @@ class LinearMapInfo:
         for block in self.records:
             flow.run(block)
         reached = deps.reached(flow.sinks)
+        mode = self.mode.linear_map
         for inst, keeps in self.keeps.items():
-            n = len(inst.operands)
             if isinstance(flow, TangentFlow):
-                operands = flow.present[inst] if inst in reached else (False,) * n
+                operands = flow.present[inst] if inst in reached else (False,) * len(inst.operands)
             else:
-                operands = tuple((inst, i) in reached for i in range(n))
+                operands = tuple([(inst, i) in reached for i in range(len(inst.operands))])
             self.operands[inst] = operands
-            record = self._record_of(inst)
-            for k, index in zip(keeps, self.saved[inst]):
-                if index is not None and k.read(operands, self.mode.linear_map):
-                    record.read.add(index)
+            if keeps and any(operands):
+                record = self._record_of(inst)
+                for k, index in zip(keeps, self.saved[inst]):
+                    if index is not None and k.read(operands, mode):
+                        record.read.add(index)
         for inst in flow.calls_read:
             (index,) = self.saved[inst]
             assert index is not None
@@ -436,13 +446,8 @@ class TangentFlow(TangentPusher[Shape]):
         if isinstance(term, ReturnInst):
             result_type, sources = plan.fn.type.result, plan.config.sources
             self._sink(deps.results(self.returned(term, result_type, sources), result_type, sources))
-            return
-        tangents = self.tangents
-        for succ in dict.fromkeys(block.successors()):
-            if succ in plan.records:
-                edge: dict[Value, Value] = dict(zip(succ.args, edge_arguments(term, succ)))
-                for v in plan.incoming[succ]:
-                    self._sink(deps.materialize(tangents.get(edge.get(v, v)), v.type))
+        if len(plan.records) > 1:  # what the block ends with, the next block's code may take
+            self.sinks.extend(node for shape in self.tangents.values() for node in deps.leaves(shape))
 
     def _sink(self, node: Node | None) -> None:
         if node is not None:
@@ -472,7 +477,7 @@ class AdjointFlow(AdjointPuller[Shape]):
     t: Dependences
 
     def __init__(self, plan: LinearMapInfo, deps: Dependences) -> None:
-        self.plan, self.t, self.module, self.info = plan, deps, plan.module, plan.info
+        self.plan, self.t, self.module, self.is_active = plan, deps, plan.module, plan.is_active
         self.sinks: list[Node] = []
         self.calls_read: list[Instruction] = []
         self.adjoints: dict[Value, Shape] = {}
@@ -486,23 +491,8 @@ class AdjointFlow(AdjointPuller[Shape]):
             self.seed(term, deps.of_results(Node(), result_type, plan.config.sources), result_type)
         for inst in reversed(plan.active_instructions[block]):
             self.visit(inst)
-        if block is plan.fn.blocks[0]:
-            for i in plan.config.wrt:
-                arg = block.args[i]
-                self._sink(deps.materialize(self.adjoints.get(arg), arg.type))
-            return
-        adjoints = self.adjoints
-        for v, adjoint in adjoints.items():
-            if isinstance(adjoint, dict):
-                adjoints[v] = deps.materialize(adjoint, v.type) or Node()
-        for pred in plan.records[block].preds:
-            passed = edge_arguments(pred.instructions[-1], block)
-            for v in plan.incoming[pred]:
-                total = None if v in block.args else adjoints.get(v)
-                for op, arg in zip(passed, block.args):
-                    if op is v and arg in adjoints:
-                        total = adjoints[arg] if total is None else deps.add(total, adjoints[arg], v.type)
-                self._sink(deps.materialize(total, v.type))
+        # What the block ends with goes to the parameters' tangents or to the predecessor's block.
+        self.sinks.extend(node for shape in self.adjoints.values() for node in deps.leaves(shape))
 
     def _sink(self, node: Node | None) -> None:
         if node is not None:
@@ -514,8 +504,9 @@ class AdjointFlow(AdjointPuller[Shape]):
             return
         seed = self.t.materialize(adjoint, inst.result.type)
         inputs = () if seed is None else (seed,)
-        for i, op in enumerate(inst.operands):
-            self.accumulate(op, Node((inst, i), inputs))
+        for i, (op, needed) in enumerate(zip(inst.operands, self.plan.needed[inst])):
+            if needed:
+                self.accumulate(op, Node((inst, i), inputs))
 
     def visit_ApplyInst(self, inst: ApplyInst) -> None:
         adjoint = self.adjoints.pop(inst.result, None)

@@ -25,9 +25,10 @@ branches.
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from analysis.activity import ActivityInfo, Config, analyze_activity
+from analysis.activity import Config, analyze_activity
 from differentiation.linear_map_info import PRED_FIELD, LinearMapInfo, Mode, linear_map_type
 from differentiation.rules import RULES, Saved
 from differentiation.tangents import TangentBuilder
@@ -150,8 +151,7 @@ class DerivativeEmitter(abc.ABC):
 
     def _save(self, b: Builder, inst: BuiltinInst, copy: Instruction) -> None:
         """What the rule of an active builtin saves, as the plan's checkpoints."""
-        needed = [self.info.is_active(op) for op in inst.operands]
-        kept = RULES[inst.name].save(b, list(copy.operands), copy.result, needed)
+        kept = RULES[inst.name].save(b, list(copy.operands), copy.result, self.plan.needed[inst])
         assert inst.block is not None
         for index, value in zip(self.plan.saved[inst], kept):
             if index is not None:
@@ -273,7 +273,7 @@ class LinearMapEmitter:
     (``b``, ``t``) and the checkpoints its code reads (``fields``)."""
 
     module: Module
-    info: ActivityInfo
+    is_active: Callable[[Value], bool]
     b: Builder
     t: TangentBuilder
 
@@ -281,7 +281,7 @@ class LinearMapEmitter:
         self.emitter = emitter
         self.plan = emitter.plan
         self.module = emitter.module
-        self.info = emitter.info
+        self.is_active = self.plan.is_active
         self.fn, self.config = emitter.fn, emitter.config
         self.linear_map = emitter.linear_map
         self.fields: dict[int, Value] = {}

@@ -209,6 +209,7 @@ class Dependences:
     def __init__(self, module: Module) -> None:
         self.module = module
         self._positions: dict[Type, tuple[int, ...]] = {}
+        self._aggregate: dict[Type, bool] = {}
 
     def positions(self, t: Type) -> tuple[int, ...]:
         found = self._positions.get(t)
@@ -217,8 +218,12 @@ class Dependences:
         return found
 
     def add(self, x: Shape, y: Shape, t: Type) -> Shape:
-        if isinstance(x, Node) and isinstance(y, Node) and not is_aggregate(self.module, t):
-            return Node(None, (x, y))
+        if isinstance(x, Node) and isinstance(y, Node):
+            aggregate = self._aggregate.get(t)
+            if aggregate is None:
+                aggregate = self._aggregate[t] = is_aggregate(self.module, t)
+            if not aggregate:
+                return Node(None, (x, y))
         merged = dict(self.elements_of(x, t))
         for i, a in self.elements_of(y, t).items():
             merged[i] = a if i not in merged else self.add(merged[i], a, element_type(self.module, t, i))
@@ -257,6 +262,13 @@ class Dependences:
         )
 
     @staticmethod
+    def leaves(shape: Shape) -> list[Node]:
+        """The nodes a symbolic tangent is made of."""
+        if isinstance(shape, Node):
+            return [shape]
+        return [node for element in shape.values() for node in Dependences.leaves(element)]
+
+    @staticmethod
     def _combine(parts: list[Node | None]) -> Node | None:
         inputs = tuple(p for p in parts if p is not None)
         return Node(None, inputs) if inputs else None
@@ -264,18 +276,14 @@ class Dependences:
     @staticmethod
     def reached(sinks: list[Node]) -> set[object]:
         """The tokens of the nodes ``sinks`` are computed from (themselves included)."""
-        tokens: set[object] = set()
-        seen: set[int] = set()
+        seen: set[Node] = set()
         stack = list(sinks)
         while stack:
             node = stack.pop()
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            if node.token is not None:
-                tokens.add(node.token)
-            stack.extend(node.inputs)
-        return tokens
+            if node not in seen:
+                seen.add(node)
+                stack.extend(node.inputs)
+        return {node.token for node in seen if node.token is not None}
 
 
 def leaves(tangent: Symbolic) -> list[Value]:

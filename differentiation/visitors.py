@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from analysis.activity import ActivityInfo
 from differentiation.tangents import element_index
 from sil import instructions
 from sil.derivative_types import several_results
@@ -128,7 +127,7 @@ class AdjointPuller(InstructionVisitor, Generic[S]):
     values have adjoints."""
 
     module: Module
-    info: ActivityInfo
+    is_active: Callable[[Value], bool]
     adjoints: dict[Value, S]
     t: TangentAlgebra[S]
 
@@ -145,7 +144,7 @@ class AdjointPuller(InstructionVisitor, Generic[S]):
 
     def accumulate(self, v: Value, adjoint: S | None) -> None:
         """Add ``adjoint`` to ``v``'s; only active values have adjoints (the others' are dropped)."""
-        if adjoint is None or not self.info.is_active(v):
+        if adjoint is None or not self.is_active(v):
             return
         old = self.adjoints.get(v)
         self.adjoints[v] = adjoint if old is None else self.t.add(old, adjoint, v.type)
