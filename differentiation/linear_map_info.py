@@ -9,12 +9,14 @@ active call's linear map, named after the value when the input named it, else ``
 enum naming the predecessor that ran where there are several. A record is kept only where its
 linear map reads something, so the plan also decides what the linear map will read: it follows
 the linear map's code, block by block, as ``Dependences`` (``tangents.py``), without building it.
-A saved value is read when the code reading it reaches what the linear map uses (a branch, a
-return, a call): an operand whose tangent is zero, a cotangent dropped at an inactive operand or
-a ``@noDerivative`` field, a slot the rule's other linear map reads (``Kept``) are not. Records
-left with nothing to say are not declared (a trace case then has no payload), and the emitters
-only follow the plan: ``operands`` says for each builtin which operands' derivatives its linear
-map handles.
+A saved value is read when the code reading it reaches what the linear map uses: a return, a
+call (kept for its effects), and every tangent or adjoint a block's code ends with (what goes to
+the parameters' tangents or to the next block's code; in a differential of one block, only what
+it returns). So a partial of an operand whose tangent is zero, of a cotangent dropped at an
+inactive operand or a ``@noDerivative`` field within the block, or a slot only the rule's other
+linear map reads (``Kept``) is not kept. Records left with nothing to say are not declared (a
+trace case then has no payload). The emitters only follow the plan: ``operands`` says for each
+builtin which operands' derivatives its linear map handles (the others' code would be dead).
 """
 
 from __future__ import annotations
@@ -421,8 +423,9 @@ def linear_map_type(derivative: FunctionType) -> FunctionType:
 
 class TangentFlow(TangentPusher[Shape]):
     """The differential's code for each block, as ``Dependences``: which tangents each builtin's
-    differential is given (``present``), and what the code uses (``sinks``: the tangents it
-    returns, passes to the next block, or gives a callee's differential, which is always called)."""
+    differential is given (``present``), and what the code uses (``sinks``: the tangent it
+    returns, those it gives a callee's differential, which is always called, and, with several
+    blocks, every tangent a block ends with)."""
 
     t: Dependences
 
@@ -470,9 +473,9 @@ class TangentFlow(TangentPusher[Shape]):
 
 class AdjointFlow(AdjointPuller[Shape]):
     """The pullback's code for each block, as ``Dependences``: each cotangent a builtin's pullback
-    could give an operand is a node ``(inst, i)``; ``sinks`` are what the code uses (the adjoints
-    it returns or passes to the predecessor's block, and gives a callee's pullback, whose call is
-    kept); ``calls_read`` the calls whose pullback is called (those an adjoint reaches)."""
+    could give an operand is a node ``(inst, i)``; ``sinks`` are what the code uses (every adjoint
+    a block ends with, and those it gives a callee's pullback, whose call is kept); ``calls_read``
+    the calls whose pullback is called (those an adjoint reaches)."""
 
     t: Dependences
 
