@@ -52,8 +52,8 @@ class DifferentialEmitter(LinearMapEmitter, TangentPusher[Symbolic]):
         self, block: Block, b: Builder, tangents: dict[Value, Symbolic], record: Value | None
     ) -> dict[Value, Symbolic]:
         """Push the tangents through ``block``'s active instructions (the differential's code for
-        one visit of it, reading ``record``), and return them; where the block returns, return the
-        result's tangent."""
+        one visit of it, reading ``record``) and return them; where the block returns, the code
+        returns the result's tangent."""
         fn, config = self.fn, self.config
         self.tangents = tangents
         self.start_block(block, b, record)
