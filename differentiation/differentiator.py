@@ -40,7 +40,7 @@ class Differentiator:
         self.module = module
         self.synthesized: dict[tuple[str, Config, str], Function] = {}
         self.added_functions: list[str] = []
-        self.added_types: dict[str, None] = {}  # in order; records taken back leave one by one
+        self.added_types: dict[str, None] = {}  # in the order they were added
         self._worklist: deque[DerivativeEmitter] = deque()
         self._activities = ActivityCache(module)
 
@@ -146,11 +146,6 @@ class Differentiator:
             raise ValueError(f"type '{decl.name}' is already declared")
         self.module.add_type(decl)
         self.added_types[decl.name] = None
-
-    def remove_type(self, decl: TypeDecl) -> None:
-        """Take back a type this context added."""
-        del self.module.types[decl.name]
-        del self.added_types[decl.name]
 
     def roll_back(self) -> None:
         """Remove every function and type this context added, and forget what is pending."""

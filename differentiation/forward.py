@@ -1,64 +1,39 @@
 """Forward mode: the JVP of a function and its differential (SIL-SPEC §6, after Swift's JVPCloner).
 
 The JVP computes the original and keeps what the differential needs, as ``differentiation/primal.py``
-does for both modes (the same rules save the same partials; active calls call the callees' JVPs).
-The differential takes the tangents of the ``wrt`` parameters and pushes them forward through the
-active instructions, in order; with control flow, block by block along the path the records
-describe (``DifferentialWalk``).
+does for both modes (the same rules save the same partials; active calls call the callees' JVPs),
+following the plan of ``differentiation/linear_map_info.py``. The differential takes the tangents
+of the ``wrt`` parameters and pushes them forward through the active instructions, in order, one
+``visit_`` method per instruction class (``DifferentialEmitter``); with control flow, block by block
+along the path the records describe (``DifferentialWalk``).
 """
 
 from __future__ import annotations
 
-from analysis.liveness import compute_liveness
-from differentiation.naming import checkpoints_name, differential_name, jvp_name, path_name, trace_name
-from differentiation.primal import PRED_FIELD, DerivativeEmitter, edge_arguments
+from differentiation.linear_map_info import PRED_FIELD, Mode, edge_arguments
+from differentiation.naming import differential_name, jvp_name, path_name
+from differentiation.primal import DerivativeEmitter, LinearMapEmitter
 from differentiation.rules import RULES
-from differentiation.tangents import Aggregate, Symbolic, TangentBuilder, field_index, leaves
+from differentiation.tangents import Aggregate, Symbolic, TangentBuilder
+from differentiation.visitors import TangentPusher
 from sil import derivative_types as dt
 from sil.builder import Builder
-from sil.derivative_types import several_results
 from sil.diagnostics import SILError
-from sil.instructions import (
-    ApplyInst,
-    BuiltinInst,
-    DestructureStructInst,
-    DestructureTupleInst,
-    ReturnInst,
-    StructExtractInst,
-    StructInst,
-    TupleExtractInst,
-    TupleInst,
-)
-from sil.ir import Block, EnumCase, EnumDecl, Function, Result, Value
+from sil.instructions import ApplyInst, BuiltinInst, ReturnInst
+from sil.ir import Block, EnumCase, EnumDecl, Value
 from sil.transforms.dce import eliminate_dead_code
-from sil.types import FunctionType, TupleType, Type
+from sil.types import TupleType, Type
+
+FORWARD = Mode("jvp", "differential", "DF", dt.jvp_type, jvp_name, differential_name)
 
 
-class ForwardEmitter(DerivativeEmitter):
-    """Emits the JVP and the differential of one function for one configuration."""
+class DifferentialEmitter(LinearMapEmitter, TangentPusher[Symbolic]):
+    """Emits the body of the differential: ``(tangents of the wrt parameters, checkpoints) ->
+    the result's tangent``."""
 
-    linear_map_kind = "differential"
-    derivative_kind = "jvp"
+    t: TangentBuilder
 
-    def derivative_type(self) -> FunctionType:
-        return dt.jvp_type(self.module, self.fn.type, self.config.sources, self.config.wrt)
-
-    def names(self) -> tuple[str, str]:
-        return jvp_name(self.fn.name, self.config), differential_name(self.fn.name, self.config)
-
-    def record_names(self, label: str) -> tuple[str, str]:
-        fn, config = self.fn.name, self.config
-        return checkpoints_name(fn, label, config, "DF"), trace_name(fn, label, config, "DF")
-
-    def linear_map_type(self, closure: FunctionType, record: Type) -> FunctionType:
-        return FunctionType((*closure.params, record), closure.result)
-
-    def callee_derivative(
-        self, callee: Function, sources: tuple[int, ...], wrt: tuple[int, ...]
-    ) -> tuple[Function, tuple[int, ...]]:
-        return self.differentiator.jvp_for_call(callee, wrt, sources=sources)
-
-    def emit_linear_map(self) -> None:
+    def emit(self) -> None:
         fn, config = self.fn, self.config
         entry = fn.blocks[0]
         start = self.linear_map.add_block("bb0")
@@ -66,86 +41,55 @@ class ForwardEmitter(DerivativeEmitter):
         for i in config.wrt:
             arg = entry.args[i]
             self.dx[arg] = start.add_argument(self.linear_map.type.params[len(self.dx)], f"d{arg.name or i}")
-        if len(self.records) == 1:  # one block: the record is all there is
-            self._push(entry, Builder.at_end(start, self.module), dict(self.dx))
-            eliminate_dead_code(self.linear_map, keep=self.provisional_reads())
-            self.decide_records()
-            self.bind_record(entry, start.add_argument(self.exit_type, "checkpoints"))
+        if len(self.plan.records) == 1:  # one block: the record is all there is
+            record = start.add_argument(self.plan.exit_type, "checkpoints")
+            self.push(entry, Builder.at_end(start, self.module), dict(self.dx), record)
         else:
             DifferentialWalk(self, start).emit()
         eliminate_dead_code(self.linear_map)
 
-    def _push(self, block: Block, b: Builder, tangents: dict[Value, Symbolic]) -> dict[Value, Symbolic]:
+    def push(
+        self, block: Block, b: Builder, tangents: dict[Value, Symbolic], record: Value | None
+    ) -> dict[Value, Symbolic]:
         """Push the tangents through ``block``'s active instructions (the differential's code for
-        one visit of it), and return them, or the result's tangent when the block returns."""
+        one visit of it, reading ``record``) and return them; where the block returns, the code
+        returns the result's tangent."""
         fn, config = self.fn, self.config
-        t = TangentBuilder(b, self.module, fn.span)
-        fields = self.provisional_fields(block, b)
-        for inst in block.instructions[:-1]:
-            if not self.active(inst):
-                continue
-            if isinstance(inst, BuiltinInst):
-                operands = [
-                    None if (s := tangents.get(op)) is None else t.materialize(s, op.type)
-                    for op in inst.operands
-                ]
-                saved = [fields[i] for i in self.saved[inst]]
-                result = RULES[inst.name].differential(b, operands, saved)
-                if result is not None:
-                    tangents[inst.result] = result
-            elif isinstance(inst, ApplyInst):
-                call = self.calls[inst]
-                (differential,) = [fields[i] for i in self.saved[inst]]
-                ins = [
-                    t.materialize(tangents.get(call.arguments[i]), call.arguments[i].type) for i in call.wrt
-                ]
-                tangents[inst.result] = t.of_results(
-                    b.apply(differential, *ins), inst.result.type, call.sources
-                )
-            elif isinstance(inst, TupleInst):
-                elements = {i: s for i, op in enumerate(inst.operands) if (s := tangents.get(op)) is not None}
-                if elements:
-                    tangents[inst.result] = Aggregate(elements)
-            elif isinstance(inst, TupleExtractInst):
-                element = t.element(tangents.get(inst.operands[0]), inst.operands[0].type, inst.index)
-                if element is not None:
-                    tangents[inst.result] = element
-            elif isinstance(inst, DestructureTupleInst):
-                whole = tangents.get(inst.operands[0])
-                for i, r in enumerate(inst.results):
-                    element = t.element(whole, inst.operands[0].type, i)
-                    if element is not None:
-                        tangents[r] = element
-            elif isinstance(inst, StructInst):
-                elements = {i: s for i, op in enumerate(inst.operands) if (s := tangents.get(op)) is not None}
-                if elements:
-                    tangents[inst.result] = Aggregate(elements)
-            elif isinstance(inst, StructExtractInst):
-                index = field_index(self.module, inst)
-                element = t.element(tangents.get(inst.operands[0]), inst.operands[0].type, index)
-                if element is not None:
-                    tangents[inst.result] = element
-            elif isinstance(inst, DestructureStructInst):
-                whole = tangents.get(inst.operands[0])
-                for i, r in enumerate(inst.results):
-                    element = t.element(whole, inst.operands[0].type, i)
-                    if element is not None:
-                        tangents[r] = element
-            else:
-                raise SILError.at(inst.span, f"cannot differentiate '{inst.opname}' yet")
+        self.tangents = tangents
+        self.start_block(block, b, record)
+        for inst in self.plan.active_instructions[block]:
+            self.visit(inst)
         ret = block.instructions[-1]
-        if not isinstance(ret, ReturnInst):
-            return tangents
-        returned = ret.operands[0]
-        owner = returned.owner if isinstance(returned, Result) else None
-        out = tangents.get(returned)
-        if several_results(fn.type.result) and isinstance(owner, TupleInst) and owner.block is block:
-            # As in reverse mode, only the source elements are differentiated: the returned tuple
-            # itself is not active when built here, so its elements are read where it was made.
-            elements = {i: s for i in config.sources if (s := tangents.get(owner.operands[i])) is not None}
-            out = Aggregate(elements)
-        b.return_(t.results(out, fn.type.result, config.sources))
+        if isinstance(ret, ReturnInst):
+            out = self.returned(ret, fn.type.result, config.sources)
+            b.return_(self.t.results(out, fn.type.result, config.sources))
         return tangents
+
+    # --- instructions, forwards ----------------------------------------------------------------
+    def visit_BuiltinInst(self, inst: BuiltinInst) -> None:
+        """``%r = builtin "f"(%x, %y)``: ``dr = df/dx * dx + df/dy * dy``, by the builtin's rule
+        (``rules.py``) from what its record keeps; not emitted where nothing uses ``dr``
+        (``LinearMapInfo.operands``)."""
+        present = self.plan.operands[inst]
+        if not any(present):
+            return
+        t, tangents = self.t, self.tangents
+        operands = [
+            None if (s := tangents.get(op)) is None else t.materialize(s, op.type) for op in inst.operands
+        ]
+        assert tuple(o is not None for o in operands) == present, inst
+        saved = self.saved(inst)
+        result = RULES[inst.name].differential(self.b, operands, saved)
+        if result is not None:
+            tangents[inst.result] = result
+
+    def visit_ApplyInst(self, inst: ApplyInst) -> None:
+        """``%r = apply %f(%x, …)``: ``dr = differential_f(dx, …)``, the callee's differential its JVP
+        returned (kept in the record), of the parameters it covers."""
+        call, t, tangents = self.plan.calls[inst], self.t, self.tangents
+        differential = self.saved(inst)[0]
+        ins = [t.materialize(tangents.get(call.arguments[i]), call.arguments[i].type) for i in call.wrt]
+        tangents[inst.result] = t.of_results(self.b.apply(differential, *ins), inst.result.type, call.sources)
 
 
 class DifferentialWalk:
@@ -159,13 +103,14 @@ class DifferentialWalk:
     block that returns. The tangents of values live across blocks are block arguments.
     """
 
-    def __init__(self, forward: ForwardEmitter, start: Block) -> None:
-        self.forward = forward
+    def __init__(self, emitter: DifferentialEmitter, start: Block) -> None:
+        forward = self.forward = emitter.emitter
+        self.emitter = emitter
         self.module = forward.module
-        self.info = forward.info
-        self.differential = forward.linear_map
+        self.linear_map = forward.linear_map
         self.start = start
         self.records = forward.records
+        self.incoming = forward.plan.incoming
         fn = forward.fn
         self.blocks = [b for b in fn.blocks if b in self.records]
         labels = {r.label for r in self.records.values()}
@@ -175,14 +120,11 @@ class DifferentialWalk:
         self.path = EnumDecl(path_name(fn.name, forward.config))
         if self.path.name in forward.module.types:
             raise SILError.at(fn.span, f"cannot synthesize type '{self.path.name}': the name is taken")
+        entry = fn.blocks[0]
+        self.path.cases = [EnumCase(self.end)] + [
+            EnumCase(r.label, self._payload_type(b)) for b, r in self.records.items() if b is not entry
+        ]
         forward.differentiator.add_type(self.path)
-        calls = {inst: call.arguments for inst, call in forward.calls.items()}
-        liveness = compute_liveness(fn, self.info.is_active, calls, self.records)
-        # The tangents each block's code receives: of the values live into it and of its arguments.
-        self.incoming = {
-            b: tuple(v for v in (*liveness.live_in[b], *b.args) if self.info.is_active(v))
-            for b in self.blocks
-        }
         self._unreachable: Block | None = None
 
     def emit(self) -> None:
@@ -190,33 +132,25 @@ class DifferentialWalk:
         entry = forward.fn.blocks[0]
         path_type = self.path.type
         # The entry's walk block would only go on to its tangent code, which takes the same.
-        self.walks = {b: self.differential.add_block() for b in reversed(self.blocks) if b is not entry}
+        self.walks = {b: self.linear_map.add_block() for b in reversed(self.blocks) if b is not entry}
         self.pushes: dict[Block, Block] = {}
-        states: dict[Block, tuple[Builder, dict[Value, Symbolic]]] = {}
+        states: dict[Block, tuple[Builder, dict[Value, Symbolic], Value]] = {}
         for block in self.blocks:
-            push = self.pushes[block] = self.differential.add_block()
-            tangents = dict(forward.dx) if block is entry else {}
+            push = self.pushes[block] = self.linear_map.add_block()
+            tangents = dict(self.emitter.dx) if block is entry else {}
             for v in self.incoming[block] if block is not entry else ():
                 tangent = module.tangent_type(v.type)
                 assert tangent is not None
                 tangents[v] = push.add_argument(tangent)
-            b = Builder.at_end(push, module)
-            states[block] = (b, forward._push(block, b, tangents))
-        self.walks[entry] = self.pushes[entry]
-        pending = [v for _, tangents in states.values() for s in tangents.values() for v in leaves(s)]
-        eliminate_dead_code(self.differential, keep=[*pending, *forward.provisional_reads()])
-        forward.decide_records()
-        self.path.cases = [EnumCase(self.end)] + [
-            EnumCase(r.label, self._payload_type(b)) for b, r in self.records.items() if b is not entry
-        ]
-        for block in self.blocks:
             record = self.records[block]
-            push = self.pushes[block]
             record_arg = push.add_argument(record.decl.type, "checkpoints") if record.present else None
             rest = push.add_argument(path_type, "path")
-            forward.bind_record(block, record_arg)
+            b = Builder.at_end(push, module)
+            states[block] = (b, self.emitter.push(block, b, tangents, record_arg), rest)
+        self.walks[entry] = self.pushes[entry]
+        for block in self.blocks:
             if not isinstance(block.instructions[-1], ReturnInst):
-                self._next(block, *states[block], rest)
+                self._next(block, *states[block])
         for block in self.blocks:
             if block is not entry:
                 self._walk(block)
@@ -226,15 +160,20 @@ class DifferentialWalk:
         returns = forward.returns
         if len(returns) == 1:
             b.br(self.walks[returns[0]], checkpoints, end)
-            return
+        else:
+            self._switch_to_walks(b, checkpoints, returns, end)
+
+    def _switch_to_walks(self, b: Builder, trace: Value, blocks: list[Block], path: Value) -> None:
+        """Switch on ``trace``, whose cases name ``blocks``, to the walk block of the one that ran,
+        passing it that block's record (the case's payload) and ``path``."""
         cases = []
-        for r in returns:
-            trampoline = self.differential.add_block()
-            record = self.records[r]
+        for block in blocks:
+            trampoline = self.linear_map.add_block()
+            record = self.records[block]
             payload = [trampoline.add_argument(record.decl.type)] if record.present else []
-            Builder.at_end(trampoline, module).br(self.walks[r], *payload, end)
+            Builder.at_end(trampoline, self.module).br(self.walks[block], *payload, path)
             cases.append((record.label, trampoline))
-        b.switch_enum(checkpoints, cases)
+        b.switch_enum(trace, cases)
 
     def _payload_type(self, block: Block) -> Type:
         record = self.records[block]
@@ -254,21 +193,14 @@ class DifferentialWalk:
         payload = rest if record_arg is None else b.tuple(record_arg, rest)
         path = b.enum(self.path.type, record.label, payload)
         pred = None
-        if record_arg is not None and record.decl.fields and record.decl.fields[0].name == PRED_FIELD:
+        if record_arg is not None and record.has_pred_field:
             pred = b.struct_extract(record_arg, PRED_FIELD)
         if record.trace is None:
             (p,) = record.preds
             b.br(self.walks[p], *([pred] if pred is not None else []), path)
             return
         assert pred is not None
-        cases = []
-        for p in record.preds:
-            trampoline = self.differential.add_block()
-            before = self.records[p]
-            payload_args = [trampoline.add_argument(before.decl.type)] if before.present else []
-            Builder.at_end(trampoline, module).br(self.walks[p], *payload_args, path)
-            cases.append((before.label, trampoline))
-        b.switch_enum(pred, cases)
+        self._switch_to_walks(b, pred, record.preds, path)
 
     def _next(self, block: Block, b: Builder, tangents: dict[Value, Symbolic], rest: Value) -> None:
         """The end of ``block``'s tangent code: take the next block from the path, and go to its
@@ -281,7 +213,7 @@ class DifferentialWalk:
         cases = []
         successors = [s for s in dict.fromkeys(block.successors()) if s in self.records]
         for succ in successors:
-            trampoline = self.differential.add_block()
+            trampoline = self.linear_map.add_block()
             payload = trampoline.add_argument(self._payload_type(succ))
             tb = Builder.at_end(trampoline, module)
             if self.records[succ].present:
@@ -303,6 +235,15 @@ class DifferentialWalk:
     def _unreachable_block(self) -> Block:
         """Where a path that cannot follow goes (the switch on the path must name every case)."""
         if self._unreachable is None:
-            self._unreachable = self.differential.add_block()
+            self._unreachable = self.linear_map.add_block()
             Builder.at_end(self._unreachable, self.module).unreachable()
         return self._unreachable
+
+
+class ForwardEmitter(DerivativeEmitter):
+    """Emits the JVP and the differential of one function for one configuration."""
+
+    mode = FORWARD
+
+    def emit_linear_map(self) -> None:
+        DifferentialEmitter(self).emit()

@@ -8,6 +8,11 @@ saved values. Each takes a Builder positioned where the code goes, so a rule rea
 mathematics. A zero tangent or cotangent is ``None`` and is never materialized by a rule; a
 cotangent may be ``Negated``, which the pullback adds to others with ``fsub``.
 
+What a rule saves is also declared, without emitting anything (``keeps``: one ``Kept`` a slot,
+saying which value it is and which operands' derivatives read it in each mode), so that the
+records are planned before any code is emitted (``linear_map_info.py``). The linear maps read
+the slots by position (``Saved``), and only those of the operands they are asked for.
+
 Elementwise builtins take Float/Double scalars or tensors. A tensor combined with a scalar sums
 the scalar's cotangent over the tensor. SIL-SPEC §5 gives no way to ask a tensor's rank or shape,
 so a cotangent cannot be summed back to an operand that was broadcast (two tensor operands, see
@@ -27,8 +32,50 @@ from sil.builder import Builder
 from sil.ir import Value
 from sil.types import DOUBLE, FLOAT, ScalarType, TensorType, Type
 
-Saved = Sequence[Value]
 Cotangents = list[Value | Negated | None]
+RESULT = -1  # a ``Kept.source``: the builtin's result
+
+
+@attrs.frozen
+class Kept:
+    """One slot of what a rule saves: operand ``source`` as it is, the result (``RESULT``), or a
+    partial ``save`` computes (None; of the result's type). It is saved when an operand it
+    ``serves`` is needed, and read by the pullback for their cotangents (``pullback``) and by the
+    differential for their tangents (``differential``)."""
+
+    source: int | None
+    serves: tuple[int, ...]
+    pullback: bool = True
+    differential: bool = True
+
+    def read(self, operands: Sequence[bool], mode: str) -> bool:
+        """Whether the linear map of ``mode`` ("pullback" or "differential") reads this slot when
+        it handles the derivatives of ``operands``."""
+        if not (self.pullback if mode == "pullback" else self.differential):
+            return False
+        return any(operands[i] for i in self.serves)
+
+
+class Saved:
+    """The saved values a linear map reads, slot by slot as the rule's ``keeps`` declares them.
+    A slot not saved or not read (see ``Kept.read``) holds None and cannot be read: the plan of
+    the records and the rule would disagree."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Sequence[Value | None]) -> None:
+        self._values = values
+
+    def __getitem__(self, slot: int) -> Value:
+        value = self._values[slot]
+        assert value is not None, f"saved slot {slot} is not kept for this linear map"
+        return value
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def every(self) -> list[Value]:
+        return [self[i] for i in range(len(self._values))]
 
 
 def element_type(t: Type) -> ScalarType:
@@ -78,22 +125,30 @@ def _step(b: Builder, x: Value) -> Value:
 class Rule:
     """How one builtin is differentiated (see the module docstring).
 
-    ``save(b, operands, result, needed)`` returns the values to keep; ``needed[i]`` says whether
-    operand ``i``'s derivative is wanted, so a rule computes no partial nobody uses.
-    ``pullback(b, seed, saved, operands_like)`` returns one cotangent per operand (None: zero or
-    not wanted); ``operands_like`` are values of the operands' types, for shapes and literals.
-    ``differential(b, tangents, saved)`` returns the result's tangent (None: zero).
+    ``keeps(arity)`` declares the slots ``save`` fills. ``save(b, operands, result, needed)``
+    returns one value a slot (None where no operand the slot serves is ``needed``), so that a
+    rule computes no partial nobody uses. ``pullback(b, seed, saved, wanted)`` returns one
+    cotangent per operand, None but for those ``wanted`` (a subset of ``needed``).
+    ``differential(b, tangents, saved)`` returns the result's tangent, None exactly when every
+    operand's tangent is (zero).
     """
 
-    save: Callable[[Builder, Sequence[Value], Value, Sequence[bool]], list[Value]]
+    keeps: Callable[[int], tuple[Kept, ...]]
+    save: Callable[[Builder, Sequence[Value], Value, Sequence[bool]], list[Value | None]]
     pullback: Callable[[Builder, Value, Saved, Sequence[bool]], Cotangents]
     differential: Callable[[Builder, Sequence[Value | None], Saved], Value | None]
 
 
-def _unary(partial: Callable[[Builder, Value, Value], Value]) -> Rule:
-    """A unary elementwise builtin whose derivative is multiplication by ``partial(x, result)``."""
+def _constant(*keeps: Kept) -> Callable[[int], tuple[Kept, ...]]:
+    return lambda arity: keeps
+
+
+def _unary(partial: Callable[[Builder, Value, Value], Value], source: int | None = None) -> Rule:
+    """A unary elementwise builtin whose derivative is multiplication by ``partial(x, result)``
+    (which is the value ``source``, when it is the result)."""
     return Rule(
-        save=lambda b, ops, r, needed: [partial(b, ops[0], r)] if needed[0] else [],
+        keeps=_constant(Kept(source, (0,))),
+        save=lambda b, ops, r, needed: [partial(b, ops[0], r) if needed[0] else None],
         pullback=lambda b, seed, saved, needed: [_mul(b, seed, saved[0]) if needed[0] else None],
         differential=lambda b, t, saved: None if t[0] is None else _mul(b, t[0], saved[0]),
     )
@@ -101,26 +156,26 @@ def _unary(partial: Callable[[Builder, Value, Value], Value]) -> Rule:
 
 def _binary(
     partials: Callable[[Builder, Value, Value, Value, Sequence[bool]], tuple[Value | None, Value | None]],
+    sources: tuple[int | None, int | None] = (None, None),
 ) -> Rule:
-    """A binary elementwise builtin whose derivatives are multiplications by two partials."""
+    """A binary elementwise builtin whose derivatives are multiplications by two partials (which
+    are the operands ``sources``, where they are operands)."""
 
-    def save(b: Builder, ops: Sequence[Value], r: Value, needed: Sequence[bool]) -> list[Value]:
+    def save(b: Builder, ops: Sequence[Value], r: Value, needed: Sequence[bool]) -> list[Value | None]:
         px, py = partials(b, ops[0], ops[1], r, needed)
-        return [v for v, want in ((px, needed[0]), (py, needed[1])) if want and v is not None]
+        return [px if needed[0] else None, py if needed[1] else None]
 
-    def pullback(b: Builder, seed: Value, saved: Saved, needed: Sequence[bool]) -> Cotangents:
-        found = iter(saved)
-        return [_mul(b, seed, next(found)) if want else None for want in needed]
+    def pullback(b: Builder, seed: Value, saved: Saved, wanted: Sequence[bool]) -> Cotangents:
+        return [_mul(b, seed, saved[i]) if want else None for i, want in enumerate(wanted)]
 
     def differential(b: Builder, t: Sequence[Value | None], saved: Saved) -> Value | None:
-        found = iter(saved)
         total: Value | None = None
-        for tangent in t:
+        for i, tangent in enumerate(t):
             if tangent is not None:
-                total = _add(b, total, _mul(b, tangent, next(found)))
+                total = _add(b, total, _mul(b, tangent, saved[i]))
         return total
 
-    return Rule(save, pullback, differential)
+    return Rule(_constant(Kept(sources[0], (0,)), Kept(sources[1], (1,))), save, pullback, differential)
 
 
 def _linear(
@@ -130,6 +185,7 @@ def _linear(
     """A builtin linear in its operands: nothing to save. ``pullback`` builds only the cotangents
     ``needed`` asks for."""
     return Rule(
+        keeps=_constant(),
         save=lambda b, ops, r, needed: [],
         pullback=lambda b, seed, saved, needed: pullback(b, seed, needed),
         differential=lambda b, t, saved: differential(b, t),
@@ -152,17 +208,17 @@ def _fmul_partials(b: Builder, x: Value, y: Value, r: Value, needed: Sequence[bo
     return y, x
 
 
-def _fdiv_save(b: Builder, ops: Sequence[Value], r: Value, needed: Sequence[bool]) -> list[Value]:
+def _fdiv_save(b: Builder, ops: Sequence[Value], r: Value, needed: Sequence[bool]) -> list[Value | None]:
     """``x / y``: the linear maps divide by ``y``, and ``y``'s derivative also needs ``r``."""
-    return [ops[1], r] if needed[1] else [ops[1]] if needed[0] else []
+    return [ops[1] if any(needed) else None, r if needed[1] else None]
 
 
-def _fdiv_pullback(b: Builder, seed: Value, saved: Saved, needed: Sequence[bool]) -> Cotangents:
-    if not any(needed):
+def _fdiv_pullback(b: Builder, seed: Value, saved: Saved, wanted: Sequence[bool]) -> Cotangents:
+    if not any(wanted):
         return [None, None]
     scaled = b.builtin("fdiv", seed, saved[0])  # seed / y: x's cotangent, and y's times -r
-    dy = Negated(b.builtin("fmul", scaled, saved[1])) if needed[1] else None
-    return [scaled if needed[0] else None, dy]
+    dy = Negated(b.builtin("fmul", scaled, saved[1])) if wanted[1] else None
+    return [scaled if wanted[0] else None, dy]
 
 
 def _fdiv_differential(b: Builder, t: Sequence[Value | None], saved: Saved) -> Value | None:
@@ -203,11 +259,12 @@ def _select_partials(first_wins: str) -> Callable[..., tuple[Value, Value]]:
 
 RULES: dict[str, Rule] = {
     "fneg": _linear(lambda b, s, n: [Negated(s) if n[0] else None], lambda b, t: _neg(b, t[0])),
-    "exp": _unary(lambda b, x, r: r),
+    "exp": _unary(lambda b, x, r: r, RESULT),
     "log": _unary(lambda b, x, r: b.builtin("fdiv", _literal(b, x, 1.0), x)),
     "sin": _unary(lambda b, x, r: b.builtin("cos", x)),
     "cos": Rule(  # -sin x: sin x is saved, and the minus goes to the linear maps
-        save=lambda b, ops, r, needed: [b.builtin("sin", ops[0])] if needed[0] else [],
+        keeps=_constant(Kept(None, (0,))),
+        save=lambda b, ops, r, needed: [b.builtin("sin", ops[0]) if needed[0] else None],
         pullback=lambda b, seed, saved, needed: [Negated(_mul(b, seed, saved[0])) if needed[0] else None],
         differential=lambda b, t, saved: None if t[0] is None else b.builtin("fneg", _mul(b, t[0], saved[0])),
     ),
@@ -222,8 +279,10 @@ RULES: dict[str, Rule] = {
         lambda b, s, n: [s if n[0] else None, Negated(s) if n[1] else None],
         lambda b, t: _sub(b, t[0], t[1]),
     ),
-    "fmul": _binary(_fmul_partials),
-    "fdiv": Rule(_fdiv_save, _fdiv_pullback, _fdiv_differential),
+    "fmul": _binary(_fmul_partials, (1, 0)),
+    "fdiv": Rule(
+        _constant(Kept(1, (0, 1)), Kept(RESULT, (1,))), _fdiv_save, _fdiv_pullback, _fdiv_differential
+    ),
     "pow": _binary(_pow_partials),
     "fmin": _binary(_select_partials("min")),
     "fmax": _binary(_select_partials("max")),
@@ -250,29 +309,29 @@ RULES: dict[str, Rule] = {
 }
 
 
-def _matmul_save(b: Builder, ops: Sequence[Value], r: Value, needed: Sequence[bool]) -> list[Value]:
+def _matmul_save(b: Builder, ops: Sequence[Value], r: Value, needed: Sequence[bool]) -> list[Value | None]:
     x, y = ops
-    return [y] * needed[0] + [x] * needed[1]  # each partial needs the other operand
+    return [y if needed[0] else None, x if needed[1] else None]  # each partial needs the other operand
 
 
-def _matmul_pullback(b: Builder, seed: Value, saved: Saved, needed: Sequence[bool]) -> Cotangents:
-    found = iter(saved)
-    dx = b.builtin("matmul", seed, b.builtin("transpose", next(found))) if needed[0] else None
-    dy = b.builtin("matmul", b.builtin("transpose", next(found)), seed) if needed[1] else None
+def _matmul_pullback(b: Builder, seed: Value, saved: Saved, wanted: Sequence[bool]) -> Cotangents:
+    dx = b.builtin("matmul", seed, b.builtin("transpose", saved[0])) if wanted[0] else None
+    dy = b.builtin("matmul", b.builtin("transpose", saved[1]), seed) if wanted[1] else None
     return [dx, dy]
 
 
 def _matmul_differential(b: Builder, t: Sequence[Value | None], saved: Saved) -> Value | None:
-    found = iter(saved)
     total: Value | None = None
     if t[0] is not None:
-        total = b.builtin("matmul", t[0], next(found))
+        total = b.builtin("matmul", t[0], saved[0])
     if t[1] is not None:
-        total = _add(b, total, b.builtin("matmul", next(found), t[1]))
+        total = _add(b, total, b.builtin("matmul", saved[1], t[1]))
     return total
 
 
-RULES["matmul"] = Rule(_matmul_save, _matmul_pullback, _matmul_differential)
+RULES["matmul"] = Rule(
+    _constant(Kept(1, (0,)), Kept(0, (1,))), _matmul_save, _matmul_pullback, _matmul_differential
+)
 
 
 def zeros_like(b: Builder, t: Value) -> Value:
@@ -286,18 +345,22 @@ def _spread(b: Builder, t: Value, scalar: Value) -> Value:
     return b.builtin("fadd", zeros_like(b, t), scalar)
 
 
-def _mean_pullback(b: Builder, seed: Value, saved: Saved, needed: Sequence[bool]) -> Cotangents:
-    if not needed[0]:
+def _mean_pullback(b: Builder, seed: Value, saved: Saved, wanted: Sequence[bool]) -> Cotangents:
+    if not wanted[0]:
         return [None]
-    (t,) = saved
+    t = saved[0]
     zeros = zeros_like(b, t)
     count = b.builtin("sum", b.builtin("fadd", zeros, _literal(b, t, 1.0)), type=seed.type)
     return [b.builtin("fadd", zeros, b.builtin("fdiv", seed, count))]
 
 
-def _keep_tensor(b: Builder, ops: Sequence[Value], r: Value, needed: Sequence[bool]) -> list[Value]:
-    """The tensor operand itself: its pullback spreads a scalar over a tensor of its shape."""
-    return [ops[0]] if needed[0] else []
+def _keep_tensor(b: Builder, ops: Sequence[Value], r: Value, needed: Sequence[bool]) -> list[Value | None]:
+    """The tensor operand itself: its pullback spreads a scalar over a tensor of its shape (the
+    differential, linear, reads nothing)."""
+    return [ops[0] if needed[0] else None]
+
+
+_KEEP_TENSOR = _constant(Kept(0, (0,), differential=False))
 
 
 def _linear_in_tensor(reduce: str) -> Callable[[Builder, Sequence[Value | None], Saved], Value | None]:
@@ -310,25 +373,30 @@ def _linear_in_tensor(reduce: str) -> Callable[[Builder, Sequence[Value | None],
 
 
 RULES["sum"] = Rule(
+    _KEEP_TENSOR,
     _keep_tensor,
     lambda b, seed, saved, needed: [_spread(b, saved[0], seed) if needed[0] else None],
     _linear_in_tensor("sum"),
 )
-RULES["mean"] = Rule(_keep_tensor, _mean_pullback, _linear_in_tensor("mean"))
+RULES["mean"] = Rule(_KEEP_TENSOR, _keep_tensor, _mean_pullback, _linear_in_tensor("mean"))
 RULES["scalar_from_tensor"] = Rule(
+    _KEEP_TENSOR,
     _keep_tensor,
     lambda b, seed, saved, needed: [_spread(b, saved[0], seed) if needed[0] else None],
     _linear_in_tensor("scalar_from_tensor"),
 )
 # fill(v, d0, d1, …): linear in v; the differential fills the same shape, so it keeps the dims.
 RULES["fill"] = Rule(
+    keeps=lambda arity: tuple(Kept(i, (0,), pullback=False) for i in range(1, arity)),
     save=lambda b, ops, r, needed: list(ops[1:]),
     pullback=lambda b, seed, saved, needed: [
         b.builtin("sum", seed, type=element_type(seed.type)) if needed[0] else None,
         *[None] * len(saved),
     ],
     differential=lambda b, t, saved: (
-        None if t[0] is None else b.builtin("fill", t[0], *saved, type=TensorType(element_type(t[0].type)))
+        None
+        if t[0] is None
+        else b.builtin("fill", t[0], *saved.every(), type=TensorType(element_type(t[0].type)))
     ),
 )
 

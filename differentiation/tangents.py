@@ -1,7 +1,13 @@
 """Tangents and adjoints held symbolically while a derivative is emitted, as Swift's
 PullbackCloner holds adjoint values: absent (zero, built only when a value is needed), a value,
 or, for a tuple or a struct, an aggregate of its elements' tangents, so that taking one apart and
-putting it together builds no tangent tuple or ``S.TangentVector``."""
+putting it together builds no tangent tuple or ``S.TangentVector``.
+
+``TangentBuilder`` builds tangent values from symbolic ones. ``Dependences`` does the same
+operations without building anything: its leaves are ``Node``s, each standing for a value the
+builder would build and knowing the nodes it is computed from, so that the planner of the records
+(``linear_map_info.py``) can tell which of them a linear map keeps (what dead-code elimination
+would leave) before any of its code is emitted."""
 
 from __future__ import annotations
 
@@ -10,8 +16,8 @@ import attrs
 from sil.builder import Builder
 from sil.derivative_types import several_results
 from sil.diagnostics import SILError, Span
-from sil.instructions import StructExtractInst
-from sil.ir import Module, Value
+from sil.instructions import StructExtractInst, TupleExtractInst
+from sil.ir import Instruction, Module, Value
 from sil.types import NominalType, ScalarType, TupleType, Type
 
 
@@ -60,14 +66,10 @@ class TangentBuilder:
         return Aggregate(merged)
 
     def _is_aggregate(self, t: Type) -> bool:
-        return isinstance(t, TupleType) or self.module.struct(str(t)) is not None
+        return is_aggregate(self.module, t)
 
     def _element_type(self, t: Type, index: int) -> Type:
-        if isinstance(t, TupleType):
-            return t.elements[index]
-        decl = self.module.struct(str(t))
-        assert decl is not None
-        return decl.fields[index].type
+        return element_type(self.module, t, index)
 
     def as_aggregate(self, tangent: Symbolic | None, t: Type) -> Aggregate:
         """A tuple's or struct's tangent element by element; a tangent value is taken apart."""
@@ -88,19 +90,14 @@ class TangentBuilder:
         """The tangent of element (or field) ``index`` of a tuple (or struct) of type ``t``."""
         return self.as_aggregate(tangent, t).elements.get(index)
 
+    def elements_of(self, tangent: Symbolic | None, t: Type) -> dict[int, Symbolic]:
+        return self.as_aggregate(tangent, t).elements
+
+    def aggregate(self, elements: dict[int, Symbolic]) -> Symbolic:
+        return Aggregate(elements)
+
     def positions(self, t: Type) -> dict[int, int | str]:
-        """Element index -> its place in the tangent: the position in a tangent tuple (elements
-        without a tangent drop out), or the field name in ``S.TangentVector`` (``@noDerivative``
-        fields drop out)."""
-        if isinstance(t, TupleType):
-            differentiable = [i for i, e in enumerate(t.elements) if self.module.tangent_type(e) is not None]
-            return {i: p for p, i in enumerate(differentiable)}
-        decl = self.module.struct(str(t))
-        tangent = self.module.tangent_type(t)
-        tangent_decl = self.module.struct(str(tangent)) if tangent is not None else None
-        assert decl is not None and tangent_decl is not None, f"{t} is not a differentiable struct"
-        kept = {f.name for f in tangent_decl.fields}
-        return {i: f.name for i, f in enumerate(decl.fields) if f.name in kept and not f.no_derivative}
+        return positions(self.module, t)
 
     def of_results(self, value: Value, t: Type, sources: tuple[int, ...]) -> Symbolic:
         """The tangent of a value of type ``t`` (a function's result) when ``value`` is the tangent
@@ -157,6 +154,138 @@ class TangentBuilder:
         raise SILError.at(self.where, f"cannot build a zero tangent of {t} yet")
 
 
+def is_aggregate(module: Module, t: Type) -> bool:
+    """Whether values of ``t`` have elements (a tuple) or fields (a struct)."""
+    return isinstance(t, TupleType) or module.struct(str(t)) is not None
+
+
+def element_type(module: Module, t: Type, index: int) -> Type:
+    """The type of element (or field) ``index`` of a tuple (or struct) type ``t``."""
+    if isinstance(t, TupleType):
+        return t.elements[index]
+    decl = module.struct(str(t))
+    assert decl is not None
+    return decl.fields[index].type
+
+
+def positions(module: Module, t: Type) -> dict[int, int | str]:
+    """Element index -> its place in the tangent: the position in a tangent tuple (elements
+    without a tangent drop out), or the field name in ``S.TangentVector`` (``@noDerivative``
+    fields drop out)."""
+    if isinstance(t, TupleType):
+        differentiable = [i for i, e in enumerate(t.elements) if module.tangent_type(e) is not None]
+        return {i: p for p, i in enumerate(differentiable)}
+    decl = module.struct(str(t))
+    tangent = module.tangent_type(t)
+    tangent_decl = module.struct(str(tangent)) if tangent is not None else None
+    assert decl is not None and tangent_decl is not None, f"{t} is not a differentiable struct"
+    kept = {f.name for f in tangent_decl.fields}
+    return {i: f.name for i, f in enumerate(decl.fields) if f.name in kept and not f.no_derivative}
+
+
+class Node:
+    """A value a linear map would build, for ``Dependences``: ``token`` names what it stands for
+    where the planner asks (a builtin's tangent, an operand's cotangent; None otherwise), and
+    ``inputs`` are the nodes it is computed from."""
+
+    __slots__ = ("inputs", "token")
+
+    def __init__(self, token: object = None, inputs: tuple[Node, ...] = ()) -> None:
+        self.token = token
+        self.inputs = inputs
+
+
+Shape = Node | dict[int, "Shape"]
+"""A symbolic tangent seen by ``Dependences``: a node for a value (negated or not), a dict for an
+aggregate (``Aggregate.elements``)."""
+
+
+class Dependences:
+    """``TangentBuilder``'s operations on ``Shape``s: what each built value would be computed from.
+
+    ``reached(sinks)`` then gives the tokens of the nodes the values in ``sinks`` (those a
+    terminator or a call uses) are computed from: what survives dead-code elimination."""
+
+    def __init__(self, module: Module) -> None:
+        self.module = module
+        self._positions: dict[Type, tuple[int, ...]] = {}
+        self._aggregate: dict[Type, bool] = {}
+
+    def positions(self, t: Type) -> tuple[int, ...]:
+        found = self._positions.get(t)
+        if found is None:
+            found = self._positions[t] = tuple(positions(self.module, t))
+        return found
+
+    def add(self, x: Shape, y: Shape, t: Type) -> Shape:
+        if isinstance(x, Node) and isinstance(y, Node):
+            aggregate = self._aggregate.get(t)
+            if aggregate is None:
+                aggregate = self._aggregate[t] = is_aggregate(self.module, t)
+            if not aggregate:
+                return Node(None, (x, y))
+        merged = dict(self.elements_of(x, t))
+        for i, a in self.elements_of(y, t).items():
+            merged[i] = a if i not in merged else self.add(merged[i], a, element_type(self.module, t, i))
+        return merged
+
+    def elements_of(self, tangent: Shape | None, t: Type) -> dict[int, Shape]:
+        if tangent is None:
+            return {}
+        if isinstance(tangent, dict):
+            return tangent
+        return dict.fromkeys(self.positions(t), tangent)  # elements taken out of the value
+
+    def element(self, tangent: Shape | None, t: Type, index: int) -> Shape | None:
+        return self.elements_of(tangent, t).get(index)
+
+    def aggregate(self, elements: dict[int, Shape]) -> Shape:
+        return elements
+
+    def of_results(self, node: Node, t: Type, sources: tuple[int, ...]) -> Shape:
+        if not several_results(t) or self.positions(t) == sources:
+            return node
+        return dict.fromkeys(sources, node)
+
+    def results(self, shape: Shape | None, t: Type, sources: tuple[int, ...]) -> Node | None:
+        if not several_results(t) or self.positions(t) == sources:
+            return self.materialize(shape, t)
+        elements = self.elements_of(shape, t)
+        return self._combine([self.materialize(elements.get(i), t.elements[i]) for i in sources])
+
+    def materialize(self, shape: Shape | None, t: Type) -> Node | None:
+        """The node of the value ``shape`` becomes (None: a zero, computed from nothing)."""
+        if shape is None or isinstance(shape, Node):
+            return shape
+        return self._combine(
+            [self.materialize(shape.get(i), element_type(self.module, t, i)) for i in self.positions(t)]
+        )
+
+    @staticmethod
+    def leaves(shape: Shape) -> list[Node]:
+        """The nodes a symbolic tangent is made of."""
+        if isinstance(shape, Node):
+            return [shape]
+        return [node for element in shape.values() for node in Dependences.leaves(element)]
+
+    @staticmethod
+    def _combine(parts: list[Node | None]) -> Node | None:
+        inputs = tuple(p for p in parts if p is not None)
+        return Node(None, inputs) if inputs else None
+
+    @staticmethod
+    def reached(sinks: list[Node]) -> set[object]:
+        """The tokens of the nodes ``sinks`` are computed from (themselves included)."""
+        seen: set[Node] = set()
+        stack = list(sinks)
+        while stack:
+            node = stack.pop()
+            if node not in seen:
+                seen.add(node)
+                stack.extend(node.inputs)
+        return {node.token for node in seen if node.token is not None}
+
+
 def leaves(tangent: Symbolic) -> list[Value]:
     """The values a symbolic tangent is made of."""
     if isinstance(tangent, Value):
@@ -166,8 +295,12 @@ def leaves(tangent: Symbolic) -> list[Value]:
     return [v for element in tangent.elements.values() for v in leaves(element)]
 
 
-def field_index(module: Module, inst: StructExtractInst) -> int:
-    """The index of the field a ``struct_extract`` takes, in its struct's declaration."""
+def element_index(module: Module, inst: Instruction) -> int:
+    """The index of the element a ``tuple_extract`` takes, or of the field a ``struct_extract``
+    takes in its struct's declaration."""
+    if isinstance(inst, TupleExtractInst):
+        return inst.index
+    assert isinstance(inst, StructExtractInst)
     decl = module.struct(str(inst.operands[0].type))
     assert decl is not None
     return [f.name for f in decl.fields].index(inst.field)

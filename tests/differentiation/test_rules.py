@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from accel.numpy_backend import NumpyBackend
-from differentiation.rules import RULES, fit_cotangent
+from differentiation.rules import RULES, Saved, fit_cotangent
 from differentiation.tangents import TangentBuilder
 from interp import Program
 from sil import verify_module
@@ -47,7 +47,7 @@ def build(name: str, operand_types: Sequence[Type], result_type: Type, mode: str
     ops = args[:n]
     r = b.builtin(name, *ops, type=result_type)
     needed = [True] * n
-    saved = rule.save(b, ops, r, needed)
+    saved = Saved(rule.save(b, ops, r, needed))
     if mode == "reverse":
         cotangents = rule.pullback(b, args[n], saved, needed)
         fitted = [fit_cotangent(b, c, t) for c, t in zip(cotangents, operand_types)]
@@ -174,7 +174,7 @@ def build_fill(mode: str) -> tuple[Module, str]:
     r = b.builtin("fill", v, d0, d1, type=TENSOR)
     rule = RULES["fill"]
     needed = [True, False, False]
-    saved = rule.save(b, [v, d0, d1], r, needed)
+    saved = Saved(rule.save(b, [v, d0, d1], r, needed))
     if mode == "reverse":
         (cotangent, *_) = rule.pullback(b, other, saved, needed)
         assert isinstance(cotangent, Value)
@@ -214,12 +214,12 @@ def test_a_zero_tangent_or_an_unwanted_cotangent_is_never_materialized() -> None
     r = b.builtin("fmul", x, y)
     before = len(block.instructions)
     saved = RULES["fmul"].save(b, [x, y], r, [True, False])
-    assert saved == [y]  # the partial of x only
-    assert RULES["fmul"].differential(b, [None, None], saved) is None
-    assert RULES["fadd"].differential(b, [x, None], []) is x
-    assert RULES["fsub"].pullback(b, x, [], [True, False]) == [x, None]
-    assert RULES["fneg"].pullback(b, x, [], [False]) == [None]
-    assert RULES["fmul"].pullback(b, x, [], [False, False]) == [None, None]
+    assert saved == [y, None]  # the partial of x only
+    assert RULES["fmul"].differential(b, [None, None], Saved(saved)) is None
+    assert RULES["fadd"].differential(b, [x, None], Saved([])) is x
+    assert RULES["fsub"].pullback(b, x, Saved([]), [True, False]) == [x, None]
+    assert RULES["fneg"].pullback(b, x, Saved([]), [False]) == [None]
+    assert RULES["fmul"].pullback(b, x, Saved([None, None]), [False, False]) == [None, None]
     assert len(block.instructions) == before  # nothing was built
 
 
