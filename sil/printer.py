@@ -132,7 +132,7 @@ class Printer:
             else:
                 append(f"{label}:")
             for inst in block.instructions:
-                body = inst.format(self)  # type: ignore[attr-defined]
+                body = inst.format(self)
                 result = inst.single_result
                 if result is not None and body:  # the common case, in one f-string
                     append(f"  {names[result]} = {inst.opname} {body}")
@@ -168,7 +168,7 @@ class Printer:
             args = f"({self.typed_list(block.args)})" if block.args else ""
             lines.append(f"{label}{args}:{comment(block.args, False)}")
             for inst in block.instructions:
-                body = inst.format(self)  # type: ignore[attr-defined]
+                body = inst.format(self)
                 text = f"{inst.opname} {body}" if body else inst.opname
                 results = inst.results
                 if len(results) == 1:

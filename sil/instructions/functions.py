@@ -1,17 +1,22 @@
 """Builtins and functions: ``builtin``, ``function_ref``, ``apply``, ``partial_apply``,
-``thin_to_thick_function``."""
+``thin_to_thick_function``.
+
+``builtin``, ``function_ref`` and ``apply`` declare fused fast paths beside their ``parse``: a
+builtin line of plain types is matched whole before anything else on every line.
+"""
 
 from __future__ import annotations
 
+import re
 import sys
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Self
 
 import attrs
 
 from sil.builtins import canonical_builtin_name, check_builtin
 from sil.instructions.common import TypeRuleError, function_type_of
 from sil.ir import Instruction, Value
-from sil.lexer import BUILTIN_FAST_RE
+from sil.lexer import END_OF_LINE, LINE_TYPE, LINE_TYPED, SPACES, TYPE_TO_END_OF_LINE, VALUE, FastForm
 from sil.types import (
     FunctionType,
     Type,
@@ -28,6 +33,27 @@ class BuiltinInst(Instruction):
     """``builtin "fmul"(%0 : $Float, %1 : $Float) : $Float``; operands: the arguments."""
 
     opname: ClassVar[str] = "builtin"
+    # One or two operands, every type a plain name: the commonest line of all.
+    fast_form: ClassVar[FastForm] = FastForm(
+        r'[ \t]*+"(\w++)"'
+        + SPACES
+        + r"\("
+        + SPACES
+        + LINE_TYPED
+        + SPACES
+        + "(?:,"
+        + SPACES
+        + LINE_TYPED
+        + SPACES
+        + r")?\)"
+        + SPACES
+        + ":"
+        + SPACES
+        + LINE_TYPE
+        + END_OF_LINE,
+        result=True,
+        line_first=True,
+    )
     name: str
     type: Type
 
@@ -35,19 +61,30 @@ class BuiltinInst(Instruction):
         return (self.type,)
 
     @classmethod
-    def parse(cls, p: Parser) -> BuiltinInst:
-        m = BUILTIN_FAST_RE.match(p.text, p.pos)
-        if m is not None:
-            p.pos = m.end()
-            name, a, a_type, b, b_type, result_type = m.groups()
-            args = [p.use(a, p.simple_type(a_type, m.start(3)), m.start(2) - 1)]
-            if b is not None:
-                args.append(p.use(b, p.simple_type(b_type, m.start(5)), m.start(4) - 1))
-            return cls(args, canonical_builtin_name(name), p.simple_type(result_type, m.start(6)))
+    def parse(cls, p: Parser) -> Self:
         name = canonical_builtin_name(p.string())
         p.expect("(")
         args = p.typed_values_until(")")
         return cls(args, name, p.colon_type())
+
+    @classmethod
+    def parse_fast(cls, p: Parser, m: re.Match[str]) -> Self:
+        _, name, a, a_type, b, b_type, result_type = m.groups()
+        types, values = p.simple_types, p.scope.values
+        # Operands defined earlier with the type written: the common case, without ``use``.
+        t = types.get(a_type) or p.simple_type(a_type, m.start(4))
+        operand = values.get(a)
+        if operand is None or operand.type is not t:
+            operand = p.use(a, t, m.start(3) - 1)
+        args = [operand]
+        if b is not None:
+            t = types.get(b_type) or p.simple_type(b_type, m.start(6))
+            operand = values.get(b)
+            if operand is None or operand.type is not t:
+                operand = p.use(b, t, m.start(5) - 1)
+            args.append(operand)
+        t = types.get(result_type) or p.simple_type(result_type, m.start(7))
+        return cls(args, canonical_builtin_name(name), t)
 
     def format(self, pr: Printer) -> str:
         return f'"{self.name}"({pr.typed_list(self.operands)}) : ${self.type.text}'
@@ -63,14 +100,24 @@ class FunctionRefInst(Instruction):
     """``function_ref @f : $@convention(thin) (Float) -> Float``; no operands."""
 
     opname: ClassVar[str] = "function_ref"
+    # A type spelled before, looked up whole.
+    fast_form: ClassVar[FastForm] = FastForm(
+        r"[ \t]+@([A-Za-z_$][\w$.]*)" + SPACES + ":" + SPACES + TYPE_TO_END_OF_LINE, result=True
+    )
     function_name: str
     type: FunctionType
 
     def result_types(self) -> tuple[Type, ...]:
         return (self.type,)
 
+    def retarget(self, t: FunctionType) -> None:
+        """Follow a change of the referenced function's type (``Function.set_type``); the
+        users of the result must accept the new type."""
+        self.type = t
+        self.update_result_types()
+
     @classmethod
-    def parse(cls, p: Parser) -> FunctionRefInst:
+    def parse(cls, p: Parser) -> Self:
         name = sys.intern(p.global_name())  # every reference to a function shares its name
         p.expect(":")
         at = p.pos
@@ -78,6 +125,13 @@ class FunctionRefInst(Instruction):
         if not isinstance(t, FunctionType):
             p.error(f"function_ref must have a function type, not {t}", at=at)
         return cls([], name, t)
+
+    @classmethod
+    def parse_fast(cls, p: Parser, m: re.Match[str]) -> Self | None:
+        t = p.spelled_types.get(m.group(3))
+        if not isinstance(t, FunctionType):
+            return None
+        return cls([], sys.intern(m.group(2)), t)
 
     def format(self, pr: Printer) -> str:
         return f"{pr.global_name(self.function_name)} : ${self.type.text}"
@@ -104,6 +158,17 @@ class ApplyInst(Instruction):
 
     opname: ClassVar[str] = "apply"
     has_effects: ClassVar[bool] = True
+    # Plain argument names; the callee's type spelled before, looked up whole.
+    fast_form: ClassVar[FastForm] = FastForm(
+        r"[ \t]++"
+        + VALUE
+        + r"\(((?:%[\w$]++(?:[ \t]*+,[ \t]*+%[\w$]++)*+)?)\)"
+        + SPACES
+        + ":"
+        + SPACES
+        + TYPE_TO_END_OF_LINE,
+        result=True,
+    )
 
     @property
     def callee(self) -> Value:
@@ -117,7 +182,7 @@ class ApplyInst(Instruction):
         return (function_type_of(self.operands[0].type, "the callee").result,)
 
     @classmethod
-    def parse(cls, p: Parser) -> ApplyInst:
+    def parse(cls, p: Parser) -> Self:
         callee_name, callee_at = p.value_name_at()
         p.expect("(")
         arg_names = p.value_names_until(")")
@@ -134,6 +199,27 @@ class ApplyInst(Instruction):
         callee = p.use(callee_name, t, callee_at)
         args = [p.use(name, param, at) for (name, at), param in zip(arg_names, t.params)]
         return cls([callee, *args])
+
+    @classmethod
+    def parse_fast(cls, p: Parser, m: re.Match[str]) -> Self | None:
+        t = p.spelled_types.get(m.group(4))
+        if not isinstance(t, FunctionType):
+            return None
+        arguments = m.group(3)
+        pieces = arguments.split(",") if arguments else []
+        if len(pieces) != len(t.params):
+            return None  # the general path reports it
+        operands = [p.use(m.group(2), t, m.start(2) - 1)]
+        values = p.scope.values
+        offset = m.start(3)  # of each piece: `%a`, then `, %b` without its comma
+        for piece, param in zip(pieces, t.params):
+            name = piece.strip()[1:]
+            operand = values.get(name)
+            if operand is None or operand.type is not param:
+                operand = p.use(name, param, offset + piece.index("%"))
+            operands.append(operand)
+            offset += len(piece) + 1
+        return cls(operands)
 
     def format(self, pr: Printer) -> str:
         return f"{pr.value(self.callee)}({pr.value_list(self.args)}) : ${self.callee.type.text}"
@@ -177,7 +263,7 @@ class PartialApplyInst(Instruction):
         return (FunctionType(t.params[:keep], t.result, "callee_guaranteed"),)
 
     @classmethod
-    def parse(cls, p: Parser) -> PartialApplyInst:
+    def parse(cls, p: Parser) -> Self:
         p.expect("[")
         p.expect_ident("callee_guaranteed", "in partial_apply")
         p.expect("]")
@@ -224,7 +310,7 @@ class ThinToThickFunctionInst(Instruction):
         return (self.type,)
 
     @classmethod
-    def parse(cls, p: Parser) -> ThinToThickFunctionInst:
+    def parse(cls, p: Parser) -> Self:
         operand = p.typed_value()
         p.expect_ident("to", "in thin_to_thick_function")
         at = p.pos
