@@ -34,7 +34,7 @@ from accel.backend import CREATION_BUILTINS, ELEMENTWISE_UNARY, AllocationError,
 from interp.faults import Fault, RunError, run_error
 from interp.fusion import ASSIGN, fused_results
 from interp.inlining import InlinePlan, Inliner
-from interp.semantics import HELPERS, scalar_template
+from interp.semantics import HELPERS, SCALAR_TEMPLATES, scalar_template
 from interp.values import closure_wrapper
 from sil.diagnostics import Diagnostic
 from sil.instructions import (
@@ -750,7 +750,10 @@ def _helpers_of(template: str) -> tuple[str, ...]:
     return tuple(sorted(set(re.findall(r"\b_[a-z0-9_]+\b", template)) & HELPERS.keys()))
 
 
-_FAULTING_SCALAR_BUILTINS = frozenset({"sdiv", "srem", "fptosi"})
+# A scalar builtin that can fault names its fault site in its template.
+_FAULTING_SCALAR_BUILTINS = frozenset(
+    name for table in SCALAR_TEMPLATES.values() for name, template in table.items() if "{site}" in template
+)
 
 
 def _ends_count(inst: Instruction) -> bool:
