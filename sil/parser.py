@@ -197,12 +197,18 @@ class Parser(Cursor):
                 [note(getattr(previous, "span", None), "previously defined here")],
             )
 
-    def parse_struct(self) -> None:
-        self.expect_ident("struct")
+    def _type_declaration_head(self, keyword: str, what: str) -> tuple[str, Span]:
+        """``struct Name`` or ``enum Name`` (``what`` the name is, for an error): the name,
+        declared, and its span."""
+        self.expect_ident(keyword)
         at = self.pos
-        name = self.ident("a struct name")
+        name = self.ident(what)
         span = self.span_from(at)
         self._declare_name(name, span, "type")
+        return name, span
+
+    def parse_struct(self) -> None:
+        name, span = self._type_declaration_head("struct", "a struct name")
         decl = StructDecl(name, span=span)
         if self.accept(":"):
             self.expect_ident("Differentiable", "after ':' (the only protocol)")
@@ -224,11 +230,7 @@ class Parser(Cursor):
         self.module.add_type(decl)
 
     def parse_enum(self) -> None:
-        self.expect_ident("enum")
-        at = self.pos
-        name = self.ident("an enum name")
-        span = self.span_from(at)
-        self._declare_name(name, span, "type")
+        name, span = self._type_declaration_head("enum", "an enum name")
         decl = EnumDecl(name, span=span)
         self.expect("{", "to begin the enum's cases")
         names: set[str] = set()

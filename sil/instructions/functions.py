@@ -153,7 +153,53 @@ def _check_arguments(v: Verifier, inst: Instruction, params: tuple[Type, ...], a
 
 
 @attrs.define(eq=False, slots=True)
-class ApplyInst(Instruction):
+class _Call(Instruction):
+    """What ``apply`` and ``partial_apply`` share: operands: the callee, then the arguments it
+    is given (all, or the trailing ones bound)."""
+
+    @property
+    def callee(self) -> Value:
+        return self.operands[0]
+
+    @property
+    def args(self) -> list[Value]:
+        return self.operands[1:]
+
+    def callee_type(self, v: Verifier) -> FunctionType | None:
+        """The callee's function type; None, reported, when it has another type."""
+        t = self.callee.type
+        if not isinstance(t, FunctionType):
+            v.error(self, f"{self.opname} of a value of non-function type {t}")
+            return None
+        return t
+
+    @classmethod
+    def count_problem(cls, given: int, params: int) -> str | None:
+        """What is wrong with giving ``given`` arguments to a callee of ``params`` parameters."""
+        raise NotImplementedError
+
+    @classmethod
+    def parse_call(cls, p: Parser) -> Self:
+        """``%f(%a, …) : $<callee type>``, the arguments given to the trailing parameters."""
+        callee_name, callee_at = p.value_name_at()
+        p.expect("(")
+        arg_names = p.value_names_until(")")
+        p.expect(":")
+        at = p.pos
+        t = p.type()
+        if not isinstance(t, FunctionType):
+            p.error(f"{cls.opname} needs the callee's function type, not {t}", at=at)
+        problem = cls.count_problem(len(arg_names), len(t.params))
+        if problem is not None:
+            p.error(problem, at=at)
+        callee = p.use(callee_name, t, callee_at)
+        params = t.params[len(t.params) - len(arg_names) :]
+        args = [p.use(name, param, at) for (name, at), param in zip(arg_names, params)]
+        return cls([callee, *args])
+
+
+@attrs.define(eq=False, slots=True)
+class ApplyInst(_Call):
     """``apply %f(%0, %1) : $<callee type>``; operands: the callee, then the arguments."""
 
     opname: ClassVar[str] = "apply"
@@ -170,35 +216,18 @@ class ApplyInst(Instruction):
         result=True,
     )
 
-    @property
-    def callee(self) -> Value:
-        return self.operands[0]
-
-    @property
-    def args(self) -> list[Value]:
-        return self.operands[1:]
-
     def result_types(self) -> tuple[Type, ...]:
         return (function_type_of(self.operands[0].type, "the callee").result,)
 
     @classmethod
+    def count_problem(cls, given: int, params: int) -> str | None:
+        if given == params:
+            return None
+        return f"apply passes {given} argument(s) to a callee of {params} parameter(s)"
+
+    @classmethod
     def parse(cls, p: Parser) -> Self:
-        callee_name, callee_at = p.value_name_at()
-        p.expect("(")
-        arg_names = p.value_names_until(")")
-        p.expect(":")
-        at = p.pos
-        t = p.type()
-        if not isinstance(t, FunctionType):
-            p.error(f"apply needs the callee's function type, not {t}", at=at)
-        if len(arg_names) != len(t.params):
-            p.error(
-                f"apply passes {len(arg_names)} argument(s) to a callee of {len(t.params)} parameter(s)",
-                at=at,
-            )
-        callee = p.use(callee_name, t, callee_at)
-        args = [p.use(name, param, at) for (name, at), param in zip(arg_names, t.params)]
-        return cls([callee, *args])
+        return cls.parse_call(p)
 
     @classmethod
     def parse_fast(cls, p: Parser, m: re.Match[str]) -> Self | None:
@@ -225,9 +254,8 @@ class ApplyInst(Instruction):
         return f"{pr.value(self.callee)}({pr.value_list(self.args)}) : ${self.callee.type.text}"
 
     def verify(self, v: Verifier) -> None:
-        t = self.callee.type
-        if not isinstance(t, FunctionType):
-            v.error(self, f"apply of a value of non-function type {t}")
+        t = self.callee_type(v)
+        if t is None:
             return
         if len(self.args) != len(t.params):
             v.error(
@@ -238,19 +266,11 @@ class ApplyInst(Instruction):
 
 
 @attrs.define(eq=False, slots=True)
-class PartialApplyInst(Instruction):
+class PartialApplyInst(_Call):
     """``partial_apply [callee_guaranteed] %f(%c) : $<callee type>``: binds the TRAILING
     arguments; operands: the callee, then the bound arguments."""
 
     opname: ClassVar[str] = "partial_apply"
-
-    @property
-    def callee(self) -> Value:
-        return self.operands[0]
-
-    @property
-    def args(self) -> list[Value]:
-        return self.operands[1:]
 
     def result_types(self) -> tuple[Type, ...]:
         t = function_type_of(self.operands[0].type, "the callee")
@@ -267,31 +287,21 @@ class PartialApplyInst(Instruction):
         p.expect("[")
         p.expect_ident("callee_guaranteed", "in partial_apply")
         p.expect("]")
-        callee_name, callee_at = p.value_name_at()
-        p.expect("(")
-        arg_names = p.value_names_until(")")
-        p.expect(":")
-        at = p.pos
-        t = p.type()
-        if not isinstance(t, FunctionType):
-            p.error(f"partial_apply needs the callee's function type, not {t}", at=at)
-        if len(arg_names) > len(t.params):
-            p.error(
-                f"partial_apply binds {len(arg_names)} arguments of a {len(t.params)}-parameter callee", at=at
-            )
-        callee = p.use(callee_name, t, callee_at)
-        params = t.params[len(t.params) - len(arg_names) :]
-        args = [p.use(name, param, at) for (name, at), param in zip(arg_names, params)]
-        return cls([callee, *args])
+        return cls.parse_call(p)
+
+    @classmethod
+    def count_problem(cls, given: int, params: int) -> str | None:
+        if given <= params:
+            return None
+        return f"partial_apply binds {given} arguments of a {params}-parameter callee"
 
     def format(self, pr: Printer) -> str:
         args = pr.value_list(self.args)
         return f"[callee_guaranteed] {pr.value(self.callee)}({args}) : ${self.callee.type}"
 
     def verify(self, v: Verifier) -> None:
-        t = self.callee.type
-        if not isinstance(t, FunctionType):
-            v.error(self, f"partial_apply of a value of non-function type {t}")
+        t = self.callee_type(v)
+        if t is None:
             return
         if t.differentiable:
             v.error(self, "partial_apply of a @differentiable function; extract the original first")
