@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import attrs
 
@@ -128,10 +128,11 @@ class Instruction:
         raise NotImplementedError(f"'{cls.opname}' declares no parse")
 
     @classmethod
-    def parse_fast(cls, p: Parser, m: re.Match[str]) -> Self | None:
-        """The instruction from a match of ``fast_form`` (``FastForm.line_re`` or ``tail_re``:
-        the tail's groups start at group 2), as ``parse`` would build it; None when the line
-        needs ``parse`` after all (errors are its job)."""
+    def parse_fast(cls, p: Parser, m: re.Match[str], groups: tuple[str | Any, ...]) -> Self | None:
+        """The instruction from a match ``m`` of ``fast_form`` (``FastForm.line_re`` or
+        ``tail_re``: the tail's groups start at group 2) and its ``groups()``, which the parser
+        reads too, as ``parse`` would build it; None when the line needs ``parse`` after all
+        (errors are its job)."""
         return None
 
     def format(self, pr: Printer) -> str:

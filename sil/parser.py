@@ -371,17 +371,20 @@ class Parser(Cursor):
             append = block.instructions.append
             while True:
                 line = match_line(text, self.pos)
-                if line is None or (found := parse_line(self, line)) is None:
+                if (
+                    line is not None
+                    and (found := parse_line(self, line, groups := line.groups())) is not None
+                ):
+                    at = line.start(1) - 1  # as in optional_instruction's fused path
+                    found.location = at
+                    self.define(groups[0], found.result, at)
+                    self.pos = line.end()
+                else:
                     if text.startswith("}", self.pos):  # the end of the body, at a line's start
                         break
                     found = self.optional_instruction()
                     if found is None:
                         break
-                else:  # as ``_fused``, written out: the commonest line
-                    at = line.start(1) - 1
-                    found.location = at
-                    self.define(line.group(1), found.result, at)
-                    self.pos = line.end()
                 found.block = block
                 append(found)
         for name, span in scope.block_refs.items():
@@ -503,28 +506,15 @@ class Parser(Cursor):
         fast = self.fast.tails.get(opname)
         if fast is not None and fast[2] is (result_name is not None):
             rest = fast[0].match(text, end)
-            if rest is not None:
-                fused = self._fused(fast[1], rest, result_name, start)
-                if fused is not None:
-                    return fused
+            if rest is not None and (fused := fast[1].parse_fast(self, rest, rest.groups())) is not None:
+                fused.location = start  # the rest of the line, in one match: as below
+                if result_name is not None:
+                    self.define(result_name, fused.result, start)
+                self.pos = rest.end()
+                return fused
         self.pos = end
         names = [] if result_name is None else [(result_name, start)]
         return self._finish_instruction(cls, opname, start, op_at, names)
-
-    def _fused(
-        self, cls: type[Instruction], m: re.Match[str], result: str | None, start: int
-    ) -> Instruction | None:
-        """The instruction of a line whose tail ``cls``'s fast form matched (``m``;
-        the line starts at ``start`` and names ``result``), as ``optional_instruction`` would
-        parse it; None when ``cls.parse_fast`` declines the line."""
-        inst = cls.parse_fast(self, m)
-        if inst is None:
-            return None
-        inst.location = start
-        if result is not None:
-            self.define(result, inst.result, start)
-        self.pos = m.end()
-        return inst
 
     def _at_label(self, at: int) -> bool:
         """Whether a block label starts at ``at``: a name followed by ':' (any name), or by '('

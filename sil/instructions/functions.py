@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import TYPE_CHECKING, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import attrs
 
@@ -68,8 +68,8 @@ class BuiltinInst(Instruction):
         return cls(args, name, p.colon_type())
 
     @classmethod
-    def parse_fast(cls, p: Parser, m: re.Match[str]) -> Self:
-        _, name, a, a_type, b, b_type, result_type = m.groups()
+    def parse_fast(cls, p: Parser, m: re.Match[str], groups: tuple[str | Any, ...]) -> Self:
+        _, name, a, a_type, b, b_type, result_type = groups
         types, values = p.simple_types, p.scope.values
         # Operands defined earlier with the type written: the common case, without ``use``.
         t = types.get(a_type) or p.simple_type(a_type, m.start(4))
@@ -127,11 +127,11 @@ class FunctionRefInst(Instruction):
         return cls([], name, t)
 
     @classmethod
-    def parse_fast(cls, p: Parser, m: re.Match[str]) -> Self | None:
-        t = p.spelled_types.get(m.group(3))
+    def parse_fast(cls, p: Parser, m: re.Match[str], groups: tuple[str | Any, ...]) -> Self | None:
+        t = p.spelled_types.get(groups[2])
         if not isinstance(t, FunctionType):
             return None
-        return cls([], sys.intern(m.group(2)), t)
+        return cls([], sys.intern(groups[1]), t)
 
     def format(self, pr: Printer) -> str:
         return f"{pr.global_name(self.function_name)} : ${self.type.text}"
@@ -230,15 +230,15 @@ class ApplyInst(_Call):
         return cls.parse_call(p)
 
     @classmethod
-    def parse_fast(cls, p: Parser, m: re.Match[str]) -> Self | None:
-        t = p.spelled_types.get(m.group(4))
+    def parse_fast(cls, p: Parser, m: re.Match[str], groups: tuple[str | Any, ...]) -> Self | None:
+        t = p.spelled_types.get(groups[3])
         if not isinstance(t, FunctionType):
             return None
-        arguments = m.group(3)
+        arguments = groups[2]
         pieces = arguments.split(",") if arguments else []
         if len(pieces) != len(t.params):
             return None  # the general path reports it
-        operands = [p.use(m.group(2), t, m.start(2) - 1)]
+        operands = [p.use(groups[1], t, m.start(2) - 1)]
         values = p.scope.values
         offset = m.start(3)  # of each piece: `%a`, then `, %b` without its comma
         for piece, param in zip(pieces, t.params):

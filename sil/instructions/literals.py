@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 import struct
-from typing import TYPE_CHECKING, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import attrs
 
@@ -163,8 +163,8 @@ class FloatLiteralInst(Instruction):
         return (self.type,)
 
     @classmethod
-    def parse_fast(cls, p: Parser, m: re.Match[str]) -> Self:
-        _, type_name, number = m.groups()
+    def parse_fast(cls, p: Parser, m: re.Match[str], groups: tuple[str | Any, ...]) -> Self:
+        _, type_name, number = groups
         t = FLOAT if type_name == "Float" else DOUBLE
         return cls([], t, _decimal(number, t))
 

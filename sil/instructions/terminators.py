@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import attrs
 
@@ -36,8 +36,8 @@ class ReturnInst(Instruction):
         return cls([p.typed_value()])
 
     @classmethod
-    def parse_fast(cls, p: Parser, m: re.Match[str]) -> Self:
-        _, returned, type_name = m.groups()
+    def parse_fast(cls, p: Parser, m: re.Match[str], groups: tuple[str | Any, ...]) -> Self:
+        _, returned, type_name = groups
         t = p.simple_types.get(type_name) or p.simple_type(type_name, m.start(3))
         operand = p.scope.values.get(returned)
         if operand is None or operand.type is not t:

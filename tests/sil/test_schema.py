@@ -34,7 +34,7 @@ def test_the_base_class_refuses_what_it_cannot_parse_or_print() -> None:
         Bare.parse(None)
     with pytest.raises(NotImplementedError):
         Bare([]).format(None)
-    assert Bare.parse_fast(None, None) is None
+    assert Bare.parse_fast(None, None, ()) is None
     assert "" not in Instruction.registry
 
 
