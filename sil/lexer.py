@@ -6,6 +6,9 @@ the parser always knows which tokens may come next, and matching one pattern at 
 (several tokens at once on the hot paths, such as ``%x : $Float``) costs a fraction of building
 a token stream in Python. Positions are character offsets; line and column come from the
 ``SourceFile`` only when a diagnostic is rendered.
+
+The pieces of the fused one-line patterns (``SPACES``, ``VALUE``, ``LINE_TYPED``, …) and
+``FastForm`` are here; the fast forms themselves live with the instruction classes they parse.
 """
 
 from __future__ import annotations

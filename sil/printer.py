@@ -3,7 +3,8 @@
 Values keep the names the input gave them unless those are numbers; every other value is numbered
 in order of definition (``%0``, ``%1``, …). Blocks named ``bbN`` in the input, and unnamed ones,
 are numbered by position.
-Type declarations come first, then functions, each in module order.
+Type declarations come first, then functions, each in module order. An instruction's text after
+its opcode is its own ``format`` (declared on ``sil.ir.Instruction``).
 """
 
 from __future__ import annotations

@@ -285,3 +285,9 @@ def test_edge_cases_fail_alike_on_both_paths(
     assert fast.startswith(f"in.sil:{expected}"), fast
     switch_off_fused_paths(monkeypatch)
     assert outcome(text) == fast
+
+
+def test_only_one_instruction_is_matched_first_on_every_line() -> None:
+    builtin = Instruction.registry["builtin"]
+    with pytest.raises(ValueError, match="cannot be matched first on every line"):
+        FastPaths({"builtin": builtin, "builtin_again": builtin})
