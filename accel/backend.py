@@ -22,27 +22,44 @@ Array = Any
 Scalar = Any
 DType = type[np.floating[Any]]
 
-ELEMENTWISE_UNARY = ("fneg", "exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "relu")
-ELEMENTWISE_BINARY = ("fadd", "fsub", "fmul", "fdiv", "fmin", "fmax", "pow")
-TENSOR_BUILTINS = (
-    "matmul",
-    "transpose",
-    "sum",
-    "mean",
-    "sum_axis",
-    "broadcast_to",
-    "reshape",
-    "zeros",
-    "ones",
-    "fill",
-    "arange",
-    "tensor_from_scalar",
-    "scalar_from_tensor",
-    "dim",
-)
-# Builtins that create a tensor take the element type first: ``zeros(np.float32, 2, 3)``.
-CREATION_BUILTINS = ("zeros", "ones", "fill", "arange", "tensor_from_scalar")
-OPERATIONS = ELEMENTWISE_UNARY + ELEMENTWISE_BINARY + TENSOR_BUILTINS
+# Every operation, by builtin name (the method that implements it), with how it is called:
+# "unary" and "binary" are elementwise (a host scalar broadcasts); "tensor" takes its operands as
+# the builtin does; "creation" takes the element type first, ``zeros(np.float32, 2, 3)``.
+OPERATIONS: dict[str, str] = {
+    "fneg": "unary",
+    "exp": "unary",
+    "log": "unary",
+    "sin": "unary",
+    "cos": "unary",
+    "tanh": "unary",
+    "sqrt": "unary",
+    "abs": "unary",
+    "relu": "unary",
+    "fadd": "binary",
+    "fsub": "binary",
+    "fmul": "binary",
+    "fdiv": "binary",
+    "fmin": "binary",
+    "fmax": "binary",
+    "pow": "binary",
+    "matmul": "tensor",
+    "transpose": "tensor",
+    "sum": "tensor",
+    "mean": "tensor",
+    "sum_axis": "tensor",
+    "broadcast_to": "tensor",
+    "reshape": "tensor",
+    "zeros": "creation",
+    "ones": "creation",
+    "fill": "creation",
+    "arange": "creation",
+    "tensor_from_scalar": "creation",
+    "scalar_from_tensor": "tensor",
+    "dim": "tensor",
+}
+ELEMENTWISE_UNARY = tuple(name for name, kind in OPERATIONS.items() if kind == "unary")
+ELEMENTWISE_BINARY = tuple(name for name, kind in OPERATIONS.items() if kind == "binary")
+CREATION_BUILTINS = tuple(name for name, kind in OPERATIONS.items() if kind == "creation")
 
 
 class ShapeError(Exception):

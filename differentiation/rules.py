@@ -29,6 +29,7 @@ import attrs
 
 from differentiation.tangents import Negated
 from sil.builder import Builder
+from sil.builtins import elementwise_builtins
 from sil.ir import Value
 from sil.types import DOUBLE, FLOAT, ScalarType, TensorType, Type
 
@@ -417,7 +418,7 @@ def fit_cotangent(
     return cotangent
 
 
-ELEMENTWISE_BINARY = ("fadd", "fsub", "fmul", "fdiv", "fmin", "fmax", "pow")
+ELEMENTWISE_BINARY = elementwise_builtins(2)
 
 
 def may_broadcast(name: str, operand_types: Sequence[Type]) -> bool:

@@ -1,8 +1,10 @@
-"""The builtin table (SIL-SPEC §5): each builtin's type rule, in one place.
+"""The builtin table (SIL-SPEC §5): the one list of builtin names, with each builtin's type rule.
 
 A rule takes the operand types and the written result type and returns None when they fit, or a
 message saying what is wrong. What a builtin computes, and its derivatives, live outside ``sil/``
-in tables keyed by the same names.
+in tables keyed by the same names (the interpreter's templates, the backends' operations, the
+derivative rules); ``tests/sil/test_builtins.py`` checks their keys against ``BUILTINS``. Other
+layers ask this table what a builtin is (``elementwise``) rather than listing names again.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ TypeRule = Callable[[Sequence[Type], Type], str | None]
 
 @attrs.frozen
 class BuiltinInfo:
-    """A builtin: its type rule and whether it has derivative rules."""
+    """A builtin: its type rule, whether it has derivative rules, and, for an elementwise
+    builtin (Float, Double or Tensor operands, tensors broadcasting), its number of operands."""
 
     name: str
     rule: TypeRule
     differentiable: bool
+    elementwise: int = 0
 
 
 def _float_element(t: Type) -> ScalarType | None:
@@ -154,11 +158,15 @@ def _describe(tensors: int, scalar: bool, ints: str) -> str:
 
 
 def _table() -> dict[str, BuiltinInfo]:
+    elementwise = [
+        BuiltinInfo(name, _elementwise(arity), True, arity)
+        for arity, names in [
+            (1, ("fneg", "exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "relu")),
+            (2, ("fadd", "fsub", "fmul", "fdiv", "fmin", "fmax", "pow")),
+        ]
+        for name in names
+    ]
     rows: list[tuple[str, TypeRule, bool]] = []
-    for name in ("fneg", "exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "relu"):
-        rows.append((name, _elementwise(1), True))
-    for name in ("fadd", "fsub", "fmul", "fdiv", "fmin", "fmax", "pow"):
-        rows.append((name, _elementwise(2), True))
     for name in ("fcmp_olt", "fcmp_ole", "fcmp_ogt", "fcmp_oge", "fcmp_oeq", "fcmp_one"):
         rows.append((name, _compare, False))
     for name in ("add", "sub", "mul", "sdiv", "srem"):
@@ -189,10 +197,16 @@ def _table() -> dict[str, BuiltinInfo]:
         ("scalar_from_tensor", _tensor_rule(1, returns="scalar"), True),
         ("dim", _tensor_rule(1, int_operands="one", returns="int"), False),
     ]
-    return {name: BuiltinInfo(name, rule, diff) for name, rule, diff in rows}
+    return {info.name: info for info in [*elementwise, *[BuiltinInfo(*row) for row in rows]]}
 
 
 BUILTINS: dict[str, BuiltinInfo] = _table()
+
+
+def elementwise_builtins(arity: int) -> tuple[str, ...]:
+    """The names of the elementwise builtins of ``arity`` operands, in table order."""
+    return tuple(name for name, info in BUILTINS.items() if info.elementwise == arity)
+
 
 _SUFFIXES = ("_FPIEEE32", "_FPIEEE64", "_Int64", "_Int32", "_Int1")
 

@@ -1,13 +1,22 @@
 """IR nodes with identity: values, instructions, blocks, functions, declarations, the module.
 
 Every value keeps the list of instructions that use it (one entry per operand slot), and only the
-methods here change operands, so use-lists are never out of date.
+methods here change operands, block arguments and types (``Instruction.set_operand`` and
+``set_operands``, ``Value.replace_all_uses_with``, ``Block.insert_arg``, ``erase_arg`` and
+``permute_args``, ``Function.set_type``, ``Instruction.update_result_types``), so use-lists are
+never out of date; a test checks that no module outside this one assigns those fields.
+
+``Instruction`` is the schema every instruction class fills in: its fields, ``result_types``,
+``verify``, and its text form, ``parse`` and ``format``, with an optional fused fast path
+(``fast_form`` and ``parse_fast``) for its commonest spelling.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, ClassVar
+import re
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import attrs
 
@@ -15,6 +24,9 @@ from sil.diagnostics import SourceFile, Span
 from sil.types import FunctionType, NominalType, ScalarType, TensorType, TupleType, Type
 
 if TYPE_CHECKING:
+    from sil.lexer import FastForm
+    from sil.parser import Parser
+    from sil.printer import Printer
     from sil.verifier import Verifier
 
 
@@ -80,6 +92,8 @@ class Instruction:
     opname: ClassVar[str] = ""
     is_terminator: ClassVar[bool] = False
     has_effects: ClassVar[bool] = False
+    fast_form: ClassVar[FastForm | None] = None
+    """The commonest spelling of the instruction's line, for ``parse_fast`` (None: ``parse`` only)."""
 
     operands: list[Value]
     # One Result for the common one-result instruction, else a tuple (of 0 or at least 2): a
@@ -107,6 +121,24 @@ class Instruction:
             self._results = tuple([Result(t, None, [], self, i) for i, t in enumerate(types)])
 
     # --- the schema each subclass fills in -------------------------------------------------
+    @classmethod
+    def parse(cls, p: Parser) -> Self:
+        """Read what follows the opcode (SIL-SPEC §4) and build the instruction; errors are
+        raised located, through ``p``."""
+        raise NotImplementedError(f"'{cls.opname}' declares no parse")
+
+    @classmethod
+    def parse_fast(cls, p: Parser, m: re.Match[str], groups: tuple[str | Any, ...]) -> Self | None:
+        """The instruction from a match ``m`` of ``fast_form`` (``FastForm.line_re`` or
+        ``tail_re``: the tail's groups start at group 2) and its ``groups()``, which the parser
+        reads too, as ``parse`` would build it; None when the line needs ``parse`` after all
+        (errors are its job)."""
+        return None
+
+    def format(self, pr: Printer) -> str:
+        """The text after the opcode, as ``parse`` reads it."""
+        raise NotImplementedError(f"'{self.opname}' declares no format")
+
     def result_types(self) -> tuple[Type, ...]:
         """The types of the results, computed from operands and attributes."""
         return ()
@@ -127,28 +159,28 @@ class Instruction:
     def results(self) -> tuple[Result, ...]:
         """Every result, in order."""
         results = self._results
-        return (results,) if type(results) is Result else results  # type: ignore[return-value]
+        return (results,) if isinstance(results, Result) else results
 
     @property
     def single_result(self) -> Result | None:
         """The result of a one-result instruction; None when it has none or several."""
         results = self._results
-        return results if type(results) is Result else None
+        return results if isinstance(results, Result) else None
 
     @property
     def result(self) -> Result:
         """The single result of a one-result instruction."""
         results = self._results
-        if type(results) is not Result:
-            raise ValueError(f"'{self.opname}' has {len(results)} results, not one")  # type: ignore[arg-type]
+        if not isinstance(results, Result):
+            raise ValueError(f"'{self.opname}' has {len(results)} results, not one")
         return results
 
     @property
     def span(self) -> Span | None:
         """The instruction's place in the source, when it has one."""
         location = self.location
-        if type(location) is not int:
-            return location  # type: ignore[return-value]
+        if not isinstance(location, int):
+            return location
         fn = self.block.function if self.block is not None else None
         if fn is None or fn.source is None:
             return None
@@ -169,6 +201,27 @@ class Instruction:
         old.uses.remove(self)
         self.operands[index] = value
         value.uses.append(self)
+
+    def set_operands(self, values: Sequence[Value]) -> None:
+        """Replace every operand at once (as a list in the subclass's layout), keeping
+        use-lists right: only a value used in more or fewer slots than before gains or loses
+        uses, so reordering operands leaves every use-list as it was."""
+        old, new = Counter(map(id, self.operands)), Counter(map(id, values))
+        for op in self.operands:
+            if old[id(op)] > new[id(op)]:
+                old[id(op)] -= 1
+                op.uses.remove(self)
+        for value in values:
+            if new[id(value)] > old[id(value)]:
+                new[id(value)] -= 1
+                value.uses.append(self)
+        self.operands = list(values)
+
+    def update_result_types(self) -> None:
+        """Give the results the types ``result_types`` computes now, after a change to the
+        fields it reads (the users of the results must accept the new types)."""
+        for result, t in zip(self.results, self.result_types(), strict=True):
+            result.type = t
 
     def drop_operand_uses(self) -> None:
         for op in self.operands:
@@ -197,9 +250,29 @@ class Block:
     span: Span | None = attrs.field(default=None, repr=False)
 
     def add_argument(self, type: Type, name: str | None = None) -> BlockArgument:
+        """A new last argument."""
         arg = BlockArgument(type, name, [], self)
         self.args.append(arg)
         return arg
+
+    def insert_arg(self, type: Type, index: int, name: str | None = None) -> BlockArgument:
+        """A new argument at position ``index``."""
+        arg = BlockArgument(type, name, [], self)
+        self.args.insert(index, arg)
+        return arg
+
+    def erase_arg(self, arg: BlockArgument) -> None:
+        """Remove ``arg``, which must have no uses left."""
+        if arg.uses:
+            raise ValueError(f"erasing block argument %{arg.name} that still has uses")
+        self.args.remove(arg)
+        arg.block = None
+
+    def permute_args(self, order: Sequence[int]) -> None:
+        """Reorder the arguments: the new i-th argument is the old ``order[i]``-th."""
+        if sorted(order) != list(range(len(self.args))):
+            raise ValueError(f"{list(order)} is not a permutation of {len(self.args)} arguments")
+        self.args = [self.args[i] for i in order]
 
     def append(self, inst: Instruction) -> Instruction:
         self._adopt(inst)
@@ -291,6 +364,14 @@ class Function:
     @property
     def is_declaration(self) -> bool:
         return not self.blocks
+
+    def set_type(self, t: FunctionType) -> None:
+        """Change the function's signature. The entry block's arguments must already have the
+        new parameter types (``Block.insert_arg``, ``erase_arg``, ``permute_args``); references
+        to the function follow with ``FunctionRefInst.retarget``."""
+        if self.blocks and [a.type for a in self.entry.args] != list(t.params):
+            raise ValueError(f"the entry block of '@{self.name}' does not take the parameters of {t}")
+        self.type = t
 
     @property
     def entry(self) -> Block:

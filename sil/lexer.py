@@ -6,12 +6,17 @@ the parser always knows which tokens may come next, and matching one pattern at 
 (several tokens at once on the hot paths, such as ``%x : $Float``) costs a fraction of building
 a token stream in Python. Positions are character offsets; line and column come from the
 ``SourceFile`` only when a diagnostic is rendered.
+
+The pieces of the fused one-line patterns (``SPACES``, ``VALUE``, ``LINE_TYPED``, …) and
+``FastForm`` are here; the fast forms themselves live with the instruction classes they parse.
 """
 
 from __future__ import annotations
 
 import re
 from typing import NoReturn
+
+import attrs
 
 from sil.diagnostics import SILError, SourceFile, Span
 
@@ -37,91 +42,54 @@ TYPED_VALUE_RE = re.compile(TRIVIA + r"%([\w$]+)" + TRIVIA + ":" + TRIVIA + rf"\
 TYPED_VALUE_IN_LIST_RE = re.compile(
     TRIVIA + r"%([\w$]+)" + TRIVIA + ":" + TRIVIA + rf"\$({_IDENT})(?![\w$.<])" + TRIVIA + r"([,)])"
 )
-# A whole builtin after its opcode when it has one or two operands and every type is a plain name.
-_PLAIN_TYPE = rf"\$({_IDENT})(?![\w$.<])"
-_TYPED = r"%([\w$]+)" + TRIVIA + ":" + TRIVIA + _PLAIN_TYPE
-BUILTIN_FAST_RE = re.compile(
-    TRIVIA
-    + r'"(\w+)"'
-    + TRIVIA
-    + r"\("
-    + TRIVIA
-    + _TYPED
-    + TRIVIA
-    + "(?:,"
-    + TRIVIA
-    + _TYPED
-    + TRIVIA
-    + ")?"
-    + r"\)"
-    + TRIVIA
-    + ":"
-    + TRIVIA
-    + _PLAIN_TYPE
-)
-# The fused fast paths below match one physical line of the common spelling: tokens separated by
+# The fused fast paths match one physical line of the common spelling: tokens separated by
 # spaces or tabs (a line broken between tokens, or with a comment before its end, takes the
 # general path), types that are undotted plain names. What must follow each type (`,`, `)`, the
 # end of the line) already rules out a longer type, so they need no lookahead, and no pattern
 # starts with TRIVIA: both cost more than the rest of the match. Their repetitions are possessive
 # (`*+`, `++`): no token may start with what the one before it repeats, so giving characters back
 # could never make a match, and not recording where it could is a fifth of the matching time.
-_SPACES = r"[ \t]*+"
-_VALUE = r"%([\w$]++)"
-_LINE_TYPE = r"\$([A-Za-z_][\w$]*+)"
-_LINE_TYPED = _VALUE + _SPACES + ":" + _SPACES + _LINE_TYPE
-_END_OF_LINE = r"[ \t\r]*+(?://[^\n]*+)?(?:\n|\Z)"
-# A whole builtin line, `%r = builtin "op"(%a : $T, %b : $T) : $T` and the end of its line: the
-# commonest instruction, parsed with one match.
-BUILTIN_LINE_RE = re.compile(
-    _SPACES
-    + _VALUE
-    + _SPACES
-    + "="
-    + _SPACES
-    + r'builtin[ \t]*+"(\w++)"'
-    + _SPACES
-    + r"\("
-    + _SPACES
-    + _LINE_TYPED
-    + _SPACES
-    + "(?:,"
-    + _SPACES
-    + _LINE_TYPED
-    + _SPACES
-    + r")?\)"
-    + _SPACES
-    + ":"
-    + _SPACES
-    + _LINE_TYPE
-    + _END_OF_LINE
-)
+# These are the pieces an instruction's FastForm is written with.
+SPACES = r"[ \t]*+"
+VALUE = r"%([\w$]++)"
+LINE_TYPE = r"\$([A-Za-z_][\w$]*+)"
+LINE_TYPED = VALUE + SPACES + ":" + SPACES + LINE_TYPE
+END_OF_LINE = r"[ \t\r]*+(?://[^\n]*+)?(?:\n|\Z)"
+# The type of a function_ref or an apply as the text up to the end of the line, to be looked up
+# whole among the spellings seen before.
+TYPE_TO_END_OF_LINE = r"\$([^\n/]*[^\s/])" + END_OF_LINE
 # The start of an instruction line: an optional `%result =`, then the opcode.
-LINE_HEAD_RE = re.compile(_SPACES + "(?:" + _VALUE + _SPACES + "=" + _SPACES + r")?([A-Za-z_]\w*)")
-# The rest of a line after its opcode, for the common spellings of a few instructions (the type of
-# a function_ref or an apply as the text up to the end of the line, to be looked up whole).
-_TYPE_TO_END_OF_LINE = r"\$([^\n/]*[^\s/])" + _END_OF_LINE
-RETURN_TAIL_RE = re.compile(r"[ \t]++" + _VALUE + _SPACES + ":" + _SPACES + _LINE_TYPE + _END_OF_LINE)
-FUNCTION_REF_TAIL_RE = re.compile(
-    r"[ \t]+@([A-Za-z_$][\w$.]*)" + _SPACES + ":" + _SPACES + _TYPE_TO_END_OF_LINE
-)
-FLOAT_LITERAL_TAIL_RE = re.compile(
-    r"[ \t]+\$(Float|Double)"
-    + _SPACES
-    + ","
-    + _SPACES
-    + r"([-+]?\d++(?:\.\d*+)?(?:[eE][-+]?\d++)?)"
-    + _END_OF_LINE
-)
-APPLY_TAIL_RE = re.compile(
-    r"[ \t]++"
-    + _VALUE
-    + r"\(((?:%[\w$]++(?:[ \t]*+,[ \t]*+%[\w$]++)*+)?)\)"
-    + _SPACES
-    + ":"
-    + _SPACES
-    + _TYPE_TO_END_OF_LINE
-)
+LINE_HEAD_RE = re.compile(SPACES + "(?:" + VALUE + SPACES + "=" + SPACES + r")?([A-Za-z_]\w*)")
+# A pattern that never matches: the fused path of a form that is switched off.
+NEVER_RE = re.compile(r"(?!)")
+
+
+@attrs.frozen
+class FastForm:
+    """An instruction's commonest spelling, parsed with one match (``Instruction.parse_fast``).
+
+    ``tail`` is a pattern for the rest of the line after the opcode, written with the pieces
+    above (one physical line, up to and including its end; it must not start with a word
+    character). ``result`` says whether such a line names one result (``%r = op …``); a line
+    that differs takes the general path. ``line_first``: the whole line, ``%r = op`` and the
+    tail, is matched before anything else at the start of every line (for the commonest
+    instruction; one at most).
+    """
+
+    tail: str
+    result: bool
+    line_first: bool = False
+
+    def tail_re(self) -> re.Pattern[str]:
+        """The tail alone, after an empty group 1: its groups start at group 2, as in
+        ``line_re``, so that one ``parse_fast`` reads both."""
+        return re.compile("()" + self.tail)
+
+    def line_re(self, opname: str) -> re.Pattern[str]:
+        """The whole line: group 1 is the result's name, the tail's groups start at group 2."""
+        return re.compile(SPACES + VALUE + SPACES + "=" + SPACES + re.escape(opname) + self.tail)
+
+
 # `: $T` with T a plain name.
 COLON_SIMPLE_TYPE_RE = re.compile(TRIVIA + ":" + TRIVIA + rf"\$({_IDENT})(?![\w$.<])")
 # The start of an instruction: an optional `%result =`, then the opcode.
@@ -134,24 +102,22 @@ FUNCTION_NAME_RE = re.compile(TRIVIA + r'(@(?:([A-Za-z_$][\w$.]*)|"((?:[^"\\\n]|
 # up whole.
 FUNCTION_LINE_RE = re.compile(
     r'[ \t\r\n]*+sil[ \t]++(@(?:([A-Za-z_$][\w$.]*+)|"((?:[^"\\\n]|\\.)*)"))'
-    + _SPACES
+    + SPACES
     + ":"
-    + _SPACES
+    + SPACES
     + r"\$([^\n{/]*[^\s{/])"
-    + _SPACES
+    + SPACES
     + r"(\{)"
-    + _END_OF_LINE
+    + END_OF_LINE
 )
 # `{` opening a body, and the rest of its line.
 BODY_OPEN_RE = re.compile(r"[ \t]*\{[ \t\r]*(?://[^\n]*)?\n")
 # A whole block-label line, `bb1(…):`, with the text of its arguments, if any, to be looked up
 # whole: arguments of plain types (PLAIN_ARGUMENTS_RE) take the fast path.
-LABEL_LINE_RE = re.compile(r"[ \t]*+([A-Za-z_][\w$]*+)(?:\(([^()\n]*+)\))?" + _SPACES + ":" + _END_OF_LINE)
-PLAIN_ARGUMENTS_RE = re.compile(
-    _SPACES + _LINE_TYPED + _SPACES + "(?:," + _SPACES + _LINE_TYPED + _SPACES + ")*+"
-)
+LABEL_LINE_RE = re.compile(r"[ \t]*+([A-Za-z_][\w$]*+)(?:\(([^()\n]*+)\))?" + SPACES + ":" + END_OF_LINE)
+PLAIN_ARGUMENTS_RE = re.compile(SPACES + LINE_TYPED + SPACES + "(?:," + SPACES + LINE_TYPED + SPACES + ")*+")
 # One argument of a PLAIN_ARGUMENTS_RE match.
-PLAIN_ARGUMENT_RE = re.compile(_LINE_TYPED)
+PLAIN_ARGUMENT_RE = re.compile(LINE_TYPED)
 NO_DERIVATIVE_RE = re.compile(TRIVIA + r"@noDerivative\b")
 # An arrow on the same line: after a parenthesized type, the start of a function type (one whose
 # arrow is on a later line has ended at the line's end).

@@ -4,6 +4,11 @@ One contract throughout: ``parse_x()`` consumes an x or raises a located error; 
 returns None when the next token cannot start an x. The first error stops the parse, so one
 mistake never cascades into a page of follow-ups. SSA names used before their definition are
 forward references, resolved (and type-checked) at the end of the function.
+
+The parser knows no instruction by name: it reads the opcode and dispatches through
+``Instruction.registry`` to the class's ``parse``. An instruction whose commonest line is worth
+a fused match declares it beside its ``parse`` (``fast_form`` and ``parse_fast``);
+``FastPaths`` collects them from the registry, and the parser tries them first.
 """
 
 from __future__ import annotations
@@ -12,21 +17,11 @@ import gc
 import re
 import sys
 
-from sil.builtins import canonical_builtin_name
 from sil.diagnostics import SILError, SourceFile, Span, note
-from sil.instructions import (
-    ApplyInst,
-    BuiltinInst,
-    FloatLiteralInst,
-    FunctionRefInst,
-    ReturnInst,
-    TypeRuleError,
-    round_to_float32,
-)
+from sil.instructions import TypeRuleError
 from sil.ir import (
     FLAG_ATTRS,
     Block,
-    BlockArgument,
     DifferentiableAttr,
     EnumCase,
     EnumDecl,
@@ -41,26 +36,22 @@ from sil.ir import (
     Value,
 )
 from sil.lexer import (
-    APPLY_TAIL_RE,
     ARROW_ON_LINE_RE,
     BODY_OPEN_RE,
-    BUILTIN_LINE_RE,
     COLON_SIMPLE_TYPE_RE,
     CONTINUES_TYPE_RE,
     END_OF_LINE_RE,
-    FLOAT_LITERAL_TAIL_RE,
     FUNCTION_LINE_RE,
     FUNCTION_NAME_RE,
-    FUNCTION_REF_TAIL_RE,
     IDENT_RE,
     INSTRUCTION_HEAD_RE,
     INTEGER_RE,
     LABEL_LINE_RE,
     LINE_HEAD_RE,
+    NEVER_RE,
     NO_DERIVATIVE_RE,
     PLAIN_ARGUMENT_RE,
     PLAIN_ARGUMENTS_RE,
-    RETURN_TAIL_RE,
     SIMPLE_TYPE_RE,
     TYPED_VALUE_IN_LIST_RE,
     TYPED_VALUE_RE,
@@ -68,9 +59,8 @@ from sil.lexer import (
     unescape,
 )
 from sil.types import (
-    DOUBLE,
-    FLOAT,
     SCALARS,
+    Convention,
     FunctionType,
     NominalType,
     ScalarType,
@@ -81,13 +71,39 @@ from sil.types import (
 
 _MEMO_KEY_LENGTH = 40
 _MAX_TYPE_DEPTH = 64
-# The instructions whose common spelling is parsed in one match of the rest of the line.
-_TAILS = {
-    "return": RETURN_TAIL_RE,
-    "function_ref": FUNCTION_REF_TAIL_RE,
-    "apply": APPLY_TAIL_RE,
-    "float_literal": FLOAT_LITERAL_TAIL_RE,
-}
+
+
+class FastPaths:
+    """The fused fast paths the registered instructions declare (``Instruction.fast_form``):
+    by opcode, the pattern of the rest of the line, the class, and whether the line names a
+    result; and the one pattern, if any, matched whole at the start of every line."""
+
+    def __init__(self, registry: dict[str, type[Instruction]]) -> None:
+        self.registry = dict(registry)
+        self.tails: dict[str, tuple[re.Pattern[str], type[Instruction], bool]] = {}
+        self.line = NEVER_RE
+        self.line_class: type[Instruction] = Instruction
+        for opname, cls in registry.items():
+            form = cls.fast_form
+            if form is None:
+                continue
+            if not form.line_first:
+                self.tails[opname] = (form.tail_re(), cls, form.result)
+            elif self.line is NEVER_RE and form.result:
+                self.line, self.line_class = form.line_re(opname), cls
+            else:
+                raise ValueError(f"'{opname}' cannot be matched first on every line")
+
+
+_fast_paths = FastPaths({})
+
+
+def fast_paths() -> FastPaths:
+    """The fast paths of the instructions registered now (collected again when that changes)."""
+    global _fast_paths
+    if _fast_paths.registry != Instruction.registry:
+        _fast_paths = FastPaths(Instruction.registry)
+    return _fast_paths
 
 
 class _FunctionScope:
@@ -108,9 +124,12 @@ class Parser(Cursor):
         super().__init__(source)
         self.module = Module()
         self.scope = _FunctionScope()
-        self._simple_types: dict[str, Type] = dict(SCALARS)
+        self.fast = fast_paths()
+        self.simple_types: dict[str, Type] = dict(SCALARS)
+        """Each plain type name seen, and its type (``simple_type`` fills it in)."""
         self._type_memo: dict[str, tuple[str, Type]] = {}
-        self._spelled_types: dict[str, Type] = {}  # each type's exact spelling, for fused lines
+        self.spelled_types: dict[str, Type] = {}
+        """Each type's exact spelling seen, and its type, for fused lines to look up whole."""
         self._argument_lists: dict[str, tuple[tuple[str, str, int, int], ...]] = {}  # _plain_arguments
         self._interned: dict[Type, Type] = {}
         self._type_depth = 0
@@ -141,7 +160,7 @@ class Parser(Cursor):
         if self.accept_ident("sil_stage"):
             self.module.stage = self.ident("a stage name")
         text = self.text
-        spelled_types = self._spelled_types
+        spelled_types = self.spelled_types
         while True:
             line = FUNCTION_LINE_RE.match(text, self.pos)
             if line is not None:  # the common case, in one match: `sil @f : $T {`
@@ -178,12 +197,19 @@ class Parser(Cursor):
                 [note(getattr(previous, "span", None), "previously defined here")],
             )
 
-    def parse_struct(self) -> None:
-        self.expect_ident("struct")
+    def _type_declaration_head(self, keyword: str, what: str) -> tuple[str, Span]:
+        """``struct Name`` or ``enum Name`` (``what`` the name is, for an error): the name,
+        declared, and its span."""
+        self.expect_ident(keyword)
         at = self.pos
-        name = self.ident("a struct name")
-        decl = StructDecl(name, span=self.span_from(at))
-        self._declare_name(name, decl.span, "type")  # type: ignore[arg-type]
+        name = self.ident(what)
+        span = self.span_from(at)
+        self._declare_name(name, span, "type")
+        return name, span
+
+    def parse_struct(self) -> None:
+        name, span = self._type_declaration_head("struct", "a struct name")
+        decl = StructDecl(name, span=span)
         if self.accept(":"):
             self.expect_ident("Differentiable", "after ':' (the only protocol)")
             decl.differentiable = True
@@ -204,11 +230,8 @@ class Parser(Cursor):
         self.module.add_type(decl)
 
     def parse_enum(self) -> None:
-        self.expect_ident("enum")
-        at = self.pos
-        name = self.ident("an enum name")
-        decl = EnumDecl(name, span=self.span_from(at))
-        self._declare_name(name, decl.span, "type")  # type: ignore[arg-type]
+        name, span = self._type_declaration_head("enum", "an enum name")
+        decl = EnumDecl(name, span=span)
         self.expect("{", "to begin the enum's cases")
         names: set[str] = set()
         while not self.accept("}"):
@@ -328,7 +351,7 @@ class Parser(Cursor):
         if not at_line_start:
             self.end_of_line()
         text = self.text
-        match_builtin_line = BUILTIN_LINE_RE.match
+        match_line, parse_line = self.fast.line.match, self.fast.line_class.parse_fast
         while True:
             close = self.pos
             if text.startswith("}", close):  # the common case: `}` at a line's start
@@ -347,18 +370,23 @@ class Parser(Cursor):
                 block = self.parse_block_label(fn)
             append = block.instructions.append
             while True:
-                line = match_builtin_line(text, self.pos)
-                if line is not None:
-                    inst = self._builtin_line(line)
-                elif text.startswith("}", self.pos):  # the end of the body, at a line's start
-                    break
+                line = match_line(text, self.pos)
+                if (
+                    line is not None
+                    and (found := parse_line(self, line, groups := line.groups())) is not None
+                ):
+                    at = line.start(1) - 1  # as in optional_instruction's fused path
+                    found.location = at
+                    self.define(groups[0], found.result, at)
+                    self.pos = line.end()
                 else:
+                    if text.startswith("}", self.pos):  # the end of the body, at a line's start
+                        break
                     found = self.optional_instruction()
                     if found is None:
                         break
-                    inst = found
-                inst.block = block
-                append(inst)
+                found.block = block
+                append(found)
         for name, span in scope.block_refs.items():
             if name not in scope.blocks or scope.blocks[name].function is None:
                 raise SILError.at(span, f"use of undefined block '{name}'")
@@ -399,16 +427,14 @@ class Parser(Cursor):
                 if fast is None:
                     break
                 self.pos = fast.end()
-                arg = BlockArgument(self.simple_type(fast.group(2), fast.start(2)), None, [], block)
-                block.args.append(arg)
+                arg = block.add_argument(self.simple_type(fast.group(2), fast.start(2)))
                 self.define(fast.group(1), arg, fast.start(1) - 1)
                 if fast.group(3) == ")":
                     break
             while fast is None:
                 arg_name, arg_at = self.value_name_at()
                 self.expect(":")
-                arg = BlockArgument(self.type(), None, [], block)
-                block.args.append(arg)
+                arg = block.add_argument(self.type())
                 self.define(arg_name, arg, arg_at)
                 if not self.accept(","):
                     self.expect(")", "to close the block's arguments")
@@ -439,13 +465,10 @@ class Parser(Cursor):
         block.span = Span(self.source, start, start + len(name))
         if arguments:
             offset = m.start(2)
-            args = block.args
-            types, define = self._simple_types, self.define
+            add, types, define = block.add_argument, self.simple_types, self.define
             for arg_name, type_name, name_at, type_at in arguments:
                 t = types.get(type_name) or self.simple_type(type_name, offset + type_at)
-                arg = BlockArgument(t, None, [], block)
-                args.append(arg)
-                define(arg_name, arg, offset + name_at)
+                define(arg_name, add(t), offset + name_at)
         self.pos = m.end()
         return block
 
@@ -480,93 +503,18 @@ class Parser(Cursor):
             return None
         if cls is None:
             self.error(f"unknown instruction '{opname}'", at=op_at)
-        tail = _TAILS.get(opname)
-        if tail is not None:
-            rest = tail.match(text, end)
-            if rest is not None:
-                fused = self._fused_tail(opname, result_name, start, rest)
-                if fused is not None:
-                    return fused
+        fast = self.fast.tails.get(opname)
+        if fast is not None and fast[2] is (result_name is not None):
+            rest = fast[0].match(text, end)
+            if rest is not None and (fused := fast[1].parse_fast(self, rest, rest.groups())) is not None:
+                fused.location = start  # the rest of the line, in one match: as below
+                if result_name is not None:
+                    self.define(result_name, fused.result, start)
+                self.pos = rest.end()
+                return fused
         self.pos = end
         names = [] if result_name is None else [(result_name, start)]
         return self._finish_instruction(cls, opname, start, op_at, names)
-
-    def _fused_tail(
-        self, opname: str, result: str | None, start: int, m: re.Match[str]
-    ) -> Instruction | None:
-        """The common spellings of ``float_literal``, ``return``, ``function_ref`` and ``apply``
-        (the rest of the line in one match: ``_TAILS``), parsed as their ``parse`` would; None
-        when the line needs the general path (a type not seen before, a wrong argument count:
-        errors are its job)."""
-        inst: Instruction
-        if opname == "float_literal":  # decimal only: hex bit patterns take the general path
-            if result is None:
-                return None
-            type_name, number = m.groups()
-            scalar = FLOAT if type_name == "Float" else DOUBLE
-            value = float(number)
-            inst = FloatLiteralInst([], scalar, round_to_float32(value) if scalar == FLOAT else value)
-        elif opname == "return":
-            if result is not None:
-                return None
-            returned, type_name = m.groups()
-            returned_type = self._simple_types.get(type_name) or self.simple_type(type_name, m.start(2))
-            operand = self.scope.values.get(returned)
-            if operand is None or operand.type is not returned_type:
-                operand = self.use(returned, returned_type, m.start(1) - 1)
-            inst = ReturnInst([operand])
-        else:
-            t = self._spelled_types.get(m.group(m.lastindex or 0))
-            if not isinstance(t, FunctionType) or result is None:
-                return None
-            if opname == "function_ref":
-                inst = FunctionRefInst([], sys.intern(m.group(1)), t)
-            else:
-                arguments = m.group(2)
-                pieces = arguments.split(",") if arguments else []
-                if len(pieces) != len(t.params):
-                    return None
-                operands = [self.use(m.group(1), t, m.start(1) - 1)]
-                values = self.scope.values
-                offset = m.start(2)  # of each piece: `%a`, then `, %b` without its comma
-                for piece, param in zip(pieces, t.params):
-                    name = piece.strip()[1:]
-                    operand = values.get(name)
-                    if operand is None or operand.type is not param:
-                        operand = self.use(name, param, offset + piece.index("%"))
-                    operands.append(operand)
-                    offset += len(piece) + 1
-                inst = ApplyInst(operands)
-        inst.location = start
-        if result is not None:
-            self.define(result, inst.result, start)
-        self.pos = m.end()
-        return inst
-
-    def _builtin_line(self, m: re.Match[str]) -> Instruction:
-        """A whole ``%r = builtin "op"(%a : $T, %b : $T) : $T`` line (BUILTIN_LINE_RE), parsed
-        as ``optional_instruction`` would, without its general machinery."""
-        result, name, a, a_type, b, b_type, result_type = m.groups()
-        types, values = self._simple_types, self.scope.values
-        # Operands defined earlier with the type written: the common case, without ``use``.
-        t = types.get(a_type) or self.simple_type(a_type, m.start(4))
-        operand = values.get(a)
-        if operand is None or operand.type is not t:
-            operand = self.use(a, t, m.start(3) - 1)
-        args = [operand]
-        if b is not None:
-            t = types.get(b_type) or self.simple_type(b_type, m.start(6))
-            operand = values.get(b)
-            if operand is None or operand.type is not t:
-                operand = self.use(b, t, m.start(5) - 1)
-            args.append(operand)
-        t = types.get(result_type) or self.simple_type(result_type, m.start(7))
-        inst = BuiltinInst(args, canonical_builtin_name(name), t)
-        at = m.start(1) - 1
-        inst.location = at
-        self.define(result, inst.result, at)
-        self.pos = m.end()
-        return inst
 
     def _at_label(self, at: int) -> bool:
         """Whether a block label starts at ``at``: a name followed by ':' (any name), or by '('
@@ -610,7 +558,7 @@ class Parser(Cursor):
         self, cls: type[Instruction], opname: str, start: int, op_at: int, names: list[tuple[str, int]]
     ) -> Instruction:
         try:
-            inst: Instruction = cls.parse(self)  # type: ignore[attr-defined]
+            inst = cls.parse(self)
         except TypeRuleError as e:
             self.error(str(e), at=op_at)
         inst.location = start
@@ -698,9 +646,9 @@ class Parser(Cursor):
 
     def simple_type(self, name: str, at: int) -> Type:
         """The type spelled by a plain name (cached: most types in a file are a few names)."""
-        t = self._simple_types.get(name)
+        t = self.simple_types.get(name)
         if t is None:
-            t = self._simple_types[name] = self._named_type(name, at)
+            t = self.simple_types[name] = self._named_type(name, at)
         return t
 
     def typed_value(self) -> Value:
@@ -820,7 +768,7 @@ class Parser(Cursor):
         t = self._interned.setdefault(t, t)
         spelling = text[start : self.pos]
         self._type_memo[key] = (spelling, t)
-        self._spelled_types[spelling] = t
+        self.spelled_types[spelling] = t
         return t
 
     def _named_type(self, name: str, at: int) -> Type:
@@ -876,7 +824,7 @@ class Parser(Cursor):
             if self.ident("'thin'") != "thin":
                 self.error("expected 'thin' (closures are written '@callee_guaranteed')", at=conv_at)
             self.expect(")")
-            convention = "thin"
+            convention: Convention = "thin"
         elif word == "callee_guaranteed":
             convention = "callee_guaranteed"
         else:
@@ -899,7 +847,7 @@ class Parser(Cursor):
         result = self.bare_type()
         if differentiable is None and any(no_derivative):
             self.error("@noDerivative is only allowed in a @differentiable function type", at=at)
-        return FunctionType(tuple(params), result, convention, differentiable, tuple(no_derivative))  # type: ignore[arg-type]
+        return FunctionType(tuple(params), result, convention, differentiable, tuple(no_derivative))
 
     def _parenthesized_type(self, at: int) -> Type:
         elements: list[Type] = []

@@ -3,7 +3,8 @@
 Values keep the names the input gave them unless those are numbers; every other value is numbered
 in order of definition (``%0``, ``%1``, …). Blocks named ``bbN`` in the input, and unnamed ones,
 are numbered by position.
-Type declarations come first, then functions, each in module order.
+Type declarations come first, then functions, each in module order. An instruction's text after
+its opcode is its own ``format`` (declared on ``sil.ir.Instruction``).
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ class Printer:
             else:
                 append(f"{label}:")
             for inst in block.instructions:
-                body = inst.format(self)  # type: ignore[attr-defined]
+                body = inst.format(self)
                 result = inst.single_result
                 if result is not None and body:  # the common case, in one f-string
                     append(f"  {names[result]} = {inst.opname} {body}")
@@ -168,7 +169,7 @@ class Printer:
             args = f"({self.typed_list(block.args)})" if block.args else ""
             lines.append(f"{label}{args}:{comment(block.args, False)}")
             for inst in block.instructions:
-                body = inst.format(self)  # type: ignore[attr-defined]
+                body = inst.format(self)
                 text = f"{inst.opname} {body}" if body else inst.opname
                 results = inst.results
                 if len(results) == 1:

@@ -124,23 +124,22 @@ class MoveOriginalsIntoCheckpoints(Pass):
         # The adjoint reads them from the record.
         adjoint = plan.adjoint
         seed_type, record_type = adjoint.type.params[:2]
-        adjoint.type = FunctionType((seed_type, record_type), adjoint.type.result, adjoint.type.convention)
         if adjoint.blocks:
             entry = adjoint.blocks[0]
             moved = entry.args[2:]
-            entry.args = entry.args[:2]
             b = Builder.at_start(entry, module)
             for arg, name in zip(moved, plan.new_fields):
-                if not arg.uses:
-                    continue
-                value = b.struct_extract(entry.args[1], name)
-                value.name = arg.name
-                arg.replace_all_uses_with(value)
+                if arg.uses:
+                    value = b.struct_extract(entry.args[1], name)
+                    value.name = arg.name
+                    arg.replace_all_uses_with(value)
+            for arg in moved:
+                entry.erase_arg(arg)
+        adjoint.set_type(FunctionType((seed_type, record_type), adjoint.type.result, adjoint.type.convention))
         # Calls (seed, record, result, arguments) and partial applications (record, result,
         # arguments) stop passing them.
         for ref in plan.references:
-            ref.type = adjoint.type
-            ref.result.type = adjoint.type
+            ref.retarget(adjoint.type)
             for user in list(dict.fromkeys(ref.result.uses)):
                 b = Builder.before(user, module)
                 if isinstance(user, ApplyInst):

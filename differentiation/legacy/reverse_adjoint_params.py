@@ -66,17 +66,15 @@ class ReverseAdjointParams(Pass):
         for adjoint, order, references in plans:
             t = adjoint.type
             new_type = FunctionType(tuple(t.params[i] for i in order), t.result, t.convention)
-            adjoint.type = new_type
             if adjoint.blocks:
-                entry = adjoint.blocks[0]
-                entry.args = [entry.args[i] for i in order]
+                adjoint.blocks[0].permute_args(order)
+            adjoint.set_type(new_type)
             for ref in references:
-                ref.type = new_type
-                ref.result.type = new_type
+                ref.retarget(new_type)
                 for user in list(dict.fromkeys(ref.result.uses)):
                     assert isinstance(user, ApplyInst)
-                    args = user.operands[1:]
-                    user.operands[1:] = [args[i] for i in order]
+                    args = user.args
+                    user.set_operands([user.callee, *[args[i] for i in order]])
         _state_seed_first(module, {adjoint.name for adjoint, _, _ in plans})
 
 

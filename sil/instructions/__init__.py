@@ -2,8 +2,11 @@
 
 A class body is the instruction's schema: its fields (the operand layout is documented on the
 class), its result-type rule (``result_types``), its checks (``verify``), and its text form as a
-small function pair (``parse`` reads what follows the opcode; ``format`` writes it). Importing this
-package registers every instruction.
+small function pair (``parse`` reads what follows the opcode; ``format`` writes it), all declared
+on ``sil.ir.Instruction``. An instruction whose commonest line the parser should take in one match
+declares that too: a ``FastForm`` (``sil.lexer``) and ``parse_fast``, beside its ``parse``.
+Importing this package registers every instruction; the parser and printer know them only through
+the registry.
 """
 
 from sil.instructions.aggregates import (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Self
 
 import attrs
 
@@ -38,7 +38,7 @@ class TupleInst(Instruction):
         return (TupleType(tuple(op.type for op in self.operands), self.labels),)
 
     @classmethod
-    def parse(cls, p: Parser) -> TupleInst:
+    def parse(cls, p: Parser) -> Self:
         if p.peek_punct("$"):
             at = p.pos
             t = p.type()
@@ -80,7 +80,7 @@ class TupleExtractInst(Instruction):
         return (t.elements[self.index],)
 
     @classmethod
-    def parse(cls, p: Parser) -> TupleExtractInst:
+    def parse(cls, p: Parser) -> Self:
         operand = p.typed_value()
         p.expect(",")
         return cls([operand], p.integer())
@@ -99,7 +99,7 @@ class DestructureTupleInst(Instruction):
         return _tuple_type(self.operands[0].type, "destructure_tuple").elements
 
     @classmethod
-    def parse(cls, p: Parser) -> DestructureTupleInst:
+    def parse(cls, p: Parser) -> Self:
         return cls([p.typed_value()])
 
     def format(self, pr: Printer) -> str:
@@ -117,7 +117,7 @@ class StructInst(Instruction):
         return (self.type,)
 
     @classmethod
-    def parse(cls, p: Parser) -> StructInst:
+    def parse(cls, p: Parser) -> Self:
         at = p.pos
         t = p.type()
         if not isinstance(t, NominalType):
@@ -158,7 +158,7 @@ class StructExtractInst(Instruction):
         return (self.type,)
 
     @classmethod
-    def parse(cls, p: Parser) -> StructExtractInst:
+    def parse(cls, p: Parser) -> Self:
         operand = p.typed_value()
         p.expect(",")
         at = p.pos
@@ -199,7 +199,7 @@ class DestructureStructInst(Instruction):
         return self.types
 
     @classmethod
-    def parse(cls, p: Parser) -> DestructureStructInst:
+    def parse(cls, p: Parser) -> Self:
         at = p.pos
         operand = p.typed_value()
         decl = p.struct_decl(operand.type, "destructure_struct", at)
@@ -229,7 +229,7 @@ class EnumInst(Instruction):
         return (self.type,)
 
     @classmethod
-    def parse(cls, p: Parser) -> EnumInst:
+    def parse(cls, p: Parser) -> Self:
         at = p.pos
         t = p.type()
         if not isinstance(t, NominalType):

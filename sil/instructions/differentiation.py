@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Self
 
 import attrs
 
@@ -62,7 +62,7 @@ class DifferentiableFunctionInst(Instruction):
         return (dt.differentiable_bundle_type(t, self.parameters),)
 
     @classmethod
-    def parse(cls, p: Parser) -> DifferentiableFunctionInst:
+    def parse(cls, p: Parser) -> Self:
         parameters: tuple[int, ...] | None = None
         result_indices: tuple[int, ...] | None = None
         while p.accept("["):  # [parameters …], then [results …]; either may be left out
@@ -163,7 +163,7 @@ class DifferentiableFunctionExtractInst(Instruction):
         return (self.type,)
 
     @classmethod
-    def parse(cls, p: Parser) -> DifferentiableFunctionExtractInst:
+    def parse(cls, p: Parser) -> Self:
         p.expect("[")
         at = p.pos
         kind = p.ident("'original', 'jvp' or 'vjp'")
@@ -239,7 +239,7 @@ class GradientInst(Instruction):
         return results[0] if results else 0
 
     @classmethod
-    def parse(cls, p: Parser) -> GradientInst:
+    def parse(cls, p: Parser) -> Self:
         source: int | None = None
         wrt, seedable, preserving = None, False, False
         while p.accept("["):

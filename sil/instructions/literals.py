@@ -1,15 +1,18 @@
-"""Literals: ``integer_literal`` and ``float_literal``, and the float bit-pattern helpers."""
+"""Literals: ``integer_literal`` and ``float_literal`` (with a fused fast path for a decimal
+``float_literal``), and the float bit-pattern helpers."""
 
 from __future__ import annotations
 
 import math
+import re
 import struct
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import attrs
 
 from sil.diagnostics import describe_integer
 from sil.ir import Instruction
+from sil.lexer import END_OF_LINE, SPACES, FastForm
 from sil.types import (
     BOOL,
     DOUBLE,
@@ -39,7 +42,7 @@ class IntegerLiteralInst(Instruction):
         return (self.type,)
 
     @classmethod
-    def parse(cls, p: Parser) -> IntegerLiteralInst:
+    def parse(cls, p: Parser) -> Self:
         t = p.type()
         p.expect(",")
         at = p.pos
@@ -70,6 +73,12 @@ def round_to_float32(x: float) -> float:
         return float(struct.unpack("<f", struct.pack("<f", x))[0])
     except OverflowError:
         return math.copysign(math.inf, x)
+
+
+def _decimal(text: str, t: Type) -> float:
+    """The value of a decimal literal of type ``t`` (a Float rounded to binary32)."""
+    value = float(text)
+    return round_to_float32(value) if t == FLOAT else value
 
 
 def _double_from_bits(bits: int) -> float:
@@ -137,6 +146,16 @@ class FloatLiteralInst(Instruction):
     """``float_literal $Float, 1.5`` (or a hex bit pattern, ``0x3F800000``); no operands."""
 
     opname: ClassVar[str] = "float_literal"
+    # Decimal only: hex bit patterns take ``parse``.
+    fast_form: ClassVar[FastForm] = FastForm(
+        r"[ \t]+\$(Float|Double)"
+        + SPACES
+        + ","
+        + SPACES
+        + r"([-+]?\d++(?:\.\d*+)?(?:[eE][-+]?\d++)?)"
+        + END_OF_LINE,
+        result=True,
+    )
     type: Type
     value: float
 
@@ -144,7 +163,13 @@ class FloatLiteralInst(Instruction):
         return (self.type,)
 
     @classmethod
-    def parse(cls, p: Parser) -> FloatLiteralInst:
+    def parse_fast(cls, p: Parser, m: re.Match[str], groups: tuple[str | Any, ...]) -> Self:
+        _, type_name, number = groups
+        t = FLOAT if type_name == "Float" else DOUBLE
+        return cls([], t, _decimal(number, t))
+
+    @classmethod
+    def parse(cls, p: Parser) -> Self:
         t = p.type()
         p.expect(",")
         at = p.pos
@@ -161,9 +186,7 @@ class FloatLiteralInst(Instruction):
             if text.startswith("-"):
                 value = -value
         else:
-            value = float(text)
-            if t == FLOAT:
-                value = round_to_float32(value)
+            value = _decimal(text, t)
         return cls([], t, value)
 
     def format(self, pr: Printer) -> str:

@@ -1,12 +1,15 @@
-"""Terminators: ``return``, ``br``, ``cond_br``, ``switch_enum``, ``unreachable``."""
+"""Terminators: ``return`` (with a fused fast path), ``br``, ``cond_br``, ``switch_enum``,
+``unreachable``."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+import re
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import attrs
 
 from sil.ir import Block, Instruction, Value
+from sil.lexer import END_OF_LINE, LINE_TYPE, SPACES, VALUE, FastForm
 from sil.types import (
     BOOL,
     NominalType,
@@ -24,10 +27,22 @@ class ReturnInst(Instruction):
 
     opname: ClassVar[str] = "return"
     is_terminator: ClassVar[bool] = True
+    fast_form: ClassVar[FastForm] = FastForm(
+        r"[ \t]++" + VALUE + SPACES + ":" + SPACES + LINE_TYPE + END_OF_LINE, result=False
+    )
 
     @classmethod
-    def parse(cls, p: Parser) -> ReturnInst:
+    def parse(cls, p: Parser) -> Self:
         return cls([p.typed_value()])
+
+    @classmethod
+    def parse_fast(cls, p: Parser, m: re.Match[str], groups: tuple[str | Any, ...]) -> Self:
+        _, returned, type_name = groups
+        t = p.simple_types.get(type_name) or p.simple_type(type_name, m.start(3))
+        operand = p.scope.values.get(returned)
+        if operand is None or operand.type is not t:
+            operand = p.use(returned, t, m.start(2) - 1)
+        return cls([operand])
 
     def format(self, pr: Printer) -> str:
         return pr.typed(self.operands[0])
@@ -53,7 +68,7 @@ class BranchInst(Instruction):
         return ((self.dest, self.operands),)
 
     @classmethod
-    def parse(cls, p: Parser) -> BranchInst:
+    def parse(cls, p: Parser) -> Self:
         dest, args = p.branch_target()
         return cls(args, dest)
 
@@ -87,7 +102,7 @@ class CondBranchInst(Instruction):
         return ((self.true_dest, self.true_args), (self.false_dest, self.false_args))
 
     @classmethod
-    def parse(cls, p: Parser) -> CondBranchInst:
+    def parse(cls, p: Parser) -> Self:
         name, at = p.value_name_at()
         condition = p.use(name, BOOL, at)
         p.expect(",")
@@ -120,7 +135,7 @@ class SwitchEnumInst(Instruction):
         return tuple(dests)
 
     @classmethod
-    def parse(cls, p: Parser) -> SwitchEnumInst:
+    def parse(cls, p: Parser) -> Self:
         operand = p.typed_value()
         cases: list[tuple[str, Block]] = []
         default: Block | None = None
@@ -189,7 +204,7 @@ class UnreachableInst(Instruction):
     is_terminator: ClassVar[bool] = True
 
     @classmethod
-    def parse(cls, p: Parser) -> UnreachableInst:
+    def parse(cls, p: Parser) -> Self:
         return cls([])
 
     def format(self, pr: Printer) -> str:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ast
+import subprocess
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from sil import print_module, verify_module
 from sil.builder import Builder
-from sil.instructions import BuiltinInst, ReturnInst, TypeRuleError
+from sil.instructions import BuiltinInst, FunctionRefInst, ReturnInst, TypeRuleError
 from sil.ir import Block, EnumCase, EnumDecl, Function, Instruction, Module, Value
 from sil.types import BOOL, FLOAT, FunctionType, NominalType
 
@@ -157,6 +160,67 @@ def test_set_operand_to_the_same_value() -> None:
     sq.owner.set_operand(0, x)  # type: ignore[union-attr]
     assert x.user_count() == 2
     check_use_lists(fn)
+
+
+def test_set_operands_keeps_use_lists_and_leaves_a_reordering_alone() -> None:
+    m, fn, bb, x, y = make()
+    b = Builder.at_end(bb, m)
+    other = b.builtin("fadd", y, x)
+    s = b.builtin("fsub", x, y)
+    b.return_(s)
+    inst = s.owner
+    assert isinstance(inst, Instruction)
+    before = (list(x.uses), list(y.uses))
+    inst.set_operands([y, x])  # the same values in other slots: no use-list changes
+    assert inst.operands == [y, x] and (x.uses, y.uses) == before
+    inst.set_operands([y, y])
+    assert x.uses == [other.owner] and y.uses == [other.owner, inst, inst]
+    check_use_lists(fn)
+    inst.set_operands([other, x])
+    assert y.uses == [other.owner] and other.uses[0] is inst
+    check_use_lists(fn)
+
+
+def test_block_arguments_are_inserted_erased_and_permuted() -> None:
+    m, _, bb, x, y = make()
+    z = bb.insert_arg(BOOL, 1, "z")
+    assert bb.args == [x, z, y] and z.block is bb
+    bb.permute_args([2, 0, 1])
+    assert bb.args == [y, x, z]
+    with pytest.raises(ValueError, match="not a permutation"):
+        bb.permute_args([0, 0, 1])
+    assert bb.args == [y, x, z]
+    bb.erase_arg(z)
+    assert bb.args == [y, x] and z.block is None
+    Builder.at_end(bb, m).return_(x)
+    with pytest.raises(ValueError, match="still has uses"):
+        bb.erase_arg(x)
+    assert bb.args == [y, x]
+
+
+def test_a_signature_changes_with_its_entry_block_and_references() -> None:
+    m, fn, bb, x, y = make()
+    caller = m.add_function(Function("g", FunctionType((FLOAT, FLOAT), FLOAT)))
+    cb = caller.add_block("bb0")
+    a, c = cb.add_argument(FLOAT), cb.add_argument(FLOAT)
+    b = Builder.at_end(cb, m)
+    ref = b.function_ref(fn)
+    b.return_(b.apply(ref, a, c))
+    Builder.at_end(bb, m).return_(x)
+    new_type = FunctionType((FLOAT,), FLOAT)
+    with pytest.raises(ValueError, match="entry block"):
+        fn.set_type(new_type)  # the entry block still takes two
+    assert fn.type == FunctionType((FLOAT, FLOAT), FLOAT)
+    bb.erase_arg(y)
+    fn.set_type(new_type)
+    inst = ref.owner
+    assert isinstance(inst, FunctionRefInst)
+    inst.retarget(new_type)
+    assert inst.type is new_type and ref.type is new_type
+    (call,) = ref.uses
+    call.set_operands([ref, a])
+    assert verify_module(m) == []
+    check_use_lists(caller)
 
 
 # --- erase ----------------------------------------------------------------------------------------
@@ -396,3 +460,64 @@ def test_an_enum_finds_its_cases_after_they_change() -> None:
     decl.cases.append(EnumCase("b", FLOAT))  # a duplicate: the first of the name counts
     assert decl.case("b") is decl.cases[0]
     assert list(decl.cases_by_name()) == ["b"]
+
+
+# --- only the IR's API changes operands, block arguments and types ---------------------------------
+
+_GUARDED = {"operands", "args", "type"}
+_MUTATORS = {"append", "insert", "extend", "pop", "remove", "clear", "sort", "reverse", "__setitem__"}
+
+
+def _guarded_field(node: ast.expr) -> ast.Attribute | None:
+    """``x.operands``, ``x.args`` or ``x.type`` (of anything but ``self``), or a subscript of one."""
+    if isinstance(node, ast.Subscript):
+        node = node.value
+    if not isinstance(node, ast.Attribute) or node.attr not in _GUARDED:
+        return None
+    return None if isinstance(node.value, ast.Name) and node.value.id == "self" else node
+
+
+def ir_field_edits(tree: ast.AST) -> list[tuple[int, str]]:
+    """Each line that assigns, deletes or mutates in place a guarded field, and what it writes."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.Assign | ast.Delete):
+            targets = list(node.targets)
+        elif isinstance(node, ast.AugAssign | ast.AnnAssign):
+            targets = [node.target]
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in _MUTATORS
+        ):
+            targets = [node.func.value]
+        for target in targets:
+            for part in target.elts if isinstance(target, ast.Tuple | ast.List) else [target]:
+                if _guarded_field(part) is not None:
+                    found.append((node.lineno, ast.unparse(part)))
+    return sorted(found)
+
+
+def test_the_guard_sees_every_way_of_writing_a_field() -> None:
+    code = (
+        "fn.type = t\nentry.args = a[:2]\nuser.operands[1:] = x\nref.result.type = t\n"
+        "block.args.append(v)\ndel inst.operands[0]\na, b.args = p\nself.type = t\nx = y.type\n"
+    )
+    assert [line for line, _ in ir_field_edits(ast.parse(code))] == [1, 2, 3, 4, 5, 6, 7]
+
+
+def test_no_module_outside_the_ir_assigns_operands_arguments_or_types() -> None:
+    """Passes change IR through ``set_operand(s)``, ``replace_all_uses_with``, ``Block.insert_arg``,
+    ``erase_arg``, ``permute_args``, ``Function.set_type`` and ``FunctionRefInst.retarget``, which
+    keep use-lists right; an object's own methods may set its own fields (``self.type``)."""
+    root = Path(__file__).resolve().parents[2]
+    listed = subprocess.run(["git", "ls-files", "*.py"], cwd=root, capture_output=True, text=True, check=True)
+    offenders = [
+        f"{name}:{line}: {text}"
+        for name in listed.stdout.split()
+        if name != "sil/ir.py" and (root / name).exists()
+        for line, text in ir_field_edits(ast.parse((root / name).read_text(), name))
+    ]
+    assert len(listed.stdout.split()) > 100
+    assert offenders == []

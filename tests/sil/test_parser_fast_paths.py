@@ -1,5 +1,6 @@
 """The parser's fused fast paths (a whole builtin line; the rest of a float_literal, return,
-function_ref or apply line; a plain block label; a function head at once) must parse exactly what
+function_ref or apply line, each declared by its instruction class as its ``fast_form``; a plain
+block label; a function head at once) must parse exactly what
 the general path parses: the same module, and errors at the same places. Each case is written
 twice: canonically, which takes the fast paths, and with comments and line breaks between tokens,
 which they do not match. A differential test also parses every golden input, and mutants of
@@ -15,8 +16,9 @@ import pytest
 import sil.parser
 from sil import parse, print_module
 from sil.diagnostics import SILError
-from sil.lexer import BUILTIN_LINE_RE, FUNCTION_LINE_RE, LABEL_LINE_RE, LINE_HEAD_RE, PLAIN_ARGUMENTS_RE
-from sil.parser import _TAILS
+from sil.ir import Instruction
+from sil.lexer import FUNCTION_LINE_RE, LABEL_LINE_RE, LINE_HEAD_RE, PLAIN_ARGUMENTS_RE
+from sil.parser import FastPaths, fast_paths
 from tests.test_fuzz_silopt import CORPUS, mutate, tokenize
 
 CANONICAL = """\
@@ -94,8 +96,8 @@ def test_the_canonical_lines_take_the_fused_paths() -> None:
         else:
             head = LINE_HEAD_RE.match(line)
             assert head is not None
-            tail = _TAILS.get(head.group(2))
-            fused = BUILTIN_LINE_RE.match(line) or (tail.match(line, head.end()) if tail else None)
+            tail = fast_paths().tails.get(head.group(2))
+            fused = fast_paths().line.match(line) or (tail[0].match(line, head.end()) if tail else None)
         assert fused is not None and fused.end() == len(line), line
     # SPREAD's second function, whose type is spelled before it, is not written as one line.
     assert all(not FUNCTION_LINE_RE.match(line) for line in SPREAD.splitlines(keepends=True)[1:])
@@ -208,9 +210,20 @@ def respace(text: str, r: random.Random) -> str:
 def switch_off_fused_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every fused pattern fail, so that the parser takes its general path only."""
     never = re.compile(r"(?!)")
-    for pattern in ("BUILTIN_LINE_RE", "FUNCTION_LINE_RE", "LABEL_LINE_RE", "LINE_HEAD_RE"):
+    for pattern in ("FUNCTION_LINE_RE", "LABEL_LINE_RE", "LINE_HEAD_RE"):
         monkeypatch.setattr(sil.parser, pattern, never)
-    monkeypatch.setattr(sil.parser, "_TAILS", {})
+    monkeypatch.setattr(sil.parser, "fast_paths", lambda: FastPaths({}))
+
+
+def test_the_fast_paths_come_from_the_instruction_classes() -> None:
+    """The parser names no instruction: its fused paths are the ``fast_form`` of the registered
+    classes, the builtin line the one matched first."""
+    paths = fast_paths()
+    declared = {name for name, cls in Instruction.registry.items() if cls.fast_form is not None}
+    assert declared == {"builtin", "float_literal", "return", "function_ref", "apply"}
+    assert paths.line_class.opname == "builtin"
+    assert set(paths.tails) == declared - {"builtin"}
+    assert all(cls.opname == name for name, (_, cls, _) in paths.tails.items())
 
 
 def test_golden_inputs_and_mutants_parse_alike_with_the_fused_paths_off(
@@ -272,3 +285,9 @@ def test_edge_cases_fail_alike_on_both_paths(
     assert fast.startswith(f"in.sil:{expected}"), fast
     switch_off_fused_paths(monkeypatch)
     assert outcome(text) == fast
+
+
+def test_only_one_instruction_is_matched_first_on_every_line() -> None:
+    builtin = Instruction.registry["builtin"]
+    with pytest.raises(ValueError, match="cannot be matched first on every line"):
+        FastPaths({"builtin": builtin, "builtin_again": builtin})
