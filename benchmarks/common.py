@@ -96,6 +96,12 @@ def figures(doc: dict[str, Any]) -> dict[str, tuple[float, str]]:
     for group in ("scaling", "baseline_scaling", "scaling_relative_to_json"):
         for phase, value in doc.get(group, {}).items():
             found[f"{group.replace('_', ' ')}: {phase}"] = (value, "x")
+    return {**found, **_ad_figures(doc)}
+
+
+def _ad_figures(doc: dict[str, Any]) -> dict[str, tuple[float, str]]:
+    """What only ad_bench writes: (c) by size, (d)'s records, (e) per call."""
+    found: dict[str, tuple[float, str]] = {}
     for name, seconds in doc.get("called_loop", {}).get("seconds_per_call", {}).items():
         found[f"(e) per call: {name}"] = (seconds, "s")
     for trips, size in doc.get("loop_record_bytes_per_trip", {}).items():
