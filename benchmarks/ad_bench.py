@@ -33,10 +33,9 @@ and records results.
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import gc
 import importlib
-import json
 import math
 import multiprocessing
 import random
@@ -46,25 +45,18 @@ import time
 import tracemalloc
 from collections.abc import Callable, Sequence
 from functools import partial
-from pathlib import Path
 from typing import Any, NamedTuple
 
+import common  # first: it puts this checkout on sys.path
 import numpy as np
+from common import Bench, Figure, checked_module, fail, ratios
+from common import pass_manager as passes
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from common import Bench, checked_module, fail, per_unit, print_profile, ratios, spread, verdict  # noqa: E402
-from common import machine as common_machine  # noqa: E402
-
-import silopt.driver  # noqa: E402, F401  (registers the passes)
-from accel import Backend, select_backend  # noqa: E402
-from interp import Program  # noqa: E402
-from sil import Module, parse, print_module, verify_module  # noqa: E402
-from sil.diagnostics import SILError  # noqa: E402
-from sil.ir import StructDecl  # noqa: E402
-from sil.passes import Pass, PassManager, registered_passes  # noqa: E402
+from accel import Backend, select_backend
+from interp import Program
+from sil import Module, parse, print_module, verify_module
+from sil.diagnostics import SILError
+from sil.ir import StructDecl
 
 # Targets for the 2-core reference machine (issue 4, item 7; see README.md).
 TARGET_GRADIENT = 3.0  # interpreter: gradient time / primal time (the cheap-gradient principle)
@@ -495,15 +487,23 @@ def helper_sequence(seed: int = 9) -> list[ScalarFunction]:
     return [seq, *helpers]
 
 
-def request_sil(top: str) -> list[str]:
-    """A function asking for the gradient of ``@top`` by both parameters."""
+def request_sil(
+    top: str,
+    fn: str = FN,
+    params: Sequence[tuple[str, str]] = (("x", "Double"), ("y", "Double")),
+    wrt: Sequence[int] = (0, 1),
+    result: str = "(Double, Double)",
+) -> list[str]:
+    """``@request``: it applies the gradient of ``@top`` (of type ``fn``, whose parameters are
+    ``params``: name and type) by the parameters ``wrt`` to its own, and returns it (``result``)."""
+    grad_fn = f"$@convention(thin) ({', '.join(t for _, t in params)}) -> {result}"
     return [
-        f"sil @request : {GRAD_FN} {{",
-        "bb0(%x : $Double, %y : $Double):",
-        f"  %f = function_ref @{top} : {FN}",
-        f"  %g = gradient [wrt 0, 1] %f : {FN}",
-        f"  %r = apply %g(%x, %y) : {GRAD_FN}",
-        "  return %r : $(Double, Double)",
+        f"sil @request : {grad_fn} {{",
+        f"bb0({', '.join(f'%{name} : ${t}' for name, t in params)}):",
+        f"  %f = function_ref @{top} : {fn}",
+        f"  %g = gradient [wrt {', '.join(map(str, wrt))}] %f : {fn}",
+        f"  %r = apply %g({', '.join(f'%{name}' for name, _ in params)}) : {grad_fn}",
+        f"  return %r : ${result}",
         "}",
         "",
     ]
@@ -587,6 +587,11 @@ def branching_python(x: float, y: float, blocks: int) -> tuple[float, tuple[floa
     return v, (dx, dy)
 
 
+def branching_value(x: float, y: float, blocks: int) -> float:
+    """``@f`` of ``branching_text`` in plain Python."""
+    return branching_python(x, y, blocks)[0]
+
+
 # --- (b) an MLP's loss ---------------------------------------------------------------------------------
 MLP_PARAMS = ("x", "t", "w1", "b1", "w2", "b2", "w3", "b3")
 MLP_WRT = tuple(range(2, len(MLP_PARAMS)))  # the weights and biases
@@ -597,19 +602,8 @@ def mlp_text() -> str:
     output layer, the biases broadcast along the batch, and ``@request`` asking for its gradient by
     the weights and biases. Tensor types carry no shape: one module serves every width."""
     t = "$Tensor<Float>"
-    tensors = ", ".join(["Tensor<Float>"] * len(MLP_PARAMS))
-    fn_type = f"$@convention(thin) ({tensors}) -> Float"
+    lines, h, fn_type = common.mlp_sil("loss", MLP_PARAMS, "Float")
     grads = f"({', '.join(['Tensor<Float>'] * len(MLP_WRT))})"
-    lines = ["sil_stage canonical", "", f"sil @loss : {fn_type} {{"]
-    lines.append(f"bb0({', '.join(f'%{p} : {t}' for p in MLP_PARAMS)}):")
-    h = "%x"
-    for layer in (1, 2, 3):
-        lines.append(f'  %m{layer} = builtin "matmul"({h} : {t}, %w{layer} : {t}) : {t}')
-        lines.append(f'  %a{layer} = builtin "fadd"(%m{layer} : {t}, %b{layer} : {t}) : {t}')
-        h = f"%a{layer}"
-        if layer < 3:
-            lines.append(f'  %h{layer} = builtin "tanh"({h} : {t}) : {t}')
-            h = f"%h{layer}"
     lines += [
         f'  %d = builtin "fsub"({h} : {t}, %t : {t}) : {t}',
         f'  %sq = builtin "fmul"(%d : {t}, %d : {t}) : {t}',
@@ -617,17 +611,9 @@ def mlp_text() -> str:
         "  return %l : $Float",
         "}",
         "",
-        f"sil @request : $@convention(thin) ({tensors}) -> {grads} {{",
-        f"bb0({', '.join(f'%{p} : {t}' for p in MLP_PARAMS)}):",
-        f"  %f = function_ref @loss : {fn_type}",
-        f"  %g = gradient [wrt {', '.join(map(str, MLP_WRT))}] %f : {fn_type}",
-        f"  %r = apply %g({', '.join('%' + p for p in MLP_PARAMS)}) : "
-        f"$@convention(thin) ({tensors}) -> {grads}",
-        f"  return %r : ${grads}",
-        "}",
-        "",
     ]
-    return "\n".join(lines)
+    params = [(p, "Tensor<Float>") for p in MLP_PARAMS]
+    return "\n".join(lines + request_sil("loss", fn_type, params, MLP_WRT, grads))
 
 
 def mlp_inputs(width: int, seed: int = 4) -> list[np.ndarray[Any, Any]]:
@@ -723,14 +709,11 @@ bb3:
   return %v : $Double
 }
 
-sil @request : $@convention(thin) (Double, Int) -> Double {
-bb0(%x : $Double, %n : $Int):
-  %f = function_ref @loop : $@convention(thin) (Double, Int) -> Double
-  %g = gradient [wrt 0] %f : $@convention(thin) (Double, Int) -> Double
-  %r = apply %g(%x, %n) : $@convention(thin) (Double, Int) -> Double
-  return %r : $Double
-}
-"""
+""" + "\n".join(
+    request_sil(
+        "loop", "$@convention(thin) (Double, Int) -> Double", (("x", "Double"), ("n", "Int")), (0,), "Double"
+    )
+)
 """(d): ``v = x``, then ``n`` times ``v = sin(v) * 0.5 + x``; and a request for its gradient."""
 
 
@@ -869,19 +852,12 @@ def gc_paused(fn: Callable[..., Any], *args: Any) -> Any:
 
 def optional_module(name: str) -> Any:
     """``name`` imported, or None when it is not installed."""
-    try:
+    with contextlib.suppress(ImportError):
         return importlib.import_module(name)
-    except ImportError:
-        return None
+    return None
 
 
 # --- checking ----------------------------------------------------------------------------------------
-
-
-def passes(*names: str) -> PassManager:
-    available = registered_passes()
-    chosen: list[Pass] = [available[name]() for name in names]
-    return PassManager(chosen)
 
 
 def differentiated(text: str, name: str) -> Module:
@@ -912,31 +888,6 @@ def central_difference(fn: Callable[[float, float], float], x: float, y: float) 
 
 
 # --- measuring ---------------------------------------------------------------------------------------
-
-
-def time_round(benches: list[Bench], i: int) -> None:
-    """One round of every workload: its variants' calls interleaved, one call of each in turn,
-    ``repeat`` times (a variant with a smaller ``repeat`` drops out early), in an order that flips
-    every other round. Garbage is collected before each workload's turn, outside the timing; a full
-    collection evicts the caches, so variants with short calls then run once untimed."""
-    clock = time.perf_counter
-    for bench in benches:
-        order = list(bench.variants.items())
-        if i % 2:
-            order.reverse()
-        total = dict.fromkeys(bench.variants, 0.0)
-        gc.collect()
-        for variant, (fn, _) in order:
-            if bench.warmup[variant] > 1:
-                fn()
-        for j in range(max(repeat for _, repeat in bench.variants.values())):
-            for variant, (fn, repeat) in order:
-                if j < repeat:
-                    start = clock()
-                    fn()
-                    total[variant] += clock() - start
-        for variant, (_, repeat) in order:
-            bench.samples[variant].append(total[variant] / repeat)
 
 
 def record_name(function: str) -> str:
@@ -1085,20 +1036,21 @@ class PassBench:
 
 
 def measure(benches: list[Bench], pass_benches: list[PassBench], reps: int, pass_reps: int) -> None:
-    """Warm every variant up, then time ``reps`` rounds of (a) and (b), and ``pass_reps`` rounds of
-    (c) (each of its runs starts a process, and the largest take seconds)."""
-    for bench in benches:
-        for variant, (fn, _) in bench.variants.items():
-            for _ in range(bench.warmup[variant]):
-                fn()
-    for i in range(max(reps, pass_reps)):
-        t0 = time.perf_counter()
+    """Warm every variant up, then time ``reps`` rounds of (a), (b), (d) and (e)
+    (``common.time_round``: one workload's variants interleaved call by call, their order flipped
+    every other round), and ``pass_reps`` rounds of (c) (each of its runs starts a process, and the
+    largest take seconds)."""
+    common.warm_up(benches)
+
+    def one_round(i: int) -> str:
         if i < reps:
-            time_round(benches, i)
+            common.time_round(benches, i)
         if i < pass_reps:
             for pass_bench in pass_benches:
                 pass_bench.time_round()
-        print(f"  round {i + 1}/{max(reps, pass_reps)}: {time.perf_counter() - t0:.1f} s", flush=True)
+        return ""
+
+    common.rounds(max(reps, pass_reps), one_round)
 
 
 # --- the workloads, checked and ready to time -------------------------------------------------------
@@ -1440,7 +1392,7 @@ class Setup:
             if program.run("@f", *ARGS) != value:
                 fail(f"{name}: the interpreter computes {program.run('@f', *ARGS)!r}, plain Python {value!r}")
             got = program.run("@request", *ARGS)
-            fd = central_difference(lambda x, y, n=n: branching_python(x, y, n)[0], *ARGS)
+            fd = central_difference(partial(branching_value, blocks=n), *ARGS)
             for what, reference, rel in (
                 ("forward mode", want, REL_EXACT),
                 ("finite differences", fd, REL_FD),
@@ -1507,27 +1459,50 @@ def check_numpy_gradient(host: list[Any], grads: tuple[Any, ...], width: int) ->
 
 
 def machine(backend: Backend) -> dict[str, str]:
-    info = {**common_machine(), "numpy": np.__version__, "backend": backend.describe()}
+    versions = {}
     for name in ("torch", "jax"):
         found = sys.modules.get(name)
-        info[name] = getattr(found, "__version__", "?") if found is not None else "not installed"
-    return info
-
-
-Figure = tuple[str, list[float] | None, float | None]  # name, ratios by round (None: blocked), target
+        versions[name] = getattr(found, "__version__", "?") if found is not None else "not installed"
+    return common.machine(numpy=np.__version__, backend=backend.describe(), **versions)
 
 
 def report(setup: Setup, quick: bool) -> dict[str, Any]:
-    c = setup.c
-    print()
-    print("Median time per call (and per instruction of the primal), over rounds:")
-    for b in setup.benches:
-        print(f"  {b.name}" + (f" ({b.unit:,} {b.unit_name}s a primal run):" if b.unit > 1 else ":"))
-        for variant in b.variants:
-            print(f"    {variant:<20} {per_unit(b.median(variant), b)}")
+    """The medians per variant, what the checks found, (c)'s tables, the ratios against the
+    targets, and what blocked or ended a workload."""
+    common.print_medians(
+        "Median time per call (and per instruction of the primal), over rounds:",
+        setup.benches,
+        20,
+        heading=lambda b: f" ({b.unit:,} {b.unit_name}s a primal run)" if b.unit > 1 else "",
+    )
     for name, why in setup.b.missing.items():
         print(f"  (b) {name}: {why}")
+    report_checks(setup)
+    for bench in (setup.c, setup.c_blocks):
+        print_pass_table(bench)
+    figures = [
+        *scalar_figures(setup.a),
+        *mlp_figures(setup.b),
+        *scaling_figures(setup.c),
+        *scaling_figures(setup.c_blocks),
+        *loop_figures(setup.d),
+        *called_figures(setup.e),
+        records_figure(setup.d),
+    ]
+    summary = common.print_ratios(
+        "Ratios: the median over rounds of the ratio within a round, and its quartiles", figures, 58, 11
+    )
+    report_blocked(setup.b)
+    for bench in (setup.c, setup.c_blocks):
+        report_ended(bench)
+    if quick:
+        print("A --quick smoke run: too small and short to judge the targets.")
+    return summary
 
+
+def report_checks(setup: Setup) -> None:
+    """How far (a)'s and (e)'s gradients lie from their references and how many instructions they
+    run; (e)'s time per call; (d)'s records' bytes per trip."""
     print()
     print("(a) Checks: the largest relative difference of the interpreter's d/dx and d/dy from each")
     print("    reference; and how many instructions the gradient runs (VJP and pullback), over the primal's:")
@@ -1550,139 +1525,112 @@ def report(setup: Setup, quick: bool) -> dict[str, Any]:
     print("(d) Memory the VJP's records keep (tracemalloc, the VJP's result alive), per trip:")
     print("  " + ", ".join(f"{n:,} trips {b:.0f} B" for n, b in setup.d.bytes_per_trip.items()))
 
-    for bench in (c, setup.c_blocks):
-        print_pass_table(bench)
 
-    # (figure, ratios by round or None when blocked, target or None)
-    figures: list[Figure] = []
-    for a in setup.a:
-        b, name = a.bench, a.bench.name
-        figures += [
-            (
-                f"{name}: gradient / primal",
-                ratios((b, "interp gradient"), (b, "interp primal")),
-                TARGET_GRADIENT,
-            ),
-            (
-                f"{name}: hand Python, gradient / primal",
-                ratios((b, "python gradient"), (b, "python primal")),
-                None,
-            ),
-            (
-                f"{name}: gradient / hand Python's",
-                ratios((b, "interp gradient"), (b, "python gradient")),
-                None,
-            ),
-            (f"{name}: primal / plain Python's", ratios((b, "interp primal"), (b, "python primal")), None),
-        ]
-    for b in setup.b.benches:
+# Each ratio of (a), (d) and (e): its label, ours, the baseline, and whether the gradient's target
+# judges it: the interpreter's gradient over its primal, and the same of hand-written Python.
+GRADIENT_RATIOS = (
+    ("gradient / primal", "interp gradient", "interp primal", True),
+    ("hand Python, gradient / primal", "python gradient", "python primal", False),
+    ("gradient / hand Python's", "interp gradient", "python gradient", False),
+)
+
+
+def scalar_figures(scalars: list[Scalar]) -> list[Figure]:
+    """(a): per workload, the gradient's ratios and the primal's over plain Python's."""
+    figures = []
+    for a in scalars:
+        b = a.bench
+        for label, ours, base, judged in GRADIENT_RATIOS:
+            target = TARGET_GRADIENT if judged else None
+            figures.append(Figure(f"{b.name}: {label}", ratios((b, ours), (b, base)), target))
+        figures.append(
+            Figure(f"{b.name}: primal / plain Python's", ratios((b, "interp primal"), (b, "python primal")))
+        )
+    return figures
+
+
+def mlp_figures(mlp: MLP) -> list[Figure]:
+    """(b): per width, the gradient (BLOCKED while the differentiator rejects the loss) and the
+    other frameworks against hand-written NumPy, and NumPy's own backward pass over its forward."""
+    figures = []
+    for b in mlp.benches:
         width = int(b.name.rsplit(" ", 1)[1])
         ours = (
             ratios((b, "interp gradient"), (b, "numpy fwd+bwd")) if "interp gradient" in b.variants else None
         )
         target = TARGET_MLP if width == max(HIDDEN_WIDTHS) else None
-        figures.append((f"(b) MLP {width}: gradient / hand NumPy fwd+bwd", ours, target))
+        blocked = mlp.blocked[0] if mlp.blocked else ""
+        figures.append(
+            Figure(f"(b) MLP {width}: gradient / hand NumPy fwd+bwd", ours, target, blocked=blocked)
+        )
         numpy_ratio = ratios((b, "numpy fwd+bwd"), (b, "numpy forward"))
-        figures.append((f"(b) MLP {width}: hand NumPy, fwd+bwd / forward", numpy_ratio, None))
+        figures.append(Figure(f"(b) MLP {width}: hand NumPy, fwd+bwd / forward", numpy_ratio))
         for variant in ("torch fwd+bwd", "jax value_and_grad"):
             if variant in b.variants:
                 other = ratios((b, variant), (b, "numpy fwd+bwd"))
-                figures.append((f"(b) MLP {width}: {variant} / hand NumPy", other, None))
-    bounds: list[list[float]] = []
-    for bench in (c, setup.c_blocks):
-        pass_figures, bound = scaling_figures(bench)
-        figures += pass_figures
-        if bound is not None:
-            bounds.append(bound)
-    d = setup.d.bench
-    figures += [
-        ("(d) loop: gradient / primal", ratios((d, "interp gradient"), (d, "interp primal")), TARGET_LOOP),
-        (
-            "(d) loop: hand Python, gradient / primal",
-            ratios((d, "python gradient"), (d, "python primal")),
-            None,
-        ),
-        ("(d) loop: gradient / hand Python's", ratios((d, "interp gradient"), (d, "python gradient")), None),
+                figures.append(Figure(f"(b) MLP {width}: {variant} / hand NumPy", other))
+    return figures
+
+
+def loop_figures(loop: Loop) -> list[Figure]:
+    """(d): the loop's gradient against its primal and hand-written Python's."""
+    b = loop.bench
+    return [
+        Figure(f"(d) loop: {label}", ratios((b, ours), (b, base)), TARGET_LOOP if judged else None)
+        for label, ours, base, judged in GRADIENT_RATIOS
     ]
-    figures += [
-        (
-            "(e) called in a loop: gradient / primal, per call",
-            e.ratio("interp gradient", "interp primal"),
-            TARGET_CALLED,
-        ),
-        (
-            "(e) called in a loop: hand Python (tape), grad / primal",
-            e.ratio("python tape", "python primal"),
-            None,
-        ),
-        (
-            "(e) called in a loop: hand Python (no tape), grad / primal",
-            e.ratio("python no tape", "python primal"),
-            None,
-        ),
-        (
-            "(e) called in a loop: gradient / hand Python's (tape)",
-            e.ratio("interp gradient", "python tape"),
-            None,
-        ),
-        ("(e) called in a loop: primal / plain Python's", e.ratio("interp primal", "python primal"), None),
+
+
+def called_figures(e: Called) -> list[Figure]:
+    """(e): per call, the gradient over the primal, ours and hand-written Python's."""
+    pairs = (
+        ("gradient / primal, per call", "interp gradient", "interp primal", TARGET_CALLED),
+        ("hand Python (tape), grad / primal", "python tape", "python primal", None),
+        ("hand Python (no tape), grad / primal", "python no tape", "python primal", None),
+        ("gradient / hand Python's (tape)", "interp gradient", "python tape", None),
+        ("primal / plain Python's", "interp primal", "python primal", None),
+    )
+    return [
+        Figure(f"(e) called in a loop: {label}", e.ratio(ours, base), target)
+        for label, ours, base, target in pairs
     ]
-    memory = setup.d.bytes_per_trip
+
+
+def records_figure(loop: Loop) -> Figure:
+    """(d): bytes per trip at the most trips over the fewest."""
+    memory = loop.bytes_per_trip
     few, most = min(memory), max(memory)
     growth = memory[most] / memory[few]
-    figures.append((f"(d) records B/trip, {most // 1000}k / {few // 1000}k trips", [growth], TARGET_LINEAR))
+    return Figure(f"(d) records B/trip, {most // 1000}k / {few // 1000}k trips", [growth], TARGET_LINEAR)
 
+
+def report_blocked(mlp: MLP) -> None:
+    """What -differentiation reported on (b)'s loss, when it rejected it."""
+    if not mlp.blocked:
+        return
     print()
-    print("Ratios: the median over rounds of the ratio within a round, and its quartiles")
-    print(f"  {'figure':<58} {'ratio':>9}  {'quartiles':>11}  {'target':>7}  verdict")
-    summary: dict[str, Any] = {}
-    for name, per_round, target in figures:
-        cell = "" if target is None else f"<= {target:.2f}"
-        if per_round is None:
-            judged = "" if target is None else verdict(False)
-            print(f"  {name:<58} {'BLOCKED':>9}  {'':>11}  {cell:>7}  {judged}")
-            summary[name] = {"ratio": None, "blocked": setup.b.blocked[0], "target": target, "pass": False}
-            continue
-        ratio = statistics.median(per_round)
-        low, high = spread(per_round)
-        ok = None if target is None else ratio <= target
-        lower_bound = any(per_round is b for b in bounds)
-        shown = f"> {ratio:.2f}x" if lower_bound else f"{ratio:.2f}x"
-        quartiles = f"{low:.2f}-{high:.2f}" if len(per_round) > 1 else ""
-        print(f"  {name:<58} {shown:>9}  {quartiles:>11}  {cell:>7}  {'' if ok is None else verdict(ok)}")
-        summary[name] = {"ratio": ratio, "quartiles": [low, high], "target": target, "pass": ok}
-        if lower_bound:
-            summary[name]["lower_bound"] = True
-    if setup.b.blocked:
+    print(f"(b) BLOCKED: {mlp.blocked[0]}")
+    counts: dict[str, int] = {}
+    for message in mlp.blocked:
+        counts[message] = counts.get(message, 0) + 1
+    print(f"    -differentiation reports {len(mlp.blocked)} diagnostic(s) on the MLP's loss:")
+    for message, count in counts.items():
+        print(f"    {count} x {message}")
+
+
+def report_ended(bench: PassBench) -> None:
+    """(c)'s sizes ended at the time limit: in the pass, or in verifying its output."""
+    unit = "instruction" if bench.unit == "instr" else bench.unit
+    if bench.timed_out:
         print()
-        print(f"(b) BLOCKED: {setup.b.blocked[0]}")
-        counts: dict[str, int] = {}
-        for message in setup.b.blocked:
-            counts[message] = counts.get(message, 0) + 1
-        print(f"    -differentiation reports {len(setup.b.blocked)} diagnostic(s) on the MLP's loss:")
-        for message, count in counts.items():
-            print(f"    {count} x {message}")
-    for bench in (c, setup.c_blocks):
-        unit = "instruction" if bench.unit == "instr" else bench.unit
-        if bench.timed_out:
-            print()
-            ended = bench.units[bench.timed_out[0]]
-            print(
-                f"(c) The pass on {ended:,} {unit}s was ended after {bench.limit:.0f} s: its ratio is a lower"
-            )
-            print(
-                f"    bound, the limit per {unit} over the time per {unit} at {bench.units[bench.sizes[0]]:,}"
-            )
-        if bench.unverified:
-            sizes = ", ".join(f"{bench.units[n]:,}" for n in bench.unverified)
-            print()
-            print(
-                f"(c) verify_module was still running {bench.limit:.0f} s after the pass on {sizes} {unit}s"
-            )
-            print("    and was ended: the pass succeeded there, but its output is timed unverified.")
-    if quick:
-        print("A --quick smoke run: too small and short to judge the targets.")
-    return summary
+        ended = bench.units[bench.timed_out[0]]
+        print(f"(c) The pass on {ended:,} {unit}s was ended after {bench.limit:.0f} s: its ratio is a lower")
+        print(f"    bound, the limit per {unit} over the time per {unit} at {bench.units[bench.sizes[0]]:,}")
+    if bench.unverified:
+        sizes = ", ".join(f"{bench.units[n]:,}" for n in bench.unverified)
+        print()
+        print(f"(c) verify_module was still running {bench.limit:.0f} s after the pass on {sizes} {unit}s")
+        print("    and was ended: the pass succeeded there, but its output is timed unverified.")
 
 
 def print_pass_table(c: PassBench) -> None:
@@ -1708,42 +1656,85 @@ def print_pass_table(c: PassBench) -> None:
         print(f"  {c.units[n]:>7,} {f'> {c.limit:.0f}s':>9}  ended: still running after the limit")
 
 
-def scaling_figures(c: PassBench) -> tuple[list[Figure], list[float] | None]:
+def scaling_figures(c: PassBench) -> list[Figure]:
     """(c)'s ratios: the pass's time per unit at the largest size over the smallest's (a lower
-    bound when a size was ended at the limit: then also returned), the record's fields per
-    instruction likewise (straight-line code), and the parse's (a linear baseline)."""
+    bound when a size was ended at the limit), the record's fields per instruction likewise
+    (straight-line code) or the time to verify and print the output (branching code), and the
+    parse's (a linear baseline)."""
     figures: list[Figure] = []
     u = c.unit
     small, large = c.sizes[0], c.sizes[-1]
     k = f"{c.units[large] // 1000}k / {c.units[small] // 1000}k"
-    bound = None
     if c.timed_out:
         # A run ended at the limit bounds the ratio from below: that pass took longer than the limit.
         n = c.timed_out[0]
         bound = [(c.limit / c.units[n]) / c.per_unit(small, "pass")]
-        figures.append((f"(c) pass µs/{u}, {n // 1000}k / {small // 1000}k", bound, TARGET_LINEAR))
+        figures.append(
+            Figure(
+                f"(c) pass µs/{u}, {n // 1000}k / {small // 1000}k", bound, TARGET_LINEAR, lower_bound=True
+            )
+        )
         if large != small:
-            figures.append((f"(c) pass µs/{u}, {k}", c.scaling("pass", large), None))
+            figures.append(Figure(f"(c) pass µs/{u}, {k}", c.scaling("pass", large)))
     else:
-        figures.append((f"(c) pass µs/{u}, {k}", c.scaling("pass", large), TARGET_LINEAR))
+        figures.append(Figure(f"(c) pass µs/{u}, {k}", c.scaling("pass", large), TARGET_LINEAR))
     if c.output:
-        figures.append((f"(c) verify+print µs/{u}, {k}", c.scaling("output", large), TARGET_LINEAR))
+        figures.append(Figure(f"(c) verify+print µs/{u}, {k}", c.scaling("output", large), TARGET_LINEAR))
     else:
         fields = [(c.fields[large] / c.units[large]) / (c.fields[small] / c.units[small])]
-        figures.append((f"(c) record fields/{u}, {k}", fields, TARGET_LINEAR))
-    figures.append((f"(c) parse µs/{u}, {k} (a linear baseline)", c.scaling("parse", large), None))
-    return figures, bound
+        figures.append(Figure(f"(c) record fields/{u}, {k}", fields, TARGET_LINEAR))
+    figures.append(Figure(f"(c) parse µs/{u}, {k} (a linear baseline)", c.scaling("parse", large)))
+    return figures
 
 
-def profile(setup: Setup, workload: str, top: int = 15) -> None:
-    """Run one workload under cProfile; print the top functions by own time."""
-    print_profile(setup.profiled[workload], workload, top)
+def pass_json(c: PassBench, units: str) -> list[dict[str, Any]]:
+    """(c) by size, for the JSON output: every round's seconds of each phase."""
+    return [
+        {
+            units: c.units[n],
+            "record_fields": c.fields.get(n),
+            "pass_seconds": c.samples.get((n, "pass")),
+            "parse_seconds": c.samples.get((n, "parse")),
+            "verify_print_seconds": c.samples.get((n, "output")),
+            "ended_after_seconds": c.limit if n in c.timed_out else None,
+            "verified": n in c.sizes and n not in c.unverified,
+        }
+        for n in [*c.sizes, *c.timed_out]
+    ]
+
+
+def run_json(setup: Setup, summary: dict[str, Any]) -> dict[str, Any]:
+    """The figures of the run by workload, for the JSON output."""
+    e = setup.e
+    return {
+        "workloads": common.benches_json(setup.benches),
+        "gradient_errors": {a.bench.name: a.errors for a in setup.a},
+        "mlp_blocked": setup.b.blocked,
+        "loop_record_bytes_per_trip": setup.d.bytes_per_trip,
+        "called_loop": {
+            "trips": list(e.trips),
+            "seconds_per_call": {name: statistics.median(e.per_call(name)) for name in Called.VARIANTS},
+            "gradient_errors": e.errors,
+            "steps_ratio": e.steps_ratio,
+        },
+        "mlp_missing": setup.b.missing,
+        "pass": pass_json(setup.c, "instructions"),
+        "pass_blocks": pass_json(setup.c_blocks, "blocks"),
+        "ratios": summary,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="(c) up to 4k, one repetition: a smoke run")
-    ap.add_argument("--reps", type=int, help="timed rounds of (a) and (b) (default 9; 1 with --quick)")
+    ap = common.argument_parser(
+        __doc__,
+        quick="(c) up to 4k, one repetition: a smoke run",
+        reps="timed rounds of (a) and (b) (default 9; 1 with --quick)",
+        profile=("straight", "chain", "sequence", "mlp", "pass", "blocks", "loop", "called"),
+        profile_help="instead of timing, run one workload under cProfile: an (a) gradient 500 times, (b) "
+        "the MLP gradient (once the differentiator takes it), (c) the pass on the largest size that "
+        "finished (pass: straight-line, blocks: branching), (d) the loop's gradient, or (e) the loop "
+        "calling a gradient",
+    )
     ap.add_argument("--pass-reps", type=int, help="timed rounds of (c) (default 3; 1 with --quick)")
     ap.add_argument(
         "--pass-limit",
@@ -1751,15 +1742,6 @@ def main(argv: list[str] | None = None) -> int:
         default=30.0,
         metavar="SECONDS",
         help="(c): end a pass still running after this long, and report a lower bound (default 30)",
-    )
-    ap.add_argument("--json", metavar="FILE", help="also write the figures to FILE as JSON")
-    ap.add_argument(
-        "--profile",
-        choices=("straight", "chain", "sequence", "mlp", "pass", "blocks", "loop", "called"),
-        help="instead of timing, run one workload under cProfile: an (a) gradient 500 times, (b) the "
-        "MLP gradient (once the differentiator takes it), (c) the pass on the largest size that finished "
-        "(pass: straight-line, blocks: branching), (d) the loop's gradient, or (e) the loop calling a "
-        "gradient",
     )
     args = ap.parse_args(argv)
     backend = select_backend("numpy")
@@ -1771,14 +1753,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         if args.profile not in setup.profiled:
             sys.exit(f"--profile {args.profile}: nothing to profile (is the workload blocked?)")
-        profile(setup, args.profile)
+        common.print_profile(setup.profiled[args.profile], args.profile)
         return 0
-    print(
-        f"ad_bench: {info['python']}, NumPy {info['numpy']}, backend {info['backend']}, "
-        f"torch {info['torch']}, JAX {info['jax']}, {info['cpus']} CPUs ({info['cpu']}), "
-        f"{reps} round(s) of (a) and (b), {pass_reps} of (c), median"
-        + ("; QUICK smoke run" if args.quick else "")
-    )
+    rounds = f"{reps} round(s) of (a) and (b), {pass_reps} of (c)"
+    common.header("ad_bench", info, ("NumPy", "backend", "torch", "JAX"), rounds, args.quick)
     ready = time.perf_counter() - started
     sizes = sum(len(c.sizes) + len(c.timed_out) for c in (setup.c, setup.c_blocks))
     print(
@@ -1789,55 +1767,8 @@ def main(argv: list[str] | None = None) -> int:
     measure(setup.benches, [setup.c, setup.c_blocks], reps, pass_reps)
     summary = report(setup, args.quick)
     print(f"\nTotal {time.perf_counter() - started:.1f} s.")
-    if args.json:
-        c = setup.c
-
-        def pass_json(c: PassBench, units: str) -> list[dict[str, Any]]:
-            return [
-                {
-                    units: c.units[n],
-                    "record_fields": c.fields.get(n),
-                    "pass_seconds": c.samples.get((n, "pass")),
-                    "parse_seconds": c.samples.get((n, "parse")),
-                    "verify_print_seconds": c.samples.get((n, "output")),
-                    "ended_after_seconds": c.limit if n in c.timed_out else None,
-                    "verified": n in c.sizes and n not in c.unverified,
-                }
-                for n in [*c.sizes, *c.timed_out]
-            ]
-
-        out = {
-            "machine": info,
-            "reps": reps,
-            "pass_reps": pass_reps,
-            "quick": args.quick,
-            "workloads": [
-                {
-                    "name": b.name,
-                    "units": b.unit,
-                    "unit": b.unit_name,
-                    "seconds_per_call": {v: b.median(v) for v in b.variants},
-                    "samples": b.samples,
-                }
-                for b in setup.benches
-            ],
-            "gradient_errors": {a.bench.name: a.errors for a in setup.a},
-            "mlp_blocked": setup.b.blocked,
-            "loop_record_bytes_per_trip": setup.d.bytes_per_trip,
-            "called_loop": {
-                "trips": list(setup.e.trips),
-                "seconds_per_call": {
-                    name: statistics.median(setup.e.per_call(name)) for name in Called.VARIANTS
-                },
-                "gradient_errors": setup.e.errors,
-                "steps_ratio": setup.e.steps_ratio,
-            },
-            "mlp_missing": setup.b.missing,
-            "pass": pass_json(c, "instructions"),
-            "pass_blocks": pass_json(setup.c_blocks, "blocks"),
-            "ratios": summary,
-        }
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+    doc = {"machine": info, "reps": reps, "pass_reps": pass_reps, "quick": args.quick}
+    common.write_json(args.json, {**doc, **run_json(setup, summary)})
     sys.stdout.flush()  # before exit: a library forking at exit would print what is buffered again
     return 0
 

@@ -21,31 +21,21 @@ records results.
 
 from __future__ import annotations
 
-import argparse
-import gc
-import json
 import math
 import operator
 import random
-import statistics
 import struct
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+import common
 import numpy as np
+from common import Bench, Figure, checked_module, fail, ratios
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from common import Bench, Side, checked_module, fail, per_unit, print_profile, ratios, spread, verdict  # noqa: E402
-from common import machine as common_machine  # noqa: E402
-
-from accel import Backend, select_backend  # noqa: E402
-from interp import Program  # noqa: E402
+from accel import Backend, select_backend
+from interp import Program
 
 # Targets for the 2-core reference machine (issue 3, item 8; see README.md): our time / baseline's.
 TARGET_STRAIGHT = 3.5  # straight-line Double code / plain Python
@@ -247,20 +237,8 @@ def py_loop_f32(c: np.float32, n: int, f32: type[np.float32] = np.float32) -> np
 def mlp_text() -> str:
     """``y = tanh(tanh(x W1 + b1) W2 + b2) W3 + b3``: two tanh hidden layers and a linear output
     layer, the biases broadcast along the batch. Weights and biases are parameters."""
-    t = "$Tensor<Float>"
-    params = ["x", "w1", "b1", "w2", "b2", "w3", "b3"]
-    fn_type = f"$@convention(thin) ({', '.join(['Tensor<Float>'] * len(params))}) -> Tensor<Float>"
-    lines = ["sil_stage canonical", "", f"sil @mlp : {fn_type} {{"]
-    lines.append(f"bb0({', '.join(f'%{p} : {t}' for p in params)}):")
-    h = "%x"
-    for layer in (1, 2, 3):
-        lines.append(f'  %m{layer} = builtin "matmul"({h} : {t}, %w{layer} : {t}) : {t}')
-        lines.append(f'  %a{layer} = builtin "fadd"(%m{layer} : {t}, %b{layer} : {t}) : {t}')
-        h = f"%a{layer}"
-        if layer < 3:
-            lines.append(f'  %h{layer} = builtin "tanh"({h} : {t}) : {t}')
-            h = f"%h{layer}"
-    lines += [f"  return {h} : {t}", "}", ""]
+    lines, h, _ = common.mlp_sil("mlp", ["x", "w1", "b1", "w2", "b2", "w3", "b3"], "Tensor<Float>")
+    lines += [f"  return {h} : $Tensor<Float>", "}", ""]
     return "\n".join(lines)
 
 
@@ -293,41 +271,15 @@ def same_bits(a: Any, b: Any) -> bool:
 
 
 def measure(benches: list[Bench], reps: int) -> None:
-    """Time every variant of every workload in each of ``reps`` rounds, adding one sample (seconds
-    per call) per variant per round.
+    """Warm every variant up, then time ``reps`` rounds of every workload (``common.time_round``:
+    one workload's variants interleaved call by call, their order flipped every other round)."""
+    common.warm_up(benches)
 
-    The calls of one workload's variants are interleaved, one call of each in turn, ``repeat``
-    times (a variant with a smaller ``repeat`` drops out early), so that a spell of a slower
-    machine touches ours and the baseline alike; the order of the variants flips every other
-    round, so that none always goes first. Garbage is collected before each workload's turn,
-    outside the timing; a full collection evicts the caches, so variants with short calls (those
-    with more than one warm-up call) then run once untimed. Before the first round, each variant
-    runs its warm-up calls."""
-    for bench in benches:
-        for variant, (fn, _) in bench.variants.items():
-            for _ in range(bench.warmup[variant]):
-                fn()
-    clock = time.perf_counter
-    for i in range(reps):
-        t0 = clock()
-        for bench in benches:
-            order = list(bench.variants.items())
-            if i % 2:
-                order.reverse()
-            total = dict.fromkeys(bench.variants, 0.0)
-            gc.collect()
-            for variant, (fn, _) in order:
-                if bench.warmup[variant] > 1:  # a short call: bring its code back into the caches
-                    fn()
-            for j in range(max(repeat for _, repeat in bench.variants.values())):
-                for variant, (fn, repeat) in order:
-                    if j < repeat:
-                        start = clock()
-                        fn()
-                        total[variant] += clock() - start
-            for variant, (_, repeat) in order:
-                bench.samples[variant].append(total[variant] / repeat)
-        print(f"  round {i + 1}/{reps}: {clock() - t0:.1f} s")
+    def one_round(i: int) -> str:
+        common.time_round(benches, i)
+        return ""
+
+    common.rounds(reps, one_round)
 
 
 # --- the workloads, checked and ready to time -------------------------------------------------------
@@ -466,68 +418,24 @@ class Setup:
 # --- reporting ---------------------------------------------------------------------------------------
 
 
-def machine(backend: Backend) -> dict[str, str]:
-    return {**common_machine(), "numpy": np.__version__, "backend": backend.describe()}
-
-
 def report(setup: Setup, quick: bool) -> dict[str, Any]:
-    benches, straight, loop, loop_f, mlps = setup.benches, setup.a, setup.b, setup.c, setup.d
+    """The medians per variant, the ratios against the targets, and the cost of compiling."""
 
-    print()
-    print("Median time per call (and per unit of work), over rounds:")
-    for b in benches:
-        print(f"  {b.name}:")
-        for variant in b.variants:
-            extra = ""
-            if b.flops and variant != "program.run":
-                extra = f", {b.flops / b.median(variant) / 1e9:,.1f} GFLOP/s"
-            print(f"    {variant:<18} {per_unit(b.median(variant), b)}{extra}")
+    def flops(b: Bench, variant: str) -> str:
+        if b.flops and variant != "program.run":
+            return f", {b.flops / b.median(variant) / 1e9:,.1f} GFLOP/s"
+        return ""
 
-    # (figure, ours, baseline, target or None)
-    compiling = setup.a_compile
-    figures: list[tuple[str, Side, Side, float | None]] = [
-        ("(a) straight-line / plain Python", (straight, "interp"), (straight, "python"), TARGET_STRAIGHT),
-        ("(b) loop trip, Double / Python while", (loop, "interp"), (loop, "python"), TARGET_LOOP),
-        ("(c) loop trip, Float / Python on float32", (loop_f, "interp"), (loop_f, "python f32"), None),
-        ("(c) loop trip, Float / Python on float", (loop_f, "interp"), (loop_f, "python"), None),
-    ]
-    for b in mlps:
-        width = b.name.rsplit(" ", 1)[1]
-        target = TARGET_MLP if b is mlps[-1] else None
-        figures.append((f"(d) MLP {width} / hand NumPy", (b, "interp"), (b, "numpy"), target))
-        figures.append((f"(d) MLP {width}, program.run / hand NumPy", (b, "program.run"), (b, "numpy"), None))
-    figures += [
-        (
-            "(e) counting steps, straight",
-            (straight, "interp, counted"),
-            (straight, "interp"),
-            TARGET_COUNTING,
-        ),
-        ("(e) counting steps, loop", (loop, "interp, counted"), (loop, "interp"), TARGET_COUNTING),
-        (
-            "(e) --max-steps, straight",
-            (straight, "interp, --max-steps"),
-            (straight, "interp"),
-            TARGET_COUNTING,
-        ),
-        ("(e) --max-steps, loop", (loop, "interp, --max-steps"), (loop, "interp"), TARGET_COUNTING),
-        ("compile first call / one run, (a)", (compiling, "compile"), (straight, "interp"), None),
-        ("CPython compile() / one run, (a)", (compiling, "python compile"), (straight, "python"), None),
-    ]
-    print()
-    print("Ratios, ours / baseline: the median over rounds of the ratio within a round, and its quartiles")
-    print(f"  {'figure':<44} {'ratio':>9}  {'quartiles':>13}  {'target':>7}  verdict")
-    summary: dict[str, Any] = {}
-    for name, ours, baseline, target in figures:
-        per_round = ratios(ours, baseline)
-        ratio = statistics.median(per_round)
-        low, high = spread(per_round)
-        cell = "" if target is None else f"<= {target:.2f}"
-        ok = None if target is None else ratio <= target
-        judged = "" if ok is None else verdict(ok)
-        quartiles = f"{low:.2f}-{high:.2f}"
-        print(f"  {name:<44} {ratio:>8.2f}x  {quartiles:>13}  {cell:>7}  {judged}")
-        summary[name] = {"ratio": ratio, "quartiles": [low, high], "target": target, "pass": ok}
+    common.print_medians(
+        "Median time per call (and per unit of work), over rounds:", setup.benches, 18, extra=flops
+    )
+    summary = common.print_ratios(
+        "Ratios, ours / baseline: the median over rounds of the ratio within a round, and its quartiles",
+        ratio_figures(setup),
+        44,
+        13,
+    )
+    straight, compiling = setup.a, setup.a_compile
     compile_s = compiling.median("compile")
     print()
     print(
@@ -540,58 +448,55 @@ def report(setup: Setup, quick: bool) -> dict[str, Any]:
     return summary
 
 
-def profile(setup: Setup, workload: str, top: int = 15) -> None:
-    """Run one workload's interpreter variant under cProfile; print the top functions by own time."""
-    print_profile(setup.profiled[workload], workload, top)
+def ratio_figures(setup: Setup) -> list[Figure]:
+    """Each figure: ours, the baseline it is set against, and the target where there is one."""
+    straight, loop, loop_f, compiling = setup.a, setup.b, setup.c, setup.a_compile
+    pairs: list[tuple[str, Bench, str, Bench, str, float | None]] = [
+        ("(a) straight-line / plain Python", straight, "interp", straight, "python", TARGET_STRAIGHT),
+        ("(b) loop trip, Double / Python while", loop, "interp", loop, "python", TARGET_LOOP),
+        ("(c) loop trip, Float / Python on float32", loop_f, "interp", loop_f, "python f32", None),
+        ("(c) loop trip, Float / Python on float", loop_f, "interp", loop_f, "python", None),
+    ]
+    for b in setup.d:
+        width = b.name.rsplit(" ", 1)[1]
+        target = TARGET_MLP if b is setup.d[-1] else None
+        pairs.append((f"(d) MLP {width} / hand NumPy", b, "interp", b, "numpy", target))
+        pairs.append((f"(d) MLP {width}, program.run / hand NumPy", b, "program.run", b, "numpy", None))
+    for what, variant in (("counting steps", "interp, counted"), ("--max-steps", "interp, --max-steps")):
+        for shape, b in (("straight", straight), ("loop", loop)):
+            pairs.append((f"(e) {what}, {shape}", b, variant, b, "interp", TARGET_COUNTING))
+    pairs += [
+        ("compile first call / one run, (a)", compiling, "compile", straight, "interp", None),
+        ("CPython compile() / one run, (a)", compiling, "python compile", straight, "python", None),
+    ]
+    return [Figure(name, ratios((o, ov), (b, bv)), target) for name, o, ov, b, bv, target in pairs]
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="10^4-trip loops, one repetition: a smoke run")
-    ap.add_argument("--reps", type=int, help="timed rounds (default 9; 1 with --quick)")
-    ap.add_argument("--json", metavar="FILE", help="also write the figures to FILE as JSON")
-    ap.add_argument(
-        "--profile",
-        choices=("straight", "loop", "loop-float", "mlp"),
-        help="instead of timing, run one workload on the interpreter under cProfile",
+    ap = common.argument_parser(
+        __doc__,
+        quick="10^4-trip loops, one repetition: a smoke run",
+        reps="timed rounds (default 9; 1 with --quick)",
+        profile=("straight", "loop", "loop-float", "mlp"),
+        profile_help="instead of timing, run one workload on the interpreter under cProfile",
     )
     args = ap.parse_args(argv)
     backend = select_backend("numpy")
     reps = args.reps or (1 if args.quick else 9)
-    info = machine(backend)
+    info = common.machine(numpy=np.__version__, backend=backend.describe())
     started = time.perf_counter()
     setup = Setup(args.quick, backend)
     if args.profile:
-        profile(setup, args.profile)
+        common.print_profile(setup.profiled[args.profile], args.profile)
         return 0
-    print(
-        f"interp_bench: {info['python']}, NumPy {info['numpy']}, backend {info['backend']}, "
-        f"{info['cpus']} CPUs ({info['cpu']}), {reps} round(s), median"
-        f"{'; QUICK smoke run' if args.quick else ''}"
-    )
+    common.header("interp_bench", info, ("NumPy", "backend"), f"{reps} round(s)", args.quick)
     ready = time.perf_counter() - started
     print(f"  generated, compiled and checked {len(setup.benches)} workloads in {ready:.1f} s")
     measure(setup.benches, reps)
     summary = report(setup, args.quick)
     print(f"\nTotal {time.perf_counter() - started:.1f} s.")
-    if args.json:
-        out = {
-            "machine": info,
-            "reps": reps,
-            "quick": args.quick,
-            "workloads": [
-                {
-                    "name": b.name,
-                    "units": b.unit,
-                    "unit": b.unit_name,
-                    "seconds_per_call": {v: b.median(v) for v in b.variants},
-                    "samples": b.samples,
-                }
-                for b in setup.benches
-            ],
-            "ratios": summary,
-        }
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+    doc = {"machine": info, "reps": reps, "quick": args.quick}
+    common.write_json(args.json, {**doc, "workloads": common.benches_json(setup.benches), "ratios": summary})
     return 0
 
 

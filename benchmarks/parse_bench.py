@@ -18,27 +18,21 @@ re-parsing and printing again gives the same text, so the benchmark times correc
 
 from __future__ import annotations
 
-import argparse
 import gc
 import itertools
 import json
-import os
 import random
 import statistics
 import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any, TypeVar
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import common  # first: it puts this checkout on sys.path
+from common import bare_loop_ns, verdict
 
-from common import bare_loop_ns, machine, print_profile, verdict  # noqa: E402
-
-from sil import Module, parse, print_module, verify_module  # noqa: E402
+from sil import Module, parse, print_module, verify_module
 
 # Targets for the 2-core reference machine (see README.md).
 TARGET_PARSE = 100_000  # instructions per second
@@ -218,9 +212,7 @@ def retained_bytes(text: str) -> tuple[int, list[str]]:
     top = []
     for s in stats[:6]:
         frame = s.traceback[0]
-        where = (
-            os.path.relpath(frame.filename, ROOT) if frame.filename.startswith(str(ROOT)) else frame.filename
-        )
+        where = common.source_place(frame.filename)
         top.append(f"{s.size_diff / 1e6:7.2f} MB  {s.count_diff:>8} blocks  {where}:{frame.lineno}")
     del module
     return retained, top
@@ -297,15 +289,14 @@ def measure(
     round (``bare_loop_ns``), which tells the spell a run fell in."""
     results = [Result(w) for w in ws]
     speeds: list[float] = []
-    for i in range(reps):
-        t0 = time.perf_counter()
+
+    def one_round(i: int) -> str:
         speeds.append(bare_loop_ns())
         for w, r in zip(ws, results):
             time_round(w, r.samples, sample_instructions)
-        print(
-            f"  round {i + 1}/{reps}: {time.perf_counter() - t0:.1f} s "
-            f"(bare loop: {speeds[-1]:.0f} ns/iteration)"
-        )
+        return f" (bare loop: {speeds[-1]:.0f} ns/iteration)"
+
+    common.rounds(reps, one_round)
     for w, r in zip(ws, results):
         r.times = {name: statistics.median(ts) for name, ts in r.samples.items()}
         if memory:
@@ -317,50 +308,59 @@ def measure(
 # --- reporting ---------------------------------------------------------------------------------
 
 
-def report(results: list[Result], straight: list[Result], quick: bool) -> dict[str, Any]:
-    def row(*cells: object) -> str:
-        return "  ".join(f"{c:>{w}}" for c, w in zip(cells, widths))
+BASELINE_RATIOS = (  # (ours, the baseline, digits shown): the columns of the baselines' table
+    ("parse", "floor", 1),
+    ("parse", "json.loads", 1),
+    ("verify", "json.loads", 2),
+    ("print", "json.dumps", 2),
+)
 
+
+def print_rows(widths: tuple[int, ...], rows: list[tuple[object, ...]]) -> None:
+    """A table, its columns right-aligned to ``widths`` (the first row is its header)."""
+    for cells in rows:
+        print("  ".join(f"{c:>{w}}" for c, w in zip(cells, widths)))
+
+
+def report_throughput(results: list[Result]) -> dict[str, Any]:
+    """Instructions per second and retained bytes per workload; the ratios to the baselines
+    (returned, by workload and ratio, for the JSON output); the same with the GC off."""
     widths = (18, 9, 12, 12, 12, 10)
     print()
     print("Throughput, instructions per second (median, cyclic GC on):")
-    print(row("workload", "instrs", "parse", "verify", "print", "bytes/inst"))
+    rows: list[tuple[object, ...]] = [("workload", "instrs", "parse", "verify", "print", "bytes/inst")]
     for r in results:
-        print(
-            row(
-                r.name,
-                r.n,
-                f"{r.rate('parse'):,.0f}",
-                f"{r.rate('verify'):,.0f}",
-                f"{r.rate('print'):,.0f}",
-                f"{r.bytes_per_inst:,.0f}" if r.bytes_per_inst else "-",
-            )
-        )
+        rates = (f"{r.rate(phase):,.0f}" for phase in ("parse", "verify", "print"))
+        rows.append((r.name, r.n, *rates, f"{r.bytes_per_inst:,.0f}" if r.bytes_per_inst else "-"))
+    print_rows(widths, rows)
     print()
     print("Against plain-CPython baselines on the same content (our time / baseline time):")
     print("  floor = str.split + one look at each line; json = the same instructions as a JSON document")
-    print(row("workload", "text KB", "parse/floor", "parse/loads", "verify/loads", "print/dumps"))
+    heads = tuple(f"{ours}/{base.removeprefix('json.')}" for ours, base, _ in BASELINE_RATIOS)
+    rows = [("workload", "text KB", *heads)]
+    summary: dict[str, Any] = {}
     for r in results:
-        print(
-            row(
-                r.name,
-                f"{r.text_bytes / 1024:,.0f}",
-                f"{r.ratio('parse', 'floor'):.1f}x",
-                f"{r.ratio('parse', 'json.loads'):.1f}x",
-                f"{r.ratio('verify', 'json.loads'):.2f}x",
-                f"{r.ratio('print', 'json.dumps'):.2f}x",
-            )
-        )
+        values = [r.ratio(ours, base) for ours, base, _ in BASELINE_RATIOS]
+        shown = (f"{v:.{digits}f}x" for v, (_, _, digits) in zip(values, BASELINE_RATIOS))
+        rows.append((r.name, f"{r.text_bytes / 1024:,.0f}", *shown))
+        summary.update({f"{r.name}: {head}": {"ratio": v} for head, v in zip(heads, values)})
+    print_rows(widths, rows)
     print()
     print("Cyclic GC off for verify and print (instructions per second; parse always runs with it off):")
-    print(row("workload", "", "", "verify", "print", ""))
-    for r in results:
-        print(row(r.name, "", "", f"{r.rate('verify, gc off'):,.0f}", f"{r.rate('print, gc off'):,.0f}", ""))
+    rows = [("workload", "", "", "verify", "print", "")]
+    rows += [
+        (r.name, "", "", f"{r.rate('verify, gc off'):,.0f}", f"{r.rate('print, gc off'):,.0f}", "")
+        for r in results
+    ]
+    print_rows(widths, rows)
+    return summary
 
-    small, large = straight[0], straight[-1]
+
+def report_scaling(small: Result, large: Result) -> dict[str, dict[str, float]]:
+    """Time per instruction at the largest size / at the smallest, ours and the baselines'."""
 
     def scale(name: str) -> float:
-        """Time per instruction at the largest size / at the smallest: the median over rounds."""
+        """The median over rounds."""
         per_round = zip(large.samples[name], small.samples[name])
         return statistics.median((tl / large.n) / (ts / small.n) for tl, ts in per_round)
 
@@ -378,22 +378,25 @@ def report(results: list[Result], straight: list[Result], quick: bool) -> dict[s
     print("  ours / json's (parse and verify / json.loads, print / json.dumps): ", end="")
     print(", ".join(f"{p} {s:.2f}" for p, s in relative.items()))
     print("  (the baselines are linear algorithms: what they show above 1.0 is the machine's caches)")
+    return {"scaling": scaling, "baseline_scaling": baseline_scaling, "scaling_relative_to_json": relative}
 
-    # Targets: judged on the worst workload, so that no input shape hides a slow path.
-    def worst(key: Callable[[Result], float], lowest: bool = True) -> tuple[float, str]:
-        r = (min if lowest else max)(results, key=key)
-        return key(r), r.name
+
+def report_targets(results: list[Result], worst_scaling: float, quick: bool) -> dict[str, Any]:
+    """Each target judged on the worst workload, so that no input shape hides a slow path."""
+
+    def slowest(phase: str) -> tuple[float, str]:
+        r = min(results, key=lambda r: r.rate(phase))
+        return r.rate(phase), r.name
 
     checks: list[tuple[str, float, str, float, str, str]] = [
-        ("parse", *worst(lambda r: r.rate("parse")), TARGET_PARSE, ">=", "instr/s"),
-        ("verify", *worst(lambda r: r.rate("verify")), TARGET_VERIFY, ">=", "instr/s"),
-        ("print", *worst(lambda r: r.rate("print")), TARGET_PRINT, ">=", "instr/s"),
+        (phase, *slowest(phase), target, ">=", "instr/s")
+        for phase, target in (("parse", TARGET_PARSE), ("verify", TARGET_VERIFY), ("print", TARGET_PRINT))
     ]
     measured = [r for r in results if r.bytes_per_inst]
     if measured:
         r = max(measured, key=lambda r: r.bytes_per_inst)
         checks.append(("memory", r.bytes_per_inst, r.name, TARGET_BYTES, "<=", "bytes/instr"))
-    checks.append(("scaling", max(scaling.values()), "worst phase", TARGET_SCALING, "<=", "ratio"))
+    checks.append(("scaling", worst_scaling, "worst phase", TARGET_SCALING, "<=", "ratio"))
     print()
     print(
         "Targets (worst workload)"
@@ -408,18 +411,21 @@ def report(results: list[Result], straight: list[Result], quick: bool) -> dict[s
             f" {verdict(ok)}  ({where})"
         )
         summary[name] = {"value": value, "target": target, "workload": where, "pass": ok}
+    return summary
+
+
+def report(results: list[Result], straight: list[Result], quick: bool) -> dict[str, Any]:
+    """Every table of the run; returns its figures for the JSON output."""
+    ratios = report_throughput(results)
+    scaling = report_scaling(straight[0], straight[-1])
+    targets = report_targets(results, max(scaling["scaling"].values()), quick)
     for r in results:
-        if r.top_allocations and (r is large or not r.name.startswith("straight")):
+        if r.top_allocations and (r is straight[-1] or not r.name.startswith("straight")):
             print()
             print(f"Where the retained memory of {r.name} was allocated (tracemalloc, by line):")
             for line in r.top_allocations:
                 print("  " + line)
-    return {
-        "scaling": scaling,
-        "baseline_scaling": baseline_scaling,
-        "scaling_relative_to_json": relative,
-        "targets": summary,
-    }
+    return {**scaling, "targets": targets, "ratios": ratios}
 
 
 def workloads(quick: bool) -> Iterator[Workload]:
@@ -439,39 +445,43 @@ def profile(phase: str, quick: bool, top: int = 15) -> None:
         "verify": lambda: verify_module(module),
         "print": lambda: print_module(module),
     }
-    print_profile(run[phase], f"{phase} of {w.name} (cyclic GC on)", top)
+    common.print_profile(run[phase], f"{phase} of {w.name} (cyclic GC on)", top)
+
+
+def check_workloads(quick: bool) -> list[Workload]:
+    """Every workload generated and checked, after a small module has run through each phase once
+    (import-time and first-call costs, outside the figures)."""
+    started = time.perf_counter()
+    warm = parse(many_functions(50).text)
+    verify_module(warm)
+    print_module(warm)
+    del warm
+    ws = list(workloads(quick))
+    for w in ws:
+        check_round_trip(w)
+    print(f"  generated and checked {len(ws)} workloads in {time.perf_counter() - started:.1f} s")
+    return ws
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="small inputs, one repetition: a smoke run")
-    ap.add_argument("--reps", type=int, help="timed runs per figure (default 9; 1 with --quick)")
-    ap.add_argument("--no-memory", action="store_true", help="skip the tracemalloc measurement")
-    ap.add_argument("--json", metavar="FILE", help="also write the figures to FILE as JSON")
-    ap.add_argument(
-        "--profile",
-        choices=("parse", "verify", "print"),
-        help="instead of timing, profile one phase on the 100k function (5k with --quick) with cProfile",
+    ap = common.argument_parser(
+        __doc__,
+        quick="small inputs, one repetition: a smoke run",
+        reps="timed runs per figure (default 9; 1 with --quick)",
+        profile=("parse", "verify", "print"),
+        profile_help="instead of timing, profile one phase on the 100k function (5k with --quick) "
+        "with cProfile",
     )
+    ap.add_argument("--no-memory", action="store_true", help="skip the tracemalloc measurement")
     args = ap.parse_args(argv)
     if args.profile:
         profile(args.profile, args.quick)
         return 0
     reps = args.reps or (1 if args.quick else 9)
-    info = machine()
-    print(
-        f"parse_bench: {info['python']}, {info['cpus']} CPUs ({info['cpu']}), "
-        f"{reps} run(s) per figure, median{'; QUICK smoke run' if args.quick else ''}"
-    )
+    info = common.machine()
+    common.header("parse_bench", info, (), f"{reps} run(s) per figure", args.quick)
     started = time.perf_counter()
-    warm = parse(many_functions(50).text)  # import-time and first-call costs, outside the figures
-    verify_module(warm)
-    print_module(warm)
-    del warm
-    ws = list(workloads(args.quick))
-    for w in ws:
-        check_round_trip(w)
-    print(f"  generated and checked {len(ws)} workloads in {time.perf_counter() - started:.1f} s")
+    ws = check_workloads(args.quick)
     sample_instructions = 0 if args.quick else SAMPLE_INSTRUCTIONS  # a smoke run: one call a sample
     results, speeds = measure(ws, reps, not args.no_memory, sample_instructions)
     straight = [r for r in results if r.name.startswith("straight")]
@@ -482,26 +492,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     summary = report(results, straight, args.quick)
     print(f"\nTotal {time.perf_counter() - started:.1f} s.")
-    if args.json:
-        out = {
-            "machine": info,
-            "bare_loop_ns": statistics.median(speeds),
-            "reps": reps,
-            "quick": args.quick,
-            "workloads": [
-                {
-                    "name": r.name,
-                    "instructions": r.n,
-                    "text_bytes": r.text_bytes,
-                    "json_bytes": r.json_bytes,
-                    "seconds": r.times,
-                    "bytes_per_instruction": r.bytes_per_inst,
-                }
-                for r in results
-            ],
-            **summary,
+    workloads_json = [
+        {
+            "name": r.name,
+            "instructions": r.n,
+            "text_bytes": r.text_bytes,
+            "json_bytes": r.json_bytes,
+            "seconds": r.times,
+            "bytes_per_instruction": r.bytes_per_inst,
         }
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+        for r in results
+    ]
+    doc = {"machine": info, "bare_loop_ns": statistics.median(speeds), "reps": reps, "quick": args.quick}
+    common.write_json(args.json, {**doc, "workloads": workloads_json, **summary})
     return 0
 
 
