@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from analysis.activity import Config
+from differentiation.linear_map_info import linear_map_type
 from differentiation.naming import subset_thunk_name
 from differentiation.tangents import TangentBuilder
 from sil import derivative_types as dt
 from sil.builder import Builder
 from sil.ir import Function, Value
-from sil.types import FunctionType, TupleType
+from sil.types import FunctionType
 
 if TYPE_CHECKING:
     from differentiation.differentiator import Differentiator
@@ -64,7 +65,7 @@ def _linear_map_thunk(
 ) -> Function:
     """``(own linear map's parameters, registered linear map) -> own linear map's result``."""
     module = d.module
-    own, theirs = (_linear_map_type(t) for t in (derivative_type, registered.type))
+    own, theirs = (linear_map_type(t) for t in (derivative_type, registered.type))
     linear_kind = "differential" if kind == "jvp" else "pullback"
     thunk = Function(
         subset_thunk_name(fn.name, linear_kind, config), FunctionType((*own.params, theirs), own.result)
@@ -81,10 +82,3 @@ def _linear_map_thunk(
         tangents = [given[i] if i in given else zeros.materialize(None, fn.type.params[i]) for i in covered]
         b.return_(b.apply(registered_map, *tangents))
     return thunk
-
-
-def _linear_map_type(derivative_type: FunctionType) -> FunctionType:
-    assert isinstance(derivative_type.result, TupleType)
-    closure = derivative_type.result.elements[1]
-    assert isinstance(closure, FunctionType)
-    return closure
