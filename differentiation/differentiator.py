@@ -7,16 +7,20 @@ Requests come two ways. A pass asks through ``jvp_for``, ``vjp_for`` or ``deriva
 derivative is declared, and the bodies of everything pending are emitted before the answer
 returns. An emitter asks through ``jvp_for_call`` or ``vjp_for_call`` while it emits a body: the
 callee's derivative is only declared (its name and type are all a call needs) and queued; the
-loop of ``emit_pending`` emits it after. The emitters never call back into emission, so a chain
+loop of ``emit_pending`` emits it after, callees before callers (the strongly connected
+components of the call graph, bottom-up; a component's mutually recursive functions in the order
+they were declared). The emitters never call back into emission, so a chain
 of calls, however long, is not a chain of Python frames, and a recursive function's derivative
 calls the one being emitted.
 """
 
 from __future__ import annotations
 
-from collections import deque
+import heapq
+import itertools
 
 from analysis.activity import ActivityCache, ActivityInfo, Config
+from analysis.call_graph import CallGraph
 from differentiation.forward import ForwardEmitter
 from differentiation.naming import jvp_name, vjp_name
 from differentiation.primal import DerivativeEmitter
@@ -41,7 +45,10 @@ class Differentiator:
         self.synthesized: dict[tuple[str, Config, str], Function] = {}
         self.added_functions: list[str] = []
         self.added_types: dict[str, None] = {}  # in the order they were added
-        self._worklist: deque[DerivativeEmitter] = deque()
+        # Pending emitters by (bottom-up rank of their function's call-graph component, arrival).
+        self._worklist: list[tuple[int, int, DerivativeEmitter]] = []
+        self._arrivals = itertools.count()
+        self._ranks: dict[str, int] | None = None
         self._activities = ActivityCache(module)
 
     def activity(self, fn: Function, config: Config) -> ActivityInfo:
@@ -74,10 +81,20 @@ class Differentiator:
         return found
 
     def emit_pending(self) -> None:
-        """Emit every declared derivative's body, first declared first; each may declare more
-        (the derivatives of what it calls), which are emitted in turn."""
+        """Emit every declared derivative's body, callees' before callers': by the rank of the
+        function's strongly connected component in the call graph, bottom-up (the members of one
+        component, mutually recursive functions, in the order they were declared). Each may
+        declare more (the derivatives of what it calls), which are emitted in turn."""
         while self._worklist:
-            self._worklist.popleft().emit_bodies()
+            heapq.heappop(self._worklist)[2].emit_bodies()
+
+    def _rank(self, fn: Function) -> int:
+        """The position of ``fn``'s component in the call graph's bottom-up order (of the module
+        as the context found it: what it adds calls only what is there already)."""
+        if self._ranks is None:
+            groups = CallGraph(self.module).bottom_up()
+            self._ranks = {name: rank for rank, group in enumerate(groups) for name in group}
+        return self._ranks.get(fn.name, len(self._ranks))
 
     def _emitted(self, fn: Function) -> Function:
         self.emit_pending()
@@ -130,7 +147,7 @@ class Differentiator:
             else:
                 emitter = EMITTERS[kind](self, fn, config)
                 found = emitter.declare()
-                self._worklist.append(emitter)
+                heapq.heappush(self._worklist, (self._rank(fn), next(self._arrivals), emitter))
             self.synthesized[key] = found
         return found
 
@@ -157,3 +174,4 @@ class Differentiator:
         self.added_types.clear()
         self.synthesized.clear()
         self._worklist.clear()
+        self._ranks = None

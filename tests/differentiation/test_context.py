@@ -14,6 +14,7 @@ import analysis.activity
 from analysis.activity import ActivityInfo, Config
 from differentiation.differentiator import Differentiator
 from differentiation.passes import Differentiation
+from differentiation.reverse import ReverseEmitter
 from golden.harness import GOLDEN, ROOT
 from sil import parse, verify_module
 from sil.ir import Function, Module
@@ -54,6 +55,59 @@ def test_a_pass_request_emits_the_callees_it_declares() -> None:
     callee = module.functions["AD__g__vjp_src_0_wrt_0"]
     assert not vjp.is_declaration and not callee.is_declaration
     assert d.added_functions.index(vjp.name) < d.added_functions.index(callee.name)
+    assert verify_module(module) == []
+
+
+DIAMOND = """\
+sil @f : $@convention(thin) (Double) -> Double {
+bb0(%x : $Double):
+  %g = function_ref @g : $@convention(thin) (Double) -> Double
+  %h = function_ref @h : $@convention(thin) (Double) -> Double
+  %a = apply %g(%x) : $@convention(thin) (Double) -> Double
+  %b = apply %h(%x) : $@convention(thin) (Double) -> Double
+  %c = builtin "fmul"(%a : $Double, %b : $Double) : $Double
+  return %c : $Double
+}
+
+sil @g : $@convention(thin) (Double) -> Double {
+bb0(%x : $Double):
+  %h = function_ref @h : $@convention(thin) (Double) -> Double
+  %y = apply %h(%x) : $@convention(thin) (Double) -> Double
+  %s = builtin "sin"(%y : $Double) : $Double
+  return %s : $Double
+}
+
+sil @h : $@convention(thin) (Double) -> Double {
+bb0(%x : $Double):
+  %e = builtin "exp"(%x : $Double) : $Double
+  %r = function_ref @r : $@convention(thin) (Double) -> Double
+  %y = apply %r(%e) : $@convention(thin) (Double) -> Double
+  return %y : $Double
+}
+
+sil @r : $@convention(thin) (Double) -> Double {
+bb0(%x : $Double):
+  %m = builtin "fmul"(%x : $Double, %x : $Double) : $Double
+  return %m : $Double
+}
+"""
+
+
+def test_callees_are_emitted_before_their_callers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worklist follows the call graph bottom-up: with @g and @h both pending after @f, @h (a
+    callee of @g) is emitted first, and @r (declared by @h) before @g."""
+    module = parse(DIAMOND)
+    emitted: list[str] = []
+    original = ReverseEmitter.emit_bodies
+
+    def recording(self: ReverseEmitter) -> None:
+        emitted.append(self.fn.name)
+        original(self)
+
+    monkeypatch.setattr(ReverseEmitter, "emit_bodies", recording)
+    d = Differentiator(module)
+    d.vjp_for(module.functions["f"], Config((0,), (0,)))
+    assert emitted == ["f", "h", "r", "g"]
     assert verify_module(module) == []
 
 
