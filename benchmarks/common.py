@@ -312,7 +312,6 @@ def checked_module(text: str, name: str) -> Module:
 
 def pass_manager(*names: str) -> PassManager:
     """A pass manager running the registered passes ``names`` in order."""
-    import silopt.driver  # noqa: F401  (registers the passes)
     from sil.passes import PassManager, registered_passes
 
     available = registered_passes()

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-import silopt.driver  # noqa: F401  (names the modules whose passes the registry loads)
 from golden.harness import GOLDEN, case_paths, read_run_line
 from sil import parse, print_module, verify_module
 from sil.diagnostics import SILError

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-import silopt.driver  # noqa: F401  (registers the passes)
 from accel import select_backend
 from interp import Program, RunError
 from interp.inlining import MAX_INLINE_HEIGHT, Inliner
