@@ -15,6 +15,9 @@ from sil import passes as registry
 from sil.diagnostics import SILError
 from sil.ir import Module
 from sil.passes import Pass, PassContext, PassManager, get_pass, register_pass, registered_passes
+from tests.scratch_passes import BreakModule
+
+pytestmark = pytest.mark.usefixtures("scratch_registry")
 
 TEXT = """\
 sil @f : $@convention(thin) (Float) -> Float {
@@ -24,28 +27,6 @@ bb0(%0 : $Float):
   return %1 : $Float
 }
 """
-
-
-@pytest.fixture(autouse=True)
-def scratch_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Passes registered by a test disappear after it."""
-    registered_passes()  # load the providers into the real registry first
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
-    yield
-
-
-class BreakModule(Pass):
-    """Erases every terminator: the module no longer verifies."""
-
-    name = "break-module"
-    description = "Erase every terminator"
-
-    def run(self, module: Module, ctx: PassContext) -> None:
-        for fn in module.functions.values():
-            for block in fn.blocks:
-                term = block.terminator
-                if term is not None:
-                    term.erase()
 
 
 class Record(Pass):

@@ -10,16 +10,15 @@ import stat
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
 import pytest
 
-from sil import passes as registry
 from sil.ir import Module
 from sil.passes import Pass, PassContext, register_pass, registered_passes
 from silopt.driver import main
+from tests.scratch_passes import BreakModule
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -69,28 +68,6 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "good.sil").write_text(GOOD, encoding="utf-8")
     (tmp_path / "bad.sil").write_text(BAD, encoding="utf-8")
     return tmp_path
-
-
-@pytest.fixture
-def scratch_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Lets a test register passes that disappear after it."""
-    registered_passes()
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
-    yield
-
-
-class BreakModule(Pass):
-    """Erases every terminator: the module no longer verifies."""
-
-    name = "break-module"
-    description = "Erase every terminator"
-
-    def run(self, module: Module, ctx: PassContext) -> None:
-        for fn in module.functions.values():
-            for block in fn.blocks:
-                term = block.terminator
-                if term is not None:
-                    term.erase()
 
 
 class NoOp(Pass):
