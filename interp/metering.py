@@ -26,6 +26,7 @@ charged exactly, so a --max-steps fault stays at its exact instruction.
 
 from __future__ import annotations
 
+import abc
 import collections
 import itertools
 import operator
@@ -123,7 +124,7 @@ class Metering:
         return ["_left = 0", *_Exact(self.site, const).path(body, [])]
 
 
-class _Paths:
+class _Paths(abc.ABC):
     """Rewrites statements along the paths through them, keeping the instructions run since the
     last charge on the path (``run``); a subclass says what each charge point becomes."""
 
@@ -145,10 +146,10 @@ class _Paths:
                 run.clear()
         return out
 
+    @abc.abstractmethod
     def settle(self, node: Node, run: list[Instruction]) -> list[Node]:
         """A charge point (``Fallible``, ``Call``, ``Return``, ``Trap``, ``Goto``), reached with
         the steps of ``run`` not charged yet."""
-        raise NotImplementedError
 
     def loop(self, node: Loop) -> list[Node]:
         raise AssertionError("a dispatch loop inside a dispatch loop")

@@ -8,6 +8,7 @@ registered a checker for is reported, never passed unchecked."""
 
 from __future__ import annotations
 
+import abc
 import collections
 import re
 from collections.abc import Callable
@@ -333,7 +334,7 @@ class Verifier:
 A = TypeVar("A")
 
 
-class AttributeChecker(Generic[A]):
+class AttributeChecker(abc.ABC, Generic[A]):
     """How the verifier checks one class of differentiability attribute, made once per run (so it
     may remember what it saw: attributes that share a function). The verifier resolves what the
     attribute ``stated`` (SIL-SPEC §3) and reports duplicates; ``check`` does the rest.
@@ -345,13 +346,13 @@ class AttributeChecker(Generic[A]):
     def __init__(self, verifier: Verifier) -> None:
         self.verifier = verifier
 
+    @abc.abstractmethod
     def stated(self, attr: A) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None]:
         """The results (``source``) and parameters (``wrt``) the attribute states; None: omitted."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def check(self, fn: Function, attr: A, sources: tuple[int, ...], wrt: tuple[int, ...]) -> None:
         """Report what is wrong with ``attr`` of ``fn``, which differentiates ``sources`` for ``wrt``."""
-        raise NotImplementedError
 
 
 _ATTRIBUTE_CHECKERS: dict[type, Callable[[Verifier], AttributeChecker[Any]]] = {}
