@@ -4,6 +4,7 @@ line bad usage (exit status 2)."""
 from __future__ import annotations
 
 import argparse
+import difflib
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,8 +24,24 @@ class UsageError(Exception):
     """A command line silopt cannot run: reported with the usage line, exit status 2."""
 
 
+UNRECOGNIZED = "unrecognized arguments: "
+
+
+def did_you_mean(word: str, candidates: Sequence[str]) -> str:
+    """`` (did you mean 'X'?)`` for the candidate closest to a mistyped ``word``, when one is
+    close enough to be the likely intent; else nothing."""
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.75)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
 class _ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # argparse would print and exit; we decide instead
+        if message.startswith(UNRECOGNIZED):
+            options = list(self._option_string_actions)
+            words = message[len(UNRECOGNIZED) :].split(" ")
+            message = UNRECOGNIZED + " ".join(
+                w + did_you_mean(w, options) if w.startswith("-") else w for w in words
+            )
         raise UsageError(message)
 
 
@@ -46,7 +63,8 @@ class _AppendPasses(argparse.Action):
             known = registered_passes()
             for n in names:
                 if n not in known:
-                    raise UsageError(f"unknown pass '{n}' in --pass-pipeline (see --list-passes)")
+                    hint = did_you_mean(n, list(known)) or " (see --list-passes)"
+                    raise UsageError(f"unknown pass '{n}' in --pass-pipeline{hint}")
             pipeline.extend(names)
         namespace.pipeline = pipeline
 

@@ -120,6 +120,30 @@ def test_unknown_pass_in_pipeline_is_bad_usage(workdir: Path) -> None:
     assert "unknown pass 'no-such-pass'" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("-differentation", "-differentiation"),
+        ("--verfy-each", "--verify-each"),
+        ("-verify-each", "--verify-each"),
+        ("--pass-pipline=dce", "--pass-pipeline"),
+        ("--pass-pipeline=dce,lower-gradiant", "lower-gradient"),
+    ],
+)
+def test_a_mistyped_flag_or_pass_gets_the_likely_one(workdir: Path, typed: str, meant: str) -> None:
+    result = silopt("good.sil", typed)
+    assert result.status == 2 and result.stdout == ""
+    assert f"(did you mean '{meant}'?)" in result.stderr.splitlines()[-1]
+
+
+def test_nothing_is_suggested_when_nothing_is_close(workdir: Path) -> None:
+    for typed in ("-zzz", "--pass-pipeline=zzz"):
+        result = silopt("good.sil", typed)
+        assert result.status == 2
+        assert "did you mean" not in result.stderr
+    assert "(see --list-passes)" in silopt("good.sil", "--pass-pipeline=zzz").stderr
+
+
 def test_no_input_is_bad_usage() -> None:
     result = silopt()
     assert result.status == 2
