@@ -24,7 +24,10 @@ DType = type[np.floating[Any]]
 
 # Every operation, by builtin name (the method that implements it), with how it is called:
 # "unary" and "binary" are elementwise (a host scalar broadcasts); "tensor" takes its operands as
-# the builtin does; "creation" takes the element type first, ``zeros(np.float32, 2, 3)``.
+# the builtin does, a ``TensorShape`` operand (a tuple of ints) splatted into trailing ints as for
+# ``broadcast_to(a, *shape)``; "creation" takes the element type first, ``zeros(np.float32, 2, 3)``.
+# A backend also has operations that are no builtin (``with_element_in_place``,
+# ``add_to_element_in_place``): the interpreter calls them where its own analysis allows.
 OPERATIONS: dict[str, str] = {
     "fneg": "unary",
     "exp": "unary",
@@ -35,6 +38,8 @@ OPERATIONS: dict[str, str] = {
     "sqrt": "unary",
     "abs": "unary",
     "relu": "unary",
+    "step": "unary",
+    "sign": "unary",
     "fadd": "binary",
     "fsub": "binary",
     "fmul": "binary",
@@ -56,6 +61,12 @@ OPERATIONS: dict[str, str] = {
     "tensor_from_scalar": "creation",
     "scalar_from_tensor": "tensor",
     "dim": "tensor",
+    "shape": "tensor",
+    "rank": "tensor",
+    "unbroadcast": "tensor",
+    "expand_dims": "tensor",
+    "element": "tensor",
+    "with_element": "tensor",
 }
 ELEMENTWISE_UNARY = tuple(name for name, kind in OPERATIONS.items() if kind == "unary")
 ELEMENTWISE_BINARY = tuple(name for name, kind in OPERATIONS.items() if kind == "binary")
@@ -133,6 +144,15 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def relu(self, a: Array) -> Array: ...
     @abc.abstractmethod
+    def step(self, a: Array) -> Array:
+        """1 where ``a`` > 0, else 0 (NaN gives 0), by an exact comparison: the mask of ``relu``,
+        right for subnormals, where saturating arithmetic (``min(a * huge, 1)``) is not."""
+
+    @abc.abstractmethod
+    def sign(self, a: Array) -> Array:
+        """-1, 0 or 1 (NaN stays NaN, -0.0 gives 0), by exact comparisons: the mask of ``abs``."""
+
+    @abc.abstractmethod
     def fadd(self, a: Array | Scalar, b: Array | Scalar) -> Array: ...
     @abc.abstractmethod
     def fsub(self, a: Array | Scalar, b: Array | Scalar) -> Array: ...
@@ -191,3 +211,45 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def dim(self, a: Array, axis: int) -> int:
         """The size of one axis; a negative axis counts from the end."""
+
+    # --- shapes as values --------------------------------------------------------------------
+    @abc.abstractmethod
+    def shape(self, a: Array) -> tuple[int, ...]:
+        """The shape, as Python ints: metadata, no transfer of data."""
+
+    @abc.abstractmethod
+    def rank(self, a: Array) -> int:
+        """The number of axes."""
+
+    @abc.abstractmethod
+    def unbroadcast(self, a: Array, *shape: int) -> Array:
+        """``a`` summed over the axes that broadcasting ``shape`` to ``a``'s shape added (leading) or
+        stretched (1 in ``shape``), giving a tensor of ``shape``: the adjoint of ``broadcast_to``.
+        ``a`` itself when ``shape`` is its shape; ShapeError when ``shape`` does not broadcast to it."""
+
+    @abc.abstractmethod
+    def expand_dims(self, a: Array, axis: int) -> Array:
+        """``a`` with an axis of size 1 inserted at ``axis`` of the result, in [-(rank+1), rank]."""
+
+    # --- elements ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def element(self, a: Array, *indices: int) -> Scalar:
+        """The element at ``indices``, one per axis, each in [0, dim) (no wrap-around of negative
+        indices), as a host scalar (through ``to_host_scalar``); ShapeError otherwise."""
+
+    @abc.abstractmethod
+    def with_element(self, a: Array, value: Scalar, *indices: int) -> Array:
+        """A new tensor equal to ``a`` except at ``indices`` (checked as by ``element``), where it
+        holds ``value`` converted to ``a``'s element type; ``a`` is left as it was."""
+
+    @abc.abstractmethod
+    def with_element_in_place(self, a: Array, value: Scalar, *indices: int) -> Array:
+        """``with_element`` by writing into ``a``, which it returns: no copy, for the interpreter to
+        call only where ``a``'s buffer is uniquely owned, no other live value being ``a`` or a view
+        of its data (``reshape``, ``transpose``, ``expand_dims``, ``broadcast_to`` and an identity
+        ``unbroadcast`` may return views or ``a`` itself). Not a builtin."""
+
+    @abc.abstractmethod
+    def add_to_element_in_place(self, a: Array, value: Scalar, *indices: int) -> Array:
+        """``a[indices] += value`` in ``a``, which it returns: the in-place accumulation of an adjoint
+        of ``element``, under the contract of ``with_element_in_place``. Not a builtin."""

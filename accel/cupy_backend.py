@@ -24,15 +24,46 @@ from accel.numpy_backend import (
     check_allocation,
     check_axis,
     check_dimensions,
+    check_indices,
+    expanded_shape,
     matmul_error,
     matmul_fits,
     one_element_error,
     operand_shape,
     out_of_memory,
     reshape_error,
+    unbroadcast_axes,
+    unbroadcast_error,
 )
 
 MEMORY = "GPU memory"  # what the CuPy backend's tensors are measured against, in messages
+
+# ``step`` and ``sign`` read each element's bits: CuPy compiles every kernel with -ftz=true, under
+# which a float32 comparison reads a subnormal as 0, so ``x > 0`` (and ``cupy.sign``) would give 0
+# for 1e-45; ``cupy.sign`` also gives 0 for NaN (cupy/cupy#8327). A positive finite or infinite
+# number is one whose bits, as a signed integer, are above 0 and at most those of +inf.
+_MASKS = r"""
+__device__ float sil_step_of(float x) {
+    int bits = __float_as_int(x);
+    return bits > 0 && bits <= 0x7f800000 ? 1.0f : 0.0f;
+}
+__device__ double sil_step_of(double x) {
+    long long bits = __double_as_longlong(x);
+    return bits > 0 && bits <= 0x7ff0000000000000LL ? 1.0 : 0.0;
+}
+__device__ float sil_sign_of(float x) {
+    int bits = __float_as_int(x);
+    int magnitude = bits & 0x7fffffff;
+    if (magnitude > 0x7f800000) return x;
+    return magnitude == 0 ? 0.0f : bits < 0 ? -1.0f : 1.0f;
+}
+__device__ double sil_sign_of(double x) {
+    long long bits = __double_as_longlong(x);
+    long long magnitude = bits & 0x7fffffffffffffffLL;
+    if (magnitude > 0x7ff0000000000000LL) return x;
+    return magnitude == 0 ? 0.0 : bits < 0 ? -1.0 : 1.0;
+}
+"""
 
 
 def load_cupy() -> Any:
@@ -63,6 +94,13 @@ class CupyBackend(Backend):
         self._cp: Any = load_cupy()
         runtime = self._cp.cuda.runtime
         self.memory = int(runtime.getDeviceProperties(runtime.getDevice())["totalGlobalMem"])
+        # Compiled on first use.
+        self._step = self._cp.ElementwiseKernel(
+            "T x", "T y", "y = sil_step_of(x)", "sil_step", preamble=_MASKS
+        )
+        self._sign = self._cp.ElementwiseKernel(
+            "T x", "T y", "y = sil_sign_of(x)", "sil_sign", preamble=_MASKS
+        )
 
     def describe(self) -> str:
         runtime = self._cp.cuda.runtime
@@ -117,6 +155,12 @@ class CupyBackend(Backend):
 
     def relu(self, a: Array) -> Array:
         return self._cp.maximum(a, 0)
+
+    def step(self, a: Array) -> Array:
+        return self._step(a)
+
+    def sign(self, a: Array) -> Array:
+        return self._sign(a)
 
     def _binary(self, ufunc: Any, a: Array | Scalar, b: Array | Scalar) -> Array:
         try:
@@ -230,3 +274,47 @@ class CupyBackend(Backend):
     def dim(self, a: Array, axis: int) -> int:
         check_axis(axis, a.ndim)
         return int(a.shape[axis])
+
+    # --- shapes as values --------------------------------------------------------------------
+    def shape(self, a: Array) -> tuple[int, ...]:
+        shape: tuple[int, ...] = a.shape
+        return shape
+
+    def rank(self, a: Array) -> int:
+        rank: int = a.ndim
+        return rank
+
+    def unbroadcast(self, a: Array, *shape: int) -> Array:
+        if a.shape == shape:
+            return a
+        axes = unbroadcast_axes(a.shape, shape)
+        if axes is None:
+            raise unbroadcast_error(a.shape, shape)
+        # One reduction over every summed axis; a reshape puts back the stretched ones as 1s.
+        result = self._cp.sum(a, axis=axes)
+        return result if len(axes) == a.ndim - len(shape) else result.reshape(shape)
+
+    def expand_dims(self, a: Array, axis: int) -> Array:
+        return a.reshape(expanded_shape(a.shape, axis))
+
+    # --- elements: indices are host ints, checked before any kernel runs ---------------------
+    def element(self, a: Array, *indices: int) -> Scalar:
+        check_indices(indices, a.shape)
+        return self.to_host_scalar(a[indices])
+
+    def with_element(self, a: Array, value: Scalar, *indices: int) -> Array:
+        check_indices(indices, a.shape)
+        result = a.copy()
+        result[indices] = value  # a fill kernel, the value its argument
+        return result
+
+    def with_element_in_place(self, a: Array, value: Scalar, *indices: int) -> Array:
+        check_indices(indices, a.shape)
+        a[indices] = value
+        return a
+
+    def add_to_element_in_place(self, a: Array, value: Scalar, *indices: int) -> Array:
+        check_indices(indices, a.shape)
+        target = a[indices]  # a rank-0 view of the element
+        self._cp.add(target, value, out=target)
+        return a

@@ -10,6 +10,7 @@ with the CuPy backend.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import re
@@ -85,6 +86,60 @@ def broadcast_to_error(source: Sequence[int], target: Sequence[int]) -> ShapeErr
     return negative_dimension_error(target) or ShapeError(
         f"cannot broadcast shape {shape_text(source)} to {shape_text(target)}"
     )
+
+
+def unbroadcast_error(source: Sequence[int], target: Sequence[int]) -> ShapeError:
+    return negative_dimension_error(target) or ShapeError(
+        f"cannot unbroadcast a tensor of shape {shape_text(source)} to shape {shape_text(target)}"
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def unbroadcast_axes(source: tuple[int, ...], target: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The axes of ``source`` that broadcasting ``target`` to it adds (leading) or stretches (1 in
+    ``target``): those ``unbroadcast`` sums. None when ``target`` does not broadcast to ``source``.
+    Cached: a program unbroadcasts the same few pairs of shapes again and again."""
+    leading = len(source) - len(target)
+    if leading < 0:
+        return None
+    axes = [*range(leading)]
+    for axis in range(leading, len(source)):
+        want = target[axis - leading]
+        if want != source[axis]:
+            if want != 1:
+                return None
+            axes.append(axis)
+    return tuple(axes)
+
+
+def expanded_shape(shape: Sequence[int], axis: int) -> tuple[int, ...]:
+    """``shape`` with a 1 inserted at ``axis`` of the result, which must be in [-(rank+1), rank]."""
+    rank = len(shape)
+    if not -rank - 1 <= axis <= rank:
+        raise axis_error(axis, rank)
+    position = axis if axis >= 0 else axis + rank + 1
+    return (*shape[:position], 1, *shape[position:])
+
+
+def index_error(indices: Sequence[int], shape: Sequence[int]) -> ShapeError:
+    if len(indices) != len(shape):
+        components = f"{len(indices)} component{'' if len(indices) == 1 else 's'}"
+        return ShapeError(
+            f"index {shape_text(indices)} has {components}, "
+            f"not one per axis of a tensor of shape {shape_text(shape)}"
+        )
+    return ShapeError(
+        f"index {shape_text(indices)} is out of bounds for a tensor of shape {shape_text(shape)}"
+    )
+
+
+def check_indices(indices: Sequence[int], shape: Sequence[int]) -> None:
+    """One index per axis, each in [0, dim): a negative index does not count from the end."""
+    if len(indices) != len(shape):
+        raise index_error(indices, shape)
+    for index, dim in zip(indices, shape, strict=True):
+        if not 0 <= index < dim:
+            raise index_error(indices, shape)
 
 
 def creation_error(shape: Sequence[int], reason: str) -> ShapeError:
@@ -234,6 +289,12 @@ class NumpyBackend(Backend):
 
     def relu(self, a: Array) -> Array:
         return _tensor(np.maximum(a, 0))
+
+    def step(self, a: Array) -> Array:
+        return _tensor(np.greater(a, 0)).astype(a.dtype)
+
+    def sign(self, a: Array) -> Array:
+        return _tensor(np.sign(a))
 
     def fadd(self, a: Array | Scalar, b: Array | Scalar) -> Array:
         try:
@@ -390,3 +451,57 @@ class NumpyBackend(Backend):
             return int(a.shape[axis])
         except IndexError:
             raise axis_error(axis, a.ndim) from None
+
+    # --- shapes as values --------------------------------------------------------------------
+    def shape(self, a: Array) -> tuple[int, ...]:
+        shape: tuple[int, ...] = a.shape
+        return shape
+
+    def rank(self, a: Array) -> int:
+        rank: int = a.ndim
+        return rank
+
+    def unbroadcast(self, a: Array, *shape: int) -> Array:
+        if a.shape == shape:
+            return a
+        axes = unbroadcast_axes(a.shape, shape)
+        if axes is None:
+            raise unbroadcast_error(a.shape, shape)
+        # One reduction over every summed axis; a reshape puts back the stretched ones as 1s.
+        result = _tensor(np.add.reduce(a, axis=axes))
+        return result if len(axes) == a.ndim - len(shape) else result.reshape(shape)
+
+    def expand_dims(self, a: Array, axis: int) -> Array:
+        return a.reshape(expanded_shape(a.shape, axis))
+
+    # --- elements ----------------------------------------------------------------------------
+    def _fitting_indices(self, a: Array, indices: tuple[int, ...]) -> tuple[int, ...]:
+        """``indices``, checked: NumPy takes fewer indices (a sub-array) and negative ones (counting
+        from the end) but refuses one past the end, which costs nothing to leave to it."""
+        if len(indices) != a.ndim or (indices and min(indices) < 0):
+            raise index_error(indices, a.shape)
+        return indices
+
+    def element(self, a: Array, *indices: int) -> Scalar:
+        try:
+            value = a[self._fitting_indices(a, indices)]
+        except IndexError:
+            raise index_error(indices, a.shape) from None
+        return self.to_host_scalar(value)
+
+    def with_element(self, a: Array, value: Scalar, *indices: int) -> Array:
+        return self.with_element_in_place(a.copy(), value, *indices)
+
+    def with_element_in_place(self, a: Array, value: Scalar, *indices: int) -> Array:
+        try:
+            a[self._fitting_indices(a, indices)] = value
+        except IndexError:
+            raise index_error(indices, a.shape) from None
+        return a
+
+    def add_to_element_in_place(self, a: Array, value: Scalar, *indices: int) -> Array:
+        try:
+            a[self._fitting_indices(a, indices)] += value
+        except IndexError:
+            raise index_error(indices, a.shape) from None
+        return a

@@ -33,6 +33,23 @@ def _scalar_from_tensor(a: np.ndarray[Any, Any]) -> Any:
     return a.reshape(())[()]
 
 
+def _unbroadcast(a: np.ndarray[Any, Any], *shape: int) -> np.ndarray[Any, Any]:
+    """Unlike the backends, one axis at a time: the leading axes broadcasting added, then each it
+    stretched."""
+    while a.ndim > len(shape):
+        a = np.sum(a, axis=0)
+    for axis, dim in enumerate(shape):
+        if dim == 1 and a.shape[axis] != 1:
+            a = np.sum(a, axis=axis, keepdims=True)
+    return np.asarray(a)
+
+
+def _with_element(a: np.ndarray[Any, Any], value: Any, *indices: int) -> np.ndarray[Any, Any]:
+    result = a.copy()
+    result[indices] = value
+    return result
+
+
 # What each builtin computes, in NumPy, with the backend's calling convention.
 REFERENCE: dict[str, Callable[..., Any]] = {
     "fneg": np.negative,
@@ -44,6 +61,8 @@ REFERENCE: dict[str, Callable[..., Any]] = {
     "sqrt": np.sqrt,
     "abs": np.abs,
     "relu": lambda a: np.maximum(a, 0),
+    "step": lambda a: (a > 0).astype(a.dtype),
+    "sign": np.sign,
     "fadd": np.add,
     "fsub": np.subtract,
     "fmul": np.multiply,
@@ -65,6 +84,12 @@ REFERENCE: dict[str, Callable[..., Any]] = {
     "tensor_from_scalar": lambda dtype, value: np.array(value, dtype),
     "scalar_from_tensor": _scalar_from_tensor,
     "dim": lambda a, axis: a.shape[axis],
+    "shape": lambda a: a.shape,
+    "rank": np.ndim,
+    "unbroadcast": _unbroadcast,
+    "expand_dims": np.expand_dims,
+    "element": lambda a, *indices: a[indices],
+    "with_element": _with_element,
 }
 
 # Operands of these are kept positive, inside the functions' domains.
@@ -230,6 +255,67 @@ SHAPE_ERRORS: list[tuple[str, Callable[[Backend], Any], str]] = [
         lambda b: b.to_host_scalar(_tensor(b, 2, 2)),
         "to_host_scalar needs a one-element tensor, got shape (2, 2)",
     ),
+    (
+        "unbroadcast-mismatch",
+        lambda b: b.unbroadcast(_tensor(b, 2, 3), 4),
+        "cannot unbroadcast a tensor of shape (2, 3) to shape (4,)",
+    ),
+    (
+        "unbroadcast-higher-rank",
+        lambda b: b.unbroadcast(_tensor(b, 3), 2, 3),
+        "cannot unbroadcast a tensor of shape (3,) to shape (2, 3)",
+    ),
+    (
+        "unbroadcast-to-larger",
+        lambda b: b.unbroadcast(_tensor(b, 2, 1), 2, 3),
+        "cannot unbroadcast a tensor of shape (2, 1) to shape (2, 3)",
+    ),
+    (
+        "unbroadcast-rank-0",
+        lambda b: b.unbroadcast(_tensor(b), 1),
+        "cannot unbroadcast a tensor of shape () to shape (1,)",
+    ),
+    (
+        "unbroadcast-negative",
+        lambda b: b.unbroadcast(_tensor(b, 2, 3), -1, 3),
+        "negative dimension in shape (-1, 3)",
+    ),
+    (
+        "expand_dims",
+        lambda b: b.expand_dims(_tensor(b, 2, 3), 3),
+        "axis 3 is out of range for a tensor of rank 2",
+    ),
+    (
+        "expand_dims-negative",
+        lambda b: b.expand_dims(_tensor(b, 2, 3), -4),
+        "axis -4 is out of range for a tensor of rank 2",
+    ),
+    (
+        "expand_dims-rank-0",
+        lambda b: b.expand_dims(_tensor(b), 1),
+        "axis 1 is out of range for a tensor of rank 0",
+    ),
+]
+
+
+# Each operation that takes indices, called with a tensor of ``shape`` and ``indices``.
+INDEXED: dict[str, Callable[[Backend, Any, tuple[int, ...]], Any]] = {
+    "element": lambda b, t, i: b.element(t, *i),
+    "with_element": lambda b, t, i: b.with_element(t, np.float32(5), *i),
+    "with_element_in_place": lambda b, t, i: b.with_element_in_place(t, np.float32(5), *i),
+    "add_to_element_in_place": lambda b, t, i: b.add_to_element_in_place(t, np.float32(5), *i),
+}
+
+# (case, shape, indices, the ShapeError message)
+INDEX_ERRORS: list[tuple[str, tuple[int, ...], tuple[int, ...], str]] = [
+    ("past-the-end", (2, 2), (3, 0), "index (3, 0) is out of bounds for a tensor of shape (2, 2)"),
+    ("at-the-end", (2, 3), (1, 3), "index (1, 3) is out of bounds for a tensor of shape (2, 3)"),
+    ("negative", (2, 2), (0, -1), "index (0, -1) is out of bounds for a tensor of shape (2, 2)"),
+    ("empty-axis", (0, 2), (0, 0), "index (0, 0) is out of bounds for a tensor of shape (0, 2)"),
+    ("too-few", (2, 2), (1,), "index (1,) has 1 component, not one per axis of a tensor of shape (2, 2)"),
+    ("too-many", (2,), (0, 0), "index (0, 0) has 2 components, not one per axis of a tensor of shape (2,)"),
+    ("rank-0", (), (0,), "index (0,) has 1 component, not one per axis of a tensor of shape ()"),
+    ("none", (3,), (), "index () has 0 components, not one per axis of a tensor of shape (3,)"),
 ]
 
 
@@ -368,6 +454,170 @@ class BackendConformance:
         assert type(actual) is int
         assert actual == expected
 
+    # --- shapes as values ---------------------------------------------------------------------
+    @pytest.mark.parametrize("shape", [(2, 3), (5,), (), (0, 4), (1, 2, 1)], ids=str)
+    def test_shape_and_rank_are_python_ints(self, backend: Backend, shape: tuple[int, ...]) -> None:
+        x = sample(np.float32, *shape)
+        actual_shape, expected_shape = run(backend, "shape", x)
+        actual_rank, expected_rank = run(backend, "rank", x)
+        assert type(actual_shape) is tuple
+        assert [type(d) for d in actual_shape] == [int] * len(shape)
+        assert actual_shape == expected_shape == shape
+        assert type(actual_rank) is int
+        assert actual_rank == expected_rank == len(shape)
+
+    @pytest.mark.parametrize("dtype", DTYPES)
+    @pytest.mark.parametrize(
+        ("shape", "target"),
+        [
+            ((2, 3), (3,)),  # a leading axis added
+            ((4, 2, 3), (3,)),
+            ((2, 3), (1, 3)),  # an axis stretched
+            ((2, 3), (2, 1)),
+            ((2, 3), (1, 1)),
+            ((4, 2, 3), (2, 1)),  # both
+            ((4, 2, 3), (1, 1, 3)),
+            ((4, 2, 3), (1,)),
+            ((2, 3), ()),  # to rank 0
+            ((5,), ()),
+            ((2, 0, 3), (2, 1, 3)),  # an empty axis stretched from 1: zeros
+            ((0, 3), (3,)),
+        ],
+        ids=str,
+    )
+    def test_unbroadcast(
+        self, backend: Backend, shape: tuple[int, ...], target: tuple[int, ...], dtype: DType
+    ) -> None:
+        actual, expected = run(backend, "unbroadcast", sample(dtype, *shape), *target)
+        assert_tensor(backend, actual, expected, dtype)
+        assert backend.shape(actual) == target
+
+    @pytest.mark.parametrize("shape", [(2, 3), (1, 1), (4,), ()], ids=str)
+    def test_unbroadcast_to_its_own_shape_is_the_operand_itself(
+        self, backend: Backend, shape: tuple[int, ...]
+    ) -> None:
+        t = backend.from_host(sample(np.float32, *shape), np.float32)
+        assert backend.unbroadcast(t, *shape) is t
+
+    @pytest.mark.parametrize(
+        ("shape", "target"),
+        [((3,), (2, 3)), ((2, 1), (4, 2, 5)), ((), (3, 2)), ((1, 3), (1, 3)), ((3, 1, 2), (3, 4, 2))],
+        ids=str,
+    )
+    def test_unbroadcast_is_the_adjoint_of_broadcast_to(
+        self, backend: Backend, shape: tuple[int, ...], target: tuple[int, ...]
+    ) -> None:
+        """<broadcast_to(x, S), y> = <x, unbroadcast(y, shape(x))>, in Double."""
+        x = backend.from_host(sample(np.float64, *shape), np.float64)
+        y = backend.from_host(sample(np.float64, *target, seed=1), np.float64)
+        forward = backend.sum(backend.fmul(backend.broadcast_to(x, *target), y))
+        adjoint = backend.sum(backend.fmul(x, backend.unbroadcast(y, *backend.shape(x))))
+        np.testing.assert_allclose(forward, adjoint, rtol=1e-12)
+
+    def test_unbroadcast_of_a_broadcast_view(self, backend: Backend) -> None:
+        x = sample(np.float32, 3)
+        view = backend.broadcast_to(backend.from_host(x, np.float32), 4, 3)
+        assert_tensor(backend, backend.unbroadcast(view, 1, 3), 4 * x.reshape(1, 3), np.float32)
+
+    @pytest.mark.parametrize("dtype", DTYPES)
+    @pytest.mark.parametrize(
+        ("shape", "axis"),
+        [((2, 3), 0), ((2, 3), 1), ((2, 3), 2), ((2, 3), -1), ((2, 3), -3), ((), 0), ((), -1), ((5,), 1)],
+        ids=str,
+    )
+    def test_expand_dims(self, backend: Backend, shape: tuple[int, ...], axis: int, dtype: DType) -> None:
+        assert_tensor(backend, *run(backend, "expand_dims", sample(dtype, *shape), axis), dtype)
+
+    # --- elements -----------------------------------------------------------------------------
+    @pytest.mark.parametrize("dtype", DTYPES)
+    @pytest.mark.parametrize(
+        ("shape", "indices"),
+        [((2, 3), (1, 2)), ((2, 3), (0, 0)), ((5,), (4,)), ((), ()), ((2, 3, 4), (1, 0, 3))],
+        ids=str,
+    )
+    def test_element(
+        self, backend: Backend, shape: tuple[int, ...], indices: tuple[int, ...], dtype: DType
+    ) -> None:
+        actual, expected = run(backend, "element", sample(dtype, *shape), *indices)
+        assert_host_scalar(actual, expected, dtype)
+        assert actual == expected
+
+    @pytest.mark.parametrize("dtype", DTYPES)
+    @pytest.mark.parametrize(
+        ("shape", "indices"),
+        [((2, 3), (1, 2)), ((2, 3), (0, 0)), ((5,), (4,)), ((), ()), ((2, 3, 4), (1, 0, 3))],
+        ids=str,
+    )
+    def test_with_element_leaves_its_operand_alone(
+        self, backend: Backend, shape: tuple[int, ...], indices: tuple[int, ...], dtype: DType
+    ) -> None:
+        x = sample(dtype, *shape)
+        t = backend.from_host(x, dtype)
+        value = host_scalar(dtype, 7.25)
+        actual = backend.with_element(t, value, *indices)
+        assert actual is not t
+        assert_tensor(backend, actual, REFERENCE["with_element"](x, value, *indices), dtype)
+        assert backend.element(actual, *indices) == value
+        assert backend.to_host(t).tolist() == x.tolist()
+
+    def test_with_element_converts_the_value_to_the_element_type(self, backend: Backend) -> None:
+        t = backend.with_element(backend.zeros(np.float32, 2), 0.1, 1)
+        assert backend.to_host(t).dtype == np.float32
+        assert backend.element(t, 1) == np.float32(0.1)
+
+    def test_with_element_of_a_broadcast_view(self, backend: Backend) -> None:
+        x = sample(np.float32, 3)
+        view = backend.broadcast_to(backend.from_host(x, np.float32), 2, 3)
+        actual = backend.with_element(view, np.float32(9), 1, 1)
+        expected = np.broadcast_to(x, (2, 3)).copy()
+        expected[1, 1] = 9
+        assert backend.to_host(actual).tolist() == expected.tolist()
+        assert backend.to_host(view).tolist() == np.broadcast_to(x, (2, 3)).tolist()
+
+    @pytest.mark.parametrize("dtype", DTYPES)
+    def test_in_place_element_updates_write_into_their_operand(self, backend: Backend, dtype: DType) -> None:
+        x = sample(dtype, 2, 3)
+        t = backend.from_host(x, dtype)
+        assert backend.with_element_in_place(t, host_scalar(dtype, 7.25), 1, 2) is t
+        assert backend.add_to_element_in_place(t, host_scalar(dtype, 0.5), 0, 1) is t
+        assert backend.add_to_element_in_place(t, host_scalar(dtype, 0.1), 0, 1) is t
+        expected = x.copy()
+        expected[1, 2] = 7.25
+        expected[0, 1] += host_scalar(dtype, 0.5)
+        expected[0, 1] += host_scalar(dtype, 0.1)
+        assert backend.to_host(t).tolist() == expected.tolist()
+
+    @pytest.mark.parametrize("dtype", DTYPES)
+    def test_in_place_element_updates_of_rank_0(self, backend: Backend, dtype: DType) -> None:
+        t = backend.tensor_from_scalar(dtype, host_scalar(dtype, 1.0))
+        assert backend.add_to_element_in_place(t, host_scalar(dtype, 2.0)) is t
+        assert backend.element(t) == 3.0
+        assert backend.with_element_in_place(t, host_scalar(dtype, -1.5)) is t
+        assert backend.element(t) == -1.5
+
+    # --- masks ----------------------------------------------------------------------------------
+    @pytest.mark.parametrize("dtype", DTYPES)
+    def test_step_and_sign_are_exact_on_special_values(self, backend: Backend, dtype: DType) -> None:
+        info = np.finfo(dtype)
+        subnormal = np.float32(1e-45) if dtype is np.float32 else info.smallest_subnormal
+        specials = [np.nan, -np.nan, 0.0, -0.0, np.inf, -np.inf, subnormal, -subnormal, info.tiny, -info.tiny]
+        x = np.array([*specials, info.max, -info.max, 2.5, -3.0], dtype)
+        t = backend.from_host(x, dtype)
+        step, sign = backend.to_host(backend.step(t)), backend.to_host(backend.sign(t))
+        assert step.dtype == sign.dtype == dtype
+        assert step.tolist() == [0, 0, 0, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0]
+        assert np.isnan(sign[:2]).all()
+        assert sign[2:].tolist() == [0, 0, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1]
+        assert not np.signbit(sign[2:4]).any(), "-0.0 gives +0"
+        np.testing.assert_array_equal(step, REFERENCE["step"](x))
+        np.testing.assert_array_equal(sign, REFERENCE["sign"](x))
+
+    @pytest.mark.parametrize("dtype", DTYPES)
+    def test_step_and_sign_of_rank_0(self, backend: Backend, dtype: DType) -> None:
+        subnormal = backend.from_host(np.array(np.finfo(dtype).smallest_subnormal), dtype)
+        for result, expected in [(backend.step(subnormal), 1.0), (backend.sign(subnormal), 1.0)]:
+            assert_tensor(backend, result, np.array(expected, dtype), dtype)
+
     @pytest.mark.parametrize("dtype", DTYPES)
     def test_rank_0_operands_give_rank_0_tensors(self, backend: Backend, dtype: DType) -> None:
         t = backend.tensor_from_scalar(dtype, host_scalar(dtype, 4.0))
@@ -409,12 +659,30 @@ class BackendConformance:
         assert host.dtype == dtype
         np.testing.assert_allclose(host, expected, rtol=1e-4, atol=1e-4)
 
-    @pytest.mark.parametrize("name", ["sum", "mean", "scalar_from_tensor"])
-    def test_scalar_results_go_through_to_host_scalar(self, backend: Backend, name: str) -> None:
+    @pytest.mark.parametrize(
+        ("name", "indices"), [("sum", ()), ("mean", ()), ("scalar_from_tensor", ()), ("element", (0,))]
+    )
+    def test_scalar_results_go_through_to_host_scalar(
+        self, backend: Backend, name: str, indices: tuple[int, ...]
+    ) -> None:
         t = backend.ones(np.float32, 1)
         counter = TransferCounter(backend)
-        backend.op(name)(t)
+        backend.op(name)(t, *indices)
         assert counter.counts == {"from_host": 0, "to_host": 0, "to_host_scalar": 1}
+
+    def test_shapes_masks_and_element_updates_transfer_nothing(self, backend: Backend) -> None:
+        t = backend.ones(np.float32, 2, 3)
+        counter = TransferCounter(backend)
+        assert backend.shape(t) == (2, 3)
+        assert backend.rank(t) == 2
+        backend.unbroadcast(t, 1, 3)
+        backend.expand_dims(t, 0)
+        backend.step(t)
+        backend.sign(t)
+        backend.with_element(t, np.float32(2), 1, 1)
+        backend.with_element_in_place(t, np.float32(2), 1, 1)
+        backend.add_to_element_in_place(t, np.float32(2), 1, 1)
+        assert counter.counts == {"from_host": 0, "to_host": 0, "to_host_scalar": 0}
 
     # --- errors -------------------------------------------------------------------------------
     @pytest.mark.parametrize("scalar_first", [False, True])
@@ -434,6 +702,20 @@ class BackendConformance:
         with pytest.raises(ShapeError) as caught:
             call(backend)
         assert str(caught.value) == message
+
+    @pytest.mark.parametrize(
+        ("shape", "indices", "message"), [case[1:] for case in INDEX_ERRORS], ids=[c[0] for c in INDEX_ERRORS]
+    )
+    @pytest.mark.parametrize("name", INDEXED)
+    def test_index_errors(
+        self, backend: Backend, name: str, shape: tuple[int, ...], indices: tuple[int, ...], message: str
+    ) -> None:
+        x = sample(np.float32, *shape)
+        t = backend.from_host(x, np.float32)
+        with pytest.raises(ShapeError) as caught:
+            INDEXED[name](backend, t, indices)
+        assert str(caught.value) == message
+        assert backend.to_host(t).tolist() == x.tolist(), "a refused update changes nothing"
 
     @pytest.mark.parametrize(
         ("call", "shape"),

@@ -34,6 +34,7 @@ def test_floating_point_errors_print_nothing() -> None:
         "x = b.from_host(np.array([3e38, 0.0, -1.0]), np.float32)\n"
         "b.exp(b.fadd(x, x)); b.log(x); b.sqrt(x); b.fdiv(x, np.float32(0)); b.sum(b.fmul(x, x))\n"
         "b.mean(b.zeros(np.float32, 0)); b.from_host(np.array([1e300]), np.float32)\n"
+        "b.step(b.sqrt(x)); b.sign(b.sqrt(x)); b.unbroadcast(b.fmul(x, x), 1)\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, check=False

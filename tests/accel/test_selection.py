@@ -44,6 +44,13 @@ class FakeRuntime:
         return {"name": b"Fake GPU", "totalGlobalMem": 16 * 2**30}
 
 
+class FakeElementwiseKernel:
+    """CuPy's kernel definition, which compiles nothing until the kernel is first called."""
+
+    def __init__(self, in_params: str, out_params: str, operation: str, name: str, preamble: str) -> None:
+        self.name = name
+
+
 @pytest.fixture(autouse=True)
 def no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SIL_ACCEL", raising=False)
@@ -55,7 +62,9 @@ def no_cupy(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def fake_cupy(monkeypatch: pytest.MonkeyPatch, devices: int | Exception) -> None:
-    module = types.SimpleNamespace(cuda=types.SimpleNamespace(runtime=FakeRuntime(devices)))
+    module = types.SimpleNamespace(
+        cuda=types.SimpleNamespace(runtime=FakeRuntime(devices)), ElementwiseKernel=FakeElementwiseKernel
+    )
     monkeypatch.setitem(sys.modules, "cupy", module)
 
 
