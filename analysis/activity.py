@@ -24,8 +24,10 @@ from collections.abc import Iterator
 
 import attrs
 
+from sil.builtins import BUILTINS
 from sil.derivative_types import DerivativeTypeError, resolve_sources, resolve_wrt, several_results
 from sil.instructions import (
+    BuiltinInst,
     DestructureStructInst,
     DestructureTupleInst,
     DifferentiableFunctionInst,
@@ -163,7 +165,10 @@ class ActivityCache:
 
 
 def _no_derivative_results(module: Module, inst: Instruction) -> set[Value]:
-    """Results that carry no derivative whatever the operands: ``@noDerivative`` fields."""
+    """Results that carry no derivative whatever the operands: ``@noDerivative`` fields, and the
+    results of builtins of derivative zero (``no_derivative``, ``step``, ``shape``, …)."""
+    if isinstance(inst, BuiltinInst):
+        return {inst.result} if BUILTINS[inst.name].zero_derivative else set()
     if isinstance(inst, StructExtractInst):
         decl = module.struct(str(inst.operands[0].type))
         field = decl.field(inst.field) if decl is not None else None

@@ -33,7 +33,7 @@ import attrs
 from analysis.activity import ActivityCache, ActivityInfo, Config
 from analysis.liveness import compute_liveness
 from differentiation.requests import NOTHING_LOWERED, Lowered, Request, derivative_requests, seen_lowered
-from differentiation.rules import RULES, may_broadcast
+from differentiation.rules import RULES
 from sil import derivative_types as dt
 from sil.builtins import BUILTINS
 from sil.cfg import blocks_that_return
@@ -285,17 +285,12 @@ class DifferentiabilityChecker:
 
     def _check_builtin(self, inst: BuiltinInst, info: ActivityInfo, context: CallChain | None) -> None:
         builtin = BUILTINS.get(inst.name)
-        if builtin is None or not self._carries_derivative(inst, info):
+        if builtin is None or builtin.zero_derivative or not self._carries_derivative(inst, info):
             return
         if not builtin.differentiable:
             message = f"expression is not differentiable: '{inst.name}' has no derivative"
         elif inst.name not in RULES:
-            message = f"cannot differentiate '{inst.name}' yet: its derivative needs the tensor's shape"
-        elif may_broadcast(inst.name, [op.type for op in inst.operands]):
-            message = (
-                f"cannot differentiate '{inst.name}' of two tensors yet: "
-                "a broadcast operand's cotangent cannot be summed back to its shape"
-            )
+            message = f"cannot differentiate '{inst.name}' yet: no rule for its derivative"
         else:
             return
         self.error(inst.span, message, context)

@@ -27,10 +27,11 @@ import attrs
 
 from analysis.activity import ActivityInfo, Config
 from analysis.liveness import compute_liveness
+from analysis.shapes import ShapeClasses
 from differentiation.diagnostics import resolve_bundle_callee, resolve_callee
 from differentiation.naming import EXIT_BLOCK, block_label, checkpoints_name, trace_name
 from differentiation.requests import registered_derivative
-from differentiation.rules import RESULT, RULES, Kept
+from differentiation.rules import RULES, Kept, kept_value
 from differentiation.tangents import Dependences, Node, Shape
 from differentiation.visitors import AdjointPuller, TangentPusher
 from sil.cfg import blocks_that_return, reverse_postorder
@@ -55,9 +56,14 @@ from sil.ir import (
     StructDecl,
     Value,
 )
-from sil.types import FunctionType, NominalType, TupleType, Type
+from sil.types import TENSOR_SHAPE, FunctionType, NominalType, TensorType, TupleType, Type
 
 PRED_FIELD = "pred"
+
+
+def _shape_field_name(v: Value) -> str | None:
+    """``x_shape`` for the shape of a value the input named ``x``."""
+    return f"{v.name}_shape" if v.name is not None and not v.name.isdigit() else None
 
 
 @attrs.frozen
@@ -114,6 +120,7 @@ class Checkpoint:
     name: str
     type: Type
     value: Value | None = None
+    shape_of: Value | None = None  # the value of the original whose shape this is
 
     @property
     def literal(self) -> bool:
@@ -130,7 +137,8 @@ class BlockRecord:
     preds: list[Block]  # the predecessors that lead to a return, each once, in block order
     trace: EnumDecl | None = None  # with several predecessors
     checkpoints: list[Checkpoint] = attrs.field(factory=list)
-    kept: dict[Value, int] = attrs.field(factory=dict)  # checkpoint of each value of the original
+    # The checkpoint of each value of the original kept, and of each ("shape", value) kept.
+    kept: dict[Value | tuple[str, Value], int] = attrs.field(factory=dict)
     field_names: set[str] = attrs.field(factory=lambda: {PRED_FIELD})
     read: set[int] = attrs.field(factory=set)  # the checkpoints the linear map reads
     fields: list[int] = attrs.field(factory=list)  # those stored, in the record after ``pred``
@@ -175,10 +183,11 @@ class LinearMapInfo:
         self.needed: dict[Instruction, list[bool]] = {}  # each builtin's active operands
         # The active instructions of each block, in order: those with a derivative to emit.
         self.active_instructions: dict[Block, list[Instruction]] = {}
-        self._counts = {"partial": 0, mode.linear_map: 0}
+        self._counts = {"partial": 0, "shape": 0, mode.linear_map: 0}
         for block in self.order:
             if block in self.records:
                 self._plan_checkpoints(block)
+        self._shapes: ShapeClasses | None = None  # made when a builtin asks (``_reshaped``)
         self.incoming = self._incoming()
         self.operands: dict[Instruction, tuple[bool, ...]] = {}
         self._plan_reads()
@@ -247,31 +256,55 @@ class LinearMapInfo:
                 if rule is None:
                     raise SILError.at(inst.span, f"cannot differentiate '{inst.name}' yet")
                 needed = self.needed[inst] = [self.is_active(op) for op in inst.operands]
-                keeps = self.keeps[inst] = rule.keeps(len(inst.operands))
+                keeps = self.keeps[inst] = rule.keeps([op.type for op in inst.operands])
                 self.saved[inst] = [
-                    self._checkpoint(record, self._kept_value(inst, k), inst.result.type, "partial")
-                    if any(needed[i] for i in k.serves)
-                    else None
-                    for k in keeps
+                    self._slot(record, inst, k) if any(needed[i] for i in k.serves) else None for k in keeps
                 ]
 
-    @staticmethod
-    def _kept_value(inst: BuiltinInst, kept: Kept) -> Value | None:
-        if kept.source is None:
-            return None
-        return inst.result if kept.source == RESULT else inst.operands[kept.source]
+    def _slot(self, record: BlockRecord, inst: BuiltinInst, kept: Kept) -> int:
+        """The checkpoint of one slot of ``inst``'s rule: a value of the original, a partial the
+        rule computes, or a value's shape (one checkpoint a value, however many rules keep it)."""
+        value = kept_value(inst, kept)
+        if not kept.shape:
+            return self._checkpoint(record, value, inst.result.type, "partial")
+        assert value is not None
+        return self._shape_checkpoint(record, value)
 
-    def _checkpoint(self, record: BlockRecord, value: Value | None, partial_type: Type, kind: str) -> int:
+    def _shape_checkpoint(self, record: BlockRecord, value: Value) -> int:
+        index = record.kept.get(("shape", value))
+        if index is None:
+            index = self._checkpoint(record, None, TENSOR_SHAPE, "shape", _shape_field_name(value))
+            record.checkpoints[index] = attrs.evolve(record.checkpoints[index], shape_of=value)
+            record.kept[("shape", value)] = index
+        return index
+
+    def zero_needs_shape(self, block: Block, v: Value) -> bool:
+        """Say that ``block``'s linear-map code makes a zero derivative of ``v`` (a tensor: its
+        shape is kept in ``block``'s record, and read). False for a value of another type, whose
+        zero needs nothing."""
+        if not isinstance(v.type, TensorType):
+            return False
+        record = self.records[block]
+        record.read.add(self._shape_checkpoint(record, v))
+        return True
+
+    def zero_shape_field(self, block: Block, v: Value) -> str:
+        """The name of the field of ``block``'s record keeping ``shape(v)`` (see ``zero_needs_shape``)."""
+        record = self.records[block]
+        return record.checkpoints[record.kept[("shape", v)]].name
+
+    def _checkpoint(
+        self, record: BlockRecord, value: Value | None, partial_type: Type, kind: str, name: str | None = None
+    ) -> int:
         """The index of the checkpoint of ``record`` holding ``value`` (None: a new value of type
-        ``partial_type``), added the first time it is kept. A field is named after its value when
-        the input named it (``xx``), else ``partial_N``/``pullback_N``."""
+        ``partial_type``), added the first time it is kept. A field is named ``name``, else after
+        its value when the input named it (``xx``), else ``partial_N``/``pullback_N``."""
         if value is not None:
             index = record.kept.get(value)
             if index is not None:
                 return index
-        name = (
-            value.name if value is not None and value.name is not None and not value.name.isdigit() else None
-        )
+        if name is None and value is not None and value.name is not None and not value.name.isdigit():
+            name = value.name
         field_type = partial_type if value is None else value.type
         if value is not None and is_literal(value):  # made again where it is read, not stored
             record.checkpoints.append(Checkpoint(name or "", field_type, value))
@@ -350,13 +383,23 @@ class LinearMapInfo:
             self.operands[inst] = operands
             if keeps and any(operands):
                 record = self._record_of(inst)
+                reshaped = self._reshaped(inst)
                 for k, index in zip(keeps, self.saved[inst]):
-                    if index is not None and k.read(operands, mode):
+                    if index is not None and k.read(operands, mode, reshaped):
                         record.read.add(index)
         for inst in flow.calls_read:
             (index,) = self.saved[inst]
             assert index is not None
             self._record_of(inst).read.add(index)
+
+    def _reshaped(self, inst: Instruction) -> tuple[bool, ...]:
+        """For each operand of ``inst``, whether its shape may differ from its tensor result's."""
+        r = inst.results[0]
+        if not isinstance(r.type, TensorType):
+            return (False,) * len(inst.operands)
+        if self._shapes is None:
+            self._shapes = ShapeClasses(self.fn)
+        return tuple(not self._shapes.same(op, r) for op in inst.operands)
 
     def _record_of(self, inst: Instruction) -> BlockRecord:
         assert inst.block is not None
@@ -448,9 +491,25 @@ class TangentFlow(TangentPusher[Shape]):
         term = block.instructions[-1]
         if isinstance(term, ReturnInst):
             result_type, sources = plan.fn.type.result, plan.config.sources
-            self._sink(deps.results(self.returned(term, result_type, sources), result_type, sources))
+            returned = self.returned(term, result_type, sources)
+            if returned is None:  # a zero tangent returned
+                plan.zero_needs_shape(block, term.operands[0])
+            self._sink(deps.results(returned, result_type, sources))
         if len(plan.records) > 1:  # what the block ends with, the next block's code may take
             self.sinks.extend(node for shape in self.tangents.values() for node in deps.leaves(shape))
+            self._zeros_passed(block)
+
+    def _zeros_passed(self, block: Block) -> None:
+        """The zero tangents ``block``'s code passes to its successors' (see ``DifferentialWalk``)."""
+        plan, term = self.plan, block.instructions[-1]
+        for succ in dict.fromkeys(block.successors()):
+            if succ not in plan.records:
+                continue
+            edge: dict[Value, Value] = dict(zip(succ.args, edge_arguments(term, succ)))
+            for v in plan.incoming[succ]:
+                source = edge.get(v, v)
+                if source not in self.tangents:
+                    plan.zero_needs_shape(block, source)
 
     def _sink(self, node: Node | None) -> None:
         if node is not None:
@@ -496,6 +555,26 @@ class AdjointFlow(AdjointPuller[Shape]):
             self.visit(inst)
         # What the block ends with goes to the parameters' tangents or to the predecessor's block.
         self.sinks.extend(node for shape in self.adjoints.values() for node in deps.leaves(shape))
+        self._zeros_passed(block)
+
+    def _zeros_passed(self, block: Block) -> None:
+        """The zero adjoints ``block``'s pullback code makes: of the parameters no adjoint reached
+        (the entry), or of the values live out of a predecessor that none reached (see
+        ``PullbackEmitter._branch``), whose shapes the predecessor's record keeps."""
+        plan, adjoints = self.plan, self.adjoints
+        if block is plan.fn.blocks[0]:
+            for i in plan.config.wrt:
+                if block.args[i] not in adjoints:
+                    plan.zero_needs_shape(block, block.args[i])
+            return
+        for pred in plan.records[block].preds:
+            passed = edge_arguments(pred.instructions[-1], block)
+            for v in plan.incoming[pred]:
+                reached = (v not in block.args and v in adjoints) or any(
+                    arg in adjoints for op, arg in zip(passed, block.args) if op is v
+                )
+                if not reached:
+                    plan.zero_needs_shape(pred, v)
 
     def _sink(self, node: Node | None) -> None:
         if node is not None:

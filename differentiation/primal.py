@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from analysis.activity import Config
 from differentiation.linear_map_info import PRED_FIELD, LinearMapInfo, Mode, linear_map_type
-from differentiation.rules import RULES, Saved
+from differentiation.rules import RULES, Saved, kept_value
 from differentiation.tangents import TangentBuilder
 from sil.builder import Builder
 from sil.cloning import clone_instruction
@@ -46,7 +46,7 @@ from sil.instructions import (
 )
 from sil.ir import Block, Function, Instruction, Module, Result, Value
 from sil.transforms.dce import eliminate_dead_code
-from sil.types import FunctionType, NominalType
+from sil.types import TENSOR_SHAPE, FunctionType, NominalType
 
 if TYPE_CHECKING:
     from differentiation.differentiator import Differentiator
@@ -153,10 +153,16 @@ class DerivativeEmitter(abc.ABC):
         """What the rule of an active builtin saves, as the plan's checkpoints."""
         kept = RULES[inst.name].save(b, list(copy.operands), copy.result, self.plan.needed[inst])
         assert inst.block is not None
-        for index, value in zip(self.plan.saved[inst], kept):
-            if index is not None:
-                assert value is not None
-                self._keep(inst.block, index, value)
+        made = self.checkpoint_values[inst.block]
+        for index, value, slot in zip(self.plan.saved[inst], kept, self.plan.keeps[inst]):
+            if index is None or index in made:  # a shape several rules keep is made once
+                continue
+            if slot.shape:  # the emitter makes the shapes the rules declare
+                source = kept_value(copy, slot)
+                assert value is None and source is not None
+                value = b.builtin("shape", source, type=TENSOR_SHAPE)
+            assert value is not None
+            self._keep(inst.block, index, value)
 
     def _keep(self, block: Block, index: int, value: Value) -> None:
         checkpoint = self.records[block].checkpoints[index]
@@ -323,4 +329,5 @@ class LinearMapEmitter:
         """What ``inst``'s rule saved (or, for a call, the callee's linear map), as the code of
         its block reads it."""
         fields = self.fields
-        return Saved([None if i is None else fields.get(i) for i in self.plan.saved[inst]])
+        values = [None if i is None else fields.get(i) for i in self.plan.saved[inst]]
+        return Saved(values, self.plan.keeps.get(inst, ()))

@@ -79,7 +79,7 @@ from sil.instructions import (
     UnreachableInst,
 )
 from sil.ir import Block, Function, Instruction, Module, Result, Value
-from sil.types import BOOL, FLOAT, FunctionType, ScalarType, TensorType, Type
+from sil.types import BOOL, FLOAT, TENSOR_SHAPE, FunctionType, ScalarType, TensorType, Type
 
 UNLOWERED = (GradientInst,)  # and a differentiable_function not yet given its derivatives
 
@@ -395,6 +395,8 @@ class _FunctionCode:
     def builtin(self, inst: BuiltinInst) -> list[Node]:
         ops = [self.operand(o) for o in inst.operands]
         types = [o.type for o in inst.operands]
+        if inst.name == "no_derivative":  # the identity, on a value of any type
+            return [f"{self.var(inst.result)} = {ops[0]}"]
         if isinstance(inst.type, TensorType) or any(isinstance(t, TensorType) for t in types):
             return self._tensor_builtin(inst, self.var(inst.result), ops)
         operand = types[0] if types else inst.type
@@ -404,19 +406,19 @@ class _FunctionCode:
             raise run_error(f"the interpreter has no rule for builtin '{inst.name}' on {operand}", inst)
         for name in _helpers_of(template):
             self.helper(name)
-        a = ops[0] if ops else ""
-        b = ops[1] if len(ops) > 1 else ""
+        a, b, c = [*ops, "", "", ""][:3]
         if inst.result in self.fused:  # no statement: its one user reads the expression
-            expression = template.removeprefix(ASSIGN).format(a=a, b=b)
+            expression = template.removeprefix(ASSIGN).format(a=a, b=b, c=c)
             self._expressions[inst.result] = f"({expression})"
             return []
         site = self.compiler.site(inst) if "{site}" in template else -1
-        lines: list[Node] = [*template.format(r=self.var(inst.result), a=a, b=b, site=site).split("\n")]
+        lines: list[Node] = [*template.format(r=self.var(inst.result), a=a, b=b, c=c, site=site).split("\n")]
         return lines if site < 0 else [Fallible(lines)]  # a template that takes its site can fault
 
     def _tensor_builtin(self, inst: BuiltinInst, r: str, ops: list[str]) -> list[Node]:
         backend_op = self.const(self.compiler.backend.op(inst.name), "T")
-        args = list(ops)
+        # A TensorShape operand (a tuple) gives the backend its dimensions, as trailing Ints would.
+        args = [f"*{op}" if o.type == TENSOR_SHAPE else op for op, o in zip(ops, inst.operands)]
         if inst.name in CREATION_BUILTINS:
             element = inst.type.element if isinstance(inst.type, TensorType) else inst.type
             args.insert(0, self.const(np.float32 if element == FLOAT else np.float64, "dtype"))

@@ -19,6 +19,7 @@ from sil.types import (
     DOUBLE,
     FLOAT,
     INT,
+    TENSOR_SHAPE,
     FunctionType,
     NominalType,
     ScalarType,
@@ -50,6 +51,8 @@ def format_value(value: Any, t: Type, module: Module) -> str:
         return f"({', '.join(parts)})"
     if isinstance(t, TensorType):
         return _format_tensor(value, t)
+    if t == TENSOR_SHAPE:
+        return f"[{', '.join(str(d) for d in value)}]"
     if isinstance(t, NominalType):
         decl = module.lookup_type(t.name)
         if isinstance(value, StructValue) and isinstance(decl, StructDecl):
@@ -125,6 +128,8 @@ def parse_argument(text: str, t: Type) -> Any:
         if text in ("false", "0"):
             return False
         raise ArgumentSyntaxError(f"{quoted(text)} is not a Bool (true or false)")
+    if t == TENSOR_SHAPE:
+        return _parse_shape(text)
     if isinstance(t, TensorType):
         if not text.endswith(".npy"):
             raise ArgumentSyntaxError(f"a {t} argument is the path of a .npy file, not {quoted(text)}")
@@ -133,6 +138,17 @@ def parse_argument(text: str, t: Type) -> Any:
 
 
 _INT_DIGITS_MAX = 24
+_SHAPE_RE = re.compile(r"\[\s*(?:\d+\s*(?:,\s*\d+\s*)*)?\]")
+
+
+def _parse_shape(text: str) -> tuple[int, ...]:
+    """A TensorShape as ``silopt --run`` prints it: ``[2, 3]``, ``[]`` for rank 0."""
+    if not _SHAPE_RE.fullmatch(text.strip()):
+        raise ArgumentSyntaxError(f"{quoted(text)} is not a TensorShape (dimensions in brackets: [2, 3])")
+    dims = tuple(int(d) for d in re.findall(r"\d+", text))
+    if any(len(str(d)) > _INT_DIGITS_MAX or d > INT_MAX for d in dims):
+        raise ArgumentSyntaxError(f"{quoted(text)} has a dimension that does not fit in Int")
+    return dims
 
 
 def _read_npy(path: str) -> np.ndarray[Any, Any]:

@@ -144,6 +144,8 @@ HELPERS: dict[str, Any] = {
     "_f32": np.float32,
     "_i64": np.int64,
     "_f32_zero": np.float32(0.0),
+    "_f32_one": np.float32(1.0),
+    "_np_sign": np.sign,
     "_np_exp": np.exp,
     "_np_log": np.log,
     "_np_sin": np.sin,
@@ -187,6 +189,9 @@ _DOUBLE = {
     "sqrt": "try:\n    {r} = _sqrt({a})\nexcept ValueError:\n    {r} = _dsqrt({a})",
     "pow": "{r} = _dpow({a}, {b})",
     "relu": "{r} = {a} if not {a} <= 0.0 else 0.0",
+    "step": "{r} = 1.0 if {a} > 0.0 else 0.0",
+    # NaN stays NaN, and -0.0 gives 0.0, as NumPy's sign does.
+    "sign": "{r} = 1.0 if {a} > 0.0 else -1.0 if {a} < 0.0 else {a} if {a} != {a} else 0.0",
     "fptrunc": "{r} = _f32({a})",
 }
 
@@ -205,6 +210,8 @@ _FLOAT = {
     "sqrt": "{r} = _np_sqrt({a})",
     "pow": "{r} = _np_power({a}, {b})",
     "relu": "{r} = _np_maximum({a}, _f32_zero)",
+    "step": "{r} = _f32_one if {a} > 0.0 else _f32_zero",
+    "sign": "{r} = _np_sign({a})",
     "fpext": "{r} = float({a})",
 }
 
@@ -223,7 +230,8 @@ _INT = {
     **_EQUALITY,
 }
 
-_BOOL = {**_BITWISE, **_EQUALITY}
+# ``select`` is keyed by its first operand, the Bool condition.
+_BOOL = {**_BITWISE, **_EQUALITY, "select": "{r} = {b} if {a} else {c}"}
 
 # ``sitofp`` is keyed by its result type: the operand is always Int.
 # To Float: np.float32 of a Python int converts through a double, which is exact only up to 2**53;

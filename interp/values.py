@@ -29,6 +29,7 @@ from sil.types import (
     DOUBLE,
     FLOAT,
     INT,
+    TENSOR_SHAPE,
     FunctionType,
     NominalType,
     ScalarType,
@@ -141,6 +142,8 @@ class Converter:
         if isinstance(t, TupleType):
             items = self._sequence(value, len(t.elements), t, what)
             return tuple(self.to_run(v, e, f"{what}.{i}") for i, (v, e) in enumerate(zip(items, t.elements)))
+        if t == TENSOR_SHAPE:
+            return self._shape_to_run(value, what)
         if isinstance(t, NominalType):
             return self._nominal_to_run(value, t, what)
         if isinstance(t, FunctionType):
@@ -165,6 +168,16 @@ class Converter:
         if t == FLOAT:
             return np.float32(value)
         return float(value)
+
+    @staticmethod
+    def _shape_to_run(value: Any, what: str) -> tuple[int, ...]:
+        """A TensorShape runs as a tuple of Python ints, each a dimension (never negative)."""
+        if not isinstance(value, (tuple, list)) or not all(
+            isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_)) and 0 <= d <= INT_MAX
+            for d in value
+        ):
+            raise ArgumentError(f"{what} must be a TensorShape (a sequence of dimensions), not {value!r}")
+        return tuple(int(d) for d in value)
 
     @staticmethod
     def _sequence(value: Any, n: int, t: Type, what: str) -> Sequence[Any]:
@@ -237,6 +250,8 @@ class Converter:
             return value
         if isinstance(t, TupleType):
             return tuple(self.to_python(v, e) for v, e in zip(value, t.elements))
+        if t == TENSOR_SHAPE:
+            return tuple(value)
         if isinstance(t, NominalType):
             decl = self.module.lookup_type(t.name)
             if isinstance(decl, StructDecl):

@@ -14,20 +14,25 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from sil.types import BOOL, DOUBLE, FLOAT, INT, ScalarType, TensorType, Type
+from sil.types import BOOL, DOUBLE, FLOAT, INT, TENSOR_SHAPE, ScalarType, TensorType, Type
 
 TypeRule = Callable[[Sequence[Type], Type], str | None]
 
 
 @attrs.frozen
 class BuiltinInfo:
-    """A builtin: its type rule, whether it has derivative rules, and, for an elementwise
-    builtin (Float, Double or Tensor operands, tensors broadcasting), its number of operands."""
+    """A builtin: its type rule, whether it is differentiable, and, for an elementwise builtin
+    (Float, Double or Tensor operands, tensors broadcasting), its number of operands. A builtin
+    of ``zero_derivative`` is differentiable with derivative zero (``step``, ``no_derivative``,
+    ``shape``): activity stops at it, and it needs no rule. A builtin that ``keeps_shape`` returns
+    a tensor of its first operand's shape whatever its other operands (``with_element``)."""
 
     name: str
     rule: TypeRule
     differentiable: bool
     elementwise: int = 0
+    zero_derivative: bool = False
+    keeps_shape: bool = False
 
 
 def _float_element(t: Type) -> ScalarType | None:
@@ -104,32 +109,22 @@ def _tensor_rule(
     int_operands: str = "none",
     returns: str = "tensor",
 ) -> TypeRule:
-    """Tensor builtins: ``tensor_operands`` tensors, then an optional element scalar, then Ints
-    (``int_operands``: "none", "one", "any"); the result is a tensor, the element scalar, or Int.
-    The element type is the one the result names when no operand fixes it."""
+    """Tensor builtins: ``tensor_operands`` tensors, then an optional element scalar, then the
+    trailing operands ``int_operands`` names: "none", "one" (an Int), "any" (Ints), "dims" (Ints,
+    one a dimension, or a single ``TensorShape``) or "shape" (one ``TensorShape``). The result
+    (``returns``) is a tensor, the element scalar, an Int or a TensorShape. The element type is
+    the one the result names when no operand fixes it."""
 
     def rule(ops: Sequence[Type], result: Type) -> str | None:
         fixed = tensor_operands + (1 if scalar_operand else 0)
-        ints = ops[fixed:]
-        if (
-            len(ops) < fixed
-            or (int_operands == "none" and ints)
-            or (int_operands == "one" and len(ints) != 1)
-        ):
+        problem = _trailing_problem(ops[fixed:], int_operands) if len(ops) >= fixed else "count"
+        if problem == "count":
             return _describe(tensor_operands, scalar_operand, int_operands)
-        if any(t != INT for t in ints):
-            return "shape and axis operands must be Int"
-        element: ScalarType | None = None
-        if returns == "tensor":
-            if not isinstance(result, TensorType):
-                return "result type must be a Tensor"
-            element = result.element
-        elif returns == "scalar":
-            if not (isinstance(result, ScalarType) and result.is_float):
-                return "result type must be Float or Double"
-            element = result
-        elif result != INT:
-            return "result type must be Int"
+        if problem is not None:
+            return problem
+        element, problem = _result_element(result, returns)
+        if problem is not None:
+            return problem
         for t in ops[:tensor_operands]:
             if not isinstance(t, TensorType):
                 return _describe(tensor_operands, scalar_operand, int_operands)
@@ -148,23 +143,82 @@ def _tensor_rule(
     return rule
 
 
-def _describe(tensors: int, scalar: bool, ints: str) -> str:
+def _trailing_problem(trailing: Sequence[Type], kind: str) -> str | None:
+    """What is wrong with a tensor builtin's trailing operands: "count" for the wrong number."""
+    if kind == "dims" and list(trailing) == [TENSOR_SHAPE]:
+        return None
+    if kind == "shape":
+        return None if list(trailing) == [TENSOR_SHAPE] else "count"
+    if (kind == "none" and trailing) or (kind == "one" and len(trailing) != 1):
+        return "count"
+    if any(t != INT for t in trailing):
+        what = (
+            "shape operands must be Int, or one TensorShape"
+            if kind == "dims"
+            else "axis and index operands must be Int"
+        )
+        return what
+    return None
+
+
+def _result_element(result: Type, returns: str) -> tuple[ScalarType | None, str | None]:
+    """The element type ``result`` fixes (None when it fixes none), or what is wrong with it."""
+    if returns == "tensor":
+        if not isinstance(result, TensorType):
+            return None, "result type must be a Tensor"
+        return result.element, None
+    if returns == "scalar":
+        if not (isinstance(result, ScalarType) and result.is_float):
+            return None, "result type must be Float or Double"
+        return result, None
+    expected = TENSOR_SHAPE if returns == "shape" else INT
+    return None, None if result == expected else f"result type must be {expected}"
+
+
+def _describe(tensors: int, scalar: bool, trailing: str) -> str:
     parts = ["Tensor"] * tensors + (["a scalar"] if scalar else [])
-    if ints == "one":
-        parts.append("Int")
-    elif ints == "any":
-        parts.append("Int…")
+    parts += {
+        "none": [],
+        "one": ["Int"],
+        "any": ["Int…"],
+        "dims": ["Int… or TensorShape"],
+        "shape": ["TensorShape"],
+    }[trailing]
     return f"operands must be ({', '.join(parts)})"
 
 
+def _select(ops: Sequence[Type], result: Type) -> str | None:
+    if (
+        len(ops) != 3
+        or ops[0] != BOOL
+        or ops[1] != ops[2]
+        or not (isinstance(ops[1], ScalarType) and ops[1].is_float)
+    ):
+        return "operands must be (Bool, a Float or Double, the same type)"
+    return None if result == ops[1] else f"result type must be {ops[1]}"
+
+
+def _identity(ops: Sequence[Type], result: Type) -> str | None:
+    if len(ops) != 1:
+        return f"expects 1 operand, got {len(ops)}"
+    return None if result == ops[0] else f"result type must be {ops[0]}"
+
+
 def _table() -> dict[str, BuiltinInfo]:
+    masks = ("step", "sign")
     elementwise = [
-        BuiltinInfo(name, _elementwise(arity), True, arity)
+        BuiltinInfo(name, _elementwise(arity), True, arity, zero_derivative=name in masks)
         for arity, names in [
-            (1, ("fneg", "exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "relu")),
+            (1, ("fneg", "exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "relu", *masks)),
             (2, ("fadd", "fsub", "fmul", "fdiv", "fmin", "fmax", "pow")),
         ]
         for name in names
+    ]
+    constant = [  # of derivative zero: only the shape, or no derivative by definition
+        BuiltinInfo("dim", _tensor_rule(1, int_operands="one", returns="int"), True, zero_derivative=True),
+        BuiltinInfo("shape", _tensor_rule(1, returns="shape"), True, zero_derivative=True),
+        BuiltinInfo("rank", _tensor_rule(1, returns="int"), True, zero_derivative=True),
+        BuiltinInfo("no_derivative", _identity, True, zero_derivative=True, keeps_shape=True),
     ]
     rows: list[tuple[str, TypeRule, bool]] = []
     for name in ("fcmp_olt", "fcmp_ole", "fcmp_ogt", "fcmp_oge", "fcmp_oeq", "fcmp_one"):
@@ -187,17 +241,23 @@ def _table() -> dict[str, BuiltinInfo]:
         ("sum", _tensor_rule(1, returns="scalar"), True),
         ("mean", _tensor_rule(1, returns="scalar"), True),
         ("sum_axis", _tensor_rule(1, int_operands="one"), True),
-        ("broadcast_to", _tensor_rule(1, int_operands="any"), True),
-        ("reshape", _tensor_rule(1, int_operands="any"), True),
-        ("zeros", _tensor_rule(0, int_operands="any"), False),
-        ("ones", _tensor_rule(0, int_operands="any"), False),
-        ("fill", _tensor_rule(0, scalar_operand=True, int_operands="any"), True),
+        ("broadcast_to", _tensor_rule(1, int_operands="dims"), True),
+        ("reshape", _tensor_rule(1, int_operands="dims"), True),
+        ("zeros", _tensor_rule(0, int_operands="dims"), False),
+        ("ones", _tensor_rule(0, int_operands="dims"), False),
+        ("fill", _tensor_rule(0, scalar_operand=True, int_operands="dims"), True),
         ("arange", _tensor_rule(0, int_operands="one"), False),
         ("tensor_from_scalar", _tensor_rule(0, scalar_operand=True), True),
         ("scalar_from_tensor", _tensor_rule(1, returns="scalar"), True),
-        ("dim", _tensor_rule(1, int_operands="one", returns="int"), False),
+        ("unbroadcast", _tensor_rule(1, int_operands="shape"), True),
+        ("expand_dims", _tensor_rule(1, int_operands="one"), True),
+        ("element", _tensor_rule(1, int_operands="any", returns="scalar"), True),
+        ("select", _select, True),
     ]
-    return {info.name: info for info in [*elementwise, *[BuiltinInfo(*row) for row in rows]]}
+    with_element = _tensor_rule(1, scalar_operand=True, int_operands="any")
+    shaped = [BuiltinInfo("with_element", with_element, True, keeps_shape=True)]
+    infos = [*elementwise, *[BuiltinInfo(*row) for row in rows], *constant, *shaped]
+    return {info.name: info for info in infos}
 
 
 BUILTINS: dict[str, BuiltinInfo] = _table()

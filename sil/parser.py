@@ -59,7 +59,7 @@ from sil.lexer import (
     unescape,
 )
 from sil.types import (
-    SCALARS,
+    NAMED_TYPES,
     Convention,
     FunctionType,
     NominalType,
@@ -67,6 +67,7 @@ from sil.types import (
     TensorType,
     TupleType,
     Type,
+    names_builtin_type,
 )
 
 _MEMO_KEY_LENGTH = 40
@@ -125,7 +126,7 @@ class Parser(Cursor):
         self.module = Module()
         self.scope = _FunctionScope()
         self.fast = fast_paths()
-        self.simple_types: dict[str, Type] = dict(SCALARS)
+        self.simple_types: dict[str, Type] = dict(NAMED_TYPES)
         """Each plain type name seen, and its type (``simple_type`` fills it in)."""
         self._type_memo: dict[str, tuple[str, Type]] = {}
         self.spelled_types: dict[str, Type] = {}
@@ -187,7 +188,7 @@ class Parser(Cursor):
 
     def _declare_name(self, name: str, span: Span, what: str) -> None:
         previous: object = (self.module.functions if what == "function" else self.module.types).get(name)
-        if what != "function" and (name in SCALARS or name == "Tensor"):
+        if what != "function" and names_builtin_type(name):
             raise SILError.at(span, f"'{name}' names a builtin type")
         if previous is not None:
             spelled = f"@{name}" if what == "function" else name
@@ -801,8 +802,8 @@ class Parser(Cursor):
                 self.error(f"Tensor elements must be Float or Double, not {element}", at=element_at)
             self.expect(">", "to close 'Tensor<…'")
             return TensorType(element)
-        scalar = SCALARS.get(name)
-        return scalar if scalar is not None else NominalType(name)
+        named = NAMED_TYPES.get(name)
+        return named if named is not None else NominalType(name)
 
     def _attributed_function_type(self, at: int) -> FunctionType:
         differentiable = None

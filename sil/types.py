@@ -76,6 +76,26 @@ class TensorType(Type):
 
 
 @attrs.frozen(cache_hash=True)
+class ShapeType(Type):
+    """``TensorShape``: a tensor's shape as a run-time value, a list of ``Int`` dimensions
+    (Swift for TensorFlow's ``TensorShape``). Not differentiable: it has no tangent."""
+
+    def _render(self) -> str:
+        return "TensorShape"
+
+
+TENSOR_SHAPE = ShapeType()
+
+NAMED_TYPES: dict[str, Type] = {**SCALARS, "TensorShape": TENSOR_SHAPE}
+"""Every builtin type spelled by a name alone (``Tensor`` needs its element: ``Tensor<Float>``)."""
+
+
+def names_builtin_type(name: str) -> bool:
+    """Whether ``name`` is taken by a builtin type, so that no struct or enum may be declared so."""
+    return name in NAMED_TYPES or name == "Tensor"
+
+
+@attrs.frozen(cache_hash=True)
 class TupleType(Type):
     """A tuple; ``labels`` holds one optional label per element (all ``None`` when unlabeled)."""
 

@@ -33,7 +33,7 @@ from sil.ir import (
     Value,
 )
 from sil.passes import registered_passes
-from sil.types import SCALARS, FunctionType, NominalType, TensorType, TupleType, Type
+from sil.types import FunctionType, NominalType, TensorType, TupleType, Type, names_builtin_type
 
 _TYPE_NAME = re.compile(r"[A-Za-z_][\w$]*(?:\.[A-Za-z_][\w$]*)*")
 _VALUE_NAME = re.compile(r"[\w$]+")
@@ -107,7 +107,7 @@ class Verifier:
         self._known_types.add(t)
 
     def _verify_type_decl(self, decl: StructDecl | EnumDecl) -> None:
-        if not _TYPE_NAME.fullmatch(decl.name) or decl.name in SCALARS or decl.name == "Tensor":
+        if not _TYPE_NAME.fullmatch(decl.name) or names_builtin_type(decl.name):
             self.error(decl.span, f"'{decl.name}' cannot name a declared type")
         names = (
             [f.name for f in decl.fields] if isinstance(decl, StructDecl) else [c.name for c in decl.cases]

@@ -20,7 +20,7 @@ from sil import parse, print_module
 from sil.builder import Builder
 from sil.diagnostics import SILError
 from sil.ir import Function, Module
-from sil.types import DOUBLE, FLOAT, INT, FunctionType, TensorType, Type
+from sil.types import BOOL, DOUBLE, FLOAT, INT, TENSOR_SHAPE, FunctionType, TensorType, Type
 from tests.differentiation.test_control_flow import NO_DERIVATIVE_FIELD_ACROSS_BLOCKS, differentiated_text
 
 MODES = {"reverse": REVERSE, "forward": FORWARD}
@@ -109,14 +109,15 @@ bb0(%v : $Double, %n : $Int):
 
 
 def test_a_value_only_the_other_mode_reads_is_not_kept() -> None:
-    # mean's pullback spreads the seed over a tensor shaped like its operand; its differential,
-    # linear, needs nothing.
-    assert fields(plan(MEAN, REVERSE)) == {"bb0": ["t"]}
+    # mean's pullback spreads the seed over a tensor shaped like its operand, so it keeps the
+    # operand's shape, not the operand; its differential, linear, needs nothing.
+    assert fields(plan(MEAN, REVERSE)) == {"bb0": ["t_shape"]}
     assert fields(plan(MEAN, FORWARD)) == {"bb0": []}
     # fill's differential fills a tensor of the same shape (its dims); its pullback sums the seed,
-    # and sum's pullback spreads the seed over its tensor, which sum's differential does not need.
+    # and sum's pullback spreads the seed over its tensor's shape, which sum's differential does not
+    # need.
     assert fields(plan(FILL, FORWARD)) == {"bb0": ["n"]}
-    assert fields(plan(FILL, REVERSE)) == {"bb0": ["t"]}
+    assert fields(plan(FILL, REVERSE)) == {"bb0": ["t_shape"]}
 
 
 def test_a_partial_of_a_no_derivative_field_is_not_kept_by_the_pullback() -> None:
@@ -128,8 +129,17 @@ def test_a_partial_of_a_no_derivative_field_is_not_kept_by_the_pullback() -> Non
     assert fields(plan(text, FORWARD)) == {"bb0": ["partial_0"], "bb1": ["pred", "k"]}
 
 
+T = TensorType(DOUBLE)
 SIGNATURES: dict[str, tuple[list[Type], Type]] = {
     "fill": ([DOUBLE, INT, INT], TensorType(DOUBLE)),
+    "broadcast_to": ([T, TENSOR_SHAPE], T),
+    "reshape": ([T, INT, INT], T),
+    "unbroadcast": ([T, TENSOR_SHAPE], T),
+    "expand_dims": ([T, INT], T),
+    "sum_axis": ([T, INT], T),
+    "element": ([T, INT, INT], DOUBLE),
+    "with_element": ([T, DOUBLE, INT], T),
+    "select": ([BOOL, DOUBLE, DOUBLE], DOUBLE),
     "sum": ([TensorType(DOUBLE)], DOUBLE),
     "mean": ([TensorType(DOUBLE)], DOUBLE),
     "scalar_from_tensor": ([TensorType(DOUBLE)], DOUBLE),
@@ -148,12 +158,14 @@ def test_each_rule_saves_what_it_declares(name: str) -> None:
     with the operand or the result they name, or a partial of the result's type."""
     types, result = SIGNATURES.get(name, ([DOUBLE], DOUBLE))
     rule = RULES[name]
-    keeps = rule.keeps(len(types))
-    if name == "fill":  # only the value has a tangent
-        patterns = [[True, False, False]]
-    else:
-        patterns = [list(p) for p in itertools.product([True, False], repeat=len(types))]
-    for needed in patterns:
+    keeps = rule.keeps(types)
+    # Only Float, Double and tensor operands have derivatives; the others are never needed.
+    tangent = [t in (FLOAT, DOUBLE) or isinstance(t, TensorType) for t in types]
+    for pattern in itertools.product([True, False], repeat=sum(tangent)):
+        if not any(pattern):  # an instruction no derivative flows through is not differentiated
+            continue
+        flags = iter(pattern)
+        needed = [next(flags) if has else False for has in tangent]
         module = Module()
         fn = module.add_function(Function("f", FunctionType(tuple(types), result)))
         block = fn.add_block("bb0")
@@ -163,7 +175,7 @@ def test_each_rule_saves_what_it_declares(name: str) -> None:
         saved = rule.save(b, ops, r, needed)
         assert len(saved) == len(keeps), (name, needed)
         for kept, value in zip(keeps, saved):
-            if not any(needed[i] for i in kept.serves):
+            if not any(needed[i] for i in kept.serves) or kept.shape:  # the emitter makes shapes
                 assert value is None, (name, needed, kept)
             elif kept.source == RESULT:
                 assert value is r
@@ -175,7 +187,7 @@ def test_each_rule_saves_what_it_declares(name: str) -> None:
 
 def test_linear_rules_save_nothing() -> None:
     for name in ("fneg", "fadd", "fsub", "fpext", "fptrunc", "transpose", "tensor_from_scalar"):
-        assert RULES[name].keeps(2) == ()
+        assert RULES[name].keeps([DOUBLE, DOUBLE]) == ()
 
 
 def test_an_instruction_no_visit_handles_is_reported_where_it_is() -> None:

@@ -12,14 +12,24 @@ import numpy as np
 import pytest
 
 from accel.numpy_backend import NumpyBackend
-from differentiation.rules import RULES, Saved, fit_cotangent
+from differentiation.rules import RULES, Rule, Saved, fit_cotangent, kept_value
 from differentiation.tangents import TangentBuilder
 from interp import Program
 from sil import verify_module
 from sil.builder import Builder
 from sil.builtins import BUILTINS
-from sil.ir import Function, Module, Value
-from sil.types import DOUBLE, FLOAT, INT, FunctionType, TensorType, TupleType, Type, tuple_or_single
+from sil.ir import Function, Module, Result, Value
+from sil.types import (
+    DOUBLE,
+    FLOAT,
+    INT,
+    TENSOR_SHAPE,
+    FunctionType,
+    TensorType,
+    TupleType,
+    Type,
+    tuple_or_single,
+)
 
 TENSOR = TensorType(DOUBLE)
 RNG_SEED = 7
@@ -47,7 +57,7 @@ def build(name: str, operand_types: Sequence[Type], result_type: Type, mode: str
     ops = args[:n]
     r = b.builtin(name, *ops, type=result_type)
     needed = [True] * n
-    saved = Saved(rule.save(b, ops, r, needed))
+    saved = saved_as_emitted(rule, b, ops, r, needed, "pullback" if mode == "reverse" else "differential")
     if mode == "reverse":
         cotangents = rule.pullback(b, args[n], saved, needed)
         fitted = [fit_cotangent(b, c, t) for c, t in zip(cotangents, operand_types)]
@@ -61,6 +71,22 @@ def build(name: str, operand_types: Sequence[Type], result_type: Type, mode: str
         b.return_(tangent)
     assert verify_module(module) == [], [d.message for d in verify_module(module)]
     return module, "@check"
+
+
+def saved_as_emitted(
+    rule: Rule, b: Builder, ops: Sequence[Value], r: Value, needed: Sequence[bool], mode: str
+) -> Saved:
+    """What the emitter saves for ``rule``: its own slots, and the shapes it declares where the
+    linear map of ``mode`` reads them (shapes taken as possibly different, as of operands the
+    shape analysis knows nothing about)."""
+    keeps = rule.keeps([op.type for op in ops])
+    values = rule.save(b, ops, r, needed)
+    for slot, kept in enumerate(keeps):
+        if kept.shape and kept.read(needed, mode, [True] * len(ops)):
+            source = kept_value(r.owner, kept) if isinstance(r, Result) and r.owner is not None else None
+            assert source is not None
+            values[slot] = b.builtin("shape", source, type=TENSOR_SHAPE)
+    return Saved(values, keeps)
 
 
 def run(module: Module, *args: Any) -> Any:
@@ -174,7 +200,7 @@ def build_fill(mode: str) -> tuple[Module, str]:
     r = b.builtin("fill", v, d0, d1, type=TENSOR)
     rule = RULES["fill"]
     needed = [True, False, False]
-    saved = Saved(rule.save(b, [v, d0, d1], r, needed))
+    saved = Saved(rule.save(b, [v, d0, d1], r, needed), rule.keeps([v.type, d0.type, d1.type]))
     if mode == "reverse":
         (cotangent, *_) = rule.pullback(b, other, saved, needed)
         assert isinstance(cotangent, Value)
@@ -199,10 +225,9 @@ def test_every_rule_is_of_a_differentiable_builtin() -> None:
     assert set(RULES) <= {name for name, info in BUILTINS.items() if info.differentiable}
 
 
-def test_rules_still_missing_are_the_shape_dependent_ones() -> None:
-    """These need a tensor's rank to undo (see differentiation/rules.py): they come with the emitters."""
-    missing = {name for name, info in BUILTINS.items() if info.differentiable} - set(RULES)
-    assert missing == {"sum_axis", "broadcast_to", "reshape"}
+def test_every_differentiable_builtin_has_a_rule_or_derivative_zero() -> None:
+    missing = {name for name, info in BUILTINS.items() if info.differentiable and not info.zero_derivative}
+    assert missing - set(RULES) == set()
 
 
 def test_a_zero_tangent_or_an_unwanted_cotangent_is_never_materialized() -> None:

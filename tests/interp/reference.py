@@ -27,6 +27,11 @@ def _relu(x: Any) -> Any:
     return np.maximum(x, np.asarray(x).dtype.type(0))
 
 
+def _step(x: Any) -> Any:
+    """1 where ``x > 0``, else 0 (NaN included): the mask of ``relu``'s derivative."""
+    return np.greater(x, 0).astype(np.asarray(x).dtype)
+
+
 def _one(a: Any, b: Any) -> Any:
     return np.less(a, b) | np.greater(a, b)
 
@@ -41,6 +46,8 @@ UNARY: dict[str, Callable[[Any], Any]] = {
     "sqrt": np.sqrt,
     "abs": np.abs,
     "relu": _relu,
+    "step": _step,
+    "sign": np.sign,
 }
 BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "fadd": np.add,

@@ -401,6 +401,33 @@ def test_suffixed_division_by_zero_faults_at_the_builtin() -> None:
     assert_located(fault(text, 1, 0), text, 'builtin "sdiv_Int64"', "integer division by zero")
 
 
+# --- select and no_derivative -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("type_name", FLOAT_TYPES)
+def test_select_picks_by_its_condition(type_name: str) -> None:
+    text = builtin_function("select", ["Bool", type_name, type_name], type_name)
+    dtype = DTYPES[type_name]
+    for a, b in [(1.5, -2.0), (float("nan"), 0.0), (-0.0, 0.0)]:
+        assert_scalar(run(text, True, a, b), dtype(a), type_name)
+        assert_scalar(run(text, False, a, b), dtype(b), type_name)
+
+
+@pytest.mark.parametrize("type_name", [*FLOAT_TYPES, "Int", "Bool"])
+def test_no_derivative_is_the_identity_when_run(type_name: str) -> None:
+    text = builtin_function("no_derivative", [type_name], type_name)
+    values: dict[str, list[Any]] = {"Int": [0, -7, INT_MAX], "Bool": [True, False]}
+    for x in values.get(type_name, VALUES.get(type_name, [])):
+        expected = DTYPES[type_name](x) if type_name in DTYPES else x
+        assert_scalar(run(text, x), expected, type_name)
+
+
+def test_no_derivative_passes_a_tensor_through() -> None:
+    text = builtin_function("no_derivative", ["Tensor<Float>"], "Tensor<Float>")
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    assert np.array_equal(run(text, x), x)
+
+
 COVERED_BUILTINS = frozenset(
     [
         *UNARY,
@@ -413,6 +440,8 @@ COVERED_BUILTINS = frozenset(
         "fptosi",
         "fpext",
         "fptrunc",
+        "select",
+        "no_derivative",
     ]
 )
 """The builtins this module runs (``test_builtin_coverage`` checks that every builtin is run)."""

@@ -13,17 +13,19 @@ from sil.builtins import BUILTINS
 from sil.types import BOOL, DOUBLE, FLOAT, INT, TensorType
 
 ELEMENTWISE = ("fadd", "fsub", "fmul", "fdiv", "fneg", "fmin", "fmax", "exp", "log", "sin", "cos", "tanh",
-               "sqrt", "pow", "abs", "relu")  # fmt: skip
+               "sqrt", "pow", "abs", "relu", "step", "sign")  # fmt: skip
 COMPARISONS = ("fcmp_olt", "fcmp_ole", "fcmp_ogt", "fcmp_oge", "fcmp_oeq", "fcmp_one")
 INTEGER = ("add", "sub", "mul", "sdiv", "srem", "cmp_slt", "cmp_sle", "cmp_eq", "cmp_ne", "and", "or", "xor")
 BOOLEAN = ("cmp_eq", "cmp_ne", "and", "or", "xor")
 TENSOR_ONLY = ("matmul", "transpose", "sum", "mean", "sum_axis", "broadcast_to", "reshape", "zeros", "ones",
-               "fill", "arange", "tensor_from_scalar", "scalar_from_tensor", "dim")  # fmt: skip
+               "fill", "arange", "tensor_from_scalar", "scalar_from_tensor", "dim", "shape", "rank",
+               "unbroadcast", "expand_dims", "element", "with_element")  # fmt: skip
 
 
 def test_the_groups_cover_the_builtin_table() -> None:
     conversions = {"sitofp", "fptosi", "fpext", "fptrunc"}
-    grouped = set(ELEMENTWISE) | set(COMPARISONS) | set(INTEGER) | set(TENSOR_ONLY) | conversions
+    any_type = {"select", "no_derivative"}
+    grouped = set(ELEMENTWISE) | set(COMPARISONS) | set(INTEGER) | set(TENSOR_ONLY) | conversions | any_type
     assert grouped == set(BUILTINS)
 
 
@@ -46,6 +48,11 @@ def test_integer_and_bool_builtins_have_scalar_rules() -> None:
         assert scalar_template(name, INT, INT) is not None
     for name in BOOLEAN:
         assert scalar_template(name, BOOL, BOOL) is not None
+
+
+def test_select_has_a_scalar_rule_keyed_by_its_condition() -> None:
+    assert scalar_template("select", BOOL, FLOAT) is not None
+    assert scalar_template("select", BOOL, DOUBLE) is not None
 
 
 def test_conversions_have_scalar_rules() -> None:

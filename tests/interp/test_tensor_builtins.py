@@ -469,6 +469,159 @@ def test_tensor_arguments_are_converted_to_the_element_type() -> None:
     assert_tensor(run(text, a, np.asarray(a)), expected, np.float32)
 
 
+# --- shapes as values (SIL-SPEC §2 TensorShape) ---------------------------------------------------
+
+
+def shaped_function(name: str, element: str, *, with_scalar: bool = False) -> str:
+    """``@f(x, y[, s])``: builtin ``name`` of ``x`` (and of ``s``) to ``shape(y)``; the makers
+    (``zeros``, ``ones``, ``fill``) take no ``x``."""
+    t = tensor(element)
+    params = [f"%x : ${t}", f"%y : ${t}"] + ([f"%s : ${element}"] if with_scalar else [])
+    operands = [] if name in ("zeros", "ones", "fill") else [f"%x : ${t}"]
+    operands += [f"%s : ${element}"] if with_scalar else []
+    operands.append("%s0 : $TensorShape")
+    types = ", ".join(p.split("$")[1] for p in params)
+    return (
+        f"sil @f : $@convention(thin) ({types}) -> {t} {{\n"
+        f"bb0({', '.join(params)}):\n"
+        f'  %s0 = builtin "shape"(%y : ${t}) : $TensorShape\n'
+        f'  %r = builtin "{name}"({", ".join(operands)}) : ${t}\n'
+        f"  return %r : ${t}\n"
+        "}\n"
+    )
+
+
+@pytest.mark.parametrize("element", ELEMENTS)
+def test_shape_and_rank(element: str) -> None:
+    t = tensor(element)
+    for shape in [(), (0,), (3,), (2, 1, 4)]:
+        x = np.zeros(shape, DTYPES[element])
+        assert run(builtin_function("shape", [t], "TensorShape"), x) == shape
+        assert_scalar(run(builtin_function("rank", [t], "Int"), x), len(shape), "Int")
+
+
+@pytest.mark.parametrize("element", ELEMENTS)
+@pytest.mark.parametrize("name", ["broadcast_to", "reshape", "zeros", "ones", "fill", "unbroadcast"])
+def test_a_tensorshape_operand_gives_the_dimensions(name: str, element: str) -> None:
+    """Each builtin to ``shape(y)`` gives what it gives to ``y``'s dimensions as Ints."""
+    dtype = DTYPES[element]
+    text = shaped_function(name, element, with_scalar=name == "fill")
+    x = data(element, {"broadcast_to": (3,), "reshape": (3, 2), "unbroadcast": (4, 2, 3)}.get(name, (2,)))
+    y = np.zeros((2, 3), dtype)
+    expected = {
+        "broadcast_to": lambda: np.broadcast_to(x, (2, 3)),
+        "reshape": lambda: x.reshape(2, 3),
+        "zeros": lambda: np.zeros((2, 3), dtype),
+        "ones": lambda: np.ones((2, 3), dtype),
+        "fill": lambda: np.full((2, 3), dtype(2.5), dtype),
+        "unbroadcast": lambda: x.sum(axis=0, dtype=dtype),
+    }[name]()
+    args = (x, y, 2.5) if name == "fill" else (x, y)
+    assert_tensor(run(text, *args), expected, dtype)
+
+
+UNBROADCAST_CASES = [
+    ((2, 3), (2, 3)),
+    ((2, 3), (3,)),
+    ((2, 3), (1, 3)),
+    ((2, 3), (2, 1)),
+    ((2, 3), ()),
+    ((4, 2, 3), (2, 1)),
+    ((4, 1, 3), (1, 1)),
+    ((0, 3), (3,)),
+]
+
+
+@pytest.mark.parametrize("element", ELEMENTS)
+def test_unbroadcast_sums_what_broadcasting_added(element: str) -> None:
+    """The sum over the axes that broadcasting ``shape`` to the tensor's adds or stretches: the
+    adjoint of broadcasting, so ``unbroadcast(broadcast_to(x, s), shape(x))`` sums copies of x."""
+    dtype = DTYPES[element]
+    text = shaped_function("unbroadcast", element)
+    for i, (source, target) in enumerate(UNBROADCAST_CASES):
+        x = data(element, source, seed=i)
+        leading = len(source) - len(target)
+        axes = tuple(range(leading)) + tuple(
+            a for a in range(leading, len(source)) if target[a - leading] == 1 and source[a] != 1
+        )
+        expected = np.add.reduce(x, axis=axes) if axes else x
+        assert_tensor(run(text, x, np.zeros(target, dtype)), np.asarray(expected).reshape(target), dtype)
+
+
+@pytest.mark.parametrize(("source", "target"), [((2, 3), (4,)), ((3,), (2, 3)), ((2, 3), (3, 3))])
+def test_unbroadcast_to_a_shape_that_does_not_broadcast_faults(
+    source: tuple[int, ...], target: tuple[int, ...]
+) -> None:
+    text = shaped_function("unbroadcast", "Float")
+    diagnostic = fault(text, np.zeros(source, np.float32), np.zeros(target, np.float32))
+    assert_located(diagnostic, text, 'builtin "unbroadcast"', "shape mismatch in 'unbroadcast': ")
+    assert diagnostic.message.endswith(f"cannot unbroadcast a tensor of shape {source} to shape {target}")
+
+
+@pytest.mark.parametrize(("name", "target"), [("broadcast_to", (3,)), ("reshape", (4, 2))])
+def test_a_tensorshape_that_does_not_fit_faults(name: str, target: tuple[int, ...]) -> None:
+    """``broadcast_to`` a shape of lower rank, ``reshape`` to another size: located faults."""
+    text = shaped_function(name, "Float")
+    diagnostic = fault(text, np.zeros((2, 3), np.float32), np.zeros(target, np.float32))
+    assert_located(diagnostic, text, f'builtin "{name}"', f"shape mismatch in '{name}': ")
+
+
+@pytest.mark.parametrize("element", ELEMENTS)
+def test_expand_dims(element: str) -> None:
+    text = builtin_function("expand_dims", [tensor(element), "Int"], tensor(element))
+    x = data(element, (2, 3))
+    for axis in [0, 1, 2, -1, -3]:
+        assert_tensor(run(text, x, axis), np.expand_dims(x, axis), DTYPES[element])
+
+
+@pytest.mark.parametrize("axis", [3, -4])
+def test_expand_dims_out_of_range_faults(axis: int) -> None:
+    text = builtin_function("expand_dims", [tensor("Float"), "Int"], tensor("Float"))
+    diagnostic = fault(text, np.zeros((2, 3), np.float32), axis)
+    assert_located(diagnostic, text, 'builtin "expand_dims"', "shape mismatch in 'expand_dims': ")
+
+
+# --- one element ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("element", ELEMENTS)
+def test_element_reads_one_value(element: str) -> None:
+    t = tensor(element)
+    x = data(element, (2, 3))
+    text = builtin_function("element", [t, "Int", "Int"], element)
+    for i in range(2):
+        for j in range(3):
+            assert_scalar(run(text, x, i, j), x[i, j], element)
+    assert_scalar(run(builtin_function("element", [t], element), np.asarray(x[1, 2])), x[1, 2], element)
+
+
+@pytest.mark.parametrize("element", ELEMENTS)
+def test_with_element_replaces_one_value_in_a_new_tensor(element: str) -> None:
+    t, dtype = tensor(element), DTYPES[element]
+    text = builtin_function("with_element", [t, element, "Int", "Int"], t)
+    x = data(element, (2, 3))
+    before = x.copy()
+    expected = x.copy()
+    expected[1, 0] = dtype(7.25)
+    assert_tensor(run(text, x, 7.25, 1, 0), expected, dtype)
+    assert_tensor(x, before, dtype)  # the operand is a value: it is not changed
+
+
+@pytest.mark.parametrize("name", ["element", "with_element"])
+@pytest.mark.parametrize("indices", [(2, 0), (0, 3), (-1, 0), (0,), (0, 0, 0)])
+def test_an_index_outside_the_tensor_faults(name: str, indices: tuple[int, ...]) -> None:
+    t = tensor("Double")
+    ints = ["Int"] * len(indices)
+    text = (
+        builtin_function("element", [t, *ints], "Double")
+        if name == "element"
+        else builtin_function("with_element", [t, "Double", *ints], t)
+    )
+    args = (0.5,) if name == "with_element" else ()
+    diagnostic = fault(text, np.zeros((2, 3)), *args, *indices)
+    assert_located(diagnostic, text, f'builtin "{name}"', f"shape mismatch in '{name}': index ")
+
+
 COVERED_BUILTINS = frozenset(
     [
         *UNARY,
@@ -487,6 +640,12 @@ COVERED_BUILTINS = frozenset(
         "tensor_from_scalar",
         "scalar_from_tensor",
         "dim",
+        "shape",
+        "rank",
+        "unbroadcast",
+        "expand_dims",
+        "element",
+        "with_element",
     ]
 )
 """The builtins this module runs on tensors (see ``test_builtin_coverage``)."""

@@ -45,6 +45,7 @@ from sil.types import (
     DOUBLE,
     FLOAT,
     INT,
+    TENSOR_SHAPE,
     FunctionType,
     NominalType,
     ScalarType,
@@ -528,6 +529,9 @@ class BodyGen:
                 v = b.integer_literal(t, self.int_value())
         elif isinstance(t, TensorType):
             v = self.make_tensor(t, depth)
+        elif t == TENSOR_SHAPE:
+            tensor = self.pick(TensorType(r.choice(FLOATS)), depth - 1)
+            v = None if tensor is None else b.builtin("shape", tensor, type=TENSOR_SHAPE)
         elif isinstance(t, TupleType):
             elements = []
             for e in t.elements:
@@ -928,7 +932,7 @@ def _dominators(blocks: list[Block], succs: dict[Block, list[Block]]) -> dict[Bl
 # --- builtin signatures (SIL-SPEC §5): operand types and result type for a random instance ---------
 
 Shape = tuple[list[Type], Type]
-UNARY = {"fneg", "exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "relu"}
+UNARY = {"fneg", "exp", "log", "sin", "cos", "tanh", "sqrt", "abs", "relu", "step", "sign"}
 BINARY = {"fadd", "fsub", "fmul", "fdiv", "fmin", "fmax", "pow"}
 COMPARE = {"fcmp_olt", "fcmp_ole", "fcmp_ogt", "fcmp_oge", "fcmp_oeq", "fcmp_one"}
 INT_ARITH = {"add", "sub", "mul", "sdiv", "srem"}
@@ -939,7 +943,8 @@ TENSOR_SHAPED = {"broadcast_to", "reshape"}
 TENSOR_MAKERS = {"zeros", "ones"}
 OTHER = {
     "sitofp", "fptosi", "fpext", "fptrunc", "matmul", "transpose", "sum", "mean", "sum_axis", "fill",
-    "arange", "tensor_from_scalar", "scalar_from_tensor", "dim",
+    "arange", "tensor_from_scalar", "scalar_from_tensor", "dim", "shape", "rank", "unbroadcast",
+    "expand_dims", "element", "with_element", "select", "no_derivative",
 }  # fmt: skip
 BUILTIN_NAMES = sorted(
     UNARY
@@ -960,6 +965,7 @@ def builtin_shape(name: str, r: random.Random) -> Shape:
     e: ScalarType = r.choice(FLOATS)
     t = TensorType(e)
     ints: list[Type] = [INT] * r.randrange(0, 4)
+    any_type = r.choice((e, t, INT, BOOL, TENSOR_SHAPE))
     if name in UNARY:
         x: Type = r.choice((e, t))
         return [x], x
@@ -975,10 +981,11 @@ def builtin_shape(name: str, r: random.Random) -> Shape:
         return [i, i], (i if name in LOGIC else BOOL)
     if name in INT_ORDER:
         return [INT, INT], BOOL
+    dims: list[Type] = [TENSOR_SHAPE] if r.random() < 0.3 else ints
     if name in TENSOR_SHAPED:
-        return [t, *ints], t
+        return [t, *dims], t
     if name in TENSOR_MAKERS:
-        return ints, t
+        return dims, t
     shapes: dict[str, Shape] = {
         "sitofp": ([INT], e),
         "fptosi": ([e], INT),
@@ -989,11 +996,19 @@ def builtin_shape(name: str, r: random.Random) -> Shape:
         "sum": ([t], e),
         "mean": ([t], e),
         "sum_axis": ([t, INT], t),
-        "fill": ([e, *ints], t),
+        "fill": ([e, *dims], t),
         "arange": ([INT], t),
         "tensor_from_scalar": ([e], t),
         "scalar_from_tensor": ([t], e),
         "dim": ([t, INT], INT),
+        "shape": ([t], TENSOR_SHAPE),
+        "rank": ([t], INT),
+        "unbroadcast": ([t, TENSOR_SHAPE], t),
+        "expand_dims": ([t, INT], t),
+        "element": ([t, *ints], e),
+        "with_element": ([t, e, *ints], t),
+        "select": ([BOOL, e, e], e),
+        "no_derivative": ([any_type], any_type),
     }
     return shapes[name]
 
