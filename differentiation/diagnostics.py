@@ -15,8 +15,9 @@ differentiate, it reports:
 - an active value put into an enum payload or a struct that is not ``Differentiable``, which
   carry no derivative;
 - what control flow cannot do yet: a branch that reaches one block twice with different
-  arguments (the trace names the predecessor, not the edge), a tensor whose tangent must cross
-  blocks (a zero tangent would need its shape), a function that never returns.
+  arguments (the trace names the predecessor, not the edge), a tuple or struct holding a tensor
+  whose tangent must cross blocks (its zero would need the tensor's shape), a function that
+  never returns.
 A problem inside a function differentiated for a call carries a note at that call.
 
 The activity it computes is the differentiation context's when a pass gives it one, so that the
@@ -266,12 +267,18 @@ class DifferentiabilityChecker:
                     )
                 edges.setdefault(succ, list(args))
             crossing = [*liveness.live_out[block], *(a for _, args in term.successor_args() for a in args)]
-            tensors = [v for v in crossing if info.is_active(v) and isinstance(v.type, TensorType)]
-            if tensors:
+            # A tensor's zero is made to its shape (``LinearMapInfo.zero_needs_shape``); one in a
+            # tuple or struct has no shape to be made to yet.
+            held = [
+                v
+                for v in crossing
+                if info.is_active(v) and not isinstance(v.type, TensorType) and self._holds_tensor(v.type)
+            ]
+            if held:
                 self.error(
                     term.span,
-                    "cannot differentiate a tensor whose tangent crosses blocks yet: "
-                    "its zero tangent would need its shape",
+                    f"cannot differentiate a {held[0].type} holding a tensor whose tangent crosses "
+                    "blocks yet: its zero tangent would need the tensor's shape",
                     context,
                 )
 

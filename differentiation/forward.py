@@ -10,11 +10,13 @@ along the path the records describe (``DifferentialWalk``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from differentiation.linear_map_info import PRED_FIELD, Mode, edge_arguments
 from differentiation.naming import differential_name, jvp_name, path_name
 from differentiation.primal import DerivativeEmitter, LinearMapEmitter
 from differentiation.rules import RULES
-from differentiation.tangents import Aggregate, Symbolic, TangentBuilder
+from differentiation.tangents import Aggregate, Symbolic, TangentBuilder, Zeros
 from differentiation.visitors import TangentPusher
 from sil import derivative_types as dt
 from sil.builder import Builder
@@ -62,7 +64,13 @@ class DifferentialEmitter(LinearMapEmitter, TangentPusher[Symbolic]):
         ret = block.instructions[-1]
         if isinstance(ret, ReturnInst):
             out = self.returned(ret, fn.type.result, config.sources)
-            b.return_(self.t.results(out, fn.type.result, config.sources))
+            if out is None:  # a zero: a tensor's is made to the returned value's shape
+                value = self.tangent_or_zero(
+                    self.t, None, ret.operands[0], {}, self.own_shape(block, ret.operands[0])
+                )
+            else:
+                value = self.t.results(out, fn.type.result, config.sources)
+            b.return_(value)
         return tangents
 
     # --- instructions, forwards ----------------------------------------------------------------
@@ -134,7 +142,7 @@ class DifferentialWalk:
         # The entry's walk block would only go on to its tangent code, which takes the same.
         self.walks = {b: self.linear_map.add_block() for b in reversed(self.blocks) if b is not entry}
         self.pushes: dict[Block, Block] = {}
-        states: dict[Block, tuple[Builder, dict[Value, Symbolic], Value]] = {}
+        states: dict[Block, tuple[Builder, dict[Value, Symbolic], Value, dict[int, Value]]] = {}
         for block in self.blocks:
             push = self.pushes[block] = self.linear_map.add_block()
             tangents = dict(self.emitter.dx) if block is entry else {}
@@ -146,7 +154,8 @@ class DifferentialWalk:
             record_arg = push.add_argument(record.decl.type, "checkpoints") if record.present else None
             rest = push.add_argument(path_type, "path")
             b = Builder.at_end(push, module)
-            states[block] = (b, self.emitter.push(block, b, tangents, record_arg), rest)
+            tangents = self.emitter.push(block, b, tangents, record_arg)
+            states[block] = (b, tangents, rest, dict(self.emitter.fields))
         self.walks[entry] = self.pushes[entry]
         for block in self.blocks:
             if not isinstance(block.instructions[-1], ReturnInst):
@@ -202,9 +211,12 @@ class DifferentialWalk:
         assert pred is not None
         self._switch_to_walks(b, pred, record.preds, path)
 
-    def _next(self, block: Block, b: Builder, tangents: dict[Value, Symbolic], rest: Value) -> None:
+    def _next(
+        self, block: Block, b: Builder, tangents: dict[Value, Symbolic], rest: Value, fields: dict[int, Value]
+    ) -> None:
         """The end of ``block``'s tangent code: take the next block from the path, and go to its
-        code with the tangents it receives."""
+        code with the tangents it receives (a tensor's zero made to the shape ``block``'s record
+        keeps, in ``fields``)."""
         module = self.module
         t = TangentBuilder(b, module, self.forward.fn.span)
         for v, s in tangents.items():  # once here, not once per successor
@@ -224,13 +236,19 @@ class DifferentialWalk:
             passed = edge_arguments(block.instructions[-1], succ)
             edge: dict[Value, Value] = dict(zip(succ.args, passed))
             tt = TangentBuilder(tb, module, self.forward.fn.span)
-            zeros: dict[Type, Value] = {}
+            zeros: Zeros = {}
             out: list[Value] = []
             for v in self.incoming[succ]:
-                out.append(tt.materialize_sharing_zeros(tangents.get(edge.get(v, v)), v.type, zeros))
+                source = edge.get(v, v)
+                shape = self._shape_kept(fields, block, source)
+                out.append(self.emitter.tangent_or_zero(tt, tangents.get(source), source, zeros, shape))
             tb.br(self.pushes[succ], *out, *tail)
             cases.append((self.records[succ].label, trampoline))
         b.switch_enum(rest, cases, self._unreachable_block())
+
+    def _shape_kept(self, fields: dict[int, Value], block: Block, v: Value) -> Callable[[], Value]:
+        plan = self.forward.plan
+        return lambda: fields[plan.zero_shape_index(block, v)]
 
     def _unreachable_block(self) -> Block:
         """Where a path that cannot follow goes (the switch on the path must name every case)."""

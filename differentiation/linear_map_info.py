@@ -288,10 +288,14 @@ class LinearMapInfo:
         record.read.add(self._shape_checkpoint(record, v))
         return True
 
-    def zero_shape_field(self, block: Block, v: Value) -> str:
-        """The name of the field of ``block``'s record keeping ``shape(v)`` (see ``zero_needs_shape``)."""
+    def zero_shape(self, block: Block, v: Value) -> Checkpoint:
+        """The checkpoint of ``block``'s record keeping ``shape(v)`` (see ``zero_needs_shape``)."""
         record = self.records[block]
-        return record.checkpoints[record.kept[("shape", v)]].name
+        return record.checkpoints[record.kept[("shape", v)]]
+
+    def zero_shape_index(self, block: Block, v: Value) -> int:
+        """The index of ``zero_shape(block, v)`` in ``block``'s record."""
+        return self.records[block].kept[("shape", v)]
 
     def _checkpoint(
         self, record: BlockRecord, value: Value | None, partial_type: Type, kind: str, name: str | None = None

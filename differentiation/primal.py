@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from analysis.activity import Config
 from differentiation.linear_map_info import PRED_FIELD, LinearMapInfo, Mode, linear_map_type
 from differentiation.rules import RULES, Saved, kept_value
-from differentiation.tangents import TangentBuilder
+from differentiation.tangents import Symbolic, TangentBuilder, Zeros
 from sil.builder import Builder
 from sil.cloning import clone_instruction
 from sil.diagnostics import SILError
@@ -46,7 +46,7 @@ from sil.instructions import (
 )
 from sil.ir import Block, Function, Instruction, Module, Result, Value
 from sil.transforms.dce import eliminate_dead_code
-from sil.types import TENSOR_SHAPE, FunctionType, NominalType
+from sil.types import TENSOR_SHAPE, FunctionType, NominalType, TensorType
 
 if TYPE_CHECKING:
     from differentiation.differentiator import Differentiator
@@ -217,7 +217,7 @@ class DerivativeEmitter(abc.ABC):
             built: Value | None = None
             if record.present:
                 parts = [traces[block]] if block in traces else []
-                parts += [self.checkpoint_values[block][i] for i in record.fields]
+                parts += [self._field_value(b, block, i) for i in record.fields]
                 built = b.struct(record.decl.type, *parts)
             if isinstance(term, ReturnInst):
                 bound = built
@@ -237,6 +237,17 @@ class DerivativeEmitter(abc.ABC):
                 elif built is not None:
                     extra[succ] = built
             self._copy_terminator(b, term, extra)
+
+    def _field_value(self, b: Builder, block: Block, index: int) -> Value:
+        """The value of one field of ``block``'s record: kept where it was computed, or, for a
+        shape only a zero derivative reads (``LinearMapInfo.zero_needs_shape``), made here, where
+        the block ends."""
+        made = self.checkpoint_values[block]
+        if index not in made:
+            shape_of = self.records[block].checkpoints[index].shape_of
+            assert shape_of is not None, (block.name, index)
+            made[index] = b.builtin("shape", self.values[shape_of], type=TENSOR_SHAPE)
+        return made[index]
 
     def _copy_terminator(self, b: Builder, term: Instruction, extra: dict[Block, Value]) -> None:
         """``term`` in the derivative, passing ``extra[succ]`` last to each successor listed; a
@@ -324,6 +335,23 @@ class LinearMapEmitter:
             fields[index] = b.insert(clone_instruction(literal.owner, {})).result
             fields[index].name = literal.name
         return fields, pred
+
+    def tangent_or_zero(
+        self, t: TangentBuilder, tangent: Symbolic | None, v: Value, zeros: Zeros, shape: Callable[[], Value]
+    ) -> Value:
+        """``tangent`` as a value of ``v``'s tangent type; where it is absent, a zero shared by the
+        arguments of one edge. A tensor's zero is made to ``v``'s shape, which ``shape`` reads
+        from the record that keeps it (``LinearMapInfo.zero_needs_shape``)."""
+        if tangent is not None or not isinstance(v.type, TensorType):
+            return t.materialize_sharing_zeros(tangent, v.type, zeros)
+        size = shape()
+        if size not in zeros:
+            zeros[size] = t.b.builtin("zeros", size, type=v.type)
+        return zeros[size]
+
+    def own_shape(self, block: Block, v: Value) -> Callable[[], Value]:
+        """How to read ``shape(v)`` from the record of ``block``, whose code is being emitted."""
+        return lambda: self.fields[self.plan.zero_shape_index(block, v)]
 
     def saved(self, inst: Instruction) -> Saved:
         """What ``inst``'s rule saved (or, for a call, the callee's linear map), as the code of

@@ -16,18 +16,19 @@ the pullback, one trip per record.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from differentiation.linear_map_info import Mode, edge_arguments
 from differentiation.naming import pullback_name, vjp_name
 from differentiation.primal import DerivativeEmitter, LinearMapEmitter
 from differentiation.rules import RULES, fit_cotangent
-from differentiation.tangents import Aggregate, Symbolic, TangentBuilder
+from differentiation.tangents import Aggregate, Symbolic, TangentBuilder, Zeros
 from differentiation.visitors import AdjointPuller
 from sil import derivative_types as dt
 from sil.builder import Builder
 from sil.instructions import ApplyInst, BuiltinInst, ReturnInst
 from sil.ir import Block, Value
 from sil.transforms.dce import eliminate_dead_code
-from sil.types import Type
 
 REVERSE = Mode("vjp", "pullback", "PB", dt.vjp_type, vjp_name, pullback_name)
 
@@ -78,7 +79,10 @@ class PullbackEmitter(LinearMapEmitter, AdjointPuller[Symbolic]):
         record = self.plan.records[block]
         if block is self.fn.blocks[0]:
             args = [block.args[i] for i in self.config.wrt]
-            tangents = [t.materialize(adjoints.get(a), a.type) for a in args]
+            zeros: Zeros = {}
+            tangents = [
+                self.tangent_or_zero(t, adjoints.get(a), a, zeros, self.own_shape(block, a)) for a in args
+            ]
             b.return_(tangents[0] if len(tangents) == 1 else b.tuple(*tangents))
             return
         for v, adjoint in adjoints.items():  # once here, not once per predecessor
@@ -103,7 +107,7 @@ class PullbackEmitter(LinearMapEmitter, AdjointPuller[Symbolic]):
         ``pred`` passed for them (zero where none reached)."""
         t, adjoints = TangentBuilder(b, self.module, self.fn.span), self.adjoints
         passed = edge_arguments(pred.instructions[-1], block)
-        zeros: dict[Type, Value] = {}
+        zeros: Zeros = {}
         out: list[Value] = []
         for v in self.plan.incoming[pred]:
             # An argument of ``block`` live out of ``pred`` (a loop's header, looping to itself) is
@@ -112,10 +116,19 @@ class PullbackEmitter(LinearMapEmitter, AdjointPuller[Symbolic]):
             for op, arg in zip(passed, block.args):
                 if op is v and arg in adjoints:
                     total = adjoints[arg] if total is None else t.add(total, adjoints[arg], v.type)
-            out.append(t.materialize_sharing_zeros(total, v.type, zeros))
+            out.append(self.tangent_or_zero(t, total, v, zeros, self._shape_in(b, record, pred, v)))
         if record is not None:
             out.append(record)
         b.br(self.blocks[pred], *out)
+
+    def _shape_in(self, b: Builder, record: Value | None, pred: Block, v: Value) -> Callable[[], Value]:
+        """How to read ``shape(v)`` from ``record``, ``pred``'s, at ``b``."""
+
+        def read() -> Value:
+            assert record is not None
+            return b.struct_extract(record, self.plan.zero_shape(pred, v).name)
+
+        return read
 
     # --- instructions, backwards ---------------------------------------------------------------
     def visit_BuiltinInst(self, inst: BuiltinInst) -> None:

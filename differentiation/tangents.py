@@ -38,6 +38,8 @@ class Negated:
 
 
 Symbolic = Value | Negated | Aggregate
+# The zeros made for the arguments of one edge, shared: one per type, and one per shape for tensors.
+Zeros = dict[Type | Value, Value]
 
 
 class TangentBuilder:
@@ -120,7 +122,7 @@ class TangentBuilder:
             return parts[0]
         return self.b.tuple(*parts, labels=[t.labels[i] for i in sources])
 
-    def materialize_sharing_zeros(self, tangent: Symbolic | None, t: Type, zeros: dict[Type, Value]) -> Value:
+    def materialize_sharing_zeros(self, tangent: Symbolic | None, t: Type, zeros: Zeros) -> Value:
         """``materialize``, but an absent tangent is the zero of ``t`` in ``zeros``, made there once
         (one zero per type for all the arguments of a branch)."""
         if tangent is not None:

@@ -12,6 +12,7 @@ from interp import Program
 from sil import parse, verify_module
 from sil.passes import PassManager, registered_passes
 from silopt import driver  # noqa: F401  (registers the differentiation passes)
+from tests.differentiation.tensor_checks import check
 
 
 def differentiated_in_double() -> Program:
@@ -50,3 +51,15 @@ def test_layer_mean_jvp_and_vjp_agree() -> None:
     left = differential(v) * seed
     right = float(np.sum(v * np.asarray(pullback(seed))))
     assert np.isclose(left, right, rtol=1e-12)
+
+
+def test_bias_add_gradients_match_finite_differences() -> None:
+    """golden/differentiation/bias_add.sil in Double: the bias broadcast over the batch, explicitly
+    and by fadd, with respect to the weights and the bias."""
+    text = (
+        (GOLDEN / "differentiation" / "bias_add.sil").read_text(encoding="utf-8").replace("Float", "Double")
+    )
+    rng = np.random.default_rng(7)
+    w, b, x = rng.standard_normal((3, 4)) * 0.5, rng.standard_normal(4), rng.standard_normal((5, 3))
+    for fn in ("dense", "dense_implicit"):
+        check(text, fn, (0, 1), [w, b, x])
