@@ -242,6 +242,12 @@ class Backend(abc.ABC):
         """A new tensor equal to ``a`` except at ``indices`` (checked as by ``element``), where it
         holds ``value`` converted to ``a``'s element type; ``a`` is left as it was."""
 
+    def owns_buffer(self, a: Array) -> bool:
+        """Whether ``a`` owns its memory and may be written (not a view of another tensor's): with
+        no other reference to it, ``with_element_in_place`` may write into it."""
+        flags = a.flags
+        return bool(flags.owndata and getattr(flags, "writeable", True))
+
     @abc.abstractmethod
     def with_element_in_place(self, a: Array, value: Scalar, *indices: int) -> Array:
         """``with_element`` by writing into ``a``, which it returns: no copy, for the interpreter to

@@ -29,13 +29,13 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from differentiation.tangents import Negated
+from differentiation.tangents import AddedAt, Negated
 from sil.builder import Builder
 from sil.builtins import elementwise_builtins
 from sil.ir import Instruction, Value
 from sil.types import DOUBLE, FLOAT, ScalarType, TensorType, Type
 
-Cotangents = list[Value | Negated | None]
+Cotangents = list[Value | Negated | AddedAt | None]
 RESULT = -1  # a ``Kept.source``: the builtin's result
 
 
@@ -246,11 +246,12 @@ def _broadcasting(rule: Rule, passes_lone_tangent: bool = False) -> Rule:
 
 
 def _unbroadcast(
-    b: Builder, cotangent: Value | Negated | None, shape: Value | None
-) -> Value | Negated | None:
+    b: Builder, cotangent: Value | Negated | AddedAt | None, shape: Value | None
+) -> Value | Negated | AddedAt | None:
     """``cotangent`` summed back to ``shape`` (a negation stays outside), or as it is without one."""
     if cotangent is None or shape is None:
         return cotangent
+    assert not isinstance(cotangent, AddedAt), "an elementwise builtin's cotangent is not one element"
     if isinstance(cotangent, Negated):
         return Negated(b.builtin("unbroadcast", cotangent.value, shape, type=cotangent.value.type))
     return b.builtin("unbroadcast", cotangent, shape, type=cotangent.type)
@@ -417,7 +418,7 @@ _SHAPE_FOR_PULLBACK = Kept(0, (0,), differential=False, shape=True)
 
 
 def _reshaping(
-    pullback: Callable[[Builder, Value, Saved], Value],
+    pullback: Callable[[Builder, Value, Saved], Value | AddedAt],
     differential: Callable[[Builder, Value, Saved], Value],
     trailing: Callable[[int], tuple[Kept, ...]] = lambda arity: (),
 ) -> Rule:
@@ -499,14 +500,8 @@ RULES["unbroadcast"] = _reshaping(
     lambda b, t, saved: b.builtin("unbroadcast", t, saved[1], type=t.type),
     _operands_after(1, pullback=False),
 )
-RULES["element"] = _reshaping(  # a one-hot tensor (see item 4 of issue 14 for loops of reads)
-    lambda b, seed, saved: b.builtin(
-        "with_element",
-        b.builtin("zeros", saved[0], type=_tensor_of(seed)),
-        seed,
-        *saved.from_slot(1),
-        type=_tensor_of(seed),
-    ),
+RULES["element"] = _reshaping(  # zero but at the element read: see ``AddedAt``
+    lambda b, seed, saved: AddedAt(seed, tuple(saved.from_slot(1)), saved[0]),
     lambda b, t, saved: b.builtin("element", t, *saved.from_slot(1), type=element_type(t.type)),
     _operands_after(1),
 )
@@ -598,12 +593,12 @@ RULES["select"] = Rule(
 
 
 def fit_cotangent(
-    b: Builder, cotangent: Value | Negated | None, operand_type: Type
-) -> Value | Negated | None:
+    b: Builder, cotangent: Value | Negated | AddedAt | None, operand_type: Type
+) -> Value | Negated | AddedAt | None:
     """A cotangent of an elementwise builtin, summed over the tensor when its operand was a
     scalar broadcast against a tensor."""
-    if cotangent is None:
-        return None
+    if cotangent is None or isinstance(cotangent, AddedAt):
+        return cotangent
     if isinstance(cotangent, Negated):
         fitted = fit_cotangent(b, cotangent.value, operand_type)
         assert isinstance(fitted, Value)

@@ -37,7 +37,20 @@ class Negated:
     value: Value
 
 
-Symbolic = Value | Negated | Aggregate
+@attrs.frozen
+class AddedAt:
+    """A tensor's adjoint that is zero but at one element: ``value`` at ``indices``, in a tensor of
+    ``shape`` (the pullback of ``element``, Swift's ``zeroTangentVector`` updated at the read
+    location). Kept symbolic so that adding it to an adjoint updates that one element
+    (``with_element``), which the interpreter does in place where the adjoint's buffer is not
+    shared: a loop that reads each element of a tensor once has an O(n) pullback, not O(n^2)."""
+
+    value: Value
+    indices: tuple[Value, ...]
+    shape: Value
+
+
+Symbolic = Value | Negated | Aggregate | AddedAt
 # The zeros made for the arguments of one edge, shared: one per type, and one per shape for tensors.
 Zeros = dict[Type | Value, Value]
 
@@ -52,6 +65,8 @@ class TangentBuilder:
 
     def add(self, x: Symbolic, y: Symbolic, t: Type) -> Symbolic:
         """``x + y`` for values of type ``t``'s tangent; tuples and structs element by element."""
+        if isinstance(x, AddedAt) or isinstance(y, AddedAt):
+            return self._add_one_element(x, y, t)
         if not isinstance(x, Aggregate) and not isinstance(y, Aggregate) and not self._is_aggregate(t):
             if isinstance(x, Negated) and isinstance(y, Negated):
                 return Negated(self.b.builtin("fadd", x.value, y.value))
@@ -67,6 +82,17 @@ class TangentBuilder:
             merged[i] = a if i not in merged else self.add(merged[i], a, self._element_type(t, i))
         return Aggregate(merged)
 
+    def _add_one_element(self, x: Symbolic, y: Symbolic, t: Type) -> Symbolic:
+        """``x + y`` where one is ``AddedAt``: that element of the other updated,
+        ``with_element(x, element(x, i…) + v, i…)``, the other made a value first."""
+        at, other = (x, y) if isinstance(x, AddedAt) else (y, x)
+        assert isinstance(at, AddedAt)
+        if not isinstance(other, Value):
+            other = self.materialize(other, t)
+        b, indices = self.b, at.indices
+        old = b.builtin("element", other, *indices, type=at.value.type)
+        return b.builtin("with_element", other, b.builtin("fadd", old, at.value), *indices, type=other.type)
+
     def _is_aggregate(self, t: Type) -> bool:
         return is_aggregate(self.module, t)
 
@@ -79,7 +105,7 @@ class TangentBuilder:
             return Aggregate()
         if isinstance(tangent, Aggregate):
             return tangent
-        assert isinstance(tangent, Value), "a negated tangent is a scalar's or a tensor's"
+        assert isinstance(tangent, Value), "a negated or one-element tangent is a scalar's or a tensor's"
         positions = self.positions(t)
         if isinstance(t, TupleType):
             if len(positions) == 1:
@@ -137,6 +163,9 @@ class TangentBuilder:
             return tangent
         if isinstance(tangent, Negated):
             return self.b.builtin("fneg", tangent.value)
+        if isinstance(tangent, AddedAt):
+            zero = self.b.builtin("zeros", tangent.shape, type=t)
+            return self.b.builtin("with_element", zero, tangent.value, *tangent.indices, type=t)
         elements = tangent.elements if tangent is not None else {}
         if isinstance(t, TupleType):
             positions = self.positions(t)
@@ -286,15 +315,6 @@ class Dependences:
                 seen.add(node)
                 stack.extend(node.inputs)
         return {node.token for node in seen if node.token is not None}
-
-
-def leaves(tangent: Symbolic) -> list[Value]:
-    """The values a symbolic tangent is made of."""
-    if isinstance(tangent, Value):
-        return [tangent]
-    if isinstance(tangent, Negated):
-        return [tangent.value]
-    return [v for element in tangent.elements.values() for v in leaves(element)]
 
 
 def element_index(module: Module, inst: Instruction) -> int:

@@ -36,6 +36,7 @@ from interp.faults import Fault, RunError, run_error
 from interp.fusion import ASSIGN, fused_results
 from interp.inlining import InlinePlan, Inliner
 from interp.metering import Metering, StepBudget
+from interp.ownership import UNSHARED, Moves, reusing
 from interp.semantics import HELPERS, scalar_template
 from interp.statements import (
     Arm,
@@ -144,6 +145,10 @@ class Compiler:
         self.frames_per_call = _frames_per_call(module)
         """Python frames one SIL call may take: the callee's, and the closure wrappers' before it."""
         self.metering = None if budget is None else Metering(budget, self.site)
+        self.with_element_reusing = reusing(
+            backend.with_element_in_place, backend.with_element, backend.owns_buffer, UNSHARED
+        )
+        """``with_element`` writing in place into a tensor nothing else holds."""
         """Charges the steps of a counted run (see ``interp.metering``); None: steps are not counted."""
         # Counted runs compile each call as a call: their steps are charged at calls and returns.
         self.inliner = Inliner(module) if budget is None else None
@@ -286,6 +291,15 @@ class _FunctionCode:
         self._arms: list[Block] = []
         self._arm_set: set[Block] = set()
         self._nesting = 0
+        self._moves: Moves | None = None
+
+    @property
+    def moves(self) -> Moves:
+        """Where the code may drop a tensor variable's reference (made when first asked)."""
+        if self._moves is None:
+            forward = self.plan.forward
+            self._moves = Moves(self.fn, {*forward, *forward.values()})
+        return self._moves
 
     # --- names ------------------------------------------------------------------------------
     def var(self, v: Value) -> str:
@@ -417,6 +431,11 @@ class _FunctionCode:
 
     def _tensor_builtin(self, inst: BuiltinInst, r: str, ops: list[str]) -> list[Node]:
         backend_op = self.const(self.compiler.backend.op(inst.name), "T")
+        if inst.name == "with_element" and self.moves.last_use(inst, inst.operands[0]):
+            # The variable lets go of the tensor as it is passed: nothing else holding it, the
+            # tensor is written in place (``interp.ownership``).
+            backend_op = self.const(self.compiler.with_element_reusing, "T")
+            ops = [f"({ops[0]}, {ops[0]} := None)[0]", *ops[1:]]
         # A TensorShape operand (a tuple) gives the backend its dimensions, as trailing Ints would.
         args = [f"*{op}" if o.type == TENSOR_SHAPE else op for op, o in zip(ops, inst.operands)]
         if inst.name in CREATION_BUILTINS:
@@ -496,6 +515,9 @@ class _FunctionCode:
             targets = ", ".join(self.var(a) for a in dest.args)
             sources = ", ".join(self.var(v) for v in values)
             lines.append(f"{targets} = {sources}")
+            passed_on = self.moves.passed_on(dest, values) if self._passes_tensors(values) else []
+            if passed_on:  # the arguments alone hold them now (see ``interp.ownership``)
+                lines.append(f"{' = '.join(self.var(v) for v in passed_on)} = None")
         if dest in self.single_entry and self._nesting < _MAX_INLINE_NESTING:
             # The only way into ``dest``: its code goes here, with no dispatch.
             self._nesting += 1
@@ -507,6 +529,10 @@ class _FunctionCode:
                 self._arms.append(dest)
             lines.append(Goto(self.block_numbers[dest]))
         return lines
+
+    @staticmethod
+    def _passes_tensors(values: list[Value]) -> bool:
+        return any(isinstance(v.type, TensorType) for v in values)
 
     def cond_br(self, inst: CondBranchInst) -> list[Node]:
         if_true = Nest(f"if {self.var(inst.operands[0])}:", self.branch_to(inst.true_dest, inst.true_args))
