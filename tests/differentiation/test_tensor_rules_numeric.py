@@ -28,6 +28,7 @@ from differentiation.rules import RULES
 from interp import Program
 from sil import parse, verify_module
 from sil.diagnostics import SILError
+from sil.instructions import BuiltinInst
 from sil.passes import PassManager, registered_passes
 from silopt import driver  # noqa: F401  (registers the differentiation passes)
 
@@ -335,7 +336,103 @@ def select_cases() -> list[Case]:
     return cases
 
 
-CASES = [*unary_cases(), *binary_cases(), *reduced_binary_cases(), *shaping_cases(), *select_cases()]
+def lines(*instructions: str) -> str:
+    return "\n".join(f"  {i}" for i in instructions)
+
+
+def composite_cases() -> list[Case]:
+    """Builtins together: a scalar made from a tensor and broadcast back over it, shapes proved
+    equal through ``shape``, ``sum_axis`` undone by ``expand_dims`` (a softmax), ``unbroadcast``'s
+    result broadcast again."""
+    t23, b3 = Arg((2, 3)), Arg((3,))
+    axis = "%a = integer_literal $Int, 1"
+    return [
+        Case(
+            "t*sum(t)",
+            (t23,),
+            lines(
+                f'%s = builtin "sum"(%p0 : ${T}) : ${D}',
+                f'%r = builtin "fmul"({typed(("%p0", T), ("%s", D))}) : ${T}',
+            ),
+        ),
+        Case(
+            "t/mean(t)",
+            (Arg((2, 3), "positive"),),
+            lines(
+                f'%s = builtin "mean"(%p0 : ${T}) : ${D}',
+                f'%r = builtin "fdiv"({typed(("%p0", T), ("%s", D))}) : ${T}',
+            ),
+        ),
+        Case(
+            "broadcast_to(b,shape(t))+t",
+            (b3, t23),
+            lines(
+                f'%sh = builtin "shape"(%p1 : ${T}) : $TensorShape',
+                f'%bb = builtin "broadcast_to"(%p0 : ${T}, %sh : $TensorShape) : ${T}',
+                f'%r = builtin "fadd"({typed(("%bb", T), ("%p1", T))}) : ${T}',
+            ),
+        ),
+        Case(
+            "softmax",
+            (t23,),
+            lines(
+                axis,
+                f'%x = builtin "exp"(%p0 : ${T}) : ${T}',
+                f'%m = builtin "sum_axis"(%x : ${T}, %a : $Int) : ${T}',
+                f'%e = builtin "expand_dims"(%m : ${T}, %a : $Int) : ${T}',
+                f'%r = builtin "fdiv"({typed(("%x", T), ("%e", T))}) : ${T}',
+            ),
+        ),
+        Case(
+            "unbroadcast(t,shape(s))*s",
+            (Arg((2, 3, 4)), Arg((3, 1))),
+            lines(
+                f'%sh = builtin "shape"(%p1 : ${T}) : $TensorShape',
+                f'%u = builtin "unbroadcast"(%p0 : ${T}, %sh : $TensorShape) : ${T}',
+                f'%r = builtin "fmul"({typed(("%u", T), ("%p1", T))}) : ${T}',
+            ),
+        ),
+        Case(
+            "fmax(t*t+b-b,b)",
+            (t23, b3),
+            lines(
+                f'%s = builtin "fmul"({typed(("%p0", T), ("%p0", T))}) : ${T}',
+                f'%t = builtin "fadd"({typed(("%s", T), ("%p1", T))}) : ${T}',
+                f'%u = builtin "fsub"({typed(("%t", T), ("%p1", T))}) : ${T}',
+                f'%r = builtin "fmax"({typed(("%u", T), ("%p1", T))}) : ${T}',
+            ),
+        ),
+        Case(
+            "select(c,sum(t),mean(t))",
+            (fixed("Bool", True), t23),
+            lines(
+                f'%s = builtin "sum"(%p1 : ${T}) : ${D}',
+                f'%m = builtin "mean"(%p1 : ${T}) : ${D}',
+                f'%r = builtin "select"({typed(("%p0", "Bool"), ("%s", D), ("%m", D))}) : ${D}',
+            ),
+            D,
+        ),
+        Case(
+            "fill(sum(t),shape(t))*t",
+            (t23,),
+            lines(
+                f'%s = builtin "sum"(%p0 : ${T}) : ${D}',
+                f'%sh = builtin "shape"(%p0 : ${T}) : $TensorShape',
+                f'%f = builtin "fill"(%s : ${D}, %sh : $TensorShape) : ${T}',
+                f'%r = builtin "fmul"({typed(("%f", T), ("%p0", T))}) : ${T}',
+            ),
+        ),
+    ]
+
+
+CASES = [
+    *unary_cases(),
+    *binary_cases(),
+    *reduced_binary_cases(),
+    *shaping_cases(),
+    *select_cases(),
+    *composite_cases(),
+]
 
 
 # --- the checks -------------------------------------------------------------------------------------
@@ -414,6 +511,29 @@ def test_every_tensor_rule_has_a_case() -> None:
     bodies = [getattr(case, "values", (case,))[0].body for case in CASES]
     used = {name for body in bodies for name in re.findall(r'builtin "(\w+)"', body)}
     assert (set(RULES) - {"fpext", "fptrunc"}) | {"step", "sign"} <= used
+
+
+@pytest.mark.parametrize("name", list(BINARY_DOMAINS))
+def test_nothing_is_summed_back_where_shapes_are_provably_equal(name: str) -> None:
+    """Issue 14: ``t op t`` and a tensor with a scalar need no ``unbroadcast`` (the scalar's
+    cotangent is a ``sum``); the same value twice needs no shape at all."""
+    same = f'  %r = builtin "{name}"({typed(("%p0", T), ("%p0", T))}) : ${T}'
+    scalar = call(name, [Arg((2, 3)), Arg()])
+    for body, args, banned in (
+        (same, (Arg((2, 3)),), {"shape", "unbroadcast", "broadcast_to", "fill"}),
+        (scalar, (Arg((2, 3)), Arg()), {"unbroadcast", "broadcast_to"}),
+    ):
+        case = Case(name, args, body)
+        module = parse("".join(case.function(wrt) for wrt in case.wrt_lists()), "rules.sil")
+        PassManager([registered_passes()["differentiation"]()]).run(module)
+        emitted = {
+            inst.name
+            for fn in module.functions.values()
+            if fn.name.startswith("AD__")
+            for inst in fn.instructions()
+            if isinstance(inst, BuiltinInst)
+        }
+        assert not emitted & banned, (body, emitted & banned)
 
 
 def case_id(case: Any) -> str:
