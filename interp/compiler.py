@@ -36,7 +36,7 @@ from interp.faults import Fault, RunError, run_error
 from interp.fusion import ASSIGN, fused_results
 from interp.inlining import InlinePlan, Inliner
 from interp.metering import Metering, StepBudget
-from interp.ownership import UNSHARED, Moves, reusing
+from interp.ownership import UNSHARED, Lifetimes, reusing
 from interp.semantics import HELPERS, scalar_template
 from interp.statements import (
     Arm,
@@ -287,19 +287,11 @@ class _FunctionCode:
         self.plan = InlinePlan(functions=[fn]) if inliner is None else inliner.plan(fn)
         self._inline_level = 0  # how many inlined calls the code being written is inside
         self.fused = set().union(*(fused_results(f) for f in self.plan.functions))
+        self.lifetimes = Lifetimes(fn, self.plan)  # where tensors are let go (``interp.ownership``)
         self._expressions: dict[Value, str] = {}  # a fused result's expression, once emitted
         self._arms: list[Block] = []
         self._arm_set: set[Block] = set()
         self._nesting = 0
-        self._moves: Moves | None = None
-
-    @property
-    def moves(self) -> Moves:
-        """Where the code may drop a tensor variable's reference (made when first asked)."""
-        if self._moves is None:
-            forward = self.plan.forward
-            self._moves = Moves(self.fn, {*forward, *forward.values()})
-        return self._moves
 
     # --- names ------------------------------------------------------------------------------
     def var(self, v: Value) -> str:
@@ -404,7 +396,10 @@ class _FunctionCode:
             if isinstance(inst, UNLOWERED):
                 raise _not_lowered(inst)
             raise run_error(f"the interpreter cannot run '{inst.opname}'", inst)
-        return emit(self, inst)
+        released = self.lifetimes.released.get(inst)
+        if released is None:
+            return emit(self, inst)
+        return [*emit(self, inst), f"del {', '.join(self.var(v) for v in released)}"]
 
     def builtin(self, inst: BuiltinInst) -> list[Node]:
         ops = [self.operand(o) for o in inst.operands]
@@ -431,7 +426,7 @@ class _FunctionCode:
 
     def _tensor_builtin(self, inst: BuiltinInst, r: str, ops: list[str]) -> list[Node]:
         backend_op = self.const(self.compiler.backend.op(inst.name), "T")
-        if inst.name == "with_element" and self.moves.last_use(inst, inst.operands[0]):
+        if inst in self.lifetimes.moved:
             # The variable lets go of the tensor as it is passed: nothing else holding it, the
             # tensor is written in place (``interp.ownership``).
             backend_op = self.const(self.compiler.with_element_reusing, "T")
@@ -515,7 +510,7 @@ class _FunctionCode:
             targets = ", ".join(self.var(a) for a in dest.args)
             sources = ", ".join(self.var(v) for v in values)
             lines.append(f"{targets} = {sources}")
-            passed_on = self.moves.passed_on(dest, values) if self._passes_tensors(values) else []
+            passed_on = self.lifetimes.passed_on(dest, values) if self._passes_tensors(values) else []
             if passed_on:  # the arguments alone hold them now (see ``interp.ownership``)
                 lines.append(f"{' = '.join(self.var(v) for v in passed_on)} = None")
         if dest in self.single_entry and self._nesting < _MAX_INLINE_NESTING:

@@ -119,7 +119,7 @@ def _add_running_arguments(run: argparse._ArgumentGroup) -> None:
         "--max-steps",
         type=_positive_int,
         metavar="N",
-        help="stop a run that executes more than N instructions",
+        help="stop a run (each of --check-derivatives' runs) that executes more than N instructions",
     )
     run.add_argument(
         "--max-depth",
@@ -152,8 +152,8 @@ def read_arguments(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argp
         raise UsageError("no input file (use '-' for standard input)")
     if args.run is not None and args.check_derivatives:
         raise UsageError("--run and --check-derivatives exclude each other")
-    if args.run is None and args.max_steps is not None:
-        raise UsageError("--max-steps needs --run")
+    if args.run is None and args.max_steps is not None and not args.check_derivatives:
+        raise UsageError("--max-steps needs --run or --check-derivatives")
     if args.run is None and args.args is not None and not args.check_derivatives:
         raise UsageError("--args needs --run or --check-derivatives")
     return args

@@ -29,6 +29,7 @@ from differentiation.requests import attribute_config, bundle_config, gradient_r
 from interp import Program
 from interp.faults import RunError
 from interp.literals import ArgumentSyntaxError, format_value, parse_argument
+from interp.program import DEFAULT_MAX_DEPTH
 from sil import derivative_types as dt
 from sil.diagnostics import Diagnostic, SILError, Span, note
 from sil.instructions import DifferentiableFunctionInst, FunctionRefInst, GradientInst
@@ -217,16 +218,22 @@ def cannot_check(request: Request, why: str) -> Diagnostic:
 
 
 def check_module(
-    module: Module, backend: Backend, arguments: Sequence[str] | None = None, seed: int = 0
+    module: Module,
+    backend: Backend,
+    arguments: Sequence[str] | None = None,
+    seed: int = 0,
+    max_steps: int | None = None,
+    max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> tuple[list[Outcome], list[Diagnostic]]:
     """The outcome of every request in ``module`` that could be checked, and an error for each
-    that could not; at the point ``arguments`` spells (``--args``) when given."""
+    that could not; at the point ``arguments`` spells (``--args``) when given. Each run has the
+    limits ``--run`` has (``--max-steps``, ``--max-depth``)."""
     requests = derivative_requests(module)
     errors = _unanswered(module)
     if not requests and not errors:
         why = "the module asks for no derivative ([differentiable], differentiable_function, gradient)"
         raise SILError([Diagnostic("error", f"nothing to check: {why}")])
-    program = Program(module, backend)
+    program = Program(module, backend, max_steps=max_steps, max_depth=max_depth)
     outcomes = []
     for request in requests:
         found = _Checker(program, request, seed).check(arguments)

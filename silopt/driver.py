@@ -135,7 +135,7 @@ def run_pipeline(
         _transform(manager, module)
         if args.check_derivatives:
             assert backend is not None
-            return _check_derivatives(module, backend, args.args, console), []
+            return _check_derivatives(module, backend, args, console), []
         if backend is not None:
             from silopt.run import run_function
 
@@ -158,13 +158,13 @@ def _transform(manager: PassManager, module: Module) -> None:
             raise SILError([Diagnostic("error", "module does not verify after the pass pipeline"), *broken])
 
 
-def _check_derivatives(
-    module: Module, backend: Backend, arguments: list[str] | None, console: Console
-) -> str:
+def _check_derivatives(module: Module, backend: Backend, args: argparse.Namespace, console: Console) -> str:
     """One line per request checked; a failed or impossible check is an error, after the lines."""
     from silopt.check_derivatives import check_module
 
-    outcomes, errors = check_module(module, backend, arguments)
+    outcomes, errors = check_module(
+        module, backend, args.args, max_steps=args.max_steps, max_depth=args.max_depth
+    )
     text = "".join(o.line() + "\n" for o in outcomes)
     errors += [o.diagnostic() for o in outcomes if not o.passed]
     if errors:

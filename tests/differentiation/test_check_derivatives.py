@@ -480,3 +480,28 @@ def test_a_pullback_that_drops_one_result_s_cotangent_fails(tmp_path: Path) -> N
     assert "m.sil:1:6: error: the derivatives of @pair (source 0, 1 wrt 0, 1) disagree" in err
     (failure,) = [line for line in err.splitlines() if line.startswith("note: JVP vs VJP: at @pair(")]
     assert " with seed (" in failure and ": <J·v, w> = " in failure, failure
+
+
+ENDLESS = """\
+sil [differentiable source 0 wrt 0] @f : $@convention(thin) (Double) -> Double {
+bb0(%x : $Double):
+  br bb1(%x : $Double)
+bb1(%y : $Double):
+  %done = builtin "fcmp_olt"(%x : $Double, %x : $Double) : $Bool
+  cond_br %done, bb2, bb3
+bb2:
+  return %y : $Double
+bb3:
+  %s = builtin "sin"(%y : $Double) : $Double
+  br bb1(%s : $Double)
+}
+"""
+
+
+def test_check_derivatives_runs_within_the_step_limit(tmp_path: Path) -> None:
+    """--max-steps ends each of the checker's runs as it ends --run's: a program that loops forever
+    is a located error, not a hang."""
+    path = write(tmp_path, ENDLESS)
+    status, out, err = silopt(path, "--check-derivatives", "--max-steps", "1000")
+    assert (status, out) == (1, "")
+    assert "note: the run exceeded --max-steps 1000" in err, err
