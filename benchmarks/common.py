@@ -3,10 +3,11 @@ round by round, per-round ratios with their spread and verdicts, checked generat
 JSON every run can write and the flat list of figures read from it (which ``compare.py`` compares
 between two trees), and cProfile reports.
 
-Each benchmark (parse_bench, interp_bench, ad_bench) imports this module from the directory it
-lives in; importing it puts the checkout it lives in first on ``sys.path``, so a benchmark measures
-the packages of its own tree. The project's entry points the harness uses are imported here and
-nowhere else in it: ``checked_module`` (``sil``) and ``pass_manager`` (the pass registry).
+Each benchmark (parse_bench, interp_bench, ad_bench, element_bench) imports this module from the
+directory it lives in; importing it puts the checkout it lives in first on ``sys.path``, so a
+benchmark measures the packages of its own tree. The project's entry points the harness uses are
+imported here and nowhere else in it: ``checked_module`` (``sil``) and ``pass_manager`` (the pass
+registry).
 """
 
 from __future__ import annotations

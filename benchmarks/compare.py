@@ -1,6 +1,6 @@
 """Compare the benchmarks of this tree with those of a git revision, timed in the same run.
 
-    python3 benchmarks/compare.py REV                      # all three benchmarks, full runs
+    python3 benchmarks/compare.py REV                      # all four benchmarks, full runs
     python3 benchmarks/compare.py REV --quick              # their smoke runs: a few minutes on 2 cores
     python3 benchmarks/compare.py fed0b21 --bench parse,interp --rounds 3 --noise 0.15
 
@@ -40,7 +40,7 @@ from typing import Any
 
 from common import ROOT, figures
 
-BENCHES = ("parse", "interp", "ad")
+BENCHES = ("parse", "interp", "ad", "element")
 CONTROLS = ("python", "numpy", "json", "floor", "torch", "jax", "hand ", "cpython")
 # --quick runs each benchmark's smoke run, with rounds enough that one slow call does not decide a
 # figure (a smoke run takes one sample of each by default).
@@ -48,6 +48,7 @@ QUICK_ARGS = {
     "parse": ["--quick", "--reps", "5"],
     "interp": ["--quick", "--reps", "3"],
     "ad": ["--quick", "--reps", "3"],
+    "element": ["--quick", "--reps", "3"],
 }
 NOISE_FULL, NOISE_QUICK = 0.10, 0.25  # the default noise bands (see README.md: how they were set)
 ROUNDS_FULL, ROUNDS_QUICK = 3, 3

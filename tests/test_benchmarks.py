@@ -43,6 +43,14 @@ EXPECTED = {
         "(d) records, 100,000 trips: B/trip",
         "(e) per call: interp gradient",
     ],
+    "element": [
+        "n = 100,000: interp gradient",
+        "n = 10,000: interp gradient, no COW",
+        "µs/element 100k / 1k: gradient",
+        "µs/element 10k / 1k: hand Python",
+        "n = 10k: gradient / hand Python",
+        "n = 10k: gradient / no COW",
+    ],
 }
 
 
@@ -64,7 +72,7 @@ def smoke_runs(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[str, tuple[subprocess.Popen[str], Path]]]:
     """Each benchmark's --quick run, started at once and run side by side (ad_bench's takes about
-    30 s of CPU, the others' about 10 together), from a directory outside the checkout; by
+    30 s of CPU, the others' about 15 together), from a directory outside the checkout; by
     benchmark, the process and where it writes its JSON."""
     folder = tmp_path_factory.mktemp("smoke")
     runs = {}
