@@ -36,6 +36,7 @@ from interp.faults import Fault, RunError, run_error
 from interp.fusion import ASSIGN, fused_results
 from interp.inlining import InlinePlan, Inliner
 from interp.metering import Metering, StepBudget
+from interp.release import released_tensors
 from interp.semantics import HELPERS, scalar_template
 from interp.statements import (
     Arm,
@@ -282,6 +283,7 @@ class _FunctionCode:
         self.plan = InlinePlan(functions=[fn]) if inliner is None else inliner.plan(fn)
         self._inline_level = 0  # how many inlined calls the code being written is inside
         self.fused = set().union(*(fused_results(f) for f in self.plan.functions))
+        self.released = released_tensors(fn, self.plan)  # tensors deleted after their last read
         self._expressions: dict[Value, str] = {}  # a fused result's expression, once emitted
         self._arms: list[Block] = []
         self._arm_set: set[Block] = set()
@@ -390,7 +392,10 @@ class _FunctionCode:
             if isinstance(inst, UNLOWERED):
                 raise _not_lowered(inst)
             raise run_error(f"the interpreter cannot run '{inst.opname}'", inst)
-        return emit(self, inst)
+        released = self.released.get(inst)
+        if released is None:
+            return emit(self, inst)
+        return [*emit(self, inst), f"del {', '.join(self.var(v) for v in released)}"]
 
     def builtin(self, inst: BuiltinInst) -> list[Node]:
         ops = [self.operand(o) for o in inst.operands]
