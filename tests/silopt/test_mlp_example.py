@@ -7,7 +7,12 @@ import io
 import itertools
 import re
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from accel import BackendUnavailable
+from accel.cupy_backend import load_cupy
 from silopt.driver import main
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "mlp_train.sil"
@@ -23,8 +28,18 @@ def silopt(*argv: str) -> tuple[int, str, str]:
     return status, out.getvalue(), err.getvalue()
 
 
-def test_training_lowers_the_loss_and_classifies_unseen_points() -> None:
-    status, out, err = silopt(str(EXAMPLE), "--run", "@train", "--accel", "numpy")
+def backends() -> list[Any]:
+    """NumPy, and CuPy where it runs (``benchmarks/gpu_check.sh`` runs this test on a GPU)."""
+    try:
+        load_cupy()
+    except BackendUnavailable as exc:
+        return ["numpy", pytest.param("cupy", marks=pytest.mark.skip(reason=f"CuPy: {exc}"))]
+    return ["numpy", "cupy"]
+
+
+@pytest.mark.parametrize("accel", backends())
+def test_training_lowers_the_loss_and_classifies_unseen_points(accel: str) -> None:
+    status, out, err = silopt(str(EXAMPLE), "--run", "@train", "--accel", accel)
     assert (status, err) == (0, "")
     report = REPORT.fullmatch(out)
     assert report is not None, out
