@@ -38,6 +38,8 @@ EXPECTED = {
     "ad": [
         "(a) chain of 100 calls: interp gradient",
         "(a) straight-line 1k: gradient / primal",
+        "(b) MLP 1024: gradient / hand NumPy fwd+bwd",
+        "(b) MLP 1024: peak memory / hand NumPy's",
         "(c) 2,000 blocks: verify+print",
         "(d) loop: gradient / primal",
         "(d) records, 100,000 trips: B/trip",
