@@ -27,9 +27,7 @@ from sil.types import TensorType
 def released_tensors(fn: Function, plan: InlinePlan) -> dict[Instruction, list[Value]]:
     """For each instruction of the compiled code, the tensors to delete right after it (values
     as the plan forwards them: their variables'), in order of definition."""
-    if not any(
-        isinstance(r.type, TensorType) for inst in _emitted_everywhere(fn, plan) for r in inst.results
-    ):
+    if not _defines_tensors(plan):
         return {}
     where: dict[Value, Block | None] = {}  # a read's block; None once read in two blocks
     last: dict[Value, Instruction] = {}
@@ -55,9 +53,15 @@ def released_tensors(fn: Function, plan: InlinePlan) -> dict[Instruction, list[V
     return releases
 
 
-def _emitted_everywhere(fn: Function, plan: InlinePlan) -> Iterator[Instruction]:
-    for block in fn.blocks:
-        yield from _emitted(block.instructions, plan)
+def _defines_tensors(plan: InlinePlan) -> bool:
+    """Whether a function compiled here defines a tensor (scalar code skips the analysis)."""
+    for fn in plan.functions:
+        for block in fn.blocks:
+            for inst in block.instructions:
+                for r in inst.results:
+                    if type(r.type) is TensorType:
+                        return True
+    return False
 
 
 def _emitted(instructions: list[Instruction], plan: InlinePlan) -> Iterator[Instruction]:

@@ -66,10 +66,10 @@ bb3:
   return %acc : {T}
 }}
 """
-    module = parse(text, "t.sil")
+    fn = parse(text, "t.sil").functions["f"]
     released = {
         inst.result.name: [v.name for v in values]
-        for inst, values in released_tensors(module.functions["f"], InlinePlan()).items()
+        for inst, values in released_tensors(fn, InlinePlan(functions=[fn])).items()
     }
     assert released == {"u": ["t"]}  # %e is read in bb2, %s and %u by branches, %acc by both
     x = np.array([0.5, -1.0])
