@@ -38,6 +38,8 @@ EXPECTED = {
     "ad": [
         "(a) chain of 100 calls: interp gradient",
         "(a) straight-line 1k: gradient / primal",
+        "(b) MLP 1024: gradient / hand NumPy fwd+bwd",
+        "(b) MLP 1024: peak memory / hand NumPy's",
         "(c) 2,000 blocks: verify+print",
         "(d) loop: gradient / primal",
         "(d) records, 100,000 trips: B/trip",
@@ -199,3 +201,53 @@ def test_compare_runs_both_trees_and_compares_their_figures(
     for name, row in rows.items():
         assert row["ratio"] == pytest.approx(row["current"] / row["rev"]), name
         assert row["control"] == name.rsplit(": ", 1)[-1].startswith(("floor", "json")), name
+
+
+def test_gpu_mlp_runs_on_numpy_and_reports_its_ratios(
+    tmp_path: Path, harness: tuple[ModuleType, ModuleType]
+) -> None:
+    """gpu_mlp.py's --quick run on the NumPy backend (what the CPU can check of what gpu_check.sh
+    runs on CuPy): the gradients agree with the hand-written ones, and each width has its ratio."""
+    common, _ = harness
+    out = tmp_path / "gpu_mlp.json"
+    command = [
+        sys.executable,
+        str(BENCHMARKS / "gpu_mlp.py"),
+        "--accel",
+        "numpy",
+        "--quick",
+        "--json",
+        str(out),
+    ]
+    run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert run.stdout.startswith("gpu_mlp: CPython") and "backend numpy" in run.stdout.splitlines()[0]
+    found = common.figures(json.loads(out.read_text()))
+    for width in (256, 1024):
+        value, unit = found[f"MLP {width}: gradient / hand numpy"]
+        assert unit == "x" and math.isfinite(value) and value > 0
+
+
+def cupy_unavailable() -> str | None:
+    """Why CuPy cannot run here; None when it can."""
+    from accel import BackendUnavailable
+    from accel.cupy_backend import load_cupy
+
+    try:
+        load_cupy()
+    except BackendUnavailable as exc:
+        return str(exc)
+    return None
+
+
+def test_gpu_check_stops_cleanly_without_a_gpu(tmp_path: Path) -> None:
+    why = cupy_unavailable()
+    if why is None:
+        pytest.skip("CuPy runs here: gpu_check.sh would run in full")
+    for command in (
+        ["bash", str(BENCHMARKS / "gpu_check.sh")],
+        [sys.executable, str(BENCHMARKS / "gpu_mlp.py"), "--quick"],
+    ):
+        run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 2, run.stdout + run.stderr
+        assert run.stdout == "" and run.stderr.endswith(f"cannot run here: {why}\n"), run.stderr

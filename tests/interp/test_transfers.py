@@ -6,11 +6,18 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 
-from accel import Backend
+from accel import Backend, BackendUnavailable
+from accel.cupy_backend import CupyBackend
 from accel.numpy_backend import NumpyBackend
 from interp import Program
 from sil import parse, verify_module
+from sil.instructions import BuiltinInst
+from sil.passes import PassManager, registered_passes
+from sil.types import TensorType
+from silopt import driver  # noqa: F401  (registers the differentiation passes)
+from tests.accel.conformance import TransferCounter
 
 
 class CountingBackend(NumpyBackend):
@@ -101,3 +108,77 @@ bb0(%t : $Tensor<Double>):
 
 def test_counting_backend_is_a_backend() -> None:
     assert isinstance(CountingBackend(), Backend)
+
+
+def mlp_gradient_text() -> str:
+    """``@loss(x, t, w1, b1, w2, b2, w3, b3)``: a 3-layer tanh MLP's mean squared error, the
+    biases broadcast along the batch, and ``@grad`` its gradient by the weights and biases."""
+    t = "$Tensor<Float>"
+    params = ("x", "t", "w1", "b1", "w2", "b2", "w3", "b3")
+    fn_type = f"$@convention(thin) ({', '.join(['Tensor<Float>'] * 8)}) -> Float"
+    grads = f"({', '.join(['Tensor<Float>'] * 6)})"
+    lines = [f"sil @loss : {fn_type} {{", f"bb0({', '.join(f'%{p} : {t}' for p in params)}):"]
+    h = "%x"
+    for layer in (1, 2, 3):
+        lines.append(f'  %m{layer} = builtin "matmul"({h} : {t}, %w{layer} : {t}) : {t}')
+        lines.append(f'  %a{layer} = builtin "fadd"(%m{layer} : {t}, %b{layer} : {t}) : {t}')
+        h = f"%a{layer}"
+        if layer < 3:
+            lines.append(f'  %h{layer} = builtin "tanh"({h} : {t}) : {t}')
+            h = f"%h{layer}"
+    lines += [
+        f'  %d = builtin "fsub"({h} : {t}, %t : {t}) : {t}',
+        f'  %sq = builtin "fmul"(%d : {t}, %d : {t}) : {t}',
+        f'  %l = builtin "mean"(%sq : {t}) : $Float',
+        "  return %l : $Float",
+        "}",
+        f"sil @grad : $@convention(thin) ({', '.join(['Tensor<Float>'] * 8)}) -> {grads} {{",
+        f"bb0({', '.join(f'%{p} : {t}' for p in params)}):",
+        f"  %f = function_ref @loss : {fn_type}",
+        f"  %g = gradient [wrt 2, 3, 4, 5, 6, 7] %f : {fn_type}",
+        f"  %r = apply %g({', '.join(f'%{p}' for p in params)}) : $@convention(thin) "
+        f"({', '.join(['Tensor<Float>'] * 8)}) -> {grads}",
+        f"  return %r : ${grads}",
+        "}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def available_backends() -> list[Any]:
+    """NumPy, and CuPy where it runs (``benchmarks/gpu_check.sh`` runs this test on a GPU)."""
+    try:
+        cupy = CupyBackend()
+    except BackendUnavailable as exc:
+        return ["numpy", pytest.param("cupy", marks=pytest.mark.skip(reason=f"CuPy: {exc}"))]
+    return ["numpy", pytest.param(cupy, id="cupy")]
+
+
+@pytest.mark.parametrize("chosen", available_backends())
+def test_the_mlp_gradient_transfers_only_its_scalars(chosen: Backend | str) -> None:
+    """The gradient runs some forty tensor builtins; the only transfers are the scalars its SIL
+    takes out of tensors (the loss's ``mean``, and whatever reduction the pullback makes to a
+    scalar), none per operation, and the arguments and results when the caller moves them."""
+    backend = NumpyBackend() if chosen == "numpy" else chosen
+    assert isinstance(backend, Backend)
+    module = parse(mlp_gradient_text(), "mlp.sil")
+    PassManager([registered_passes()[name]() for name in ("differentiation", "lower-gradient")]).run(module)
+    assert verify_module(module) == []
+    grad = Program(module, backend).function("@grad")
+    tensor_ops = scalar_outs = 0
+    for fn in module.functions.values():
+        if fn.name.startswith("AD__loss__"):
+            for inst in fn.instructions():
+                if isinstance(inst, BuiltinInst) and inst.operands:
+                    tensor_ops += isinstance(inst.operands[0].type, TensorType)
+                    scalar_outs += inst.name in ("sum", "mean", "element", "scalar_from_tensor")
+    rng = np.random.default_rng(3)
+    shapes = [(16, 8), (16, 4), (8, 32), (32,), (32, 32), (32,), (32, 4), (4,)]
+    host = [rng.standard_normal(s).astype(np.float32) / 4 for s in shapes]
+    counter = TransferCounter(backend)
+    args = [backend.from_host(a, np.float32) for a in host]
+    grads = grad(1, *args)
+    assert counter.counts == {"from_host": 8, "to_host": 0, "to_host_scalar": scalar_outs}
+    assert tensor_ops >= 30 and 1 <= scalar_outs <= 2
+    results = [backend.to_host(g) for g in grads]
+    assert counter.counts["to_host"] == 6
+    assert [r.shape for r in results] == shapes[2:]
