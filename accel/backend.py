@@ -26,8 +26,8 @@ DType = type[np.floating[Any]]
 # "unary" and "binary" are elementwise (a host scalar broadcasts); "tensor" takes its operands as
 # the builtin does, a ``TensorShape`` operand (a tuple of ints) splatted into trailing ints as for
 # ``broadcast_to(a, *shape)``; "creation" takes the element type first, ``zeros(np.float32, 2, 3)``.
-# A backend also has operations that are no builtin (``with_element_in_place``,
-# ``add_to_element_in_place``): the interpreter calls them where its own analysis allows.
+# A backend also has an operation that is no builtin (``with_element_in_place``): the interpreter
+# calls it where its own analysis allows (``interp/ownership.py``).
 OPERATIONS: dict[str, str] = {
     "fneg": "unary",
     "exp": "unary",
@@ -254,8 +254,3 @@ class Backend(abc.ABC):
         call only where ``a``'s buffer is uniquely owned, no other live value being ``a`` or a view
         of its data (``reshape``, ``transpose``, ``expand_dims``, ``broadcast_to`` and an identity
         ``unbroadcast`` may return views or ``a`` itself). Not a builtin."""
-
-    @abc.abstractmethod
-    def add_to_element_in_place(self, a: Array, value: Scalar, *indices: int) -> Array:
-        """``a[indices] += value`` in ``a``, which it returns: the in-place accumulation of an adjoint
-        of ``element``, under the contract of ``with_element_in_place``. Not a builtin."""

@@ -304,17 +304,9 @@ class CupyBackend(Backend):
 
     def with_element(self, a: Array, value: Scalar, *indices: int) -> Array:
         check_indices(indices, a.shape)
-        result = a.copy()
-        result[indices] = value  # a fill kernel, the value its argument
-        return result
+        return self.with_element_in_place(a.copy(), value, *indices)
 
     def with_element_in_place(self, a: Array, value: Scalar, *indices: int) -> Array:
         check_indices(indices, a.shape)
-        a[indices] = value
-        return a
-
-    def add_to_element_in_place(self, a: Array, value: Scalar, *indices: int) -> Array:
-        check_indices(indices, a.shape)
-        target = a[indices]  # a rank-0 view of the element
-        self._cp.add(target, value, out=target)
+        a[indices] = value  # a fill kernel, the value its argument
         return a

@@ -498,10 +498,3 @@ class NumpyBackend(Backend):
         except IndexError:
             raise index_error(indices, a.shape) from None
         return a
-
-    def add_to_element_in_place(self, a: Array, value: Scalar, *indices: int) -> Array:
-        try:
-            a[self._fitting_indices(a, indices)] += value
-        except IndexError:
-            raise index_error(indices, a.shape) from None
-        return a

@@ -576,12 +576,14 @@ def _select_pullback(b: Builder, seed: Value, saved: Saved, wanted: Sequence[boo
 
 
 def _select_differential(b: Builder, t: Sequence[Value | None], saved: Saved) -> Value | None:
-    if t[1] is None and t[2] is None:
+    """``select(c, da, db)``, a zero standing in for the tangent not present."""
+    present = [v for v in t[1:] if v is not None]
+    if not present:
         return None
-    present = t[1] if t[1] is not None else t[2]
-    assert present is not None
-    zero = _literal(b, present, 0.0)
-    return b.builtin("select", saved[0], t[1] or zero, t[2] or zero, type=present.type)
+    zero = _literal(b, present[0], 0.0) if len(present) == 1 else None
+    da, db = (v if v is not None else zero for v in t[1:])
+    assert da is not None and db is not None
+    return b.builtin("select", saved[0], da, db, type=present[0].type)
 
 
 RULES["select"] = Rule(

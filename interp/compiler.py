@@ -145,11 +145,11 @@ class Compiler:
         self.frames_per_call = _frames_per_call(module)
         """Python frames one SIL call may take: the callee's, and the closure wrappers' before it."""
         self.metering = None if budget is None else Metering(budget, self.site)
+        """Charges the steps of a counted run (see ``interp.metering``); None: steps are not counted."""
         self.with_element_reusing = reusing(
             backend.with_element_in_place, backend.with_element, backend.owns_buffer, UNSHARED
         )
         """``with_element`` writing in place into a tensor nothing else holds."""
-        """Charges the steps of a counted run (see ``interp.metering``); None: steps are not counted."""
         # Counted runs compile each call as a call: their steps are charged at calls and returns.
         self.inliner = Inliner(module) if budget is None else None
 

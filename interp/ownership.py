@@ -85,14 +85,17 @@ class Lifetimes:
         own = {v for b in fn.blocks for v in (*b.args, *(r for i in b.instructions for r in i.results))}
         reads = {inst: list(self._reads(inst)) for b in fn.blocks for inst in b.instructions}
         # An inlined callee's values are defined in the block of the call, and followed there
-        # only: one read in another block (a result returned through forwarding) keeps it.
-        blocks_reading: dict[Value, set[Block]] = {}
-        for b in fn.blocks:
-            for inst in b.instructions:
-                for v in reads[inst]:
-                    if v not in own:
-                        blocks_reading.setdefault(v, set()).add(b)
-        self._escaping.update(v for v, blocks in blocks_reading.items() if len(blocks) > 1)
+        # only: one read in any other block (a result returned through forwarding) keeps it.
+        defined_in: dict[Value, Block] = {
+            r: b for b in fn.blocks for i in self._emitted(b) for r in i.results if r not in own
+        }
+        self._escaping.update(
+            v
+            for b in fn.blocks
+            for inst in b.instructions
+            for v in reads[inst]
+            if v not in own and defined_in.get(v) is not b
+        )
         liveness = compute_liveness(
             fn, self._followed, {i: [v for v in r if v in own] for i, r in reads.items()}
         )

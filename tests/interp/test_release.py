@@ -79,3 +79,37 @@ bb3:
     for _ in range(3):
         want = want * np.exp(x) * 2
     assert np.allclose(run(text, x, 3), want, rtol=1e-15)
+
+
+INLINED_RESULT_READ_LATER = f"""\
+sil @g : $@convention(thin) (Int) -> Tensor<Double> {{
+bb0(%n : $Int):
+  %a = builtin "ones"(%n : $Int) : {T}
+  return %a : {T}
+}}
+
+sil @f : $@convention(thin) (Int) -> Tensor<Double> {{
+bb0(%n : $Int):
+  %g = function_ref @g : $@convention(thin) (Int) -> Tensor<Double>
+  %r = apply %g(%n) : $@convention(thin) (Int) -> Tensor<Double>
+  %zero = integer_literal $Int, 0
+  %acc0 = builtin "zeros"(%n : $Int) : {T}
+  br bb1(%zero : $Int, %acc0 : {T})
+bb1(%i : $Int, %acc : {T}):
+  %more = builtin "cmp_slt"(%i : $Int, %n : $Int) : $Bool
+  cond_br %more, bb2, bb3
+bb2:
+  %s = builtin "fadd"(%acc : {T}, %r : {T}) : {T}
+  %one = integer_literal $Int, 1
+  %j = builtin "add"(%i : $Int, %one : $Int) : $Int
+  br bb1(%j : $Int, %s : {T})
+bb3:
+  return %acc : {T}
+}}
+"""
+
+
+def test_an_inlined_calls_result_read_in_another_block_is_kept() -> None:
+    """@g is written inline: its result's variable is the callee's ``%a``, read in bb2, a loop body,
+    and so never deleted in bb0."""
+    assert np.array_equal(run(INLINED_RESULT_READ_LATER, 3, fn="@f"), np.full(3, 3.0))
