@@ -459,9 +459,10 @@ def _fill(b: Builder, value: Value, shape: Value) -> Value:
 
 
 def _mean_pullback(b: Builder, seed: Value, saved: Saved) -> Value:
-    """``seed / n`` in every element, ``n`` counted as the sum of ones of the operand's shape."""
-    ones = b.builtin("ones", saved[0], type=_tensor_of(seed))
-    return b.builtin("fmul", ones, b.builtin("fdiv", seed, b.builtin("sum", ones, type=seed.type)))
+    """``seed / n`` in every element, ``n`` counted as the sum of ones of the operand's shape
+    (SIL-SPEC has no builtin for a shape's size)."""
+    count = b.builtin("sum", b.builtin("ones", saved[0], type=_tensor_of(seed)), type=seed.type)
+    return _fill(b, b.builtin("fdiv", seed, count), saved[0])
 
 
 def _reduction(name: str) -> Callable[[Builder, Value, Saved], Value]:
