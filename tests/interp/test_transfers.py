@@ -11,6 +11,7 @@ import pytest
 from accel import Backend, BackendUnavailable
 from accel.cupy_backend import CupyBackend
 from accel.numpy_backend import NumpyBackend
+from benchmarks.common import mlp_sil
 from interp import Program
 from sil import parse, verify_module
 from sil.instructions import BuiltinInst
@@ -115,17 +116,8 @@ def mlp_gradient_text() -> str:
     biases broadcast along the batch, and ``@grad`` its gradient by the weights and biases."""
     t = "$Tensor<Float>"
     params = ("x", "t", "w1", "b1", "w2", "b2", "w3", "b3")
-    fn_type = f"$@convention(thin) ({', '.join(['Tensor<Float>'] * 8)}) -> Float"
     grads = f"({', '.join(['Tensor<Float>'] * 6)})"
-    lines = [f"sil @loss : {fn_type} {{", f"bb0({', '.join(f'%{p} : {t}' for p in params)}):"]
-    h = "%x"
-    for layer in (1, 2, 3):
-        lines.append(f'  %m{layer} = builtin "matmul"({h} : {t}, %w{layer} : {t}) : {t}')
-        lines.append(f'  %a{layer} = builtin "fadd"(%m{layer} : {t}, %b{layer} : {t}) : {t}')
-        h = f"%a{layer}"
-        if layer < 3:
-            lines.append(f'  %h{layer} = builtin "tanh"({h} : {t}) : {t}')
-            h = f"%h{layer}"
+    lines, h, fn_type = mlp_sil("loss", params, "Float")  # the layers the benchmarks run
     lines += [
         f'  %d = builtin "fsub"({h} : {t}, %t : {t}) : {t}',
         f'  %sq = builtin "fmul"(%d : {t}, %d : {t}) : {t}',
