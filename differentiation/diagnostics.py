@@ -27,7 +27,7 @@ lowered (``requests.Lowered``), so that it checks everything before it changes a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import attrs
 
@@ -172,7 +172,12 @@ class DifferentiabilityChecker:
         self._checked: set[tuple[str, Config, tuple[str, ...]]] = set()
 
     def check_module(self) -> list[Diagnostic]:
-        for request in derivative_requests(self.module, self.lowered):
+        return self.check_requests(derivative_requests(self.module, self.lowered))
+
+    def check_requests(self, requests: Iterable[Request]) -> list[Diagnostic]:
+        """Every problem in ``requests`` (those a registered derivative does not answer) and in
+        the callees they need differentiated, in source order."""
+        for request in requests:
             fn, config, site = request.function, request.config, request.site
             missing = request.unanswered(self.module)
             if not missing:

@@ -19,6 +19,7 @@ from differentiation.naming import gradient_name
 from differentiation.requests import (
     GradientParts,
     Lowered,
+    Request,
     attribute_config,
     bundle_requests,
     gradient_form,
@@ -99,6 +100,25 @@ class _ThroughVJP:
     def tangents(self, b: Builder, seed: Value) -> Value:
         assert self.pullback is not None
         return pick_tangents(b, b.apply(self.pullback, seed), self.covered, self.wrt)
+
+
+def derivative(module: Module, original: Function, config: Config, kind: str) -> Function:
+    """The derivative of ``kind`` ("jvp" or "vjp") of ``original`` for exactly ``config``, as
+    ``-differentiation`` answers a request for it: a registered one (through a subset-parameters
+    thunk where it is registered for more parameters), else one synthesized into ``module`` once
+    the same checks found nothing that stops it. For callers that ask without writing a request
+    into the module (``silopt.api``); ``module`` is left as it was when this raises SILError."""
+    d = Differentiator(module)
+    errors = DifferentiabilityChecker(module, d.activity).check_requests(
+        [Request(original, config, (kind,), None)]
+    )
+    if errors:
+        raise SILError(errors)
+    try:
+        return d.derivative_for(original, config, kind)[0]
+    except SILError:
+        d.roll_back()
+        raise
 
 
 @register_pass

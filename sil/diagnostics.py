@@ -104,6 +104,11 @@ class SILError(Exception):
         super().__init__("\n".join(d.message for d in diagnostics))
         self.diagnostics = diagnostics
 
+    def __str__(self) -> str:
+        """The diagnostics rendered (``FILE:LINE:COL: error: …``, the line, a caret), so that an
+        error Python code does not catch (in a notebook, a script) says where, as silopt would."""
+        return "".join(d.render() for d in self.diagnostics).rstrip("\n")
+
     @classmethod
     def at(cls, span: Span | None, message: str, notes: list[Diagnostic] | None = None) -> SILError:
         """An error with one diagnostic at ``span``."""

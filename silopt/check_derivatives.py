@@ -244,6 +244,15 @@ def check_module(
     return outcomes, errors
 
 
+def check_request(
+    program: Program, request: Request, points: list[list[Any]] | None = None, seed: int = 0
+) -> Outcome | Diagnostic:
+    """Check one request whose functions ``program`` runs, at ``points`` (each a list of Python
+    values, one per parameter of the original; None: points drawn as for ``check_module``): its
+    outcome, or an error saying why it cannot be checked."""
+    return _Checker(program, request, seed).check(None, points)
+
+
 class _Checker:
     """Checks one request: the comparisons its derivatives allow, at each point."""
 
@@ -263,15 +272,23 @@ class _Checker:
         elif pullback and self.body:
             names.append("VJP vs finite differences")
         self.comparisons = {n: Comparison(n) for n in names}
+        self.given_as = "at the point --args gives"
 
-    def check(self, arguments: Sequence[str] | None) -> Outcome | Diagnostic:
+    def check(
+        self, arguments: Sequence[str] | None, points: list[list[Any]] | None = None
+    ) -> Outcome | Diagnostic:
+        """The outcome at the point ``arguments`` spells (``--args``), else at ``points`` (Python
+        values), else at points drawn; or why it cannot be checked."""
         request = self.request
         if not self.comparisons or (request.jvp is None and not self.body):
             return cannot_check(request, "it has no body to compare its derivative with")
         try:
             kinds = set().union(*(self.draw.kinds(self.params[i]) for i in request.wrt))
             kinds |= self.draw.kinds(request.result_type)
-            points = [self._given(arguments)] if arguments is not None else None
+            if arguments is not None:
+                points = [self._given(arguments)]
+            elif points is not None:
+                self.given_as = "at the point given" if len(points) == 1 else "at any of the points given"
             checked = self._check_points(points, FLOAT if FLOAT in kinds else next(iter(kinds)))
         except CannotDraw as e:
             return cannot_check(request, f"a value of type {e} cannot be drawn")
@@ -305,7 +322,7 @@ class _Checker:
             if checked == POINTS:
                 break
         if not checked:
-            where = "at the point --args gives" if given is not None else f"at any of {DRAWS} points drawn"
+            where = f"at any of {DRAWS} points drawn" if given is None else self.given_as
             raise _NotCheckable(f"{where}, {why}")
         tolerances = [fd_tolerance if "finite" in n else IDENTITY_TOLERANCE[kind] for n in self.comparisons]
         return Outcome(self.request, tuple(self.comparisons.values()), tuple(tolerances))
