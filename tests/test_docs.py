@@ -62,3 +62,16 @@ def test_the_control_flow_notes_quote_the_golden_output() -> None:
             shown = line.split("  //")[0].rstrip()
             if shown and shown.strip() != "…":
                 assert shown in golden, f"not in {case.name}: {shown!r}"
+
+
+def test_the_readme_python_examples_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every ``python`` block of the README runs, from the repository root, as a reader would."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = [b.split("```")[0] for b in text.split("```python\n")[1:]]
+    assert any("silopt.load" in b for b in blocks)
+    monkeypatch.chdir(ROOT)
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
+    assert "JVP vs VJP" in capsys.readouterr().out
