@@ -108,7 +108,7 @@ def build_argument_parser() -> argparse.ArgumentParser:
         add_help=False,  # argparse's help would print to sys.stdout and exit; main() answers it
     )
     p.add_argument("-h", "--help", action="store_true", help="show this help and exit")
-    p.add_argument("input", nargs="?", help="input file ('-' for standard input)")
+    p.add_argument("input", nargs="?", help="input file (none, or '-': standard input)")
     p.add_argument(
         "-o", dest="output", metavar="OUT", help="write the module to OUT instead of standard output"
     )
@@ -139,7 +139,7 @@ def _add_running_arguments(run: argparse._ArgumentGroup) -> None:
         nargs="*",
         default=None,
         metavar="ARG",
-        help="the arguments of --run (or the point to check at)",
+        help="the arguments of --run (or the point to check at); '--' ends them before the input file",
     )
     run.add_argument(
         "--max-steps",
