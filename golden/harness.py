@@ -6,7 +6,11 @@ repository root, which is the working directory of the run. Standard output must
 ``<name>.expected`` and standard error ``<name>.stderr`` byte for byte (a missing file means
 empty). Every non-empty ``.expected`` of a case that prints a module (every case but ``--run``
 ones, which print a value) must itself parse, verify, and print back unchanged, but for the
-end-of-line comments an analysis printer (``-print-activity``) adds.
+end-of-line comments an analysis printer (``-print-activity``) adds; with ``--split-input-file``,
+each part of it between ``// -----`` lines must.
+
+``< %s`` in place of the file reads the case from standard input instead (``silopt -dce < %s``);
+without it, standard input is empty.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ GOLDEN = ROOT / "golden"
 class RunLine:
     argv: tuple[str, ...]
     expect_failure: bool
+    stdin: str | None = None  # the path standard input reads (``< %s``)
 
 
 @attrs.frozen
@@ -50,7 +55,13 @@ def read_run_line(case: Path) -> RunLine:
     if not words or words[0] != "silopt":
         raise ValueError(f"{case}: the RUN line must invoke silopt")
     relative = case.relative_to(ROOT).as_posix()
-    return RunLine(tuple(relative if w == "%s" else w for w in words[1:]), expect_failure)
+    words = [relative if w == "%s" else w for w in words[1:]]
+    stdin = None
+    if "<" in words:
+        at = words.index("<")
+        stdin = words[at + 1]
+        del words[at : at + 2]
+    return RunLine(tuple(words), expect_failure, stdin)
 
 
 def run_case(case: Path) -> tuple[RunLine, Outcome]:
@@ -63,8 +74,9 @@ def run_case(case: Path) -> tuple[RunLine, Outcome]:
     stdout, stderr = io.StringIO(), io.StringIO()
     cwd = os.getcwd()
     os.chdir(ROOT)
+    stdin = "" if run.stdin is None else (ROOT / run.stdin).read_text(encoding="utf-8")
     try:
-        status = main(list(run.argv), io.StringIO(""), stdout, stderr)
+        status = main(list(run.argv), io.StringIO(stdin), stdout, stderr)
     finally:
         os.chdir(cwd)
     return run, Outcome(status, stdout.getvalue(), stderr.getvalue())

@@ -17,6 +17,7 @@ from golden.harness import (
     write_expected,
 )
 from sil import parse, print_module, verify_module
+from silopt.split_input import MARKER as SPLIT_MARKER
 
 CASES = case_paths()
 
@@ -53,8 +54,11 @@ _ANNOTATION = re.compile(r"  // [^\n]*")
 @pytest.mark.parametrize("expected", EXPECTED, ids=[p.relative_to(GOLDEN).as_posix() for p in EXPECTED])
 def test_expected_output_is_canonical_sil(expected: Path) -> None:
     """An expectation is itself a module that verifies and prints back unchanged (less the
-    annotations of an analysis printer such as ``-print-activity``)."""
+    annotations of an analysis printer such as ``-print-activity``); with ``--split-input-file``,
+    each of its parts is."""
     text = expected.read_text(encoding="utf-8")
-    module = parse(text, str(expected))
-    assert verify_module(module) == []
-    assert print_module(module) == _ANNOTATION.sub("", text)
+    split = "--split-input-file" in read_run_line(expected.with_suffix(".sil")).argv
+    for part in text.split(SPLIT_MARKER + "\n") if split else [text]:
+        module = parse(part, str(expected))
+        assert verify_module(module) == []
+        assert print_module(module) == _ANNOTATION.sub("", part)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import gc
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
@@ -131,18 +131,32 @@ def get_pass(name: str) -> type[Pass] | None:
     return registered_passes().get(name)
 
 
+class PassInstrumentation:
+    """What watches a pipeline run (MLIR's ``PassInstrumentation``): printing the IR, timing the
+    passes. The pass manager calls every instrumentation's ``before_pass`` in order, then runs the
+    pass (and ``--verify-each``'s verifier), then every ``after_pass`` in reverse order, so that the
+    last instrumentation given sees the pass alone. ``after_pass`` is not called for a pass that
+    fails."""
+
+    def before_pass(self, p: Pass, module: Module, ctx: PassContext) -> None:
+        """Called before ``p`` runs on ``module``."""
+
+    def after_pass(self, p: Pass, module: Module, ctx: PassContext) -> None:
+        """Called after ``p`` ran on ``module`` (and the module verified, with ``verify_each``)."""
+
+
 class PassManager:
-    """Runs passes in order, optionally verifying or reporting after each."""
+    """Runs passes in order, optionally verifying after each, with instrumentations around each."""
 
     def __init__(
         self,
         passes: list[Pass],
         verify_each: bool = False,
-        after_pass: Callable[[Pass, Module, PassContext], None] | None = None,
+        instrumentations: Sequence[PassInstrumentation] = (),
     ) -> None:
         self.passes = passes
         self.verify_each = verify_each
-        self.after_pass = after_pass
+        self.instrumentations = tuple(instrumentations)
         self.context = PassContext()
 
     def run(self, module: Module) -> None:
@@ -151,6 +165,8 @@ class PassManager:
         ctx = self.context
         for p in self.passes:
             ctx.annotations.clear()
+            for instrumentation in self.instrumentations:
+                instrumentation.before_pass(p, module, ctx)
             # A pass allocates IR that stays alive: cyclic-GC passes over the growing module find
             # nothing to free, and made -differentiation superlinear (as they did the parser).
             was_enabled = gc.isenabled()
@@ -173,5 +189,5 @@ class PassManager:
                     raise SILError(
                         [Diagnostic("error", f"module does not verify after pass '{p.name}'"), *problems]
                     )
-            if self.after_pass is not None:
-                self.after_pass(p, module, ctx)
+            for instrumentation in reversed(self.instrumentations):
+                instrumentation.after_pass(p, module, ctx)

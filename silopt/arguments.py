@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
+import shlex
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,10 +41,16 @@ class _ArgumentParser(argparse.ArgumentParser):
         if message.startswith(UNRECOGNIZED):
             options = list(self._option_string_actions)
             words = message[len(UNRECOGNIZED) :].split(" ")
-            message = UNRECOGNIZED + " ".join(
-                w + did_you_mean(w, options) if w.startswith("-") else w for w in words
-            )
+            message = UNRECOGNIZED + " ".join(_with_hint(w, options) for w in words)
         raise UsageError(message)
+
+
+def _with_hint(word: str, options: list[str]) -> str:
+    """An unrecognized word, with the flag likely meant; a flag that is one came after ``--``,
+    where every word is the input file's place."""
+    if word in options:
+        return f"{word} (a flag after '--' is not read as one: put it before)"
+    return word + did_you_mean(word, options) if word.startswith("-") else word
 
 
 class _AppendPasses(argparse.Action):
@@ -59,14 +67,36 @@ class _AppendPasses(argparse.Action):
         if self.const is not None:
             pipeline.append(self.const)
         else:
-            names = [n.strip() for n in str(values).split(",") if n.strip()]
-            known = registered_passes()
-            for n in names:
-                if n not in known:
-                    hint = did_you_mean(n, list(known)) or " (see --list-passes)"
-                    raise UsageError(f"unknown pass '{n}' in --pass-pipeline{hint}")
-            pipeline.extend(names)
+            pipeline.extend(pass_names(str(values), "--pass-pipeline"))
         namespace.pipeline = pipeline
+
+
+def pass_names(text: str, flag: str) -> list[str]:
+    """The registered passes a comma-separated list names (spaces and empty entries ignored);
+    UsageError, with the likely pass meant, for a name that is none."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    known = registered_passes()
+    for n in names:
+        if n not in known:
+            hint = did_you_mean(n, list(known)) or " (see --list-passes)"
+            raise UsageError(f"unknown pass '{n}' in {flag}{hint}")
+    return names
+
+
+class _AppendPassNames(argparse.Action):
+    """``--print-ir-before=a,b`` (repeatable, as mlir-opt's ``--mlir-print-ir-before``): the passes
+    named, collected in the option's list."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        names: list[str] = list(getattr(namespace, self.dest, None) or [])
+        names.extend(pass_names(str(values), self.option_strings[0]))
+        setattr(namespace, self.dest, names)
 
 
 def build_argument_parser() -> argparse.ArgumentParser:
@@ -78,7 +108,7 @@ def build_argument_parser() -> argparse.ArgumentParser:
         add_help=False,  # argparse's help would print to sys.stdout and exit; main() answers it
     )
     p.add_argument("-h", "--help", action="store_true", help="show this help and exit")
-    p.add_argument("input", nargs="?", help="input file ('-' for standard input)")
+    p.add_argument("input", nargs="?", help="input file (none, or '-': standard input)")
     p.add_argument(
         "-o", dest="output", metavar="OUT", help="write the module to OUT instead of standard output"
     )
@@ -86,17 +116,13 @@ def build_argument_parser() -> argparse.ArgumentParser:
     p.add_argument("--list-passes", action="store_true", help="list the available passes and exit")
     p.add_argument("--verify-each", action="store_true", help="run the verifier after every pass")
     p.add_argument(
-        "--print-ir-after-all",
-        action="store_true",
-        help="print the module to standard error after every pass",
-    )
-    p.add_argument(
         "--verify-diagnostics",
         action="store_true",
         help="check diagnostics against '// expected-error {{…}}' comments in the input",
     )
     p.add_argument("--version", action="store_true", help="show the version and the tensor backend, and exit")
     _add_running_arguments(p.add_argument_group("running"))
+    _add_cli_arguments(p)
     group = p.add_argument_group("passes")
     for name, cls in registered_passes().items():
         group.add_argument(
@@ -113,7 +139,7 @@ def _add_running_arguments(run: argparse._ArgumentGroup) -> None:
         nargs="*",
         default=None,
         metavar="ARG",
-        help="the arguments of --run (or the point to check at)",
+        help="the arguments of --run (or the point to check at); '--' ends them before the input file",
     )
     run.add_argument(
         "--max-steps",
@@ -142,6 +168,30 @@ def _add_running_arguments(run: argparse._ArgumentGroup) -> None:
     )
 
 
+def _add_cli_arguments(p: argparse.ArgumentParser) -> None:
+    """The input split in modules, and what watches the passes (as mlir-opt's options)."""
+    p.add_argument(
+        "--split-input-file",
+        action="store_true",
+        help="split the input at '// -----' lines and process each part on its own",
+    )
+    watch = p.add_argument_group("instrumentation (to standard error)")
+    for when in ("before", "after"):
+        watch.add_argument(
+            f"--print-ir-{when}",
+            action=_AppendPassNames,
+            default=[],
+            metavar="PASS,…",
+            help=f"print the module {when} each run of these passes",
+        )
+        watch.add_argument(
+            f"--print-ir-{when}-all", action="store_true", help=f"print the module {when} every pass"
+        )
+    watch.add_argument(
+        "--timing", action="store_true", help="report the time of each step and pass, as --mlir-timing"
+    )
+
+
 def read_arguments(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
     """The arguments ``argv`` gives; UsageError when they cannot be run. ``--help``, ``--version``
     and ``--list-passes`` need nothing else, and are answered whatever else is wrong."""
@@ -149,7 +199,8 @@ def read_arguments(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argp
     if args.help or args.version or args.list_passes:
         return args
     if args.input is None:
-        raise UsageError("no input file (use '-' for standard input)")
+        refuse_input_taken_by_args(args.args)
+        args.input = "-"  # as mlir-opt: no file, standard input
     if args.run is not None and args.check_derivatives:
         raise UsageError("--run and --check-derivatives exclude each other")
     if args.run is None and args.max_steps is not None and not args.check_derivatives:
@@ -176,3 +227,18 @@ def _depth(text: str) -> int:
     if value > MAX_DEPTH:
         raise argparse.ArgumentTypeError(f"{value} is more than {MAX_DEPTH}, the deepest a run can go")
     return value
+
+
+def refuse_input_taken_by_args(arguments: Sequence[str] | None) -> None:
+    """UsageError when ``--args`` took what must be the input file (``--args 1 2 f.sil``:
+    ``--args`` takes every word up to the next flag), which would leave silopt reading standard
+    input: its last word ends in ``.sil``, or names a file that is not a tensor's ``.npy``."""
+    if not arguments:
+        return
+    last = arguments[-1]
+    if last.endswith(".sil") or (os.path.isfile(last) and not last.endswith(".npy")):
+        fixed = shlex.join(["--args", *arguments[:-1], "--", last])
+        raise UsageError(
+            f"no input file: --args took {quoted(last)} as an argument; end --args with '--' "
+            f"({fixed}) or put the input file first"
+        )

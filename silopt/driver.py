@@ -1,11 +1,13 @@
 """The command line (SIL-SPEC §8): a thin layer over the library, in four steps.
 
-``main`` reads the arguments (``silopt.arguments``), builds the pipeline of registered passes
-(``build_pipeline``), runs it on the input (``run_pipeline``: parse, verify, the passes, then
-printing, ``--run`` or ``--check-derivatives``) and writes what came of it (``finish``: the
-diagnostics, or the output through ``silopt.output``, whole or not at all). Exit status: 0
-success, 1 a diagnostic was reported, 2 bad usage. Only this package prints diagnostics and
-chooses exit codes.
+``main`` reads the arguments (``silopt.arguments``), reads the input and splits it in chunks (the
+whole input, or the parts of ``--split-input-file``: ``silopt.split_input``), and processes each
+chunk (``process_chunk``): builds the pipeline of registered passes with its instrumentations
+(``build_pipeline``), runs it (``run_pipeline``: parse, verify, the passes, then printing,
+``--run`` or ``--check-derivatives``), and hands what came of it to ``silopt.output`` (standard
+output as it comes, or a file written whole or not at all) before reporting its diagnostics.
+``--timing`` times the steps (``silopt.timing``). Exit status: 0 success, 1 a diagnostic was
+reported, 2 bad usage. Only this package prints diagnostics and chooses exit codes.
 """
 
 from __future__ import annotations
@@ -13,18 +15,21 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING
 
 from sil.diagnostics import Diagnostic, SILError, SourceFile
 from sil.ir import Module
 from sil.parser import parse_source
-from sil.passes import Pass, PassContext, PassManager, registered_passes
+from sil.passes import PassInstrumentation, PassManager, registered_passes
 from sil.printer import print_module
 from sil.verifier import verify_module
 from silopt.arguments import UsageError, build_argument_parser, read_arguments
 from silopt.expectations import check_expectations
-from silopt.output import Console, write_atomically
+from silopt.ir_printing import IRPrinting
+from silopt.output import Console, Output
+from silopt.split_input import MARKER, Chunk, split_input
+from silopt.timing import Timing, step
 
 if TYPE_CHECKING:
     from accel import Backend
@@ -52,16 +57,36 @@ def main(
     answer = _answer_without_input(parser, args)
     if answer is not None:
         return console.write(answer)
+    timing = Timing() if args.timing else None
+    status = _process_input(args, console, timing)
+    if timing is not None:
+        console.stderr.write(timing.report())
+    return status
+
+
+def _process_input(args: argparse.Namespace, console: Console, timing: Timing | None) -> int:
+    """Read the input and process each of its chunks, the next one whether or not one failed."""
     try:
-        backend = _backend(args.accel) if args.run is not None or args.check_derivatives else None
-        source = _read_input(args.input, console.stdin)
+        runs = args.run is not None or args.check_derivatives
+        backend = _backend(args.accel, timing) if runs else None
+        chunks = _read_chunks(args, console)
     except _Failure as e:
         return console.error(str(e))
-    manager = build_pipeline(
-        args.pipeline, args.verify_each, console.stderr if args.print_ir_after_all else None
-    )
-    text, diagnostics = run_pipeline(args, source, manager, backend, console)
-    return finish(args, source, text, diagnostics, console)
+    output = Output(console, None if args.output in (None, "-") else args.output, MARKER + "\n")
+    succeeded = True
+    for chunk in chunks:
+        succeeded = process_chunk(args, chunk, backend, console, output, timing) and succeeded
+    with step(timing, "Output"):
+        return output.close(succeeded)
+
+
+def _read_chunks(args: argparse.Namespace, console: Console) -> list[Chunk]:
+    source = _read_input(args.input, console.stdin)
+    if not args.split_input_file:
+        return [Chunk.whole(source)]
+    chunks, near_misses = split_input(source)
+    console.report(near_misses)
+    return chunks
 
 
 def _answer_without_input(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str | None:
@@ -79,14 +104,15 @@ def _answer_without_input(parser: argparse.ArgumentParser, args: argparse.Namesp
     return None
 
 
-def _backend(name: str | None) -> Backend:
+def _backend(name: str | None, timing: Timing | None) -> Backend:
     """The tensor backend ``--accel`` (or ``SIL_ACCEL``) asks for, for a run or a check."""
-    from accel import BackendUnavailable, select_backend
+    with step(timing, "Backend"):
+        from accel import BackendUnavailable, select_backend
 
-    try:
-        return select_backend(name)
-    except (BackendUnavailable, ValueError) as e:
-        raise _Failure(str(e)) from None
+        try:
+            return select_backend(name)
+        except (BackendUnavailable, ValueError) as e:
+            raise _Failure(str(e)) from None
 
 
 def _read_input(path: str, stdin: IO[str]) -> SourceFile:
@@ -101,64 +127,94 @@ def _read_input(path: str, stdin: IO[str]) -> SourceFile:
         raise _Failure(f"'{path}' is not UTF-8 text (byte {e.start}: {e.reason})") from None
 
 
-def build_pipeline(names: Sequence[str], verify_each: bool, dump_to: IO[str] | None) -> PassManager:
-    """The registered passes ``names``, in order; with ``dump_to``, the module is printed there after
-    each (``--print-ir-after-all``)."""
+def process_chunk(
+    args: argparse.Namespace,
+    chunk: Chunk,
+    backend: Backend | None,
+    console: Console,
+    output: Output,
+    timing: Timing | None,
+) -> bool:
+    """Run a chunk through the pipeline, hand its output on, then report its diagnostics (checked
+    against the chunk's expectations with ``--verify-diagnostics``); whether it succeeded."""
+    manager = build_pipeline(args, console.stderr, timing)
+    text, diagnostics = run_pipeline(args, chunk, manager, backend, timing)
+    problems = check_expectations(chunk.source, diagnostics) if args.verify_diagnostics else diagnostics
+    if problems and not diagnostics:  # a run that failed only the expectations prints nothing
+        text = ""
+    with step(timing, "Output"):
+        output.add(text, printed=not problems and not diagnostics)
+    console.report(problems)
+    return not problems
+
+
+def build_pipeline(args: argparse.Namespace, dump_to: IO[str], timing: Timing | None) -> PassManager:
+    """The registered passes ``args.pipeline`` names, in order, with the instrumentations asked for:
+    the module printed to ``dump_to`` around them (``--print-ir-…``), their times (``--timing``)."""
     passes = registered_passes()
-    return PassManager(
-        [passes[name]() for name in names], verify_each, None if dump_to is None else _dumper(dump_to)
-    )
-
-
-def _dumper(stream: IO[str]) -> Callable[[Pass, Module, PassContext], None]:
-    def dump_after(p: Pass, module: Module, ctx: PassContext) -> None:
-        stream.write(f"// -----// IR Dump After {p.name} //----- //\n")
-        stream.write(print_module(module, ctx.annotations))
-
-    return dump_after
+    instrumentations: list[PassInstrumentation] = []
+    before = None if args.print_ir_before_all else args.print_ir_before
+    after = None if args.print_ir_after_all else args.print_ir_after
+    if before != [] or after != []:
+        instrumentations.append(IRPrinting(dump_to, before, after))
+    if timing is not None:  # last, so that it times the passes and not the printing
+        instrumentations.append(timing.instrumentation())
+    return PassManager([passes[name]() for name in args.pipeline], args.verify_each, instrumentations)
 
 
 def run_pipeline(
     args: argparse.Namespace,
-    source: SourceFile,
+    chunk: Chunk,
     manager: PassManager,
     backend: Backend | None,
-    console: Console,
+    timing: Timing | None,
 ) -> tuple[str, list[Diagnostic]]:
-    """What silopt prints for ``source``, or the diagnostics that stop it: parse, verify, run the
-    pipeline, then print the module, run a function or check the derivatives."""
+    """What silopt prints for ``chunk`` and the diagnostics that stopped it: parse, verify, run the
+    pipeline, then print the module, run a function or check the derivatives (whose report is
+    printed even when a check fails)."""
     try:
-        module = parse_source(source)
-        diagnostics = verify_module(module)
+        with step(timing, "Parser"):
+            module = parse_source(chunk.source)
+        with step(timing, "Verifier"):
+            diagnostics = verify_module(module)
         if diagnostics:
             return "", diagnostics
-        _transform(manager, module)
+        _transform(manager, module, timing)
         if args.check_derivatives:
             assert backend is not None
-            return _check_derivatives(module, backend, args, console), []
+            with step(timing, "Check derivatives"):
+                return _check_derivatives(module, backend, args)
         if backend is not None:
-            from silopt.run import run_function
+            with step(timing, "Run"):
+                from silopt.run import run_function
 
-            arguments = args.args or []
-            text = run_function(
-                module, args.run, arguments, backend, args.max_steps, args.max_depth, source.name
-            )
+                arguments = args.args or []
+                text = run_function(
+                    module, args.run, arguments, backend, args.max_steps, args.max_depth, chunk.label
+                )
             return text, []
-        return print_module(module, manager.context.annotations), []
+        with step(timing, "Output"):
+            return print_module(module, manager.context.annotations), []
     except SILError as e:
         return "", e.diagnostics
 
 
-def _transform(manager: PassManager, module: Module) -> None:
-    manager.run(module)
-    if manager.passes and not manager.verify_each:
+def _transform(manager: PassManager, module: Module, timing: Timing | None) -> None:
+    if not manager.passes:
+        return
+    with step(timing, "Pipeline"):
+        manager.run(module)
+    if not manager.verify_each:
         # As sil-opt does: a pipeline that breaks the module is reported, not printed.
-        broken = verify_module(module)
+        with step(timing, "Verifier"):
+            broken = verify_module(module)
         if broken:
             raise SILError([Diagnostic("error", "module does not verify after the pass pipeline"), *broken])
 
 
-def _check_derivatives(module: Module, backend: Backend, args: argparse.Namespace, console: Console) -> str:
+def _check_derivatives(
+    module: Module, backend: Backend, args: argparse.Namespace
+) -> tuple[str, list[Diagnostic]]:
     """One line per request checked; a failed or impossible check is an error, after the lines."""
     from silopt.check_derivatives import check_module
 
@@ -166,35 +222,7 @@ def _check_derivatives(module: Module, backend: Backend, args: argparse.Namespac
         module, backend, args.args, max_steps=args.max_steps, max_depth=args.max_depth
     )
     text = "".join(o.line() + "\n" for o in outcomes)
-    errors += [o.diagnostic() for o in outcomes if not o.passed]
-    if errors:
-        console.write(text)
-        raise SILError(errors)
-    return text
-
-
-def finish(
-    args: argparse.Namespace, source: SourceFile, text: str, diagnostics: list[Diagnostic], console: Console
-) -> int:
-    """Report ``diagnostics`` (checked against the input's expectations with ``--verify-diagnostics``)
-    or write ``text``; the exit status."""
-    if args.verify_diagnostics:
-        problems = check_expectations(source, diagnostics)
-        console.report(problems)
-        if problems:
-            return 1
-        if diagnostics:
-            return 0
-    elif diagnostics:
-        console.report(diagnostics)
-        return 1
-    if args.output is None or args.output == "-":
-        return console.write(text)
-    try:
-        write_atomically(args.output, text)
-    except OSError as e:
-        return console.error(f"cannot write '{args.output}': {e.strerror}")
-    return 0
+    return text, errors + [o.diagnostic() for o in outcomes if not o.passed]
 
 
 def _version() -> str:

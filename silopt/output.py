@@ -39,6 +39,43 @@ class Console:
             self.stderr.write(d.render())
 
 
+class Output:
+    """Where the output goes, chunk by chunk (the parts of ``--split-input-file``, ``separator``
+    between two): to standard output as each chunk ends (``path`` None), or to the file ``path``,
+    written whole at the end, and only when every chunk succeeded and one printed something (a run
+    whose diagnostics were all expected writes no file)."""
+
+    def __init__(self, console: Console, path: str | None, separator: str) -> None:
+        self.console = console
+        self.path = path
+        self.separator = separator
+        self.texts: list[str] = []
+        self.chunks = 0
+        self.printed = False
+        self.status = 0  # 1 once writing to standard output failed: nothing more is written
+
+    def add(self, text: str, printed: bool) -> None:
+        """The output of the next chunk; ``printed``: it ran to the end (no diagnostic stopped it)."""
+        if self.chunks:
+            text = self.separator + text
+        self.chunks += 1
+        self.printed = self.printed or printed
+        if self.path is not None:
+            self.texts.append(text)
+        elif self.status == 0:
+            self.status = self.console.write(text)
+
+    def close(self, succeeded: bool) -> int:
+        """Write the file, if it is to be written; the exit status."""
+        if self.path is None or not succeeded or not self.printed:
+            return self.status or (0 if succeeded else 1)
+        try:
+            write_atomically(self.path, "".join(self.texts))
+        except OSError as e:
+            return self.console.error(f"cannot write '{self.path}': {e.strerror}")
+        return 0
+
+
 def write_atomically(path: str, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file, so a failure leaves nothing half-way.
 

@@ -14,7 +14,15 @@ from sil import parse, print_module
 from sil import passes as registry
 from sil.diagnostics import SILError
 from sil.ir import Module
-from sil.passes import Pass, PassContext, PassManager, get_pass, register_pass, registered_passes
+from sil.passes import (
+    Pass,
+    PassContext,
+    PassInstrumentation,
+    PassManager,
+    get_pass,
+    register_pass,
+    registered_passes,
+)
 from tests.scratch_passes import BreakModule
 
 pytestmark = pytest.mark.usefixtures("scratch_registry")
@@ -238,14 +246,46 @@ def test_verify_each_accepts_passes_that_keep_the_module_valid() -> None:
     assert "fneg" not in print_module(module)
 
 
-def test_passes_run_in_order_with_a_callback_after_each() -> None:
+class Watch(PassInstrumentation):
+    """Logs, beside the passes' own log, when it is called and what the pass log held then."""
+
+    def __init__(self, log: list[str], name: str) -> None:
+        self.log = log
+        self.name = name
+
+    def before_pass(self, p: Pass, module: Module, ctx: PassContext) -> None:
+        self.log.append(f"{self.name} before {p.name}")
+
+    def after_pass(self, p: Pass, module: Module, ctx: PassContext) -> None:
+        self.log.append(f"{self.name} after {p.name}")
+
+
+def test_instrumentations_surround_each_pass_the_last_innermost() -> None:
     module = parse(TEXT)
     log: list[str] = []
-    seen: list[str] = []
-    passes: list[Pass] = [Record(log, "a"), Record(log, "b"), Record(log, "c")]
-    PassManager(passes, after_pass=lambda p, m, ctx: seen.append(log[-1])).run(module)
-    assert log == ["a", "b", "c"]
-    assert seen == ["a", "b", "c"]
+    passes: list[Pass] = [Record(log, "a"), Record(log, "b")]
+    PassManager(passes, instrumentations=[Watch(log, "outer"), Watch(log, "inner")]).run(module)
+    assert log == [
+        "outer before record",
+        "inner before record",
+        "a",
+        "inner after record",
+        "outer after record",
+        "outer before record",
+        "inner before record",
+        "b",
+        "inner after record",
+        "outer after record",
+    ]
+
+
+def test_no_after_pass_for_a_pass_that_breaks_the_module_under_verify_each() -> None:
+    module = parse(TEXT)
+    log: list[str] = []
+    manager = PassManager([BreakModule()], verify_each=True, instrumentations=[Watch(log, "w")])
+    with pytest.raises(SILError):
+        manager.run(module)
+    assert log == ["w before break-module"]
 
 
 def test_analyses_are_dropped_after_each_pass() -> None:

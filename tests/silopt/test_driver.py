@@ -144,11 +144,12 @@ def test_nothing_is_suggested_when_nothing_is_close(workdir: Path) -> None:
     assert "(see --list-passes)" in silopt("good.sil", "--pass-pipeline=zzz").stderr
 
 
-def test_no_input_is_bad_usage() -> None:
-    result = silopt()
-    assert result.status == 2
-    assert result.stdout == ""
-    assert "no input" in result.stderr
+def test_no_input_file_reads_standard_input(workdir: Path) -> None:
+    """As mlir-opt and xdsl-opt: ``silopt -dce < f.sil``."""
+    assert silopt("-dce", stdin=GOOD) == Outcome(0, AFTER_DCE, "")
+    result = silopt(stdin=BAD)
+    assert result.status == 1
+    assert result.stderr == BAD_MESSAGE.replace("bad.sil", "<stdin>")
 
 
 def test_bad_file_reports_a_located_diagnostic(workdir: Path) -> None:
@@ -545,7 +546,9 @@ def test_console_script(workdir: Path) -> None:
     missing = subprocess.run(["silopt", "missing.sil"], cwd=workdir, capture_output=True, text=True)
     assert missing.returncode == 1
     assert "Traceback" not in missing.stderr
-    usage = subprocess.run(["silopt"], cwd=workdir, capture_output=True, text=True)
+    piped = subprocess.run(["silopt", "-dce"], cwd=workdir, input=GOOD, capture_output=True, text=True)
+    assert (piped.returncode, piped.stdout) == (0, AFTER_DCE)
+    usage = subprocess.run(["silopt", "--no-such-flag"], cwd=workdir, capture_output=True, text=True)
     assert usage.returncode == 2
 
 
