@@ -16,7 +16,7 @@ import attrs
 
 from analysis.activity import ActivityInfo, Flow, FlowGraph, flow_graph, useful_seeds, varied_seeds
 from sil.diagnostics import Span
-from sil.instructions import BuiltinInst, ReturnInst, TupleInst
+from sil.instructions import BuiltinInst, CondBranchInst, ReturnInst, SwitchEnumInst, TupleInst
 from sil.ir import BlockArgument, Function, Instruction, Result, Value
 from sil.printer import Printer
 
@@ -122,6 +122,16 @@ class ActivityExplainer:
         """Blocked flows out of ``value`` or what it flows to: where chains to a result stop."""
         ahead = self._reached([value], self.graph.forward, forward=True)
         return [f for f in self.graph.blocked if f.source in ahead]
+
+    def branches_after(self, value: Value) -> list[Instruction]:
+        """The branches that ``value``, or what it flows to, decides: control dependence, which
+        carries no derivative."""
+        ahead = self._reached([value], self.graph.forward, forward=True)
+        return [
+            inst
+            for inst in self.info.function.instructions()
+            if isinstance(inst, (CondBranchInst, SwitchEnumInst)) and inst.operands[0] in ahead
+        ]
 
     @staticmethod
     def _reached(starts: list[Value], edges: dict[Value, list[Flow]], forward: bool) -> set[Value]:

@@ -22,6 +22,7 @@ from sil.parser import parse_source
 from sil.passes import Pass, PassContext, PassManager, registered_passes
 from sil.printer import print_module
 from sil.verifier import verify_module
+from silopt import pictures
 from silopt.arguments import UsageError, build_argument_parser, read_arguments
 from silopt.expectations import check_expectations
 from silopt.output import Console, write_atomically
@@ -144,7 +145,8 @@ def run_pipeline(
                 module, args.run, arguments, backend, args.max_steps, args.max_depth, source.name
             )
             return text, []
-        return print_module(module, manager.context.annotations), []
+        picture = pictures.output(module, args)
+        return (print_module(module, manager.context.annotations) if picture is None else picture), []
     except SILError as e:
         return "", e.diagnostics
 
@@ -189,12 +191,14 @@ def finish(
         console.report(diagnostics)
         return 1
     if args.output is None or args.output == "-":
-        return console.write(text)
-    try:
-        write_atomically(args.output, text)
-    except OSError as e:
-        return console.error(f"cannot write '{args.output}': {e.strerror}")
-    return 0
+        status = console.write(text)
+    else:
+        try:
+            write_atomically(args.output, text)
+        except OSError as e:
+            return console.error(f"cannot write '{args.output}': {e.strerror}")
+        status = 0
+    return pictures.finish_view(args, text, console) if status == 0 and args.view else status
 
 
 def _version() -> str:
