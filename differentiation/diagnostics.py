@@ -301,7 +301,7 @@ class DifferentiabilityChecker:
             message = f"cannot differentiate '{inst.name}' yet: no rule for its derivative"
         else:
             return
-        self.error(inst.span, message, context, *active_path_notes(inst, info))
+        self.error(inst.span, message, context, *active_path_notes(inst, info, context is None))
 
     def _check_apply(
         self, inst: ApplyInst, info: ActivityInfo, context: CallChain | None, kinds: tuple[str, ...]
@@ -332,7 +332,7 @@ class DifferentiabilityChecker:
             return None
         if callee.is_declaration:
             self._not_differentiable(
-                inst.span, callee, context, missing, config, *active_path_notes(inst, info)
+                inst.span, callee, context, missing, config, *active_path_notes(inst, info, context is None)
             )
             return None
         here = note(inst.span, f"in the derivative of '@{callee.name}', needed for this call")
@@ -408,24 +408,29 @@ class DifferentiabilityChecker:
         self.errors.append(Diagnostic("error", message, span, [*calls, *notes]))
 
 
-def active_path_notes(inst: Instruction, info: ActivityInfo) -> list[Diagnostic]:
+def active_path_notes(inst: Instruction, info: ActivityInfo, requested: bool) -> list[Diagnostic]:
     """Notes for a problem at ``inst`` on an active path: the shortest path from a ``wrt``
-    parameter through ``inst`` to a result, and the fix-its that cut it (a ``@noDerivative``
-    parameter, a use wrapped in ``no_derivative``)."""
+    parameter through ``inst`` to a result, and the fix-its that cut it: a use wrapped in
+    ``no_derivative``, and, where the function is differentiated because a request names it
+    (``requested``; not for a call), a request without that parameter, which makes it
+    ``@noDerivative`` (a function's own type cannot mark it: only a ``@differentiable`` one can)."""
     chain = ActivityExplainer(info).chain_through(inst)
     index = None if chain is None else parameter_index(chain.start)
     if chain is None or index is None:
         return []
     fn = info.function
     printer, _ = named_values(fn)
+    path = f"active path from parameter {index} of '@{fn.name}': {short_chain(printer, chain)}"
+    others = [str(i) for i in info.config.wrt if i != index]
+    if requested and others:
+        rest = ", ".join(others)
+        path += (
+            f"; fix-it: if parameter {index} needs no derivative, ask for 'wrt {rest}' (then @noDerivative)"
+        )
     used = next(f.source for f in chain.flows if f.through is inst)
     wrap = f'builtin "no_derivative"({printer.typed(used)}) : ${used.type.text}'
     return [
-        note(
-            fn.span,
-            f"active path from parameter {index} of '@{fn.name}': {short_chain(printer, chain)}; "
-            f"fix-it: if parameter {index} needs no derivative, mark it '@noDerivative'",
-        ),
+        note(fn.span, path),
         note(inst.span, f"fix-it: if this use of {printer.value(used)} needs no derivative, pass '{wrap}'"),
     ]
 
