@@ -170,16 +170,20 @@ def _add_pictures_arguments(pictures: argparse._ArgumentGroup) -> None:
 
 
 def _check_pictures_arguments(args: argparse.Namespace) -> None:
-    wanted = [
-        f for f, on in (("--emit-dot", args.emit_dot), ("--explain-activity", args.explain_activity)) if on
-    ]
-    others = [
-        f
-        for f, on in (("--run", args.run is not None), ("--check-derivatives", args.check_derivatives))
+    """``--emit-dot`` and ``--explain-activity`` print something else than the module, as ``--run``
+    and ``--check-derivatives`` do: one of them at most."""
+    given = [
+        flag
+        for flag, on in (
+            ("--emit-dot", args.emit_dot is not None),
+            ("--explain-activity", args.explain_activity is not None),
+            ("--run", args.run is not None),
+            ("--check-derivatives", args.check_derivatives),
+        )
         if on
     ]
-    if len(wanted) + len(others) > 1 and wanted:
-        raise UsageError(f"{wanted[0]} and {(wanted + others)[1]} exclude each other")
+    if len(given) > 1 and given[0] in ("--emit-dot", "--explain-activity"):
+        raise UsageError(f"{given[0]} and {given[1]} exclude each other")
     if args.view and args.emit_dot is None:
         raise UsageError("--view needs --emit-dot")
     if args.function is not None and args.emit_dot is None:

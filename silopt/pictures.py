@@ -145,7 +145,7 @@ def _explained_functions(
     module: Module, requests: dict[str, list[Config]], fn_name: str, value_name: str
 ) -> list[Function]:
     """The function ``fn_name`` names; without one, every function something asks to
-    differentiate that defines ``value_name``."""
+    differentiate that defines ``value_name`` (or the only one there is)."""
     if fn_name:
         fn = _function(module, fn_name)
         if fn.name not in requests:
@@ -153,6 +153,8 @@ def _explained_functions(
         return [fn]
     named = {n: named_values(module.functions[n])[1] for n in requests}
     found = [module.functions[n] for n, values in named.items() if value_name in values]
+    if not found and len(named) == 1:
+        return [module.functions[next(iter(named))]]  # reported there, among its values
     if not found:
         every = sorted({v for values in named.values() for v in values})
         message = f"no function something asks to differentiate defines '{value_name}'"

@@ -202,8 +202,19 @@ def test_explain_names_each_step_and_where(loop_file: Path) -> None:
 def test_explain_an_unknown_function_or_value(loop_file: Path) -> None:
     status, _, err = silopt(str(loop_file), "--explain-activity=@ff:%x")
     assert status == 1 and "no function '@ff' in the module (did you mean '@f'?)" in err
-    status, _, err = silopt(str(loop_file), "--explain-activity=%nxt")
-    assert status == 1 and "(did you mean '%next'?)" in err
+    status, _, err = silopt(str(loop_file), "--explain-activity=%nxt")  # @f is the only candidate
+    assert status == 1 and err.startswith(
+        f"{loop_file}:1:37: error: no value '%nxt' in '@f' (did you mean '%next'?)"
+    )
+    two = loop_file.with_name("two.sil")
+    two.write_text(LOOP + "\n" + LOOP.replace("@f", "@g"), encoding="utf-8")
+    status, _, err = silopt(str(two), "--explain-activity=%nxt")
+    assert (status, err) == (
+        1,
+        "error: no function something asks to differentiate defines '%nxt' (did you mean '%next'?)\n",
+    )
+    status, out, _ = silopt(str(two), "--explain-activity=%next")
+    assert "%next in '@f'" in out and "%next in '@g'" in out
     status, _, err = silopt(str(loop_file), "--explain-activity=@f:%nxt")
     assert status == 1 and err.startswith(
         f"{loop_file}:1:37: error: no value '%nxt' in '@f' (did you mean '%next'?)"
