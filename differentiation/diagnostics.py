@@ -171,6 +171,9 @@ class DifferentiabilityChecker:
         self.lowered = lowered  # the module is checked as it will be once these are lowered
         self.errors: list[Diagnostic] = []
         self._checked: set[tuple[str, Config, tuple[str, ...]]] = set()
+        self.checked: list[tuple[Function, Config]] = []
+        """Each function and configuration checked, in order: the requests, and the callees
+        they differentiate (what ``--explain-activity`` can explain)."""
 
     def check_module(self) -> list[Diagnostic]:
         for request in derivative_requests(self.module, self.lowered):
@@ -207,6 +210,7 @@ class DifferentiabilityChecker:
         if key in self._checked:
             return
         self._checked.add(key)
+        self.checked.append((fn, config))
         info = self.activity(fn, config)
         if len(fn.blocks) > 1:
             self._check_control_flow(fn, info, context)

@@ -65,9 +65,25 @@ def emit_dot(module: Module, kind: str, function: str | None) -> str:
     return activity_dot(_requested_activity(module, chosen))
 
 
+def covered_configs(module: Module) -> dict[str, list[Config]]:
+    """Each function something asks to differentiate, with each configuration: the requests, as
+    ``-print-activity`` finds them, then the functions they differentiate through calls, as the
+    differentiation diagnostics walk them."""
+    from differentiation.diagnostics import DifferentiabilityChecker
+
+    configs = differentiation_requests(module)
+    checker = DifferentiabilityChecker(module)
+    checker.check_module()
+    for fn, config in checker.checked:
+        found = configs.setdefault(fn.name, [])
+        if config not in found:
+            found.append(config)
+    return configs
+
+
 def _requested_activity(module: Module, chosen: Function | None) -> list[ActivityInfo]:
     """The activity of each function something asks to differentiate, for each configuration."""
-    requests = differentiation_requests(module)
+    requests = covered_configs(module)
     if chosen is not None and chosen.name not in requests:
         raise SILError.at(chosen.span, f"nothing asks to differentiate '@{chosen.name}': it has no activity")
     names = [chosen.name] if chosen is not None else list(requests)
@@ -127,7 +143,7 @@ def finish_view(args: argparse.Namespace, dot_text: str, console: Console) -> in
 def explain_activity(module: Module, spec: str) -> str:
     """Why the value ``spec`` (``%v``, or ``@f:%v``) is or is not active, for each request that
     covers its function."""
-    requests = differentiation_requests(module)
+    requests = covered_configs(module)
     fn_name, _, value_name = spec.rpartition(":")
     out: list[str] = []
     for fn in _explained_functions(module, requests, fn_name, value_name):
