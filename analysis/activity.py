@@ -135,15 +135,15 @@ class ActivityInfo:
 
 
 def analyze_activity(module: Module, fn: Function, config: Config) -> ActivityInfo:
-    """The activity of every value of ``fn`` (which has a body) for ``config``."""
+    """The activity of every value of ``fn`` (which has a body) for ``config``: the values its
+    ``flow_graph`` reaches from the ``wrt`` parameters (varied) and reaches the results from
+    (useful)."""
     info = ActivityInfo(fn, config, set(), set(), module)
-    entry = fn.blocks[0]
-    for i in config.wrt:
-        if i < len(entry.args) and not fn.type.no_derivative[i]:
-            info.varied.add(entry.args[i])
-    _propagate_varied(module, fn, info.varied)
-    _seed_useful(fn, config, info.useful)
-    _propagate_useful(module, fn, info.useful)
+    graph = flow_graph(module, fn)
+    info.varied.update(varied_seeds(fn, config))
+    _reach(info.varied, graph.forward, forward=True)
+    info.useful.update(useful_seeds(fn, config))
+    _reach(info.useful, graph.backward, forward=False)
     return info
 
 
@@ -189,30 +189,77 @@ def _successor_flows(inst: Instruction) -> list[tuple[Value, Value]]:
     return [(v, arg) for dest, values in inst.successor_args() for v, arg in zip(values, dest.args)]
 
 
-def _propagate_varied(module: Module, fn: Function, varied: set[Value]) -> None:
-    changed = True
-    while changed:  # to a fixed point: loops carry values around back edges
-        changed = False
-        for block in fn.blocks:
-            for inst in block.instructions:
-                if inst.is_terminator:
-                    for src, arg in _successor_flows(inst):
-                        if src in varied and arg not in varied:
-                            varied.add(arg)
-                            changed = True
-                    continue
-                if not any(op in varied for op in inst.operands):
-                    continue
-                blocked = _no_derivative_results(module, inst)
+@attrs.frozen
+class Flow:
+    """One edge of a function's data flow: ``through`` makes (or, a terminator, passes) ``target``
+    from ``source``. A ``blocked`` flow carries no derivative (a ``@noDerivative`` field, a builtin
+    of derivative zero): activity does not cross it, and ``--explain-activity`` shows where it
+    stops a chain."""
+
+    source: Value
+    target: Value
+    through: Instruction
+    blocked: bool = False
+
+
+@attrs.frozen
+class FlowGraph:
+    """The flows of a function, from each value (``forward``) and into each value (``backward``),
+    in instruction order; the blocked ones apart."""
+
+    forward: dict[Value, list[Flow]]
+    backward: dict[Value, list[Flow]]
+    blocked: list[Flow]
+
+
+def flow_graph(module: Module, fn: Function) -> FlowGraph:
+    """Every flow of ``fn``: from each operand of an instruction to each of its results, and from
+    each value a terminator passes to the block argument that receives it. Varied is what the
+    ``wrt`` parameters reach forward, useful what reaches the results."""
+    graph = FlowGraph({}, {}, [])
+    for block in fn.blocks:
+        for inst in block.instructions:
+            if inst.is_terminator:
+                for src, arg in _successor_flows(inst):
+                    _add_flow(graph, Flow(src, arg, inst))
+                continue
+            blocked = _no_derivative_results(module, inst)
+            for op in inst.operands:
                 for r in inst.results:
-                    if r not in varied and r not in blocked:
-                        varied.add(r)
-                        changed = True
+                    _add_flow(graph, Flow(op, r, inst, r in blocked))
+    return graph
 
 
-def _seed_useful(fn: Function, config: Config, useful: set[Value]) -> None:
-    """The returned value (or, for a tuple of several results built where it is returned, the
-    elements ``sources``) is useful."""
+def _add_flow(graph: FlowGraph, flow: Flow) -> None:
+    if flow.blocked:
+        graph.blocked.append(flow)
+        return
+    graph.forward.setdefault(flow.source, []).append(flow)
+    graph.backward.setdefault(flow.target, []).append(flow)
+
+
+def _reach(found: set[Value], edges: dict[Value, list[Flow]], forward: bool) -> None:
+    """Add to ``found`` every value its members reach over ``edges``: to the flows' targets
+    (``forward``), else to their sources."""
+    work = list(found)
+    while work:
+        for flow in edges.get(work.pop(), ()):
+            nxt = flow.target if forward else flow.source
+            if nxt not in found:
+                found.add(nxt)
+                work.append(nxt)
+
+
+def varied_seeds(fn: Function, config: Config) -> list[Value]:
+    """The parameters ``wrt`` names, less the ``@noDerivative`` ones."""
+    entry = fn.blocks[0]
+    return [entry.args[i] for i in config.wrt if i < len(entry.args) and not fn.type.no_derivative[i]]
+
+
+def useful_seeds(fn: Function, config: Config) -> list[Value]:
+    """The returned values (or, for a tuple of several results built where it is returned, its
+    elements ``sources``)."""
+    seeds: list[Value] = []
     for block in fn.blocks:
         term = block.terminator
         if not isinstance(term, ReturnInst):
@@ -224,30 +271,10 @@ def _seed_useful(fn: Function, config: Config, useful: set[Value]) -> None:
             and isinstance(value.owner, TupleInst)
             and value.owner.block is block
         ):
-            useful.update(value.owner.operands[i] for i in config.sources)
+            seeds.extend(value.owner.operands[i] for i in config.sources)
         else:
-            useful.add(value)
-
-
-def _propagate_useful(module: Module, fn: Function, useful: set[Value]) -> None:
-    changed = True
-    while changed:
-        changed = False
-        for block in reversed(fn.blocks):
-            for inst in reversed(block.instructions):
-                if inst.is_terminator:
-                    for src, arg in _successor_flows(inst):
-                        if arg in useful and src not in useful:
-                            useful.add(src)
-                            changed = True
-                    continue
-                blocked = _no_derivative_results(module, inst)
-                if not any(r in useful and r not in blocked for r in inst.results):
-                    continue
-                for op in inst.operands:
-                    if op not in useful:
-                        useful.add(op)
-                        changed = True
+            seeds.append(value)
+    return seeds
 
 
 def differentiation_requests(module: Module) -> dict[str, list[Config]]:

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 import attrs
 
 from analysis.activity import ActivityCache, ActivityInfo, Config
+from analysis.explain import ActivityExplainer, named_values, parameter_index, short_chain
 from analysis.liveness import compute_liveness
 from differentiation.requests import NOTHING_LOWERED, Lowered, Request, derivative_requests, seen_lowered
 from differentiation.rules import RULES
@@ -170,6 +171,9 @@ class DifferentiabilityChecker:
         self.lowered = lowered  # the module is checked as it will be once these are lowered
         self.errors: list[Diagnostic] = []
         self._checked: set[tuple[str, Config, tuple[str, ...]]] = set()
+        self.checked: list[tuple[Function, Config]] = []
+        """Each function and configuration checked, in order: the requests, and the callees
+        they differentiate (what ``--explain-activity`` can explain)."""
 
     def check_module(self) -> list[Diagnostic]:
         return self.check_requests(derivative_requests(self.module, self.lowered))
@@ -211,6 +215,7 @@ class DifferentiabilityChecker:
         if key in self._checked:
             return
         self._checked.add(key)
+        self.checked.append((fn, config))
         info = self.activity(fn, config)
         if len(fn.blocks) > 1:
             self._check_control_flow(fn, info, context)
@@ -305,7 +310,7 @@ class DifferentiabilityChecker:
             message = f"cannot differentiate '{inst.name}' yet: no rule for its derivative"
         else:
             return
-        self.error(inst.span, message, context)
+        self.error(inst.span, message, context, *active_path_notes(inst, info, context is None))
 
     def _check_apply(
         self, inst: ApplyInst, info: ActivityInfo, context: CallChain | None, kinds: tuple[str, ...]
@@ -335,7 +340,9 @@ class DifferentiabilityChecker:
         if not missing:
             return None
         if callee.is_declaration:
-            self._not_differentiable(inst.span, callee, context, missing, config)
+            self._not_differentiable(
+                inst.span, callee, context, missing, config, *active_path_notes(inst, info, context is None)
+            )
             return None
         here = note(inst.span, f"in the derivative of '@{callee.name}', needed for this call")
         return callee, config, CallChain(here, context), missing
@@ -389,15 +396,18 @@ class DifferentiabilityChecker:
         context: CallChain | None,
         missing: tuple[str, ...],
         config: Config,
+        *path: Diagnostic,
     ) -> None:
         """A request or a call needs the derivatives ``missing`` of ``fn`` for ``config``, which
-        ``fn`` has no body to make them from."""
+        ``fn`` has no body to make them from; ``path`` notes the active path to the call."""
         what = missing[0].upper() if len(missing) == 1 else "derivative"
         why = f"'@{fn.name}' has neither a body nor a registered {what}"
         if any(isinstance(attr, DifferentiableAttr) for attr in fn.attributes):
             why = f"'@{fn.name}' has no body, and no {what} registered for {config.describe()}"
-        reason = note(fn.span, why)
-        self.error(span, "function is not differentiable", context, reason)
+        named = " ".join(f"{kind} @{fn.name}_{kind}" for kind in missing)
+        fix = f"fix-it: register it: 'sil [differentiable {config.describe()} {named}] @{fn.name} …'"
+        reason = note(fn.span, f"{why}; {fix}")
+        self.error(span, "function is not differentiable", context, *path, reason)
 
     def error(self, span: Span | None, message: str, context: CallChain | None, *notes: Diagnostic) -> None:
         calls = []
@@ -405,6 +415,33 @@ class DifferentiabilityChecker:
             calls.append(context.call)
             context = context.outer
         self.errors.append(Diagnostic("error", message, span, [*calls, *notes]))
+
+
+def active_path_notes(inst: Instruction, info: ActivityInfo, requested: bool) -> list[Diagnostic]:
+    """Notes for a problem at ``inst`` on an active path: the shortest path from a ``wrt``
+    parameter through ``inst`` to a result, and the fix-its that cut it: a use wrapped in
+    ``no_derivative``, and, where the function is differentiated because a request names it
+    (``requested``; not for a call), a request without that parameter, which makes it
+    ``@noDerivative`` (a function's own type cannot mark it: only a ``@differentiable`` one can)."""
+    chain = ActivityExplainer(info).chain_through(inst)
+    index = None if chain is None else parameter_index(chain.start)
+    if chain is None or index is None:
+        return []
+    fn = info.function
+    printer, _ = named_values(fn)
+    path = f"active path from parameter {index} of '@{fn.name}': {short_chain(printer, chain)}"
+    others = [str(i) for i in info.config.wrt if i != index]
+    if requested and others:
+        rest = ", ".join(others)
+        path += (
+            f"; fix-it: if parameter {index} needs no derivative, ask for 'wrt {rest}' (then @noDerivative)"
+        )
+    used = next(f.source for f in chain.flows if f.through is inst)
+    wrap = f'builtin "no_derivative"({printer.typed(used)}) : ${used.type.text}'
+    return [
+        note(fn.span, path),
+        note(inst.span, f"fix-it: if this use of {printer.value(used)} needs no derivative, pass '{wrap}'"),
+    ]
 
 
 @register_pass

@@ -4,8 +4,9 @@
 exit status 1 (a diagnostic), as in LLVM's lit. ``%s`` is the case's path relative to the
 repository root, which is the working directory of the run. Standard output must equal
 ``<name>.expected`` and standard error ``<name>.stderr`` byte for byte (a missing file means
-empty). Every non-empty ``.expected`` of a case that prints a module (every case but ``--run``
-ones, which print a value) must itself parse, verify, and print back unchanged, but for the
+empty). Every non-empty ``.expected`` of a case that prints a module (every case but those of
+``--run``, ``--check-derivatives``, ``--emit-dot`` and ``--explain-activity``, which print something
+else: ``test_golden._NOT_A_MODULE``) must itself parse, verify, and print back unchanged, but for the
 end-of-line comments an analysis printer (``-print-activity``) adds; with ``--split-input-file``,
 each part of it between ``// -----`` lines must.
 

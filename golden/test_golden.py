@@ -37,11 +37,15 @@ def test_golden(case: Path, request: pytest.FixtureRequest) -> None:
     assert outcome.stderr == read_expected(stderr_path)
 
 
+# Flags whose output is not a module: ``--run`` prints a value, ``--check-derivatives`` a report,
+# ``--emit-dot`` Graphviz DOT and ``--explain-activity`` an explanation.
+_NOT_A_MODULE = ("--run", "--check-derivatives", "--emit-dot", "--explain-activity")
+
+
 def _prints_module(expected: Path) -> bool:
-    """Whether a case's standard output is a module (``--run`` prints a value instead, and
-    ``--check-derivatives`` a report)."""
+    """Whether a case's standard output is a module (see ``_NOT_A_MODULE``)."""
     argv = read_run_line(expected.with_suffix(".sil")).argv
-    return "--run" not in argv and "--check-derivatives" not in argv
+    return not any(arg.split("=", 1)[0] in _NOT_A_MODULE for arg in argv)
 
 
 EXPECTED = sorted(

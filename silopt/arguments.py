@@ -123,6 +123,7 @@ def build_argument_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="store_true", help="show the version and the tensor backend, and exit")
     _add_running_arguments(p.add_argument_group("running"))
     _add_cli_arguments(p)
+    _add_pictures_arguments(p.add_argument_group("pictures and explanations"))
     group = p.add_argument_group("passes")
     for name, cls in registered_passes().items():
         group.add_argument(
@@ -192,6 +193,55 @@ def _add_cli_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_pictures_arguments(pictures: argparse._ArgumentGroup) -> None:
+    pictures.add_argument(
+        "--emit-dot",
+        choices=("cfg", "activity", "callgraph"),
+        help="after the passes, write Graphviz DOT instead of the module: each function's control-flow "
+        "graph, the same coloured by activity (per differentiation request), or the call graph",
+    )
+    pictures.add_argument(
+        "--function",
+        metavar="@F",
+        help="draw only F (--emit-dot cfg or activity), or what F can reach (callgraph)",
+    )
+    pictures.add_argument(
+        "--view",
+        action="store_true",
+        help="also render the DOT to SVG with Graphviz's dot (beside -o OUT as OUT.svg, else NAME.KIND.svg)",
+    )
+    pictures.add_argument(
+        "--explain-activity",
+        action="append",
+        metavar="[@F:]%V",
+        help="say why value V (of F) is or is not active, for each request differentiating its function "
+        "(may be given several times)",
+    )
+
+
+def _check_pictures_arguments(args: argparse.Namespace) -> None:
+    """``--emit-dot`` and ``--explain-activity`` print something else than the module, as ``--run``
+    and ``--check-derivatives`` do: one of them at most."""
+    given = [
+        flag
+        for flag, on in (
+            ("--emit-dot", args.emit_dot is not None),
+            ("--explain-activity", args.explain_activity is not None),
+            ("--run", args.run is not None),
+            ("--check-derivatives", args.check_derivatives),
+        )
+        if on
+    ]
+    if len(given) > 1 and given[0] in ("--emit-dot", "--explain-activity"):
+        raise UsageError(f"{given[0]} and {given[1]} exclude each other")
+    if args.view and args.emit_dot is None:
+        raise UsageError("--view needs --emit-dot")
+    if args.view and args.split_input_file:
+        raise UsageError("--view and --split-input-file exclude each other (one picture per file)")
+    if args.function is not None and args.emit_dot is None:
+        raise UsageError("--function needs --emit-dot")
+
+
 def read_arguments(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
     """The arguments ``argv`` gives; UsageError when they cannot be run. ``--help``, ``--version``
     and ``--list-passes`` need nothing else, and are answered whatever else is wrong."""
@@ -203,6 +253,7 @@ def read_arguments(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argp
         args.input = "-"  # as mlir-opt: no file, standard input
     if args.run is not None and args.check_derivatives:
         raise UsageError("--run and --check-derivatives exclude each other")
+    _check_pictures_arguments(args)
     if args.run is None and args.max_steps is not None and not args.check_derivatives:
         raise UsageError("--max-steps needs --run or --check-derivatives")
     if args.run is None and args.args is not None and not args.check_derivatives:

@@ -24,6 +24,7 @@ from sil.parser import parse_source
 from sil.passes import PassInstrumentation, PassManager, registered_passes
 from sil.printer import print_module
 from sil.verifier import verify_module
+from silopt import pictures
 from silopt.arguments import UsageError, build_argument_parser, read_arguments
 from silopt.expectations import check_expectations
 from silopt.ir_printing import IRPrinting
@@ -145,6 +146,8 @@ def process_chunk(
     with step(timing, "Output"):
         output.add(text, printed=not problems and not diagnostics)
     console.report(problems)
+    if args.view and not problems and not diagnostics:
+        return pictures.finish_view(args, text, console) == 0
     return not problems
 
 
@@ -194,7 +197,8 @@ def run_pipeline(
                 )
             return text, []
         with step(timing, "Output"):
-            return print_module(module, manager.context.annotations), []
+            picture = pictures.output(module, args)
+            return (print_module(module, manager.context.annotations) if picture is None else picture), []
     except SILError as e:
         return "", e.diagnostics
 
