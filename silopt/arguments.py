@@ -97,6 +97,7 @@ def build_argument_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="store_true", help="show the version and the tensor backend, and exit")
     _add_running_arguments(p.add_argument_group("running"))
+    _add_ad_stats_arguments(p.add_argument_group("AD statistics"))
     group = p.add_argument_group("passes")
     for name, cls in registered_passes().items():
         group.add_argument(
@@ -113,7 +114,7 @@ def _add_running_arguments(run: argparse._ArgumentGroup) -> None:
         nargs="*",
         default=None,
         metavar="ARG",
-        help="the arguments of --run (or the point to check at)",
+        help="the arguments of --run (or the point to check at, or --ad-stats' point to measure at)",
     )
     run.add_argument(
         "--max-steps",
@@ -142,6 +143,29 @@ def _add_running_arguments(run: argparse._ArgumentGroup) -> None:
     )
 
 
+def _add_ad_stats_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--ad-stats",
+        action="store_true",
+        help="after the output, print to standard error what -differentiation and -lower-gradient "
+        "made for each request: instructions, zeros kept symbolic or materialized, record sizes; "
+        "with --args, the cost of the gradient over the primal there",
+    )
+    group.add_argument(
+        "--ad-stats-untimed",
+        action="store_true",
+        help="--ad-stats without the wall time, so that the report is the same on every run",
+    )
+
+
+def _check_ad_stats(args: argparse.Namespace) -> None:
+    """``--ad-stats-untimed`` is ``--ad-stats``; either reports what the pipeline's
+    differentiation passes make, so it needs one."""
+    args.ad_stats = args.ad_stats or args.ad_stats_untimed
+    if args.ad_stats and not {"differentiation", "lower-gradient"} & set(args.pipeline):
+        raise UsageError("--ad-stats reports what -differentiation or -lower-gradient makes: run one")
+
+
 def read_arguments(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
     """The arguments ``argv`` gives; UsageError when they cannot be run. ``--help``, ``--version``
     and ``--list-passes`` need nothing else, and are answered whatever else is wrong."""
@@ -150,12 +174,13 @@ def read_arguments(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argp
         return args
     if args.input is None:
         raise UsageError("no input file (use '-' for standard input)")
+    _check_ad_stats(args)
     if args.run is not None and args.check_derivatives:
         raise UsageError("--run and --check-derivatives exclude each other")
     if args.run is None and args.max_steps is not None and not args.check_derivatives:
         raise UsageError("--max-steps needs --run or --check-derivatives")
-    if args.run is None and args.args is not None and not args.check_derivatives:
-        raise UsageError("--args needs --run or --check-derivatives")
+    if args.run is None and args.args is not None and not args.check_derivatives and not args.ad_stats:
+        raise UsageError("--args needs --run, --check-derivatives or --ad-stats")
     return args
 
 

@@ -22,6 +22,7 @@ from sil.parser import parse_source
 from sil.passes import Pass, PassContext, PassManager, registered_passes
 from sil.printer import print_module
 from sil.verifier import verify_module
+from silopt import ad_stats
 from silopt.arguments import UsageError, build_argument_parser, read_arguments
 from silopt.expectations import check_expectations
 from silopt.output import Console, write_atomically
@@ -53,15 +54,20 @@ def main(
     if answer is not None:
         return console.write(answer)
     try:
-        backend = _backend(args.accel) if args.run is not None or args.check_derivatives else None
+        runs = args.run is not None or args.check_derivatives or (args.ad_stats and args.args is not None)
+        backend = _backend(args.accel) if runs else None
         source = _read_input(args.input, console.stdin)
     except _Failure as e:
         return console.error(str(e))
     manager = build_pipeline(
         args.pipeline, args.verify_each, console.stderr if args.print_ir_after_all else None
     )
+    statistics = ad_stats.attach(manager) if args.ad_stats else None
     text, diagnostics = run_pipeline(args, source, manager, backend, console)
-    return finish(args, source, text, diagnostics, console)
+    status = finish(args, source, text, diagnostics, console)
+    if statistics is not None and status == 0 and not diagnostics:  # after the output, as MLIR's
+        console.stderr.write(ad_stats.report(statistics, args, backend))
+    return status
 
 
 def _answer_without_input(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str | None:
@@ -136,9 +142,10 @@ def run_pipeline(
         if args.check_derivatives:
             assert backend is not None
             return _check_derivatives(module, backend, args, console), []
-        if backend is not None:
+        if args.run is not None:
             from silopt.run import run_function
 
+            assert backend is not None
             arguments = args.args or []
             text = run_function(
                 module, args.run, arguments, backend, args.max_steps, args.max_depth, source.name
