@@ -202,7 +202,7 @@ def _trip_rows(request: RequestStats, sizes: Sizes) -> list[list[str]]:
     for d in _made(request):
         for loop in d.loops:
             least, most = trip_sizes(d, loop, sizes)
-            amount = least.text() if least == most else f"{least.text()} to {most.text()}, by path"
+            amount = least.text() if least == most else f"{least.up_to(most)}, by path"
             inner = [lp.header for lp in d.loops if lp.parent == loop.header]
             if inner:
                 amount += f", besides the trips of the inner loop at {', '.join(inner)}"
@@ -306,6 +306,12 @@ class Size:
         return Size(
             max(self.bytes, other.bytes), max(self.tensors, other.tensors), max(self.shapes, other.shapes)
         )
+
+    def up_to(self, most: Size) -> str:
+        """``16 to 24 bytes + 1 tensor``: from this size to ``most``."""
+        if (self.tensors, self.shapes) == (most.tensors, most.shapes):
+            return f"{self.bytes} to {most.text()}"
+        return f"{self.text()} to {most.text()}"
 
     def text(self) -> str:
         out = _count(self.bytes, "byte")
