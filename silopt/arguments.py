@@ -120,7 +120,8 @@ def _add_running_arguments(run: argparse._ArgumentGroup) -> None:
         "--max-steps",
         type=_positive_int,
         metavar="N",
-        help="stop a run (each of --check-derivatives' runs) that executes more than N instructions",
+        help="stop a run (each of --check-derivatives' and --ad-stats' runs) that executes more than N "
+        "instructions",
     )
     run.add_argument(
         "--max-depth",
@@ -177,8 +178,8 @@ def read_arguments(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argp
     _check_ad_stats(args)
     if args.run is not None and args.check_derivatives:
         raise UsageError("--run and --check-derivatives exclude each other")
-    if args.run is None and args.max_steps is not None and not args.check_derivatives:
-        raise UsageError("--max-steps needs --run or --check-derivatives")
+    if args.run is None and args.max_steps is not None and not args.check_derivatives and not args.ad_stats:
+        raise UsageError("--max-steps needs --run, --check-derivatives or --ad-stats")
     if args.run is None and args.args is not None and not args.check_derivatives and not args.ad_stats:
         raise UsageError("--args needs --run, --check-derivatives or --ad-stats")
     return args
