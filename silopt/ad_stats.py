@@ -9,7 +9,7 @@ linear map's emitter kept symbolic or materialized (``differentiation.statistics
 the fields and bytes of each block's record and of a loop's trip, from the planned field types;
 and with ``--args`` the cost of the gradient over the primal, measured on the interpreter: the
 primal, then the VJP and its pullback with a seed of ones, in executed instructions (the
-interpreter's step count: deterministic) and in wall time (best of ``REPETITIONS``; left out by
+interpreter's step count: deterministic) and in wall time (best of five; left out by
 ``--ad-stats-untimed``, so that the report is the same on every run), and the bytes of the
 records the pullback holds. Everything but the wall time is deterministic.
 
@@ -19,43 +19,21 @@ from the module's text.
 
 from __future__ import annotations
 
-import time
-from collections import Counter
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
-
-import attrs
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from differentiation.passes import Differentiation, LowerGradient
 from differentiation.statistics import ADStatistics, DerivativeStats, LoopLayout, RequestStats
-from sil.diagnostics import SILError
-from sil.ir import EnumDecl, Module, StructDecl
 from sil.passes import PassManager
-from sil.types import (
-    BOOL,
-    DOUBLE,
-    FLOAT,
-    INT,
-    FunctionType,
-    NominalType,
-    ShapeType,
-    TensorType,
-    TupleType,
-    Type,
-)
+from sil.types import NominalType
+from silopt.ad_measure import CannotMeasure, CostRunner, Size, Sizes, count_of
 
 if TYPE_CHECKING:
     import argparse
 
     from accel import Backend
 
-SCALAR_BYTES = {FLOAT: 4, DOUBLE: 8, INT: 8, BOOL: 1}
-POINTER = 8  # a function, a closure, a record kept by reference
-TAG = 1  # an enum's case
-SHAPE_DIMENSION = 8  # a TensorShape's dimension, an Int, when measured
-REPETITIONS = 5  # timed runs of the primal and of the gradient; the best counts
-REPETITION_SECONDS = 0.002  # calls are repeated within a timed run until it lasts this long
-SIZES = (
+LEGEND = (
     "sizes: Float 4 bytes, Double 8, Int 8, Bool 1; a function, a closure or a record (a 'pred' "
     "field) 8, by reference; an enum 1 + its largest payload; no padding. Tensors and shapes "
     "are sized at run time: counted apart, and measured with --args.\n"
@@ -78,7 +56,9 @@ def report(statistics: ADStatistics, args: argparse.Namespace, backend: Backend 
     """The report of ``statistics``; with ``args.args``, the costs measured on ``backend``."""
     requests = list(statistics.requests.values())
     made = sum(len(r.made) for r in requests)
-    head = f"AD statistics: {_count(len(requests), 'request')} answered, {_count(made, 'derivative')} made"
+    head = (
+        f"AD statistics: {count_of(len(requests), 'request')} answered, {count_of(made, 'derivative')} made"
+    )
     if not requests:
         return head + " (the module asks for none)\n"
     module = statistics.module
@@ -87,16 +67,12 @@ def report(statistics: ADStatistics, args: argparse.Namespace, backend: Backend 
     runner = None
     if args.args is not None and backend is not None:
         runner = CostRunner(module, backend, args, statistics, sizes)
-    lines = [head, SIZES]
+    lines = [head, LEGEND]
     where: dict[str, int] = {}  # the request each derivative was made for
     for number, request in enumerate(requests, 1):
         lines += ["", *_request_lines(number, request, sizes, where)]
         lines += _cost_lines(request, runner)
     return "\n".join(lines) + "\n"
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _request_lines(number: int, request: RequestStats, sizes: Sizes, where: dict[str, int]) -> list[str]:
@@ -169,7 +145,7 @@ def _instruction_rows(request: RequestStats, where: dict[str, int]) -> list[list
 
 
 def _blocks(n: int) -> str:
-    return f"in {_count(n, 'block')}"
+    return f"in {count_of(n, 'block')}"
 
 
 def _zero_rows(request: RequestStats) -> list[list[str]]:
@@ -285,93 +261,6 @@ def _table(rows: list[list[str]], indent: str, right: set[int]) -> list[str]:
     ]
 
 
-@attrs.frozen
-class Size:
-    """What values of a type hold: bytes known statically, and tensors and shapes, whose sizes
-    are known at run time."""
-
-    bytes: int = 0
-    tensors: int = 0
-    shapes: int = 0
-
-    def __add__(self, other: Size) -> Size:
-        return Size(self.bytes + other.bytes, self.tensors + other.tensors, self.shapes + other.shapes)
-
-    def least(self, other: Size) -> Size:
-        return Size(
-            min(self.bytes, other.bytes), min(self.tensors, other.tensors), min(self.shapes, other.shapes)
-        )
-
-    def most(self, other: Size) -> Size:
-        return Size(
-            max(self.bytes, other.bytes), max(self.tensors, other.tensors), max(self.shapes, other.shapes)
-        )
-
-    def up_to(self, most: Size) -> str:
-        """``16 to 24 bytes + 1 tensor``: from this size to ``most``."""
-        if (self.tensors, self.shapes) == (most.tensors, most.shapes):
-            return f"{self.bytes} to {most.text()}"
-        return f"{self.text()} to {most.text()}"
-
-    def text(self) -> str:
-        out = _count(self.bytes, "byte")
-        if self.tensors:
-            out += f" + {_count(self.tensors, 'tensor')}"
-        if self.shapes:
-            out += f" + {_count(self.shapes, 'shape')}"
-        return out
-
-
-class Sizes:
-    """The sizes of the values of types (see ``SIZES``): a record (``references``, the record
-    structs the passes planned) is kept by reference where a field holds it."""
-
-    def __init__(self, module: Module, references: set[str]) -> None:
-        self.module = module
-        self.references = references
-        self._sizes: dict[Type, Size] = {}
-        self._open: set[str] = set()  # the nominal types being sized: a recursive one is a reference
-
-    def of(self, t: Type) -> Size:
-        """What a field of type ``t`` holds."""
-        found = self._sizes.get(t)
-        if found is None:
-            found = self._sizes[t] = self._size(t)
-        return found
-
-    def layout(self, name: str) -> Size:
-        """What a record (or any struct or enum) named ``name`` holds itself, by value."""
-        return self._nominal(name)
-
-    def _size(self, t: Type) -> Size:
-        if t in SCALAR_BYTES:
-            return Size(SCALAR_BYTES[t])
-        if isinstance(t, TensorType):
-            return Size(tensors=1)
-        if isinstance(t, ShapeType):
-            return Size(shapes=1)
-        if isinstance(t, FunctionType):
-            return Size(POINTER * (3 if t.differentiable else 1))  # a bundle: three functions
-        if isinstance(t, TupleType):
-            return sum((self.of(e) for e in t.elements), Size())
-        if isinstance(t, NominalType) and t.name not in self.references and t.name not in self._open:
-            return self._nominal(t.name)
-        return Size(POINTER)
-
-    def _nominal(self, name: str) -> Size:
-        decl = self.module.lookup_type(name)
-        self._open.add(name)
-        try:
-            if isinstance(decl, StructDecl):
-                return sum((self.of(f.type) for f in decl.fields), Size())
-            if isinstance(decl, EnumDecl):
-                payloads = [self.of(c.payload) for c in decl.cases if c.payload is not None]
-                return Size(TAG) + _fold(Size.most, payloads or [Size()])
-            return Size(POINTER)
-        finally:
-            self._open.discard(name)
-
-
 def _cost_lines(request: RequestStats, runner: CostRunner | None) -> list[str]:
     if runner is None:
         return [
@@ -379,208 +268,5 @@ def _cost_lines(request: RequestStats, runner: CostRunner | None) -> list[str]:
         ]
     try:
         return runner.lines(request)
-    except _CannotMeasure as e:
+    except CannotMeasure as e:
         return [f"  cost gradient/primal: cannot be measured: {e}"]
-
-
-class _CannotMeasure(Exception):
-    """Why a request's cost cannot be measured at the ``--args`` given."""
-
-
-class CostRunner:
-    """Runs the primal and the gradient of requests at ``--args``, on the interpreter."""
-
-    def __init__(
-        self,
-        module: Module,
-        backend: Backend,
-        args: argparse.Namespace,
-        statistics: ADStatistics,
-        sizes: Sizes,
-    ) -> None:
-        self.module, self.backend, self.args, self.sizes = module, backend, args, sizes
-        self.timed = not args.ad_stats_untimed
-        self.made = {d.derivative: d for r in statistics.requests.values() for d in r.made}
-
-    def lines(self, request: RequestStats) -> list[str]:
-        from interp import Program
-        from interp.faults import RunError
-        from silopt.run import lower_reached
-
-        original, vjp, values = self._inputs(request)
-        try:
-            lower_reached(self.module, original)
-            lower_reached(self.module, vjp)
-            counting = Program(
-                self.module,
-                self.backend,
-                max_steps=self.args.max_steps,
-                max_depth=self.args.max_depth,
-                count_steps=True,
-            )
-            steps, seed, bound = self._steps(counting, request, values)
-            timing = self._timing(request, values, seed) if self.timed else None
-        except (RunError, SILError) as e:
-            raise _CannotMeasure(e.diagnostics[0].message) from None
-        primal, derivative, pullback = steps
-        lines = [
-            f"  cost gradient/primal at --args {' '.join(self.args.args)}",
-            f"    executed instructions  primal {primal}, VJP {derivative} + pullback {pullback} "
-            f"= {derivative + pullback}: ratio {_ratio(derivative + pullback, primal)}",
-        ]
-        if timing is not None:
-            best_primal, best_gradient = timing
-            lines.append(
-                f"    wall time (best of {REPETITIONS})  primal {_seconds(best_primal)}, gradient "
-                f"{_seconds(best_gradient)}: ratio {_ratio(best_gradient, best_primal)}"
-            )
-        if bound is not None:
-            lines.append(f"    records kept           {self._kept(vjp, bound)}")
-        return lines
-
-    def _inputs(self, request: RequestStats) -> tuple[str, str, list[Any]]:
-        """The original's and the VJP's names, and the --args as the original's arguments."""
-        from interp.literals import ArgumentSyntaxError, parse_argument
-
-        vjp = request.answers.get("vjp")
-        if vjp is None:
-            raise _CannotMeasure("no VJP answers it (a legacy gradient form)")
-        fn = self.module.functions[request.original]
-        if fn.is_declaration:
-            raise _CannotMeasure(f"'@{fn.name}' has no body to run")
-        params = fn.type.params
-        given: Sequence[str] = self.args.args
-        if len(given) != len(params):
-            listed = ", ".join(str(p) for p in params) or "none"
-            raise _CannotMeasure(
-                f"--args gives {len(given)}, '@{fn.name}' takes {_count(len(params), 'argument')} ({listed})"
-            )
-        try:
-            return fn.name, vjp, [parse_argument(text, p) for text, p in zip(given, params)]
-        except ArgumentSyntaxError as e:
-            raise _CannotMeasure(f"--args for '@{fn.name}': {e}") from None
-
-    def _steps(
-        self, program: Any, request: RequestStats, values: list[Any]
-    ) -> tuple[tuple[int, int, int], Any, Any]:
-        """Run the primal, the VJP, and its pullback with a seed of ones, counting the steps of
-        each; also the seed, and the record the pullback holds (None: the VJP is not one made here)."""
-        from silopt.check_derivatives import Request
-        from silopt.finite_differences import Draw
-
-        program.run(request.original, *values)
-        primal = program.steps
-        vjp = request.answers["vjp"]
-        value, pullback = program.run(vjp, *values)
-        vjp_steps = program.steps
-        asked = Request(
-            self.module.functions[request.original], request.config.sources, request.config.wrt, None
-        )
-        seed = Draw(self.module, "ad-stats").ones(asked.result_type, asked.selected(value))
-        pullback(seed)
-        bound = pullback.run_form[1][0] if vjp in self.made else None
-        return (primal, vjp_steps, program.steps), seed, bound
-
-    def _timing(self, request: RequestStats, values: list[Any], seed: Any) -> tuple[float, float]:
-        """The best time per call of the primal and of the gradient (the VJP, then the pullback)."""
-        from interp import Program
-
-        program = Program(self.module, self.backend, max_depth=self.args.max_depth)
-        original, vjp = request.original, request.answers["vjp"]
-
-        def primal() -> None:
-            program.run(original, *values)
-
-        def gradient() -> None:
-            program.run(vjp, *values)[1](seed)
-
-        return _best(primal), _best(gradient)
-
-    def _kept(self, vjp: str, bound: Any) -> str:
-        """The records a pullback holds (``bound``), measured: how many, of which blocks, bytes."""
-        d = self.made[vjp]
-        exit_type = self.module.functions[d.linear_map].type.params[-1]
-        count, total = kept_records(self.sizes, bound, exit_type)
-        blocks = {r.name: r.block for r in d.records if r.name is not None}
-        per_block = ", ".join(
-            f"{blocks[name]} {n}" for name, n in sorted(count.items(), key=lambda i: list(blocks).index(i[0]))
-        )
-        records = _count(sum(count.values()), "record")
-        return f"{records} ({per_block}), {_count(total, 'byte')}, tensors and shapes included"
-
-
-def kept_records(sizes: Sizes, root: Any, t: Type) -> tuple[Counter[str], int]:
-    """The records reachable from ``root``, a run-time value of type ``t`` (a pullback's bound
-    record), by record type, and the bytes they hold: their layouts' and their tensors' and shapes'.
-    Each record is held by one other (its successor's ``pred``): they form a chain (a tree through
-    trace enums), so none is counted twice; identity cannot tell them apart, since a struct of one
-    field runs as that field's value."""
-    count: Counter[str] = Counter()
-    total = 0
-    stack: list[tuple[Any, Type]] = [(root, t)]
-    while stack:  # a chain of records, as long as the trips of a loop: no recursion
-        value, vt = stack.pop()
-        if isinstance(vt, NominalType) and vt.name in sizes.references:
-            count[vt.name] += 1
-            total += sizes.layout(vt.name).bytes + _dynamic_bytes(
-                sizes, value, sizes.module.lookup_type(vt.name), stack
-            )
-        else:
-            total += sizes.of(vt).bytes + _dynamic_bytes(sizes, value, vt, stack)
-    return count, total
-
-
-def _dynamic_bytes(
-    sizes: Sizes, value: Any, t: Type | StructDecl | EnumDecl | None, stack: list[tuple[Any, Type]]
-) -> int:
-    """The bytes of the tensors and shapes in ``value`` (of type or declaration ``t``); the records
-    it refers to go on ``stack``."""
-    if isinstance(t, TensorType):
-        return int(value.nbytes)
-    if isinstance(t, ShapeType):
-        return SHAPE_DIMENSION * len(value)
-    if isinstance(t, TupleType):
-        return sum(_dynamic_bytes(sizes, v, e, stack) for v, e in zip(value, t.elements))
-    if isinstance(t, NominalType):
-        if t.name in sizes.references:
-            stack.append((value, t))
-            return 0
-        return _dynamic_bytes(sizes, value, sizes.module.lookup_type(t.name), stack)
-    if isinstance(t, StructDecl):
-        fields = (value,) if len(t.fields) == 1 else value
-        return sum(_dynamic_bytes(sizes, v, f.type, stack) for v, f in zip(fields, t.fields))
-    if isinstance(t, EnumDecl):
-        name, payload = value
-        case = t.case(name)
-        return (
-            0 if case is None or case.payload is None else _dynamic_bytes(sizes, payload, case.payload, stack)
-        )
-    return 0
-
-
-def _best(call: Callable[[], None]) -> float:
-    """The best time per call over ``REPETITIONS`` runs of enough calls to last a little."""
-    call()  # the first call compiles
-    started = time.perf_counter()
-    call()
-    once = max(time.perf_counter() - started, 1e-7)
-    number = max(1, min(1000, int(REPETITION_SECONDS / once)))
-    best = float("inf")
-    for _ in range(REPETITIONS):
-        started = time.perf_counter()
-        for _ in range(number):
-            call()
-        best = min(best, (time.perf_counter() - started) / number)
-    return best
-
-
-def _ratio(a: float, b: float) -> str:
-    return f"{a / b:.2f}" if b else "undefined (the primal took none)"
-
-
-def _seconds(s: float) -> str:
-    if s < 1e-3:
-        return f"{s * 1e6:.1f} µs"
-    if s < 1:
-        return f"{s * 1e3:.2f} ms"
-    return f"{s:.2f} s"

@@ -15,7 +15,7 @@ from sil import parse
 from sil.ir import EnumCase, EnumDecl, FieldDecl, Module, StructDecl
 from sil.passes import PassManager, registered_passes
 from sil.types import BOOL, DOUBLE, FLOAT, INT, TENSOR_SHAPE, FunctionType, NominalType, TensorType, TupleType
-from silopt.ad_stats import Size, Sizes
+from silopt.ad_measure import Size, Sizes
 from silopt.driver import main
 
 ROOT = Path(__file__).resolve().parent.parent.parent
