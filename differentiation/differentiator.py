@@ -26,9 +26,10 @@ from differentiation.naming import jvp_name, vjp_name
 from differentiation.primal import DerivativeEmitter
 from differentiation.requests import registered_derivative
 from differentiation.reverse import ReverseEmitter
+from differentiation.statistics import ADStatistics
 from differentiation.thunks import subset_parameters_thunk
 from sil import derivative_types as dt
-from sil.diagnostics import SILError
+from sil.diagnostics import SILError, Span
 from sil.ir import Function, Module, TypeDecl
 
 EMITTERS: dict[str, type[DerivativeEmitter]] = {"jvp": ForwardEmitter, "vjp": ReverseEmitter}
@@ -40,8 +41,11 @@ class Differentiator:
     """The context of one pass's differentiation: synthesizes JVPs and VJPs on demand, each
     function, configuration and kind once, bodies from a worklist."""
 
-    def __init__(self, module: Module) -> None:
+    def __init__(self, module: Module, statistics: ADStatistics | None = None) -> None:
         self.module = module
+        self.statistics = statistics  # what the emitters did, for --ad-stats (None: not counted)
+        if statistics is not None:
+            statistics.module = module
         self.synthesized: dict[tuple[str, Config, str], Function] = {}
         self.added_functions: list[str] = []
         self.added_types: dict[str, None] = {}  # in the order they were added
@@ -78,7 +82,15 @@ class Differentiator:
         """``lookup``'s answer, with the bodies of everything synthesized for it emitted."""
         found = self.lookup(fn, config, kind, exact)
         self.emit_pending()
+        if self.statistics is not None:
+            self.statistics.answered(kind, found[0].name)
         return found
+
+    def request(self, form: str, fn: Function, config: Config, span: Span | None, *key: object) -> None:
+        """What is made from now on answers this request (``ADStatistics.request``; nothing
+        when no statistics are kept)."""
+        if self.statistics is not None:
+            self.statistics.request(form, fn, config, span, *key)
 
     def emit_pending(self) -> None:
         """Emit every declared derivative's body, callees' before callers': by the rank of the

@@ -79,6 +79,8 @@ class DifferentialEmitter(LinearMapEmitter, TangentPusher[Symbolic]):
         (``rules.py``) from what its record keeps; not emitted where nothing uses ``dr``
         (``LinearMapInfo.operands``)."""
         present = self.plan.operands[inst]
+        if self.zeros is not None:
+            self._count_zeros(inst, present)
         if not any(present):
             return
         t, tangents = self.t, self.tangents
@@ -90,6 +92,14 @@ class DifferentialEmitter(LinearMapEmitter, TangentPusher[Symbolic]):
         result = RULES[inst.name].differential(self.b, operands, saved)
         if result is not None:
             tangents[inst.result] = result
+
+    def _count_zeros(self, inst: BuiltinInst, present: tuple[bool, ...]) -> None:
+        """The zero tangents of ``inst``'s active operands, left out of its tangent code (see
+        ``ZeroCounts``); none where the tangent code is left out because nothing uses it."""
+        assert self.zeros is not None
+        absent = [op not in self.tangents for op in inst.operands if self.is_active(op)]
+        if any(present) or all(absent):
+            self.zeros.symbolic += sum(absent)
 
     def visit_ApplyInst(self, inst: ApplyInst) -> None:
         """``%r = apply %f(%x, …)``: ``dr = differential_f(dx, …)``, the callee's differential its JVP
@@ -218,7 +228,7 @@ class DifferentialWalk:
         code with the tangents it receives (a tensor's zero made to the shape ``block``'s record
         keeps, in ``fields``)."""
         module = self.module
-        t = TangentBuilder(b, module, self.forward.fn.span)
+        t = TangentBuilder(b, module, self.forward.fn.span, self.emitter.zeros)
         for v, s in tangents.items():  # once here, not once per successor
             if isinstance(s, Aggregate):
                 tangents[v] = t.materialize(s, v.type)
@@ -235,7 +245,7 @@ class DifferentialWalk:
                 tail = [payload]
             passed = edge_arguments(block.instructions[-1], succ)
             edge: dict[Value, Value] = dict(zip(succ.args, passed))
-            tt = TangentBuilder(tb, module, self.forward.fn.span)
+            tt = TangentBuilder(tb, module, self.forward.fn.span, self.emitter.zeros)
             zeros: Zeros = {}
             out: list[Value] = []
             for v in self.incoming[succ]:

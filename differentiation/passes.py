@@ -27,6 +27,7 @@ from differentiation.requests import (
     lowered_view,
     named_extracts,
 )
+from differentiation.statistics import ADStatistics
 from differentiation.thunks import pick_tangents
 from sil import derivative_types as dt
 from sil.builder import Builder
@@ -130,9 +131,10 @@ class Differentiation(Pass):
 
     name = "differentiation"
     description = "Synthesize JVPs, VJPs, differentials and pullbacks for the module's derivative requests"
+    statistics: ADStatistics | None = None  # what the derivatives made are like (--ad-stats)
 
     def run(self, module: Module, ctx: PassContext) -> None:
-        d = Differentiator(module)
+        d = Differentiator(module, self.statistics)
         _check(d)
         saved: list[tuple[Function, list[FunctionAttr]]] = []
         try:
@@ -142,16 +144,20 @@ class Differentiation(Pass):
                 for i, attr in enumerate(fn.attributes):
                     if isinstance(attr, DifferentiableAttr) and (attr.vjp is None or attr.jvp is None):
                         config = attribute_config(module, fn, attr)
+                        d.request("[differentiable]", fn, config, fn.span)
                         jvp_name = attr.jvp or d.jvp_for(fn, config).name
                         vjp_name = attr.vjp or d.vjp_for(fn, config).name
+                        if self.statistics is not None and attr.vjp is not None:
+                            self.statistics.answered("vjp", attr.vjp)
                         saved.append((fn, list(fn.attributes)))
                         fn.attributes[i] = attrs.evolve(attr, jvp=jvp_name, vjp=vjp_name)
-            bundles = [
-                (inst, d.jvp_for(original, config), d.vjp_for(original, config))
-                for original, inst, config in bundle_requests(module)
-            ]
+            bundles = []
+            for original, asked, config in bundle_requests(module):
+                d.request("differentiable_function", original, config, asked.span)
+                bundles.append((asked, d.jvp_for(original, config), d.vjp_for(original, config)))
             for original, inst in gradient_requests(module):
                 config = Config(inst.source, inst.wrt)
+                d.request("gradient", original, config, inst.span, inst.seedable, inst.preserving_result)
                 if gradient_form(module, original, config) is None:
                     d.derivative_for(original, config, "vjp", exact=False)
         except SILError:
@@ -178,6 +184,7 @@ class LowerGradient(Pass):
 
     name = "lower-gradient"
     description = "Turn gradient into calls of synthesized gradient functions, and extracts into references"
+    statistics: ADStatistics | None = None  # what the derivatives made are like (--ad-stats)
 
     def run(self, module: Module, ctx: PassContext) -> None:
         extracts = named_extracts(module)
@@ -188,12 +195,14 @@ class LowerGradient(Pass):
         _lower_extracts(extracts)
         if not requests:
             return
-        d = Differentiator(module)
+        d = Differentiator(module, self.statistics)
         try:
             built: dict[str, Function] = {}
             for original, inst in requests:
                 name = _gradient_name(original, inst)
                 if name not in built:
+                    config = Config(inst.source, inst.wrt)
+                    d.request("gradient", original, config, inst.span, inst.seedable, inst.preserving_result)
                     built[name] = self._gradient_function(d, original, inst, name)
         except SILError:  # the checks ran before anything changed: this would be a bug of theirs
             d.roll_back()
@@ -255,4 +264,7 @@ class LowerGradient(Pass):
             b.return_(b.tuple(result, *parts))
         else:
             b.return_(tangents)
+        if d.statistics is not None:
+            d.statistics.synthesized("gradient function", grad)
+            d.statistics.answered("gradient", grad.name)
         return grad

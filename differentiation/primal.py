@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 from analysis.activity import Config
 from differentiation.linear_map_info import PRED_FIELD, LinearMapInfo, Mode, linear_map_type
 from differentiation.rules import RULES, Saved, kept_value
+from differentiation.statistics import ZeroCounts
 from differentiation.tangents import Symbolic, TangentBuilder, Zeros
 from sil.builder import Builder
 from sil.cloning import clone_instruction
@@ -67,6 +68,8 @@ class DerivativeEmitter(abc.ABC):
         self.records = self.plan.records
         self.returns = self.plan.returns
         self._references: dict[str, Value] = {}  # function_refs made in the derivative, by name
+        # How the linear map's emitter treats zeros, when the context keeps statistics.
+        self.zeros = ZeroCounts() if differentiator.statistics is not None else None
 
     @abc.abstractmethod
     def emit_linear_map(self) -> None:
@@ -131,6 +134,8 @@ class DerivativeEmitter(abc.ABC):
         self.emit_linear_map()
         self.finish_derivative()
         eliminate_dead_code(self.derivative)
+        if self.differentiator.statistics is not None:
+            self.differentiator.statistics.emitted(self)
 
     def _emit_block(self, block: Block) -> None:
         """The block's instructions in the derivative, but for its terminator."""
@@ -301,13 +306,14 @@ class LinearMapEmitter:
         self.is_active = self.plan.is_active
         self.fn, self.config = emitter.fn, emitter.config
         self.linear_map = emitter.linear_map
+        self.zeros = emitter.zeros
         self.fields: dict[int, Value] = {}
 
     def start_block(self, block: Block, b: Builder, record: Value | None) -> Value | None:
         """Emit the code of ``block`` at ``b`` from now on, reading ``record`` (None when the block
         keeps none); returns the record's ``pred`` field, if any."""
         self.b = b
-        self.t = TangentBuilder(b, self.module, self.fn.span)
+        self.t = TangentBuilder(b, self.module, self.fn.span, self.zeros)
         self.fields, pred = self.read_record(block, b, record)
         return pred
 
@@ -347,6 +353,8 @@ class LinearMapEmitter:
         size = shape()
         if size not in zeros:
             zeros[size] = t.b.builtin("zeros", size, type=v.type)
+            if self.zeros is not None:
+                self.zeros.materialized += 1
         return zeros[size]
 
     def own_shape(self, block: Block, v: Value) -> Callable[[], Value]:

@@ -105,7 +105,7 @@ class PullbackEmitter(LinearMapEmitter, AdjointPuller[Symbolic]):
         """Go from ``block``'s pullback block to ``pred``'s, which ran before it: pass the adjoints
         of the values live out of ``pred``, adding those of the block arguments to the values
         ``pred`` passed for them (zero where none reached)."""
-        t, adjoints = TangentBuilder(b, self.module, self.fn.span), self.adjoints
+        t, adjoints = TangentBuilder(b, self.module, self.fn.span, self.zeros), self.adjoints
         passed = edge_arguments(pred.instructions[-1], block)
         zeros: Zeros = {}
         out: list[Value] = []
@@ -138,6 +138,8 @@ class PullbackEmitter(LinearMapEmitter, AdjointPuller[Symbolic]):
         adjoint = self.adjoints.pop(inst.result, None)
         wanted = self.plan.operands[inst]
         if adjoint is None or not any(wanted):
+            if adjoint is None and self.zeros is not None:
+                self.zeros.symbolic += 1
             return
         b = self.b
         seed = self.t.materialize(adjoint, inst.result.type)
@@ -151,6 +153,8 @@ class PullbackEmitter(LinearMapEmitter, AdjointPuller[Symbolic]):
         VJP returned (kept in the record), of the results the call is differentiated for."""
         result = self.adjoints.pop(inst.result, None)
         if result is None:
+            if self.zeros is not None:
+                self.zeros.symbolic += 1
             return
         b, call = self.b, self.plan.calls[inst]
         pullback = self.saved(inst)[0]

@@ -11,6 +11,8 @@ would leave) before any of its code is emitted."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import attrs
 
 from sil.builder import Builder
@@ -19,6 +21,9 @@ from sil.diagnostics import SILError, Span
 from sil.instructions import StructExtractInst, TupleExtractInst
 from sil.ir import Instruction, Module, Value
 from sil.types import NominalType, ScalarType, TupleType, Type
+
+if TYPE_CHECKING:
+    from differentiation.statistics import ZeroCounts
 
 
 @attrs.define
@@ -58,10 +63,13 @@ Zeros = dict[Type | Value, Value]
 class TangentBuilder:
     """Builds tangent values from symbolic ones, with a builder positioned in a derivative."""
 
-    def __init__(self, b: Builder, module: Module, where: Span | None) -> None:
+    def __init__(
+        self, b: Builder, module: Module, where: Span | None, zeros: ZeroCounts | None = None
+    ) -> None:
         self.b = b
         self.module = module
         self.where = where  # for the error a tangent this cannot build yet reports
+        self.zeros = zeros  # counts the zeros built, for --ad-stats (None: not counted)
 
     def add(self, x: Symbolic, y: Symbolic, t: Type) -> Symbolic:
         """``x + y`` for values of type ``t``'s tangent; tuples and structs element by element."""
@@ -164,6 +172,8 @@ class TangentBuilder:
         if isinstance(tangent, Negated):
             return self.b.builtin("fneg", tangent.value)
         if isinstance(tangent, AddedAt):
+            if self.zeros is not None:
+                self.zeros.materialized += 1
             zero = self.b.builtin("zeros", tangent.shape, type=t)
             return self.b.builtin("with_element", zero, tangent.value, *tangent.indices, type=t)
         elements = tangent.elements if tangent is not None else {}
@@ -181,6 +191,8 @@ class TangentBuilder:
             parts = [self.materialize(elements.get(i), self._element_type(t, i)) for i in self.positions(t)]
             return self.b.struct(tangent_type, *parts)
         if isinstance(t, ScalarType):
+            if self.zeros is not None:
+                self.zeros.materialized += 1
             return self.b.float_literal(t, 0.0)
         raise SILError.at(self.where, f"cannot build a zero tangent of {t} yet")
 

@@ -53,6 +53,11 @@ def subset_parameters_thunk(
     shapes = [b.builtin("shape", params[i], type=TENSOR_SHAPE) for i in shaped]
     closure = b.partial_apply(b.function_ref(linear_map), *shapes, registered_map)
     b.return_(b.tuple(result, closure))
+    if d.statistics is not None:
+        d.statistics.synthesized(f"subset-parameters thunk ({kind.upper()})", thunk)
+        d.statistics.synthesized(
+            f"subset-parameters thunk ({'differential' if kind == 'jvp' else 'pullback'})", linear_map
+        )
     return thunk
 
 

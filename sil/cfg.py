@@ -1,6 +1,8 @@
-"""Control-flow facts of a function: predecessors, reverse postorder, dominators."""
+"""Control-flow facts of a function: predecessors, reverse postorder, dominators, natural loops."""
 
 from __future__ import annotations
+
+import attrs
 
 from sil.ir import Block, Function
 
@@ -121,3 +123,49 @@ def blocks_that_return(fn: Function) -> set[Block]:
                 found.add(p)
                 returning.append(p)
     return found
+
+
+@attrs.frozen(eq=False)
+class Loop:
+    """A natural loop: the blocks of its body (``header`` first, then in function order), the
+    blocks that branch back to the header (``latches``), and the loop it is nested in, if any."""
+
+    header: Block
+    blocks: tuple[Block, ...]
+    latches: tuple[Block, ...]
+    parent: Loop | None
+
+
+def natural_loops(fn: Function, tree: DominatorTree | None = None) -> list[Loop]:
+    """The natural loops of ``fn``, outer loops before the loops they hold, each header once.
+
+    A back edge goes from a block to one that dominates it (its loop's header); the loop is the
+    header and every block that reaches a latch without passing the header. The edges of an
+    irreducible cycle (entered at two blocks) are not back edges: such a cycle is no loop."""
+    tree = tree or DominatorTree(fn)
+    preds = predecessors(fn)
+    position = {b: i for i, b in enumerate(fn.blocks)}
+    latches: dict[Block, list[Block]] = {}
+    for b in tree.order:
+        for s in dict.fromkeys(b.successors()):
+            if tree.dominates(s, b):
+                latches.setdefault(s, []).append(b)
+    bodies: dict[Block, set[Block]] = {}
+    for header, ends in latches.items():
+        body = {header}
+        stack = [e for e in ends if e is not header]
+        while stack:
+            b = stack.pop()
+            if b not in body and tree.is_reachable(b):
+                body.add(b)
+                stack.extend(preds[b])
+        bodies[header] = body
+    # Outer loops first: a loop holds every loop whose header is in its body, and is larger.
+    headers = sorted(bodies, key=lambda h: (-len(bodies[h]), position[h]))
+    loops: dict[Block, Loop] = {}
+    for h in headers:
+        around = [loops[o] for o in loops if h in bodies[o]]
+        parent = min(around, key=lambda o: len(o.blocks), default=None)
+        blocks = (h, *sorted(bodies[h] - {h}, key=position.__getitem__))
+        loops[h] = Loop(h, blocks, tuple(sorted(latches[h], key=position.__getitem__)), parent)
+    return list(loops.values())

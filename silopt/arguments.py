@@ -124,6 +124,7 @@ def build_argument_parser() -> argparse.ArgumentParser:
     _add_running_arguments(p.add_argument_group("running"))
     _add_cli_arguments(p)
     _add_pictures_arguments(p.add_argument_group("pictures and explanations"))
+    _add_ad_stats_arguments(p.add_argument_group("AD statistics"))
     group = p.add_argument_group("passes")
     for name, cls in registered_passes().items():
         group.add_argument(
@@ -140,13 +141,15 @@ def _add_running_arguments(run: argparse._ArgumentGroup) -> None:
         nargs="*",
         default=None,
         metavar="ARG",
-        help="the arguments of --run (or the point to check at); '--' ends them before the input file",
+        help="the arguments of --run (or the point to check at, or --ad-stats' point to measure at); "
+        "'--' ends them before the input file",
     )
     run.add_argument(
         "--max-steps",
         type=_positive_int,
         metavar="N",
-        help="stop a run (each of --check-derivatives' runs) that executes more than N instructions",
+        help="stop a run (each of --check-derivatives' and --ad-stats' runs) that executes more than N "
+        "instructions",
     )
     run.add_argument(
         "--max-depth",
@@ -242,6 +245,29 @@ def _check_pictures_arguments(args: argparse.Namespace) -> None:
         raise UsageError("--function needs --emit-dot")
 
 
+def _add_ad_stats_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--ad-stats",
+        action="store_true",
+        help="after the output, print to standard error what -differentiation and -lower-gradient "
+        "made for each request: instructions, zeros kept symbolic or materialized, record sizes; "
+        "with --args, the cost of the gradient over the primal there",
+    )
+    group.add_argument(
+        "--ad-stats-untimed",
+        action="store_true",
+        help="--ad-stats without the wall time, so that the report is the same on every run",
+    )
+
+
+def _check_ad_stats(args: argparse.Namespace) -> None:
+    """``--ad-stats-untimed`` is ``--ad-stats``; either reports what the pipeline's
+    differentiation passes make, so it needs one."""
+    args.ad_stats = args.ad_stats or args.ad_stats_untimed
+    if args.ad_stats and not {"differentiation", "lower-gradient"} & set(args.pipeline):
+        raise UsageError("--ad-stats reports what -differentiation or -lower-gradient makes: run one")
+
+
 def read_arguments(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
     """The arguments ``argv`` gives; UsageError when they cannot be run. ``--help``, ``--version``
     and ``--list-passes`` need nothing else, and are answered whatever else is wrong."""
@@ -251,13 +277,14 @@ def read_arguments(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argp
     if args.input is None:
         refuse_input_taken_by_args(args.args)
         args.input = "-"  # as mlir-opt: no file, standard input
+    _check_ad_stats(args)
     if args.run is not None and args.check_derivatives:
         raise UsageError("--run and --check-derivatives exclude each other")
     _check_pictures_arguments(args)
-    if args.run is None and args.max_steps is not None and not args.check_derivatives:
-        raise UsageError("--max-steps needs --run or --check-derivatives")
-    if args.run is None and args.args is not None and not args.check_derivatives:
-        raise UsageError("--args needs --run or --check-derivatives")
+    if args.run is None and args.max_steps is not None and not args.check_derivatives and not args.ad_stats:
+        raise UsageError("--max-steps needs --run, --check-derivatives or --ad-stats")
+    if args.run is None and args.args is not None and not args.check_derivatives and not args.ad_stats:
+        raise UsageError("--args needs --run, --check-derivatives or --ad-stats")
     return args
 
 

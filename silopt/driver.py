@@ -24,7 +24,7 @@ from sil.parser import parse_source
 from sil.passes import PassInstrumentation, PassManager, registered_passes
 from sil.printer import print_module
 from sil.verifier import verify_module
-from silopt import pictures
+from silopt import ad_stats, pictures
 from silopt.arguments import UsageError, build_argument_parser, read_arguments
 from silopt.expectations import check_expectations
 from silopt.ir_printing import IRPrinting
@@ -68,7 +68,7 @@ def main(
 def _process_input(args: argparse.Namespace, console: Console, timing: Timing | None) -> int:
     """Read the input and process each of its chunks, the next one whether or not one failed."""
     try:
-        runs = args.run is not None or args.check_derivatives
+        runs = args.run is not None or args.check_derivatives or (args.ad_stats and args.args is not None)
         backend = _backend(args.accel, timing) if runs else None
         chunks = _read_chunks(args, console)
     except _Failure as e:
@@ -139,6 +139,7 @@ def process_chunk(
     """Run a chunk through the pipeline, hand its output on, then report its diagnostics (checked
     against the chunk's expectations with ``--verify-diagnostics``); whether it succeeded."""
     manager = build_pipeline(args, console.stderr, timing)
+    statistics = ad_stats.attach(manager) if args.ad_stats else None
     text, diagnostics = run_pipeline(args, chunk, manager, backend, timing)
     problems = check_expectations(chunk.source, diagnostics) if args.verify_diagnostics else diagnostics
     if problems and not diagnostics:  # a run that failed only the expectations prints nothing
@@ -146,9 +147,13 @@ def process_chunk(
     with step(timing, "Output"):
         output.add(text, printed=not problems and not diagnostics)
     console.report(problems)
-    if args.view and not problems and not diagnostics:
+    if problems or diagnostics:
+        return not problems
+    if statistics is not None:  # after the output, as MLIR's statistics
+        console.stderr.write(ad_stats.report(statistics, args, backend))
+    if args.view:
         return pictures.finish_view(args, text, console) == 0
-    return not problems
+    return True
 
 
 def build_pipeline(args: argparse.Namespace, dump_to: IO[str], timing: Timing | None) -> PassManager:
@@ -187,7 +192,8 @@ def run_pipeline(
             assert backend is not None
             with step(timing, "Check derivatives"):
                 return _check_derivatives(module, backend, args)
-        if backend is not None:
+        if args.run is not None:
+            assert backend is not None
             with step(timing, "Run"):
                 from silopt.run import run_function
 

@@ -106,6 +106,10 @@ class Draw:
         """A random tangent at ``x`` (a value of ``t``), of ``t``'s tangent type (None: none)."""
         return self._tangent_like(t, x, lambda shape: self.np.standard_normal(shape))
 
+    def ones(self, t: Type, x: Any) -> Any:
+        """The tangent at ``x`` whose every number is 1 (a gradient's seed, ``--ad-stats``)."""
+        return self._tangent_like(t, x, np.ones)
+
     def _tangent_like(self, t: Type, x: Any, fill: Callable[[tuple[int, ...]], Any]) -> Any:
         if self.module.tangent_type(t) is None:
             return None

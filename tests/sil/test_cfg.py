@@ -1,4 +1,4 @@
-"""Control-flow facts: reverse postorder, predecessors, dominators."""
+"""Control-flow facts: reverse postorder, predecessors, dominators, natural loops."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 import pytest
 
 from sil import parse
-from sil.cfg import DominatorTree, predecessors, reverse_postorder
+from sil.cfg import DominatorTree, Loop, natural_loops, predecessors, reverse_postorder
 from sil.ir import Block, Function
 
 RETURN = "  %r = tuple ()\n  return %r : $()\n"
@@ -183,6 +183,46 @@ def test_declaration_has_no_blocks() -> None:
     fn = parse("sil @g : $@convention(thin) () -> ()\n").functions["g"]
     assert reverse_postorder(fn) == []
     assert DominatorTree(fn).idom == {}
+
+
+def loop_names(loops: list[Loop]) -> list[tuple[str | None, list[str | None], list[str | None], str | None]]:
+    return [
+        (
+            lp.header.name,
+            [b.name for b in lp.blocks],
+            [b.name for b in lp.latches],
+            lp.parent.header.name if lp.parent is not None else None,
+        )
+        for lp in loops
+    ]
+
+
+def test_natural_loops() -> None:
+    assert loop_names(natural_loops(function(LOOP))) == [("bb1", ["bb1", "bb2"], ["bb2"], None)]
+    assert natural_loops(function(DIAMOND)) == []
+    self_loop = function(f"  br bb1\nbb1:\n  cond_br %c, bb1, bb2\nbb2:\n{RETURN}")
+    assert loop_names(natural_loops(self_loop)) == [("bb1", ["bb1"], ["bb1"], None)]
+
+
+def test_an_irreducible_cycle_is_no_loop() -> None:
+    assert natural_loops(function(IRREDUCIBLE)) == []
+
+
+def test_nested_loops_and_two_latches() -> None:
+    fn = function(
+        "  br bb1\n"
+        "bb1:\n  cond_br %c, bb2, bb7\n"
+        "bb2:\n  cond_br %c, bb3, bb4\n"
+        "bb3:\n  br bb2\n"  # the inner loop's latch
+        "bb4:\n  cond_br %c, bb5, bb6\n"
+        "bb5:\n  br bb1\n"  # two latches of the outer loop
+        "bb6:\n  br bb1\n"
+        f"bb7:\n{RETURN}"
+    )
+    assert loop_names(natural_loops(fn)) == [
+        ("bb1", ["bb1", "bb2", "bb3", "bb4", "bb5", "bb6"], ["bb5", "bb6"], None),
+        ("bb2", ["bb2", "bb3"], ["bb3"], "bb1"),
+    ]
 
 
 def naive_idoms(fn: Function) -> dict[str | None, str | None]:
