@@ -104,10 +104,10 @@ class _Explainer:
             host = self.backend.to_host(result)
             at = _first(np.isnan(host))
             message += f": the first NaN of its result, of shape {_listed(host.shape)}, is at {_listed(at)}"
-        elementwise = BUILTINS[inst.name].elementwise > 0
+        index = at if BUILTINS[inst.name].elementwise else None  # where the operands' elements are shown
         notes = tuple(
-            f"operand {_named(o, i)}: {self._describe(v, o.type, at if elementwise else None)}"
-            for i, (o, v) in enumerate(zip(inst.operands, operands))
+            f"operand {i}{f' ({name})' if name else ''}: {self._describe(v, o.type, index)}"
+            for i, (o, v, name) in enumerate(zip(inst.operands, operands, _operand_names(inst)))
         )
         return NaNFault(self.site, message, notes)
 
@@ -130,8 +130,17 @@ class _Explainer:
         return str(value)
 
 
-def _named(v: Value, index: int) -> str:
-    return f"{index} (%{v.name})" if v.name is not None else str(index)
+def _operand_names(inst: Instruction) -> list[str | None]:
+    """The operands' names as the diagnostic shows them: those the source gave (None for its
+    numbers), or in synthesized code, which the message quotes as printed, the printer's."""
+    fn = inst.block.function if inst.block is not None else None
+    if inst.span is None and fn is not None:
+        from sil.printer import Printer  # only when a fault is reported
+
+        printer = Printer()
+        printer.print_function(fn)
+        return [printer.names.get(o) for o in inst.operands]
+    return [f"%{o.name}" if o.name is not None else None for o in inst.operands]
 
 
 def _listed(numbers: Sequence[int]) -> str:
