@@ -141,7 +141,14 @@ def run_pipeline(
 
             arguments = args.args or []
             text = run_function(
-                module, args.run, arguments, backend, args.max_steps, args.max_depth, source.name
+                module,
+                args.run,
+                arguments,
+                backend,
+                args.max_steps,
+                args.max_depth,
+                source.name,
+                args.trap_nan,
             )
             return text, []
         return print_module(module, manager.context.annotations), []
@@ -163,7 +170,7 @@ def _check_derivatives(module: Module, backend: Backend, args: argparse.Namespac
     from silopt.check_derivatives import check_module
 
     outcomes, errors = check_module(
-        module, backend, args.args, max_steps=args.max_steps, max_depth=args.max_depth
+        module, backend, args.args, max_steps=args.max_steps, max_depth=args.max_depth, trap_nan=args.trap_nan
     )
     text = "".join(o.line() + "\n" for o in outcomes)
     errors += [o.diagnostic() for o in outcomes if not o.passed]
