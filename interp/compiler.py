@@ -36,6 +36,7 @@ from interp.faults import Fault, RunError, run_error
 from interp.fusion import ASSIGN, fused_results
 from interp.inlining import InlinePlan, Inliner
 from interp.metering import Metering, StepBudget
+from interp.nan_trap import NaNTrap, checked
 from interp.ownership import UNSHARED, Lifetimes, reusing
 from interp.semantics import HELPERS, scalar_template
 from interp.statements import (
@@ -133,6 +134,7 @@ class Compiler:
         backend: Backend,
         max_depth: int,
         budget: StepBudget | None,
+        nan_trap: NaNTrap | None = None,
     ) -> None:
         self.module = module
         self.backend = backend
@@ -150,8 +152,13 @@ class Compiler:
             backend.with_element_in_place, backend.with_element, backend.owns_buffer, UNSHARED
         )
         """``with_element`` writing in place into a tensor nothing else holds."""
+        self.nan_trap = nan_trap
+        """Tests the results of builtins under ``--trap-nan`` (see ``interp.nan_trap``); None: no tests."""
         # Counted runs compile each call as a call: their steps are charged at calls and returns.
-        self.inliner = Inliner(module) if budget is None else None
+        # Under the trap, a builtin it tests can fault, so it is not left out when unread.
+        self.inliner = (
+            None if budget is not None else Inliner(module) if nan_trap is None else Inliner(module, checked)
+        )
 
     def function(self, name: str) -> Callable[..., Any]:
         """The compiled form of ``@name``, compiling it and the functions it uses as values first,
@@ -286,7 +293,12 @@ class _FunctionCode:
         inliner = compiler.inliner
         self.plan = InlinePlan(functions=[fn]) if inliner is None else inliner.plan(fn)
         self._inline_level = 0  # how many inlined calls the code being written is inside
-        self.fused = set().union(*(fused_results(f) for f in self.plan.functions))
+        # Under --trap-nan, nothing is fused: the tests read each value by its variable.
+        self.fused = (
+            set().union(*(fused_results(f) for f in self.plan.functions))
+            if compiler.nan_trap is None
+            else set()
+        )
         self.lifetimes = Lifetimes(fn, self.plan)  # where tensors are let go (``interp.ownership``)
         self._expressions: dict[Value, str] = {}  # a fused result's expression, once emitted
         self._arms: list[Block] = []
@@ -339,6 +351,8 @@ class _FunctionCode:
             )
         if metering is not None:
             self.constants.update(metering.names)
+        if self.compiler.nan_trap is not None:
+            self.constants.update(self.compiler.nan_trap.names)
         params = ", ".join(self.constants)
         callee_vars = [self._callee_vars[c] for c in self.callees]
         lines = [f"def _factory({params}):"]
@@ -396,10 +410,15 @@ class _FunctionCode:
             if isinstance(inst, UNLOWERED):
                 raise _not_lowered(inst)
             raise run_error(f"the interpreter cannot run '{inst.opname}'", inst)
+        code = emit(self, inst)
+        trap = self.compiler.nan_trap
+        if trap is not None and checked(inst):  # tested before the ``del`` of the operands it reads
+            assert isinstance(inst, BuiltinInst)
+            code = [*code, *trap.check(inst, self.compiler.site(inst), self.var, self.const)]
         released = self.lifetimes.released.get(inst)
         if released is None:
-            return emit(self, inst)
-        return [*emit(self, inst), f"del {', '.join(self.var(v) for v in released)}"]
+            return code
+        return [*code, f"del {', '.join(self.var(v) for v in released)}"]
 
     def builtin(self, inst: BuiltinInst) -> list[Node]:
         ops = [self.operand(o) for o in inst.operands]

@@ -2,7 +2,8 @@
 
 Compiled code knows instructions by their index in the program's site table (``Program.sites``);
 a fault carries the index where it happened and, as it unwinds, the index of each ``apply`` it
-passes through, which become the ``called from`` notes.
+passes through, which become the ``called from`` notes. A fault may carry notes of its own (what
+``--trap-nan`` found in the operands), which come first.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from sil.ir import Instruction
 class Fault(Exception):
     """A fault at run time: the site where it happened and the call sites it unwound through."""
 
-    def __init__(self, site: int, message: str) -> None:
+    def __init__(self, site: int, message: str, notes: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.site = site
         self.message = message
+        self.notes = notes
+        """Notes without a place, about the values at the fault."""
         self.callers: list[int] = []
 
     def called_from(self, site: int) -> None:
@@ -37,8 +40,9 @@ def fault_diagnostic(fault: Fault, sites: list[Instruction]) -> Diagnostic:
     that instruction, and points at the innermost call in the source that the run was under: the
     ``apply`` of the derivative there, not nowhere.
     """
+    own = [note(None, n) for n in fault.notes]
     if fault.site < 0:
-        return Diagnostic("error", fault.message, None, _call_notes(fault.callers, sites))
+        return Diagnostic("error", fault.message, None, [*own, *_call_notes(fault.callers, sites)])
     inst = sites[fault.site]
     message = fault.message
     span = inst.span
@@ -51,8 +55,8 @@ def fault_diagnostic(fault: Fault, sites: list[Instruction]) -> Diagnostic:
             message += ", reached from this call"
             callers = callers[:located]
             outer = _call_notes(fault.callers[located + 1 :], sites)
-            return Diagnostic("error", message, span, [*_call_notes(callers, sites), *outer])
-    return Diagnostic("error", message, span, _call_notes(callers, sites))
+            return Diagnostic("error", message, span, [*own, *_call_notes(callers, sites), *outer])
+    return Diagnostic("error", message, span, [*own, *_call_notes(callers, sites)])
 
 
 def _call_notes(callers: list[int], sites: list[Instruction]) -> list[Diagnostic]:

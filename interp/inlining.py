@@ -19,7 +19,7 @@ variable each. Counted runs (``--max-steps``) compile every call as a call.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import attrs
 
@@ -84,8 +84,11 @@ class Inliner:
     ``MAX_INLINE_HEIGHT`` levels deep: then the inlined code makes no call.
     """
 
-    def __init__(self, module: Module) -> None:
+    def __init__(self, module: Module, can_fault: Callable[[Instruction], bool] | None = None) -> None:
         self.module = module
+        self.can_fault = can_fault
+        """Instructions that can fault beyond those that always can (under ``--trap-nan``, the
+        builtins it tests): never left out when unread."""
         self.references: dict[str, int] = {}
         for fn in module.functions.values():
             for inst in fn.instructions():
@@ -211,7 +214,14 @@ class _Planner:
         function runs every instruction its SIL runs but those the plan made unnecessary."""
         owner: dict[Value, Instruction] = {r: inst for inst in self.emitted for r in inst.results}
         live: set[Instruction] = set()
-        work = [inst for inst in self.emitted if not _is_pure(inst) or not any(r.uses for r in inst.results)]
+        can_fault = self.inliner.can_fault
+        work = [
+            inst
+            for inst in self.emitted
+            if not _is_pure(inst)
+            or not any(r.uses for r in inst.results)
+            or (can_fault is not None and can_fault(inst))
+        ]
         while work:
             inst = work.pop()
             if inst in live:

@@ -13,6 +13,7 @@ from accel.backend import Backend
 from interp.compiler import Compiler
 from interp.faults import Fault, RunError, fault_diagnostic, run_error
 from interp.metering import StepBudget, StepsExceeded
+from interp.nan_trap import NaNTrap
 from interp.values import ArgumentError, Converter
 from sil.ir import Module
 from sil.types import FunctionType, Type
@@ -25,8 +26,10 @@ class Program:
     """Runs the functions of a verified module. Each function is compiled once, on first use.
 
     ``max_steps`` bounds the instructions one call from Python may execute (None: no bound, and
-    no counting code at all); ``count_steps`` counts without a bound, for cost reports. A fault
-    raises ``RunError`` with a located diagnostic.
+    no counting code at all); ``count_steps`` counts without a bound, for cost reports.
+    ``trap_nan`` stops a call at the first instruction that makes a NaN from operands that are not
+    NaN (``interp.nan_trap``; off: no test at all). A fault raises ``RunError`` with a located
+    diagnostic.
     """
 
     def __init__(
@@ -37,6 +40,7 @@ class Program:
         max_steps: int | None = None,
         max_depth: int = DEFAULT_MAX_DEPTH,
         count_steps: bool = False,
+        trap_nan: bool = False,
     ) -> None:
         if backend is None:
             from accel import select_backend
@@ -46,12 +50,15 @@ class Program:
         self.backend = backend
         self.max_steps = max_steps
         self.max_depth = max_depth
+        self.trap_nan = trap_nan
         counting = max_steps is not None or count_steps
         self._initial_budget = max_steps if max_steps is not None else 2**63
         self.budget = StepBudget(self._initial_budget, max_steps) if counting else None
         self.steps: int | None = None
         """Instructions the last call executed (when counting)."""
-        self.compiler = Compiler(module, backend, max_depth, self.budget)
+        self.compiler = Compiler(
+            module, backend, max_depth, self.budget, NaNTrap(backend) if trap_nan else None
+        )
         self.converter = Converter(module, backend)
         self.converter.call = self._call_value
 
@@ -151,6 +158,6 @@ def _stack_depth() -> int:
 def run(module: Module, function: str, *args: Any, backend: Backend | None = None, **limits: Any) -> Any:
     """Run ``function`` (``"@f"``) of a verified module on Python values and return Python values.
 
-    ``limits``: ``max_steps``, ``max_depth``. Faults raise RunError with a located diagnostic.
+    ``limits``: ``max_steps``, ``max_depth``, ``trap_nan``. Faults raise RunError with a located diagnostic.
     """
     return Program(module, backend, **limits).run(function, *args)

@@ -25,7 +25,10 @@ class BuiltinInfo:
     (Float, Double or Tensor operands, tensors broadcasting), its number of operands. A builtin
     of ``zero_derivative`` is differentiable with derivative zero (``step``, ``no_derivative``,
     ``shape``): activity stops at it, and it needs no rule. A builtin that ``keeps_shape`` returns
-    a tensor of its first operand's shape whatever its other operands (``with_element``)."""
+    a tensor of its first operand's shape whatever its other operands (``with_element``). A builtin
+    that ``moves`` computes no float: its result holds its operands' elements moved or converted,
+    or constants (``reshape``, ``select``, ``zeros``), so it makes no NaN from operands that are not
+    NaN (``--trap-nan`` tests the others)."""
 
     name: str
     rule: TypeRule
@@ -33,6 +36,7 @@ class BuiltinInfo:
     elementwise: int = 0
     zero_derivative: bool = False
     keeps_shape: bool = False
+    moves: bool = False
 
 
 def _float_element(t: Type) -> ScalarType | None:
@@ -257,7 +261,12 @@ def _table() -> dict[str, BuiltinInfo]:
     with_element = _tensor_rule(1, scalar_operand=True, int_operands="any")
     shaped = [BuiltinInfo("with_element", with_element, True, keeps_shape=True)]
     infos = [*elementwise, *[BuiltinInfo(*row) for row in rows], *constant, *shaped]
-    return {info.name: info for info in infos}
+    moving = {
+        *("no_derivative", "select", "sitofp", "fpext", "fptrunc"),
+        *("element", "with_element", "scalar_from_tensor", "tensor_from_scalar"),
+        *("reshape", "transpose", "broadcast_to", "expand_dims", "fill", "zeros", "ones", "arange"),
+    }
+    return {info.name: attrs.evolve(info, moves=info.name in moving) for info in infos}
 
 
 BUILTINS: dict[str, BuiltinInfo] = _table()

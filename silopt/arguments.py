@@ -125,6 +125,7 @@ def build_argument_parser() -> argparse.ArgumentParser:
     _add_cli_arguments(p)
     _add_pictures_arguments(p.add_argument_group("pictures and explanations"))
     _add_ad_stats_arguments(p.add_argument_group("AD statistics"))
+    _add_nan_arguments(p)
     group = p.add_argument_group("passes")
     for name, cls in registered_passes().items():
         group.add_argument(
@@ -285,7 +286,23 @@ def read_arguments(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argp
         raise UsageError("--max-steps needs --run, --check-derivatives or --ad-stats")
     if args.run is None and args.args is not None and not args.check_derivatives and not args.ad_stats:
         raise UsageError("--args needs --run, --check-derivatives or --ad-stats")
+    _check_nan_arguments(args)
     return args
+
+
+def _add_nan_arguments(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("NaN debugging")
+    group.add_argument(
+        "--trap-nan",
+        action="store_true",
+        help="stop a run (each of --check-derivatives' runs) at the first instruction that makes a NaN "
+        "from operands that are not NaN, and show them",
+    )
+
+
+def _check_nan_arguments(args: argparse.Namespace) -> None:
+    if args.trap_nan and args.run is None and not args.check_derivatives:
+        raise UsageError("--trap-nan needs --run or --check-derivatives")
 
 
 def _positive_int(text: str) -> int:

@@ -224,16 +224,17 @@ def check_module(
     seed: int = 0,
     max_steps: int | None = None,
     max_depth: int = DEFAULT_MAX_DEPTH,
+    trap_nan: bool = False,
 ) -> tuple[list[Outcome], list[Diagnostic]]:
     """The outcome of every request in ``module`` that could be checked, and an error for each
     that could not; at the point ``arguments`` spells (``--args``) when given. Each run has the
-    limits ``--run`` has (``--max-steps``, ``--max-depth``)."""
+    limits and the checks ``--run`` has (``--max-steps``, ``--max-depth``, ``--trap-nan``)."""
     requests = derivative_requests(module)
     errors = _unanswered(module)
     if not requests and not errors:
         why = "the module asks for no derivative ([differentiable], differentiable_function, gradient)"
         raise SILError([Diagnostic("error", f"nothing to check: {why}")])
-    program = Program(module, backend, max_steps=max_steps, max_depth=max_depth)
+    program = Program(module, backend, max_steps=max_steps, max_depth=max_depth, trap_nan=trap_nan)
     outcomes = []
     for request in requests:
         found = _Checker(program, request, seed).check(arguments)
@@ -295,7 +296,8 @@ class _Checker:
         except _NotCheckable as e:
             return cannot_check(request, str(e))
         except RunError as e:
-            notes = [note(d.span, d.message) for d in e.diagnostics]
+            # The fault's own notes (its operands, the calls it was under) follow it.
+            notes = [n for d in e.diagnostics for n in (note(d.span, d.message), *d.notes)]
             drawn = arguments is None and any(isinstance(t, TensorType) for t in self.params)
             hint = (
                 f" at tensors drawn of shape {list(TENSOR_SHAPE)} (give a point with --args)" if drawn else ""

@@ -199,7 +199,14 @@ def run_pipeline(
 
                 arguments = args.args or []
                 text = run_function(
-                    module, args.run, arguments, backend, args.max_steps, args.max_depth, chunk.label
+                    module,
+                    args.run,
+                    arguments,
+                    backend,
+                    args.max_steps,
+                    args.max_depth,
+                    chunk.label,
+                    args.trap_nan,
                 )
             return text, []
         with step(timing, "Output"):
@@ -229,7 +236,7 @@ def _check_derivatives(
     from silopt.check_derivatives import check_module
 
     outcomes, errors = check_module(
-        module, backend, args.args, max_steps=args.max_steps, max_depth=args.max_depth
+        module, backend, args.args, max_steps=args.max_steps, max_depth=args.max_depth, trap_nan=args.trap_nan
     )
     text = "".join(o.line() + "\n" for o in outcomes)
     return text, errors + [o.diagnostic() for o in outcomes if not o.passed]

@@ -29,12 +29,14 @@ def run_function(
     max_steps: int | None,
     max_depth: int,
     source_name: str | None = None,
+    trap_nan: bool = False,
 ) -> str:
     """The result of ``@name`` on the command-line ``arguments``, in literal syntax, one line.
 
     The derivative requests ``@name`` reaches are lowered in ``module`` first (``lower_reached``).
-    Raises RunError for a missing function, arguments that do not fit, or a fault; SILError for a
-    request that cannot be differentiated.
+    Raises RunError for a missing function, arguments that do not fit, or a fault (with
+    ``trap_nan``, also the first NaN made from operands that are not NaN); SILError for a request
+    that cannot be differentiated.
     """
     name = name.removeprefix("@")
     fn = module.functions.get(name)
@@ -52,7 +54,9 @@ def run_function(
         except ArgumentSyntaxError as e:
             raise RunError([Diagnostic("error", f"argument {i} of '@{name}': {e}", fn.span)]) from None
     lower_reached(module, name)
-    program = Program(reached_from(module, name), backend, max_steps=max_steps, max_depth=max_depth)
+    program = Program(
+        reached_from(module, name), backend, max_steps=max_steps, max_depth=max_depth, trap_nan=trap_nan
+    )
     result = program.run(name, *values)
     return format_value(result, fn.type.result, module) + "\n"
 
