@@ -25,7 +25,10 @@ class BuiltinInfo:
     (Float, Double or Tensor operands, tensors broadcasting), its number of operands. A builtin
     of ``zero_derivative`` is differentiable with derivative zero (``step``, ``no_derivative``,
     ``shape``): activity stops at it, and it needs no rule. A builtin that ``keeps_shape`` returns
-    a tensor of its first operand's shape whatever its other operands (``with_element``)."""
+    a tensor of its first operand's shape whatever its other operands (``with_element``). A
+    builtin that ``faults`` may stop a run on scalar operands (integer division by zero,
+    ``fptosi`` out of range): optimizations keep it where it is (a tensor builtin may fault on
+    shapes too)."""
 
     name: str
     rule: TypeRule
@@ -33,6 +36,7 @@ class BuiltinInfo:
     elementwise: int = 0
     zero_derivative: bool = False
     keeps_shape: bool = False
+    faults: bool = False
 
 
 def _float_element(t: Type) -> ScalarType | None:
@@ -256,7 +260,13 @@ def _table() -> dict[str, BuiltinInfo]:
     ]
     with_element = _tensor_rule(1, scalar_operand=True, int_operands="any")
     shaped = [BuiltinInfo("with_element", with_element, True, keeps_shape=True)]
-    infos = [*elementwise, *[BuiltinInfo(*row) for row in rows], *constant, *shaped]
+    faulting = {"sdiv", "srem", "fptosi"}
+    infos = [
+        *elementwise,
+        *[BuiltinInfo(*row, faults=row[0] in faulting) for row in rows],
+        *constant,
+        *shaped,
+    ]
     return {info.name: info for info in infos}
 
 

@@ -3,7 +3,8 @@ passes, must leave every module it is given verifying, and every function comput
 computed before, bit for bit, faults included.
 
 Subjects are the golden cases that run (``// RUN: silopt %s … --run``: the RUN line's passes are
-applied first, as the driver would), the shipped examples, and the outputs of the golden
+applied first, as the driver would), the inputs of the optimization passes' own golden cases
+(``golden/opt``), the shipped examples, and the outputs of the golden
 differentiation cases (``golden/differentiation/**/*.expected``: derivatives are ordinary SIL).
 Each is lowered as ``--run`` lowers (``lower_derivatives``). Then every function with a body whose
 parameters can be drawn is run on drawn arguments before and after the passes, and the outcomes
@@ -84,6 +85,7 @@ class Subject:
 def subjects() -> list[Subject]:
     """Every module the harness checks passes on, in a stable order."""
     found = [_run_case(p) for p in sorted((ROOT / "golden").glob("**/*.sil"))]
+    found += [Subject(p) for p in sorted((ROOT / "golden" / "opt").glob("**/*.sil"))]
     found += [Subject(p) for p in sorted((ROOT / "examples").glob("*.sil"))]
     found += [
         Subject(p)

@@ -12,7 +12,12 @@ from sil import SILError
 from tests.sil.transforms.preservation import Subject, check_preserves, optimized, prepared_text, subjects
 
 # The passes (and pipelines) that must preserve behaviour; a new pass adds itself here.
-PRESERVING: list[tuple[str, ...]] = [("cse",)]
+PRESERVING: list[tuple[str, ...]] = [
+    ("cse",),
+    ("canonicalize",),
+    ("simplify-cfg",),
+    ("canonicalize", "cse", "simplify-cfg", "canonicalize"),
+]
 
 SUBJECTS = subjects()
 # Cases whose run is refused before it starts (the request the run needs cannot be lowered):
