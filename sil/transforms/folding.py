@@ -20,8 +20,6 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
-
 from sil.types import BOOL, DOUBLE, FLOAT, INT, Type
 
 Scalar = float | int | bool
@@ -39,8 +37,8 @@ _FLOAT_BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "fsub": lambda a, b: a - b,
     "fmul": lambda a, b: a * b,
     "fdiv": lambda a, b: a / b,
-    "fmin": np.minimum,
-    "fmax": np.maximum,
+    "fmin": lambda a, b: _numpy().minimum(a, b),
+    "fmax": lambda a, b: _numpy().maximum(a, b),
 }
 
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
@@ -106,7 +104,15 @@ def _fold_integer(name: str, types: Sequence[Type], values: Sequence[Scalar]) ->
     return bool(value) if types[0] == BOOL or isinstance(value, bool) else value
 
 
+def _numpy() -> Any:
+    """NumPy, imported on the first fold: parsing and printing must not pay for it."""
+    import numpy
+
+    return numpy
+
+
 def _fold_float(name: str, t: Type, floats: list[float], result: Type) -> Scalar | None:
+    np = _numpy()
     with np.errstate(all="ignore"):
         if name == "fptosi":
             x = floats[0]
@@ -138,4 +144,5 @@ def _int_to_float(a: int, result: Type) -> float:
     if result == DOUBLE:
         return float(a)
     # As the run converts: through a double where that is exact, else through int64, rounding once.
+    np = _numpy()
     return float(np.float32(a) if -(2**53) <= a <= 2**53 else np.float32(np.int64(a)))
