@@ -1,7 +1,8 @@
-"""The optimization passes on large functions: ten thousand instructions, or four thousand blocks
-in chains, diamonds and forwarding blocks, are handled in time linear in their size (a
-quadratic walk would take minutes here) and without recursion. ``benchmarks/opt_scaling.py``
-prints the times at two sizes."""
+"""The optimization passes on large functions: ten thousand instructions in one block, or about
+ten thousand in chains, diamonds and forwarding blocks, each pass within a few seconds and without
+recursion. Measured on the shared VM (10^4 / 4*10^4): -cse and -simplify-cfg grow about linearly;
+-canonicalize does not yet on a long block it folds much of (1.2 s / 17 s: each erase and each
+insertion before an instruction scans the block's list), which batching per block would fix."""
 
 from __future__ import annotations
 
@@ -78,4 +79,4 @@ def optimize_timed(text: str, name: str) -> float:
 @pytest.mark.parametrize("make", [straight_line, many_blocks], ids=["instructions", "blocks"])
 def test_ten_thousand_instructions_or_blocks(name: str, make: object) -> None:
     assert callable(make)
-    assert optimize_timed(make(10_000), name) < 5.0  # about 0.1 s on the CI machine
+    assert optimize_timed(make(10_000), name) < 5.0  # 0.2 to 1.2 s on the shared VM
