@@ -40,7 +40,7 @@ from typing import Any
 
 from common import ROOT, figures
 
-BENCHES = ("parse", "interp", "ad", "element")
+BENCHES = ("parse", "interp", "ad", "element", "nan")
 CONTROLS = ("python", "numpy", "json", "floor", "torch", "jax", "hand ", "cpython")
 # --quick runs each benchmark's smoke run, with rounds enough that one slow call does not decide a
 # figure (a smoke run takes one sample of each by default).
@@ -49,6 +49,7 @@ QUICK_ARGS = {
     "interp": ["--quick", "--reps", "3"],
     "ad": ["--quick", "--reps", "3"],
     "element": ["--quick", "--reps", "3"],
+    "nan": ["--quick", "--reps", "3"],
 }
 NOISE_FULL, NOISE_QUICK = 0.10, 0.25  # the default noise bands (see README.md: how they were set)
 ROUNDS_FULL, ROUNDS_QUICK = 3, 3

@@ -28,7 +28,9 @@ class BuiltinInfo:
     a tensor of its first operand's shape whatever its other operands (``with_element``). A builtin
     that ``moves`` computes no float: its result holds its operands' elements moved or converted,
     or constants (``reshape``, ``select``, ``zeros``), so it makes no NaN from operands that are not
-    NaN (``--trap-nan`` tests the others)."""
+    NaN (``--trap-nan`` tests the others). A builtin that ``faults`` may stop a run on scalar
+    operands (integer division by zero, ``fptosi`` out of range): optimizations keep it where it is
+    (a tensor builtin may fault on shapes too)."""
 
     name: str
     rule: TypeRule
@@ -37,6 +39,7 @@ class BuiltinInfo:
     zero_derivative: bool = False
     keeps_shape: bool = False
     moves: bool = False
+    faults: bool = False
 
 
 def _float_element(t: Type) -> ScalarType | None:
@@ -266,7 +269,11 @@ def _table() -> dict[str, BuiltinInfo]:
         *("element", "with_element", "scalar_from_tensor", "tensor_from_scalar"),
         *("reshape", "transpose", "broadcast_to", "expand_dims", "fill", "zeros", "ones", "arange"),
     }
-    return {info.name: attrs.evolve(info, moves=info.name in moving) for info in infos}
+    faulting = {"sdiv", "srem", "fptosi"}
+    return {
+        info.name: attrs.evolve(info, moves=info.name in moving, faults=info.name in faulting)
+        for info in infos
+    }
 
 
 BUILTINS: dict[str, BuiltinInfo] = _table()

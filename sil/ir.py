@@ -299,6 +299,15 @@ class Block:
                 inst.block = None
         self.instructions = [inst for inst in self.instructions if inst not in dead]
 
+    def take_instructions(self, other: Block) -> None:
+        """Move every instruction of ``other`` to the end of this block (merging ``other`` into
+        its only predecessor); ``other`` is left empty. Operands and uses stay as they are."""
+        moved = other.instructions
+        other.instructions = []
+        for inst in moved:
+            self._adopt(inst)
+        self.instructions.extend(moved)
+
     @property
     def terminator(self) -> Instruction | None:
         if self.instructions and self.instructions[-1].is_terminator:
@@ -385,6 +394,17 @@ class Function:
     def instructions(self) -> Iterator[Instruction]:
         for block in self.blocks:
             yield from block.instructions
+
+    def erase_blocks(self, dead: set[Block]) -> None:
+        """Remove the blocks ``dead`` (never the entry): what their instructions use loses those
+        uses. Their own values must be used only within ``dead`` (as in blocks no path reaches)."""
+        if self.blocks and self.blocks[0] in dead:
+            raise ValueError(f"erasing the entry block of '@{self.name}'")
+        for block in self.blocks:
+            if block in dead:
+                block.erase_instructions(set(block.instructions))
+                block.function = None
+        self.blocks = [b for b in self.blocks if b not in dead]
 
 
 @attrs.define(eq=False, slots=True)

@@ -53,6 +53,12 @@ EXPECTED = {
         "n = 10k: gradient / hand Python",
         "n = 10k: gradient / no COW",
     ],
+    "nan": [
+        "(a) loop trip: trap off / no option",
+        "(a) loop trip: trap on / trap off",
+        "(b) MLP 256: trap off / no option",
+        "(b) MLP 256: trap on / trap off",
+    ],
 }
 
 

@@ -1,5 +1,5 @@
 """Generic transforms; importing this package registers them."""
 
-from sil.transforms import dce
+from sil.transforms import canonicalize, cse, dce, simplify_cfg
 
-__all__ = ["dce"]
+__all__ = ["canonicalize", "cse", "dce", "simplify_cfg"]

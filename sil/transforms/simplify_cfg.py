@@ -1,0 +1,176 @@
+"""Control-flow simplification: remove blocks no path reaches, merge a block into its only
+predecessor when that one ends in a ``br`` to it, and thread edges through empty blocks (a block
+of a single ``br``), to a fixed point.
+
+Each round is linear in the function's size: predecessor counts are taken once and kept right as
+edges move (a merge moves edges from one block to another, keeping the counts; a threaded edge
+leaves its empty block for the block at the end of the chain). The entry block stays first and the
+other blocks keep their order, so the printed result is deterministic. As Swift's SimplifyCFG
+does, a ``cond_br`` whose two edges come to one block with the same arguments becomes a ``br``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from sil.builder import Builder
+from sil.cfg import reverse_postorder
+from sil.instructions import BranchInst, CondBranchInst, SwitchEnumInst
+from sil.ir import Block, Function, Instruction, Module, Value
+from sil.passes import Pass, PassContext, register_pass
+
+
+@register_pass
+class SimplifyCFG(Pass):
+    """Removes unreachable blocks, merges straight-line chains of blocks, threads empty blocks."""
+
+    name = "simplify-cfg"
+    description = (
+        "Remove unreachable blocks, merge a block into its only predecessor ending in a br to it, "
+        "and thread edges through blocks holding only a br"
+    )
+
+    def run(self, module: Module, ctx: PassContext) -> None:
+        for fn in module.functions.values():
+            simplify_cfg(fn)
+
+
+def remove_unreachable_blocks(fn: Function) -> int:
+    """Remove the blocks of ``fn`` no path from the entry reaches; returns how many."""
+    if not fn.blocks:
+        return 0
+    reachable = set(reverse_postorder(fn))
+    dead = {b for b in fn.blocks if b not in reachable}
+    if dead:
+        fn.erase_blocks(dead)
+    return len(dead)
+
+
+def simplify_cfg(fn: Function) -> int:
+    """Simplify ``fn``'s control flow to a fixed point; returns how many changes were made."""
+    total = 0
+    while fn.blocks:
+        changes = remove_unreachable_blocks(fn)
+        counts = Counter(s for b in fn.blocks for s in b.successors())
+        changes += _merge_chains(fn, counts)
+        changes += _thread_empty_blocks(fn, counts)
+        if not changes:
+            break
+        total += changes
+    return total
+
+
+def _merge_chains(fn: Function, counts: Counter[Block]) -> int:
+    """Merge each block ending in ``br B`` with B, when B has no other predecessor."""
+    merged: set[Block] = set()
+    for block in fn.blocks:
+        if block in merged:
+            continue
+        while True:
+            term = block.terminator
+            if not isinstance(term, BranchInst):
+                break
+            succ = term.dest
+            if succ is block or succ is fn.entry or counts[succ] != 1:
+                break
+            for arg, value in zip(succ.args, term.operands, strict=True):
+                arg.replace_all_uses_with(value)
+            term.erase()
+            for arg in list(succ.args):
+                succ.erase_arg(arg)
+            block.take_instructions(succ)
+            merged.add(succ)
+    if merged:
+        fn.erase_blocks(merged)
+    return len(merged)
+
+
+def _is_forwarding(block: Block, fn: Function) -> bool:
+    """A block of a single ``br`` to another block (its arguments passed on, or other values)."""
+    if block is fn.entry or len(block.instructions) != 1:
+        return False
+    term = block.instructions[0]
+    return isinstance(term, BranchInst) and term.dest is not block
+
+
+def _forward(start: Block, args: Sequence[Value], fn: Function) -> tuple[Block, list[Value]] | None:
+    """Where an edge into ``start`` passing ``args`` ends after the chain of forwarding blocks
+    from it, and what it passes there; None for a chain that loops.
+
+    A value a forwarding block passes on is one of the chain's block arguments (replaced by what
+    came in) or is defined in a block dominating it, which dominates the edge's source too (the
+    chain's blocks define nothing else)."""
+    incoming: dict[Value, Value] = {}
+    block, passed = start, list(args)
+    seen: set[Block] = set()
+    while _is_forwarding(block, fn):
+        if block in seen:
+            return None
+        seen.add(block)
+        incoming.update(zip(block.args, passed))
+        term = block.instructions[0]
+        assert isinstance(term, BranchInst)
+        passed = [incoming.get(v, v) for v in term.operands]
+        block = term.dest
+    return block, passed
+
+
+def _thread_empty_blocks(fn: Function, counts: Counter[Block]) -> int:
+    threaded = 0
+    for block in fn.blocks:
+        term = block.terminator
+        if isinstance(term, BranchInst | CondBranchInst):
+            threaded += _thread_branch(term, fn, counts)
+        elif isinstance(term, SwitchEnumInst):
+            threaded += _thread_switch(term, fn, counts)
+    return threaded
+
+
+def _thread_branch(term: Instruction, fn: Function, counts: Counter[Block]) -> int:
+    edges = [(dest, list(args)) for dest, args in term.successor_args()]
+    changed = 0
+    for i, (dest, args) in enumerate(edges):
+        end = _forward(dest, args, fn)
+        if end is not None and end[0] is not dest:
+            counts[dest] -= 1
+            counts[end[0]] += 1
+            edges[i] = end
+            changed += 1
+    same = len(edges) == 2 and edges[0][0] is edges[1][0] and _same_values(edges[0][1], edges[1][1])
+    if not changed and not same:
+        return 0
+    b = Builder.before(term)
+    if isinstance(term, BranchInst) or same:
+        if same:
+            counts[edges[1][0]] -= 1
+        b.br(edges[0][0], *edges[0][1])
+    else:
+        assert isinstance(term, CondBranchInst)
+        b.cond_br(term.operands[0], edges[0][0], edges[0][1], edges[1][0], edges[1][1])
+    term.erase()
+    return changed + same
+
+
+def _same_values(a: Sequence[Value], b: Sequence[Value]) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b))
+
+
+def _thread_switch(term: SwitchEnumInst, fn: Function, counts: Counter[Block]) -> int:
+    """Thread a ``switch_enum``'s targets, where the chain passes the payload (or nothing) on
+    unchanged: a switch passes no other values."""
+    targets: list[Block] = []
+    for dest in term.successors():
+        end = _forward(dest, dest.args, fn)
+        targets.append(end[0] if end is not None and _same_values(end[1], dest.args) else dest)
+    changed = sum(t is not d for t, d in zip(targets, term.successors()))
+    if not changed:
+        return 0
+    for old, new in zip(term.successors(), targets):
+        counts[old] -= 1
+        counts[new] += 1
+    cases = [(case, target) for (case, _), target in zip(term.cases, targets)]
+    default = targets[-1] if term.default is not None else None
+    Builder.before(term).switch_enum(term.operands[0], cases, default)
+    term.erase()
+    return changed
