@@ -16,6 +16,7 @@ PRESERVING: list[tuple[str, ...]] = [
     ("cse",),
     ("canonicalize",),
     ("simplify-cfg",),
+    ("dead-function-elim",),
     ("canonicalize", "cse", "simplify-cfg", "canonicalize"),
 ]
 
