@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import networkx as nx
 
-from sil.instructions import FunctionRefInst
-from sil.ir import DifferentiableAttr, LegacyDifferentiableAttr, Module
+from sil.ir import Module
+from sil.references import referenced_functions
 
 
 class CallGraph:
@@ -16,19 +16,7 @@ class CallGraph:
         graph: nx.DiGraph[str] = nx.DiGraph()
         graph.add_nodes_from(module.functions)
         for fn in module.functions.values():
-            for inst in fn.instructions():
-                if isinstance(inst, FunctionRefInst) and inst.function_name in module.functions:
-                    graph.add_edge(fn.name, inst.function_name)
-            for attr in fn.attributes:
-                if isinstance(attr, DifferentiableAttr):
-                    named = (attr.jvp, attr.vjp)
-                elif isinstance(attr, LegacyDifferentiableAttr):
-                    named = (attr.primal, attr.adjoint)
-                else:
-                    continue
-                for name in named:
-                    if name is not None and name in module.functions:
-                        graph.add_edge(fn.name, name)
+            graph.add_edges_from((fn.name, callee) for callee in referenced_functions(fn, module))
         self.graph = graph
         self._order = {name: i for i, name in enumerate(module.functions)}
 

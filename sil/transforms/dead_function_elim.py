@@ -3,14 +3,14 @@
 Functions carry no linkage in this IR, so the roots are the functions a user wrote: every one whose
 name is not a synthesized one (``AD__…``, SIL-SPEC §6). What a pass synthesized is the module's own
 business, as Swift's private and shared functions are: once no root refers to it (through a
-``function_ref`` or a derivative named in an attribute: the call graph's edges), nothing can run it.
+``function_ref`` or a derivative named in an attribute: ``sil.references``), nothing can run it.
 """
 
 from __future__ import annotations
 
-from analysis.call_graph import CallGraph
 from sil.ir import Module
 from sil.passes import Pass, PassContext, register_pass
+from sil.references import referenced_functions
 
 SYNTHESIZED_PREFIX = "AD__"
 """The prefix of every function name the differentiation passes make (differentiation.naming)."""
@@ -34,11 +34,10 @@ class DeadFunctionElimination(Pass):
 
 def erase_dead_functions(module: Module) -> list[str]:
     """Erase the functions no root reaches; their names, in module order."""
-    graph = CallGraph(module).graph
     live = {name for name in module.functions if is_root(name)}
     worklist = list(live)
     while worklist:  # one walk from all the roots at once: linear in the graph
-        for callee in graph.successors(worklist.pop()):
+        for callee in referenced_functions(module.functions[worklist.pop()], module):
             if callee not in live:
                 live.add(callee)
                 worklist.append(callee)

@@ -8,7 +8,9 @@ import functools
 
 import pytest
 
-from sil import SILError
+from sil import SILError, parse, print_module
+from sil.passes import PassContext
+from sil.transforms.optimize import MAX_ROUNDS, optimize
 from tests.sil.transforms.preservation import Subject, check_preserves, optimized, prepared_text, subjects
 
 # The passes (and pipelines) that must preserve behaviour; a new pass adds itself here.
@@ -17,6 +19,7 @@ PRESERVING: list[tuple[str, ...]] = [
     ("canonicalize",),
     ("simplify-cfg",),
     ("dead-function-elim",),
+    ("O",),
     ("canonicalize", "cse", "simplify-cfg", "canonicalize"),
 ]
 
@@ -57,3 +60,14 @@ def test_pass_preserves_behaviour(subject: Subject, passes: tuple[str, ...]) -> 
 def test_pass_keeps_unlowered_modules_verifying(subject: Subject, passes: tuple[str, ...]) -> None:
     """Before differentiation too: requests and all, the module verifies after the passes."""
     optimized(subject.text(), passes, subject.id)
+
+
+@pytest.mark.parametrize("subject", RUNNING, ids=lambda s: s.id)
+def test_optimize_reaches_a_fixed_point_within_a_few_rounds(subject: Subject) -> None:
+    """-O: a round enables the next (a merged block folds further), so a few rounds are needed;
+    many would mean passes undoing each other, which MAX_ROUNDS stops."""
+    module = parse(_prepared(subject), subject.id)
+    assert optimize(module, PassContext()) <= 4 < MAX_ROUNDS
+    again = print_module(module)
+    assert optimize(module, PassContext()) == 1  # a fixed point stays one
+    assert print_module(module) == again
