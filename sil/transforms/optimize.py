@@ -1,8 +1,8 @@
 """``-O``: the optimization passes, in rounds, until a round changes nothing.
 
 Each pass leaves a module behaving as before (``tests/sil/transforms/preservation.py``), so the
-pipeline does too. ``-dce`` is not in it: it erases an unused builtin that can fault (an ``sdiv`` by
-zero would no longer stop the run); ``-canonicalize`` erases what is unused and cannot fault.
+pipeline does too. ``-dce`` is not in it: it erases an unused tensor builtin, which can fault on
+shapes at run time; ``-canonicalize`` erases only what is unused and cannot fault.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from tests.sil.transforms.preservation import Subject, check_preserves, optimize
 
 # The passes (and pipelines) that must preserve behaviour; a new pass adds itself here.
 PRESERVING: list[tuple[str, ...]] = [
+    ("dce",),
     ("cse",),
     ("canonicalize",),
     ("simplify-cfg",),
