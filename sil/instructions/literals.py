@@ -117,7 +117,8 @@ _CANONICAL_NAN: dict[Type, int] = {FLOAT: 0x7FC00000, DOUBLE: 0x7FF8000000000000
 
 
 def format_float(value: float, t: Type) -> str:
-    """The shortest decimal that reads back as exactly ``value`` in type ``t``.
+    """The shortest decimal that reads back as exactly ``value`` in type ``t`` (for a Float, the
+    binary32 value nearest ``value``).
 
     NaNs other than the default quiet NaN print as hex bit patterns, so that no bits are lost.
     """
@@ -129,6 +130,7 @@ def format_float(value: float, t: Type) -> str:
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
     if t == FLOAT:
+        value = round_to_float32(value)  # a Float literal is its binary32 value, however made
         for digits in range(1, 10):
             shortest = float(f"{value:.{digits}g}")
             if round_to_float32(shortest) == value:

@@ -305,3 +305,14 @@ def test_integer_literals() -> None:
     assert _integer("Bool", "-1").value == 1
     with pytest.raises(Exception, match="does not fit"):
         _integer("Int", "9223372036854775808")
+
+
+@pytest.mark.parametrize(
+    ("value", "printed"),
+    [(1e-45, "1e-45"), (0.1, "0.1"), (3.5e38, "inf"), (-1e-46, "-0.0"), (2**24 + 1, "16777216.0")],
+)
+def test_a_float_value_not_in_binary32_prints_as_the_nearest_float(value: float, printed: str) -> None:
+    """A Float literal made in Python (by a pass, by the API) need not hold a binary32 value: it
+    prints as the Float it stands for, which reads back as that Float."""
+    assert format_float(value, FLOAT) == printed
+    assert round_to_float32(float(printed)) == round_to_float32(value)
