@@ -211,7 +211,7 @@ def _run_worklist(fn: Function, module: Module) -> tuple[int, bool]:
                 rewrites += 1
                 branches = True
             continue
-        if not any(r.uses for r in inst.results) and _cannot_fault(inst):
+        if not any(r.uses for r in inst.results) and cannot_fault(inst):
             _erase_with_dead_operands(inst)
             continue
         replacement = _rewrite(inst, module)
@@ -235,7 +235,9 @@ def _rewrite(inst: Instruction, module: Module) -> list[Value] | None:
     return _projection(inst, module)
 
 
-def _cannot_fault(inst: Instruction) -> bool:
+def cannot_fault(inst: Instruction) -> bool:
+    """Whether ``inst`` computes a value and nothing else, whatever its operands: no effect, no
+    fault (so it may be erased when unused, or run where it would not have run: -licm)."""
     if isinstance(inst, BuiltinInst):
         scalars = all(isinstance(op.type, ScalarType) for op in inst.operands)
         return scalars and isinstance(inst.type, ScalarType) and not BUILTINS[inst.name].faults
@@ -253,7 +255,7 @@ def _erase_with_dead_operands(inst: Instruction) -> None:
             if (
                 owner is not None
                 and owner.block is not None
-                and _cannot_fault(owner)
+                and cannot_fault(owner)
                 and not any(r.uses for r in owner.results)
             ):
                 dead.append(owner)

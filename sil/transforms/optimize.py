@@ -1,4 +1,4 @@
-"""``-O``: the optimization passes, in rounds, until a round changes nothing.
+"""``-O``: the optimization passes (``ROUND``), in rounds, until a round changes nothing.
 
 Each pass leaves a module behaving as before (``tests/sil/transforms/preservation.py``), so the
 pipeline does too. ``-dce`` is not in it: it erases an unused tensor builtin, which can fault on
@@ -13,11 +13,13 @@ from sil.printer import print_module
 from sil.transforms.canonicalize import Canonicalize
 from sil.transforms.cse import CommonSubexpressionElimination
 from sil.transforms.dead_function_elim import DeadFunctionElimination
+from sil.transforms.licm import LoopInvariantCodeMotion
 from sil.transforms.simplify_cfg import SimplifyCFG
 
 ROUND: tuple[type[Pass], ...] = (
     Canonicalize,
     CommonSubexpressionElimination,
+    LoopInvariantCodeMotion,
     SimplifyCFG,
     DeadFunctionElimination,
 )
@@ -33,7 +35,7 @@ class Optimize(Pass):
     """The optimization pipeline, to a fixed point."""
 
     name = "O"
-    description = "-canonicalize, -cse, -simplify-cfg, -dead-function-elim in rounds, to a fixed point"
+    description = "-canonicalize, -cse, -licm, -simplify-cfg, -dead-function-elim in rounds, to a fixed point"
 
     def run(self, module: Module, ctx: PassContext) -> None:
         optimize(module, ctx)

@@ -20,6 +20,7 @@ PRESERVING: list[tuple[str, ...]] = [
     ("canonicalize",),
     ("simplify-cfg",),
     ("dead-function-elim",),
+    ("licm",),
     ("O",),
     ("canonicalize", "cse", "simplify-cfg", "canonicalize"),
 ]
