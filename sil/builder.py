@@ -39,7 +39,8 @@ from sil.types import FLOAT, FunctionType, NominalType, TensorType, Type
 
 
 class Builder:
-    """Inserts instructions into ``block`` at ``index`` (None: at the end).
+    """Inserts instructions into ``block`` at ``index`` (None: at the end), or before ``anchor``
+    (while the block batches its edits: ``Block.begin_edits``).
 
     ``module`` is needed by the instructions whose result types come from declarations
     (``struct_extract``, ``destructure_struct``, ``differentiable_function_extract``,
@@ -50,6 +51,7 @@ class Builder:
         self.block = block
         self.index = index
         self.module = module
+        self.anchor: Instruction | None = None
 
     @classmethod
     def at_end(cls, block: Block, module: Module | None = None) -> Builder:
@@ -62,16 +64,23 @@ class Builder:
     @classmethod
     def before(cls, inst: Instruction, module: Module | None = None) -> Builder:
         assert inst.block is not None, "instruction is not in a block"
+        if inst.block.edits is not None:
+            builder = cls(inst.block, None, module)
+            builder.anchor = inst
+            return builder
         return cls(inst.block, inst.block.instructions.index(inst), module)
 
     @classmethod
     def after(cls, inst: Instruction, module: Module | None = None) -> Builder:
         assert inst.block is not None, "instruction is not in a block"
+        inst.block.commit_edits()  # a position after an instruction needs the list as it is
         return cls(inst.block, inst.block.instructions.index(inst) + 1, module)
 
     def insert(self, inst: Instruction) -> Instruction:
         """Insert ``inst`` at the builder's position and move the position past it."""
-        if self.index is None:
+        if self.anchor is not None:
+            self.block.insert_before(self.anchor, inst)
+        elif self.index is None:
             self.block.append(inst)
         else:
             self.block.insert(self.index, inst)

@@ -186,7 +186,8 @@ def canonicalize_function(fn: Function, module: Module) -> int:
     """Rewrite ``fn`` to a fixed point; returns how many rewrites were made."""
     rewrites = 0
     while True:
-        made, branches = _run_worklist(fn, module)
+        with fn.batched_edits():  # an erase or an insertion costs O(1), not a scan of the block
+            made, branches = _run_worklist(fn, module)
         rewrites += made
         if not branches:
             return rewrites

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from sil.builder import Builder
 from sil.cfg import reverse_postorder
 from sil.instructions import BranchInst, CondBranchInst, SwitchEnumInst
-from sil.ir import Block, Function, Instruction, Module, Value
+from sil.ir import Block, Function, Instruction, Module, Value, release_instructions
 from sil.passes import Pass, PassContext, register_pass
 
 
@@ -117,17 +117,32 @@ def _forward(start: Block, args: Sequence[Value], fn: Function) -> tuple[Block, 
 
 
 def _thread_empty_blocks(fn: Function, counts: Counter[Block]) -> int:
+    """Thread every edge; a rewritten terminator is replaced at the end of its block, and the
+    replaced ones drop their uses together (one filter of each use-list, not one scan per
+    terminator: a condition or a value many branches use has a long one)."""
     threaded = 0
+    retired: list[Instruction] = []
     for block in fn.blocks:
         term = block.terminator
         if isinstance(term, BranchInst | CondBranchInst):
-            threaded += _thread_branch(term, fn, counts)
+            threaded += _thread_branch(term, fn, counts, retired)
         elif isinstance(term, SwitchEnumInst):
-            threaded += _thread_switch(term, fn, counts)
+            threaded += _thread_switch(term, fn, counts, retired)
+    release_instructions(retired)
     return threaded
 
 
-def _thread_branch(term: Instruction, fn: Function, counts: Counter[Block]) -> int:
+def _replacing(term: Instruction, retired: list[Instruction]) -> Builder:
+    """A builder for the terminator replacing ``term``, which is retired."""
+    block = term.block
+    assert block is not None
+    retired.append(block.retire_terminator())
+    return Builder.at_end(block)
+
+
+def _thread_branch(
+    term: Instruction, fn: Function, counts: Counter[Block], retired: list[Instruction]
+) -> int:
     edges = [(dest, list(args)) for dest, args in term.successor_args()]
     changed = 0
     for i, (dest, args) in enumerate(edges):
@@ -140,7 +155,7 @@ def _thread_branch(term: Instruction, fn: Function, counts: Counter[Block]) -> i
     same = len(edges) == 2 and edges[0][0] is edges[1][0] and _same_values(edges[0][1], edges[1][1])
     if not changed and not same:
         return 0
-    b = Builder.before(term)
+    b = _replacing(term, retired)
     if isinstance(term, BranchInst) or same:
         if same:
             counts[edges[1][0]] -= 1
@@ -148,7 +163,6 @@ def _thread_branch(term: Instruction, fn: Function, counts: Counter[Block]) -> i
     else:
         assert isinstance(term, CondBranchInst)
         b.cond_br(term.operands[0], edges[0][0], edges[0][1], edges[1][0], edges[1][1])
-    term.erase()
     return changed + same
 
 
@@ -156,7 +170,9 @@ def _same_values(a: Sequence[Value], b: Sequence[Value]) -> bool:
     return len(a) == len(b) and all(x is y for x, y in zip(a, b))
 
 
-def _thread_switch(term: SwitchEnumInst, fn: Function, counts: Counter[Block]) -> int:
+def _thread_switch(
+    term: SwitchEnumInst, fn: Function, counts: Counter[Block], retired: list[Instruction]
+) -> int:
     """Thread a ``switch_enum``'s targets, where the chain passes the payload (or nothing) on
     unchanged: a switch passes no other values."""
     targets: list[Block] = []
@@ -171,6 +187,5 @@ def _thread_switch(term: SwitchEnumInst, fn: Function, counts: Counter[Block]) -
         counts[new] += 1
     cases = [(case, target) for (case, _), target in zip(term.cases, targets)]
     default = targets[-1] if term.default is not None else None
-    Builder.before(term).switch_enum(term.operands[0], cases, default)
-    term.erase()
+    _replacing(term, retired).switch_enum(term.operands[0], cases, default)
     return changed

@@ -12,7 +12,7 @@ import pytest
 from sil import print_module, verify_module
 from sil.builder import Builder
 from sil.instructions import BuiltinInst, FunctionRefInst, ReturnInst, TypeRuleError
-from sil.ir import Block, EnumCase, EnumDecl, Function, Instruction, Module, Value
+from sil.ir import Block, EnumCase, EnumDecl, Function, Instruction, Module, Value, release_instructions
 from sil.types import BOOL, FLOAT, FunctionType, NominalType
 
 
@@ -284,6 +284,43 @@ def test_erase_instructions_ignores_instructions_of_other_blocks() -> None:
     other.erase_instructions({a.owner})  # type: ignore[arg-type]
     assert ops(bb) == ["fneg", "return"]
     assert a.owner.block is bb  # type: ignore[union-attr]
+    check_use_lists(fn)
+
+
+def test_batched_edits_place_insertions_and_drop_erasures_at_the_end() -> None:
+    m, fn, bb, x, y = make()
+    b = Builder.at_end(bb, m)
+    a = b.builtin("fadd", x, y)
+    c = b.builtin("fmul", a, y)
+    b.return_(c)
+    with fn.batched_edits():
+        first = Builder.before(c.owner, m).builtin("fsub", x, y)  # type: ignore[arg-type]
+        Builder.before(c.owner, m).builtin("fneg", first)  # type: ignore[arg-type]
+        Builder.before(first.owner, m).builtin("fdiv", x, y)  # type: ignore[arg-type]
+        c.replace_all_uses_with(a)
+        c.owner.erase()  # type: ignore[union-attr]
+        assert x.uses.count(a.owner) == 1 and c.owner.block is None  # type: ignore[union-attr]
+        assert len(bb.instructions) == 3  # the erased one waits; the inserted ones wait too
+    assert ops(bb) == ["fadd", "fdiv", "fsub", "fneg", "return"]
+    assert bb.edits is None
+    check_use_lists(fn)
+    assert verify_module(m) == []
+
+
+def test_a_retired_terminator_keeps_its_uses_until_released() -> None:
+    m, fn, bb, x, y = make()
+    b = Builder.at_end(bb, m)
+    users = [b.builtin("fadd", x, y) for _ in range(3)]
+    keep = b.builtin("fsub", x, x)
+    b.return_(keep)
+    old = bb.retire_terminator()
+    Builder.at_end(bb, m).return_(x)
+    assert old.block is bb and keep.uses == [old]  # retired: its uses wait for the release
+    release_instructions([old])
+    bb.erase_instructions({u.owner for u in users if u.owner is not None})
+    assert ops(bb) == ["fsub", "return"]
+    assert keep.uses == [] and y.uses == []
+    assert x.uses == [keep.owner, keep.owner, bb.instructions[-1]]
     check_use_lists(fn)
 
 
