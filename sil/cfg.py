@@ -2,28 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Iterable
+from typing import TypeVar
+
 import attrs
 
 from sil.ir import Block, Function
+
+N = TypeVar("N", bound=Hashable)
 
 
 def reverse_postorder(fn: Function) -> list[Block]:
     """The blocks reachable from the entry, in reverse postorder."""
     if not fn.blocks:
         return []
-    order: list[Block] = []
-    seen = {fn.blocks[0]}
-    stack = [(fn.blocks[0], iter(fn.blocks[0].successors()))]
+    return reverse_postorder_from(fn.blocks[0], Block.successors)
+
+
+def reverse_postorder_from(start: N, successors: Callable[[N], Iterable[N]]) -> list[N]:
+    """The nodes reachable from ``start`` through ``successors``, in reverse postorder (each after
+    the nodes before it, when the edges followed make no cycle). Iterative: a long chain does not
+    exhaust Python's recursion limit."""
+    order: list[N] = []
+    seen = {start}
+    stack = [(start, iter(successors(start)))]
     while stack:
-        block, successors = stack[-1]
-        for succ in successors:
+        node, rest = stack[-1]
+        for succ in rest:
             if succ not in seen:
                 seen.add(succ)
-                stack.append((succ, iter(succ.successors())))
+                stack.append((succ, iter(successors(succ))))
                 break
         else:
             stack.pop()
-            order.append(block)
+            order.append(node)
     order.reverse()
     return order
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from differentiation.passes import Differentiation, LowerGradient
 from differentiation.statistics import ADStatistics, DerivativeStats, LoopLayout, RequestStats
+from sil.cfg import reverse_postorder_from
 from sil.passes import PassManager
 from sil.types import NominalType
 from silopt.ad_measure import CannotMeasure, CostRunner, Size, Sizes, count_of
@@ -201,7 +202,11 @@ def trip_sizes(d: DerivativeStats, loop: LoopLayout, sizes: Sizes) -> tuple[Size
 
     # Paths from each block to the end of a trip, the blocks in reverse topological order.
     best: dict[str, tuple[Size, Size]] = {}
-    for block in reversed(_topological(loop.header, body, d.successors, back)):
+
+    def forward(block: str) -> list[str]:  # a trip's edges: in the body, no back edge
+        return [s for s in d.successors.get(block, ()) if s in body and (block, s) not in back]
+
+    for block in reversed(reverse_postorder_from(loop.header, forward)):
         options = [best[s] for s in d.successors.get(block, ()) if s in best and (block, s) not in back]
         if block in loop.latches:
             options.append((Size(), Size()))
@@ -219,28 +224,6 @@ def _fold(f: Callable[[Size, Size], Size], sizes: list[Size]) -> Size:
     for s in sizes[1:]:
         out = f(out, s)
     return out
-
-
-def _topological(
-    start: str, body: set[str], successors: dict[str, tuple[str, ...]], back: set[tuple[str, str]]
-) -> list[str]:
-    """The blocks of ``body`` reachable from ``start`` without back edges, each after those
-    before it (a reverse postorder)."""
-    order: list[str] = []
-    seen = {start}
-    stack = [(start, iter(successors.get(start, ())))]
-    while stack:
-        block, rest = stack[-1]
-        for s in rest:
-            if s in body and s not in seen and (block, s) not in back:
-                seen.add(s)
-                stack.append((s, iter(successors.get(s, ()))))
-                break
-        else:
-            stack.pop()
-            order.append(block)
-    order.reverse()
-    return order
 
 
 def _table(rows: list[list[str]], indent: str, right: set[int]) -> list[str]:
