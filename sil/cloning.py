@@ -68,11 +68,25 @@ def clone_blocks(source: Function, into: Function, entry_values: Sequence[Value]
             continue
         for arg in block.args:
             values[arg] = copy.add_argument(arg.type, arg.name)
-    for block in reached:  # each value's definition dominates its uses, so comes before them here
+    clone_instructions(reached, blocks, values)
+    return ClonedBody(blocks, values)
+
+
+def clone_instructions(
+    region: Sequence[Block],
+    blocks: Mapping[Block, Block],
+    values: dict[Value, Value],
+    successors: Mapping[Block, Block] | None = None,
+) -> None:
+    """Append copies of the instructions of ``region``'s blocks to their copies ``blocks[b]``,
+    recording each result's copy in ``values``, which must already map what the region uses from
+    outside and its blocks' arguments. ``region`` lists each definition's block before its uses'
+    (reverse postorder does); successors are mapped through ``successors`` (default ``blocks``)."""
+    targets = blocks if successors is None else successors
+    for block in region:
         copy = blocks[block]
         for inst in block.instructions:
-            made = copy.append(clone_instruction(inst, values, blocks))
+            made = copy.append(clone_instruction(inst, values, targets))
             for old, new in zip(inst.results, made.results, strict=True):
                 values[old] = new
                 new.name = old.name
-    return ClonedBody(blocks, values)

@@ -14,12 +14,14 @@ from sil.transforms.canonicalize import Canonicalize
 from sil.transforms.cse import CommonSubexpressionElimination
 from sil.transforms.dead_function_elim import DeadFunctionElimination
 from sil.transforms.licm import LoopInvariantCodeMotion
+from sil.transforms.loop_unroll import LoopUnroll
 from sil.transforms.simplify_cfg import SimplifyCFG
 
 ROUND: tuple[type[Pass], ...] = (
     Canonicalize,
     CommonSubexpressionElimination,
     LoopInvariantCodeMotion,
+    LoopUnroll,
     SimplifyCFG,
     DeadFunctionElimination,
 )
@@ -35,7 +37,10 @@ class Optimize(Pass):
     """The optimization pipeline, to a fixed point."""
 
     name = "O"
-    description = "-canonicalize, -cse, -licm, -simplify-cfg, -dead-function-elim in rounds, to a fixed point"
+    description = (
+        "-canonicalize, -cse, -licm, -loop-unroll, -simplify-cfg, -dead-function-elim in rounds, "
+        "to a fixed point"
+    )
 
     def run(self, module: Module, ctx: PassContext) -> None:
         optimize(module, ctx)

@@ -21,6 +21,7 @@ PRESERVING: list[tuple[str, ...]] = [
     ("simplify-cfg",),
     ("dead-function-elim",),
     ("licm",),
+    ("loop-unroll",),
     ("O",),
     ("canonicalize", "cse", "simplify-cfg", "canonicalize"),
 ]

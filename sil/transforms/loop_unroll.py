@@ -1,0 +1,208 @@
+"""Full unrolling of loops whose every trip is known: the loop becomes straight-line code.
+
+A trip is peeled off the loop (a copy of the body entered from the preheader, whose back edges go
+to the loop) and folded (``canonicalize``); when every branch of the copy folds, the trip is known,
+and peeling goes on until the loop itself is left unreachable. That covers counted loops with
+constant bounds, and, after ``-differentiation`` and ``-inline``, the pullback's loop over a trace
+that the unrolled original left known: the trace enums and records then fold away too (issue 16,
+item 3). A loop with a trip that does not fold, more than ``MAX_TRIPS`` trips, or more than
+``MAX_GROWTH`` instructions in all is left as it was: the peeling happens on a scratch copy of the
+function, which replaces it only when the loop is gone (folded, as the peeling left it, and with
+the chain of blocks the trips made merged, as -simplify-cfg merges them).
+
+Values the loop defines and code after it uses leave it through arguments added to its one exit
+block (loop-closed SSA), so that each peeled trip hands them over on its own exit edge; a loop
+with such values and several exit blocks, or an exit edge of a ``switch_enum``, is left alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sil.builder import Builder
+from sil.cfg import Loop, natural_loops, predecessors, reverse_postorder_from
+from sil.cloning import clone_blocks, clone_instructions
+from sil.instructions import BranchInst, CondBranchInst, SwitchEnumInst
+from sil.ir import Block, Function, Instruction, Module, Value
+from sil.passes import Pass, PassContext, register_pass
+from sil.transforms.canonicalize import canonicalize_function
+from sil.transforms.simplify_cfg import simplify_cfg
+
+MAX_TRIPS = 32
+"""Beyond this many trips a loop stays a loop: unrolling trades code size for the branches and
+records of each trip, which pays for short loops, the kind whose trip count a program fixes."""
+MAX_GROWTH = 2048
+"""At most this many instructions peeled per loop, whatever the trip count."""
+
+
+@register_pass
+class LoopUnroll(Pass):
+    """Unrolls the loops whose every trip folds to straight-line code."""
+
+    name = "loop-unroll"
+    description = f"Fully unroll loops whose trips all fold (at most {MAX_TRIPS} trips), folding as it goes"
+
+    def run(self, module: Module, ctx: PassContext) -> None:
+        for fn in module.functions.values():
+            unroll_loops(fn, module)
+
+
+def unroll_loops(fn: Function, module: Module) -> int:
+    """Unroll every loop of ``fn`` whose trips are known, inner loops first; how many."""
+    unrolled = 0
+    failed: set[Block] = set()  # headers tried in vain (a failure leaves fn as it was)
+    while fn.blocks:
+        loops = [lp for lp in reversed(natural_loops(fn)) if lp.header not in failed]
+        if not loops:
+            return unrolled
+        loop = loops[0]
+        scratch = _unrolled_copy(fn, loop, module)
+        if scratch is None:
+            failed.add(loop.header)
+            continue
+        fn.blocks = scratch.blocks
+        for block in fn.blocks:
+            block.function = fn
+        unrolled += 1
+        failed = set()  # the body is a new copy: its loops are new blocks
+    return unrolled
+
+
+def _unrolled_copy(fn: Function, loop: Loop, module: Module) -> Function | None:
+    """A copy of ``fn`` with ``loop`` fully unrolled, or None when its trips are not all known."""
+    scratch = Function(fn.name, fn.type)
+    body = clone_blocks(fn, scratch)
+    header = body.blocks[loop.header]
+    blocks = tuple(body.blocks[b] for b in loop.blocks)
+    if not _close_loop(blocks):
+        return None
+    grown = 0
+    for _ in range(MAX_TRIPS + 1):
+        if header.function is None:  # the loop is unreachable now: every trip was peeled
+            simplify_cfg(scratch)  # the trips' blocks, chained by plain branches, merge
+            return scratch
+        preheader = _preheader(header, blocks)
+        grown += sum(len(b.instructions) for b in blocks)
+        if preheader is None or grown > MAX_GROWTH:
+            return None
+        trip = _peel(header, blocks, preheader)
+        canonicalize_function(scratch, module)
+        if any(b.function is not None and _branches(b) for b in trip):
+            return None  # a branch of the trip depends on what is not known
+        blocks = tuple(b for b in blocks if b.function is not None)
+    return None
+
+
+def _branches(block: Block) -> bool:
+    return isinstance(block.terminator, (CondBranchInst, SwitchEnumInst))
+
+
+def _preheader(header: Block, blocks: tuple[Block, ...]) -> Block | None:
+    """The one block outside the loop that enters it, by ``br`` or by one edge of a ``cond_br``."""
+    assert header.function is not None
+    inside = set(blocks)
+    outside = [p for p in predecessors(header.function)[header] if p not in inside]
+    if len(outside) != 1:
+        return None
+    term = outside[0].terminator
+    if isinstance(term, BranchInst) or (
+        isinstance(term, CondBranchInst) and (term.true_dest is header) != (term.false_dest is header)
+    ):
+        return outside[0]
+    return None
+
+
+class _Same(dict[Any, Any]):
+    """A mapping that maps what it does not hold to itself: what the peeled trip uses from outside
+    the loop, and the blocks it branches to outside the trip."""
+
+    def __missing__(self, key: Any) -> Any:
+        return key
+
+
+def _peel(header: Block, blocks: tuple[Block, ...], preheader: Block) -> list[Block]:
+    """Copy one trip of the loop between ``preheader`` and ``header``: the copy's back edges go to
+    the loop's header, which the next trip enters from there. The copies, header first."""
+    fn = header.function
+    assert fn is not None
+    inside = set(blocks)
+    entering = preheader.terminator
+    assert entering is not None
+    (args,) = [args for dest, args in entering.successor_args() if dest is header]
+    values: dict[Value, Value] = _Same(zip(header.args, args, strict=True))
+    copies: dict[Block, Block] = _Same()
+    trip = [fn.add_block(header.name)]
+    for block in blocks[1:]:
+        copies[block] = fn.add_block(block.name)
+        trip.append(copies[block])
+        for arg in block.args:
+            values[arg] = copies[block].add_argument(arg.type, arg.name)
+
+    def within(block: Block) -> list[Block]:
+        return [s for s in block.successors() if s in inside and s is not header]
+
+    order = reverse_postorder_from(header, within)
+    clone_instructions(order, {**copies, header: trip[0]}, values, successors=copies)
+    _redirect(entering, header, trip[0])
+    return trip
+
+
+def _redirect(term: Instruction, old: Block, new: Block) -> None:
+    """Rebuild ``term`` with its edge to ``old`` going to ``new``, which takes no arguments."""
+    assert term.block is not None
+    b = Builder.at_end(term.block)
+    if isinstance(term, BranchInst):
+        b.br(new)
+    else:
+        assert isinstance(term, CondBranchInst)
+        true_dest, true_args = (new, []) if term.true_dest is old else (term.true_dest, term.true_args)
+        false_dest, false_args = (new, []) if term.false_dest is old else (term.false_dest, term.false_args)
+        b.cond_br(term.operands[0], true_dest, true_args, false_dest, false_args)
+    term.erase()
+
+
+def _close_loop(blocks: tuple[Block, ...]) -> bool:
+    """Route each value the loop defines and later code uses through new arguments of the loop's
+    exit block (each exit edge passes it); False when that cannot be done here."""
+    inside = set(blocks)
+    escaping = [
+        v
+        for b in blocks
+        for v in [*b.args, *(r for i in b.instructions for r in i.results)]
+        if any(u.block not in inside for u in v.uses)
+    ]
+    if not escaping:
+        return True
+    exits = {s for b in blocks for s in b.successors() if s not in inside}
+    if len(exits) != 1:
+        return False
+    (exit_block,) = exits
+    fn = exit_block.function
+    assert fn is not None
+    sources = predecessors(fn)[exit_block]
+    if any(p not in inside or not isinstance(p.terminator, (BranchInst, CondBranchInst)) for p in sources):
+        return False
+    for value in escaping:
+        arg = exit_block.add_argument(value.type, value.name)
+        for user in list(value.uses):
+            if user.block not in inside:
+                user.set_operands([arg if op is value else op for op in user.operands])
+    for source in dict.fromkeys(sources):
+        _pass_along(source, exit_block, escaping)
+    return True
+
+
+def _pass_along(source: Block, dest: Block, extra: list[Value]) -> None:
+    """Rebuild ``source``'s branch so that each edge to ``dest`` passes ``extra`` last."""
+    term = source.terminator
+    assert term is not None
+    b = Builder.at_end(source)
+    if isinstance(term, BranchInst):
+        b.br(term.dest, *term.operands, *extra)
+        term.erase()
+        return
+    assert isinstance(term, CondBranchInst)
+    true_args = [*term.true_args, *(extra if term.true_dest is dest else ())]
+    false_args = [*term.false_args, *(extra if term.false_dest is dest else ())]
+    b.cond_br(term.operands[0], term.true_dest, true_args, term.false_dest, false_args)
+    term.erase()
