@@ -40,7 +40,7 @@ from tests.sil.transforms import preservation
 
 GOLDEN = common.ROOT / "golden" / "differentiation"
 MAX_STEPS = preservation.MAX_STEPS
-SAMPLE_SECONDS = 0.02  # a sample's calls last about this long
+SUBJECT_SECONDS = 1.0  # a full run times each subject for about this long (or --reps rounds)
 
 
 @dataclass
@@ -148,11 +148,8 @@ def prepare(subject: Subject, backend: Backend) -> None:
             total += counting.steps
         subject.steps[label] = total
         call = calls_of(Program(module, backend, max_depth=preservation.MAX_DEPTH), subject.calls)
-        call()
-        started = time.perf_counter()
-        call()
-        once = max(time.perf_counter() - started, 1e-6)
-        bench.add(label, call, max(1, round(SAMPLE_SECONDS / once)), warmup=2)
+        call()  # the first run compiles
+        bench.add(label, call, 1, warmup=2)
     for name, args in subject.calls:
         old = preservation.outcome(Program(before, backend), name, args)
         new = preservation.outcome(Program(after, backend), name, args)
@@ -183,6 +180,22 @@ def calls_of(program: Program, calls: Sequence[tuple[str, list[Any]]]) -> Callab
             gc.enable()
 
     return run_all
+
+
+def time_subject(bench: Bench, reps: int, extend: bool) -> None:
+    """A subject before and after -O, side by side: a sample is one run of its calls, before and
+    after interleaved in a round (``common.time_round``), for at least ``reps`` rounds and, with
+    ``extend``, as many as fit in ``SUBJECT_SECONDS`` (at most ``20 * reps``). On a shared
+    machine a run is now and then descheduled; short samples leave most of them whole, and the
+    median skips the others."""
+    common.warm_up([bench])
+    started = time.perf_counter()
+    for call, _ in bench.variants.values():
+        call()
+    once = max(time.perf_counter() - started, 1e-6)
+    rounds = max(reps, min(20 * reps, int(SUBJECT_SECONDS / once))) if extend else reps
+    for i in range(rounds):
+        common.time_round([bench], i)
 
 
 def time_opt(subject: Subject) -> None:
@@ -231,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = common.argument_parser(
         __doc__,
         quick="short loops, 4 golden subjects, one round: a smoke run",
-        reps="timed rounds (default 9; 1 with --quick)",
+        reps="timed rounds per subject, at least, and timings of -O (default 9; 1 with --quick)",
         profile=(),
         profile_help="(no workload is profiled here)",
     )
@@ -249,12 +262,14 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     benches = [s.bench for s in subjects if s.bench is not None]
-    common.warm_up(benches)
-    for i in range(reps):
-        common.time_round(benches, i)
-        if i:
-            for s in subjects:
-                time_opt(s)
+    gc.collect()
+    gc.freeze()  # the subjects' modules stay alive: each round's collection need not traverse them
+    for bench in benches:
+        time_subject(bench, reps, not args.quick)
+    gc.unfreeze()
+    for _ in range(reps - 1):
+        for s in subjects:
+            time_opt(s)
     summary = print_table(subjects)
     if args.quick:
         print("A --quick smoke run: too small and short to judge.")

@@ -31,12 +31,13 @@ records results.
 from __future__ import annotations
 
 import csv
+import gc
 import math
 import os
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -56,7 +57,7 @@ PLACEMENTS: dict[str, tuple[str, ...]] = {
 BEFORE, AFTER = "-O, AD, -O", "AD, -O"  # the comparison the targets judge
 TARGET_SPEEDUP = 2.0  # AD, -O over -O, AD, -O: geometric mean of gradient time
 REL_AGREE, REL_FD, FD_STEP = 1e-9, 1e-6, 1e-3
-SAMPLE_SECONDS = 0.01  # a sample's calls last about this long
+JOB_SECONDS = 5.0  # a full run's job times its placements for about this long (or reps rounds)
 
 
 @dataclass
@@ -162,7 +163,32 @@ def fd_error(program: Program, placed: Placed, args: list[Any], grads: list[np.n
     return abs(fd - along) / max(abs(along), size, 1e-300)
 
 
-def run_job(name: str, size: Any, reps: int) -> list[Row]:
+def time_placements(label: str, calls: dict[str, Callable[[], object]], reps: int, extend: bool) -> Bench:
+    """The placements' calls timed side by side: a sample is one call, the four interleaved in a
+    round (``common.time_round``), for at least ``reps`` rounds, and with ``extend`` as many as
+    fit in ``JOB_SECONDS`` (at most ``10 * reps``). On a shared machine, a call is now and then
+    descheduled; single calls make most samples whole, and the median then skips the others."""
+    bench = Bench(label, 1, "call")
+    for p, call in calls.items():
+        call()  # the first call compiles
+        bench.add(p, call, 1, warmup=2)
+    common.warm_up([bench])
+    started = time.perf_counter()
+    for call in calls.values():
+        call()
+    once = max(time.perf_counter() - started, 1e-6)
+    rounds = max(reps, min(10 * reps, int(JOB_SECONDS / once))) if extend else reps
+    # The four modules and their compiled code stay alive through the timing: a full collection
+    # would traverse them all, a pause that lands in whichever call it interrupts.
+    gc.collect()
+    gc.freeze()
+    for i in range(rounds):
+        common.time_round([bench], i)
+    gc.unfreeze()  # a pool's worker runs the next job with this one's modules freed
+    return bench
+
+
+def run_job(name: str, size: Any, reps: int, extend: bool) -> list[Row]:
     """Every placement of one program at one size: checked, counted, then timed side by side."""
     from accel import select_backend
 
@@ -177,17 +203,7 @@ def run_job(name: str, size: Any, reps: int) -> list[Row]:
     error = fd_error(program, placed["AD"], args, counted["AD"][0])
     if not error <= REL_FD:
         fail(f"{label}: the gradient is {error:.1e} from finite differences (limit {REL_FD:.0e})")
-    bench = Bench(label, 1, "call")
-    for p, pl in placed.items():
-        call = pl.timed_call(args)
-        call()  # the first call compiles
-        started = time.perf_counter()
-        call()
-        once = max(time.perf_counter() - started, 1e-6)
-        bench.add(p, call, max(1, round(SAMPLE_SECONDS / once)), warmup=2)
-    common.warm_up([bench])
-    for i in range(reps):
-        common.time_round([bench], i)
+    bench = time_placements(label, {p: pl.timed_call(args) for p, pl in placed.items()}, reps, extend)
     rows = []
     for p, pl in placed.items():
         vjp, pullback, records, nbytes = pl.records(args)
@@ -368,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = common.argument_parser(
         __doc__,
         quick="the smallest sizes, one round: a smoke run",
-        reps="timed rounds per job (default 21; 1 with --quick)",
+        reps="timed rounds per job, at least (default 31; 1 with --quick, and no more)",
         profile=(),
         profile_help="(no workload is profiled here)",
     )
@@ -378,13 +394,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: CPUs)")
     args = ap.parse_args(argv)
-    reps = args.reps or (1 if args.quick else 21)
+    reps = args.reps or (1 if args.quick else 31)
     started = time.perf_counter()
     info = common.machine(numpy=np.__version__)
-    common.header("placement", info, ("NumPy",), f"{reps} round(s) per job, {args.jobs} job(s)", args.quick)
+    common.header("placement", info, ("NumPy",), f"{reps}+ round(s) per job, {args.jobs} job(s)", args.quick)
     jobs = [(p.name, s) for p in PROGRAMS for s in ((p.quick,) if args.quick else p.sizes)]
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = [pool.submit(run_job, name, size, reps) for name, size in jobs]
+        futures = [pool.submit(run_job, name, size, reps, not args.quick) for name, size in jobs]
         rows = [r for f in futures for r in f.result()]
     print(
         f"  {len(jobs)} jobs checked (placements agree, finite differences within {REL_FD:.0e}) "
