@@ -114,12 +114,19 @@ class Placed:
             return None, None, None, None
         _, pullback = self.counting.run(vjp, *args)
         vjp_steps = self.counting.steps
-        exit_type = self.module.functions[d.linear_map].type.params[-1]
-        count, total = kept_records(
-            Sizes(self.module, self.stats.record_types), pullback.run_form[1][0], exit_type
-        )
+        # What the closure binds: the record, as AD makes it, or its fields, should a later pass
+        # split it; each of the pullback's trailing parameters.
+        bound = pullback.run_form[1]
+        linear_map = self.module.functions[d.linear_map].type.params
+        params = linear_map[len(linear_map) - len(bound) :]
+        sizes = Sizes(self.module, self.stats.record_types)
+        records, total = 0, 0
+        for value, t in zip(bound, params):
+            count, nbytes = kept_records(sizes, value, t)
+            records += sum(count.values())
+            total += nbytes
         pullback(1.0)
-        return vjp_steps, self.counting.steps, sum(count.values()), total
+        return vjp_steps, self.counting.steps, records, total
 
     def timed_call(self, args: Sequence[Any]) -> Any:
         compiled = self.timing.function("main")
@@ -373,7 +380,9 @@ def write_svg(path: str, rows: Sequence[Row]) -> bool:
     ax.set_xticks([x + width * (len(PLACEMENTS) - 1) / 2 for x in range(len(labels))], labels, fontsize=7)
     ax.set_ylabel("gradient time / AD alone")
     ax.axhline(1.0, color="grey", linewidth=0.5)
-    ax.legend(fontsize=7)
+    ax.set_ylim(0, max(1.3, ax.get_ylim()[1] * 1.15))
+    ax.legend(fontsize=7, ncols=len(PLACEMENTS), loc="upper center")
+    ax.set_title("Gradient time by placement (lower is faster)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, format="svg")
     plt.close(fig)
