@@ -40,7 +40,8 @@ from typing import Any
 
 from common import ROOT, figures
 
-BENCHES = ("parse", "interp", "ad", "element", "nan")
+BENCHES = ("parse", "interp", "ad", "element", "nan", "placement", "opt")
+SCRIPTS = {"placement": "placement.py"}  # the others are {bench}_bench.py
 CONTROLS = ("python", "numpy", "json", "floor", "torch", "jax", "hand ", "cpython")
 # --quick runs each benchmark's smoke run, with rounds enough that one slow call does not decide a
 # figure (a smoke run takes one sample of each by default).
@@ -50,6 +51,8 @@ QUICK_ARGS = {
     "ad": ["--quick", "--reps", "3"],
     "element": ["--quick", "--reps", "3"],
     "nan": ["--quick", "--reps", "3"],
+    "placement": ["--quick", "--reps", "21"],  # single calls: rounds are cheap
+    "opt": ["--quick", "--reps", "21"],
 }
 NOISE_FULL, NOISE_QUICK = 0.10, 0.25  # the default noise bands (see README.md: how they were set)
 ROUNDS_FULL, ROUNDS_QUICK = 3, 3
@@ -102,9 +105,18 @@ class RunFailed(Exception):
     """A benchmark's run ended with an error (its own checks, or a time limit on a loaded machine)."""
 
 
+def script_name(bench: str) -> str:
+    return SCRIPTS.get(bench, f"{bench}_bench.py")
+
+
+def label_of(bench: str) -> str:
+    """What a benchmark's output calls it (its script's name)."""
+    return Path(script_name(bench)).stem
+
+
 def run_bench(tree: Path, bench: str, quick: bool, scratch: Path, label: str) -> Figures | None:
     """One run of ``bench`` in ``tree``, its figures; None when the tree has no such benchmark."""
-    script = tree / "benchmarks" / f"{bench}_bench.py"
+    script = tree / "benchmarks" / script_name(bench)
     if not script.exists():
         return None
     out, log = scratch / f"{label}-{bench}.json", scratch / f"{label}-{bench}.log"
@@ -116,7 +128,7 @@ def run_bench(tree: Path, bench: str, quick: bool, scratch: Path, label: str) ->
         )
     if result.returncode:
         tail = "".join("    " + line for line in log.read_text().splitlines(keepends=True)[-15:])
-        raise RunFailed(f"{bench}_bench.py of {label} ended with status {result.returncode}:\n{tail}")
+        raise RunFailed(f"{script_name(bench)} of {label} ended with status {result.returncode}:\n{tail}")
     found: Figures = figures(json.loads(out.read_text()))
     return found
 
@@ -144,7 +156,10 @@ def measure(
                     if found is not None:
                         runs[bench][label].append(found)
                     took = time.perf_counter() - start
-                    print(f"  round {i + 1}/{rounds}: {bench}_bench of {label}, {took:.0f} s", flush=True)
+                    print(
+                        f"  round {i + 1}/{rounds}: {label_of(bench)} of {label}, {took:.0f} s",
+                        flush=True,
+                    )
     return runs, failed
 
 
@@ -214,7 +229,7 @@ def rows(runs: dict[str, list[Figures]], noise: float) -> tuple[list[Row], list[
 def print_table(bench: str, table: list[Row], one_side: list[str], rev: str) -> None:
     width = max([len(r.name) for r in table] + [10])
     print()
-    print(f"{bench}_bench: {rev} against this tree (medians over rounds; ratio = this tree / {rev})")
+    print(f"{label_of(bench)}: {rev} against this tree (medians over rounds; ratio = this tree / {rev})")
     print(f"  {'figure':<{width}} {rev:>14} {'this tree':>14} {'ratio':>7}  {'range':>11}")
     for r in table:
         spread = f"{min(r.ratios):.2f}-{max(r.ratios):.2f}" if len(r.ratios) > 1 else ""
@@ -281,11 +296,11 @@ def main(argv: list[str] | None = None) -> int:
     tables: dict[str, list[Row]] = {}
     for bench in benches:
         if bench in failed:
-            print(f"\n{bench}_bench: a run failed; not compared")
+            print(f"\n{label_of(bench)}: a run failed; not compared")
             continue
         if not runs[bench]["REV"] or not runs[bench]["current"]:
             where = "REV" if not runs[bench]["REV"] else "this tree"
-            print(f"\n{bench}_bench: missing in {where}; not compared")
+            print(f"\n{label_of(bench)}: missing in {where}; not compared")
             continue
         tables[bench], one_side = rows(runs[bench], noise)
         print_table(bench, tables[bench], one_side, args.rev)

@@ -59,7 +59,26 @@ EXPECTED = {
         "(b) MLP 256: trap off / no option",
         "(b) MLP 256: trap on / trap off",
     ],
+    "placement": [
+        "gmm 3x2x2: AD",
+        "ode_rk4 3: AD, -O",
+        "lennard_jones 3: -O, AD, -O",
+        "brusselator 4x3: -O, AD",
+        "placement: gradient time, -O AD -O / AD -O (geomean)",
+        "placement: executed, -O AD -O / AD -O (geomean)",
+    ],
+    "opt": [
+        "loop, Double, 1,000 trips: after",
+        "straight-line 1,000: before",
+        "interp: executed, after -O / before (geomean)",
+        "golden: time, after -O / before (geomean)",
+    ],
 }
+SCRIPTS = {"placement": "placement.py"}  # the others are {bench}_bench.py, as in compare.py
+
+
+def script(bench: str) -> Path:
+    return BENCHMARKS / SCRIPTS.get(bench, f"{bench}_bench.py")
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +105,7 @@ def smoke_runs(
     runs = {}
     for bench in EXPECTED:
         out = folder / f"{bench}.json"
-        command = [sys.executable, str(BENCHMARKS / f"{bench}_bench.py"), "--quick", "--json", str(out)]
+        command = [sys.executable, str(script(bench)), "--quick", "--json", str(out)]
         process = subprocess.Popen(
             command, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
@@ -109,7 +128,7 @@ def test_a_smoke_run_writes_its_figures(
     stdout, _ = process.communicate(timeout=600)
     assert process.returncode == 0, stdout[-3000:]
     lines = stdout.splitlines()
-    assert lines[0].startswith(f"{bench}_bench: CPython") and "QUICK smoke run" in lines[0], lines[0]
+    assert lines[0].startswith(f"{script(bench).stem}: CPython") and "QUICK smoke run" in lines[0], lines[0]
     assert lines[-1].startswith("Total "), stdout[-500:]
     doc = json.loads(out.read_text())
     assert doc["quick"] is True
@@ -120,6 +139,24 @@ def test_a_smoke_run_writes_its_figures(
     for name, (value, unit) in found.items():
         assert unit in ("s", "x", "B"), name
         assert math.isfinite(value) and value > 0, (name, value)
+
+
+def test_compare_runs_every_benchmark_the_smoke_runs_check(harness: tuple[ModuleType, ModuleType]) -> None:
+    _, compare = harness
+    assert set(compare.BENCHES) == set(EXPECTED) == set(compare.QUICK_ARGS)
+    for bench in EXPECTED:
+        assert (BENCHMARKS / compare.script_name(bench)) == script(bench)
+
+
+def test_placement_programs_are_what_their_generator_writes(harness: tuple[ModuleType, ModuleType]) -> None:
+    """benchmarks/placement/*.sil are placement_programs.py's output, as checked in."""
+    import placement_programs
+
+    assert sorted(p.path.name for p in placement_programs.PROGRAMS) == sorted(
+        p.name for p in placement_programs.FOLDER.glob("*.sil")
+    )
+    for program in placement_programs.PROGRAMS:
+        assert program.path.read_text() == program.generate(), program.name
 
 
 def test_figures_reads_the_layout_written_before_the_harness(harness: tuple[ModuleType, ModuleType]) -> None:
