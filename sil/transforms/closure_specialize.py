@@ -302,10 +302,7 @@ def specialized_type(fn: Function, param: int, closure: KnownClosure, module: Mo
     bound = tuple(v.type for v in closure.bound)
     if bound != target.type.params[kept:]:
         return None
-    params = (*t.params[:param], *t.params[param + 1 :], *bound)
-    flags = t.no_derivative
-    no_derivative = (*flags[:param], *flags[param + 1 :], *(flags[param],) * len(bound))
-    return FunctionType(params, t.result, "thin", no_derivative=no_derivative)
+    return FunctionType((*t.params[:param], *t.params[param + 1 :], *bound), t.result, "thin")
 
 
 def specialize(fn: Function, param: int, closure: KnownClosure, module: Module) -> Function:
