@@ -75,8 +75,10 @@ def specialize_closures(module: Module) -> int:
     changed = 0
     while work:
         fn = work.popleft()
-        changed += call_closures_directly(fn, module)
-        made, copies = specialize_call_sites(fn, module)
+        resolver = ClosureResolver(fn, module)  # the steps add and erase instructions, not blocks
+        with fn.batched_edits():  # an insertion or an erase costs O(1), not a scan of the block
+            changed += call_closures_directly(fn, resolver)
+            made, copies = specialize_call_sites(fn, resolver)
         changed += made
         work.extend(copies)
     return changed
@@ -181,31 +183,29 @@ class ClosureResolver:
         return found if self.tree.dominates(found.made_by.block, block) else None
 
 
-def call_closures_directly(fn: Function, module: Module) -> int:
+def call_closures_directly(fn: Function, resolver: ClosureResolver) -> int:
     """Step 1 on ``fn``: each ``apply`` of a known closure calls its callee; how many."""
-    resolver = ClosureResolver(fn, module)
     applies = [
         inst for block in resolver.tree.order for inst in block.instructions if isinstance(inst, ApplyInst)
     ]
     rewritten = 0
-    with fn.batched_edits():
-        for inst in applies:
-            closure = resolver.resolve(inst.callee)
-            if closure is None:
-                continue
-            direct = Builder.before(inst).apply(closure.callee, *inst.args, *closure.bound)
-            direct.name = inst.result.name
-            inst.result.replace_all_uses_with(direct)
-            erase_with_dead_operands(inst)
-            rewritten += 1
+    for inst in applies:
+        closure = resolver.resolve(inst.callee) if inst.block is not None else None
+        if closure is None:
+            continue
+        direct = Builder.before(inst).apply(closure.callee, *inst.args, *closure.bound)
+        direct.name = inst.result.name
+        inst.result.replace_all_uses_with(direct)
+        erase_with_dead_operands(inst)
+        rewritten += 1
     return rewritten
 
 
-def specialize_call_sites(fn: Function, module: Module) -> tuple[int, list[Function]]:
+def specialize_call_sites(fn: Function, resolver: ClosureResolver) -> tuple[int, list[Function]]:
     """Step 2 on ``fn``: each call of a function passing a known closure calls a copy made for it
     (a call may pass several: its rewrite is looked at again); how many calls changed, and the
     copies made (not reused)."""
-    resolver = ClosureResolver(fn, module)
+    module = resolver.module
     calls: list[Instruction] = [
         inst
         for block in reversed(resolver.tree.order)
@@ -223,9 +223,14 @@ def specialize_call_sites(fn: Function, module: Module) -> tuple[int, list[Funct
         if found is None:
             continue
         position, closure, callee = found
-        copy = module.functions.get(specialization_name(callee.name, _param(inst, callee, position), closure))
+        param = _param(inst, callee, position)
+        copy = module.functions.get(specialization_name(callee.name, param, closure))
         if copy is None:
-            copy = specialize(callee, _param(inst, callee, position), closure, module)
+            if callee is fn:  # a recursive call: the copy is of the body as edited so far
+                for block in fn.blocks:
+                    block.commit_edits()
+                    block.begin_edits()
+            copy = specialize(callee, param, closure, module)
             made.append(copy)
         calls.append(_call_copy(inst, position, closure, copy))
         rewritten += 1
@@ -246,11 +251,11 @@ def _specializable_argument(
     if not isinstance(ref, FunctionRefInst):
         return None
     callee = module.functions.get(ref.function_name)
-    if callee is None or not _copyable(callee):
+    if callee is None:
         return None
     for position, arg in enumerate(call.args):
         closure = resolver.resolve(arg)
-        if closure is None:
+        if closure is None or not _copyable(callee):
             continue
         param = _param(call, callee, position)
         name = specialization_name(callee.name, param, closure)
