@@ -3,14 +3,18 @@ known closure is copied for it (Swift's ClosureSpecializer and its autodiff vari
 
 A closure is known when it is ``partial_apply [callee_guaranteed]`` of a ``function_ref`` (or of
 a known closure) or ``thin_to_thick_function`` of one, seen through projections of known
-aggregates and through block arguments every incoming value of which is that same closure.
+aggregates and through block arguments every incoming value of which is that same closure (or
+the argument itself, carried around a loop). A closure that comes out of a call's result, a
+switch_enum's payload or a struct built in another function (a VJP's checkpoints record) is not
+known here: -inline and -sroa bring those into sight.
 
 1. ``apply %c(args)`` of a known closure ``%c = partial_apply %g(bound…)`` becomes
    ``apply %g(args…, bound…)``: partial application binds the trailing arguments (SIL-SPEC §4).
 2. ``apply`` (or ``partial_apply``) of ``function_ref @h`` that passes a known closure of ``@g``
-   for parameter ``p`` calls ``@AD__h__closure_spec_p_g`` instead: a copy of ``@h`` that takes the
-   closure's bound values in place of the closure (as its last parameters) and makes the closure
-   itself, so that step 1 turns its applies into direct calls. One copy serves every call with
+   for parameter ``p``, which ``@h`` applies or passes on in a call, calls
+   ``@AD__h__closure_spec_p_g`` instead: a copy of ``@h`` that takes the closure's bound values
+   in place of the closure (as its last parameters) and makes the closure itself, so that step 1
+   turns its applies into direct calls. One copy serves every call with
    that (function, parameter, callee); the copy is synthesized (``AD__``), so -dead-function-elim
    erases it once nothing calls it. A function with a derivative attribute is not copied (the
    copy would lose its registered derivative), and copies of copies stop at ``MAX_DEPTH``, so
