@@ -2,6 +2,7 @@
 
 from sil.transforms import (
     canonicalize,
+    closure_specialize,
     cse,
     dce,
     dead_function_elim,
@@ -13,6 +14,7 @@ from sil.transforms import (
 
 __all__ = [
     "canonicalize",
+    "closure_specialize",
     "cse",
     "dce",
     "dead_function_elim",

@@ -6,7 +6,7 @@ starts on it, and a rewrite puts back the users of what it replaced (they may fo
 branch that becomes a ``br`` leaves blocks no path reaches; they are removed here, so that the
 module printed has no dead paths and the users of what they defined are gone; merging what is
 left is -simplify-cfg's. Unused instructions that cannot fault (literals, aggregates, projections,
-scalar builtins but ``sdiv``, ``srem`` and ``fptosi``) are erased, as MLIR's canonicalizer erases
+closures, scalar builtins but ``sdiv``, ``srem`` and ``fptosi``) are erased, as MLIR's canonicalizer erases
 trivially dead operations; an unused instruction that may fault stays, to fault as before.
 """
 
@@ -25,9 +25,11 @@ from sil.instructions import (
     FloatLiteralInst,
     FunctionRefInst,
     IntegerLiteralInst,
+    PartialApplyInst,
     StructExtractInst,
     StructInst,
     SwitchEnumInst,
+    ThinToThickFunctionInst,
     TupleExtractInst,
     TupleInst,
 )
@@ -38,11 +40,13 @@ from sil.transforms.simplify_cfg import remove_unreachable_blocks
 from sil.types import BOOL, DOUBLE, FLOAT, INT, ScalarType
 
 # Instructions that never fault (with the scalar builtins that do not, ``BuiltinInfo.faults``):
-# erased when unused.
+# erased when unused. Making a closure runs nothing: the callee runs when the closure is applied.
 _HARMLESS = (
     FloatLiteralInst,
     IntegerLiteralInst,
     FunctionRefInst,
+    PartialApplyInst,
+    ThinToThickFunctionInst,
     TupleInst,
     StructInst,
     EnumInst,
@@ -140,8 +144,9 @@ def _simplify_builtin(inst: BuiltinInst) -> Value | None:
     return _identity(inst)
 
 
-def _projection(inst: Instruction, module: Module) -> list[Value] | None:
-    """The values of the results of a projection of a known aggregate."""
+def known_projection(inst: Instruction, module: Module) -> list[Value] | None:
+    """The values of the results of ``inst`` when it is a projection of a known aggregate (a
+    ``tuple_extract`` of a ``tuple``, …); None otherwise."""
     source = inst.operands[0].owner if inst.operands and isinstance(inst.operands[0], Result) else None
     if isinstance(inst, TupleExtractInst) and isinstance(source, TupleInst):
         return [source.operands[inst.index]]
@@ -178,7 +183,7 @@ def _fold_branch(inst: Instruction) -> bool:
     else:
         return False
     Builder.before(inst).br(dest, *args)
-    _erase_with_dead_operands(inst)
+    erase_with_dead_operands(inst)
     return True
 
 
@@ -213,7 +218,7 @@ def _run_worklist(fn: Function, module: Module) -> tuple[int, bool]:
                 branches = True
             continue
         if not any(r.uses for r in inst.results) and cannot_fault(inst):
-            _erase_with_dead_operands(inst)
+            erase_with_dead_operands(inst)
             continue
         replacement = _rewrite(inst, module)
         if replacement is None:
@@ -225,7 +230,7 @@ def _run_worklist(fn: Function, module: Module) -> tuple[int, bool]:
                     queued.add(user)
                     worklist.append(user)
             result.replace_all_uses_with(value)
-        _erase_with_dead_operands(inst)
+        erase_with_dead_operands(inst)
     return rewrites, branches
 
 
@@ -233,7 +238,7 @@ def _rewrite(inst: Instruction, module: Module) -> list[Value] | None:
     if isinstance(inst, BuiltinInst):
         value = _simplify_builtin(inst)
         return None if value is None else [value]
-    return _projection(inst, module)
+    return known_projection(inst, module)
 
 
 def cannot_fault(inst: Instruction) -> bool:
@@ -245,8 +250,9 @@ def cannot_fault(inst: Instruction) -> bool:
     return isinstance(inst, _HARMLESS)
 
 
-def _erase_with_dead_operands(inst: Instruction) -> None:
-    """Erase ``inst`` (unused now), and what only it used among instructions that cannot fault."""
+def erase_with_dead_operands(inst: Instruction) -> None:
+    """Erase ``inst`` (unused now), and what only it used among instructions that cannot fault
+    (a closure no one applies any more, its ``function_ref``, …)."""
     dead = [inst]
     while dead:
         victim = dead.pop()

@@ -24,6 +24,8 @@ PRESERVING: list[tuple[str, ...]] = [
     ("loop-unroll",),
     ("O",),
     ("canonicalize", "cse", "simplify-cfg", "canonicalize"),
+    ("closure-specialize",),
+    ("closure-specialize", "canonicalize", "dead-function-elim"),
 ]
 
 SUBJECTS = subjects()
