@@ -12,12 +12,14 @@ from sil.instructions import FunctionRefInst
 from sil.ir import DifferentiableAttr, Function, LegacyDifferentiableAttr, Module
 
 
-def referenced_functions(fn: Function, module: Module) -> Iterator[str]:
-    """The functions of ``module`` that ``fn`` names: by ``function_ref``, and as the derivatives
-    its attributes register (repeats included)."""
+def referenced_functions(fn: Function, module: Module, derivatives: bool = True) -> Iterator[str]:
+    """The functions of ``module`` that ``fn`` names: by ``function_ref``, and (with
+    ``derivatives``) as the derivatives its attributes register (repeats included)."""
     for inst in fn.instructions():
         if isinstance(inst, FunctionRefInst) and inst.function_name in module.functions:
             yield inst.function_name
+    if not derivatives:
+        return
     for attr in fn.attributes:
         if isinstance(attr, DifferentiableAttr):
             named: tuple[str | None, ...] = (attr.jvp, attr.vjp)
@@ -28,13 +30,15 @@ def referenced_functions(fn: Function, module: Module) -> Iterator[str]:
         yield from (name for name in named if name is not None and name in module.functions)
 
 
-def reference_graph(module: Module) -> nx.DiGraph[str]:
+def reference_graph(module: Module, derivatives: bool = True) -> nx.DiGraph[str]:
     """The call graph: each function (by name, in module order) a node, an edge from each
-    function to each it refers to (``referenced_functions``)."""
+    function to each it refers to (``referenced_functions``; without ``derivatives``, by
+    ``function_ref`` only: what a run may call, where a registered VJP calling its original is
+    no recursion)."""
     graph: nx.DiGraph[str] = nx.DiGraph()
     graph.add_nodes_from(module.functions)
     for fn in module.functions.values():
-        graph.add_edges_from((fn.name, callee) for callee in referenced_functions(fn, module))
+        graph.add_edges_from((fn.name, callee) for callee in referenced_functions(fn, module, derivatives))
     return graph
 
 

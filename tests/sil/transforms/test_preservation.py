@@ -21,6 +21,8 @@ PRESERVING: list[tuple[str, ...]] = [
     ("simplify-cfg",),
     ("dead-function-elim",),
     ("licm",),
+    ("inline",),
+    ("inline", "simplify-cfg", "canonicalize"),
     ("O",),
     ("canonicalize", "cse", "simplify-cfg", "canonicalize"),
 ]
