@@ -17,8 +17,10 @@ Which calls (``inline_verdict``):
   rather than being copied), while the caller has grown by less than ``MAX_GROWTH`` instructions of
   copies in this run.
 Functions are taken bottom-up over the strongly connected components of the graph of calls
-(``sil.references.bottom_up``): a callee has had its own calls inlined before it is copied, and
-only the calls the caller itself makes are considered, never those its copies brought in.
+(``sil.references.bottom_up``): a callee has had its own calls inlined before it is copied. The
+calls a copy brings in (those its callee kept) are considered in the caller in turn, where the
+rules may take them (the callee was differentiated, the caller is not): one run inlines all the
+rules allow, so that -O's rounds do not unroll one level each.
 
 Semantics before differentiation (issue 16, item 2). While the module still holds differentiation
 work (``differentiation_pending``: a ``gradient``, a ``differentiable_function`` without
@@ -39,7 +41,7 @@ alone decides.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from sil.builder import Builder
 from sil.cloning import clone_blocks
@@ -118,7 +120,7 @@ def inline_calls(module: Module) -> int:
 def differentiation_pending(module: Module) -> set[str] | None:
     """The functions the module's differentiation work may differentiate: those its requests name
     (``gradient``, ``differentiable_function`` without derivatives, ``[differentiable]`` attributes
-    lacking one, legacy attributes) and every function they reach (``referenced_functions``).
+    lacking one, legacy attributes) and every function they reach (``_differentiated_through``).
     None when no work is left. Decided from the IR's structure, as ``differentiation.requests``
     finds the requests (``sil`` cannot import it)."""
     work = False
@@ -142,11 +144,21 @@ def differentiation_pending(module: Module) -> set[str] | None:
         return None
     reached = set(roots)
     while roots:
-        for callee in referenced_functions(module.functions[roots.pop()], module):
+        for callee in _differentiated_through(module.functions[roots.pop()], module):
             if callee not in reached:
                 reached.add(callee)
                 roots.append(callee)
     return reached
+
+
+def _differentiated_through(fn: Function, module: Module) -> Iterator[str]:
+    """What differentiating ``fn`` may differentiate, or what the legacy migration passes rewrite
+    with it: the functions it calls, and a legacy attribute's primal and adjoint. (A registered
+    JVP or VJP is used, never differentiated, unless a request of its own names it.)"""
+    yield from referenced_functions(fn, module, derivatives=False)
+    for attr in fn.attributes:
+        if isinstance(attr, LegacyDifferentiableAttr):
+            yield from (n for n in (attr.primal, attr.adjoint) if n is not None and n in module.functions)
 
 
 def _named_function(value: Value) -> str | None:
@@ -217,32 +229,41 @@ class _Inliner:
         return SMALL if size(callee) <= SMALL_CALLEE else None
 
     def inline_into(self, caller: Function) -> None:
-        """Inline the calls ``caller`` makes that the rules take, up to ``MAX_GROWTH``."""
-        chosen: dict[Block, list[tuple[ApplyInst, Function]]] = {}
+        """Inline the calls ``caller`` makes that the rules take, then those their copies bring
+        in, and so on (recursive callees are never copied, so the chain ends), up to
+        ``MAX_GROWTH`` of copies of small callees."""
+        calls = list(self._calls(caller.instructions()))
         growth = 0
-        for apply, callee in list(self._calls(caller)):
-            verdict = self.inline_verdict(caller, apply, callee)
-            if verdict == SMALL:
-                if growth + size(callee) > MAX_GROWTH:
-                    continue
-                growth += size(callee)
-            if verdict is not None:
-                assert apply.block is not None
-                chosen.setdefault(apply.block, []).append((apply, callee))
-        for calls in chosen.values():
-            # The last call first: each split moves only the instructions after its call.
-            for apply, callee in reversed(calls):
-                self._inline(caller, apply, callee)
+        while calls:
+            chosen: dict[Block, list[tuple[ApplyInst, Function]]] = {}
+            for apply, callee in calls:
+                verdict = self.inline_verdict(caller, apply, callee)
+                if verdict == SMALL:
+                    if growth + size(callee) > MAX_GROWTH:
+                        continue
+                    growth += size(callee)
+                if verdict is not None:
+                    assert apply.block is not None
+                    chosen.setdefault(apply.block, []).append((apply, callee))
+            calls = []
+            for block_calls in chosen.values():
+                brought = []
+                # The last call first: each split moves only the instructions after its call.
+                for apply, callee in reversed(block_calls):
+                    copies = self._inline(caller, apply, callee)
+                    brought.append(list(self._calls(i for block in copies for i in block.instructions)))
+                calls += [call for found in reversed(brought) for call in found]
 
-    def _calls(self, caller: Function) -> Iterable[tuple[ApplyInst, Function]]:
-        """Each ``apply`` in ``caller`` of a ``function_ref``, with the function it calls."""
-        for inst in caller.instructions():
+    def _calls(self, instructions: Iterable[Instruction]) -> Iterator[tuple[ApplyInst, Function]]:
+        """Each ``apply`` of a ``function_ref`` among ``instructions``, with the function it calls."""
+        for inst in instructions:
             if isinstance(inst, ApplyInst):
                 ref = inst.callee.owner if isinstance(inst.callee, Result) else None
                 if isinstance(ref, FunctionRefInst) and ref.function_name in self.module.functions:
                     yield inst, self.module.functions[ref.function_name]
 
-    def _inline(self, caller: Function, apply: ApplyInst, callee: Function) -> None:
+    def _inline(self, caller: Function, apply: ApplyInst, callee: Function) -> list[Block]:
+        """Replace ``apply`` by a copy of ``callee``'s body; the copy's blocks."""
         block = apply.block
         assert block is not None
         index = block.instructions.index(apply)
@@ -270,6 +291,7 @@ class _Inliner:
         at = caller.blocks.index(block) + 1
         caller.blocks[at:at] = made
         self.inlined += 1
+        return list(body.blocks.values())
 
     def _drop_reference(self, ref: Value) -> None:
         """Erase the ``function_ref`` of an inlined call once nothing else uses it."""
