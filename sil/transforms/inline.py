@@ -63,6 +63,7 @@ from sil.ir import (
     Module,
     Result,
     Value,
+    release_instructions,
 )
 from sil.passes import Pass, PassContext, register_pass
 from sil.references import bottom_up, reference_graph, referenced_functions
@@ -82,6 +83,9 @@ MAX_GROWTH = 200
 (ten copies of the largest small callee): a caller with many calls of helpers grows by a bounded
 amount per run, not by the product of its calls and their sizes. Copies the user asked for and the
 only calls of synthesized functions (whose code moves, not copies) do not count."""
+
+Call = tuple[ApplyInst, Function]
+"""An ``apply`` of a ``function_ref``, and the function it calls."""
 
 # How the cost model took a call (``inline_verdict``'s answers besides no).
 ASKED, SOLE_CALL, SMALL = "asked", "sole call", "small"
@@ -235,7 +239,7 @@ class _Inliner:
         calls = list(self._calls(caller.instructions()))
         growth = 0
         while calls:
-            chosen: dict[Block, list[tuple[ApplyInst, Function]]] = {}
+            chosen: dict[Block, list[Call]] = {}
             for apply, callee in calls:
                 verdict = self.inline_verdict(caller, apply, callee)
                 if verdict == SMALL:
@@ -245,16 +249,38 @@ class _Inliner:
                 if verdict is not None:
                     assert apply.block is not None
                     chosen.setdefault(apply.block, []).append((apply, callee))
-            calls = []
-            for block_calls in chosen.values():
-                brought = []
-                # The last call first: each split moves only the instructions after its call.
-                for apply, callee in reversed(block_calls):
-                    copies = self._inline(caller, apply, callee)
-                    brought.append(list(self._calls(i for block in copies for i in block.instructions)))
-                calls += [call for found in reversed(brought) for call in found]
+            calls = self._inline_all(caller, chosen)
 
-    def _calls(self, instructions: Iterable[Instruction]) -> Iterator[tuple[ApplyInst, Function]]:
+    def _inline_all(self, caller: Function, chosen: dict[Block, list[Call]]) -> list[Call]:
+        """Inline the ``chosen`` calls of each block, the last first (a split moves only what
+        follows its call, and the earlier calls keep their places); returns the calls the copies
+        bring in. Linear in the caller's size: the replaced instructions release their operands
+        together, and the blocks are put in order once."""
+        first_new = len(caller.blocks)
+        placed: dict[Block, list[list[Block]]] = {}
+        retired: list[Instruction] = []
+        brought: list[Call] = []
+        for block, block_calls in chosen.items():
+            position = {inst: i for i, inst in enumerate(block.instructions)}
+            found: list[list[Call]] = []
+            for apply, callee in reversed(block_calls):
+                made = self._inline(caller, block, position[apply], callee, retired)
+                placed.setdefault(block, []).append(made)
+                found.append(list(self._calls(i for copy in made for i in copy.instructions)))
+            brought += [call for calls in reversed(found) for call in calls]
+        release_instructions(retired)
+        for inst in retired:
+            if isinstance(inst, ApplyInst):
+                self._drop_reference(inst.callee)
+        order: list[Block] = []
+        for block in caller.blocks[:first_new]:
+            order.append(block)
+            for made in reversed(placed.get(block, [])):
+                order += made
+        caller.blocks = order
+        return brought
+
+    def _calls(self, instructions: Iterable[Instruction]) -> Iterator[Call]:
         """Each ``apply`` of a ``function_ref`` among ``instructions``, with the function it calls."""
         for inst in instructions:
             if isinstance(inst, ApplyInst):
@@ -262,41 +288,37 @@ class _Inliner:
                 if isinstance(ref, FunctionRefInst) and ref.function_name in self.module.functions:
                     yield inst, self.module.functions[ref.function_name]
 
-    def _inline(self, caller: Function, apply: ApplyInst, callee: Function) -> list[Block]:
-        """Replace ``apply`` by a copy of ``callee``'s body; the copy's blocks."""
-        block = apply.block
-        assert block is not None
-        index = block.instructions.index(apply)
-        first_new = len(caller.blocks)
+    def _inline(
+        self, caller: Function, block: Block, index: int, callee: Function, retired: list[Instruction]
+    ) -> list[Block]:
+        """Replace the ``apply`` at ``index`` in ``block`` (its last call still to inline) by a
+        copy of ``callee``'s body; the copy's blocks and the continuation, appended to the caller.
+        The apply and the copy's returns go to ``retired``."""
+        apply = block.instructions[index]
+        assert isinstance(apply, ApplyInst)
         body = clone_blocks(callee, caller, apply.args)
         rest = caller.add_block()
         result = rest.add_argument(apply.result.type, apply.result.name)
         rest.take_instructions(block, index + 1)
         apply.result.replace_all_uses_with(result)
-        ref = apply.callee
-        apply.erase()
+        block.instructions.pop()  # the apply, which ends the block now
+        retired.append(apply)
         _branch(Builder.at_end(block), body.blocks[callee.entry], [], apply)
         for copy in body.blocks.values():
-            term = copy.terminator
-            if isinstance(term, ReturnInst):
-                value = term.operands[0]
-                term.erase()
-                _branch(Builder.at_end(copy), rest, [value], term)
-        self._drop_reference(ref)
+            if isinstance(copy.terminator, ReturnInst):
+                term = copy.retire_terminator()
+                retired.append(term)
+                _branch(Builder.at_end(copy), rest, [term.operands[0]], term)
         self.references.update(
             inst.function_name for inst in callee.instructions() if isinstance(inst, FunctionRefInst)
         )
-        made = caller.blocks[first_new:]
-        del caller.blocks[first_new:]
-        at = caller.blocks.index(block) + 1
-        caller.blocks[at:at] = made
         self.inlined += 1
-        return list(body.blocks.values())
+        return [*body.blocks.values(), rest]
 
     def _drop_reference(self, ref: Value) -> None:
         """Erase the ``function_ref`` of an inlined call once nothing else uses it."""
         owner = ref.owner if isinstance(ref, Result) else None
-        if isinstance(owner, FunctionRefInst) and not ref.uses:
+        if isinstance(owner, FunctionRefInst) and owner.block is not None and not ref.uses:
             self.references[owner.function_name] -= 1
             owner.erase()
 
