@@ -25,17 +25,18 @@ rules allow, so that -O's rounds do not unroll one level each.
 Semantics before differentiation (issue 16, item 2). While the module still holds differentiation
 work (``differentiation_pending``: a ``gradient``, a ``differentiable_function`` without
 derivatives, a ``[differentiable]`` attribute lacking a JVP or a VJP, a legacy
-``[reverse_differentiable]`` attribute), the functions that work may differentiate (those it names
-and every function they reach) keep their calls but for those of ``[transparent]`` and
-``[always_inline]`` callees, and never lose a call of a function with a registered derivative (a
-``[differentiable]`` attribute naming a JVP or VJP, or a legacy primal and adjoint): the derivative
-differentiation would use for the call would be lost. So what is differentiated, and where a
-non-differentiability diagnostic points (the call sites it names), are what they were without the
-pass, but for the calls the user asked to inline. ``no_derivative`` builtins in a callee are copied
-as they are, keeping their meaning. ``@noDerivative`` marks parameters of ``@differentiable``
-function values only, never a function's own type (the verifier rejects it), so a callee named by
-``function_ref`` has none to guard. Once no work is left (after -differentiation), the cost model
-alone decides.
+``[reverse_differentiable]`` attribute), the functions that work may differentiate (those it
+names, every function they call, and legacy primals and adjoints) keep their calls but for those
+of ``[transparent]`` and ``[always_inline]`` callees, and never lose a call of a function with a
+registered derivative (a ``[differentiable]`` attribute naming a JVP or VJP, or a legacy primal
+and adjoint): the derivative differentiation would use for the call would be lost. So what is
+differentiated, and where a non-differentiability diagnostic points (the call sites it names),
+are what they were without the pass, but for the calls the user asked to inline; those give the
+same derivatives up to rounding (a copied callee's adjoints are summed in the caller's order).
+``no_derivative`` builtins in a callee are copied as they are, keeping their meaning.
+``@noDerivative`` marks parameters of ``@differentiable`` function values only, never a
+function's own type (the verifier rejects it), so a callee named by ``function_ref`` has none to
+guard. Once no work is left (after -differentiation), the cost model alone decides.
 """
 
 from __future__ import annotations
@@ -70,13 +71,14 @@ from sil.references import bottom_up, reference_graph, referenced_functions
 from sil.transforms.dead_function_elim import is_root
 
 SMALL_CALLEE = 20
-"""The largest callee (in instructions, terminators included) the cost model copies. A call costs
-the caller a ``function_ref`` and an ``apply``, and the interpreter a frame (arguments bound, a
-compiled function entered, a result returned), which is worth several instructions; a copy costs a
-``br`` per ``return``, which -simplify-cfg then merges away. A body of up to 20 instructions is a
-helper of a few arithmetic steps with their literals, a struct built or taken apart, or one
-branch: copying it saves the frame and lets -canonicalize and -cse see through the call. Larger
-bodies are copied only when asked (``[always_inline]``) or when the call is their only one."""
+"""The largest callee (in instructions, terminators included) the cost model copies. On the
+interpreter a call costs about what seven scalar builtins cost (measured on a loop of 2*10^5 trips
+calling a one-``fmul`` function: 96 ns a call against 14 ns an ``fmul``), and a copy costs nothing
+once -simplify-cfg has merged it, so inlining saves about 7/n of a callee of n instructions' time,
+and costs n instructions of code. At n <= 20 that is a third or more of the callee's time (and
+-canonicalize and -cse then see through the call, which may save more); beyond, the gain falls
+while the code grows with each copy. Larger bodies are copied only when asked
+(``[always_inline]``) or when the call is their only one."""
 
 MAX_GROWTH = 200
 """How many instructions of copies of small callees the cost model adds to one caller in one run

@@ -34,7 +34,9 @@ from tests.sil.transforms.preservation import (
     ORDINARY_POINTS,
     ArgumentDraw,
     CannotDraw,
+    Subject,
     drawable,
+    subjects,
 )
 
 SQUARE = """
@@ -277,3 +279,13 @@ def test_inlining_before_differentiation_keeps_derivatives(case: Path) -> None:
             expected = _outcome(old, fn.name, args, ArgumentDraw(before, seeds))
             got = _outcome(new, fn.name, args, ArgumentDraw(after, seeds))
             assert _close(got, expected), (fn.name, args, got, expected)
+
+
+@pytest.mark.parametrize("subject", subjects(), ids=lambda s: s.id)
+def test_one_run_inlines_all_the_rules_allow(subject: Subject) -> None:
+    """The calls a copy brings in are taken in the same run, so a second run finds none (where no
+    caller reached ``MAX_GROWTH``): -O's rounds do not unroll a call chain one level each."""
+    module = parse(subject.text(), subject.id)
+    inline_calls(module)
+    assert inline_calls(module) == 0
+    assert verify_module(module) == []
