@@ -6,18 +6,14 @@ from __future__ import annotations
 import networkx as nx
 
 from sil.ir import Module
-from sil.references import referenced_functions
+from sil.references import bottom_up, reference_graph
 
 
 class CallGraph:
     """Functions as nodes (by name, in module order), an edge from each function to each it refers to."""
 
     def __init__(self, module: Module) -> None:
-        graph: nx.DiGraph[str] = nx.DiGraph()
-        graph.add_nodes_from(module.functions)
-        for fn in module.functions.values():
-            graph.add_edges_from((fn.name, callee) for callee in referenced_functions(fn, module))
-        self.graph = graph
+        self.graph = reference_graph(module)
         self._order = {name: i for i, name in enumerate(module.functions)}
 
     def callees(self, name: str) -> list[str]:
@@ -43,14 +39,5 @@ class CallGraph:
 
     def bottom_up(self) -> list[list[str]]:
         """Groups of mutually recursive functions, callees' groups before their callers', each group
-        and ties in module order (deterministic, for passes whose output depends on the order)."""
-        condensed = nx.condensation(self.graph)
-        members = condensed.graph["mapping"]
-        groups: dict[int, list[str]] = {}
-        for name, group in members.items():
-            groups.setdefault(group, []).append(name)
-        for names in groups.values():
-            names.sort(key=self._order.__getitem__)
-        first = {group: self._order[names[0]] for group, names in groups.items()}
-        order = list(nx.lexicographical_topological_sort(condensed.reverse(), key=first.__getitem__))
-        return [groups[g] for g in order]
+        and ties in module order (``sil.references.bottom_up``)."""
+        return bottom_up(self.graph, self._order)

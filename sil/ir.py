@@ -365,11 +365,12 @@ class Block:
         self.instructions.pop()
         return term
 
-    def take_instructions(self, other: Block) -> None:
-        """Move every instruction of ``other`` to the end of this block (merging ``other`` into
-        its only predecessor); ``other`` is left empty. Operands and uses stay as they are."""
-        moved = other.instructions
-        other.instructions = []
+    def take_instructions(self, other: Block, start: int = 0) -> None:
+        """Move the instructions of ``other`` from index ``start`` on to the end of this block:
+        all of them to merge ``other`` into its only predecessor, a tail to split ``other`` (as
+        -inline does at a call). Operands and uses stay as they are."""
+        moved = other.instructions[start:]
+        del other.instructions[start:]
         for inst in moved:
             self._adopt(inst)
         self.instructions.extend(moved)

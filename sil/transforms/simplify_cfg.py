@@ -64,6 +64,7 @@ def simplify_cfg(fn: Function) -> int:
 def _merge_chains(fn: Function, counts: Counter[Block]) -> int:
     """Merge each block ending in ``br B`` with B, when B has no other predecessor."""
     merged: set[Block] = set()
+    retired: list[Instruction] = []  # released together: a merged block may grow long
     for block in fn.blocks:
         if block in merged:
             continue
@@ -76,11 +77,12 @@ def _merge_chains(fn: Function, counts: Counter[Block]) -> int:
                 break
             for arg, value in zip(succ.args, term.operands, strict=True):
                 arg.replace_all_uses_with(value)
-            term.erase()
+            retired.append(block.retire_terminator())
             for arg in list(succ.args):
                 succ.erase_arg(arg)
             block.take_instructions(succ)
             merged.add(succ)
+    release_instructions(retired)
     if merged:
         fn.erase_blocks(merged)
     return len(merged)

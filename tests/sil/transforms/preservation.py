@@ -257,8 +257,12 @@ class Report:
 def check_preserves(text: str, passes: Sequence[str], name: str = "<subject>") -> Report:
     """Run every drawable function of ``text`` before and after ``passes`` and assert that the
     outcomes are identical; returns what was compared."""
-    before = parse(text, name)
-    after = optimized(text, passes, name)
+    return check_same_behaviour(parse(text, name), optimized(text, passes, name), name, " ".join(passes))
+
+
+def check_same_behaviour(before: Module, after: Module, name: str, change: str) -> Report:
+    """Run every drawable function of ``before`` that ``after`` has too, in both, and assert that
+    the outcomes are identical (``change`` names what made ``after``, for the message)."""
     old = Program(before, max_steps=MAX_STEPS, max_depth=MAX_DEPTH)
     new = Program(after, max_steps=MAX_STEPS, max_depth=MAX_DEPTH)
     report = Report()
@@ -276,6 +280,6 @@ def check_preserves(text: str, passes: Sequence[str], name: str = "<subject>") -
             if expected is None:
                 continue
             got = outcome(new, fn.name, args)
-            assert got == expected, f"{name}: @{fn.name}{tuple(args)!r} after {' '.join(passes)}"
+            assert got == expected, f"{name}: @{fn.name}{tuple(args)!r} after {change}"
             report.calls += 1
     return report

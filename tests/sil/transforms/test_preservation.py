@@ -22,6 +22,8 @@ PRESERVING: list[tuple[str, ...]] = [
     ("dead-function-elim",),
     ("licm",),
     ("loop-unroll",),
+    ("inline",),
+    ("inline", "simplify-cfg", "canonicalize"),
     ("O",),
     ("canonicalize", "cse", "simplify-cfg", "canonicalize"),
     ("closure-specialize",),
