@@ -21,6 +21,8 @@ PRESERVING: list[tuple[str, ...]] = [
     ("simplify-cfg",),
     ("dead-function-elim",),
     ("licm",),
+    ("sroa",),
+    ("sroa", "canonicalize", "dead-function-elim"),
     ("O",),
     ("canonicalize", "cse", "simplify-cfg", "canonicalize"),
 ]
