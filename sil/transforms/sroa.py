@@ -49,6 +49,7 @@ from sil.ir import (
     Module,
     Result,
     Value,
+    release_instructions,
 )
 from sil.passes import Pass, PassContext, register_pass
 from sil.references import referenced_functions
@@ -151,13 +152,13 @@ def _leaf_types(t: Type, split: Split | None, module: Module) -> Iterator[Type]:
 # --- splitting ------------------------------------------------------------------------------------
 
 
-def _replace_argument(arg: BlockArgument, split: Split, module: Module) -> list[BlockArgument]:
-    """Put the leaves of ``split`` in place of ``arg`` (erased), its projections replaced by them;
-    the new arguments, in order."""
+def _replace_argument(arg: BlockArgument, split: Split, module: Module) -> None:
+    """Put the leaves of ``split`` in place of ``arg`` (erased), its projections replaced by them
+    and erased (each use-list filtered once: ``release_instructions``, within batched edits)."""
     block = arg.block
     assert block is not None
-    made: list[BlockArgument] = []
     position = block.args.index(arg) + 1
+    dead: list[Instruction] = []
 
     def replace(values: list[Value], t: Type, split: Split | None) -> None:
         nonlocal position
@@ -165,7 +166,6 @@ def _replace_argument(arg: BlockArgument, split: Split, module: Module) -> list[
             name = next((v.name for v in values if v.name is not None and v is not arg), None)
             leaf = block.insert_arg(t, position, name)
             position += 1
-            made.append(leaf)
             for v in values:
                 v.replace_all_uses_with(leaf)
             return
@@ -174,12 +174,11 @@ def _replace_argument(arg: BlockArgument, split: Split, module: Module) -> list[
         assert fields is not None
         for i, (f, sub) in enumerate(zip(fields, split, strict=True)):
             replace(_field_values(projections, i, module), f, sub)
-        for inst in projections:
-            inst.erase()
+        dead.extend(projections)
 
     replace([arg], arg.type, split)
+    release_instructions(dead)
     block.erase_arg(arg)
-    return made
 
 
 def flatten(value: Value, t: Type, split: Split | None, b: Builder, module: Module) -> list[Value]:
@@ -233,6 +232,8 @@ def split_block_arguments(fn: Function, module: Module) -> int:
     }
     # Later blocks first: a split there may make a predecessor's argument splittable.
     worklist = [arg for block in fn.blocks if block in splittable for arg in reversed(block.args)]
+    if not any(field_types(arg.type, module) is not None for arg in worklist):
+        return 0
     splits = 0
     with fn.batched_edits():
         while worklist:
@@ -244,7 +245,7 @@ def split_block_arguments(fn: Function, module: Module) -> int:
             splits += 1
             index = home.args.index(arg)
             _replace_argument(arg, split, module)
-            worklist += _pass_leaves(home, index, arg.type, split, predecessors[home], module)
+            worklist += _pass_leaves(home, index, arg.type, split, predecessors.get(home, []), module)
     return splits
 
 
