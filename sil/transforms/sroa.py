@@ -97,33 +97,30 @@ def field_types(t: Type, module: Module) -> tuple[Type, ...] | None:
     return None if decl is None else tuple(f.type for f in decl.fields)
 
 
-def _field_index(inst: Instruction, module: Module) -> int | None:
-    """The field an extract takes (None: a destructure, which takes them all)."""
-    if isinstance(inst, TupleExtractInst):
-        return inst.index
-    if isinstance(inst, StructExtractInst):
-        t = inst.operands[0].type
-        decl = module.struct(t.name) if isinstance(t, NominalType) else None
-        assert decl is not None
-        return [f.name for f in decl.fields].index(inst.field)
-    return None
-
-
 def _projections(values: Sequence[Value]) -> list[Instruction]:
     """The instructions that use ``values`` (each once)."""
     return list(dict.fromkeys(user for v in values for user in v.uses))
 
 
-def _field_values(projections: Sequence[Instruction], field: int, module: Module) -> list[Value]:
-    """The results of ``projections`` that stand for field ``field``."""
-    found: list[Value] = []
+def _field_groups(projections: Sequence[Instruction], count: int, module: Module) -> list[list[Value]]:
+    """For each of the ``count`` fields, the results of ``projections`` that stand for it (one
+    walk over them: a record can have thousands of fields, each extracted once)."""
+    groups: list[list[Value]] = [[] for _ in range(count)]
+    positions: dict[str, int] | None = None
     for inst in projections:
-        index = _field_index(inst, module)
-        if index is None:
-            found.append(inst.results[field])
-        elif index == field:
-            found.append(inst.result)
-    return found
+        if isinstance(inst, TupleExtractInst):
+            groups[inst.index].append(inst.result)
+        elif isinstance(inst, StructExtractInst):
+            if positions is None:
+                t = inst.operands[0].type
+                decl = module.struct(t.name) if isinstance(t, NominalType) else None
+                assert decl is not None
+                positions = {f.name: i for i, f in enumerate(decl.fields)}
+            groups[positions[inst.field]].append(inst.result)
+        else:
+            for group, result in zip(groups, inst.results, strict=True):
+                group.append(result)
+    return groups
 
 
 def plan_split(values: Sequence[Value], t: Type, module: Module) -> Split | None:
@@ -135,7 +132,8 @@ def plan_split(values: Sequence[Value], t: Type, module: Module) -> Split | None
     users = _projections(values)
     if (fields and not users) or not all(isinstance(u, _PROJECTIONS) for u in users):
         return None
-    return [plan_split(_field_values(users, i, module), f, module) for i, f in enumerate(fields)]
+    groups = _field_groups(users, len(fields), module)
+    return [plan_split(group, f, module) for group, f in zip(groups, fields, strict=True)]
 
 
 def _leaf_types(t: Type, split: Split | None, module: Module) -> Iterator[Type]:
@@ -172,8 +170,9 @@ def _replace_argument(arg: BlockArgument, split: Split, module: Module) -> None:
         projections = _projections(values)
         fields = field_types(t, module)
         assert fields is not None
-        for i, (f, sub) in enumerate(zip(fields, split, strict=True)):
-            replace(_field_values(projections, i, module), f, sub)
+        groups = _field_groups(projections, len(fields), module)
+        for group, f, sub in zip(groups, fields, split, strict=True):
+            replace(group, f, sub)
         dead.extend(projections)
 
     replace([arg], arg.type, split)
