@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 
 from interp import Program
-from sil import parse, print_module, verify_module
+from sil import parse, print_module
 from sil.ir import Module
 from sil.passes import PassManager, registered_passes
-from sil.transforms.dead_function_elim import erase_dead_types
 from sil.transforms.sroa import sroa
 from sil.types import FLOAT, INT, TupleType
 from tests.sil.transforms.preservation import exploded, outcome
@@ -155,31 +154,3 @@ def test_the_harness_gives_exploded_parameters_their_fields() -> None:
     assert exploded(args, old, [FLOAT, INT, FLOAT, FLOAT], fn, module) == [1.0, 2, 3.0, 4.0]
     assert exploded(args, old, [r, FLOAT, FLOAT], fn, module) == [(1.0, 2), 3.0, 4.0]
     assert exploded(args, old, old, fn, module) == args
-
-
-def test_erase_dead_types_keeps_what_remaining_code_mentions() -> None:
-    text = """
-struct _AD__kept_field {
-  var x: Float
-}
-
-struct _AD__kept {
-  var f: _AD__kept_field
-}
-
-struct _AD__gone {
-  var x: Float
-}
-
-sil @f : $@convention(thin) (Float) -> Float {
-bb0(%x : $Float):
-  %k = struct $_AD__kept_field (%x : $Float)
-  %r = struct $_AD__kept (%k : $_AD__kept_field)
-  return %x : $Float
-}
-"""
-    module = parse(text)
-    assert erase_dead_types(module) == ["_AD__gone"]
-    assert list(module.types) == ["_AD__kept_field", "_AD__kept"]
-    assert verify_module(module) == []
-    assert erase_dead_types(module) == []
