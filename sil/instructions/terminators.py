@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import attrs
@@ -100,6 +101,11 @@ class CondBranchInst(Instruction):
 
     def successor_args(self) -> tuple[tuple[Block, list[Value]], ...]:
         return ((self.true_dest, self.true_args), (self.false_dest, self.false_args))
+
+    def set_branch_arguments(self, true_args: Sequence[Value], false_args: Sequence[Value]) -> None:
+        """Pass other values (as many as the targets now take) to the two targets."""
+        self.set_operands([self.operands[0], *true_args, *false_args])
+        self.true_count = len(true_args)
 
     @classmethod
     def parse(cls, p: Parser) -> Self:

@@ -11,6 +11,7 @@ from sil.transforms import (
     loop_unroll,
     optimize,
     simplify_cfg,
+    sroa,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "loop_unroll",
     "optimize",
     "simplify_cfg",
+    "sroa",
 ]

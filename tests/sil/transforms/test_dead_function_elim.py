@@ -5,7 +5,7 @@ from __future__ import annotations
 from analysis.activity import Config
 from differentiation import naming
 from sil import parse, print_module, verify_module
-from sil.transforms.dead_function_elim import erase_dead_functions, is_root
+from sil.transforms.dead_function_elim import erase_dead_functions, erase_dead_types, is_root
 
 LEAF = """
 sil @{name} : $@convention(thin) (Float) -> Float {{
@@ -64,3 +64,36 @@ def test_a_long_chain_is_walked_without_recursion() -> None:
     assert erase_dead_functions(module) == ["AD__gone"]
     assert len(module.functions) == n + 2
     assert "AD__gone" not in print_module(module)
+
+
+def test_erase_dead_types_keeps_what_remaining_code_mentions() -> None:
+    """A synthesized type stays while a function, or a declaration that stays, mentions it."""
+    text = """
+struct _AD__kept_field {
+  var x: Float
+}
+
+struct _AD__kept {
+  var f: _AD__kept_field
+}
+
+struct _AD__gone {
+  var x: Float
+}
+
+struct _AD__base : Differentiable {
+  var x: Float
+}
+
+sil @f : $@convention(thin) (Float, _AD__base.TangentVector) -> Float {
+bb0(%x : $Float, %t : $_AD__base.TangentVector):
+  %k = struct $_AD__kept_field (%x : $Float)
+  %r = struct $_AD__kept (%k : $_AD__kept_field)
+  return %x : $Float
+}
+"""
+    module = parse(text)
+    assert erase_dead_types(module) == ["_AD__gone"]  # a tangent struct keeps its base (_AD__base)
+    assert list(module.types) == ["_AD__kept_field", "_AD__kept", "_AD__base"]
+    assert verify_module(module) == []
+    assert erase_dead_types(module) == []

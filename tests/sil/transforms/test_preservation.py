@@ -24,6 +24,8 @@ PRESERVING: list[tuple[str, ...]] = [
     ("loop-unroll",),
     ("inline",),
     ("inline", "simplify-cfg", "canonicalize"),
+    ("sroa",),
+    ("sroa", "canonicalize", "dead-function-elim"),
     ("O",),
     ("canonicalize", "cse", "simplify-cfg", "canonicalize"),
     ("closure-specialize",),
