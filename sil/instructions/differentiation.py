@@ -57,6 +57,11 @@ class DifferentiableFunctionInst(Instruction):
     def original(self) -> Value:
         return self.operands[0]
 
+    @property
+    def has_derivatives(self) -> bool:
+        """Whether the JVP and VJP are given (``with_derivative``): a bundle, not a request."""
+        return len(self.operands) == 3
+
     def result_types(self) -> tuple[Type, ...]:
         t = function_type_of(self.operands[0].type, "the original")
         return (dt.differentiable_bundle_type(t, self.parameters),)

@@ -21,6 +21,8 @@ from sil.instructions import (
     CondBranchInst,
     DestructureStructInst,
     DestructureTupleInst,
+    DifferentiableFunctionExtractInst,
+    DifferentiableFunctionInst,
     EnumInst,
     FloatLiteralInst,
     FunctionRefInst,
@@ -144,6 +146,10 @@ def _simplify_builtin(inst: BuiltinInst) -> Value | None:
     return _identity(inst)
 
 
+_BUNDLE_ELEMENTS = {"original": 0, "jvp": 1, "vjp": 2}
+"""Where each function a ``differentiable_function`` bundles is among its operands."""
+
+
 def known_projection(inst: Instruction, module: Module) -> list[Value] | None:
     """The values of the results of ``inst`` when it is a projection of a known aggregate (a
     ``tuple_extract`` of a ``tuple``, …); None otherwise."""
@@ -152,6 +158,8 @@ def known_projection(inst: Instruction, module: Module) -> list[Value] | None:
         return [source.operands[inst.index]]
     if isinstance(inst, DestructureTupleInst) and isinstance(source, TupleInst):
         return list(source.operands)
+    if isinstance(inst, DifferentiableFunctionExtractInst) and isinstance(source, DifferentiableFunctionInst):
+        return [source.operands[_BUNDLE_ELEMENTS[inst.extractee]]] if source.has_derivatives else None
     if isinstance(source, StructInst) and isinstance(inst, DestructureStructInst):
         return list(source.operands)
     if isinstance(source, StructInst) and isinstance(inst, StructExtractInst):
@@ -247,6 +255,8 @@ def cannot_fault(inst: Instruction) -> bool:
     if isinstance(inst, BuiltinInst):
         scalars = all(isinstance(op.type, ScalarType) for op in inst.operands)
         return scalars and isinstance(inst.type, ScalarType) and not BUILTINS[inst.name].faults
+    if isinstance(inst, DifferentiableFunctionInst):  # a bundle made; a request is AD's to answer
+        return inst.has_derivatives
     return isinstance(inst, _HARMLESS)
 
 

@@ -11,8 +11,9 @@ function, which replaces it only when the loop is gone (folded, as the peeling l
 the chain of blocks the trips made merged, as -simplify-cfg merges them).
 
 Values the loop defines and code after it uses leave it through arguments added to its one exit
-block (loop-closed SSA), so that each peeled trip hands them over on its own exit edge; a loop
-with such values and several exit blocks, or an exit edge of a ``switch_enum``, is left alone.
+block (loop-closed SSA), so that each peeled trip hands them over on its own exit edge (an edge
+of a ``switch_enum``, which passes only a payload, through a landing block of its own); a loop
+with such values and several exit blocks is left alone.
 """
 
 from __future__ import annotations
@@ -74,8 +75,10 @@ def _unrolled_copy(fn: Function, loop: Loop, module: Module) -> Function | None:
     body = clone_blocks(fn, scratch)
     header = body.blocks[loop.header]
     blocks = tuple(body.blocks[b] for b in loop.blocks)
-    if not _close_loop(blocks):
+    closed = _close_loop(blocks)
+    if closed is None:
         return None
+    blocks = closed
     grown = 0
     for _ in range(MAX_TRIPS + 1):
         if header.function is None:  # the loop is unreachable now: every trip was peeled
@@ -86,11 +89,36 @@ def _unrolled_copy(fn: Function, loop: Loop, module: Module) -> Function | None:
         if preheader is None or grown > MAX_GROWTH:
             return None
         trip = _peel(header, blocks, preheader)
-        canonicalize_function(scratch, module)
+        _fold(scratch, trip, module)
         if any(b.function is not None and _branches(b) for b in trip):
             return None  # a branch of the trip depends on what is not known
         blocks = tuple(b for b in blocks if b.function is not None)
     return None
+
+
+def _fold(fn: Function, trip: list[Block], module: Module) -> None:
+    """Fold the function with the trip peeled: known values through the trip's blocks, including
+    those a folded branch hands to a block it alone enters (the payload of a ``switch_enum`` on a
+    known case), to a fixed point."""
+    while True:
+        canonicalize_function(fn, module)
+        preds = predecessors(fn)
+        forwarded = [b for b in trip if b.function is not None and b.args and _forward_arguments(b, preds[b])]
+        if not forwarded:
+            return
+
+
+def _forward_arguments(block: Block, preds: list[Block]) -> bool:
+    """Replace the arguments of ``block``, entered by one ``br``, by the values it passes."""
+    if len(preds) != 1 or not isinstance(term := preds[0].terminator, BranchInst):
+        return False
+    for arg, value in zip(block.args, term.operands, strict=True):
+        arg.replace_all_uses_with(value)
+    Builder.at_end(preds[0]).br(block)
+    term.erase()
+    for arg in list(block.args):
+        block.erase_arg(arg)
+    return True
 
 
 def _branches(block: Block) -> bool:
@@ -161,9 +189,11 @@ def _redirect(term: Instruction, old: Block, new: Block) -> None:
     term.erase()
 
 
-def _close_loop(blocks: tuple[Block, ...]) -> bool:
+def _close_loop(blocks: tuple[Block, ...]) -> tuple[Block, ...] | None:
     """Route each value the loop defines and later code uses through new arguments of the loop's
-    exit block (each exit edge passes it); False when that cannot be done here."""
+    exit block, which each exit edge passes; an exit edge of a ``switch_enum`` first goes through
+    a landing block of its own, peeled with the loop. The blocks to peel, or None when the loop
+    has such values and several exit blocks."""
     inside = set(blocks)
     escaping = [
         v
@@ -172,24 +202,42 @@ def _close_loop(blocks: tuple[Block, ...]) -> bool:
         if any(u.block not in inside for u in v.uses)
     ]
     if not escaping:
-        return True
+        return blocks
     exits = {s for b in blocks for s in b.successors() if s not in inside}
     if len(exits) != 1:
-        return False
+        return None
     (exit_block,) = exits
     fn = exit_block.function
     assert fn is not None
-    sources = predecessors(fn)[exit_block]
-    if any(p not in inside or not isinstance(p.terminator, (BranchInst, CondBranchInst)) for p in sources):
-        return False
+    if any(p not in inside for p in predecessors(fn)[exit_block]):
+        return None
+    landings = [_landing(b, exit_block) for b in blocks if isinstance(b.terminator, SwitchEnumInst)]
+    blocks = (*blocks, *(landing for landing in landings if landing is not None))
+    inside = set(blocks)
     for value in escaping:
         arg = exit_block.add_argument(value.type, value.name)
         for user in list(value.uses):
             if user.block not in inside:
                 user.set_operands([arg if op is value else op for op in user.operands])
-    for source in dict.fromkeys(sources):
+    for source in dict.fromkeys(predecessors(fn)[exit_block]):
         _pass_along(source, exit_block, escaping)
-    return True
+    return blocks
+
+
+def _landing(block: Block, exit_block: Block) -> Block | None:
+    """Send ``block``'s ``switch_enum`` edges to ``exit_block`` through a new block that branches
+    there with the payload; the new block, if there were such edges."""
+    term = block.terminator
+    assert isinstance(term, SwitchEnumInst) and block.function is not None
+    if exit_block not in term.successors():
+        return None
+    landing = block.function.add_block()
+    payload = [landing.add_argument(a.type) for a in exit_block.args]
+    Builder.at_end(landing).br(exit_block, *payload)
+    term.cases = [(case, landing if dest is exit_block else dest) for case, dest in term.cases]
+    if term.default is exit_block:
+        term.default = landing
+    return landing
 
 
 def _pass_along(source: Block, dest: Block, extra: list[Value]) -> None:

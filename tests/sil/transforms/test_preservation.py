@@ -73,10 +73,11 @@ def test_pass_keeps_unlowered_modules_verifying(subject: Subject, passes: tuple[
 
 @pytest.mark.parametrize("subject", RUNNING, ids=lambda s: s.id)
 def test_optimize_reaches_a_fixed_point_within_a_few_rounds(subject: Subject) -> None:
-    """-O: a round enables the next (a merged block folds further), so a few rounds are needed;
-    many would mean passes undoing each other, which MAX_ROUNDS stops."""
+    """-O: a round enables the next (a merged block folds further, an inlined call exposes a
+    closure that the next round calls directly and inlines), so a few rounds are needed; many would
+    mean passes undoing each other, which MAX_ROUNDS stops."""
     module = parse(_prepared(subject), subject.id)
-    assert optimize(module, PassContext()) <= 4 < MAX_ROUNDS
+    assert optimize(module, PassContext()) <= 6 < MAX_ROUNDS
     again = print_module(module)
     assert optimize(module, PassContext()) == 1  # a fixed point stays one
     assert print_module(module) == again
