@@ -87,11 +87,17 @@ def _merge_chains(fn: Function, counts: Counter[Block]) -> int:
 
 
 def _is_forwarding(block: Block, fn: Function) -> bool:
-    """A block of a single ``br`` to another block (its arguments passed on, or other values)."""
+    """A block of a single ``br`` to another block (its arguments passed on, or other values),
+    whose arguments nothing else uses: an edge threaded past it leaves them undefined, so one
+    that a block it dominates still reads (a loop's exit, after the loop) must stay on the path."""
     if block is fn.entry or len(block.instructions) != 1:
         return False
     term = block.instructions[0]
-    return isinstance(term, BranchInst) and term.dest is not block
+    return (
+        isinstance(term, BranchInst)
+        and term.dest is not block
+        and all(user is term for arg in block.args for user in arg.uses)
+    )
 
 
 def _forward(start: Block, args: Sequence[Value], fn: Function) -> tuple[Block, list[Value]] | None:
