@@ -217,8 +217,8 @@ class DifferentiabilityChecker:
         self._checked.add(key)
         self.checked.append((fn, config))
         info = self.activity(fn, config)
-        if len(fn.blocks) > 1:
-            self._check_control_flow(fn, info, context)
+        if len(fn.blocks) > 1 or not blocks_that_return(fn):
+            self._check_control_flow(fn, info, context)  # one block may end in `unreachable` too
         for inst in fn.instructions():
             if isinstance(inst, BuiltinInst):
                 self._check_builtin(inst, info, context)
