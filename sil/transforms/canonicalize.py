@@ -33,6 +33,7 @@ from sil.instructions import (
 )
 from sil.ir import Function, Instruction, Module, Result, Value
 from sil.passes import Pass, PassContext, register_pass
+from sil.transforms.before_ad import optimizable_functions
 from sil.transforms.folding import Scalar, fold_builtin
 from sil.transforms.simplify_cfg import remove_unreachable_blocks
 from sil.types import BOOL, DOUBLE, FLOAT, INT, ScalarType
@@ -65,7 +66,7 @@ class Canonicalize(Pass):
     )
 
     def run(self, module: Module, ctx: PassContext) -> None:
-        for fn in module.functions.values():
+        for fn in optimizable_functions(module, ctx):
             canonicalize_function(fn, module)
 
 

@@ -17,6 +17,7 @@ from sil.cfg import DominatorTree
 from sil.instructions import DifferentiableFunctionExtractInst, DifferentiableFunctionInst, GradientInst
 from sil.ir import Block, Function, Instruction, Module
 from sil.passes import Pass, PassContext, register_pass
+from sil.transforms.before_ad import optimizable_functions
 
 _NOT_ATTRIBUTES = frozenset({"operands", "_results", "block", "location"})
 
@@ -36,7 +37,7 @@ class CommonSubexpressionElimination(Pass):
     )
 
     def run(self, module: Module, ctx: PassContext) -> None:
-        for fn in module.functions.values():
+        for fn in optimizable_functions(module, ctx):
             eliminate_common_subexpressions(fn)
 
 

@@ -13,6 +13,7 @@ from sil.cfg import Loop, natural_loops, predecessors
 from sil.instructions import BranchInst
 from sil.ir import Block, BlockArgument, Function, Instruction, Module, Result, Value
 from sil.passes import Pass, PassContext, register_pass
+from sil.transforms.before_ad import optimizable_functions
 from sil.transforms.canonicalize import cannot_fault
 
 
@@ -24,7 +25,7 @@ class LoopInvariantCodeMotion(Pass):
     description = "Move pure instructions whose operands a loop does not change out of it, into its preheader"
 
     def run(self, module: Module, ctx: PassContext) -> None:
-        for fn in module.functions.values():
+        for fn in optimizable_functions(module, ctx):
             hoist_loop_invariants(fn)
 
 

@@ -19,6 +19,7 @@ from sil.cfg import reverse_postorder
 from sil.instructions import BranchInst, CondBranchInst, SwitchEnumInst
 from sil.ir import Block, Function, Instruction, Module, Value, release_instructions
 from sil.passes import Pass, PassContext, register_pass
+from sil.transforms.before_ad import optimizable_functions
 
 
 @register_pass
@@ -32,7 +33,7 @@ class SimplifyCFG(Pass):
     )
 
     def run(self, module: Module, ctx: PassContext) -> None:
-        for fn in module.functions.values():
+        for fn in optimizable_functions(module, ctx):
             simplify_cfg(fn)
 
 

@@ -1,0 +1,94 @@
+"""What the optimization passes keep when they run before differentiation (issue 16): optimizing
+must not change what is differentiated, nor what differentiation reports.
+
+A module whose requests differentiation rejects is left as written (``optimizable_functions``
+gives none of it): its diagnostics, located and with notes that trace the active path value by
+value, are about the code the user wrote. The check is differentiation's own, registered here by
+the package that owns it (``register_rejection_check``): ``sil`` imports nothing of ours.
+``differentiated_functions`` says which functions differentiation will look at.
+``no_derivative`` itself is never folded away but for a literal operand; two identical ones may
+be merged by -cse: both give the same value and stop activity alike.
+
+Once differentiation has run, its requests are answered: no function is differentiated, and
+nothing is held back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+
+from sil.instructions import (
+    DifferentiableFunctionInst,
+    FunctionRefInst,
+    GradientInst,
+)
+from sil.ir import DifferentiableAttr, Function, LegacyDifferentiableAttr, Module, Result
+from sil.passes import PassContext, registered_passes
+
+RejectionCheck = Callable[[Module], bool]
+"""Whether differentiation would reject the module's requests (report an error)."""
+
+_CHECKS: list[RejectionCheck] = []
+
+
+def register_rejection_check(check: RejectionCheck) -> RejectionCheck:
+    """Add a check that the passes consult before optimizing a module that holds requests."""
+    if check not in _CHECKS:
+        _CHECKS.append(check)
+    return check
+
+
+def optimizable_functions(module: Module, ctx: PassContext | None = None) -> list[Function]:
+    """The functions an optimization pass may change: every one, unless the module asks for
+    derivatives that differentiation rejects (then none). Cached in ``ctx`` for the pass."""
+    if ctx is None:
+        return [] if _rejected(module) else list(module.functions.values())
+    rejected = ctx.analysis(("before_ad", "rejected"), lambda: _rejected(module))
+    return [] if rejected else list(module.functions.values())
+
+
+def _rejected(module: Module) -> bool:
+    if not differentiated_functions(module):
+        return False
+    registered_passes()  # loads the packages above sil, which register their checks
+    return any(check(module) for check in _CHECKS)
+
+
+def differentiated_functions(module: Module) -> frozenset[str]:
+    """The functions differentiation will differentiate (or check) as the module stands: those a
+    request names (a ``[differentiable]`` attribute lacking a derivative, a ``gradient``, a
+    ``differentiable_function`` without its derivatives), and what they refer to. A request of a
+    function value that is not a ``function_ref`` counts the function holding it. Conservative:
+    a callee an inactive call reaches is in it too."""
+    roots: list[str] = []
+    for fn in module.functions.values():
+        if any(_pending(attr) for attr in fn.attributes):
+            roots.append(fn.name)
+        for inst in fn.instructions():
+            if isinstance(inst, GradientInst) or (
+                isinstance(inst, DifferentiableFunctionInst) and len(inst.operands) == 1
+            ):
+                owner = inst.operands[0].owner if isinstance(inst.operands[0], Result) else None
+                roots.append(owner.function_name if isinstance(owner, FunctionRefInst) else fn.name)
+    return frozenset(_reached(module, roots))
+
+
+def _pending(attr: object) -> bool:
+    if isinstance(attr, DifferentiableAttr):
+        return attr.jvp is None or attr.vjp is None
+    if isinstance(attr, LegacyDifferentiableAttr):
+        return attr.primal is None or attr.adjoint is None
+    return False
+
+
+def _reached(module: Module, roots: Collection[str]) -> set[str]:
+    """``roots`` and every function of ``module`` their bodies refer to, transitively."""
+    seen = {r for r in roots if r in module.functions}
+    worklist = list(seen)
+    while worklist:
+        for inst in module.functions[worklist.pop()].instructions():
+            name = inst.function_name if isinstance(inst, FunctionRefInst) else None
+            if name is not None and name in module.functions and name not in seen:
+                seen.add(name)
+                worklist.append(name)
+    return seen

@@ -1,0 +1,157 @@
+"""Differentiation anywhere in the pipeline (issue 16, item 2): optimizing before differentiation
+does not change what is differentiated, nor what differentiation reports.
+
+- Every module that asks for derivatives (``preservation.ad_subjects``: the golden differentiation
+  cases, the legacy ones, the run cases, the shipped examples) gives the same results through each
+  placement of ``PLACEMENTS`` as through differentiation alone: every function, the derivatives
+  included (their pullbacks and differentials called on drawn cotangents and tangents), on drawn
+  arguments, bit for bit, faults included. A module differentiation refuses is refused the same.
+- Every golden case that differentiation rejects reports exactly the same diagnostics (text,
+  locations, notes) with ``-O`` before it.
+
+``-O`` is taken by name: a pass that joins it is covered here as soon as it does.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import math
+import os
+
+import pytest
+
+from golden.harness import ROOT, case_paths, read_run_line
+from interp import Program
+from sil import SILError, parse, print_module
+from sil.instructions import BuiltinInst
+from silopt.driver import main
+from tests.sil.transforms.preservation import (
+    PLACEMENTS,
+    REFERENCE,
+    Subject,
+    ad_subjects,
+    compare_modules,
+    placed,
+    through,
+)
+
+SUBJECTS = ad_subjects()
+OTHERS = [p for p in PLACEMENTS if p != REFERENCE]
+AD_PASSES = {"-differentiation", "-differentiation-diagnostics", "-lower-gradient"}
+
+
+@functools.cache
+def _reference(subject: Subject) -> tuple[Program | None, str]:
+    """The subject through differentiation alone, or the diagnostics that refuse it."""
+    try:
+        return Program(placed(subject, REFERENCE)), ""
+    except SILError as e:
+        return None, str(e)
+
+
+def test_the_subjects_cover_every_kind_of_case() -> None:
+    ids = [s.id for s in SUBJECTS]
+    for area in ("golden/differentiation/cf/", "golden/legacy/", "golden/run/", "examples/"):
+        assert any(i.startswith(area) for i in ids), area
+    refused = [s for s in SUBJECTS if _reference(s)[0] is None]
+    assert 5 <= len(refused) < len(SUBJECTS) // 2
+
+
+@pytest.mark.parametrize("placement", OTHERS)
+@pytest.mark.parametrize("subject", SUBJECTS, ids=lambda s: s.id)
+def test_every_placement_gives_the_same_results(subject: Subject, placement: str) -> None:
+    reference, refusal = _reference(subject)
+    if reference is None:
+        with pytest.raises(SILError) as refused:
+            placed(subject, placement)
+        assert str(refused.value) == refusal
+        return
+    report = compare_modules(reference.module, placed(subject, placement), f"{subject.id} {placement}", True)
+    assert report.calls > 0 or report.skipped
+
+
+# --- diagnostics ----------------------------------------------------------------------------------
+
+
+def _rejected_cases() -> list[str]:
+    """The golden cases whose RUN line differentiates (or checks, or lowers) and fails, or
+    expects errors: relative paths."""
+    found = []
+    for case in case_paths():
+        run = read_run_line(case)
+        text = case.read_text(encoding="utf-8")
+        if AD_PASSES & set(run.argv) and (run.expect_failure or "expected-error" in text):
+            found.append(case.relative_to(ROOT).as_posix())
+    return found
+
+
+def _silopt(argv: list[str]) -> tuple[int, str, str]:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        status = main(argv, io.StringIO(""), stdout, stderr)
+    finally:
+        os.chdir(cwd)
+    return status, stdout.getvalue(), stderr.getvalue()
+
+
+REJECTED = _rejected_cases()
+
+
+def test_the_rejected_cases_are_there() -> None:
+    assert len(REJECTED) >= 10
+    assert "golden/differentiation/cf/diagnostics.sil" in REJECTED
+
+
+@pytest.mark.parametrize("case", REJECTED)
+def test_O_before_differentiation_reports_the_same(case: str) -> None:
+    """Without ``--verify-diagnostics``, so that what is compared is every line reported."""
+    argv = [w for w in read_run_line(ROOT / case).argv if w != "--verify-diagnostics"]
+    first = next(i for i, w in enumerate(argv) if w in AD_PASSES)
+    expected = _silopt(argv)
+    assert expected[0] == 1
+    assert _silopt([*argv[:first], "-O", *argv[first:]]) == expected
+
+
+def test_a_rejected_module_is_left_as_written() -> None:
+    """The struct that is not Differentiable would fold away (and its diagnostic with it)."""
+    case = ROOT / "golden/differentiation/diagnostics.sil"
+    status, optimized, _ = _silopt([str(case), "-O"])
+    assert status == 0
+    assert optimized == print_module(parse(case.read_text(encoding="utf-8"), str(case)))
+
+
+# --- what -O keeps before differentiation -----------------------------------------------------------
+
+NO_DERIVATIVE_TWICE = """sil [differentiable source 0 wrt 0] @f : $@convention(thin) (Double) -> Double {
+bb0(%x : $Double):
+  %a = builtin "sin"(%x : $Double) : $Double
+  %b = builtin "sin"(%x : $Double) : $Double
+  %c = builtin "no_derivative"(%b : $Double) : $Double
+  %d = builtin "no_derivative"(%a : $Double) : $Double
+  %one = float_literal $Double, 1.0
+  %e = builtin "fmul"(%d : $Double, %one : $Double) : $Double
+  %p = builtin "fmul"(%a : $Double, %c : $Double) : $Double
+  %r = builtin "fadd"(%p : $Double, %e : $Double) : $Double
+  return %r : $Double
+}
+"""
+
+
+def _gradient(text: str, placement: str, *args: float) -> tuple[float, ...]:
+    program = Program(through(text, placement))
+    _, pullback = program.run("AD__f__vjp_src_0_wrt_" + "_".join(map(str, range(len(args)))), *args)
+    got = pullback(1.0)
+    return got if isinstance(got, tuple) else (got,)
+
+
+@pytest.mark.parametrize("placement", list(PLACEMENTS))
+def test_no_derivative_survives_O_before_differentiation(placement: str) -> None:
+    """-cse merges the two sins and the two no_derivatives' operands: d/dx sin(x) * nd(sin x) +
+    nd(sin x) is cos(x) sin(x) still."""
+    x = 0.7
+    assert _gradient(NO_DERIVATIVE_TWICE, placement, x) == (math.cos(x) * math.sin(x),)
+    kept = through(NO_DERIVATIVE_TWICE, "O then AD").functions["f"].instructions()
+    assert any(isinstance(i, BuiltinInst) and i.name == "no_derivative" for i in kept)
