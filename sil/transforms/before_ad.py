@@ -5,7 +5,13 @@ A module whose requests differentiation rejects is left as written (``optimizabl
 gives none of it): its diagnostics, located and with notes that trace the active path value by
 value, are about the code the user wrote. The check is differentiation's own, registered here by
 the package that owns it (``register_rejection_check``): ``sil`` imports nothing of ours.
-``differentiated_functions`` says which functions differentiation will look at.
+
+In a function differentiation will differentiate (``differentiated_functions``), a rewrite keeps
+the function differentiable and its derivative the same: -canonicalize folds a projection of a
+``@noDerivative`` struct field to ``no_derivative`` of the field's value, not to the value
+(SIL-SPEC §3: no derivative goes through the field), and folds no branch on a known value (the
+blocks it would cut off may hold the function's every return, and differentiation rejects a
+function that never returns).
 ``no_derivative`` itself is never folded away but for a literal operand; two identical ones may
 be merged by -cse: both give the same value and stop activity alike.
 

@@ -33,7 +33,7 @@ from sil.instructions import (
 )
 from sil.ir import Function, Instruction, Module, Result, Value
 from sil.passes import Pass, PassContext, register_pass
-from sil.transforms.before_ad import optimizable_functions
+from sil.transforms.before_ad import differentiated_functions, optimizable_functions
 from sil.transforms.folding import Scalar, fold_builtin
 from sil.transforms.simplify_cfg import remove_unreachable_blocks
 from sil.types import BOOL, DOUBLE, FLOAT, INT, ScalarType
@@ -66,8 +66,9 @@ class Canonicalize(Pass):
     )
 
     def run(self, module: Module, ctx: PassContext) -> None:
+        differentiated = differentiated_functions(module)
         for fn in optimizable_functions(module, ctx):
-            canonicalize_function(fn, module)
+            canonicalize_function(fn, module, fn.name in differentiated)
 
 
 def constant(v: Value) -> Scalar | None:
@@ -141,20 +142,30 @@ def _simplify_builtin(inst: BuiltinInst) -> Value | None:
     return _identity(inst)
 
 
-def _projection(inst: Instruction, module: Module) -> list[Value] | None:
-    """The values of the results of a projection of a known aggregate."""
+def _projection(inst: Instruction, module: Module, differentiated: bool) -> list[Value] | None:
+    """The values of the results of a projection of a known aggregate. In a function
+    differentiation will differentiate, a ``@noDerivative`` field of a differentiable struct is
+    read as ``no_derivative`` of its value: no derivative goes through the field (SIL-SPEC §3),
+    nor may one go through what replaces the projection."""
     source = inst.operands[0].owner if inst.operands and isinstance(inst.operands[0], Result) else None
     if isinstance(inst, TupleExtractInst) and isinstance(source, TupleInst):
         return [source.operands[inst.index]]
     if isinstance(inst, DestructureTupleInst) and isinstance(source, TupleInst):
         return list(source.operands)
-    if isinstance(source, StructInst) and isinstance(inst, DestructureStructInst):
-        return list(source.operands)
-    if isinstance(source, StructInst) and isinstance(inst, StructExtractInst):
-        decl = module.struct(source.type.name)
-        names = [f.name for f in decl.fields] if decl is not None else []
-        return [source.operands[names.index(inst.field)]] if inst.field in names else None
-    return None
+    if not isinstance(source, StructInst) or not isinstance(inst, DestructureStructInst | StructExtractInst):
+        return None
+    decl = module.struct(source.type.name)
+    if decl is None:
+        return None
+    fields = [(f, v) for f, v in zip(decl.fields, source.operands, strict=True)]
+    if isinstance(inst, StructExtractInst):
+        fields = [(f, v) for f, v in fields if f.name == inst.field]
+        if not fields:
+            return None
+    if not (differentiated and decl.differentiable):
+        return [v for _, v in fields]
+    b = Builder.before(inst)
+    return [b.builtin("no_derivative", v, type=v.type) if f.no_derivative else v for f, v in fields]
 
 
 def _fold_branch(inst: Instruction) -> bool:
@@ -183,12 +194,14 @@ def _fold_branch(inst: Instruction) -> bool:
     return True
 
 
-def canonicalize_function(fn: Function, module: Module) -> int:
-    """Rewrite ``fn`` to a fixed point; returns how many rewrites were made."""
+def canonicalize_function(fn: Function, module: Module, differentiated: bool = False) -> int:
+    """Rewrite ``fn`` to a fixed point; returns how many rewrites were made. ``differentiated``:
+    differentiation will differentiate ``fn`` (``sil.transforms.before_ad``), so branches stay
+    and ``@noDerivative`` fields keep stopping derivatives."""
     rewrites = 0
     while True:
         with fn.batched_edits():  # an erase or an insertion costs O(1), not a scan of the block
-            made, branches = _run_worklist(fn, module)
+            made, branches = _run_worklist(fn, module, differentiated)
         rewrites += made
         if not branches:
             return rewrites
@@ -196,7 +209,7 @@ def canonicalize_function(fn: Function, module: Module) -> int:
         remove_unreachable_blocks(fn)
 
 
-def _run_worklist(fn: Function, module: Module) -> tuple[int, bool]:
+def _run_worklist(fn: Function, module: Module, differentiated: bool) -> tuple[int, bool]:
     """One pass of the worklist over every instruction; returns the rewrites made and whether a
     branch was folded."""
     worklist = list(reversed(list(fn.instructions())))
@@ -209,14 +222,14 @@ def _run_worklist(fn: Function, module: Module) -> tuple[int, bool]:
         if inst.block is None:
             continue
         if inst.is_terminator:
-            if _fold_branch(inst):
+            if not differentiated and _fold_branch(inst):
                 rewrites += 1
                 branches = True
             continue
         if not any(r.uses for r in inst.results) and cannot_fault(inst):
             _erase_with_dead_operands(inst)
             continue
-        replacement = _rewrite(inst, module)
+        replacement = _rewrite(inst, module, differentiated)
         if replacement is None:
             continue
         rewrites += 1
@@ -230,11 +243,11 @@ def _run_worklist(fn: Function, module: Module) -> tuple[int, bool]:
     return rewrites, branches
 
 
-def _rewrite(inst: Instruction, module: Module) -> list[Value] | None:
+def _rewrite(inst: Instruction, module: Module, differentiated: bool) -> list[Value] | None:
     if isinstance(inst, BuiltinInst):
         value = _simplify_builtin(inst)
         return None if value is None else [value]
-    return _projection(inst, module)
+    return _projection(inst, module, differentiated)
 
 
 def cannot_fault(inst: Instruction) -> bool:

@@ -125,6 +125,21 @@ def test_a_rejected_module_is_left_as_written() -> None:
 
 # --- what -O keeps before differentiation -----------------------------------------------------------
 
+NO_DERIVATIVE_FIELD = """struct Scaled : Differentiable {
+  var value: Double
+  @noDerivative var scale: Double
+}
+
+sil [differentiable source 0 wrt 0] @f : $@convention(thin) (Double) -> Double {
+bb0(%x : $Double):
+  %s = struct $Scaled (%x : $Double, %x : $Double)
+  %v = struct_extract %s : $Scaled, #Scaled.value
+  %k = struct_extract %s : $Scaled, #Scaled.scale
+  %r = builtin "fmul"(%v : $Double, %k : $Double) : $Double
+  return %r : $Double
+}
+"""
+
 NO_DERIVATIVE_TWICE = """sil [differentiable source 0 wrt 0] @f : $@convention(thin) (Double) -> Double {
 bb0(%x : $Double):
   %a = builtin "sin"(%x : $Double) : $Double
@@ -148,6 +163,17 @@ def _gradient(text: str, placement: str, *args: float) -> tuple[float, ...]:
 
 
 @pytest.mark.parametrize("placement", list(PLACEMENTS))
+def test_a_no_derivative_field_stops_the_derivative_through_every_placement(placement: str) -> None:
+    """-canonicalize folded the field's projection to the value itself: 6 for x * x at 3."""
+    assert _gradient(NO_DERIVATIVE_FIELD, placement, 3.0) == (3.0,)
+
+
+def test_O_before_differentiation_reads_a_no_derivative_field_through_no_derivative() -> None:
+    optimized = print_module(through(NO_DERIVATIVE_FIELD, "O then AD"))
+    assert 'builtin "no_derivative"(%x : $Double)' in optimized
+
+
+@pytest.mark.parametrize("placement", list(PLACEMENTS))
 def test_no_derivative_survives_O_before_differentiation(placement: str) -> None:
     """-cse merges the two sins and the two no_derivatives' operands: d/dx sin(x) * nd(sin x) +
     nd(sin x) is cos(x) sin(x) still."""
@@ -155,3 +181,23 @@ def test_no_derivative_survives_O_before_differentiation(placement: str) -> None
     assert _gradient(NO_DERIVATIVE_TWICE, placement, x) == (math.cos(x) * math.sin(x),)
     kept = through(NO_DERIVATIVE_TWICE, "O then AD").functions["f"].instructions()
     assert any(isinstance(i, BuiltinInst) and i.name == "no_derivative" for i in kept)
+
+
+ALWAYS_TRAPS = """sil [differentiable source 0 wrt 0] @f : $@convention(thin) (Double) -> Double {
+bb0(%x : $Double):
+  %t = integer_literal $Bool, 1
+  cond_br %t, bb1, bb2
+bb1:
+  unreachable
+bb2:
+  %s = builtin "sin"(%x : $Double) : $Double
+  return %s : $Double
+}
+"""
+
+
+@pytest.mark.parametrize("placement", OTHERS)
+def test_a_branch_on_a_known_value_stays_before_differentiation(placement: str) -> None:
+    """Folded, it left a function that never returns, which differentiation refused."""
+    reference = through(ALWAYS_TRAPS, REFERENCE)
+    compare_modules(reference, through(ALWAYS_TRAPS, placement), placement, call_closures=True)
