@@ -11,7 +11,9 @@ the function differentiable and its derivative the same: -canonicalize folds a p
 ``@noDerivative`` struct field to ``no_derivative`` of the field's value, not to the value
 (SIL-SPEC §3: no derivative goes through the field), and folds no branch on a known value (the
 blocks it would cut off may hold the function's every return, and differentiation rejects a
-function that never returns).
+function that never returns); -simplify-cfg makes no branch that reaches one block twice with
+different arguments (differentiation's trace names the predecessor that ran, not the edge, so it
+cannot differentiate one yet).
 ``no_derivative`` itself is never folded away but for a literal operand; two identical ones may
 be merged by -cse: both give the same value and stop activity alike.
 

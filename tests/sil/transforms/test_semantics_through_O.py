@@ -155,6 +155,23 @@ bb0(%x : $Double):
 """
 
 
+# A diamond of empty blocks: threaded, it would be one cond_br reaching bb3 twice with different
+# arguments, which differentiation cannot trace.
+EMPTY_DIAMOND = """sil [differentiable source 0 wrt 0, 1] @f : $@convention(thin) (Double, Double) -> Double {
+bb0(%x : $Double, %y : $Double):
+  %c = builtin "fcmp_olt"(%x : $Double, %y : $Double) : $Bool
+  cond_br %c, bb1, bb2
+bb1:
+  br bb3(%x : $Double)
+bb2:
+  br bb3(%y : $Double)
+bb3(%m : $Double):
+  %s = builtin "sin"(%m : $Double) : $Double
+  return %s : $Double
+}
+"""
+
+
 def _gradient(text: str, placement: str, *args: float) -> tuple[float, ...]:
     program = Program(through(text, placement))
     _, pullback = program.run("AD__f__vjp_src_0_wrt_" + "_".join(map(str, range(len(args)))), *args)
@@ -201,3 +218,9 @@ def test_a_branch_on_a_known_value_stays_before_differentiation(placement: str) 
     """Folded, it left a function that never returns, which differentiation refused."""
     reference = through(ALWAYS_TRAPS, REFERENCE)
     compare_modules(reference, through(ALWAYS_TRAPS, placement), placement, call_closures=True)
+
+
+@pytest.mark.parametrize("placement", list(PLACEMENTS))
+def test_an_empty_diamond_stays_differentiable(placement: str) -> None:
+    """-simplify-cfg threaded both edges to bb3 and differentiation refused the function."""
+    assert _gradient(EMPTY_DIAMOND, placement, 0.5, 2.0) == (math.cos(0.5), 0.0)
