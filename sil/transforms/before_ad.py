@@ -17,8 +17,8 @@ cannot differentiate one yet).
 ``no_derivative`` itself is never folded away but for a literal operand; two identical ones may
 be merged by -cse: both give the same value and stop activity alike.
 
-Once differentiation has run, its requests are answered: no function is differentiated, and
-nothing is held back.
+Once differentiation has run and its requests are lowered (``-lower-gradient``), no function is
+differentiated, and nothing is held back.
 """
 
 from __future__ import annotations
@@ -37,6 +37,10 @@ RejectionCheck = Callable[[Module], bool]
 """Whether differentiation would reject the module's requests (report an error)."""
 
 _CHECKS: list[RejectionCheck] = []
+REJECTED = ("before_ad", "rejected")
+"""The key of the answer in a ``PassContext``'s analyses: the passes keep it true (they leave a
+rejected module alone) and keep it false (their rules keep a module differentiable), so a
+pipeline may keep it from one pass to the next (-O does)."""
 
 
 def register_rejection_check(check: RejectionCheck) -> RejectionCheck:
@@ -50,12 +54,13 @@ def optimizable_functions(module: Module, ctx: PassContext | None = None) -> lis
     """The functions an optimization pass may change: every one, unless the module asks for
     derivatives that differentiation rejects (then none). Cached in ``ctx`` for the pass."""
     if ctx is None:
-        return [] if _rejected(module) else list(module.functions.values())
-    rejected = ctx.analysis(("before_ad", "rejected"), lambda: _rejected(module))
+        return [] if rejected_by_differentiation(module) else list(module.functions.values())
+    rejected = ctx.analysis(REJECTED, lambda: rejected_by_differentiation(module))
     return [] if rejected else list(module.functions.values())
 
 
-def _rejected(module: Module) -> bool:
+def rejected_by_differentiation(module: Module) -> bool:
+    """Whether the module asks for derivatives that differentiation rejects."""
     if not differentiated_functions(module):
         return False
     registered_passes()  # loads the packages above sil, which register their checks
