@@ -13,7 +13,9 @@ the function differentiable and its derivative the same: -canonicalize folds a p
 blocks it would cut off may hold the function's every return, and differentiation rejects a
 function that never returns); -simplify-cfg makes no branch that reaches one block twice with
 different arguments (differentiation's trace names the predecessor that ran, not the edge, so it
-cannot differentiate one yet).
+cannot differentiate one yet); an instruction that makes a tuple or struct holding a tensor stays
+in its block (``block_bound``): -licm does not hoist it and -cse does not replace it by one in a
+dominating block, for differentiation cannot yet carry such a tangent from block to block.
 ``no_derivative`` itself is never folded away but for a literal operand; two identical ones may
 be merged by -cse: both give the same value and stop activity alike.
 
@@ -30,8 +32,9 @@ from sil.instructions import (
     FunctionRefInst,
     GradientInst,
 )
-from sil.ir import DifferentiableAttr, Function, LegacyDifferentiableAttr, Module, Result
+from sil.ir import DifferentiableAttr, Function, Instruction, LegacyDifferentiableAttr, Module, Result
 from sil.passes import PassContext, registered_passes
+from sil.types import NominalType, TensorType, TupleType, Type
 
 RejectionCheck = Callable[[Module], bool]
 """Whether differentiation would reject the module's requests (report an error)."""
@@ -105,3 +108,20 @@ def _reached(module: Module, roots: Collection[str]) -> set[str]:
                 seen.add(name)
                 worklist.append(name)
     return seen
+
+
+def block_bound(inst: Instruction, module: Module) -> bool:
+    """Whether ``inst`` makes a tuple or struct holding a tensor, whose tangent differentiation
+    cannot carry from one block to another yet (its zero would need the tensor's shape): in a
+    function it differentiates, such a value stays where it was made."""
+    return any(_holds_tensor(r.type, module, False) for r in inst.results)
+
+
+def _holds_tensor(t: Type, module: Module, inside: bool) -> bool:
+    """Whether ``t`` is (``inside`` an aggregate: holds) a tensor, in an aggregate."""
+    if isinstance(t, TensorType):
+        return inside
+    if isinstance(t, TupleType):
+        return any(_holds_tensor(e, module, True) for e in t.elements)
+    decl = module.struct(t.name) if isinstance(t, NominalType) else None
+    return decl is not None and any(_holds_tensor(f.type, module, True) for f in decl.fields)

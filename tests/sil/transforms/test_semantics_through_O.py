@@ -35,6 +35,7 @@ from golden.harness import ROOT, case_paths, read_run_line
 from interp import Program
 from sil import SILError, parse, print_module
 from sil.instructions import BuiltinInst
+from sil.passes import PassManager, registered_passes
 from silopt.driver import main
 from tests.differentiation.test_cf_properties import Stmt, evaluate, programs, sil_text
 from tests.sil.transforms.preservation import (
@@ -236,6 +237,50 @@ def test_a_branch_on_a_known_value_stays_before_differentiation(placement: str) 
 def test_an_empty_diamond_stays_differentiable(placement: str) -> None:
     """-simplify-cfg threaded both edges to bb3 and differentiation refused the function."""
     assert _gradient(EMPTY_DIAMOND, placement, 0.5, 2.0) == (math.cos(0.5), 0.0)
+
+
+# A tuple holding a tensor, made before the loop and again on every trip: -cse would reuse the
+# first and -licm hoist the second, and either way the tuple's tangent would cross blocks, which
+# differentiation cannot carry yet.
+TENSOR_PAIRS = """sil @h : $@convention(thin) ((Tensor<Double>, Double)) -> Double {
+bb0(%p : $(Tensor<Double>, Double)):
+  %t = tuple_extract %p : $(Tensor<Double>, Double), 0
+  %s = builtin "sum"(%t : $Tensor<Double>) : $Double
+  return %s : $Double
+}
+
+sil [differentiable source 0 wrt 0] @f : $@convention(thin) (Tensor<Double>, Int) -> Double {
+bb0(%t : $Tensor<Double>, %n : $Int):
+  %zero = integer_literal $Int, 0
+  %h = function_ref @h : $@convention(thin) ((Tensor<Double>, Double)) -> Double
+  %k0 = float_literal $Double, 2.0
+  %p0 = tuple (%t : $Tensor<Double>, %k0 : $Double)
+  %s0 = apply %h(%p0) : $@convention(thin) ((Tensor<Double>, Double)) -> Double
+  br bb1(%zero : $Int, %s0 : $Double)
+bb1(%i : $Int, %acc : $Double):
+  %more = builtin "cmp_slt"(%i : $Int, %n : $Int) : $Bool
+  cond_br %more, bb2, bb3
+bb2:
+  %k = float_literal $Double, 2.0
+  %p = tuple (%t : $Tensor<Double>, %k : $Double)
+  %s = apply %h(%p) : $@convention(thin) ((Tensor<Double>, Double)) -> Double
+  %a = builtin "fadd"(%acc : $Double, %s : $Double) : $Double
+  %one = integer_literal $Int, 1
+  %j = builtin "add"(%i : $Int, %one : $Int) : $Int
+  br bb1(%j : $Int, %a : $Double)
+bb3:
+  return %acc : $Double
+}
+"""
+
+
+@pytest.mark.parametrize("passes", [("cse",), ("licm",), ("O",)], ids=" ".join)
+def test_a_tuple_holding_a_tensor_stays_in_its_block(passes: tuple[str, ...]) -> None:
+    """-O before differentiation made it refuse the function: the tuple's tangent crossed blocks."""
+    module = parse(TENSOR_PAIRS)
+    registry = registered_passes()
+    PassManager([registry[p]() for p in (*passes, "differentiation", "lower-gradient")]).run(module)
+    compare_modules(through(TENSOR_PAIRS, REFERENCE), module, " ".join(passes), call_closures=True)
 
 
 # --- the property ---------------------------------------------------------------------------------
