@@ -53,6 +53,7 @@ from sil.instructions import (
 )
 from sil.ir import Block, DifferentiableAttr, Function, Instruction, Module, Result, Value
 from sil.passes import Pass, PassContext, register_pass
+from sil.transforms.before_ad import register_rejection_check
 from sil.types import FunctionType, TensorType, TupleType, Type
 
 OPAQUE_CALLEE = "expression is not differentiable: the callee is a function value that cannot be seen through"
@@ -217,8 +218,8 @@ class DifferentiabilityChecker:
         self._checked.add(key)
         self.checked.append((fn, config))
         info = self.activity(fn, config)
-        if len(fn.blocks) > 1:
-            self._check_control_flow(fn, info, context)
+        if len(fn.blocks) > 1 or not blocks_that_return(fn):
+            self._check_control_flow(fn, info, context)  # one block may end in `unreachable` too
         for inst in fn.instructions():
             if isinstance(inst, BuiltinInst):
                 self._check_builtin(inst, info, context)
@@ -455,3 +456,13 @@ class DifferentiationDiagnostics(Pass):
         errors = DifferentiabilityChecker(module).check_module()
         if errors:
             raise SILError(errors)
+
+
+@register_rejection_check
+def rejects(module: Module) -> bool:
+    """Whether differentiation would stop at the module's requests: the optimization passes then
+    leave it as written, so that what this reports is about the code the user wrote."""
+    try:
+        return bool(DifferentiabilityChecker(module).check_module())
+    except SILError:
+        return True

@@ -37,6 +37,7 @@ from sil.instructions import (
 )
 from sil.ir import Function, Instruction, Module, Result, Value
 from sil.passes import Pass, PassContext, register_pass
+from sil.transforms.before_ad import differentiated_functions, optimizable_functions
 from sil.transforms.folding import Scalar, fold_builtin
 from sil.transforms.simplify_cfg import remove_unreachable_blocks
 from sil.types import BOOL, DOUBLE, FLOAT, INT, ScalarType
@@ -71,8 +72,9 @@ class Canonicalize(Pass):
     )
 
     def run(self, module: Module, ctx: PassContext) -> None:
-        for fn in module.functions.values():
-            canonicalize_function(fn, module)
+        differentiated = differentiated_functions(module)
+        for fn in optimizable_functions(module, ctx):
+            canonicalize_function(fn, module, fn.name in differentiated)
 
 
 def constant(v: Value) -> Scalar | None:
@@ -150,9 +152,12 @@ _BUNDLE_ELEMENTS = {"original": 0, "jvp": 1, "vjp": 2}
 """Where each function a ``differentiable_function`` bundles is among its operands."""
 
 
-def known_projection(inst: Instruction, module: Module) -> list[Value] | None:
+def known_projection(inst: Instruction, module: Module, differentiated: bool = False) -> list[Value] | None:
     """The values of the results of ``inst`` when it is a projection of a known aggregate (a
-    ``tuple_extract`` of a ``tuple``, …); None otherwise."""
+    ``tuple_extract`` of a ``tuple``, …); None otherwise. In a function differentiation will
+    differentiate (``differentiated``), a ``@noDerivative`` field of a differentiable struct is
+    read as ``no_derivative`` of its value: no derivative goes through the field (SIL-SPEC §3),
+    nor may one go through what replaces the projection."""
     source = inst.operands[0].owner if inst.operands and isinstance(inst.operands[0], Result) else None
     if isinstance(inst, TupleExtractInst) and isinstance(source, TupleInst):
         return [source.operands[inst.index]]
@@ -160,13 +165,20 @@ def known_projection(inst: Instruction, module: Module) -> list[Value] | None:
         return list(source.operands)
     if isinstance(inst, DifferentiableFunctionExtractInst) and isinstance(source, DifferentiableFunctionInst):
         return [source.operands[_BUNDLE_ELEMENTS[inst.extractee]]] if source.has_derivatives else None
-    if isinstance(source, StructInst) and isinstance(inst, DestructureStructInst):
-        return list(source.operands)
-    if isinstance(source, StructInst) and isinstance(inst, StructExtractInst):
-        decl = module.struct(source.type.name)
-        names = [f.name for f in decl.fields] if decl is not None else []
-        return [source.operands[names.index(inst.field)]] if inst.field in names else None
-    return None
+    if not isinstance(source, StructInst) or not isinstance(inst, DestructureStructInst | StructExtractInst):
+        return None
+    decl = module.struct(source.type.name)
+    if decl is None:
+        return None
+    fields = [(f, v) for f, v in zip(decl.fields, source.operands, strict=True)]
+    if isinstance(inst, StructExtractInst):
+        fields = [(f, v) for f, v in fields if f.name == inst.field]
+        if not fields:
+            return None
+    if not (differentiated and decl.differentiable):
+        return [v for _, v in fields]
+    b = Builder.before(inst)
+    return [b.builtin("no_derivative", v, type=v.type) if f.no_derivative else v for f, v in fields]
 
 
 def _fold_branch(inst: Instruction) -> bool:
@@ -195,12 +207,18 @@ def _fold_branch(inst: Instruction) -> bool:
     return True
 
 
-def canonicalize_function(fn: Function, module: Module) -> int:
-    """Rewrite ``fn`` to a fixed point; returns how many rewrites were made."""
+def canonicalize_function(
+    fn: Function, module: Module, differentiated: bool = False, fold_branches: bool | None = None
+) -> int:
+    """Rewrite ``fn`` to a fixed point; returns how many rewrites were made. ``differentiated``:
+    differentiation will differentiate ``fn`` (``sil.transforms.before_ad``), so branches stay
+    (unless ``fold_branches`` says otherwise: -loop-unroll folds a trip's branches and checks
+    that the function still returns) and ``@noDerivative`` fields keep stopping derivatives."""
+    fold = not differentiated if fold_branches is None else fold_branches
     rewrites = 0
     while True:
         with fn.batched_edits():  # an erase or an insertion costs O(1), not a scan of the block
-            made, branches = _run_worklist(fn, module)
+            made, branches = _run_worklist(fn, module, differentiated, fold)
         rewrites += made
         if not branches:
             return rewrites
@@ -208,7 +226,7 @@ def canonicalize_function(fn: Function, module: Module) -> int:
         remove_unreachable_blocks(fn)
 
 
-def _run_worklist(fn: Function, module: Module) -> tuple[int, bool]:
+def _run_worklist(fn: Function, module: Module, differentiated: bool, fold: bool) -> tuple[int, bool]:
     """One pass of the worklist over every instruction; returns the rewrites made and whether a
     branch was folded."""
     worklist = list(reversed(list(fn.instructions())))
@@ -221,14 +239,14 @@ def _run_worklist(fn: Function, module: Module) -> tuple[int, bool]:
         if inst.block is None:
             continue
         if inst.is_terminator:
-            if _fold_branch(inst):
+            if fold and _fold_branch(inst):
                 rewrites += 1
                 branches = True
             continue
         if not any(r.uses for r in inst.results) and cannot_fault(inst):
             erase_with_dead_operands(inst)
             continue
-        replacement = _rewrite(inst, module)
+        replacement = _rewrite(inst, module, differentiated)
         if replacement is None:
             continue
         rewrites += 1
@@ -242,11 +260,11 @@ def _run_worklist(fn: Function, module: Module) -> tuple[int, bool]:
     return rewrites, branches
 
 
-def _rewrite(inst: Instruction, module: Module) -> list[Value] | None:
+def _rewrite(inst: Instruction, module: Module, differentiated: bool) -> list[Value] | None:
     if isinstance(inst, BuiltinInst):
         value = _simplify_builtin(inst)
         return None if value is None else [value]
-    return known_projection(inst, module)
+    return known_projection(inst, module, differentiated)
 
 
 def cannot_fault(inst: Instruction) -> bool:

@@ -47,6 +47,7 @@ from sil.ir import (
     Value,
 )
 from sil.passes import Pass, PassContext, register_pass
+from sil.transforms.before_ad import optimizable_functions
 from sil.transforms.canonicalize import erase_with_dead_operands, known_projection
 from sil.transforms.dead_function_elim import SYNTHESIZED_PREFIX
 from sil.types import FunctionType, Type
@@ -70,7 +71,8 @@ class ClosureSpecialize(Pass):
     )
 
     def run(self, module: Module, ctx: PassContext) -> None:
-        specialize_closures(module)
+        if optimizable_functions(module, ctx):  # none: differentiation rejects the module as written
+            specialize_closures(module)
 
 
 def specialize_closures(module: Module) -> int:

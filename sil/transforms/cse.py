@@ -8,8 +8,9 @@ subtree is done, so an instruction is looked up once, in constant time.
 
 from __future__ import annotations
 
+import functools
 import struct
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 import attrs
 
@@ -17,6 +18,7 @@ from sil.cfg import DominatorTree
 from sil.instructions import DifferentiableFunctionExtractInst, DifferentiableFunctionInst, GradientInst
 from sil.ir import Block, Function, Instruction, Module
 from sil.passes import Pass, PassContext, register_pass
+from sil.transforms.before_ad import block_bound, differentiated_functions, optimizable_functions
 
 _NOT_ATTRIBUTES = frozenset({"operands", "_results", "block", "location"})
 
@@ -36,8 +38,10 @@ class CommonSubexpressionElimination(Pass):
     )
 
     def run(self, module: Module, ctx: PassContext) -> None:
-        for fn in module.functions.values():
-            eliminate_common_subexpressions(fn)
+        differentiated = differentiated_functions(module)
+        for fn in optimizable_functions(module, ctx):
+            stays = functools.partial(block_bound, module=module) if fn.name in differentiated else None
+            eliminate_common_subexpressions(fn, stays)
 
 
 _ATTRIBUTES: dict[type[Instruction], tuple[str, ...]] = {}
@@ -73,9 +77,10 @@ def instruction_key(inst: Instruction) -> Hashable | None:
     return (cls, tuple(inst.operands), attributes, types)  # values hash by identity
 
 
-def eliminate_common_subexpressions(fn: Function) -> int:
+def eliminate_common_subexpressions(fn: Function, stays: Callable[[Instruction], bool] | None = None) -> int:
     """Replace each pure instruction of ``fn`` that a dominating identical one makes redundant;
-    returns how many were erased. Blocks no path reaches are left alone."""
+    returns how many were erased. Blocks no path reaches are left alone, and so are the
+    instructions ``stays`` holds (before differentiation: ``sil.transforms.before_ad.block_bound``)."""
     if not fn.blocks:
         return 0
     tree = DominatorTree(fn)
@@ -94,7 +99,7 @@ def eliminate_common_subexpressions(fn: Function) -> int:
         dead: set[Instruction] = set()
         for inst in block.instructions:
             key = instruction_key(inst)
-            if key is None:
+            if key is None or (stays is not None and stays(inst)):
                 continue
             known = available.get(key)
             if known is None:

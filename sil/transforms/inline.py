@@ -23,8 +23,8 @@ rules may take them (the callee was differentiated, the caller is not): one run 
 rules allow, so that -O's rounds do not unroll one level each.
 
 Semantics before differentiation (issue 16, item 2). While the module still holds differentiation
-work (``differentiation_pending``: a ``gradient``, a ``differentiable_function`` without
-derivatives, a ``[differentiable]`` attribute lacking a JVP or a VJP, a legacy
+work (``before_ad.differentiated_functions``: a ``gradient``, a ``differentiable_function``
+without derivatives, a ``[differentiable]`` attribute lacking a JVP or a VJP, a legacy
 ``[reverse_differentiable]`` attribute), the functions that work may differentiate (those it
 names, every function they call, and legacy primals and adjoints) keep their calls but for those
 of ``[transparent]`` and ``[always_inline]`` callees, and never lose a call of a function with a
@@ -36,7 +36,9 @@ same derivatives up to rounding (a copied callee's adjoints are summed in the ca
 ``no_derivative`` builtins in a callee are copied as they are, keeping their meaning.
 ``@noDerivative`` marks parameters of ``@differentiable`` function values only, never a
 function's own type (the verifier rejects it), so a callee named by ``function_ref`` has none to
-guard. Once no work is left (after -differentiation), the cost model alone decides.
+guard. A legacy primal or adjoint is never copied while a legacy attribute names it: the
+migration passes rewrite the calls of it (a VJP's call of its primal). Once no work is left
+(after -differentiation), the cost model alone decides.
 """
 
 from __future__ import annotations
@@ -48,10 +50,7 @@ from sil.builder import Builder
 from sil.cloning import clone_blocks
 from sil.instructions import (
     ApplyInst,
-    DifferentiableFunctionExtractInst,
-    DifferentiableFunctionInst,
     FunctionRefInst,
-    GradientInst,
     ReturnInst,
 )
 from sil.ir import (
@@ -68,6 +67,7 @@ from sil.ir import (
 )
 from sil.passes import Pass, PassContext, register_pass
 from sil.references import bottom_up, reference_graph, referenced_functions
+from sil.transforms.before_ad import differentiated_functions, optimizable_functions
 from sil.transforms.dead_function_elim import is_root
 
 SMALL_CALLEE = 20
@@ -105,7 +105,8 @@ class Inline(Pass):
     )
 
     def run(self, module: Module, ctx: PassContext) -> None:
-        inline_calls(module)
+        if optimizable_functions(module, ctx):  # none: differentiation rejects the module as written
+            inline_calls(module)
 
 
 def inline_calls(module: Module) -> int:
@@ -114,73 +115,13 @@ def inline_calls(module: Module) -> int:
     order = {name: i for i, name in enumerate(module.functions)}
     groups = bottom_up(graph, order)
     recursive = {name for group in groups for name in group if len(group) > 1 or graph.has_edge(name, name)}
-    inliner = _Inliner(module, recursive, differentiation_pending(module))
+    inliner = _Inliner(module, recursive, differentiated_functions(module))
     for group in groups:
         for name in group:
             fn = module.functions[name]
             if not fn.is_declaration:
                 inliner.inline_into(fn)
     return inliner.inlined
-
-
-def differentiation_pending(module: Module) -> set[str] | None:
-    """The functions the module's differentiation work may differentiate: those its requests name
-    (``gradient``, ``differentiable_function`` without derivatives, ``[differentiable]`` attributes
-    lacking one, legacy attributes) and every function they reach (``_differentiated_through``).
-    None when no work is left. Decided from the IR's structure, as ``differentiation.requests``
-    finds the requests (``sil`` cannot import it)."""
-    work = False
-    roots: list[str] = []
-    for fn in module.functions.values():
-        for attr in fn.attributes:
-            if isinstance(attr, LegacyDifferentiableAttr) or (
-                isinstance(attr, DifferentiableAttr) and (attr.jvp is None or attr.vjp is None)
-            ):
-                work = True
-                roots.append(fn.name)
-        for inst in fn.instructions():
-            if isinstance(inst, GradientInst) or (
-                isinstance(inst, DifferentiableFunctionInst) and len(inst.operands) == 1
-            ):
-                work = True
-                named = _named_function(inst.operands[0])
-                if named is not None and named in module.functions:
-                    roots.append(named)
-    if not work:
-        return None
-    reached = set(roots)
-    while roots:
-        for callee in _differentiated_through(module.functions[roots.pop()], module):
-            if callee not in reached:
-                reached.add(callee)
-                roots.append(callee)
-    return reached
-
-
-def _differentiated_through(fn: Function, module: Module) -> Iterator[str]:
-    """What differentiating ``fn`` may differentiate, or what the legacy migration passes rewrite
-    with it: the functions it calls, and a legacy attribute's primal and adjoint. (A registered
-    JVP or VJP is used, never differentiated, unless a request of its own names it.)"""
-    yield from referenced_functions(fn, module, derivatives=False)
-    for attr in fn.attributes:
-        if isinstance(attr, LegacyDifferentiableAttr):
-            yield from (n for n in (attr.primal, attr.adjoint) if n is not None and n in module.functions)
-
-
-def _named_function(value: Value) -> str | None:
-    """The function ``value`` is a ``function_ref`` of, seen through the extracts of bundles that
-    name their parts (as -lower-gradient will see it); None for any other value."""
-    parts = {"original": 0, "jvp": 1, "vjp": 2}
-    while isinstance(value, Result) and isinstance(value.owner, DifferentiableFunctionExtractInst):
-        bundle = value.owner.operands[0]
-        owner = bundle.owner if isinstance(bundle, Result) else None
-        part = parts[value.owner.extractee]
-        if not isinstance(owner, DifferentiableFunctionInst) or part >= len(owner.operands):
-            return None
-        value = owner.operands[part]
-    if isinstance(value, Result) and isinstance(value.owner, FunctionRefInst):
-        return value.owner.function_name
-    return None
 
 
 def _flags(fn: Function) -> set[str]:
@@ -209,10 +150,17 @@ class _Inliner:
     """The state of one run: which functions recurse, what differentiation work may still
     differentiate, and how often each function is referenced (for the sole-call rule)."""
 
-    def __init__(self, module: Module, recursive: set[str], pending: set[str] | None) -> None:
+    def __init__(self, module: Module, recursive: set[str], pending: frozenset[str]) -> None:
         self.module = module
         self.recursive = recursive
         self.pending = pending
+        self.legacy_parts = {  # what the migration passes find calls of, and rewrite
+            name
+            for fn in module.functions.values()
+            for attr in fn.attributes
+            if isinstance(attr, LegacyDifferentiableAttr)
+            for name in (attr.primal, attr.adjoint)
+        }
         self.references = Counter(
             name for fn in module.functions.values() for name in referenced_functions(fn, module)
         )
@@ -223,8 +171,10 @@ class _Inliner:
         flags = _flags(callee)
         if callee.is_declaration or "noinline" in flags or callee.name in self.recursive:
             return None
+        if callee.name in self.legacy_parts:
+            return None
         asked = bool(flags & {"always_inline", "transparent"})
-        if self.pending is not None and caller.name in self.pending:
+        if caller.name in self.pending:
             return ASKED if asked and not has_registered_derivative(callee) else None
         if asked:
             return ASKED

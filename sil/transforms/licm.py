@@ -9,10 +9,14 @@ only to the header) is left as it is: this pass creates none.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from sil.cfg import Loop, natural_loops, predecessors
 from sil.instructions import BranchInst
 from sil.ir import Block, BlockArgument, Function, Instruction, Module, Result, Value
 from sil.passes import Pass, PassContext, register_pass
+from sil.transforms.before_ad import block_bound, differentiated_functions, optimizable_functions
 from sil.transforms.canonicalize import cannot_fault
 
 
@@ -24,13 +28,16 @@ class LoopInvariantCodeMotion(Pass):
     description = "Move pure instructions whose operands a loop does not change out of it, into its preheader"
 
     def run(self, module: Module, ctx: PassContext) -> None:
-        for fn in module.functions.values():
-            hoist_loop_invariants(fn)
+        differentiated = differentiated_functions(module)
+        for fn in optimizable_functions(module, ctx):
+            stays = functools.partial(block_bound, module=module) if fn.name in differentiated else None
+            hoist_loop_invariants(fn, stays)
 
 
-def hoist_loop_invariants(fn: Function) -> int:
+def hoist_loop_invariants(fn: Function, stays: Callable[[Instruction], bool] | None = None) -> int:
     """Hoist the invariant instructions of every loop of ``fn``, inner loops first (what leaves an
-    inner loop may then leave the outer one too); how many moves were made."""
+    inner loop may then leave the outer one too), but those ``stays`` holds in place (before
+    differentiation: ``sil.transforms.before_ad.block_bound``); how many moves were made."""
     if not fn.blocks:
         return 0
     preds = predecessors(fn)
@@ -38,7 +45,7 @@ def hoist_loop_invariants(fn: Function) -> int:
     for loop in reversed(natural_loops(fn)):
         preheader = _preheader(loop, preds)
         if preheader is not None:
-            moved += _hoist(loop, preheader)
+            moved += _hoist(loop, preheader, stays)
     return moved
 
 
@@ -50,7 +57,7 @@ def _preheader(loop: Loop, preds: dict[Block, list[Block]]) -> Block | None:
     return outside[0]
 
 
-def _hoist(loop: Loop, preheader: Block) -> int:
+def _hoist(loop: Loop, preheader: Block, stays: Callable[[Instruction], bool] | None) -> int:
     """Move the loop's invariant instructions before ``preheader``'s branch, in an order where
     each comes after what it uses."""
     body = set(loop.blocks)
@@ -60,7 +67,7 @@ def _hoist(loop: Loop, preheader: Block) -> int:
         changed = False
         for block in loop.blocks:
             for inst in block.instructions:
-                if inst in invariant or not cannot_fault(inst):
+                if inst in invariant or not cannot_fault(inst) or (stays is not None and stays(inst)):
                     continue
                 if all(_defined_outside(op, body, invariant) for op in inst.operands):
                     invariant[inst] = None

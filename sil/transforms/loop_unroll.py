@@ -21,11 +21,12 @@ from __future__ import annotations
 from typing import Any
 
 from sil.builder import Builder
-from sil.cfg import Loop, natural_loops, predecessors, reverse_postorder_from
+from sil.cfg import Loop, blocks_that_return, natural_loops, predecessors, reverse_postorder_from
 from sil.cloning import clone_blocks, clone_instructions
 from sil.instructions import BranchInst, CondBranchInst, SwitchEnumInst
 from sil.ir import Block, Function, Instruction, Module, Value
 from sil.passes import Pass, PassContext, register_pass
+from sil.transforms.before_ad import differentiated_functions, optimizable_functions
 from sil.transforms.canonicalize import canonicalize_function
 from sil.transforms.simplify_cfg import simplify_cfg
 
@@ -44,11 +45,12 @@ class LoopUnroll(Pass):
     description = f"Fully unroll loops whose trips all fold (at most {MAX_TRIPS} trips), folding as it goes"
 
     def run(self, module: Module, ctx: PassContext) -> None:
-        for fn in module.functions.values():
-            unroll_loops(fn, module)
+        differentiated = differentiated_functions(module)
+        for fn in optimizable_functions(module, ctx):
+            unroll_loops(fn, module, fn.name in differentiated)
 
 
-def unroll_loops(fn: Function, module: Module) -> int:
+def unroll_loops(fn: Function, module: Module, differentiated: bool = False) -> int:
     """Unroll every loop of ``fn`` whose trips are known, inner loops first; how many."""
     unrolled = 0
     failed: set[Block] = set()  # headers tried in vain (a failure leaves fn as it was)
@@ -57,7 +59,7 @@ def unroll_loops(fn: Function, module: Module) -> int:
         if not loops:
             return unrolled
         loop = loops[0]
-        scratch = _unrolled_copy(fn, loop, module)
+        scratch = _unrolled_copy(fn, loop, module, differentiated)
         if scratch is None:
             failed.add(loop.header)
             continue
@@ -69,8 +71,10 @@ def unroll_loops(fn: Function, module: Module) -> int:
     return unrolled
 
 
-def _unrolled_copy(fn: Function, loop: Loop, module: Module) -> Function | None:
-    """A copy of ``fn`` with ``loop`` fully unrolled, or None when its trips are not all known."""
+def _unrolled_copy(fn: Function, loop: Loop, module: Module, differentiated: bool) -> Function | None:
+    """A copy of ``fn`` with ``loop`` fully unrolled, or None when its trips are not all known.
+    Before differentiation (``differentiated``: ``sil.transforms.before_ad``) the copy folds as
+    -canonicalize folds such a function, but for the trips' branches, and must still return."""
     scratch = Function(fn.name, fn.type)
     body = clone_blocks(fn, scratch)
     header = body.blocks[loop.header]
@@ -82,26 +86,26 @@ def _unrolled_copy(fn: Function, loop: Loop, module: Module) -> Function | None:
     grown = 0
     for _ in range(MAX_TRIPS + 1):
         if header.function is None:  # the loop is unreachable now: every trip was peeled
-            simplify_cfg(scratch)  # the trips' blocks, chained by plain branches, merge
-            return scratch
+            simplify_cfg(scratch, differentiated)  # the trips' blocks, chained by plain branches, merge
+            return scratch if blocks_that_return(scratch) else None
         preheader = _preheader(header, blocks)
         grown += sum(len(b.instructions) for b in blocks)
         if preheader is None or grown > MAX_GROWTH:
             return None
         trip = _peel(header, blocks, preheader)
-        _fold(scratch, trip, module)
+        _fold(scratch, trip, module, differentiated)
         if any(b.function is not None and _branches(b) for b in trip):
             return None  # a branch of the trip depends on what is not known
         blocks = tuple(b for b in blocks if b.function is not None)
     return None
 
 
-def _fold(fn: Function, trip: list[Block], module: Module) -> None:
+def _fold(fn: Function, trip: list[Block], module: Module, differentiated: bool) -> None:
     """Fold the function with the trip peeled: known values through the trip's blocks, including
     those a folded branch hands to a block it alone enters (the payload of a ``switch_enum`` on a
     known case), to a fixed point."""
     while True:
-        canonicalize_function(fn, module)
+        canonicalize_function(fn, module, differentiated, fold_branches=True)
         preds = predecessors(fn)
         forwarded = [b for b in trip if b.function is not None and b.args and _forward_arguments(b, preds[b])]
         if not forwarded:

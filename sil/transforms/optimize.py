@@ -10,6 +10,7 @@ from __future__ import annotations
 from sil.ir import Module
 from sil.passes import Pass, PassContext, register_pass
 from sil.printer import print_module
+from sil.transforms.before_ad import REJECTED, rejected_by_differentiation
 from sil.transforms.canonicalize import Canonicalize
 from sil.transforms.closure_specialize import ClosureSpecialize
 from sil.transforms.cse import CommonSubexpressionElimination
@@ -58,9 +59,11 @@ def optimize(module: Module, ctx: PassContext) -> int:
     """Run rounds of ``ROUND`` on ``module`` until one leaves it printing the same (at most
     ``MAX_ROUNDS``); how many rounds ran."""
     printed = print_module(module)
+    rejected = rejected_by_differentiation(module)
     for rounds in range(1, MAX_ROUNDS + 1):
         for cls in ROUND:
             ctx.analyses.clear()  # each pass sees the module as the last one left it
+            ctx.analyses[REJECTED] = rejected  # but for this, which no pass changes
             cls().run(module, ctx)
         now = print_module(module)
         if now == printed:

@@ -19,6 +19,7 @@ from sil.cfg import reverse_postorder
 from sil.instructions import BranchInst, CondBranchInst, SwitchEnumInst
 from sil.ir import Block, Function, Instruction, Module, Value, release_instructions
 from sil.passes import Pass, PassContext, register_pass
+from sil.transforms.before_ad import differentiated_functions, optimizable_functions
 
 
 @register_pass
@@ -32,8 +33,9 @@ class SimplifyCFG(Pass):
     )
 
     def run(self, module: Module, ctx: PassContext) -> None:
-        for fn in module.functions.values():
-            simplify_cfg(fn)
+        differentiated = differentiated_functions(module)
+        for fn in optimizable_functions(module, ctx):
+            simplify_cfg(fn, fn.name in differentiated)
 
 
 def remove_unreachable_blocks(fn: Function) -> int:
@@ -47,14 +49,16 @@ def remove_unreachable_blocks(fn: Function) -> int:
     return len(dead)
 
 
-def simplify_cfg(fn: Function) -> int:
-    """Simplify ``fn``'s control flow to a fixed point; returns how many changes were made."""
+def simplify_cfg(fn: Function, differentiated: bool = False) -> int:
+    """Simplify ``fn``'s control flow to a fixed point; returns how many changes were made.
+    ``differentiated``: differentiation will differentiate ``fn`` (``sil.transforms.before_ad``),
+    so no branch is made to reach one block twice with different arguments."""
     total = 0
     while fn.blocks:
         changes = remove_unreachable_blocks(fn)
         counts = Counter(s for b in fn.blocks for s in b.successors())
         changes += _merge_chains(fn, counts)
-        changes += _thread_empty_blocks(fn, counts)
+        changes += _thread_empty_blocks(fn, counts, differentiated)
         if not changes:
             break
         total += changes
@@ -89,11 +93,17 @@ def _merge_chains(fn: Function, counts: Counter[Block]) -> int:
 
 
 def _is_forwarding(block: Block, fn: Function) -> bool:
-    """A block of a single ``br`` to another block (its arguments passed on, or other values)."""
+    """A block of a single ``br`` to another block (its arguments passed on, or other values),
+    whose arguments nothing else uses: an edge threaded past it leaves them undefined, so one
+    that a block it dominates still reads (a loop's exit, after the loop) must stay on the path."""
     if block is fn.entry or len(block.instructions) != 1:
         return False
     term = block.instructions[0]
-    return isinstance(term, BranchInst) and term.dest is not block
+    return (
+        isinstance(term, BranchInst)
+        and term.dest is not block
+        and all(user is term for arg in block.args for user in arg.uses)
+    )
 
 
 def _forward(start: Block, args: Sequence[Value], fn: Function) -> tuple[Block, list[Value]] | None:
@@ -118,7 +128,7 @@ def _forward(start: Block, args: Sequence[Value], fn: Function) -> tuple[Block, 
     return block, passed
 
 
-def _thread_empty_blocks(fn: Function, counts: Counter[Block]) -> int:
+def _thread_empty_blocks(fn: Function, counts: Counter[Block], differentiated: bool = False) -> int:
     """Thread every edge; a rewritten terminator is replaced at the end of its block, and the
     replaced ones drop their uses together (one filter of each use-list, not one scan per
     terminator: a condition or a value many branches use has a long one)."""
@@ -127,7 +137,7 @@ def _thread_empty_blocks(fn: Function, counts: Counter[Block]) -> int:
     for block in fn.blocks:
         term = block.terminator
         if isinstance(term, BranchInst | CondBranchInst):
-            threaded += _thread_branch(term, fn, counts, retired)
+            threaded += _thread_branch(term, fn, counts, retired, differentiated)
         elif isinstance(term, SwitchEnumInst):
             threaded += _thread_switch(term, fn, counts, retired)
     release_instructions(retired)
@@ -143,18 +153,27 @@ def _replacing(term: Instruction, retired: list[Instruction]) -> Builder:
 
 
 def _thread_branch(
-    term: Instruction, fn: Function, counts: Counter[Block], retired: list[Instruction]
+    term: Instruction,
+    fn: Function,
+    counts: Counter[Block],
+    retired: list[Instruction],
+    differentiated: bool = False,
 ) -> int:
-    edges = [(dest, list(args)) for dest, args in term.successor_args()]
-    changed = 0
-    for i, (dest, args) in enumerate(edges):
-        end = _forward(dest, args, fn)
-        if end is not None and end[0] is not dest:
-            counts[dest] -= 1
-            counts[end[0]] += 1
-            edges[i] = end
-            changed += 1
+    original = [(dest, list(args)) for dest, args in term.successor_args()]
+    edges = [_forward(dest, args, fn) or (dest, args) for dest, args in original]
+    if differentiated and _one_block_twice(edges):
+        # Differentiation's trace names the predecessor, not the edge: thread one edge at most.
+        edges = next(
+            (e for e in ([edges[0], original[1]], [original[0], edges[1]]) if not _one_block_twice(e)),
+            original,
+        )
     same = len(edges) == 2 and edges[0][0] is edges[1][0] and _same_values(edges[0][1], edges[1][1])
+    changed = 0
+    for (dest, _), (target, _) in zip(original, edges):
+        if target is not dest:
+            counts[dest] -= 1
+            counts[target] += 1
+            changed += 1
     if not changed and not same:
         return 0
     b = _replacing(term, retired)
@@ -166,6 +185,11 @@ def _thread_branch(
         assert isinstance(term, CondBranchInst)
         b.cond_br(term.operands[0], edges[0][0], edges[0][1], edges[1][0], edges[1][1])
     return changed + same
+
+
+def _one_block_twice(edges: Sequence[tuple[Block, Sequence[Value]]]) -> bool:
+    """Whether two edges reach one block with different arguments."""
+    return len(edges) == 2 and edges[0][0] is edges[1][0] and not _same_values(edges[0][1], edges[1][1])
 
 
 def _same_values(a: Sequence[Value], b: Sequence[Value]) -> bool:

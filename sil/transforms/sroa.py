@@ -53,6 +53,7 @@ from sil.ir import (
 )
 from sil.passes import Pass, PassContext, register_pass
 from sil.references import referenced_functions
+from sil.transforms.before_ad import optimizable_functions
 from sil.transforms.dead_function_elim import SYNTHESIZED_PREFIX
 from sil.types import FunctionType, NominalType, TupleType, Type
 
@@ -74,7 +75,8 @@ class ScalarReplacementOfAggregates(Pass):
     )
 
     def run(self, module: Module, ctx: PassContext) -> None:
-        sroa(module)
+        if optimizable_functions(module, ctx):  # none: differentiation rejects the module as written
+            sroa(module)
 
 
 def sroa(module: Module) -> int:

@@ -20,6 +20,12 @@ to both Doubles, and checked at a few points:
 
 The examples are derandomized, so CI sees the same ones each run; ``CF_PROPERTY_EXAMPLES`` raises
 their number for a longer hunt.
+
+``programs(extended=True)`` also draws what the optimizer has to keep the meaning of before
+differentiation (issue 16; ``tests/sil/transforms/test_semantics_through_O.py``): calls of a helper
+``@g``, values through a tuple or through a differentiable struct whose second field is
+``@noDerivative``, ``no_derivative``, a parameter ``%z`` outside ``wrt`` (``@noDerivative`` in the
+bundle's type), and expressions drawn again (redundancy for -cse; in a loop, invariant for -licm).
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ CAP = 4.0  # every variable stays within [-CAP, CAP]; a larger intermediate only
 MAX_STATEMENTS = 8  # per program, nested ones included: a few dozen instructions
 UNARY = ("sin", "cos", "tanh", "exp")
 BINARY = ("fadd", "fsub", "fmul")
+EXTENDED = ("no_derivative", "call", "tuple", "struct")  # what programs(extended=True) adds
 STEP = 1e-6
 TIE = 1e-3  # finite differences only where every comparison's operands are at least this far apart
 
@@ -79,7 +86,26 @@ class Binary:
     rhs: Expr
 
 
-Expr = Const | Var | IntAsDouble | Unary | Binary
+@attrs.frozen
+class Call:
+    """``@g(lhs, rhs)``, the helper of extended programs: ``lhs * sin(rhs) + no_derivative(rhs)``."""
+
+    lhs: Expr
+    rhs: Expr
+
+
+@attrs.frozen
+class Field:
+    """Element ``index`` of ``(lhs, rhs)`` made as a ``tuple`` or as a struct ``Pair`` whose field
+    1 is ``@noDerivative`` (so no derivative comes through it)."""
+
+    kind: str  # "tuple" or "struct"
+    lhs: Expr
+    rhs: Expr
+    index: int
+
+
+Expr = Const | Var | IntAsDouble | Unary | Binary | Call | Field
 
 
 @attrs.frozen
@@ -145,6 +171,17 @@ def terminates(stmts: tuple[Stmt, ...] | None) -> bool:
     return False
 
 
+def variables(e: Expr) -> set[str]:
+    """The variables ``e`` reads, Ints (``n``, loop indices) included."""
+    if isinstance(e, Var | IntAsDouble):
+        return {e.name}
+    if isinstance(e, Unary):
+        return variables(e.arg)
+    if isinstance(e, Binary | Call | Field):
+        return variables(e.lhs) | variables(e.rhs)
+    return set()
+
+
 # --- the generator -------------------------------------------------------------------------------
 
 
@@ -169,6 +206,8 @@ class Generator:
     draw: st.DrawFn
     budget: int = MAX_STATEMENTS
     names: int = 0
+    extended: bool = False
+    seen: list[Expr] = attrs.field(factory=list)  # drawn expressions, to draw again
 
     def fresh(self, prefix: str) -> str:
         self.names += 1
@@ -176,7 +215,12 @@ class Generator:
 
     def atom(self, scope: Scope, constants: bool = True, other_than: str = "") -> tuple[Expr, float]:
         kinds = ["var", "var", "var"] + (["const", "int"] if constants else [])
+        again = [e for e in self.seen if variables(e) <= scope.bounds.keys() | set(scope.ints)]
+        if constants and again:
+            kinds.append("again")
         kind = self.draw(st.sampled_from(kinds))
+        if kind == "again":  # the same computation again: bounded by tanh, whatever it was
+            return Unary("tanh", self.draw(st.sampled_from(again))), 1.0
         if kind == "const":
             c = self.draw(st.integers(-8, 8)) / 4
             return Const(c), abs(c)
@@ -188,7 +232,11 @@ class Generator:
     def expr(self, scope: Scope, depth: int) -> tuple[Expr, float]:
         if depth == 0 or self.draw(st.integers(0, 2)) == 0:
             return self.atom(scope)
-        op = self.draw(st.sampled_from(BINARY + UNARY))
+        op = self.draw(st.sampled_from(BINARY + UNARY + (EXTENDED * 2 if self.extended else ())))
+        if op in EXTENDED:
+            e, bound = self.extended_expr(op, scope, depth)
+            self.seen.append(e)
+            return e, bound
         if op in UNARY:
             arg, bound = self.expr(scope, depth - 1)
             if op == "exp":
@@ -198,6 +246,15 @@ class Generator:
             return Unary(op, arg), min(bound, 1.0)
         (lhs, lb), (rhs, rb) = self.expr(scope, depth - 1), self.expr(scope, depth - 1)
         return Binary(op, lhs, rhs), lb * rb if op == "fmul" else lb + rb
+
+    def extended_expr(self, op: str, scope: Scope, depth: int) -> tuple[Expr, float]:
+        (lhs, lb), (rhs, rb) = self.expr(scope, depth - 1), self.expr(scope, depth - 1)
+        if op == "no_derivative":
+            return Unary(op, lhs), lb
+        if op == "call":
+            return Call(lhs, rhs), lb + rb
+        index = self.draw(st.integers(0, 1))
+        return Field(op, lhs, rhs, index), (lb, rb)[index]
 
     def value(self, scope: Scope) -> tuple[Expr, float]:
         e, bound = self.expr(scope, 2)
@@ -262,9 +319,9 @@ class Generator:
 
 
 @st.composite
-def programs(draw: st.DrawFn) -> tuple[Stmt, ...]:
-    gen = Generator(draw)
-    scope = Scope({"x": 2.0, "y": 2.0}, {"x", "y"}, ["n"])
+def programs(draw: st.DrawFn, extended: bool = False) -> tuple[Stmt, ...]:
+    gen = Generator(draw, extended=extended)
+    scope = Scope({"x": 2.0, "y": 2.0} | ({"z": 2.0} if extended else {}), {"x", "y"}, ["n"])
     body = gen.block(scope, 1, 4)
     if not terminates(body):
         body += (Return(gen.value(scope)[0]),)
@@ -310,10 +367,27 @@ class Emitter:
             a = self.expr(e.arg, env, ints)
             result = self.name(base)
             self.emit(f'{result} = builtin "{e.op}"({a} : $Double) : $Double')
+        elif isinstance(e, Call | Field):
+            result = self.extended_expr(e, env, ints, base)
         else:
             a, b = self.expr(e.lhs, env, ints), self.expr(e.rhs, env, ints)
             result = self.name(base)
             self.emit(f'{result} = builtin "{e.op}"({a} : $Double, {b} : $Double) : $Double')
+        return result
+
+    def extended_expr(self, e: Call | Field, env: dict[str, str], ints: dict[str, str], base: str) -> str:
+        a, b = self.expr(e.lhs, env, ints), self.expr(e.rhs, env, ints)
+        made, result = self.name("agg"), self.name(base)
+        operands = f"({a} : $Double, {b} : $Double)"
+        if isinstance(e, Call):
+            self.emit(f"{made} = function_ref @g : $@convention(thin) (Double, Double) -> Double")
+            self.emit(f"{result} = apply {made}({a}, {b}) : $@convention(thin) (Double, Double) -> Double")
+        elif e.kind == "tuple":
+            self.emit(f"{made} = tuple {operands}")
+            self.emit(f"{result} = tuple_extract {made} : $(Double, Double), {e.index}")
+        else:
+            self.emit(f"{made} = struct $Pair {operands}")
+            self.emit(f"{result} = struct_extract {made} : $Pair, #Pair.{'ab'[e.index]}")
         return result
 
     def statements(self, stmts: tuple[Stmt, ...], env: dict[str, str], ints: dict[str, str]) -> bool:
@@ -408,18 +482,40 @@ def operands(env: dict[str, str], names: list[str], first: bool = True) -> str:
     return f", {listed}" if names else ""
 
 
-def sil_text(program: tuple[Stmt, ...]) -> str:
+EXTENDED_PRELUDE = """struct Pair : Differentiable {
+  var a: Double
+  @noDerivative var b: Double
+}
+
+sil @g : $@convention(thin) (Double, Double) -> Double {
+bb0(%a : $Double, %b : $Double):
+  %s = builtin "sin"(%b : $Double) : $Double
+  %m = builtin "fmul"(%a : $Double, %s : $Double) : $Double
+  %k = builtin "no_derivative"(%b : $Double) : $Double
+  %r = builtin "fadd"(%m : $Double, %k : $Double) : $Double
+  return %r : $Double
+}
+
+"""
+"""What extended programs use: ``Pair`` (``Field``) and the helper ``@g`` (``Call``)."""
+
+
+def sil_text(program: tuple[Stmt, ...], extended: bool = False) -> str:
+    """``@f : (Double, Double, Int) -> Double``, differentiable with respect to its Doubles; an
+    extended program's takes ``%z : Double`` before ``%n``, outside ``wrt``."""
     emitter = Emitter()
-    emitter.start("bb0", [("%x", "Double"), ("%y", "Double"), ("%n", "Int")])
-    returned = emitter.statements(program, {"x": "%x", "y": "%y"}, {"n": "%n"})
+    doubles = ["x", "y", "z"] if extended else ["x", "y"]
+    emitter.start("bb0", [*((f"%{v}", "Double") for v in doubles), ("%n", "Int")])
+    returned = emitter.statements(program, {v: f"%{v}" for v in doubles}, {"n": "%n"})
     assert returned, "a program ends in a return"
     order: dict[str, str] = {}
     for line in emitter.lines:
         if line.startswith("<L"):
             order[line[: line.index(">") + 1]] = f"bb{len(order) + 1}"
     body = re.sub(r"<L\d+>", lambda m: order[m.group(0)], "\n".join(emitter.lines))
-    header = "sil [differentiable source 0 wrt 0, 1] @f : $@convention(thin) (Double, Double, Int) -> Double"
-    return f"{header} {{\n{body}\n}}\n"
+    params = "Double, Double, Double, Int" if extended else "Double, Double, Int"
+    header = f"sil [differentiable source 0 wrt 0, 1] @f : $@convention(thin) ({params}) -> Double"
+    return f"{EXTENDED_PRELUDE if extended else ''}{header} {{\n{body}\n}}\n"
 
 
 # --- what the program means, with exact derivatives ------------------------------------------------
@@ -444,8 +540,12 @@ class Evaluation:
             return (e.value, 0.0, 0.0)
         if isinstance(e, IntAsDouble):
             return (float(self.ints[e.name]), 0.0, 0.0)
+        if isinstance(e, Call | Field):
+            return self.extended_expr(e, env)
         if isinstance(e, Unary):
             a, da, db = self.expr(e.arg, env)
+            if e.op == "no_derivative":
+                return (a, 0.0, 0.0)
             if e.op == "sin":
                 v, d = math.sin(a), math.cos(a)
             elif e.op == "cos":
@@ -462,6 +562,15 @@ class Evaluation:
         if e.op == "fsub":
             return (a - b, da - ea, db - eb)
         return (a * b, a * ea + b * da, a * eb + b * db)
+
+    def extended_expr(self, e: Call | Field, env: dict[str, Dual]) -> Dual:
+        (a, da, db), (b, ea, eb) = self.expr(e.lhs, env), self.expr(e.rhs, env)
+        if isinstance(e, Call):  # a * sin(b) + no_derivative(b)
+            s, c = math.sin(b), math.cos(b)
+            return (a * s + b, da * s + a * c * ea, db * s + a * c * eb)
+        if e.index == 0:
+            return (a, da, db)
+        return (b, ea, eb) if e.kind == "tuple" else (b, 0.0, 0.0)  # Pair.b is @noDerivative
 
     def run(self, stmts: tuple[Stmt, ...], env: dict[str, Dual]) -> Dual | None:
         for s in stmts:
@@ -486,10 +595,14 @@ class Evaluation:
         return None
 
 
-def evaluate(program: tuple[Stmt, ...], x: float, y: float, n: int) -> tuple[Dual, float]:
-    """The program's value and gradient at (x, y, n), and its smallest comparison margin."""
+def evaluate(
+    program: tuple[Stmt, ...], x: float, y: float, n: int, z: float | None = None
+) -> tuple[Dual, float]:
+    """The program's value and gradient at (x, y, n) (and ``z``, for an extended program), and
+    its smallest comparison margin."""
     evaluation = Evaluation({"n": n})
-    result = evaluation.run(program, {"x": (x, 1.0, 0.0), "y": (y, 0.0, 1.0)})
+    env = {"x": (x, 1.0, 0.0), "y": (y, 0.0, 1.0)} | ({} if z is None else {"z": (z, 0.0, 0.0)})
+    result = evaluation.run(program, env)
     assert result is not None
     return result, evaluation.margin
 

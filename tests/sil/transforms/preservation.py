@@ -18,6 +18,13 @@ signs, subnormals, the largest finite values), which the algebraic identities of
 must respect.
 
 A later pass joins by adding its name to ``PRESERVING`` in ``test_preservation.py``.
+
+The same machinery compares differentiation's placements in a pipeline (``PLACEMENTS``: alone,
+then ``-O``, between two ``-O``, after ``-O``; ``test_semantics_through_O.py``): ``ad_subjects``
+are the modules that ask for derivatives, ``through`` puts one through a placement, and
+``compare_modules`` runs two modules' functions side by side, calling the pullbacks and
+differentials that derivatives return (``Close`` compares those to a tolerance where rounding
+may legitimately differ).
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from interp import EnumValue, Program, RunError
+from interp import EnumValue, Program, RunError, SILFunction
 from interp.values import struct_class
 from sil import SILError, parse, print_module, verify_module
 from sil.diagnostics import SourceFile
@@ -207,17 +214,19 @@ class ArgumentDraw:
 
 
 def fingerprint(value: Any) -> Any:
-    """A value reduced to what must be preserved exactly: bits of floats, bytes of tensors."""
+    """A value reduced to what must be preserved exactly: bits of floats (but a NaN's sign and
+    payload, which IEEE 754 leaves unspecified for arithmetic results (§6.3), and which Python's
+    and NumPy's operations on the same operands already give differently), bytes of tensors."""
     if isinstance(value, np.ndarray):
         return ("tensor", value.dtype.str, value.shape, value.tobytes())
     if isinstance(value, np.floating):
-        return (value.dtype.str, value.tobytes())
+        return (value.dtype.str, "nan" if np.isnan(value) else value.tobytes())
     if isinstance(value, bool | np.bool_):
         return ("bool", bool(value))
     if isinstance(value, int):
         return ("int", value)
     if isinstance(value, float):
-        return ("double", struct.pack("<d", value))
+        return ("double", "nan" if math.isnan(value) else struct.pack("<d", value))
     if isinstance(value, EnumValue):
         return ("enum", value.enum, value.case, fingerprint(value.payload))
     if isinstance(value, tuple):
@@ -230,11 +239,13 @@ def fingerprint(value: Any) -> Any:
     return ("opaque", type(value).__name__)  # a closure: compared by kind only
 
 
-def outcome(program: Program, name: str, args: Sequence[Any]) -> Any:
+def outcome(program: Program, name: str, args: Sequence[Any], closures: ArgumentDraw | None = None) -> Any:
     """What a call gives: its result's fingerprint or its fault's message; None when it ran out
-    of steps (not compared)."""
+    of steps (not compared). With ``closures``, each function value in the result is called on
+    arguments it draws (a VJP's pullback on a cotangent), and what that gives is compared."""
     try:
-        return ("result", fingerprint(program.run(name, *args)))
+        result = program.run(name, *args)
+        return ("result", fingerprint(result if closures is None else _called(result, closures)))
     except RunError as e:
         message = e.diagnostics[0].message
         if "--max-steps" in message or "--max-depth" in message:
@@ -271,6 +282,15 @@ def _fields(t: Type, module: Module) -> list[Type]:
     return [f.type for f in decl.fields]
 
 
+def _called(value: Any, draw: ArgumentDraw) -> Any:
+    """``value`` with each SIL function value in it replaced by the outcome of a call of it."""
+    if isinstance(value, SILFunction):
+        return ("called", _called(value(*draw.point(value.type.params, 0)), draw))
+    if isinstance(value, tuple):
+        return (type(value).__name__, tuple(_called(v, draw) for v in value))
+    return value
+
+
 def drawable(fn: Function) -> bool:
     return not fn.is_declaration and fn.type.convention != "callee_guaranteed"
 
@@ -286,30 +306,161 @@ class Report:
 def check_preserves(text: str, passes: Sequence[str], name: str = "<subject>") -> Report:
     """Run every drawable function of ``text`` before and after ``passes`` and assert that the
     outcomes are identical; returns what was compared."""
-    return check_same_behaviour(parse(text, name), optimized(text, passes, name), name, " ".join(passes))
+    return compare_modules(
+        parse(text, name), optimized(text, passes, name), f"{name}: after {' '.join(passes)}"
+    )
 
 
-def check_same_behaviour(before: Module, after: Module, name: str, change: str) -> Report:
-    """Run every drawable function of ``before`` that ``after`` has too, in both, and assert that
-    the outcomes are identical (``change`` names what made ``after``, for the message)."""
+def compare_modules(
+    before: Module, after: Module, label: str, call_closures: bool = False, close: Close | None = None
+) -> Report:
+    """Run every drawable function of ``before`` that ``after`` has too, in both, on drawn
+    arguments, and assert that the outcomes are identical (with ``close``, that floats agree to
+    it); with ``call_closures``, the function values they return are called too (a VJP's
+    pullback, a JVP's differential). A function taking a record or trace of the differentiation
+    passes (a pullback) is reached only through what returns it: its records may hold other
+    fields in ``after``. Returns what was compared."""
     old = Program(before, max_steps=MAX_STEPS, max_depth=MAX_DEPTH)
     new = Program(after, max_steps=MAX_STEPS, max_depth=MAX_DEPTH)
+    points = POINTS if close is None else close.points
     report = Report()
     for fn in before.functions.values():
-        if not drawable(fn) or fn.name not in after.functions:
+        if not drawable(fn) or fn.name not in after.functions or any(map(_synthesized_type, fn.type.params)):
             continue
-        draw = ArgumentDraw(before, f"{name}:{fn.name}")
+        draw = ArgumentDraw(before, f"{label}:{fn.name}")
         try:
-            points = [draw.point(fn.type.params, i) for i in range(POINTS)]
+            drawn = [draw.point(fn.type.params, i) for i in range(points)]
         except CannotDraw as e:
             report.skipped.append(f"@{fn.name}: {e}")
             continue
-        params = after.functions[fn.name].type.params
-        for args in points:
-            expected = outcome(old, fn.name, args)
+        for i, args in enumerate(drawn):
+            closures = (
+                [ArgumentDraw(before, f"{fn.name}:{i}") for _ in "ab"] if call_closures else [None, None]
+            )
+            expected = outcome(old, fn.name, args, closures[0])
             if expected is None:
                 continue
-            got = outcome(new, fn.name, exploded(args, fn.type.params, params, fn, before))
-            assert got == expected, f"{name}: @{fn.name}{tuple(args)!r} after {change}"
+            after_args = exploded(args, fn.type.params, after.functions[fn.name].type.params, fn, before)
+            got = outcome(new, fn.name, after_args, closures[1])
+            same = got == expected if close is None else close.same(got, expected)
+            assert same, f"{label}: @{fn.name}{tuple(args)!r}: {got!r} != {expected!r}"
             report.calls += 1
     return report
+
+
+@attrs.frozen
+class Close:
+    """Agreement of floats to a relative tolerance (±0.0 alike, every NaN alike), on the first
+    ``points`` drawn points (ordinary ones: edge values are for exact comparisons)."""
+
+    rel_tol: float
+    points: int = ORDINARY_POINTS
+
+    def same(self, a: Any, b: Any) -> bool:
+        if a == b:
+            return True
+        x, y = _float_of(a), _float_of(b)
+        if x is not None and y is not None:
+            both_nan = math.isnan(x) and math.isnan(y)
+            return both_nan or math.isclose(x, y, rel_tol=self.rel_tol, abs_tol=self.rel_tol)
+        if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b):
+            return all(self.same(x, y) for x, y in zip(a, b))
+        return False
+
+
+def _float_of(fingerprinted: Any) -> float | None:
+    """The float a fingerprint holds (a Double, or a NumPy float), or None."""
+    if not (
+        isinstance(fingerprinted, tuple) and len(fingerprinted) == 2 and isinstance(fingerprinted[1], bytes)
+    ):
+        return None
+    kind, raw = fingerprinted
+    if kind == "double":
+        return float(struct.unpack("<d", raw)[0])
+    if kind in ("<f4", "<f8"):
+        return float(np.frombuffer(raw, dtype=kind)[0])
+    return None
+
+
+def _synthesized_type(t: Type) -> bool:
+    return isinstance(t, NominalType) and t.name.startswith("_AD__")
+
+
+# --- differentiation anywhere in the pipeline (issue 16) ------------------------------------------
+
+PLACEMENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "AD": ((), ()),
+    "AD then O": ((), ("O",)),
+    "O then AD then O": (("O",), ("O",)),
+    "O then AD": (("O",), ()),
+}
+"""Where differentiation runs in a pipeline: the passes before it and after it. ``-O`` is taken by
+name, so a pass that joins it is covered here as soon as it does."""
+REFERENCE = "AD"
+_AD_WORDS = {"differentiation", "differentiation-diagnostics", "lower-gradient"}
+
+
+def ad_subjects() -> list[Subject]:
+    """The modules that ask for derivatives: the golden differentiation cases, the legacy ones,
+    the run cases, the shipped examples (those whose text holds a request or a ``[differentiable]``
+    attribute, each chunk of a split file on its own). The RUN line's passes other than the
+    differentiation passes (the legacy pipeline's) are the subject's ``passes``."""
+    paths = [
+        *sorted((ROOT / "golden" / "differentiation").glob("**/*.sil")),
+        *sorted((ROOT / "golden" / "legacy").glob("*.sil")),
+        *sorted((ROOT / "golden" / "run").glob("*.sil")),
+        *sorted((ROOT / "examples").glob("*.sil")),
+    ]
+    found: list[Subject] = []
+    names = registered_passes()
+    for path in paths:
+        words = _run_words(path) if path.read_text(encoding="utf-8").startswith("// RUN:") else []
+        passes = tuple(
+            w[1:] for w in words if w.startswith("-") and w[1:] in names and w[1:] not in _AD_WORDS
+        )
+        run = words[words.index("--run") + 1].removeprefix("@") if "--run" in words else None
+        chunks: list[int | None] = [None]
+        if "--split-input-file" in words:
+            chunks = list(range(len(split_input(SourceFile(path.name, path.read_text(encoding="utf-8")))[0])))
+        found += [Subject(path, passes, run, chunk) for chunk in chunks]
+    return [s for s in found if _asks_for_derivatives(s.text())]
+
+
+def _asks_for_derivatives(text: str) -> bool:
+    return any(
+        word in text
+        for word in ("[differentiable", "[reverse_differentiable", "gradient ", "differentiable_function")
+    )
+
+
+def placed(subject: Subject, placement: str) -> Module:
+    """The subject through a placement (``through``), its RUN line's own passes first."""
+    return through(subject.text(), placement, subject.id, subject.passes, subject.run)
+
+
+def through(
+    text: str, placement: str, name: str = "<subject>", first: Sequence[str] = (), run: str | None = None
+) -> Module:
+    """``text`` through a placement: the passes ``first``, then the passes before
+    differentiation, ``-differentiation -lower-gradient`` (or, when that refuses and ``run`` is
+    given, what ``--run @run`` lowers: the requests it reaches), then the passes after; checked
+    to verify after each pass. Raises SILError when differentiation refuses."""
+    before, after = PLACEMENTS[placement]
+    registry = registered_passes()
+
+    def apply(module: Module, passes: Sequence[str]) -> None:
+        PassManager([registry[p]() for p in passes], verify_each=True).run(module)
+
+    module = parse(text, name)
+    apply(module, (*before, *first))
+    optimized_text = print_module(module)
+    try:
+        apply(module, ("differentiation", "lower-gradient"))
+    except SILError:
+        if run is None:
+            raise
+        module = parse(optimized_text, name)
+        lower_reached(module, run)
+    apply(module, after)
+    assert verify_module(module) == []
+    return module

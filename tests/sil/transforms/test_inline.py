@@ -20,10 +20,10 @@ from sil import parse, verify_module
 from sil.instructions import ApplyInst
 from sil.ir import FlagAttr, Module
 from sil.passes import PassManager, registered_passes
+from sil.transforms.before_ad import differentiated_functions
 from sil.transforms.inline import (
     MAX_GROWTH,
     SMALL_CALLEE,
-    differentiation_pending,
     has_registered_derivative,
     inline_calls,
 )
@@ -125,17 +125,17 @@ bb0(%x : $Float):
 @pytest.mark.parametrize("kind", sorted(WORK))
 def test_differentiation_work_names_what_it_reaches_until_differentiation_ran(kind: str) -> None:
     module = parse(SQUARE + WORK[kind], f"{kind}.sil")
-    assert differentiation_pending(module) == ({"square", "g"} if kind == "attribute" else {"square"})
+    assert differentiated_functions(module) == ({"square", "g"} if kind == "attribute" else {"square"})
     PassManager([registered_passes()["differentiation"](), registered_passes()["lower-gradient"]()]).run(
         module
     )
-    assert differentiation_pending(module) is None
+    assert differentiated_functions(module) == frozenset()
 
 
 def test_a_legacy_attribute_is_work_and_registers_a_derivative() -> None:
     module = parse((ROOT / "golden/legacy/pipeline.sil").read_text(encoding="utf-8"), "pipeline.sil")
     legacy = [fn for fn in module.functions.values() if has_registered_derivative(fn)]
-    assert legacy and differentiation_pending(module) is not None
+    assert legacy and differentiated_functions(module)
 
 
 def _with_inline(argv: tuple[str, ...], case: str) -> list[str]:
