@@ -25,20 +25,22 @@ rules allow, so that -O's rounds do not unroll one level each.
 Semantics before differentiation (issue 16, item 2). While the module still holds differentiation
 work (``before_ad.differentiated_functions``: a ``gradient``, a ``differentiable_function``
 without derivatives, a ``[differentiable]`` attribute lacking a JVP or a VJP, a legacy
-``[reverse_differentiable]`` attribute), the functions that work may differentiate (those it
-names, every function they call, and legacy primals and adjoints) keep their calls but for those
-of ``[transparent]`` and ``[always_inline]`` callees, and never lose a call of a function with a
-registered derivative (a ``[differentiable]`` attribute naming a JVP or VJP, or a legacy primal
-and adjoint): the derivative differentiation would use for the call would be lost. So what is
-differentiated, and where a non-differentiability diagnostic points (the call sites it names),
-are what they were without the pass, but for the calls the user asked to inline; those give the
-same derivatives up to rounding (a copied callee's adjoints are summed in the caller's order).
-``no_derivative`` builtins in a callee are copied as they are, keeping their meaning.
-``@noDerivative`` marks parameters of ``@differentiable`` function values only, never a
-function's own type (the verifier rejects it), so a callee named by ``function_ref`` has none to
-guard. A legacy primal or adjoint is never copied while a legacy attribute names it: the
-migration passes rewrite the calls of it (a VJP's call of its primal). Once no work is left
-(after -differentiation), the cost model alone decides.
+``[reverse_differentiable]`` attribute), a call of a function with a registered derivative (a
+``[differentiable]`` attribute naming a JVP or VJP, or a legacy primal and adjoint) is never
+copied into a function that work may differentiate (those it names, every function they call,
+and legacy primals and adjoints): the derivative differentiation would use for the call would be
+lost. A module differentiation rejects is left as written (``before_ad.optimizable_functions``),
+so its diagnostics are those of the code the user wrote. In a module it accepts, the cost model
+decides in the differentiated functions too when a trial copy of the module inlined so is still
+accepted (``_stays_accepted``): then no diagnostic is made or lost, and the copied calls are
+differentiated in place, to the same derivatives up to rounding (a copied callee's adjoints are
+summed in the caller's order); else those functions copy only ``[transparent]`` and
+``[always_inline]`` callees, as the user asked. ``no_derivative`` builtins in a callee are copied
+as they are, keeping their meaning. ``@noDerivative`` marks parameters of ``@differentiable``
+function values only, never a function's own type (the verifier rejects it), so a callee named by
+``function_ref`` has none to guard. A legacy primal or adjoint is never copied while a legacy
+attribute names it: the migration passes rewrite the calls of it (a VJP's call of its primal).
+Once no work is left (after -differentiation), the cost model alone decides.
 """
 
 from __future__ import annotations
@@ -65,9 +67,15 @@ from sil.ir import (
     Value,
     release_instructions,
 )
+from sil.parser import parse
 from sil.passes import Pass, PassContext, register_pass
+from sil.printer import print_module
 from sil.references import bottom_up, reference_graph, referenced_functions
-from sil.transforms.before_ad import differentiated_functions, optimizable_functions
+from sil.transforms.before_ad import (
+    differentiated_functions,
+    optimizable_functions,
+    rejected_by_differentiation,
+)
 from sil.transforms.dead_function_elim import is_root
 
 SMALL_CALLEE = 20
@@ -106,16 +114,31 @@ class Inline(Pass):
 
     def run(self, module: Module, ctx: PassContext) -> None:
         if optimizable_functions(module, ctx):  # none: differentiation rejects the module as written
-            inline_calls(module)
+            inline_calls(module, freely=_stays_accepted(module))
 
 
-def inline_calls(module: Module) -> int:
-    """Inline the calls the rules allow (module docstring) in every function; how many."""
+def _stays_accepted(module: Module) -> bool:
+    """Whether the cost model may decide in the functions differentiation will differentiate too:
+    a copy of the module inlined so is still accepted by differentiation (which accepts the module
+    as it stands: ``optimizable_functions``). Then no diagnostic is lost or made, and the calls
+    copied are differentiated in place, to the same derivatives up to rounding. Nothing to decide
+    (False) when no differentiation work is pending."""
+    if not differentiated_functions(module):
+        return False
+    trial = parse(print_module(module), "<inline trial>")
+    inline_calls(trial, freely=True)
+    return not rejected_by_differentiation(trial)
+
+
+def inline_calls(module: Module, freely: bool = False) -> int:
+    """Inline the calls the rules allow (module docstring) in every function; how many. With
+    ``freely``, the cost model decides in the functions differentiation will differentiate too
+    (but for callees with a registered derivative)."""
     graph = reference_graph(module, derivatives=False)
     order = {name: i for i, name in enumerate(module.functions)}
     groups = bottom_up(graph, order)
     recursive = {name for group in groups for name in group if len(group) > 1 or graph.has_edge(name, name)}
-    inliner = _Inliner(module, recursive, differentiated_functions(module))
+    inliner = _Inliner(module, recursive, differentiated_functions(module), freely)
     for group in groups:
         for name in group:
             fn = module.functions[name]
@@ -150,10 +173,11 @@ class _Inliner:
     """The state of one run: which functions recurse, what differentiation work may still
     differentiate, and how often each function is referenced (for the sole-call rule)."""
 
-    def __init__(self, module: Module, recursive: set[str], pending: frozenset[str]) -> None:
+    def __init__(self, module: Module, recursive: set[str], pending: frozenset[str], freely: bool) -> None:
         self.module = module
         self.recursive = recursive
         self.pending = pending
+        self.freely = freely
         self.legacy_parts = {  # what the migration passes find calls of, and rewrite
             name
             for fn in module.functions.values()
@@ -175,7 +199,10 @@ class _Inliner:
             return None
         asked = bool(flags & {"always_inline", "transparent"})
         if caller.name in self.pending:
-            return ASKED if asked and not has_registered_derivative(callee) else None
+            if has_registered_derivative(callee):
+                return None
+            if not self.freely:
+                return ASKED if asked else None
         if asked:
             return ASKED
         ref = apply.callee
