@@ -20,6 +20,7 @@ from analysis.activity import Config
 from sil import derivative_types as dt
 from sil.builder import Builder
 from sil.instructions import (
+    BUNDLE_PARTS,
     DifferentiableFunctionExtractInst,
     DifferentiableFunctionInst,
     FunctionRefInst,
@@ -142,7 +143,7 @@ def named_extracts(module: Module) -> list[tuple[DifferentiableFunctionExtractIn
                 bundle = inst.operands[0]
                 owner = bundle.owner if isinstance(bundle, Result) else None
                 if isinstance(owner, DifferentiableFunctionInst) and len(owner.operands) == 3:
-                    found.append((inst, {"original": 0, "jvp": 1, "vjp": 2}[inst.extractee]))
+                    found.append((inst, BUNDLE_PARTS[inst.extractee]))
     return found
 
 

@@ -20,6 +20,7 @@ from sil.instructions.aggregates import (
 )
 from sil.instructions.common import TypeRuleError, function_type_of
 from sil.instructions.differentiation import (
+    BUNDLE_PARTS,
     EXTRACTEES,
     DifferentiableFunctionExtractInst,
     DifferentiableFunctionInst,
@@ -50,6 +51,7 @@ from sil.instructions.terminators import (
 )
 
 __all__ = [
+    "BUNDLE_PARTS",
     "EXTRACTEES",
     "ApplyInst",
     "BranchInst",

@@ -139,6 +139,9 @@ class DifferentiableFunctionInst(Instruction):
 
 
 EXTRACTEES = ("original", "jvp", "vjp")
+BUNDLE_PARTS = {name: index for index, name in enumerate(EXTRACTEES)}
+"""Where each function a ``differentiable_function`` bundles is among its operands, by the name
+``differentiable_function_extract`` gives it."""
 
 
 def extractee_type(module: Module, t: FunctionType, kind: str) -> FunctionType:

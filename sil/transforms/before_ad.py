@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 
 from sil.instructions import (
+    BUNDLE_PARTS,
     DifferentiableFunctionExtractInst,
     DifferentiableFunctionInst,
     FunctionRefInst,
@@ -97,10 +98,9 @@ def differentiated_functions(module: Module) -> frozenset[str]:
 def named_function(value: Value) -> str | None:
     """The function ``value`` is a ``function_ref`` of, seen through the extracts of bundles that
     name their parts (as -lower-gradient will see it); None for any other value."""
-    parts = {"original": 0, "jvp": 1, "vjp": 2}
     while isinstance(value, Result) and isinstance(value.owner, DifferentiableFunctionExtractInst):
         owner = value.owner.operands[0].owner if isinstance(value.owner.operands[0], Result) else None
-        part = parts[value.owner.extractee]
+        part = BUNDLE_PARTS[value.owner.extractee]
         if not isinstance(owner, DifferentiableFunctionInst) or part >= len(owner.operands):
             return None
         value = owner.operands[part]

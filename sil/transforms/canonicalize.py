@@ -17,6 +17,7 @@ import math
 from sil.builder import Builder
 from sil.builtins import BUILTINS
 from sil.instructions import (
+    BUNDLE_PARTS,
     BuiltinInst,
     CondBranchInst,
     DestructureStructInst,
@@ -148,10 +149,6 @@ def _simplify_builtin(inst: BuiltinInst) -> Value | None:
     return _identity(inst)
 
 
-_BUNDLE_ELEMENTS = {"original": 0, "jvp": 1, "vjp": 2}
-"""Where each function a ``differentiable_function`` bundles is among its operands."""
-
-
 def known_projection(inst: Instruction, module: Module, differentiated: bool = False) -> list[Value] | None:
     """The values of the results of ``inst`` when it is a projection of a known aggregate (a
     ``tuple_extract`` of a ``tuple``, …); None otherwise. In a function differentiation will
@@ -164,7 +161,10 @@ def known_projection(inst: Instruction, module: Module, differentiated: bool = F
     if isinstance(inst, DestructureTupleInst) and isinstance(source, TupleInst):
         return list(source.operands)
     if isinstance(inst, DifferentiableFunctionExtractInst) and isinstance(source, DifferentiableFunctionInst):
-        return [source.operands[_BUNDLE_ELEMENTS[inst.extractee]]] if source.has_derivatives else None
+        # A call of a bundle's original is differentiated with the bundle's derivatives: before
+        # differentiation, the original must not become a plain function_ref.
+        keep = differentiated and inst.extractee == "original"
+        return None if keep or not source.has_derivatives else [source.operands[BUNDLE_PARTS[inst.extractee]]]
     if not isinstance(source, StructInst) or not isinstance(inst, DestructureStructInst | StructExtractInst):
         return None
     decl = module.struct(source.type.name)
@@ -181,7 +181,7 @@ def known_projection(inst: Instruction, module: Module, differentiated: bool = F
     return [b.builtin("no_derivative", v, type=v.type) if f.no_derivative else v for f, v in fields]
 
 
-def _fold_branch(inst: Instruction) -> bool:
+def fold_branch(inst: Instruction) -> bool:
     """Replace a ``cond_br`` on a literal or a ``switch_enum`` of an ``enum`` by a ``br``
     (erasing ``inst``)."""
     if isinstance(inst, CondBranchInst):
@@ -207,14 +207,11 @@ def _fold_branch(inst: Instruction) -> bool:
     return True
 
 
-def canonicalize_function(
-    fn: Function, module: Module, differentiated: bool = False, fold_branches: bool | None = None
-) -> int:
+def canonicalize_function(fn: Function, module: Module, differentiated: bool = False) -> int:
     """Rewrite ``fn`` to a fixed point; returns how many rewrites were made. ``differentiated``:
     differentiation will differentiate ``fn`` (``sil.transforms.before_ad``), so branches stay
-    (unless ``fold_branches`` says otherwise: -loop-unroll folds a trip's branches and checks
-    that the function still returns) and ``@noDerivative`` fields keep stopping derivatives."""
-    fold = not differentiated if fold_branches is None else fold_branches
+    and ``@noDerivative`` fields keep stopping derivatives."""
+    fold = not differentiated
     rewrites = 0
     while True:
         with fn.batched_edits():  # an erase or an insertion costs O(1), not a scan of the block
@@ -239,7 +236,7 @@ def _run_worklist(fn: Function, module: Module, differentiated: bool, fold: bool
         if inst.block is None:
             continue
         if inst.is_terminator:
-            if fold and _fold_branch(inst):
+            if fold and fold_branch(inst):
                 rewrites += 1
                 branches = True
             continue

@@ -27,8 +27,8 @@ from sil.instructions import BranchInst, CondBranchInst, SwitchEnumInst
 from sil.ir import Block, Function, Instruction, Module, Value
 from sil.passes import Pass, PassContext, register_pass
 from sil.transforms.before_ad import differentiated_functions, optimizable_functions
-from sil.transforms.canonicalize import canonicalize_function
-from sil.transforms.simplify_cfg import simplify_cfg
+from sil.transforms.canonicalize import canonicalize_function, fold_branch
+from sil.transforms.simplify_cfg import remove_unreachable_blocks, simplify_cfg
 
 MAX_TRIPS = 32
 """Beyond this many trips a loop stays a loop: unrolling trades code size for the branches and
@@ -59,20 +59,26 @@ def unroll_loops(fn: Function, module: Module, differentiated: bool = False) -> 
         if not loops:
             return unrolled
         loop = loops[0]
-        scratch = _unrolled_copy(fn, loop, module, differentiated)
-        if scratch is None:
+        made = _unrolled_copy(fn, loop, module, differentiated)
+        if made is None:
             failed.add(loop.header)
             continue
+        scratch, copies = made
         fn.blocks = scratch.blocks
         for block in fn.blocks:
             block.function = fn
         unrolled += 1
-        failed = set()  # the body is a new copy: its loops are new blocks
+        # The body is a copy: the loops that failed are its copies of them, not tried again in
+        # this run (a loop whose trips another's unrolling made known unrolls in -O's next round).
+        failed = {copies[h] for h in failed if h in copies}
     return unrolled
 
 
-def _unrolled_copy(fn: Function, loop: Loop, module: Module, differentiated: bool) -> Function | None:
-    """A copy of ``fn`` with ``loop`` fully unrolled, or None when its trips are not all known.
+def _unrolled_copy(
+    fn: Function, loop: Loop, module: Module, differentiated: bool
+) -> tuple[Function, dict[Block, Block]] | None:
+    """A copy of ``fn`` with ``loop`` fully unrolled, and the copy of each block of ``fn``; None
+    when its trips are not all known.
     Before differentiation (``differentiated``: ``sil.transforms.before_ad``) the copy folds as
     -canonicalize folds such a function, but for the trips' branches, and must still return."""
     scratch = Function(fn.name, fn.type)
@@ -87,7 +93,7 @@ def _unrolled_copy(fn: Function, loop: Loop, module: Module, differentiated: boo
     for _ in range(MAX_TRIPS + 1):
         if header.function is None:  # the loop is unreachable now: every trip was peeled
             simplify_cfg(scratch, differentiated)  # the trips' blocks, chained by plain branches, merge
-            return scratch if blocks_that_return(scratch) else None
+            return (scratch, body.blocks) if blocks_that_return(scratch) else None
         preheader = _preheader(header, blocks)
         grown += sum(len(b.instructions) for b in blocks)
         if preheader is None or grown > MAX_GROWTH:
@@ -103,12 +109,18 @@ def _unrolled_copy(fn: Function, loop: Loop, module: Module, differentiated: boo
 def _fold(fn: Function, trip: list[Block], module: Module, differentiated: bool) -> None:
     """Fold the function with the trip peeled: known values through the trip's blocks, including
     those a folded branch hands to a block it alone enters (the payload of a ``switch_enum`` on a
-    known case), to a fixed point."""
+    known case), to a fixed point. In a function differentiation will differentiate, only the
+    trip's branches fold, as -canonicalize folds none there."""
     while True:
-        canonicalize_function(fn, module, differentiated, fold_branches=True)
+        canonicalize_function(fn, module, differentiated)
+        folded = differentiated and any(
+            [fold_branch(t) for b in trip if b.function is not None and (t := b.terminator) is not None]
+        )
+        if folded:
+            remove_unreachable_blocks(fn)
         preds = predecessors(fn)
         forwarded = [b for b in trip if b.function is not None and b.args and _forward_arguments(b, preds[b])]
-        if not forwarded:
+        if not forwarded and not folded:
             return
 
 

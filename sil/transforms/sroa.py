@@ -53,7 +53,7 @@ from sil.ir import (
 )
 from sil.passes import Pass, PassContext, register_pass
 from sil.references import referenced_functions
-from sil.transforms.before_ad import optimizable_functions
+from sil.transforms.before_ad import differentiated_functions, optimizable_functions
 from sil.transforms.dead_function_elim import SYNTHESIZED_PREFIX
 from sil.types import FunctionType, NominalType, TupleType, Type
 
@@ -81,10 +81,17 @@ class ScalarReplacementOfAggregates(Pass):
 
 def sroa(module: Module) -> int:
     """Split what can be split in ``module``; how many arguments and parameters were split."""
-    splits = sum(split_block_arguments(fn, module) for fn in module.functions.values())
+    differentiated = differentiated_functions(module)
+
+    def split_all() -> int:
+        return sum(
+            split_block_arguments(fn, module, fn.name in differentiated) for fn in module.functions.values()
+        )
+
+    splits = split_all()
     exploded = explode_parameters(module)
     if exploded:  # a call site took apart a caller's block argument: it may split now
-        splits += sum(split_block_arguments(fn, module) for fn in module.functions.values())
+        splits += split_all()
     return splits + exploded
 
 
@@ -125,17 +132,26 @@ def _field_groups(projections: Sequence[Instruction], count: int, module: Module
     return groups
 
 
-def plan_split(values: Sequence[Value], t: Type, module: Module) -> Split | None:
+def plan_split(
+    values: Sequence[Value], t: Type, module: Module, differentiated: bool = False
+) -> Split | None:
     """How values of type ``t`` (all standing for one aggregate) split: None when one of them is
-    used other than by a projection, or when nothing uses them and ``t`` has fields."""
+    used other than by a projection, or when nothing uses them and ``t`` has fields. In a function
+    differentiation will differentiate (``differentiated``), a differentiable struct with a
+    ``@noDerivative`` field stays whole: its projections are what stops the field's derivative."""
     fields = field_types(t, module)
-    if fields is None:
+    if fields is None or (differentiated and _guards_a_field(t, module)):
         return None
     users = _projections(values)
     if (fields and not users) or not all(isinstance(u, _PROJECTIONS) for u in users):
         return None
     groups = _field_groups(users, len(fields), module)
-    return [plan_split(group, f, module) for group, f in zip(groups, fields, strict=True)]
+    return [plan_split(group, f, module, differentiated) for group, f in zip(groups, fields, strict=True)]
+
+
+def _guards_a_field(t: Type, module: Module) -> bool:
+    decl = module.struct(t.name) if isinstance(t, NominalType) else None
+    return decl is not None and decl.differentiable and any(f.no_derivative for f in decl.fields)
 
 
 def _leaf_types(t: Type, split: Split | None, module: Module) -> Iterator[Type]:
@@ -216,8 +232,9 @@ def _erase_if_unused(value: Value) -> None:
 # --- block arguments ------------------------------------------------------------------------------
 
 
-def split_block_arguments(fn: Function, module: Module) -> int:
-    """Split the aggregate arguments of ``fn``'s blocks that are only taken apart; how many."""
+def split_block_arguments(fn: Function, module: Module, differentiated: bool = False) -> int:
+    """Split the aggregate arguments of ``fn``'s blocks that are only taken apart; how many.
+    ``differentiated``: differentiation will differentiate ``fn`` (``plan_split``)."""
     if not fn.blocks:
         return 0
     predecessors: dict[Block, list[Instruction]] = {}
@@ -240,7 +257,7 @@ def split_block_arguments(fn: Function, module: Module) -> int:
         while worklist:
             arg = worklist.pop()
             home = arg.block
-            split = plan_split([arg], arg.type, module) if home in splittable else None
+            split = plan_split([arg], arg.type, module, differentiated) if home in splittable else None
             if home is None or split is None:
                 continue
             splits += 1
@@ -294,12 +311,13 @@ def explode_parameters(module: Module) -> int:
     parameter of its caller); how many parameters were exploded."""
     refs = _function_refs(module)
     pinned = _named_by_attributes(module)
+    differentiated = differentiated_functions(module)
     total = 0
     while True:
         exploded = 0
         for fn in module.functions.values():
             if fn.name.startswith(SYNTHESIZED_PREFIX) and fn.blocks and fn.name not in pinned:
-                exploded += _explode(fn, refs.get(fn.name, []), module)
+                exploded += _explode(fn, refs.get(fn.name, []), module, fn.name in differentiated)
         if not exploded:
             return total
         total += exploded
@@ -337,7 +355,7 @@ def _call_sites(refs: list[FunctionRefInst]) -> list[ApplyInst | PartialApplyIns
     return sites
 
 
-def _explode(fn: Function, refs: list[FunctionRefInst], module: Module) -> int:
+def _explode(fn: Function, refs: list[FunctionRefInst], module: Module, differentiated: bool) -> int:
     sites = _call_sites(refs)
     if sites is None or fn.type.differentiable:
         return 0
@@ -345,7 +363,7 @@ def _explode(fn: Function, refs: list[FunctionRefInst], module: Module) -> int:
     first_bound = max((params - len(s.args) for s in sites if isinstance(s, PartialApplyInst)), default=0)
     splits: dict[int, Split] = {}
     for i, arg in enumerate(fn.entry.args):
-        split = plan_split([arg], arg.type, module) if i >= first_bound else None
+        split = plan_split([arg], arg.type, module, differentiated) if i >= first_bound else None
         if split is not None:
             splits[i] = split
     if not splits:
