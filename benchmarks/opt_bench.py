@@ -251,6 +251,29 @@ def print_table(subjects: Sequence[Subject]) -> dict[str, Any]:
     return summary
 
 
+SCALING_PASSES = ("cse", "canonicalize", "simplify-cfg", "sroa", "loop-unroll", "inline", "O")
+
+
+def print_scaling(quick: bool) -> dict[str, list[float]]:
+    """Each pass on a long block and on a long chain of blocks (``tests/sil/transforms/test_scaling.py``'s
+    generators) at n and 4n instructions: a linear pass takes about 4 times as long on the larger
+    (the best of 3; one with ``quick``)."""
+    from tests.sil.transforms.test_scaling import many_blocks, optimize_timed, straight_line
+
+    n = 2_500 if quick else 10_000
+    print(f"\nScaling: seconds at {n:,} and {4 * n:,} instructions, and their ratio (linear: about 4)\n")
+    print("| pass | workload | small (s) | large (s) | large / small |\n|---|---|---:|---:|---:|")
+    figures: dict[str, list[float]] = {}
+    for name in SCALING_PASSES:
+        for label, make in (("one block", straight_line), ("blocks", many_blocks)):
+            small, large = (
+                min(optimize_timed(make(size), name) for _ in range(1 if quick else 3)) for size in (n, 4 * n)
+            )
+            figures[f"{name} {label}"] = [small, large]
+            print(f"| -{name} | {label} | {small:.3f} | {large:.3f} | {large / max(small, 1e-9):.1f} |")
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = common.argument_parser(
         __doc__,
@@ -282,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         for s in subjects:
             time_opt(s)
     summary = print_table(subjects)
+    scaling = print_scaling(args.quick)
     if args.quick:
         print("A --quick smoke run: too small and short to judge.")
     print(f"\nTotal {time.perf_counter() - started:.1f} s.")
@@ -293,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         "steps": {s.name: s.steps for s in subjects},
         "opt_seconds": {s.name: s.opt_seconds for s in subjects},
         "ratios": summary,
+        "scaling_seconds": scaling,
     }
     common.write_json(args.json, doc)
     return 0

@@ -5,10 +5,13 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from sil import parse
+from sil import parse, print_module
 from sil.cfg import DominatorTree, Loop, natural_loops, predecessors, reverse_postorder
 from sil.ir import Block, Function
+from tests.sil.test_roundtrip_property import Gen
 
 RETURN = "  %r = tuple ()\n  return %r : $()\n"
 
@@ -279,3 +282,28 @@ def test_dominators_of_a_block_reached_from_every_block_of_a_long_chain() -> Non
     tree = DominatorTree(fn)
     assert idoms(tree)[f"bb{n + 1}"] == "bb0"
     assert idoms(tree)[f"bb{n}"] == f"bb{n - 1}"
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_dominance_is_what_removing_a_block_cuts_off(seed: int) -> None:
+    """``dominates`` (by the tree's depth-first intervals) against its definition: ``a`` dominates
+    a reachable ``b`` when no path from the entry reaches ``b`` without passing ``a`` (and every
+    block itself)."""
+    module = parse(print_module(Gen(random.Random(seed), 2, 6, 12).module()))
+    for fn in module.functions.values():
+        if not fn.blocks:
+            continue
+        tree = DominatorTree(fn)
+        reachable = set(reverse_postorder(fn))
+        for a in fn.blocks:
+            avoiding = {fn.entry} if a is not fn.entry else set()
+            stack = list(avoiding)
+            while stack:
+                for s in stack.pop().successors():
+                    if s is not a and s not in avoiding:
+                        avoiding.add(s)
+                        stack.append(s)
+            for b in fn.blocks:
+                expected = a is b or (b in reachable and a in reachable and b not in avoiding)
+                assert tree.dominates(a, b) == expected, (fn.name, a.name, b.name)

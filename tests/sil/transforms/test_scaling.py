@@ -1,7 +1,8 @@
 """The optimization passes on large functions: ten thousand instructions in one block, or about
-ten thousand in chains, diamonds and forwarding blocks, each pass within a few seconds and without
-recursion. Growth is not asserted here (no timed tests: the machines are noisy); the figures below
-were measured by hand.
+ten thousand in chains, diamonds and forwarding blocks, each pass without recursion and leaving a
+module that verifies. Time is not asserted here (no timed tests: the machines are noisy):
+``benchmarks/opt_bench.py`` measures each pass at 10^4 and 4*10^4 instructions (its "scaling"
+table); the figures below were measured by hand.
 
 Measured (10^4 / 4*10^4, best of three): before batched block edits, -canonicalize took 0.45 s /
 6.3 s on a long block it folds much of (each erase and each insertion before an instruction
@@ -12,6 +13,7 @@ after, 0.09 s / 0.37 s, 0.14 s / 0.53 s and 0.04 s / 0.18 s."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -71,6 +73,8 @@ PASSES = ["cse", "canonicalize", "simplify-cfg"]
 
 
 def optimize_timed(text: str, name: str) -> float:
+    """Run the pass ``name`` on ``text``, checking the module before and after; its seconds (for
+    ``benchmarks/opt_bench.py``: nothing here asserts them)."""
     module = parse(text)
     assert verify_module(module) == []
     start = time.perf_counter()
@@ -82,6 +86,5 @@ def optimize_timed(text: str, name: str) -> float:
 
 @pytest.mark.parametrize("name", PASSES)
 @pytest.mark.parametrize("make", [straight_line, many_blocks], ids=["instructions", "blocks"])
-def test_ten_thousand_instructions_or_blocks(name: str, make: object) -> None:
-    assert callable(make)
-    assert optimize_timed(make(10_000), name) < 5.0  # 0.2 to 1.2 s on the shared VM
+def test_ten_thousand_instructions_or_blocks(name: str, make: Callable[[int], str]) -> None:
+    optimize_timed(make(10_000), name)
