@@ -257,7 +257,7 @@ SCALING_PASSES = ("cse", "canonicalize", "simplify-cfg", "sroa", "loop-unroll", 
 def print_scaling(quick: bool) -> dict[str, list[float]]:
     """Each pass on a long block and on a long chain of blocks (``tests/sil/transforms/test_scaling.py``'s
     generators) at n and 4n instructions: a linear pass takes about 4 times as long on the larger
-    (the best of 3; one with ``quick``)."""
+    (the best of 2; one with ``quick``)."""
     from tests.sil.transforms.test_scaling import many_blocks, optimize_timed, straight_line
 
     n = 2_500 if quick else 10_000
@@ -267,7 +267,7 @@ def print_scaling(quick: bool) -> dict[str, list[float]]:
     for name in SCALING_PASSES:
         for label, make in (("one block", straight_line), ("blocks", many_blocks)):
             small, large = (
-                min(optimize_timed(make(size), name) for _ in range(1 if quick else 3)) for size in (n, 4 * n)
+                min(optimize_timed(make(size), name) for _ in range(1 if quick else 2)) for size in (n, 4 * n)
             )
             figures[f"{name} {label}"] = [small, large]
             print(f"| -{name} | {label} | {small:.3f} | {large:.3f} | {large / max(small, 1e-9):.1f} |")
