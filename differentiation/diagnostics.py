@@ -95,7 +95,7 @@ def _requested(extract: DifferentiableFunctionExtractInst) -> Value | None:
     if extract.extractee != "original" or not isinstance(bundle, Result):
         return None
     owner = bundle.owner
-    if isinstance(owner, DifferentiableFunctionInst) and len(owner.operands) == 1:
+    if isinstance(owner, DifferentiableFunctionInst) and not owner.has_derivatives:
         return owner.original
     return None
 

@@ -142,7 +142,7 @@ def named_extracts(module: Module) -> list[tuple[DifferentiableFunctionExtractIn
             if isinstance(inst, DifferentiableFunctionExtractInst):
                 bundle = inst.operands[0]
                 owner = bundle.owner if isinstance(bundle, Result) else None
-                if isinstance(owner, DifferentiableFunctionInst) and len(owner.operands) == 3:
+                if isinstance(owner, DifferentiableFunctionInst) and owner.has_derivatives:
                     found.append((inst, BUNDLE_PARTS[inst.extractee]))
     return found
 
@@ -198,7 +198,7 @@ def bundle_requests(
     found = []
     for fn in list(module.functions.values()):
         for inst in fn.instructions():
-            if isinstance(inst, DifferentiableFunctionInst) and len(inst.operands) == 1:
+            if isinstance(inst, DifferentiableFunctionInst) and not inst.has_derivatives:
                 original = _referenced(module, seen_lowered(inst.original, lowered))
                 if original is None:
                     continue

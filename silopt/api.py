@@ -367,7 +367,7 @@ def _refuse_unlowered(part: Module) -> None:
         for fn in part.functions.values()
         for inst in fn.instructions()
         if isinstance(inst, GradientInst)
-        or (isinstance(inst, DifferentiableFunctionInst) and len(inst.operands) == 1)
+        or (isinstance(inst, DifferentiableFunctionInst) and not inst.has_derivatives)
     ]
     if left:
         raise SILError(left)

@@ -142,7 +142,7 @@ def _answered_pairs(module: Module) -> list[Request]:
                 found.setdefault((fn.name, config), request)
     for fn in functions.values():
         for inst in fn.instructions():
-            if isinstance(inst, DifferentiableFunctionInst) and len(inst.operands) == 3:
+            if isinstance(inst, DifferentiableFunctionInst) and inst.has_derivatives:
                 names = [_referenced(op) for op in inst.operands]
                 if all(n in functions for n in names):
                     original, jvp, vjp = (functions[n] for n in names)  # type: ignore[index]
@@ -209,7 +209,7 @@ def _unanswered(module: Module) -> list[Diagnostic]:
         for fn in module.functions.values()
         for inst in fn.instructions()
         if isinstance(inst, GradientInst)
-        or (isinstance(inst, DifferentiableFunctionInst) and len(inst.operands) == 1)
+        or (isinstance(inst, DifferentiableFunctionInst) and not inst.has_derivatives)
     ]
 
 

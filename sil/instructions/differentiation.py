@@ -106,7 +106,7 @@ class DifferentiableFunctionInst(Instruction):
         if self.result_indices is not None:
             text += f"[results {_format_indices(self.result_indices, ' ')}] "
         text += pr.typed(self.original)
-        if len(self.operands) == 3:
+        if self.has_derivatives:
             text += f" with_derivative {{{pr.typed_list(self.operands[1:])}}}"
         return text
 
@@ -132,7 +132,7 @@ class DifferentiableFunctionInst(Instruction):
         except dt.DerivativeTypeError as e:
             v.error(self, f"differentiable_function: {e}")
             return
-        if len(self.operands) == 3:
+        if self.has_derivatives:
             for kind, value, want in zip(("JVP", "VJP"), self.operands[1:], expected):
                 if value.type != want:
                     v.error(self, f"{kind} has type {value.type}, but must have type {want}")
