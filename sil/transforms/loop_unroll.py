@@ -130,8 +130,7 @@ def _forward_arguments(block: Block, preds: list[Block]) -> bool:
         return False
     for arg, value in zip(block.args, term.operands, strict=True):
         arg.replace_all_uses_with(value)
-    Builder.at_end(preds[0]).br(block)
-    term.erase()
+    term.set_operands([])
     for arg in list(block.args):
         block.erase_arg(arg)
     return True
@@ -192,17 +191,18 @@ def _peel(header: Block, blocks: tuple[Block, ...], preheader: Block) -> list[Bl
 
 
 def _redirect(term: Instruction, old: Block, new: Block) -> None:
-    """Rebuild ``term`` with its edge to ``old`` going to ``new``, which takes no arguments."""
-    assert term.block is not None
-    b = Builder.at_end(term.block)
+    """Send ``term``'s edge to ``old`` to ``new``, which takes no arguments."""
     if isinstance(term, BranchInst):
-        b.br(new)
+        term.dest = new
+        term.set_operands([])
+        return
+    assert isinstance(term, CondBranchInst)
+    if term.true_dest is old:
+        term.true_dest = new
+        term.set_branch_arguments([], term.false_args)
     else:
-        assert isinstance(term, CondBranchInst)
-        true_dest, true_args = (new, []) if term.true_dest is old else (term.true_dest, term.true_args)
-        false_dest, false_args = (new, []) if term.false_dest is old else (term.false_dest, term.false_args)
-        b.cond_br(term.operands[0], true_dest, true_args, false_dest, false_args)
-    term.erase()
+        term.false_dest = new
+        term.set_branch_arguments(term.true_args, [])
 
 
 def _close_loop(blocks: tuple[Block, ...]) -> tuple[Block, ...] | None:
@@ -257,16 +257,12 @@ def _landing(block: Block, exit_block: Block) -> Block | None:
 
 
 def _pass_along(source: Block, dest: Block, extra: list[Value]) -> None:
-    """Rebuild ``source``'s branch so that each edge to ``dest`` passes ``extra`` last."""
+    """Make each edge of ``source``'s branch to ``dest`` pass ``extra`` last."""
     term = source.terminator
-    assert term is not None
-    b = Builder.at_end(source)
     if isinstance(term, BranchInst):
-        b.br(term.dest, *term.operands, *extra)
-        term.erase()
+        term.set_operands([*term.operands, *extra])
         return
     assert isinstance(term, CondBranchInst)
     true_args = [*term.true_args, *(extra if term.true_dest is dest else ())]
     false_args = [*term.false_args, *(extra if term.false_dest is dest else ())]
-    b.cond_br(term.operands[0], term.true_dest, true_args, term.false_dest, false_args)
-    term.erase()
+    term.set_branch_arguments(true_args, false_args)
