@@ -48,6 +48,7 @@ from sil.instructions.terminators import (
     ReturnInst,
     SwitchEnumInst,
     UnreachableInst,
+    set_edge_arguments,
 )
 
 __all__ = [
@@ -82,4 +83,5 @@ __all__ = [
     "format_float",
     "function_type_of",
     "round_to_float32",
+    "set_edge_arguments",
 ]

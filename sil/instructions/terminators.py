@@ -215,3 +215,13 @@ class UnreachableInst(Instruction):
 
     def format(self, pr: Printer) -> str:
         return ""
+
+
+def set_edge_arguments(term: Instruction, edges: Sequence[Sequence[Value]]) -> None:
+    """Have a ``br`` or ``cond_br`` pass ``edges[k]`` along its k-th edge (as many values as that
+    target now takes)."""
+    if isinstance(term, BranchInst):
+        term.set_operands(edges[0])
+    else:
+        assert isinstance(term, CondBranchInst)
+        term.set_branch_arguments(edges[0], edges[1])

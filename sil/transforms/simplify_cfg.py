@@ -15,9 +15,9 @@ from collections import Counter
 from collections.abc import Sequence
 
 from sil.builder import Builder
-from sil.cfg import reverse_postorder
-from sil.instructions import BranchInst, CondBranchInst, SwitchEnumInst
-from sil.ir import Block, Function, Instruction, Module, Value, release_instructions
+from sil.cfg import DominatorTree, reverse_postorder
+from sil.instructions import BranchInst, CondBranchInst, SwitchEnumInst, set_edge_arguments
+from sil.ir import Block, BlockArgument, Function, Instruction, Module, Result, Value, release_instructions
 from sil.passes import Pass, PassContext, register_pass
 from sil.transforms.before_ad import differentiated_functions, optimizable_functions
 
@@ -59,6 +59,7 @@ def simplify_cfg(fn: Function, differentiated: bool = False) -> int:
         counts = Counter(s for b in fn.blocks for s in b.successors())
         changes += _merge_chains(fn, counts)
         changes += _thread_empty_blocks(fn, counts, differentiated)
+        changes += drop_redundant_arguments(fn)
         if not changes:
             break
         total += changes
@@ -90,6 +91,65 @@ def _merge_chains(fn: Function, counts: Counter[Block]) -> int:
     if merged:
         fn.erase_blocks(merged)
     return len(merged)
+
+
+def drop_redundant_arguments(fn: Function) -> int:
+    """Replace each block argument that every edge passes the same value (or the argument itself,
+    around a loop) by that value, and drop it from the block and its edges; how many.
+
+    The value is defined outside the block and reaches it along every edge that does not carry
+    the argument itself, so it dominates the block: a path from the entry first enters the block
+    along such an edge. The dominator tree checks it all the same (an unreachable block's edges
+    prove nothing). A loop-invariant value carried around a loop (a pullback's constant seed)
+    becomes a plain use, which ``-canonicalize`` may then fold."""
+    incoming: dict[Block, list[Instruction]] = {}
+    for block in fn.blocks:
+        term = block.terminator
+        assert term is not None
+        for succ in dict.fromkeys(block.successors()):
+            incoming.setdefault(succ, []).append(term)
+    tree: DominatorTree | None = None
+    dropped = 0
+    for block in fn.blocks[1:]:
+        terms = incoming.get(block, [])
+        if not block.args or not terms or not all(isinstance(t, BranchInst | CondBranchInst) for t in terms):
+            continue
+        passed = [args for t in terms for dest, args in t.successor_args() if dest is block]
+        redundant: dict[int, Value] = {}
+        for i, arg in enumerate(block.args):
+            values = {args[i] for args in passed} - {arg}
+            if len(values) == 1:
+                (value,) = values
+                tree = tree or DominatorTree(fn)
+                if _dominates_strictly(tree, value, block):
+                    redundant[i] = value
+        if redundant:
+            _drop_arguments(block, terms, redundant)
+            dropped += len(redundant)
+    return dropped
+
+
+def _dominates_strictly(tree: DominatorTree, value: Value, block: Block) -> bool:
+    if isinstance(value, BlockArgument):
+        home = value.block
+    else:
+        assert isinstance(value, Result) and value.owner is not None
+        home = value.owner.block
+    return home is not None and home is not block and tree.dominates(home, block)
+
+
+def _drop_arguments(block: Block, terms: Sequence[Instruction], redundant: dict[int, Value]) -> None:
+    args = list(block.args)
+    for i, value in redundant.items():
+        args[i].replace_all_uses_with(value)
+    for term in terms:
+        edges = [
+            [v for i, v in enumerate(passed) if i not in redundant] if dest is block else list(passed)
+            for dest, passed in term.successor_args()
+        ]
+        set_edge_arguments(term, edges)
+    for i in redundant:
+        block.erase_arg(args[i])
 
 
 def _is_forwarding(block: Block, fn: Function) -> bool:

@@ -38,6 +38,7 @@ from sil.instructions import (
     StructInst,
     TupleExtractInst,
     TupleInst,
+    set_edge_arguments,
 )
 from sil.ir import (
     Block,
@@ -283,7 +284,7 @@ def _pass_leaves(
                 passed.append(args[index])
                 args = _spliced(args, index, flatten(args[index], t, split, b, module))
             edges.append(list(args))
-        _set_branch_arguments(term, edges)
+        set_edge_arguments(term, edges)
         for value in passed:
             _erase_if_unused(value)
         again += [v for v in passed if isinstance(v, BlockArgument)]
@@ -292,14 +293,6 @@ def _pass_leaves(
 
 def _spliced(args: Sequence[Value], index: int, leaves: list[Value]) -> list[Value]:
     return [*args[:index], *leaves, *args[index + 1 :]]
-
-
-def _set_branch_arguments(term: Instruction, edges: list[list[Value]]) -> None:
-    if isinstance(term, BranchInst):
-        term.set_operands(edges[0])
-    else:
-        assert isinstance(term, CondBranchInst)
-        term.set_branch_arguments(edges[0], edges[1])
 
 
 # --- parameters of synthesized functions -----------------------------------------------------------
