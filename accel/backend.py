@@ -117,8 +117,9 @@ class Backend(abc.ABC):
         """A host (NumPy) copy of a backend array."""
 
     @abc.abstractmethod
-    def to_host_scalar(self, t: Array) -> Scalar:
-        """The one element of a one-element array, as a host scalar of its element type."""
+    def to_host_scalar(self, t: Array, *indices: int) -> Scalar:
+        """The one element of a one-element array, or the element at ``indices`` (checked by the
+        caller, one per axis, none negative), as a host scalar of its element type."""
 
     @abc.abstractmethod
     def is_tensor(self, value: object) -> bool:

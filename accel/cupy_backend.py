@@ -118,8 +118,10 @@ class CupyBackend(Backend):
         host: np.ndarray[Any, Any] = self._cp.asnumpy(t)
         return host
 
-    def to_host_scalar(self, t: Array) -> Scalar:
+    def to_host_scalar(self, t: Array, *indices: int) -> Scalar:
         """``numpy.float32`` for float32 data, ``float`` for float64."""
+        if indices:
+            t = t[indices]
         if t.size != 1:
             raise one_element_error("to_host_scalar", t.shape)
         value = t.item()
@@ -300,7 +302,7 @@ class CupyBackend(Backend):
     # --- elements: indices are host ints, checked before any kernel runs ---------------------
     def element(self, a: Array, *indices: int) -> Scalar:
         check_indices(indices, a.shape)
-        return self.to_host_scalar(a[indices])
+        return self.to_host_scalar(a, *indices)
 
     def with_element(self, a: Array, value: Scalar, *indices: int) -> Array:
         check_indices(indices, a.shape)
