@@ -57,6 +57,15 @@ from sil.transforms.before_ad import register_rejection_check
 from sil.types import FunctionType, TensorType, TupleType, Type
 
 OPAQUE_CALLEE = "expression is not differentiable: the callee is a function value that cannot be seen through"
+VARIED_CLOSURE = (
+    "the function value itself depends on the parameters differentiated (a closure over them, such as "
+    "a pullback): differentiating through closures is not supported yet; -O before differentiating "
+    "may see through it (-inline, -closure-specialize)"
+)
+SYNTHESIZED_CODE = (
+    "the problem is in code an earlier pass synthesized, which has no source: this is the request "
+    "that differentiates it"
+)
 
 
 @attrs.frozen
@@ -171,6 +180,9 @@ class DifferentiabilityChecker:
         self.activity = ActivityCache(module) if activity is None else activity
         self.lowered = lowered  # the module is checked as it will be once these are lowered
         self.errors: list[Diagnostic] = []
+        # Where the request being checked was made: what a problem in code without a source (a
+        # function an earlier pass synthesized) is reported at.
+        self._site: Span | None = None
         self._checked: set[tuple[str, Config, tuple[str, ...]]] = set()
         self.checked: list[tuple[Function, Config]] = []
         """Each function and configuration checked, in order: the requests, and the callees
@@ -187,9 +199,9 @@ class DifferentiabilityChecker:
             missing = request.unanswered(self.module)
             if not missing:
                 continue
+            self._site = site.span if site is not None else fn.span
             if fn.is_declaration:
-                span = site.span if site is not None else fn.span
-                self._not_differentiable(span, fn, None, missing, config)
+                self._not_differentiable(self._site, fn, None, missing, config)
             else:
                 self.check(fn, config, None, missing)
         return sorted(self.errors, key=lambda d: d.span.start if d.span is not None else -1)
@@ -317,13 +329,19 @@ class DifferentiabilityChecker:
         self, inst: ApplyInst, info: ActivityInfo, context: CallChain | None, kinds: tuple[str, ...]
     ) -> PendingCheck | None:
         """Report what stops the call's derivative, or return the callee to check for it."""
-        if not self._carries_derivative(inst, info):
+        callee_varies = inst.operands[0] in info.varied and any(r in info.useful for r in inst.results)
+        if not callee_varies and not self._carries_derivative(inst, info):
             return None
         resolved = resolve_callee(self.module, inst, self.lowered)
         if resolved is None:
             through = resolve_bundle_callee(inst, self.lowered)
             if through is None:
-                self.error(inst.span, OPAQUE_CALLEE, context)
+                self.error(
+                    inst.span,
+                    OPAQUE_CALLEE,
+                    context,
+                    *([note(None, VARIED_CLOSURE)] if callee_varies else []),
+                )
             else:
                 self._check_bundle_call(inst, through, info, context, kinds)
             return None
@@ -415,6 +433,9 @@ class DifferentiabilityChecker:
         while context is not None:
             calls.append(context.call)
             context = context.outer
+        if span is None and self._site is not None:
+            span = self._site
+            calls.insert(0, note(None, SYNTHESIZED_CODE))
         self.errors.append(Diagnostic("error", message, span, [*calls, *notes]))
 
 
