@@ -1,0 +1,88 @@
+"""Second derivatives of straight-line code, where they work today: a gradient, optimized with
+``-O`` until it is straight-line code (issue 16, item 3), is an ordinary function, and both modes
+differentiate it again. Forward over reverse (the JVP of the gradient: Hessian-vector products)
+and reverse over reverse (the VJP of the gradient) give the same Hessian, which is symmetric and
+matches central differences of the first derivatives.
+
+Without ``-O`` in between, the gradient applies its pullback, a closure over the point, and the
+second differentiation refuses it (``golden/differentiation/gradient_of_gradient_unoptimized``);
+a gradient with a loop keeps its records, whose struct types have no tangents yet. Both are
+issue 17's item 1."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from silopt.api import Workbench, load
+
+SOURCE = """
+sil @f : $@convention(thin) (Double, Double, Double) -> Double {
+bb0(%x : $Double, %y : $Double, %z : $Double):
+  %s = builtin "sin"(%y : $Double) : $Double
+  %a = builtin "fmul"(%x : $Double, %s : $Double) : $Double
+  %xy = builtin "fmul"(%x : $Double, %y : $Double) : $Double
+  %e = builtin "exp"(%xy : $Double) : $Double
+  %b = builtin "fdiv"(%e : $Double, %z : $Double) : $Double
+  %l = builtin "log"(%z : $Double) : $Double
+  %c = builtin "fmul"(%l : $Double, %x : $Double) : $Double
+  %t = builtin "fadd"(%a : $Double, %b : $Double) : $Double
+  %r = builtin "fsub"(%t : $Double, %c : $Double) : $Double
+  return %r : $Double
+}
+
+sil @main : $@convention(thin) (Double, Double, Double) -> (Double, Double, Double) {
+bb0(%x : $Double, %y : $Double, %z : $Double):
+  %f = function_ref @f : $@convention(thin) (Double, Double, Double) -> Double
+  %g = gradient [wrt 0, 1, 2] %f : $@convention(thin) (Double, Double, Double) -> Double
+  %r = apply %g(%x, %y, %z) : $@convention(thin) (Double, Double, Double) -> (Double, Double, Double)
+  return %r : $(Double, Double, Double)
+}
+"""
+POINTS = [(0.7, 0.4, 1.3), (-0.5, 1.1, 0.6), (1.2, -0.8, 2.0)]
+
+
+@pytest.fixture(scope="module")
+def gradient() -> Workbench:
+    """``@main``, the gradient of ``@f``, lowered and optimized into straight-line code."""
+    return load(SOURCE).apply_passes(["differentiation", "lower-gradient", "O"])
+
+
+def hessian_forward_over_reverse(gradient: Workbench, point: tuple[float, ...]) -> Any:
+    columns = [gradient.jvp("main", point, tuple(np.eye(3)[j]))[1] for j in range(3)]
+    return np.array(columns).T
+
+
+def hessian_reverse_over_reverse(gradient: Workbench, point: tuple[float, ...]) -> Any:
+    _, pullback = gradient.vjp("main", *point)
+    return np.array([pullback(tuple(np.eye(3)[i])) for i in range(3)])
+
+
+def hessian_by_differences(gradient: Workbench, point: tuple[float, ...], h: float = 1e-5) -> Any:
+    columns = []
+    for j in range(3):
+        step = h * np.eye(3)[j]
+        plus = np.array(gradient.run("main", *(np.array(point) + step)))
+        minus = np.array(gradient.run("main", *(np.array(point) - step)))
+        columns.append((plus - minus) / (2 * h))
+    return np.array(columns).T
+
+
+def test_the_gradient_is_straight_line_code(gradient: Workbench) -> None:
+    text = gradient.text()
+    assert "partial_apply" not in text and "AD__" not in text
+    assert "\nbb1" not in text  # each function one block
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_both_compositions_give_the_symmetric_hessian_of_finite_differences(
+    gradient: Workbench, point: tuple[float, ...]
+) -> None:
+    forward = hessian_forward_over_reverse(gradient, point)
+    reverse = hessian_reverse_over_reverse(gradient, point)
+    numeric = hessian_by_differences(gradient, point)
+    np.testing.assert_allclose(forward, reverse, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(forward, forward.T, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(forward, numeric, rtol=1e-6, atol=1e-8)
