@@ -57,6 +57,8 @@ from sil.transforms.before_ad import register_rejection_check
 from sil.types import FunctionType, TensorType, TupleType, Type
 
 OPAQUE_CALLEE = "expression is not differentiable: the callee is a function value that cannot be seen through"
+# A call the checks let through (no argument carries a derivative) of a function value that
+# itself varies: the planner finds it (``LinearMapInfo._plan_call``).
 VARIED_CLOSURE = (
     "the function value itself depends on the parameters differentiated (a closure over them, such as "
     "a pullback): differentiating through closures is not supported yet; -O before differentiating "
@@ -329,19 +331,13 @@ class DifferentiabilityChecker:
         self, inst: ApplyInst, info: ActivityInfo, context: CallChain | None, kinds: tuple[str, ...]
     ) -> PendingCheck | None:
         """Report what stops the call's derivative, or return the callee to check for it."""
-        callee_varies = inst.operands[0] in info.varied and any(r in info.useful for r in inst.results)
-        if not callee_varies and not self._carries_derivative(inst, info):
+        if not self._carries_derivative(inst, info):
             return None
         resolved = resolve_callee(self.module, inst, self.lowered)
         if resolved is None:
             through = resolve_bundle_callee(inst, self.lowered)
             if through is None:
-                self.error(
-                    inst.span,
-                    OPAQUE_CALLEE,
-                    context,
-                    *([note(None, VARIED_CLOSURE)] if callee_varies else []),
-                )
+                self.error(inst.span, OPAQUE_CALLEE, context)
             else:
                 self._check_bundle_call(inst, through, info, context, kinds)
             return None

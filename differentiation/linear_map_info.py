@@ -28,14 +28,14 @@ import attrs
 from analysis.activity import ActivityInfo, Config
 from analysis.liveness import compute_liveness
 from analysis.shapes import ShapeClasses
-from differentiation.diagnostics import resolve_bundle_callee, resolve_callee
+from differentiation.diagnostics import VARIED_CLOSURE, resolve_bundle_callee, resolve_callee
 from differentiation.naming import EXIT_BLOCK, block_label, checkpoints_name, trace_name
 from differentiation.requests import registered_derivative
 from differentiation.rules import RULES, Kept, kept_value
 from differentiation.tangents import Dependences, Node, Shape
 from differentiation.visitors import AdjointPuller, TangentPusher
 from sil.cfg import blocks_that_return, reverse_postorder
-from sil.diagnostics import SILError
+from sil.diagnostics import SILError, note
 from sil.instructions import (
     ApplyInst,
     BuiltinInst,
@@ -331,7 +331,11 @@ class LinearMapInfo:
         if resolved is None:
             through = resolve_bundle_callee(inst)
             if through is None:
-                raise SILError.at(inst.span, "cannot differentiate a call of an opaque function value")
+                raise SILError.at(
+                    inst.span,
+                    "cannot differentiate a call of an opaque function value",
+                    [note(None, VARIED_CLOSURE)],
+                )
             bundle_type = through.bundle.type
             assert isinstance(bundle_type, FunctionType)
             derivative_type = extractee_type(module, bundle_type, kind)

@@ -8,12 +8,13 @@ through a VJP."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import attrs
 
 from analysis.activity import Config
-from differentiation.diagnostics import DifferentiabilityChecker
+from differentiation.diagnostics import SYNTHESIZED_CODE, DifferentiabilityChecker
 from differentiation.differentiator import Differentiator
 from differentiation.naming import gradient_name
 from differentiation.requests import (
@@ -31,7 +32,7 @@ from differentiation.statistics import ADStatistics
 from differentiation.thunks import pick_tangents
 from sil import derivative_types as dt
 from sil.builder import Builder
-from sil.diagnostics import Diagnostic, SILError
+from sil.diagnostics import Diagnostic, SILError, Span, note
 from sil.instructions import (
     DifferentiableFunctionExtractInst,
     DifferentiableFunctionInst,
@@ -122,6 +123,25 @@ def derivative(module: Module, original: Function, config: Config, kind: str) ->
         raise
 
 
+@contextmanager
+def _located_at(span: Span | None) -> Iterator[None]:
+    """A problem found in code without a source (a function an earlier pass synthesized), while
+    answering a request made at ``span``, is reported there, with a note saying why."""
+    try:
+        yield
+    except SILError as error:
+        if span is None or all(d.span is not None for d in error.diagnostics):
+            raise
+        raise SILError(
+            [
+                d
+                if d.span is not None
+                else attrs.evolve(d, span=span, notes=[note(None, SYNTHESIZED_CODE), *d.notes])
+                for d in error.diagnostics
+            ]
+        ) from None
+
+
 @register_pass
 class Differentiation(Pass):
     """Answers every derivative request, after checking that all can be differentiated: the JVP
@@ -145,8 +165,9 @@ class Differentiation(Pass):
                     if isinstance(attr, DifferentiableAttr) and (attr.vjp is None or attr.jvp is None):
                         config = attribute_config(module, fn, attr)
                         d.request("[differentiable]", fn, config, fn.span)
-                        jvp_name = attr.jvp or d.jvp_for(fn, config).name
-                        vjp_name = attr.vjp or d.vjp_for(fn, config).name
+                        with _located_at(fn.span):
+                            jvp_name = attr.jvp or d.jvp_for(fn, config).name
+                            vjp_name = attr.vjp or d.vjp_for(fn, config).name
                         if self.statistics is not None and attr.vjp is not None:
                             self.statistics.answered("vjp", attr.vjp)
                         saved.append((fn, list(fn.attributes)))
@@ -154,12 +175,14 @@ class Differentiation(Pass):
             bundles = []
             for original, asked, config in bundle_requests(module):
                 d.request("differentiable_function", original, config, asked.span)
-                bundles.append((asked, d.jvp_for(original, config), d.vjp_for(original, config)))
+                with _located_at(asked.span):
+                    bundles.append((asked, d.jvp_for(original, config), d.vjp_for(original, config)))
             for original, inst in gradient_requests(module):
                 config = Config(inst.source, inst.wrt)
                 d.request("gradient", original, config, inst.span, inst.seedable, inst.preserving_result)
                 if gradient_form(module, original, config) is None:
-                    d.derivative_for(original, config, "vjp", exact=False)
+                    with _located_at(inst.span):
+                        d.derivative_for(original, config, "vjp", exact=False)
         except SILError:
             for fn, attributes in reversed(saved):
                 fn.attributes = attributes
