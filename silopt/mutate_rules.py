@@ -10,7 +10,9 @@ the rules' own tests and every derivative the transforms emit.
 Each mutant runs the chosen tests (``--tests``, default ``DEFAULT_TESTS``: the rules checked
 against finite differences and the dot-product identity) in a subprocess of its own, with this
 module loaded as a pytest plugin that installs the mutant named by ``SILOPT_RULE_MUTANT``; the
-first failing test kills it. A mutant that survives is a missing test, and so is one no test
+first failing test kills it: by an assertion, a check of values (``killed``), or by another
+exception (``crashed``: a shape or type error, the suite fails but no test compared a value).
+A mutant that survives is a missing test, and so is one no test
 reached (``unreached``: nothing the tests ran built that linear map). A mutant whose wrapper ran
 but changed nothing (a wrong saved value where the rule saves none with a stand-in of its type)
 is not applicable (``n/a``); one that computes the same derivatives as the rule (``EQUIVALENT``,
@@ -35,7 +37,7 @@ from typing import Any
 
 import attrs
 
-from differentiation.rules import RULES, Cotangents, Rule, Saved, element_type
+from differentiation.rules import RULES, Cotangents, Kept, Rule, Saved, element_type
 from differentiation.tangents import AddedAt, Negated
 from sil.builder import Builder
 from sil.builtins import BUILTINS
@@ -124,12 +126,23 @@ def _changed(before: Sequence[Any], after: Sequence[Any]) -> bool:
     return any(x is not y for x, y in zip(before, after, strict=True))
 
 
+def _swappable(a: Any, b: Any) -> bool:
+    """Whether two operands' derivatives can trade places and still type-check: both present,
+    of one type (a swap that cannot type-check is a mistake no rule could ship)."""
+    if a is None or b is None or isinstance(a, AddedAt) or isinstance(b, AddedAt):
+        return False
+    plain_a = a.value if isinstance(a, Negated) else a
+    plain_b = b.value if isinstance(b, Negated) else b
+    return bool(plain_a.type == plain_b.type)
+
+
 def _mutate_cotangents(m: Mutant, b: Builder, cotangents: Cotangents) -> Cotangents:
     Applied.reached += 1
     out = list(cotangents)
     if m.kind == "pullback-swapped":
         i, j = m.operands
-        out[i], out[j] = out[j], out[i]
+        if _swappable(out[i], out[j]):
+            out[i], out[j] = out[j], out[i]
     else:
         (i,) = m.operands
         if out[i] is not None:
@@ -145,7 +158,8 @@ def _mutate_tangents(m: Mutant, tangents: Sequence[Value | None]) -> list[Value 
     out = list(tangents)
     if m.kind == "differential-swapped":
         i, j = m.operands
-        out[i], out[j] = out[j], out[i]
+        if _swappable(out[i], out[j]):
+            out[i], out[j] = out[j], out[i]
     elif m.kind == "differential-dropped":
         out[m.operands[0]] = None
     if _changed(tangents, out):
@@ -153,12 +167,15 @@ def _mutate_tangents(m: Mutant, tangents: Sequence[Value | None]) -> list[Value 
     return out
 
 
-def _wrong_saved(saved: list[Value | None], ops: Sequence[Value], r: Value) -> list[Value | None]:
-    """The first saved value with a stand-in of its type (the result, then the operands) replaced
-    by the stand-in."""
+def _wrong_saved(
+    saved: list[Value | None], keeps: Sequence[Kept], ops: Sequence[Value], r: Value
+) -> list[Value | None]:
+    """The first partial the rule computes with a stand-in of its type (the result, then the
+    operands) replaced by the stand-in. A slot that keeps an operand or the result as it is
+    (``Kept.source``) is left alone: the emitter saves exactly the value declared there."""
     Applied.reached += 1
-    for k, value in enumerate(saved):
-        if value is None:
+    for k, (value, kept) in enumerate(zip(saved, keeps, strict=True)):
+        if value is None or kept.source is not None:
             continue
         stand_in = next((c for c in (r, *ops) if c is not value and c.type == value.type), None)
         if stand_in is not None:
@@ -184,7 +201,7 @@ def mutated(rule: Rule, m: Mutant) -> Rule:
     def mutated_save(
         b: Builder, ops: Sequence[Value], r: Value, needed: Sequence[bool]
     ) -> list[Value | None]:
-        return _wrong_saved(save(b, ops, r, needed), ops, r)
+        return _wrong_saved(save(b, ops, r, needed), rule.keeps([op.type for op in ops]), ops, r)
 
     return attrs.evolve(rule, save=mutated_save)
 
@@ -228,7 +245,7 @@ def pytest_unconfigure(config: Any) -> None:
 
 # --- running the mutants -----------------------------------------------------------------------------
 BASELINE = Mutant("(none)", "baseline")
-VERDICTS = ("killed", "survived", "unreached", "n/a", "equivalent", "error")
+VERDICTS = ("killed", "crashed", "survived", "unreached", "n/a", "equivalent", "error")
 # Mutants that compute the same derivatives as the rule, so no test can kill them: not run.
 EQUIVALENT = {"fadd:differential-swapped:0,1": "dx + dy is dy + dx, also broadcast"}
 
@@ -236,10 +253,11 @@ EQUIVALENT = {"fadd:differential-swapped:0,1": "dx + dy is dy + dx, also broadca
 @attrs.frozen
 class Outcome:
     mutant: Mutant
-    verdict: str  # killed, survived, unreached (no test builds it: survived), n/a, error
+    verdict: str  # one of VERDICTS
     by: str = ""
 
 
+_RAISED = re.compile(r"^E +([A-Za-z_][\w.]*):", re.MULTILINE)  # --tb=line's exception
 _FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.MULTILINE)
 
 
@@ -253,6 +271,7 @@ def run_mutant(m: Mutant | None, tests: Sequence[str], root: str) -> Outcome:
         "-x",
         "-q",
         "-rfE",
+        "--tb=line",
         "-p",
         "no:cacheprovider",
         "-p",
@@ -269,6 +288,9 @@ def run_mutant(m: Mutant | None, tests: Sequence[str], root: str) -> Outcome:
     if m is None:
         return Outcome(BASELINE, "survived" if done.returncode == 0 else "error", _first_failure(done))
     if done.returncode == 1:
+        raised = _RAISED.search(done.stdout)
+        if raised is not None and raised.group(1) != "AssertionError":  # not a check of values
+            return Outcome(m, "crashed", f"{_first_failure(done)} ({raised.group(1)})")
         return Outcome(m, "killed", _first_failure(done))
     if done.returncode == 0:
         if applied is None or not int(applied.group(2)):
