@@ -118,3 +118,10 @@ def test_the_table_in_the_docs_is_of_every_mutant_and_none_survived() -> None:
     assert documented == [(m.rule, m.describe()) for m in mutants()]
     verdicts = {verdict for _, _, verdict, _ in rows}
     assert verdicts <= {"killed", "crashed", "n/a", "equivalent"}
+
+
+def test_a_failure_by_another_exception_than_an_assertion_is_a_crash() -> None:
+    root = str(mutate_rules.Path(mutate_rules.__file__).resolve().parents[1])
+    tests = ["-k", "reshape", "tests/differentiation/test_tensor_rules_numeric.py"]
+    outcome = run_mutant(Mutant.parse("reshape:differential-dropped:0"), tests, root)
+    assert outcome.verdict == "crashed" and outcome.by.endswith("(KeyError)")
