@@ -82,17 +82,22 @@ class Mutant:
         return f"{self.kind}{at if self.operands else ''}"
 
 
+# Per linear map, the mistakes in its whole result (a differential has one), and in each operand's
+# derivative: a cotangent of the pullback's, a tangent the differential is given.
+_KINDS = {
+    "pullback": ((), ("negated", "doubled", "dropped")),
+    "differential": (("negated", "doubled"), ("dropped",)),
+}
+
+
 def mutants(names: Sequence[str] | None = None) -> list[Mutant]:
     """Every mutant of the rules ``names`` (default: all), rule by rule in table order."""
     found: list[Mutant] = []
     for name in names if names is not None else list(RULES):
         operands = differentiated_operands(name)
-        for mode in ("pullback", "differential"):
-            for kind in ("negated", "doubled") if mode == "differential" else ():
-                found.append(Mutant(name, f"{mode}-{kind}"))
-            for i in operands:
-                kinds = ("negated", "doubled", "dropped") if mode == "pullback" else ("dropped",)
-                found += [Mutant(name, f"{mode}-{kind}", (i,)) for kind in kinds]
+        for mode, (whole, each) in _KINDS.items():
+            found += [Mutant(name, f"{mode}-{kind}") for kind in whole]
+            found += [Mutant(name, f"{mode}-{kind}", (i,)) for i in operands for kind in each]
             found += [Mutant(name, f"{mode}-swapped", (i, j)) for i in operands for j in operands if i < j]
         found.append(Mutant(name, "saved-wrong"))
     return found
