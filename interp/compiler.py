@@ -135,10 +135,13 @@ class Compiler:
         max_depth: int,
         budget: StepBudget | None,
         nan_trap: NaNTrap | None = None,
+        float_as_double: bool = False,
     ) -> None:
         self.module = module
         self.backend = backend
         self.max_depth = max_depth
+        self.float_as_double = float_as_double
+        """Float computed as Double: the Double shadow of the module (see ``Program``)."""
         self.sites: list[Instruction] = []
         self.compiled: dict[str, Callable[..., Any]] = {}
         self.packed = _packed_functions(module)
@@ -293,10 +296,11 @@ class _FunctionCode:
         inliner = compiler.inliner
         self.plan = InlinePlan(functions=[fn]) if inliner is None else inliner.plan(fn)
         self._inline_level = 0  # how many inlined calls the code being written is inside
-        # Under --trap-nan, nothing is fused: the tests read each value by its variable.
+        # Under --trap-nan, nothing is fused: the tests read each value by its variable. Nor in a
+        # Double shadow, whose Float builtins have other templates than fusion reads.
         self.fused = (
             set().union(*(fused_results(f) for f in self.plan.functions))
-            if compiler.nan_trap is None
+            if compiler.nan_trap is None and not compiler.float_as_double
             else set()
         )
         self.lifetimes = Lifetimes(fn, self.plan)  # where tensors are let go (``interp.ownership``)
@@ -429,7 +433,7 @@ class _FunctionCode:
             return self._tensor_builtin(inst, self.var(inst.result), ops)
         operand = types[0] if types else inst.type
         assert isinstance(operand, ScalarType) and isinstance(inst.type, ScalarType)
-        template = scalar_template(inst.name, operand, inst.type)
+        template = scalar_template(inst.name, operand, inst.type, self.compiler.float_as_double)
         if template is None:
             raise run_error(f"the interpreter has no rule for builtin '{inst.name}' on {operand}", inst)
         for name in _helpers_of(template):
@@ -454,7 +458,8 @@ class _FunctionCode:
         args = [f"*{op}" if o.type == TENSOR_SHAPE else op for op, o in zip(ops, inst.operands)]
         if inst.name in CREATION_BUILTINS:
             element = inst.type.element if isinstance(inst.type, TensorType) else inst.type
-            args.insert(0, self.const(np.float32 if element == FLOAT else np.float64, "dtype"))
+            single = element == FLOAT and not self.compiler.float_as_double
+            args.insert(0, self.const(np.float32 if single else np.float64, "dtype"))
         call = f"{r} = {backend_op}({', '.join(args)})"
         if inst.name in ELEMENTWISE_UNARY:
             return [call]
@@ -607,7 +612,7 @@ class _FunctionCode:
         value = inst.value
         if isinstance(inst, IntegerLiteralInst):
             return [f"{r} = {bool(value) if inst.type == BOOL else value!r}"]
-        if inst.type == FLOAT:
+        if inst.type == FLOAT and not self.compiler.float_as_double:
             return [f"{r} = {self.const(np.float32(value), 'f')}"]
         if value != value or value in (float("inf"), float("-inf")):
             return [f"{r} = {self.const(value, 'd')}"]

@@ -28,8 +28,10 @@ class Program:
     ``max_steps`` bounds the instructions one call from Python may execute (None: no bound, and
     no counting code at all); ``count_steps`` counts without a bound, for cost reports.
     ``trap_nan`` stops a call at the first instruction that makes a NaN from operands that are not
-    NaN (``interp.nan_trap``; off: no test at all). A fault raises ``RunError`` with a located
-    diagnostic.
+    NaN (``interp.nan_trap``; off: no test at all). ``float_as_double`` runs the module's Double
+    shadow: every Float value, scalar or tensor element, is a binary64 number (conversions between
+    Float and Double are the identity), so that what rounding to binary32 does to a result can be
+    told apart from what the program computes. A fault raises ``RunError`` with a located diagnostic.
     """
 
     def __init__(
@@ -41,6 +43,7 @@ class Program:
         max_depth: int = DEFAULT_MAX_DEPTH,
         count_steps: bool = False,
         trap_nan: bool = False,
+        float_as_double: bool = False,
     ) -> None:
         if backend is None:
             from accel import select_backend
@@ -56,11 +59,26 @@ class Program:
         self.budget = StepBudget(self._initial_budget, max_steps) if counting else None
         self.steps: int | None = None
         """Instructions the last call executed (when counting)."""
+        self.float_as_double = float_as_double
         self.compiler = Compiler(
-            module, backend, max_depth, self.budget, NaNTrap(backend) if trap_nan else None
+            module, backend, max_depth, self.budget, NaNTrap(backend) if trap_nan else None, float_as_double
         )
-        self.converter = Converter(module, backend)
+        self.converter = Converter(module, backend, float_as_double)
         self.converter.call = self._call_value
+
+    def double_shadow(self) -> Program:
+        """This program's Double shadow (``float_as_double``), with the same backend and limits."""
+        if self.float_as_double:
+            return self
+        return Program(
+            self.module,
+            self.backend,
+            max_steps=self.max_steps,
+            max_depth=self.max_depth,
+            count_steps=self.budget is not None,
+            trap_nan=self.trap_nan,
+            float_as_double=True,
+        )
 
     def function(self, name: str) -> Callable[..., Any]:
         """The compiled form of a function (``"f"`` or ``"@f"``): call it with the depth first."""

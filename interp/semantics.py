@@ -244,8 +244,16 @@ _SITOFP = {
 SCALAR_TEMPLATES: dict[ScalarType, dict[str, str]] = {DOUBLE: _DOUBLE, FLOAT: _FLOAT, INT: _INT, BOOL: _BOOL}
 
 
-def scalar_template(name: str, operand: ScalarType, result: ScalarType) -> str | None:
-    """The template of builtin ``name`` on scalars of type ``operand`` (None: no such builtin)."""
+def scalar_template(
+    name: str, operand: ScalarType, result: ScalarType, float_as_double: bool = False
+) -> str | None:
+    """The template of builtin ``name`` on scalars of type ``operand`` (None: no such builtin). In
+    a Double shadow (``float_as_double``), Float's are Double's, and a conversion between the two
+    is the identity."""
+    if float_as_double:
+        if {operand, result} == {FLOAT, DOUBLE}:
+            return "{r} = {a}"
+        operand, result = (DOUBLE if operand == FLOAT else operand), (DOUBLE if result == FLOAT else result)
     if name == "sitofp":
         return _SITOFP.get(result)
     return SCALAR_TEMPLATES[operand].get(name)

@@ -116,9 +116,11 @@ class ArgumentError(Exception):
 class Converter:
     """Converts values between the Python API and a run, by SIL type."""
 
-    def __init__(self, module: Module, backend: Backend) -> None:
+    def __init__(self, module: Module, backend: Backend, float_as_double: bool = False) -> None:
         self.module = module
         self.backend = backend
+        self.float_dtype = np.float64 if float_as_double else np.float32
+        """What a Float is inside a run: binary32, or binary64 in a Double shadow."""
         self.records: dict[str, type[StructValue]] = {}  # each struct's record class, made once
         self.call: Callable[[Callable[..., Any], FunctionType, Sequence[Any]], Any] | None = None
 
@@ -128,7 +130,7 @@ class Converter:
         if isinstance(t, ScalarType):
             return self._scalar_to_run(value, t, what)
         if isinstance(t, TensorType):
-            dtype = np.float32 if t.element == FLOAT else np.float64
+            dtype = self.float_dtype if t.element == FLOAT else np.float64
             if not isinstance(value, np.ndarray) and self.backend.is_tensor(value):
                 if value.dtype == dtype:
                     return value
@@ -165,7 +167,7 @@ class Converter:
             if not INT_MIN <= int(value) <= INT_MAX:
                 raise ArgumentError(f"{what}: {value} does not fit in Int")
             return int(value)
-        if t == FLOAT:
+        if t == FLOAT and self.float_dtype is np.float32:
             return np.float32(value)
         return float(value)
 

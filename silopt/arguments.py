@@ -149,8 +149,8 @@ def _add_running_arguments(run: argparse._ArgumentGroup) -> None:
         "--max-steps",
         type=_positive_int,
         metavar="N",
-        help="stop a run (each of --check-derivatives' and --ad-stats' runs) that executes more than N "
-        "instructions",
+        help="stop a run (each of --check-derivatives', --verify-derivatives' and --ad-stats' runs) that "
+        "executes more than N instructions",
     )
     run.add_argument(
         "--max-depth",
@@ -164,6 +164,12 @@ def _add_running_arguments(run: argparse._ArgumentGroup) -> None:
         action="store_true",
         help="after the passes, differentiate and check every derivative requested numerically "
         "(instead of printing the module)",
+    )
+    run.add_argument(
+        "--verify-derivatives",
+        action="store_true",
+        help="after each pass, check numerically every derivative it made or changed (at --args where "
+        "they fit, and at points drawn) and stop at the first pass that emits a wrong one",
     )
     run.add_argument(
         "--accel",
@@ -282,11 +288,15 @@ def read_arguments(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argp
     if args.run is not None and args.check_derivatives:
         raise UsageError("--run and --check-derivatives exclude each other")
     _check_pictures_arguments(args)
-    if args.run is None and args.max_steps is not None and not args.check_derivatives and not args.ad_stats:
-        raise UsageError("--max-steps needs --run, --check-derivatives or --ad-stats")
-    if args.run is None and args.args is not None and not args.check_derivatives and not args.ad_stats:
-        raise UsageError("--args needs --run, --check-derivatives or --ad-stats")
-    _check_nan_arguments(args)
+    if args.verify_derivatives and not args.pipeline:
+        raise UsageError("--verify-derivatives checks what the passes emit: name some")
+    runs = args.run is not None or args.check_derivatives or args.verify_derivatives
+    if not runs and args.max_steps is not None and not args.ad_stats:
+        raise UsageError("--max-steps needs --run, --check-derivatives, --verify-derivatives or --ad-stats")
+    if not runs and args.args is not None and not args.ad_stats:
+        raise UsageError("--args needs --run, --check-derivatives, --verify-derivatives or --ad-stats")
+    if args.trap_nan and not runs:
+        raise UsageError("--trap-nan needs --run, --check-derivatives or --verify-derivatives")
     return args
 
 
@@ -295,14 +305,10 @@ def _add_nan_arguments(p: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--trap-nan",
         action="store_true",
-        help="stop a run (each of --check-derivatives' runs) at the first instruction that makes a NaN "
+        help="stop a run (each of --check-derivatives' and --verify-derivatives' runs) at the first "
+        "instruction that makes a NaN "
         "from operands that are not NaN, and show them",
     )
-
-
-def _check_nan_arguments(args: argparse.Namespace) -> None:
-    if args.trap_nan and args.run is None and not args.check_derivatives:
-        raise UsageError("--trap-nan needs --run or --check-derivatives")
 
 
 def _positive_int(text: str) -> int:

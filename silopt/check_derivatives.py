@@ -35,7 +35,7 @@ from sil.diagnostics import Diagnostic, SILError, Span, note
 from sil.instructions import DifferentiableFunctionInst, FunctionRefInst, GradientInst
 from sil.ir import DifferentiableAttr, Function, Module, Result
 from sil.passes import PassManager, registered_passes
-from sil.types import FLOAT, ScalarType, TensorType, TupleType, Type
+from sil.types import DOUBLE, FLOAT, ScalarType, TensorType, TupleType, Type
 from silopt.finite_differences import (
     FD_TOLERANCE,
     IDENTITY_TOLERANCE,
@@ -97,35 +97,65 @@ class Request:
         return tuple(value[i] for i in self.sources)
 
 
+@attrs.frozen
+class LoweredGradient:
+    """A ``gradient`` of a ``function_ref``: what ``-lower-gradient`` makes of it is the function
+    ``name``, which answers it."""
+
+    original: str
+    config: Config
+    seedable: bool
+    preserving_result: bool
+    span: Span | None
+
+    @property
+    def name(self) -> str:
+        return gradient_name(self.original, self.config, self.seedable, self.preserving_result)
+
+
+def gradients_in(module: Module) -> list[LoweredGradient]:
+    """The ``gradient``s of ``function_ref``s in ``module``, in module order."""
+    return [
+        LoweredGradient(
+            original.name, Config(inst.source, inst.wrt), inst.seedable, inst.preserving_result, inst.span
+        )
+        for original, inst in gradient_requests(module)
+    ]
+
+
+def answered_requests(module: Module, gradients: Sequence[LoweredGradient] = ()) -> list[Request]:
+    """The requests ``module`` answers, without changing it: its attributes and bundles with their
+    derivatives, then each of ``gradients`` whose function and original it holds (once a name)."""
+    requests = _answered_pairs(module)
+    seen: set[str] = set()
+    functions = module.functions
+    for g in gradients:
+        grad, original = functions.get(g.name), functions.get(g.original)
+        if grad is None or original is None or g.name in seen:
+            continue
+        seen.add(g.name)
+        requests.append(
+            Request(
+                original,
+                g.config.sources,
+                g.config.wrt,
+                g.span,
+                gradient=grad,
+                seedable=g.seedable,
+                preserving_result=g.preserving_result,
+            )
+        )
+    return requests
+
+
 def derivative_requests(module: Module) -> list[Request]:
     """Differentiate ``module`` (``-differentiation``, ``-lower-gradient``) and give each request
     with what answers it: attributes and bundles, then gradients, in module order."""
     passes = registered_passes()
     PassManager([passes["differentiation"]()]).run(module)
-    gradients = [
-        (original, inst.span, Config(inst.source, inst.wrt), inst.seedable, inst.preserving_result)
-        for original, inst in gradient_requests(module)
-    ]
-    pairs = list(_answered_pairs(module))
+    gradients = gradients_in(module)
     PassManager([passes["lower-gradient"]()]).run(module)
-    seen: set[str] = set()
-    for original, span, config, seedable, preserving in gradients:
-        name = gradient_name(original.name, config, seedable, preserving)
-        if name not in seen:
-            seen.add(name)
-            grad = module.functions[name]
-            pairs.append(
-                Request(
-                    original,
-                    config.sources,
-                    config.wrt,
-                    span,
-                    gradient=grad,
-                    seedable=seedable,
-                    preserving_result=preserving,
-                )
-            )
-    return pairs
+    return answered_requests(module, gradients)
 
 
 def _answered_pairs(module: Module) -> list[Request]:
@@ -178,23 +208,44 @@ class Outcome:
     request: Request
     comparisons: tuple[Comparison, ...]
     tolerances: tuple[float, ...]
+    kind: ScalarType
+    """The values' kind whose tolerances apply: Float where any value checked is a Float."""
+    shadow: Outcome | None = None
+    """For a request on Float values: the same checks in the program's Double shadow (Float computed
+    in binary64, ``Program.double_shadow``) at Double's tolerances. They decide: a disagreement in
+    Float alone is rounding, one in the shadow a wrong derivative."""
+
+    @property
+    def within_tolerance(self) -> bool:
+        return all(c.error <= t for c, t in zip(self.comparisons, self.tolerances))
 
     @property
     def passed(self) -> bool:
-        return all(c.error <= t for c, t in zip(self.comparisons, self.tolerances))
+        return (self.shadow or self).within_tolerance
 
     def line(self) -> str:
-        measured = ", ".join(f"{c.name} {c.error:.1e}" for c in self.comparisons)
-        return f"{self.request.describe()}: {measured}: {'ok' if self.passed else 'FAILED'}"
+        measured = _measured(self)
+        verdict = "ok" if self.passed else "FAILED"
+        if self.shadow is not None:
+            measured += f"; in Double: {_measured(self.shadow)}"
+            if self.passed and not self.within_tolerance:
+                verdict = "ok (Float rounding only)"
+        return f"{self.request.describe()}: {measured}: {verdict}"
 
     def diagnostic(self) -> Diagnostic:
+        decisive = self.shadow or self
+        where = "" if self.shadow is None else "in the Double shadow of the Float program: "
         notes = [
-            note(None, f"{c.name}: {c.detail} (relative error {c.error:.1e}, tolerance {t:.0e})")
-            for c, t in zip(self.comparisons, self.tolerances)
+            note(None, f"{where}{c.name}: {c.detail} (relative error {c.error:.1e}, tolerance {t:.0e})")
+            for c, t in zip(decisive.comparisons, decisive.tolerances)
             if c.error > t
         ]
         message = f"the derivatives of {self.request.describe()} disagree"
         return Diagnostic("error", message, self.request.span, notes)
+
+
+def _measured(outcome: Outcome) -> str:
+    return ", ".join(f"{c.name} {c.error:.1e}" for c in outcome.comparisons)
 
 
 def _unanswered(module: Module) -> list[Diagnostic]:
@@ -237,7 +288,7 @@ def check_module(
     program = Program(module, backend, max_steps=max_steps, max_depth=max_depth, trap_nan=trap_nan)
     outcomes = []
     for request in requests:
-        found = _Checker(program, request, seed).check(arguments)
+        found = _checked(program, request, seed, arguments)
         if isinstance(found, Outcome):
             outcomes.append(found)
         else:
@@ -251,7 +302,23 @@ def check_request(
     """Check one request whose functions ``program`` runs, at ``points`` (each a list of Python
     values, one per parameter of the original; None: points drawn as for ``check_module``): its
     outcome, or an error saying why it cannot be checked."""
-    return _Checker(program, request, seed).check(None, points)
+    return _checked(program, request, seed, None, points)
+
+
+def _checked(
+    program: Program,
+    request: Request,
+    seed: int,
+    arguments: Sequence[str] | None,
+    points: list[list[Any]] | None = None,
+) -> Outcome | Diagnostic:
+    """The outcome of ``request`` at the point or points given, else drawn; for a request on Float
+    values, with the outcome of the same checks, at the same points, in the Double shadow."""
+    found = _Checker(program, request, seed).check(arguments, points)
+    if not isinstance(found, Outcome) or found.kind != FLOAT:
+        return found
+    shadowed = _Checker(program.double_shadow(), request, seed).check(arguments, points)
+    return attrs.evolve(found, shadow=shadowed) if isinstance(shadowed, Outcome) else shadowed
 
 
 class _Checker:
@@ -290,7 +357,8 @@ class _Checker:
                 points = [self._given(arguments)]
             elif points is not None:
                 self.given_as = "at the point given" if len(points) == 1 else "at any of the points given"
-            checked = self._check_points(points, FLOAT if FLOAT in kinds else next(iter(kinds)))
+            kind = FLOAT if FLOAT in kinds else next(iter(kinds))
+            checked = self._check_points(points, DOUBLE if self.program.float_as_double else kind)
         except CannotDraw as e:
             return cannot_check(request, f"a value of type {e} cannot be drawn")
         except _NotCheckable as e:
@@ -327,7 +395,7 @@ class _Checker:
             where = f"at any of {DRAWS} points drawn" if given is None else self.given_as
             raise _NotCheckable(f"{where}, {why}")
         tolerances = [fd_tolerance if "finite" in n else IDENTITY_TOLERANCE[kind] for n in self.comparisons]
-        return Outcome(self.request, tuple(self.comparisons.values()), tuple(tolerances))
+        return Outcome(self.request, tuple(self.comparisons.values()), tuple(tolerances), kind)
 
     def _at(self, x: list[Any], kind: ScalarType, tolerance: float) -> str | None:
         """Check at ``x``; the reason when the finite differences do not settle there."""

@@ -68,7 +68,12 @@ def main(
 def _process_input(args: argparse.Namespace, console: Console, timing: Timing | None) -> int:
     """Read the input and process each of its chunks, the next one whether or not one failed."""
     try:
-        runs = args.run is not None or args.check_derivatives or (args.ad_stats and args.args is not None)
+        runs = (
+            args.run is not None
+            or args.check_derivatives
+            or args.verify_derivatives
+            or (args.ad_stats and args.args is not None)
+        )
         backend = _backend(args.accel, timing) if runs else None
         chunks = _read_chunks(args, console)
     except _Failure as e:
@@ -138,7 +143,7 @@ def process_chunk(
 ) -> bool:
     """Run a chunk through the pipeline, hand its output on, then report its diagnostics (checked
     against the chunk's expectations with ``--verify-diagnostics``); whether it succeeded."""
-    manager = build_pipeline(args, console.stderr, timing)
+    manager = build_pipeline(args, console.stderr, timing, backend)
     statistics = ad_stats.attach(manager) if args.ad_stats else None
     text, diagnostics = run_pipeline(args, chunk, manager, backend, timing)
     problems = check_expectations(chunk.source, diagnostics) if args.verify_diagnostics else diagnostics
@@ -156,11 +161,23 @@ def process_chunk(
     return True
 
 
-def build_pipeline(args: argparse.Namespace, dump_to: IO[str], timing: Timing | None) -> PassManager:
+def build_pipeline(
+    args: argparse.Namespace, dump_to: IO[str], timing: Timing | None, backend: Backend | None = None
+) -> PassManager:
     """The registered passes ``args.pipeline`` names, in order, with the instrumentations asked for:
-    the module printed to ``dump_to`` around them (``--print-ir-…``), their times (``--timing``)."""
+    the derivatives each emits checked on ``backend`` (``--verify-derivatives``; first, so that it
+    checks after the others have seen the pass), the module printed to ``dump_to`` around them
+    (``--print-ir-…``), their times (``--timing``)."""
     passes = registered_passes()
     instrumentations: list[PassInstrumentation] = []
+    if args.verify_derivatives:
+        assert backend is not None
+        from silopt.verify_derivatives import DerivativeVerification
+
+        verification = DerivativeVerification(
+            backend, args.args, max_steps=args.max_steps, max_depth=args.max_depth, trap_nan=args.trap_nan
+        )
+        instrumentations.append(verification)
     before = None if args.print_ir_before_all else args.print_ir_before
     after = None if args.print_ir_after_all else args.print_ir_after
     if before != [] or after != []:

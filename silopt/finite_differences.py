@@ -130,13 +130,14 @@ class Draw:
         )
 
     def moved(self, t: Type, x: Any, v: Any, h: float) -> Any:
-        """``x + h v`` for a point ``x`` of ``t`` and a tangent ``v`` at it (None: stay)."""
+        """``x + h v`` for a point ``x`` of ``t`` and a tangent ``v`` at it (None: stay), unrounded:
+        a run rounds it to its Float values, its Double shadow keeps it."""
         if v is None:
             return x
         if isinstance(t, ScalarType):
             return x + h * v
         if isinstance(t, TensorType):
-            return (np.asarray(x, dtype=np.float64) + h * v).astype(np.asarray(x).dtype)
+            return np.asarray(x, dtype=np.float64) + h * v
         if isinstance(t, TupleType):
             diff = [self.module.tangent_type(e) is not None for e in t.elements]
             parts = iter((v,) if sum(diff) == 1 else v)

@@ -55,7 +55,10 @@ def test_with_run_the_value_is_printed_and_the_report_follows() -> None:
     [
         ((LOOP, "--ad-stats"), "--ad-stats reports what -differentiation or -lower-gradient makes"),
         ((LOOP, "--ad-stats-untimed", "-dce"), "--ad-stats reports what -differentiation or -lower-gradient"),
-        ((LOOP, "-differentiation", "--args", "1"), "--args needs --run, --check-derivatives or --ad-stats"),
+        (
+            (LOOP, "-differentiation", "--args", "1"),
+            "--args needs --run, --check-derivatives, --verify-derivatives or --ad-stats",
+        ),
     ],
 )
 def test_bad_usage(argv: tuple[str, ...], message: str) -> None:

@@ -567,9 +567,15 @@ def test_run_after_passes_runs_the_transformed_module(workdir: Path) -> None:
 
 def test_args_without_run_is_bad_usage(workdir: Path) -> None:
     out = silopt("good.sil", "--args", "1.0")
-    assert out.status == 2 and "--args needs --run, --check-derivatives or --ad-stats" in out.stderr
+    assert (
+        out.status == 2
+        and "--args needs --run, --check-derivatives, --verify-derivatives or --ad-stats" in out.stderr
+    )
     out = silopt("good.sil", "--max-steps", "10")
-    assert out.status == 2 and "--max-steps needs --run, --check-derivatives or --ad-stats" in out.stderr
+    assert (
+        out.status == 2
+        and "--max-steps needs --run, --check-derivatives, --verify-derivatives or --ad-stats" in out.stderr
+    )
 
 
 def test_run_and_check_derivatives_together_is_bad_usage(workdir: Path) -> None:

@@ -24,7 +24,7 @@ def test_trap_nan_without_a_run_is_bad_usage() -> None:
     assert (status, out) == (2, "")
     assert (
         err.startswith("usage: silopt")
-        and "silopt: error: --trap-nan needs --run or --check-derivatives\n" in err
+        and "silopt: error: --trap-nan needs --run, --check-derivatives or --verify-derivatives\n" in err
     )
 
 
