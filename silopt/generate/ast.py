@@ -85,6 +85,16 @@ class Field:
 
 
 @attrs.frozen
+class AggregateField:
+    """A field of an aggregate variable (``AggregateAssign``), by projection or destructuring."""
+
+    name: str
+    kind: str
+    index: int
+    destructure: bool
+
+
+@attrs.frozen
 class ParamField:
     """A field of the struct parameter ``%p``."""
 
@@ -116,6 +126,7 @@ Expr = (
     | Closure
     | Recurse
     | Field
+    | AggregateField
     | ParamField
     | Reduce
     | Element
@@ -205,6 +216,17 @@ class TAssign:
 
 
 @attrs.frozen
+class AggregateAssign:
+    """A variable holding ``(lhs, rhs)`` as a ``tuple`` or a struct (``Vec``, ``Pair``), which
+    joins and loops carry like any other (its tangent crosses blocks)."""
+
+    name: str
+    kind: str
+    lhs: Expr
+    rhs: Expr
+
+
+@attrs.frozen
 class If:
     """``if lhs < rhs { then } else { orelse }``; no else block when ``orelse`` is None."""
 
@@ -243,7 +265,7 @@ class Return:
     value: Expr
 
 
-Stmt = Assign | TAssign | If | For | Switch | Return
+Stmt = Assign | TAssign | AggregateAssign | If | For | Switch | Return
 
 
 @attrs.frozen
@@ -283,7 +305,7 @@ def assigned(stmts: tuple[Stmt, ...] | None) -> set[str]:
     """Variables assigned anywhere in ``stmts``, nested statements included."""
     out: set[str] = set()
     for s in stmts or ():
-        if isinstance(s, Assign | TAssign):
+        if isinstance(s, Assign | TAssign | AggregateAssign):
             out.add(s.name)
         elif isinstance(s, If):
             out |= assigned(s.then) | assigned(s.orelse)

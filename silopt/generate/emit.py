@@ -9,6 +9,8 @@ from collections.abc import Sequence
 import attrs
 
 from silopt.generate.ast import (
+    AggregateAssign,
+    AggregateField,
     Assign,
     Binary,
     BroadcastTo,
@@ -127,6 +129,8 @@ class Body:
             )
         if isinstance(e, Field):
             return self.field(e, env, ints, base)
+        if isinstance(e, AggregateField):
+            return self.project(*env[e.name], e.index, e.destructure, base)
         return self.call(e, env, ints, base)
 
     def element(self, e: Element, env: Env, ints: dict[str, str], base: str) -> str:
@@ -141,24 +145,32 @@ class Body:
                 )
         return self.builtin("element", [(tensor, self.t), *((i, "Int") for i in indices)], self.s, base)
 
-    def field(self, e: Field, env: Env, ints: dict[str, str], base: str) -> str:
+    def make(
+        self, kind: str, lhs: Expr, rhs: Expr, env: Env, ints: dict[str, str], base: str
+    ) -> tuple[str, str]:
+        """``(lhs, rhs)`` as a tuple or a struct of ``kind``: its value and type."""
         s = self.s
-        a, b = self.expr(e.lhs, env, ints), self.expr(e.rhs, env, ints)
-        if e.kind == "tuple":
-            made, made_type = self.result("tup", f"tuple ({a} : ${s}, {b} : ${s})"), f"({s}, {s})"
-            project, destructure = f"tuple_extract {made} : ${made_type}, {e.index}", "destructure_tuple"
+        a, b = self.expr(lhs, env, ints), self.expr(rhs, env, ints)
+        if kind == "tuple":
+            return self.result(base, f"tuple ({a} : ${s}, {b} : ${s})"), f"({s}, {s})"
+        self.structs.add(kind)
+        return self.result(base, f"struct ${kind} ({a} : ${s}, {b} : ${s})"), kind
+
+    def project(self, made: str, made_type: str, index: int, destructure: bool, base: str) -> str:
+        if made_type.startswith("("):
+            project, destructure_op = f"tuple_extract {made} : ${made_type}, {index}", "destructure_tuple"
         else:
-            self.structs.add(e.kind)
-            made, made_type = self.result("st", f"struct ${e.kind} ({a} : ${s}, {b} : ${s})"), e.kind
-            project, destructure = (
-                f"struct_extract {made} : ${e.kind}, #{e.kind}.{'ab'[e.index]}",
-                "destructure_struct",
-            )
-        if not e.destructure:
+            field = f"#{made_type}.{'ab'[index]}"
+            project, destructure_op = f"struct_extract {made} : ${made_type}, {field}", "destructure_struct"
+        if not destructure:
             return self.result(base, project)
         parts = (self.name("e"), self.name("e"))
-        self.emit(f"({parts[0]}, {parts[1]}) = {destructure} {made} : ${made_type}")
-        return parts[e.index]
+        self.emit(f"({parts[0]}, {parts[1]}) = {destructure_op} {made} : ${made_type}")
+        return parts[index]
+
+    def field(self, e: Field, env: Env, ints: dict[str, str], base: str) -> str:
+        made, made_type = self.make(e.kind, e.lhs, e.rhs, env, ints, "agg")
+        return self.project(made, made_type, e.index, e.destructure, base)
 
     def call(self, e: Call | Closure | Recurse, env: Env, ints: dict[str, str], base: str) -> str:
         s = self.s
@@ -217,6 +229,8 @@ class Body:
                 env[st.name] = (self.expr(st.value, env, ints, st.name), self.s)
             elif isinstance(st, TAssign):
                 env[st.name] = (self.texpr(st.value, env, ints, st.name), self.t)
+            elif isinstance(st, AggregateAssign):
+                env[st.name] = self.make(st.kind, st.lhs, st.rhs, env, ints, st.name)
             elif isinstance(st, Return):
                 self.emit(f"return {self.expr(st.value, env, ints, 'r')} : ${self.s}")
                 return True

@@ -17,6 +17,8 @@ import attrs
 from hypothesis import strategies as st
 
 from silopt.generate.ast import (
+    AggregateAssign,
+    AggregateField,
     Assign,
     Binary,
     BroadcastTo,
@@ -98,6 +100,7 @@ class Scope:
     ints: list[str]
     loops: int = 0
     inactive: tuple[str, ...] = ()  # never assigned, and independent of the wrt parameters
+    aggregates: dict[str, tuple[str, float, float]] = attrs.field(factory=dict)  # kind, bounds
 
     def child(self) -> Scope:
         return Scope(
@@ -107,7 +110,17 @@ class Scope:
             list(self.ints),
             self.loops,
             self.inactive,
+            dict(self.aggregates),
         )
+
+    def carry(self, name: str) -> None:
+        """Whatever a loop's trip assigns ``name`` stays within CAP."""
+        if name in self.scalars:
+            self.scalars[name] = CAP
+        elif name in self.tensors:
+            self.tensors[name] = CAP
+        else:
+            self.aggregates[name] = (self.aggregates[name][0], CAP, CAP)
 
     def join(self, others: list[Scope]) -> None:
         """After branches: each variable bounded by the largest bound a branch left it."""
@@ -115,6 +128,9 @@ class Scope:
             self.scalars[name] = max(o.scalars[name] for o in others)
         for name in self.tensors:
             self.tensors[name] = max(o.tensors[name] for o in others)
+        for name, (kind, _, _) in self.aggregates.items():
+            bounds = [o.aggregates[name] for o in others]
+            self.aggregates[name] = (kind, max(b[1] for b in bounds), max(b[2] for b in bounds))
 
 
 def clamp(e: Expr, bound: float) -> tuple[Expr, float]:
@@ -178,6 +194,7 @@ class Generator:
         out += ["Pair"] if "no_derivative_field" in self.use else []
         out += [f for f in ("call", "closure") if f in self.use and self.helpers]
         out += ["recursion"] if self.recursive else []
+        out += ["aggregate"] * 2 if scope.aggregates else []
         if scope.tensors:
             out += ["reduce", "reduce"] + (["element"] * 3 if "element" in self.use else [])
         return out
@@ -197,6 +214,11 @@ class Generator:
             return Binary(op, lhs, rhs), lb * rb if op == "fmul" else lb + rb
         if op in ("reduce", "element"):
             return self.from_tensor(op, scope, depth)
+        if op == "aggregate":
+            name = self.pick(sorted(scope.aggregates))
+            kind, first, second = scope.aggregates[name]
+            index = self.draw(st.integers(0, 1))
+            return AggregateField(name, kind, index, self.draw(st.booleans())), (first, second)[index]
         return self.compound(op, scope, depth)
 
     def compound(self, op: str, scope: Scope, depth: int) -> tuple[Expr, float]:
@@ -335,6 +357,7 @@ class Generator:
         kinds += ["if"] * 2 if "branch" in self.use else []
         kinds += ["for"] * 2 if "loop" in self.use and scope.loops < 2 and scope.assignable else []
         kinds += ["switch"] if "enum" in self.use and scope.ints else []
+        kinds += ["aggregate"] if self.aggregate_kinds() else []
         kind = self.pick(kinds)
         if kind == "if":
             return self.if_(scope)
@@ -344,6 +367,8 @@ class Generator:
             return self.switch(scope)
         if kind == "tensor":
             return self.tensor_assign(scope)
+        if kind == "aggregate":
+            return self.aggregate_assign(scope)
         targets = sorted(scope.assignable & scope.scalars.keys())
         reassign = bool(targets) and self.draw(st.booleans())
         name = self.pick(targets) if reassign else self.fresh("v")
@@ -351,6 +376,26 @@ class Generator:
         scope.scalars[name] = bound
         scope.assignable.add(name)
         return Assign(name, value)
+
+    def aggregate_kinds(self) -> list[str]:
+        kinds = ["tuple"] if "tuple" in self.use else []
+        kinds += ["Vec"] if "struct" in self.use else []
+        return kinds + (["Pair"] if "no_derivative_field" in self.use else [])
+
+    def aggregate_assign(self, scope: Scope, name: str | None = None) -> AggregateAssign:
+        """A new aggregate variable, or ``name`` (or one drawn) assigned again, of its kind."""
+        targets = sorted(scope.assignable & scope.aggregates.keys())
+        if name is None and targets and self.draw(st.booleans()):
+            name = self.pick(targets)
+        kind = scope.aggregates[name][0] if name is not None else self.pick(self.aggregate_kinds())
+        self.used.add({"Vec": "struct", "Pair": "no_derivative_field"}.get(kind, kind))
+        lhs, lb = self.value(scope)
+        rhs, rb = self.inactive(scope, 1) if kind == "Pair" else self.value(scope)
+        rhs, rb = clamp(rhs, rb)
+        name = name or self.fresh("s")
+        scope.aggregates[name] = (kind, lb, rb)
+        scope.assignable.add(name)
+        return AggregateAssign(name, kind, lhs, rhs)
 
     def tensor_assign(self, scope: Scope) -> TAssign:
         targets = sorted(scope.assignable & scope.tensors.keys())
@@ -378,8 +423,8 @@ class Generator:
         carried = self.draw(st.lists(st.sampled_from(candidates), min_size=1, max_size=2, unique=True))
         count = self.int_or_var(4, scope.ints)
         index = self.fresh("i")
-        for name in carried:  # whatever a trip assigns stays within CAP
-            (scope.scalars if name in scope.scalars else scope.tensors)[name] = CAP
+        for name in carried:
+            scope.carry(name)
         body_scope = Scope(
             dict(scope.scalars),
             dict(scope.tensors),
@@ -387,20 +432,21 @@ class Generator:
             [*scope.ints, index],
             scope.loops + 1,
             scope.inactive,
+            dict(scope.aggregates),
         )
         body = self.block(body_scope, 1, 3, returns=8)  # a return here ends the first trip
         missing = [name for name in carried if name not in assigned(body)]
         if missing and not terminates(body):
-            body += tuple(
-                Assign(n, self.value(body_scope)[0])
-                if n in scope.scalars
-                else self.tensor_value(n, body_scope)
-                for n in missing
-            )
+            body += tuple(self.assign_again(n, body_scope) for n in missing)
         return For(index, count, tuple(carried), body, self.draw(st.booleans()))
 
-    def tensor_value(self, name: str, scope: Scope) -> TAssign:
-        return TAssign(name, tclamp(*self.full(scope, 2))[0])
+    def assign_again(self, name: str, scope: Scope) -> Stmt:
+        """An assignment of ``name``, of its type: what a loop's trip carries on."""
+        if name in scope.scalars:
+            return Assign(name, self.value(scope)[0])
+        if name in scope.tensors:
+            return TAssign(name, tclamp(*self.full(scope, 2))[0])
+        return self.aggregate_assign(scope, name)
 
     def switch(self, scope: Scope) -> Switch:
         """Cases whose payloads are constants: an enum carries no derivative (its payload may
