@@ -290,7 +290,8 @@ class Recursive:
 @attrs.frozen
 class Program:
     """``@f`` and what it calls: its scalar type, which optional parameters it has, the helpers,
-    the enums its switches use (their payload flags), and the ``wrt`` indices."""
+    the ``wrt`` indices, and how its derivative is asked for: a ``[differentiable]`` attribute,
+    or (``gradient``: its options, ``seedable``, ``preserving_result``) a ``gradient`` in ``@main``."""
 
     scalar: str  # "Double" or "Float"
     struct_param: str | None  # "Vec" or "Pair"
@@ -299,6 +300,7 @@ class Program:
     recursive: Recursive | None
     body: tuple[Stmt, ...]
     wrt: tuple[int, ...]
+    gradient: tuple[str, ...] | None = None  # asked by a `gradient` with these options, not an attribute
 
 
 def assigned(stmts: tuple[Stmt, ...] | None) -> set[str]:

@@ -421,6 +421,26 @@ def parameters(p: Program) -> list[tuple[str, str]]:
     return [*out, ("n", "Int")]
 
 
+def gradient_caller(p: Program, params: list[tuple[str, str]]) -> str:
+    """``@main``: the gradient of ``@f`` (with ``p.gradient``'s options) applied to its arguments."""
+    s, given = p.scalar, p.gradient or ()
+    tangents = [f"{t}.TangentVector" if t in STRUCTS else t for i, (_, t) in enumerate(params) if i in p.wrt]
+    results = ([s] if "preserving_result" in given else []) + tangents
+    result = results[0] if len(results) == 1 else f"({', '.join(results)})"
+    seed = [("seed", s)] if "seedable" in given else []
+    arguments = params + seed
+    f_type = f"@convention(thin) ({', '.join(t for _, t in params)}) -> {s}"
+    g_type = f"@convention(thin) ({', '.join(t for _, t in arguments)}) -> {result}"
+    options = "".join(f" [{o}]" for o in given)
+    body = Body(s)
+    body.start("bb0", [(f"%{name}", t) for name, t in arguments])
+    ref = body.result("fn", f"function_ref @f : ${f_type}")
+    grad = body.result("g", f"gradient [wrt {', '.join(map(str, p.wrt))}]{options} {ref} : ${f_type}")
+    listed = ", ".join(f"%{name}" for name, _ in arguments)
+    body.emit(f"return {body.result('r', f'apply {grad}({listed}) : ${g_type}')} : ${result}")
+    return function_text(f"sil @main : ${g_type}", body)
+
+
 def sil_text(p: Program) -> str:
     """The module: declarations, choosers, helpers, the recursive helper, then ``@f``."""
     s = p.scalar
@@ -445,11 +465,10 @@ def sil_text(p: Program) -> str:
     assert returned, "@f ends in a return"
     wrt = ", ".join(map(str, p.wrt))
     types = ", ".join(t for _, t in params)
-    functions.append(
-        function_text(
-            f"sil [differentiable source 0 wrt {wrt}] @f : $@convention(thin) ({types}) -> {s}", body
-        )
-    )
+    attribute = f"[differentiable source 0 wrt {wrt}] " if p.gradient is None else ""
+    functions.append(function_text(f"sil {attribute}@f : $@convention(thin) ({types}) -> {s}", body))
+    if p.gradient is not None:
+        functions.append(gradient_caller(p, params))
     structs = set().union(*(b.structs for b in bodies)) | ({p.struct_param} if p.struct_param else set())
     enums = {name: payloads for b in bodies for name, payloads in b.enums.items()}
     decls = [struct_decl(name, s) for name in sorted(structs)]

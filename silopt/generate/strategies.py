@@ -71,6 +71,7 @@ FEATURES = (
     "tensor",
     "broadcast",
     "element",
+    "gradient",  # the derivative asked for by a `gradient` (with options) rather than an attribute
 )
 """What a program may use; ``programs(features)`` restricts them."""
 
@@ -552,5 +553,10 @@ def drawn_programs(draw: st.DrawFn, features: frozenset[str] | None = None) -> D
         recursive[0] if recursive else None,
         body,
         wrt,
+        _gradient_options(draw) if "gradient" in use else None,
     )
-    return Drawn(program, frozenset(reached))
+    return Drawn(program, frozenset(reached | ({"gradient"} if "gradient" in use else set())))
+
+
+def _gradient_options(draw: st.DrawFn) -> tuple[str, ...]:
+    return tuple(o for o in ("seedable", "preserving_result") if draw(st.booleans()))
