@@ -20,7 +20,7 @@ from silopt.generate import FEATURES, GeneratedProgram, check_program, generated
 from silopt.generate import ast as A
 from silopt.mutate_rules import Mutant, mutated
 
-EXAMPLES = int(os.environ.get("GENERATOR_EXAMPLES", "300"))
+EXAMPLES = int(os.environ.get("GENERATOR_EXAMPLES", "450"))
 BACKEND = NumpyBackend()
 TENSORS = frozenset({"tensor", "broadcast", "element", "loop", "branch", "float"})
 
