@@ -80,8 +80,12 @@ MAX_STATEMENTS = 10  # in @f, nested ones included
 HELPER_STATEMENTS = 3
 PARAM_BOUND = 2.0  # the checks draw scalars and tensor elements in [0.3, 1.5]
 INT_BOUND = 5.0  # and Ints in [0, 5]
-UNARY = ("sin", "cos", "tanh", "exp")
-BINARY = ("fadd", "fsub", "fmul")
+# The builtins drawn, keyed by name (sil.builtins has the one list of names): a unary one's bound
+# on its result (None: exp, whose argument is kept within 1), whether a binary one's bounds
+# multiply (else add), whether a reduction's bound grows with the elements it sums.
+UNARY: dict[str, float | None] = {"sin": 1.0, "cos": 1.0, "tanh": 1.0, "exp": None}
+BINARY = {"fadd": False, "fsub": False, "fmul": True}
+REDUCTIONS = {"sum": True, "mean": False}
 FULL = (3, 3)
 SMALL_SHAPES = ((3,), (1, 3), (3, 1), ())
 HELPER_FEATURES = frozenset(
@@ -206,13 +210,13 @@ class Generator:
         op = self.pick([*BINARY, *UNARY, *self.extras(scope)])
         if op in UNARY:
             arg, bound = self.scalar(scope, depth - 1)
-            if op == "exp":
+            if UNARY[op] is None:
                 arg, bound = (Unary("tanh", arg), 1.0) if bound > 1 else (arg, bound)
                 return Unary(op, arg), math.exp(bound)
             return Unary(op, arg), min(bound, 1.0)
         if op in BINARY:
             (lhs, lb), (rhs, rb) = self.scalar(scope, depth - 1), self.scalar(scope, depth - 1)
-            return Binary(op, lhs, rhs), lb * rb if op == "fmul" else lb + rb
+            return Binary(op, lhs, rhs), lb * rb if BINARY[op] else lb + rb
         if op in ("reduce", "element"):
             return self.from_tensor(op, scope, depth)
         if op == "aggregate":
@@ -250,8 +254,8 @@ class Generator:
         )
         arg, bound = self.tensor(scope, depth - 1, shape)
         if op == "reduce":
-            kind = self.pick(["sum", "mean"])
-            return Reduce(kind, arg), bound * (math.prod(shape) if kind == "sum" else 1)
+            kind = self.pick(list(REDUCTIONS))
+            return Reduce(kind, arg), bound * (math.prod(shape) if REDUCTIONS[kind] else 1)
         self.used.add("element")
         indices = tuple(self.int_or_var(d - 1, scope.ints) for d in shape)
         return Element(arg, indices, shape), bound
@@ -274,9 +278,10 @@ class Generator:
         if kind == "field":
             return ParamField("b"), PARAM_BOUND
         if kind == "unary":
-            return Unary(self.pick(["sin", "cos", "tanh"]), self.inactive(scope, depth - 1)[0]), 1.0
+            bounded = [op for op, bound in UNARY.items() if bound is not None]
+            return Unary(self.pick(bounded), self.inactive(scope, depth - 1)[0]), 1.0
         (lhs, lb), (rhs, rb) = self.inactive(scope, depth - 1), self.inactive(scope, depth - 1)
-        return clamp(Binary(self.pick(["fadd", "fmul"]), lhs, rhs), lb + rb + lb * rb)
+        return clamp(Binary(self.pick(list(BINARY)), lhs, rhs), lb + rb + lb * rb)
 
     def value(self, scope: Scope) -> tuple[Expr, float]:
         return clamp(*self.scalar(scope, 2))
@@ -308,21 +313,21 @@ class Generator:
         if kind == "unary":
             op = self.pick(list(UNARY))
             arg, bound = self.full(scope, depth - 1)
-            if op == "exp":
+            if UNARY[op] is None:
                 arg, bound = (TUnary("tanh", arg), 1.0) if bound > 1 else (arg, bound)
                 return TUnary(op, arg), math.exp(bound)
             return TUnary(op, arg), min(bound, 1.0)
         if kind == "scalar":
             op = self.pick(list(BINARY))
             (t, tb), (s, sb) = self.full(scope, depth - 1), self.scalar(scope, depth - 1)
-            return TScalar(op, t, s, self.draw(st.booleans())), tb * sb if op == "fmul" else tb + sb
+            return TScalar(op, t, s, self.draw(st.booleans())), tb * sb if BINARY[op] else tb + sb
         if kind == "matmul":
             (lhs, lb), (rhs, rb) = self.full(scope, depth - 1), self.full(scope, depth - 1)
             return Matmul(lhs, rhs), 3 * lb * rb
         if kind == "binary":
             (lhs, lb), (rhs, rb) = self.full(scope, depth - 1), self.full(scope, depth - 1)
             op = self.pick(list(BINARY))
-            return TBinary(op, lhs, rhs), lb * rb if op == "fmul" else lb + rb
+            return TBinary(op, lhs, rhs), lb * rb if BINARY[op] else lb + rb
         return self.broadcast(scope, depth)
 
     def broadcast(self, scope: Scope, depth: int) -> tuple[TExpr, float]:
@@ -335,7 +340,7 @@ class Generator:
         other, ob = self.full(scope, depth - 1)
         op = self.pick(list(BINARY))
         lhs, rhs = (small, other) if self.draw(st.booleans()) else (other, small)
-        return TBinary(op, lhs, rhs), sb * ob if op == "fmul" else sb + ob
+        return TBinary(op, lhs, rhs), sb * ob if BINARY[op] else sb + ob
 
     # --- statements ---
 
@@ -491,8 +496,8 @@ def _recursive(draw: st.DrawFn, use: frozenset[str]) -> tuple[Recursive, set[str
     scope = Scope({"x": CAP}, {}, set(), [])
     base, step = gen.value(scope)[0], gen.value(scope)[0]
     extra, bound = gen.scalar(Scope({"x": CAP, "v": CAP}, {}, set(), []), 1)
-    op = draw(st.sampled_from(["fadd", "fmul"]))
-    combine, _ = clamp(Binary(op, Var("v"), extra), CAP * bound if op == "fmul" else CAP + bound)
+    op = draw(st.sampled_from(list(BINARY)))
+    combine, _ = clamp(Binary(op, Var("v"), extra), CAP * bound if BINARY[op] else CAP + bound)
     return Recursive("r", base, step, combine), gen.used | {"recursion"}
 
 
