@@ -77,12 +77,12 @@ class DerivativeVerification(PassInstrumentation):
     def before_pass(self, p: Pass, module: Module, ctx: PassContext) -> None:
         self._see_gradients(module)
         if self.code is None:  # what the input holds was not emitted by the pipeline
-            self.code = {_key(r): _code(module, r) for r in answered_requests(module, self._gradients())}
+            self.code = {_key(r): _code(module, r) for r in self._requests(module)}
 
     def after_pass(self, p: Pass, module: Module, ctx: PassContext) -> None:
         assert self.code is not None
         self._see_gradients(module)
-        requests = answered_requests(module, self._gradients())
+        requests = self._requests(module)
         emitted = []
         for request in requests:
             code = _code(module, request)
@@ -101,8 +101,11 @@ class DerivativeVerification(PassInstrumentation):
         for g in gradients_in(module):
             self.gradients.setdefault(g.name, g)
 
-    def _gradients(self) -> list[LoweredGradient]:
-        return list(self.gradients.values())
+    def _requests(self, module: Module) -> list[Request]:
+        """The requests ``module`` answers with at least one derivative (an attribute not yet
+        differentiated names none)."""
+        found = answered_requests(module, list(self.gradients.values()))
+        return [r for r in found if (r.jvp, r.vjp, r.gradient) != (None, None, None)]
 
     def _verify(
         self, program: Program, request: Request, requests: list[Request], emitter: str

@@ -7,7 +7,8 @@
 - "derivatives": ``silopt.check_derivatives`` passes every request (the ``[differentiable]``
   attribute: JVP against finite differences, JVP against VJP by the dot-product identity);
 - "derivatives after -O": the same with ``-O`` before differentiation and after it
-  (``-O -differentiation -lower-gradient -O``), a placement of ``test_semantics_through_O.py``;
+  (``-O -differentiation -lower-gradient -O``), a placement of ``test_semantics_through_O.py``,
+  with every derivative a pass of it emits verified after that pass (``--verify-derivatives``);
   for a ``gradient``, ``-O`` before the check, which differentiates and lowers.
 A transform that raises anything but a ``SILError`` is a "crash" of the stage it was in.
 """
@@ -31,6 +32,7 @@ from sil.passes import PassManager, registered_passes
 from silopt.check_derivatives import check_module
 from silopt.finite_differences import Draw
 from silopt.generate.program import GeneratedProgram
+from silopt.verify_derivatives import DerivativeVerification
 
 POINTS = 3
 MAX_STEPS = 200_000  # far above any generated program's runs: a loop that ran away is a failure
@@ -134,7 +136,8 @@ def _same_after_O(program: GeneratedProgram, backend: Backend, seed: int) -> str
 def _derivatives(text: str, passes: Sequence[str], backend: Backend, seed: int) -> str:
     module = _parsed(text)
     registry = registered_passes()
-    PassManager([registry[p]() for p in passes], verify_each=True).run(module)
+    verification = DerivativeVerification(backend, seed=seed, max_steps=MAX_STEPS)
+    PassManager([registry[p]() for p in passes], True, [verification]).run(module)
     outcomes, errors = check_module(module, backend, seed=seed, max_steps=MAX_STEPS)
     wrong = [o.diagnostic() for o in outcomes if not o.passed]
     return str(SILError(wrong + errors)) if wrong or errors else ""

@@ -218,3 +218,16 @@ def test_an_asymmetric_hessian_is_an_error() -> None:
     assert found.message == f"the Hessian the derivative of {second.describe()} gives is not symmetric"
     assert "<u, H·v> = " in found.notes[0].message and "<v, H·u> = " in found.notes[0].message
     assert found.span is second.span is not None
+
+
+def test_a_request_not_yet_answered_is_not_checked(tmp_path: Path) -> None:
+    """-O before -differentiation changes the original of a request that has no derivative yet:
+    nothing to check until -differentiation answers it."""
+    twice = FLOAT_POLYNOMIAL.replace(
+        '%p = builtin "fmul"(%x : $Float, %e : $Float)',
+        '%s2 = builtin "sin"(%x : $Float) : $Float\n  %p = builtin "fmul"(%s2 : $Float, %e : $Float)',
+    )
+    path = write(tmp_path, twice)
+    assert silopt(path, "-O")[1] != silopt(path)[1]  # -O merges the two sines
+    status, _, err = silopt(path, "-O", "-differentiation", "-O", "--verify-derivatives")
+    assert (status, err) == (0, "")
