@@ -2,8 +2,9 @@
 diagnostic or a module, never a traceback (SIL-SPEC §7, §8).
 
 Each input (``golden/*/**/*.sil``, ``examples/*.sil``, collected when the tests run) is cut into crude
-tokens and mutated with a seeded ``random.Random``, so every run checks the same mutants. A
-hypothesis variant mutates characters instead. For every mutant, silopt runs in-process and:
+tokens and mutated with a seeded ``random.Random`` (``silopt.fuzz``, which campaigns share), so every
+run checks the same mutants. A hypothesis variant mutates characters instead. For every mutant,
+silopt runs in-process and:
 
 - no Python exception escapes, and the exit status is 0 or 1;
 - on 1, standard output is empty and standard error holds an ``error:`` diagnostic; every
@@ -14,162 +15,25 @@ hypothesis variant mutates characters instead. For every mutant, silopt runs in-
 
 from __future__ import annotations
 
-import contextlib
-import io
 import random
 import re
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from sil import SILError, parse, print_module, verify_module
-from silopt.driver import main
+from silopt.fuzz import FLAG_SETS, PUNCTUATION, contract_violation, corpus, mutate, run_silopt, tokenize
 
 ROOT = Path(__file__).resolve().parent.parent
-
-# Whitespace, comments, quoted strings, words with their sigil, `->`, then any single character.
-TOKEN_RE = re.compile(r'\s+|//[^\n]*|"(?:[^"\\\n]|\\.)*"?|[%@#$]?[\w$.]+|->|.', re.DOTALL)
-PUNCTUATION = [
-    "(", ")", "{", "}", "[", "]", "<", ">", ",", ":", "=", "$", "#", "!", "@", "%", '"', "->", "\\",
-    "//", "\n", " ", "\t", "-", "+", ".", "0", "-1", "0x", "1e999", "nan", "inf", "99999999999999999999",
-    "%0", "bb0", "bb9", "$Float", "$Int", "$()", "sil", "struct", "enum", "}\n", "{\n", "\u00e9", "\x00",
-]  # fmt: skip
-FLAG_SETS: list[list[str]] = [
-    [],
-    ["-dce"],
-    ["--verify-diagnostics"],
-    ["-dce", "--verify-each"],
-    ["--pass-pipeline=dce", "--print-ir-after-all"],
-    ["-print-activity"],
-    ["-differentiation"],
-    ["-differentiation", "-lower-gradient"],
-    ["-reverse-adjoint-params", "-synthesize-vjp", "-checkpoint-active-applies"],
-    ["-move-originals-into-checkpoints", "-remove-primal-adjoint"],
-]
-# The comments an analysis printer ends lines with; the canonical printer writes none.
-ANNOTATION_RE = re.compile(r"  // [^\n]*")
 TOTAL_MUTANTS = 600
-MAX_SECONDS_PER_RUN = 10
-
-DIAGNOSTIC_RE = re.compile(r"^(.*):(\d+):(\d+): (error|warning|note): ", re.MULTILINE)
-
-
-def corpus() -> list[Path]:
-    return sorted(ROOT.glob("golden/*/**/*.sil")) + sorted(ROOT.glob("examples/*.sil"))
-
-
-CORPUS = corpus()
-
-
-def tokenize(text: str) -> list[str]:
-    tokens = TOKEN_RE.findall(text)
-    assert "".join(tokens) == text
-    return tokens
-
-
-def _kind(token: str) -> str:
-    first = token[0]
-    if first in '%@#$"':
-        return first
-    if first.isdigit() or (first in "+-" and token[1:2].isdigit()):
-        return "number"
-    if first.isalpha() or first == "_":
-        return "word"
-    return "punctuation"
-
-
-def mutate(tokens: list[str], r: random.Random) -> str:
-    """One to three random token-level mutations of ``tokens`` (a copy is changed)."""
-    tokens = list(tokens)
-    for _ in range(r.randint(1, 3)):
-        words = [i for i, t in enumerate(tokens) if t and not t.isspace()]
-        if not words:
-            break
-        i = r.choice(words)
-        kind = r.choice(
-            ["delete", "duplicate", "swap", "truncate", "replace", "insert", "insert", "alike"]
-            + ["alike"] * 3
-        )
-        if kind == "delete":
-            del tokens[i]
-        elif kind == "duplicate":
-            tokens.insert(i, tokens[i])
-        elif kind == "swap":
-            later = [j for j in words if j > i]
-            if later:
-                j = later[0]
-                tokens[i], tokens[j] = tokens[j], tokens[i]
-        elif kind == "truncate":
-            cut = r.randrange(len(tokens[i]) + 1)
-            tokens = [*tokens[:i], tokens[i][:cut]]
-        elif kind == "replace":
-            tokens[i] = tokens[r.choice(words)]
-        elif kind == "alike":
-            # A token of the same kind (a value for a value, a type for a type, a number for a
-            # number…): the text often still parses, and the verifier or a pass must object.
-            alike = [tokens[j] for j in words if _kind(tokens[j]) == _kind(tokens[i])]
-            tokens[i] = r.choice(alike)
-        else:
-            tokens.insert(i + r.randrange(2), r.choice(PUNCTUATION))
-    return "".join(tokens)
-
-
-@contextlib.contextmanager
-def time_limit(seconds: int) -> Iterator[None]:
-    """Fail instead of hanging, where the platform has SIGALRM."""
-    if not hasattr(signal, "SIGALRM"):
-        yield
-        return
-
-    def expire(signum: int, frame: object) -> None:
-        raise TimeoutError(f"silopt ran for more than {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def run_silopt(argv: list[str], stdin: str = "") -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with time_limit(MAX_SECONDS_PER_RUN):
-        status = main(argv, io.StringIO(stdin), out, err)
-    return status, out.getvalue(), err.getvalue()
+CORPUS = corpus(ROOT)
 
 
 def check_outcome(name: str, text: str, status: int, out: str, err: str, prints_module: bool = True) -> None:
-    """The contract of silopt on any input named ``name`` with content ``text``."""
-    assert status in (0, 1), f"exit status {status}\n{err}"
-    if status == 1:
-        assert out == "", "output on failure"
-        assert re.search(r"^(.*: )?error: ", err, re.MULTILINE), f"no error diagnostic:\n{err}"
-        lines = text.split("\n")
-        err_lines = err.split("\n")
-        for m in DIAGNOSTIC_RE.finditer(err):
-            assert m.group(1) == name, f"diagnostic names {m.group(1)!r}, not {name!r}:\n{err}"
-            line, col = int(m.group(2)), int(m.group(3))
-            assert 1 <= line <= len(lines), f"line {line} is not in the file:\n{err}"
-            assert 1 <= col <= len(lines[line - 1]) + 1, f"column {col} is not on line {line}:\n{err}"
-            echoed = err_lines[err[: m.start()].count("\n") + 1]
-            assert echoed == lines[line - 1], f"the diagnostic quotes {echoed!r}, not line {line}:\n{err}"
-        return
-    if not prints_module:  # --run prints a value: one or more lines
-        assert out.endswith("\n") and out.strip(), f"--run printed {out!r}"
-        assert err == "", f"a successful run wrote to standard error:\n{err}"
-        return
-    try:
-        module = parse(out, "<output>")
-    except SILError as e:
-        pytest.fail(f"silopt output does not parse: {e}\n{out}")
-    assert [d.render() for d in verify_module(module)] == [], f"silopt output does not verify:\n{out}"
-    assert print_module(module) == ANNOTATION_RE.sub("", out), "silopt output is not canonical"
+    """The contract of silopt on any input named ``name`` with content ``text`` (``silopt.fuzz``)."""
+    violation = contract_violation(name, text, status, out, err, prints_module)
+    assert violation is None, violation
 
 
 @pytest.mark.parametrize("case", CORPUS, ids=[c.relative_to(ROOT).as_posix() for c in CORPUS])
