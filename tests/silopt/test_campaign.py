@@ -1,0 +1,70 @@
+"""Campaigns (``python -m silopt.campaign``, issue 17, item 4): reproducible by seed, clean on this
+tree, a planted wrong rule saved as a ``.sil`` that its own commands show failing, and the same
+summary on a Dask cluster as on the local pool."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from differentiation.rules import RULES
+from silopt import campaign_tasks
+from silopt.campaign import main, run_campaign
+from silopt.campaign_tasks import FILE, Task, run_task
+from silopt.fuzz import run_silopt
+from silopt.mutate_rules import Mutant, mutated
+
+SMALL = {"programs": 20, "inputs": 40, "seed": 7}
+
+
+def _campaign(out: Path, **more: object) -> dict[str, object]:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    argv = [f"--{k}={v}" for k, v in {**SMALL, **more}.items()]
+    status = main([*argv, f"--out={out}"], stdout, stderr)
+    summary: dict[str, object] = json.loads(stdout.getvalue().splitlines()[-1])
+    assert status == (1 if summary["failures"] else 0)
+    assert "4/4 tasks" in stderr.getvalue()
+    del summary["seconds"]
+    return summary
+
+
+def test_a_small_campaign_is_reproducible_and_finds_nothing(tmp_path: Path) -> None:
+    first = _campaign(tmp_path / "a", jobs=2)
+    assert first == _campaign(tmp_path / "b", jobs=2)
+    assert first == {"seed": 7, "programs": 20, "inputs": 40, "failures": 0, "distinct": 0, "saved": []}
+    assert not (tmp_path / "a").exists()
+
+
+def test_a_wrong_rule_is_saved_with_the_commands_that_show_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run in this process, where the wrong rule is installed (a pool's workers would not have it)."""
+    mutant = Mutant("fadd", "pullback-negated", (0,))
+    monkeypatch.setitem(RULES, mutant.rule, mutated(RULES[mutant.rule], mutant))
+    monkeypatch.setattr(campaign_tasks, "SHRINK_SECONDS", 2.0)
+    outcome = run_task(Task("generate", 0, 0, 10))
+    assert [f.kind for f in outcome.found] == ["derivatives"]
+    found = outcome.found[0]
+    assert FILE in found.header
+    summary = run_campaign(10, 0, 0, tmp_path, jobs=1)
+    assert summary.failures == 1 and len(summary.saved) == 1
+    saved = Path(summary.saved[0])
+    text = saved.read_text(encoding="utf-8")
+    commands = [
+        line.removeprefix("// RUN: ").split() for line in text.splitlines() if line.startswith("// RUN:")
+    ]
+    assert commands[0] == ["python", "-m", "silopt.campaign", "--recheck", str(saved)]
+    assert main(commands[0][3:], io.StringIO(), io.StringIO()) == 1
+    assert commands[1] == ["silopt", str(saved), "--check-derivatives"]
+    status, out, _ = run_silopt(commands[1][1:])
+    assert status == 1 and "FAILED" in out
+
+
+def test_a_dask_run_gives_the_same_summary(tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    local = _campaign(tmp_path / "local", jobs=1)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False) as cluster:
+        assert _campaign(tmp_path / "dask", scheduler=cluster.scheduler_address) == local
