@@ -313,7 +313,7 @@ class LinearMapInfo:
         if value is not None and is_literal(value):  # made again where it is read, not stored
             record.checkpoints.append(Checkpoint(name or "", field_type, value))
         else:
-            if name is None or name in record.field_names:
+            while name is None or name in record.field_names:  # a value may be named partial_0
                 name = f"{kind}_{self._counts[kind]}"
                 self._counts[kind] += 1
             record.field_names.add(name)

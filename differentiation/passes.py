@@ -14,7 +14,12 @@ from contextlib import contextmanager
 import attrs
 
 from analysis.activity import Config
-from differentiation.diagnostics import SYNTHESIZED_CODE, DifferentiabilityChecker
+from differentiation.diagnostics import (
+    SYNTHESIZED_CODE,
+    DifferentiabilityChecker,
+    resolve_bundle_callee,
+    resolve_callee,
+)
 from differentiation.differentiator import Differentiator
 from differentiation.naming import gradient_name
 from differentiation.requests import (
@@ -23,6 +28,7 @@ from differentiation.requests import (
     Request,
     attribute_config,
     bundle_requests,
+    derivative_requests,
     gradient_form,
     gradient_requests,
     lowered_view,
@@ -34,6 +40,7 @@ from sil import derivative_types as dt
 from sil.builder import Builder
 from sil.diagnostics import Diagnostic, SILError, Span, note
 from sil.instructions import (
+    ApplyInst,
     DifferentiableFunctionExtractInst,
     DifferentiableFunctionInst,
     FunctionRefInst,
@@ -41,6 +48,12 @@ from sil.instructions import (
 )
 from sil.ir import DifferentiableAttr, Function, FunctionAttr, Instruction, Module, Result, Value
 from sil.passes import Pass, PassContext, register_pass
+from sil.transforms.defunctionalize import (
+    Defunctionalized,
+    NotDefunctionalizable,
+    defunctionalize,
+    reached_functions,
+)
 from sil.types import TensorType
 
 
@@ -50,6 +63,34 @@ def _check(d: Differentiator) -> None:
     errors = DifferentiabilityChecker(d.module, d.activity).check_module()
     if errors:
         raise SILError(errors)
+
+
+def _defunctionalize_requests(module: Module) -> list[Defunctionalized]:
+    """Defunctionalize each function to differentiate that applies a closure passed to it from
+    another function (a gradient applying its VJP's pullback, to differentiate it again), so that
+    what the closure binds is differentiated as values. One whose closures cannot be is left as
+    it is, for the checks to report."""
+    done = []
+    for fn in dict.fromkeys(r.function for r in derivative_requests(module) if r.unanswered(module)):
+        if fn.is_declaration or not any(
+            _applies_unseen_closure(module, f) for f in reached_functions(module, [fn])
+        ):
+            continue
+        try:
+            done.append(defunctionalize(module, [fn]))
+        except NotDefunctionalizable:
+            continue
+    return done
+
+
+def _applies_unseen_closure(module: Module, fn: Function) -> bool:
+    """Whether ``fn`` applies a function value the checks cannot see through."""
+    return any(
+        isinstance(inst, ApplyInst)
+        and resolve_callee(module, inst) is None
+        and resolve_bundle_callee(inst) is None
+        for inst in fn.instructions()
+    )
 
 
 def _stand_in(request: Instruction, *values: Value) -> None:
@@ -154,6 +195,17 @@ class Differentiation(Pass):
     statistics: ADStatistics | None = None  # what the derivatives made are like (--ad-stats)
 
     def run(self, module: Module, ctx: PassContext) -> None:
+        rewritten = _defunctionalize_requests(module)
+        try:
+            self._answer(module)
+        except SILError:
+            for done in reversed(rewritten):
+                done.revert()
+            raise
+        for done in rewritten:
+            done.commit()
+
+    def _answer(self, module: Module) -> None:
         d = Differentiator(module, self.statistics)
         _check(d)
         saved: list[tuple[Function, list[FunctionAttr]]] = []

@@ -11,17 +11,24 @@ from sil.ir import Block, Function, Instruction, Value
 
 
 def clone_instruction(
-    inst: Instruction, values: Mapping[Value, Value], blocks: Mapping[Block, Block] | None = None
+    inst: Instruction,
+    values: Mapping[Value, Value],
+    blocks: Mapping[Block, Block] | None = None,
+    attributes: Mapping[str, object] | None = None,
 ) -> Instruction:
     """A copy of ``inst`` whose operands are ``values[op]``; its attributes (names, types,
-    indices) are shared, being immutable. A terminator's successors become ``blocks[succ]``;
-    without ``blocks``, one that names blocks cannot be cloned. The copy keeps the original's
-    source location."""
+    indices) are shared, being immutable, except those ``attributes`` gives anew (a type, for a
+    copy into a retyped function). A terminator's successors become ``blocks[succ]``; without
+    ``blocks``, one that names blocks cannot be cloned. The copy keeps the original's source
+    location."""
     fields = {}
     for field in attrs.fields(type(inst)):
         if not field.init or field.name == "operands":
             continue
-        fields[field.name] = _mapped(getattr(inst, field.name), blocks, inst)
+        if attributes is not None and field.name in attributes:
+            fields[field.name] = attributes[field.name]
+        else:
+            fields[field.name] = _mapped(getattr(inst, field.name), blocks, inst)
     copy = type(inst)([values[op] for op in inst.operands], **fields)
     copy.span = inst.span
     return copy
