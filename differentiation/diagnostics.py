@@ -59,10 +59,11 @@ from sil.types import FunctionType, TensorType, TupleType, Type
 OPAQUE_CALLEE = "expression is not differentiable: the callee is a function value that cannot be seen through"
 # A call the checks let through (no argument carries a derivative) of a function value that
 # itself varies: the planner finds it (``LinearMapInfo._plan_call``).
+OPAQUE_CALL = "cannot differentiate a call of an opaque function value"
 VARIED_CLOSURE = (
     "the function value itself depends on the parameters differentiated (a closure over them, such as "
-    "a pullback): differentiating through closures is not supported yet; -O before differentiating "
-    "may see through it (-inline, -closure-specialize)"
+    "a pullback), and is not one that -differentiation can replace by the values it binds; -O before "
+    "differentiating may see through it (-inline, -closure-specialize)"
 )
 SYNTHESIZED_CODE = (
     "the problem is in code an earlier pass synthesized, which has no source: this is the request "

@@ -28,7 +28,7 @@ import attrs
 from analysis.activity import ActivityInfo, Config
 from analysis.liveness import compute_liveness
 from analysis.shapes import ShapeClasses
-from differentiation.diagnostics import VARIED_CLOSURE, resolve_bundle_callee, resolve_callee
+from differentiation.diagnostics import OPAQUE_CALL, VARIED_CLOSURE, resolve_bundle_callee, resolve_callee
 from differentiation.naming import EXIT_BLOCK, block_label, checkpoints_name, trace_name
 from differentiation.requests import registered_derivative
 from differentiation.rules import RULES, Kept, kept_value
@@ -333,7 +333,7 @@ class LinearMapInfo:
             if through is None:
                 raise SILError.at(
                     inst.span,
-                    "cannot differentiate a call of an opaque function value",
+                    OPAQUE_CALL,
                     [note(None, VARIED_CLOSURE)],
                 )
             bundle_type = through.bundle.type

@@ -15,6 +15,7 @@ import attrs
 
 from analysis.activity import Config
 from differentiation.diagnostics import (
+    OPAQUE_CALL,
     SYNTHESIZED_CODE,
     DifferentiabilityChecker,
     resolve_bundle_callee,
@@ -65,22 +66,35 @@ def _check(d: Differentiator) -> None:
         raise SILError(errors)
 
 
-def _defunctionalize_requests(module: Module) -> list[Defunctionalized]:
+def _defunctionalize_requests(module: Module) -> tuple[list[Defunctionalized], list[str]]:
     """Defunctionalize each function to differentiate that applies a closure passed to it from
     another function (a gradient applying its VJP's pullback, to differentiate it again), so that
     what the closure binds is differentiated as values. One whose closures cannot be is left as
-    it is, for the checks to report."""
-    done = []
+    it is, for the checks to report, with the reason why (the second list)."""
+    done, refused = [], []
     for fn in dict.fromkeys(r.function for r in derivative_requests(module) if r.unanswered(module)):
         if fn.is_declaration or not any(
             _applies_unseen_closure(module, f) for f in reached_functions(module, [fn])
         ):
             continue
         try:
-            done.append(defunctionalize(module, [fn]))
-        except NotDefunctionalizable:
-            continue
-    return done
+            done.append(defunctionalize(module, [fn], differentiable_records=True))
+        except NotDefunctionalizable as e:
+            refused.append(f"the closures @{fn.name} applies cannot be replaced by what they bind: {e}")
+    return done, refused
+
+
+def _with_reasons(error: SILError, refused: list[str]) -> SILError:
+    """``error`` with why defunctionalization did not apply, noted at each opaque call."""
+    if not refused:
+        return error
+    diagnostics = [
+        attrs.evolve(d, notes=[*d.notes, *(note(None, reason) for reason in refused)])
+        if d.message.startswith(OPAQUE_CALL)
+        else d
+        for d in error.diagnostics
+    ]
+    return SILError(diagnostics)
 
 
 def _applies_unseen_closure(module: Module, fn: Function) -> bool:
@@ -195,13 +209,13 @@ class Differentiation(Pass):
     statistics: ADStatistics | None = None  # what the derivatives made are like (--ad-stats)
 
     def run(self, module: Module, ctx: PassContext) -> None:
-        rewritten = _defunctionalize_requests(module)
+        rewritten, refused = _defunctionalize_requests(module)
         try:
             self._answer(module)
-        except SILError:
+        except SILError as e:
             for done in reversed(rewritten):
                 done.revert()
-            raise
+            raise _with_reasons(e, refused) from None
         for done in rewritten:
             done.commit()
 

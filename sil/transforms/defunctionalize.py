@@ -419,12 +419,29 @@ class Plan:
                 made[copy] = EnumDecl(copy, cases)
         return made
 
-    def declare(self, made: dict[str, StructDecl | EnumDecl]) -> None:
-        """Add the copies to the module, and settle which synthesized ones are differentiable."""
+    def declare(self, made: dict[str, StructDecl | EnumDecl]) -> str | None:
+        """Add the copies to the module, and settle which synthesized ones are differentiable;
+        why one is not, if one is not."""
         new = [decl for name, decl in made.items() if name not in self.module.types]
         for decl in new:
             self.module.add_type(decl)
         self._settle_differentiability([d for d in new if isinstance(d, StructDecl)])
+        enums = [d.name for d in made.values() if isinstance(d, EnumDecl) and _synthesized(d.name)]
+        if enums:
+            return (
+                f"the trace enum '{enums[0].removesuffix(SUFFIX)}' would carry derivatives, and enums "
+                "have no tangents yet (a derivative of code with control flow is not differentiated again)"
+            )
+        for decl in made.values():
+            if isinstance(decl, StructDecl) and not decl.differentiable and _synthesized(decl.name):
+                kept = next(
+                    f for f in decl.fields if self.module.tangent_type(f.type) is None and not _plain(f.type)
+                )
+                return (
+                    f"the record '{decl.name.removesuffix(SUFFIX)}' keeps '{kept.name}' of type "
+                    f"{str(kept.type).removesuffix(SUFFIX)}, which carries no derivative"
+                )
+        return None
 
     def _payload(self, enum: str, case: str, t: Type) -> Type:
         return self.type(t, self.flow.payload(enum, case), f"case '{case}' of '{enum}'")
@@ -500,8 +517,9 @@ class Rewriter:
     """Rewrites ``flow``'s functions by ``plan``: a copy for each whose signature changes, the
     function itself for each that applies or passes closures, the rest left as they are."""
 
-    def __init__(self, flow: ClosureFlow, plan: Plan) -> None:
+    def __init__(self, flow: ClosureFlow, plan: Plan, differentiable_records: bool) -> None:
         self.flow, self.plan, self.module = flow, plan, flow.module
+        self.differentiable_records = differentiable_records
         self.signatures = {fn.name: plan.signature(fn) for fn in flow.functions}
         self.declarations = plan.declarations()
         self.targets: dict[str, str] = {}
@@ -533,7 +551,10 @@ class Rewriter:
         bodies = {fn.name: self._body(fn) for fn in todo}  # all planned before any changes
         done = Defunctionalized(self.module)
         done.types = [name for name in self.declarations if name not in self.module.types]
-        self.plan.declare(self.declarations)
+        undifferentiable = self.plan.declare(self.declarations)
+        if undifferentiable is not None and self.differentiable_records:
+            done.revert()
+            raise NotDefunctionalizable(undifferentiable)
         for fn in todo:
             body = bodies[fn.name]
             target = self.targets.get(fn.name)
@@ -644,15 +665,19 @@ class Rewriter:
         return clone_instruction(inst, dict(zip(inst.operands, operands, strict=True)), blocks, types)
 
 
-def defunctionalize(module: Module, roots: Sequence[Function]) -> Defunctionalized:
+def defunctionalize(
+    module: Module, roots: Sequence[Function], differentiable_records: bool = False
+) -> Defunctionalized:
     """Replace the closures ``roots`` and the functions they reach pass around by their
     contexts; what changed, to commit or revert. Raises ``NotDefunctionalizable``, changing
-    nothing, when some closure cannot be."""
+    nothing, when some closure cannot be, or (``differentiable_records``, for differentiation)
+    when a synthesized record's copy cannot be ``Differentiable``: what it keeps would then carry
+    no derivative, silently."""
     flow = ClosureFlow(module, reached_functions(module, roots))
     for fn in roots:
         if any(flow.holds_closures(t) for t in (*fn.type.params, fn.type.result)):
             raise NotDefunctionalizable(f"@{fn.name} takes or returns a closure")
-    return Rewriter(flow, Plan(flow)).run()
+    return Rewriter(flow, Plan(flow), differentiable_records).run()
 
 
 @register_pass

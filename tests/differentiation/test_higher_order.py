@@ -1,0 +1,217 @@
+"""Derivatives of derivatives without -O (issue 17, item 1): the four compositions on the golden
+differentiation cases, each giving the Hessian of a case's function, checked against central
+differences of its gradient, against each other, and for symmetry.
+
+A case's function ``@f`` gets two first derivatives, made by ``-differentiation -lower-gradient``:
+``@ho_grad``, its gradient (a call of its VJP and of the pullback that returns), and ``@ho_dir``,
+its directional derivative ``x, v -> f'(x) v`` (a call of its JVP and of the differential that
+returns). Then, as a researcher would compose them, a second ``-differentiation
+-lower-gradient`` differentiates those again, through the closures they apply:
+
+- forward over reverse: the JVP of ``@ho_grad``, whose differential at ``v`` is ``H v``;
+- reverse over reverse: the gradient of each result of ``@ho_grad``, a row of ``H``;
+- forward over forward: the JVP of ``@ho_dir`` in ``x``, whose differential at ``u`` is ``uᵀ H v``;
+- reverse over forward: the gradient of ``@ho_dir`` in ``x``, ``H v``.
+
+A case with control flow keeps trace enums in its derivatives' records, and enums have no
+tangents yet: the second differentiation refuses it and says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+import pytest
+
+from accel.numpy_backend import NumpyBackend
+from interp import Program
+from sil import parse
+from sil.builder import Builder
+from sil.diagnostics import SILError
+from sil.ir import Function, Module, Value
+from sil.passes import PassManager, registered_passes
+from sil.types import FunctionType, TupleType
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = ROOT / "golden" / "differentiation"
+AD = ("differentiation", "lower-gradient")
+
+
+@attrs.frozen
+class Case:
+    """A golden case's function, differentiated in parameters ``wrt`` (scalars) for result
+    ``source``, at points near ``point`` (one value a parameter: the others stay as given)."""
+
+    path: str
+    function: str
+    wrt: tuple[int, ...]
+    point: tuple[Any, ...]
+    source: int | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.path}@{self.function}"
+
+
+CASES = [
+    Case("vjp_scalars.sil", "poly", (0, 1), (0.7, -1.3)),
+    Case("vjp_scalars.sil", "unary_chain", (0,), (0.7,)),
+    Case("vjp_calls.sil", "g", (0, 1), (0.6, 1.1)),
+    Case("vjp_calls.sil", "cube", (0,), (0.8,)),
+    Case("vjp_tuples.sil", "through_tuple", (0,), (0.9,)),
+    Case("tuple_calls.sil", "use_second", (0, 1), (0.4, 1.7)),
+    Case("tuple_calls.sil", "swap_stats", (0, 1), (0.4, 1.7), source=1),
+    Case("structs.sil", "shifted", (0,), (0.3,)),
+    Case("result_selection.sil", "both", (0, 1), (0.7, 0.3)),
+    Case("subset_thunks.sil", "mul", (0, 1), (0.7, 0.3)),
+]
+"""The straight-line cases with scalar parameters (Float ones run in their Double shadow, where
+central differences are as exact as for Double)."""
+
+CONTROL_FLOW = [
+    Case("cf/if_else.sil", "piecewise", (0, 1), (0.7, 0.4)),
+    Case("cf/early_return.sil", "guarded_log", (0, 1), (0.7, 0.4)),
+    Case("cf/counted_loop.sil", "power", (0,), (0.7, 3)),
+    Case("cf/recursion.sil", "rpow", (0,), (0.7, 3)),
+    Case("cf/unreachable.sil", "checked_sqrt", (0,), (0.7,)),
+]
+"""Cases whose derivatives keep trace enums, which have no tangents yet: refused, not wrong."""
+
+
+def _passes(module: Module, names: Sequence[str]) -> None:
+    registry = registered_passes()
+    PassManager([registry[name]() for name in names], verify_each=True).run(module)
+
+
+def _function(
+    module: Module, name: str, params: Sequence[Any], result: Any
+) -> tuple[Function, Builder, list[Value]]:
+    fn = module.add_function(Function(name, FunctionType(tuple(params), result)))
+    block = fn.add_block("bb0")
+    args = [block.add_argument(t) for t in params]
+    return fn, Builder.at_end(block, module), args
+
+
+def _first_derivatives(module: Module, case: Case) -> None:
+    """``@ho_grad`` and ``@ho_dir`` of the case's function."""
+    f = module.functions[case.function]
+    params = list(f.type.params)
+    tangents = [params[i] for i in case.wrt]
+    source = case.source or 0
+    result = f.type.result.elements[source] if isinstance(f.type.result, TupleType) else f.type.result
+    grad_type = tangents[0] if len(tangents) == 1 else TupleType(tuple(tangents))
+    _, b, args = _function(module, "ho_grad", params, grad_type)
+    g = b.gradient(b.function_ref(f), case.wrt, source)
+    b.return_(b.apply(g, *args))
+    _, b, args = _function(module, "ho_dir", [*params, *tangents], result)
+    jvp = b.differentiable_function_extract("jvp", b.differentiable_function(b.function_ref(f), case.wrt))
+    value_and_differential = b.apply(jvp, *args[: len(params)])
+    tangent = b.apply(b.tuple_extract(value_and_differential, 1), *args[len(params) :])
+    # A bundle is of every result (of differentiable type: the cases' are all Double).
+    b.return_(tangent if case.source is None else b.tuple_extract(tangent, source))
+
+
+def _second_derivatives(module: Module, case: Case) -> None:
+    """The four compositions of ``@ho_grad`` and ``@ho_dir`` (see the module's docstring)."""
+    grad, direction = module.functions["ho_grad"], module.functions["ho_dir"]
+    params = list(grad.type.params)
+    tangents = [params[i] for i in case.wrt]
+    n = len(params)
+    _, b, args = _function(module, "ho_for", [*params, *tangents], grad.type.result)
+    jvp = b.differentiable_function_extract("jvp", b.differentiable_function(b.function_ref(grad), case.wrt))
+    b.return_(b.apply(b.tuple_extract(b.apply(jvp, *args[:n]), 1), *args[n:]))
+    for i in range(len(case.wrt)):
+        _, b, args = _function(module, f"ho_ror_{i}", params, grad.type.result)
+        b.return_(b.apply(b.gradient(b.function_ref(grad), case.wrt, i), *args))
+    _, b, args = _function(module, "ho_fof", [*params, *tangents, *tangents], direction.type.result)
+    bundle = b.differentiable_function(b.function_ref(direction), case.wrt)
+    jvp = b.differentiable_function_extract("jvp", bundle)
+    b.return_(
+        b.apply(b.tuple_extract(b.apply(jvp, *args[: n + len(tangents)]), 1), *args[n + len(tangents) :])
+    )
+    _, b, args = _function(module, "ho_rof", [*params, *tangents], grad.type.result)
+    b.return_(b.apply(b.gradient(b.function_ref(direction), case.wrt), *args))
+
+
+def _vector(value: Any) -> np.ndarray:
+    return np.atleast_1d(np.array(value, dtype=np.float64))
+
+
+@attrs.define
+class Hessians:
+    """The Hessian at ``x`` four ways, and by central differences of the gradient."""
+
+    program: Program
+    case: Case
+
+    def point(self, x: np.ndarray) -> list[Any]:
+        values = list(self.case.point)
+        for k, i in enumerate(self.case.wrt):
+            values[i] = float(x[k])
+        return values
+
+    def gradient(self, x: np.ndarray) -> np.ndarray:
+        return _vector(self.program.run("@ho_grad", *self.point(x)))
+
+    def compositions(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        n = len(self.case.wrt)
+        basis = [list(row) for row in np.eye(n)]
+        run, at = self.program.run, self.point(x)
+        return {
+            "forward over reverse": np.column_stack([_vector(run("@ho_for", *at, *e)) for e in basis]),
+            "reverse over reverse": np.vstack([_vector(run(f"@ho_ror_{i}", *at)) for i in range(n)]),
+            "forward over forward": np.array([[run("@ho_fof", *at, *v, *u) for v in basis] for u in basis]),
+            "reverse over forward": np.column_stack([_vector(run("@ho_rof", *at, *v)) for v in basis]),
+        }
+
+    def differences(self, x: np.ndarray, h: float = 1e-5) -> np.ndarray:
+        columns = []
+        for j in range(len(x)):
+            e = np.zeros_like(x)
+            e[j] = h
+            columns.append((self.gradient(x + e) - self.gradient(x - e)) / (2 * h))
+        return np.column_stack(columns)
+
+
+def _second_order_program(case: Case) -> Program:
+    module = parse((GOLDEN / case.path).read_text(encoding="utf-8"))
+    _first_derivatives(module, case)
+    _passes(module, AD)
+    _second_derivatives(module, case)
+    _passes(module, AD)
+    return Program(module, NumpyBackend(), float_as_double=True)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_the_four_compositions_give_the_hessian(case: Case) -> None:
+    hessians = Hessians(_second_order_program(case), case)
+    rng = np.random.default_rng(17)
+    base = np.array([case.point[i] for i in case.wrt], dtype=np.float64)
+    for x in (base, base + rng.uniform(-0.2, 0.2, size=base.shape)):
+        expected = hessians.differences(x)
+        scale = max(1.0, float(np.abs(expected).max()))
+        found = hessians.compositions(x)
+        for name, h in found.items():
+            np.testing.assert_allclose(h, expected, rtol=1e-5, atol=1e-6 * scale, err_msg=name)
+            np.testing.assert_allclose(
+                h, found["forward over reverse"], rtol=1e-12, atol=1e-12 * scale, err_msg=name
+            )
+        np.testing.assert_allclose(
+            found["reverse over reverse"], found["reverse over reverse"].T, rtol=1e-12, atol=1e-12 * scale
+        )
+
+
+@pytest.mark.parametrize("case", CONTROL_FLOW, ids=[c.id for c in CONTROL_FLOW])
+def test_a_derivative_with_a_trace_enum_is_refused_with_the_reason(case: Case) -> None:
+    module = parse((GOLDEN / case.path).read_text(encoding="utf-8"))
+    _first_derivatives(module, case)
+    _passes(module, AD)
+    _second_derivatives(module, case)
+    with pytest.raises(SILError) as refused:
+        _passes(module, AD)
+    notes = [n.message for d in refused.value.diagnostics for n in d.notes]
+    assert any("enums have no tangents yet" in n for n in notes), notes
