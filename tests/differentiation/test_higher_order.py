@@ -57,6 +57,8 @@ class Case:
         return f"{self.path}@{self.function}"
 
 
+W = np.array([[0.3, -0.2], [0.5, 0.1]])
+X = np.array([[0.4, 1.0], [-0.7, 0.2], [0.6, -0.3]])
 CASES = [
     Case("vjp_scalars.sil", "poly", (0, 1), (0.7, -1.3)),
     Case("vjp_scalars.sil", "unary_chain", (0,), (0.7,)),
@@ -69,7 +71,7 @@ CASES = [
     Case("result_selection.sil", "both", (0, 1), (0.7, 0.3)),
     Case("subset_thunks.sil", "mul", (0, 1), (0.7, 0.3)),
 ]
-"""The straight-line cases with scalar parameters (Float ones run in their Double shadow, where
+"""The straight-line cases, on scalars, structs and calls (Float ones run in their Double shadow, where
 central differences are as exact as for Double)."""
 
 CONTROL_FLOW = [
@@ -80,6 +82,14 @@ CONTROL_FLOW = [
     Case("cf/unreachable.sil", "checked_sqrt", (0,), (0.7,)),
 ]
 """Cases whose derivatives keep trace enums, which have no tangents yet: refused, not wrong."""
+
+TENSORS = [
+    Case("tensors.sil", "layer_mean", (0,), (W, X, 0.1)),
+    Case("bias_add.sil", "dense", (0, 1), (W, np.array([[0.2, -0.1]]), X)),
+]
+"""Cases whose derivatives keep tensors in records: the derivative of a record that keeps a tensor
+it does not differentiate (the input ``x``) needs that tensor's zero, whose shape the emitters do
+not keep yet inside an aggregate. Refused, not wrong."""
 
 
 def _passes(module: Module, names: Sequence[str]) -> None:
@@ -124,9 +134,10 @@ def _second_derivatives(module: Module, case: Case) -> None:
     _, b, args = _function(module, "ho_for", [*params, *tangents], grad.type.result)
     jvp = b.differentiable_function_extract("jvp", b.differentiable_function(b.function_ref(grad), case.wrt))
     b.return_(b.apply(b.tuple_extract(b.apply(jvp, *args[:n]), 1), *args[n:]))
-    for i in range(len(case.wrt)):
-        _, b, args = _function(module, f"ho_ror_{i}", params, grad.type.result)
-        b.return_(b.apply(b.gradient(b.function_ref(grad), case.wrt, i), *args))
+    _, b, args = _function(module, "ho_ror", [*params, *tangents], grad.type.result)
+    vjp = b.differentiable_function_extract("vjp", b.differentiable_function(b.function_ref(grad), case.wrt))
+    cotangent = b.tuple(*args[n:]) if len(tangents) > 1 else args[n]
+    b.return_(b.apply(b.tuple_extract(b.apply(vjp, *args[:n]), 1), cotangent))
     _, b, args = _function(module, "ho_fof", [*params, *tangents, *tangents], direction.type.result)
     bundle = b.differentiable_function(b.function_ref(direction), case.wrt)
     jvp = b.differentiable_function_extract("jvp", bundle)
@@ -138,32 +149,42 @@ def _second_derivatives(module: Module, case: Case) -> None:
 
 
 def _vector(value: Any) -> np.ndarray:
-    return np.atleast_1d(np.array(value, dtype=np.float64))
+    """A value of the parameters' tangents (a scalar, a tensor or a tuple of them) flattened."""
+    parts = value if isinstance(value, tuple) else (value,)
+    return np.concatenate([np.ravel(np.asarray(p, dtype=np.float64)) for p in parts])
 
 
 @attrs.define
 class Hessians:
-    """The Hessian at ``x`` four ways, and by central differences of the gradient."""
+    """The Hessian at ``x`` (the parameters differentiated, flattened) four ways, and by central
+    differences of the gradient."""
 
     program: Program
     case: Case
 
+    def unflattened(self, x: np.ndarray) -> list[Any]:
+        values, at = [], 0
+        for i in self.case.wrt:
+            like = np.asarray(self.case.point[i], dtype=np.float64)
+            values.append(x[at : at + like.size].reshape(like.shape) if like.ndim else float(x[at]))
+            at += like.size
+        return values
+
     def point(self, x: np.ndarray) -> list[Any]:
         values = list(self.case.point)
-        for k, i in enumerate(self.case.wrt):
-            values[i] = float(x[k])
+        for i, value in zip(self.case.wrt, self.unflattened(x), strict=True):
+            values[i] = value
         return values
 
     def gradient(self, x: np.ndarray) -> np.ndarray:
         return _vector(self.program.run("@ho_grad", *self.point(x)))
 
     def compositions(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        n = len(self.case.wrt)
-        basis = [list(row) for row in np.eye(n)]
+        basis = [self.unflattened(e) for e in np.eye(len(x))]
         run, at = self.program.run, self.point(x)
         return {
             "forward over reverse": np.column_stack([_vector(run("@ho_for", *at, *e)) for e in basis]),
-            "reverse over reverse": np.vstack([_vector(run(f"@ho_ror_{i}", *at)) for i in range(n)]),
+            "reverse over reverse": np.column_stack([_vector(run("@ho_ror", *at, *e)) for e in basis]),
             "forward over forward": np.array([[run("@ho_fof", *at, *v, *u) for v in basis] for u in basis]),
             "reverse over forward": np.column_stack([_vector(run("@ho_rof", *at, *v)) for v in basis]),
         }
@@ -190,19 +211,17 @@ def _second_order_program(case: Case) -> Program:
 def test_the_four_compositions_give_the_hessian(case: Case) -> None:
     hessians = Hessians(_second_order_program(case), case)
     rng = np.random.default_rng(17)
-    base = np.array([case.point[i] for i in case.wrt], dtype=np.float64)
-    for x in (base, base + rng.uniform(-0.2, 0.2, size=base.shape)):
+    start = np.concatenate([np.ravel(np.asarray(case.point[i], dtype=np.float64)) for i in case.wrt])
+    for x in (start, start + rng.uniform(-0.2, 0.2, size=start.shape)):
         expected = hessians.differences(x)
         scale = max(1.0, float(np.abs(expected).max()))
         found = hessians.compositions(x)
         for name, h in found.items():
             np.testing.assert_allclose(h, expected, rtol=1e-5, atol=1e-6 * scale, err_msg=name)
             np.testing.assert_allclose(
-                h, found["forward over reverse"], rtol=1e-12, atol=1e-12 * scale, err_msg=name
+                h, found["forward over reverse"], rtol=1e-10, atol=1e-12 * scale, err_msg=name
             )
-        np.testing.assert_allclose(
-            found["reverse over reverse"], found["reverse over reverse"].T, rtol=1e-12, atol=1e-12 * scale
-        )
+        np.testing.assert_allclose(h, h.T, rtol=1e-10, atol=1e-12 * scale)
 
 
 @pytest.mark.parametrize("case", CONTROL_FLOW, ids=[c.id for c in CONTROL_FLOW])
@@ -215,3 +234,9 @@ def test_a_derivative_with_a_trace_enum_is_refused_with_the_reason(case: Case) -
         _passes(module, AD)
     notes = [n.message for d in refused.value.diagnostics for n in d.notes]
     assert any("enums have no tangents yet" in n for n in notes), notes
+
+
+@pytest.mark.parametrize("case", TENSORS, ids=[c.id for c in TENSORS])
+def test_a_record_keeping_a_tensor_without_its_zero_is_refused(case: Case) -> None:
+    with pytest.raises(SILError, match="cannot build a zero tangent of Tensor<Float> yet"):
+        _second_order_program(case)
