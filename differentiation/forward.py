@@ -16,7 +16,7 @@ from differentiation.linear_map_info import PRED_FIELD, Mode, edge_arguments
 from differentiation.naming import differential_name, jvp_name, path_name
 from differentiation.primal import DerivativeEmitter, LinearMapEmitter
 from differentiation.rules import RULES
-from differentiation.tangents import Aggregate, Symbolic, TangentBuilder, Zeros
+from differentiation.tangents import Aggregate, Symbolic, TangentBuilder, Zeros, leaf_shapes, misses_a_tensor
 from differentiation.visitors import TangentPusher
 from sil import derivative_types as dt
 from sil.builder import Builder
@@ -64,13 +64,10 @@ class DifferentialEmitter(LinearMapEmitter, TangentPusher[Symbolic]):
         ret = block.instructions[-1]
         if isinstance(ret, ReturnInst):
             out = self.returned(ret, fn.type.result, config.sources)
-            if out is None:  # a zero: a tensor's is made to the returned value's shape
-                value = self.tangent_or_zero(
-                    self.t, None, ret.operands[0], {}, self.own_shape(block, ret.operands[0])
-                )
-            else:
-                value = self.t.results(out, fn.type.result, config.sources)
-            b.return_(value)
+            shapes = None  # a tensor's zero, alone or in a tuple or struct, is made to its shape
+            if misses_a_tensor(self.module, out, fn.type.result):
+                shapes = leaf_shapes(b, self.own_shape(block, ret.operands[0])())
+            b.return_(self.t.results(out, fn.type.result, config.sources, shapes))
         return tangents
 
     # --- instructions, forwards ----------------------------------------------------------------

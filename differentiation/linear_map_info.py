@@ -32,7 +32,7 @@ from differentiation.diagnostics import OPAQUE_CALL, VARIED_CLOSURE, resolve_bun
 from differentiation.naming import EXIT_BLOCK, block_label, checkpoints_name, trace_name
 from differentiation.requests import registered_derivative
 from differentiation.rules import RULES, Kept, kept_value
-from differentiation.tangents import Dependences, Node, Shape
+from differentiation.tangents import Dependences, Node, Shape, misses_a_tensor, tensor_leaves
 from differentiation.visitors import AdjointPuller, TangentPusher
 from sil.cfg import blocks_that_return, reverse_postorder
 from sil.diagnostics import SILError, note
@@ -59,6 +59,13 @@ from sil.ir import (
 from sil.types import TENSOR_SHAPE, FunctionType, NominalType, TensorType, TupleType, Type
 
 PRED_FIELD = "pred"
+
+
+def leaf_shapes_type(module: Module, t: Type) -> Type:
+    """What keeps the shapes a zero of ``t`` needs (``tangents.tensor_leaves``): one shape, or a
+    tuple of them."""
+    count = tensor_leaves(module, t)
+    return TENSOR_SHAPE if count == 1 else TupleType((TENSOR_SHAPE,) * count)
 
 
 def _shape_field_name(v: Value) -> str | None:
@@ -273,16 +280,18 @@ class LinearMapInfo:
     def _shape_checkpoint(self, record: BlockRecord, value: Value) -> int:
         index = record.kept.get(("shape", value))
         if index is None:
-            index = self._checkpoint(record, None, TENSOR_SHAPE, "shape", _shape_field_name(value))
+            index = self._checkpoint(
+                record, None, leaf_shapes_type(self.module, value.type), "shape", _shape_field_name(value)
+            )
             record.checkpoints[index] = attrs.evolve(record.checkpoints[index], shape_of=value)
             record.kept[("shape", value)] = index
         return index
 
     def zero_needs_shape(self, block: Block, v: Value) -> bool:
         """Say that ``block``'s linear-map code makes a zero derivative of ``v`` (a tensor: its
-        shape is kept in ``block``'s record, and read). False for a value of another type, whose
-        zero needs nothing."""
-        if not isinstance(v.type, TensorType):
+        shape is kept in ``block``'s record, and read; a tuple or struct holding tensors: theirs).
+        False for a value of another type, whose zero needs nothing."""
+        if tensor_leaves(self.module, v.type) == 0:
             return False
         record = self.records[block]
         record.read.add(self._shape_checkpoint(record, v))
@@ -500,7 +509,7 @@ class TangentFlow(TangentPusher[Shape]):
         if isinstance(term, ReturnInst):
             result_type, sources = plan.fn.type.result, plan.config.sources
             returned = self.returned(term, result_type, sources)
-            if returned is None:  # a zero tangent returned
+            if misses_a_tensor(plan.module, returned, result_type):  # a tensor's zero returned
                 plan.zero_needs_shape(block, term.operands[0])
             self._sink(deps.results(returned, result_type, sources))
         if len(plan.records) > 1:  # what the block ends with, the next block's code may take
@@ -572,7 +581,7 @@ class AdjointFlow(AdjointPuller[Shape]):
         plan, adjoints = self.plan, self.adjoints
         if block is plan.fn.blocks[0]:
             for i in plan.config.wrt:
-                if block.args[i] not in adjoints:
+                if misses_a_tensor(plan.module, adjoints.get(block.args[i]), block.args[i].type):
                     plan.zero_needs_shape(block, block.args[i])
             return
         for pred in plan.records[block].preds:

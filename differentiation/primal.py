@@ -32,7 +32,14 @@ from analysis.activity import Config
 from differentiation.linear_map_info import PRED_FIELD, LinearMapInfo, Mode, linear_map_type
 from differentiation.rules import RULES, Saved, kept_value
 from differentiation.statistics import ZeroCounts
-from differentiation.tangents import Symbolic, TangentBuilder, Zeros
+from differentiation.tangents import (
+    Symbolic,
+    TangentBuilder,
+    Zeros,
+    leaf_shapes,
+    misses_a_tensor,
+    tensor_leaf_values,
+)
 from sil.builder import Builder
 from sil.cloning import clone_instruction
 from sil.diagnostics import SILError
@@ -251,7 +258,11 @@ class DerivativeEmitter(abc.ABC):
         if index not in made:
             shape_of = self.records[block].checkpoints[index].shape_of
             assert shape_of is not None, (block.name, index)
-            made[index] = b.builtin("shape", self.values[shape_of], type=TENSOR_SHAPE)
+            shapes = [
+                b.builtin("shape", leaf, type=TENSOR_SHAPE)
+                for leaf in tensor_leaf_values(b, self.module, self.values[shape_of])
+            ]
+            made[index] = shapes[0] if len(shapes) == 1 else b.tuple(*shapes)
         return made[index]
 
     def _copy_terminator(self, b: Builder, term: Instruction, extra: dict[Block, Value]) -> None:
@@ -348,8 +359,12 @@ class LinearMapEmitter:
         """``tangent`` as a value of ``v``'s tangent type; where it is absent, a zero shared by the
         arguments of one edge. A tensor's zero is made to ``v``'s shape, which ``shape`` reads
         from the record that keeps it (``LinearMapInfo.zero_needs_shape``)."""
-        if tangent is not None or not isinstance(v.type, TensorType):
+        if not isinstance(v.type, TensorType):
+            if misses_a_tensor(self.module, tangent, v.type):
+                return t.materialize(tangent, v.type, leaf_shapes(t.b, shape()))
             return t.materialize_sharing_zeros(tangent, v.type, zeros)
+        if tangent is not None:
+            return t.materialize(tangent, v.type)
         size = shape()
         if size not in zeros:
             zeros[size] = t.b.builtin("zeros", size, type=v.type)

@@ -11,6 +11,7 @@ would leave) before any of its code is emitted."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import attrs
@@ -20,7 +21,7 @@ from sil.derivative_types import several_results
 from sil.diagnostics import SILError, Span
 from sil.instructions import StructExtractInst, TupleExtractInst
 from sil.ir import Instruction, Module, Value
-from sil.types import NominalType, ScalarType, TupleType, Type
+from sil.types import NominalType, ScalarType, TensorType, TupleType, Type
 
 if TYPE_CHECKING:
     from differentiation.statistics import ZeroCounts
@@ -145,13 +146,21 @@ class TangentBuilder:
             return Aggregate({sources[0]: value})
         return Aggregate({i: self.b.tuple_extract(value, j) for j, i in enumerate(sources)})
 
-    def results(self, tangent: Symbolic | None, t: Type, sources: tuple[int, ...]) -> Value:
+    def results(
+        self,
+        tangent: Symbolic | None,
+        t: Type,
+        sources: tuple[int, ...],
+        shapes: Sequence[Value] | None = None,
+    ) -> Value:
         """The tangent of the results ``sources`` of a value of type ``t`` whose tangent is
-        ``tangent``, as one value (the inverse of ``of_results``; zeros where absent)."""
+        ``tangent``, as one value (the inverse of ``of_results``; zeros where absent, a tensor's
+        made to its shape among ``shapes``, as for ``materialize``)."""
         if not several_results(t) or tuple(self.positions(t)) == sources:
-            return self.materialize(tangent, t)
+            return self.materialize(tangent, t, shapes)
         elements = self.as_aggregate(tangent, t).elements
-        parts = [self.materialize(elements.get(i), t.elements[i]) for i in sources]
+        shaped = dict(self._element_shapes(t, shapes))
+        parts = [self.materialize(elements.get(i), t.elements[i], shaped[i]) for i in sources]
         if len(parts) == 1:
             return parts[0]
         return self.b.tuple(*parts, labels=[t.labels[i] for i in sources])
@@ -165,8 +174,10 @@ class TangentBuilder:
             zeros[t] = self.materialize(None, t)
         return zeros[t]
 
-    def materialize(self, tangent: Symbolic | None, t: Type) -> Value:
-        """The tangent as a value of ``t``'s tangent type (zero when absent)."""
+    def materialize(self, tangent: Symbolic | None, t: Type, shapes: Sequence[Value] | None = None) -> Value:
+        """The tangent as a value of ``t``'s tangent type (zero when absent). A tensor's zero, or
+        one in a tuple or struct, is made to its shape: ``shapes`` are those of ``t``'s tensor
+        leaves (``tensor_leaves``), in order, read where the record keeps them."""
         if isinstance(tangent, Value):
             return tangent
         if isinstance(tangent, Negated):
@@ -177,24 +188,94 @@ class TangentBuilder:
             zero = self.b.builtin("zeros", tangent.shape, type=t)
             return self.b.builtin("with_element", zero, tangent.value, *tangent.indices, type=t)
         elements = tangent.elements if tangent is not None else {}
-        if isinstance(t, TupleType):
-            positions = self.positions(t)
-            parts = [self.materialize(elements.get(i), t.elements[i]) for i in positions]
-            if len(parts) == 1:
-                return parts[0]
-            tuple_type = self.module.tangent_type(t)
-            assert isinstance(tuple_type, TupleType)
-            return self.b.tuple(*parts, labels=tuple_type.labels)
-        if self.module.struct(str(t)) is not None:
+        if self._is_aggregate(t):
+            parts = [
+                self.materialize(elements.get(i), self._element_type(t, i), leaf_shapes)
+                for i, leaf_shapes in self._element_shapes(t, shapes)
+            ]
             tangent_type = self.module.tangent_type(t)
+            if isinstance(t, TupleType):
+                if len(parts) == 1:
+                    return parts[0]
+                assert isinstance(tangent_type, TupleType)
+                return self.b.tuple(*parts, labels=tangent_type.labels)
             assert isinstance(tangent_type, NominalType)
-            parts = [self.materialize(elements.get(i), self._element_type(t, i)) for i in self.positions(t)]
             return self.b.struct(tangent_type, *parts)
+        if isinstance(t, TensorType) and shapes:
+            if self.zeros is not None:
+                self.zeros.materialized += 1
+            return self.b.builtin("zeros", shapes[0], type=t)
         if isinstance(t, ScalarType):
             if self.zeros is not None:
                 self.zeros.materialized += 1
             return self.b.float_literal(t, 0.0)
         raise SILError.at(self.where, f"cannot build a zero tangent of {t} yet")
+
+    def _element_shapes(
+        self, t: Type, shapes: Sequence[Value] | None
+    ) -> list[tuple[int, Sequence[Value] | None]]:
+        """Each differentiable element of ``t`` with its tensor leaves' shapes out of ``shapes``."""
+        out: list[tuple[int, Sequence[Value] | None]] = []
+        at = 0
+        for i in self.positions(t):
+            count = tensor_leaves(self.module, self._element_type(t, i))
+            out.append((i, None if shapes is None else shapes[at : at + count]))
+            at += count
+        return out
+
+
+def tensor_leaves(module: Module, t: Type) -> int:
+    """How many tensors a tangent of ``t`` holds: the tensors among its differentiable elements
+    and fields, at any depth; what a zero of ``t`` needs the shapes of."""
+    if isinstance(t, TensorType):
+        return 1
+    if is_aggregate(module, t) and module.tangent_type(t) is not None:
+        return sum(tensor_leaves(module, element_type(module, t, i)) for i in positions(module, t))
+    return 0
+
+
+def misses_a_tensor(module: Module, tangent: Symbolic | Shape | None, t: Type) -> bool:
+    """Whether materializing ``tangent`` (a ``TangentBuilder``'s or a ``Dependences``' symbolic
+    tangent) makes the zero of a tensor: one absent, whole or in a tuple or struct."""
+    if tensor_leaves(module, t) == 0:
+        return False
+    if tangent is None:
+        return True
+    elements = (
+        tangent.elements if isinstance(tangent, Aggregate) else tangent if isinstance(tangent, dict) else None
+    )
+    if elements is None:
+        return False
+    return any(
+        misses_a_tensor(module, elements.get(i), element_type(module, t, i)) for i in positions(module, t)
+    )
+
+
+def tensor_leaf_values(b: Builder, module: Module, v: Value) -> list[Value]:
+    """The tensors a tangent of ``v`` would hold (``tensor_leaves``), taken out of ``v``."""
+    t = v.type
+    if isinstance(t, TensorType):
+        return [v]
+    if tensor_leaves(module, t) == 0:
+        return []
+    out = []
+    for i in positions(module, t):
+        element = (
+            b.tuple_extract(v, i) if isinstance(t, TupleType) else b.struct_extract(v, _field(module, t, i))
+        )
+        out.extend(tensor_leaf_values(b, module, element))
+    return out
+
+
+def leaf_shapes(b: Builder, kept: Value) -> list[Value]:
+    """The shapes a record keeps for a zero (``LinearMapInfo.leaf_shapes_type``), one by one."""
+    return list(b.destructure_tuple(kept)) if isinstance(kept.type, TupleType) else [kept]
+
+
+def _field(module: Module, t: Type, index: int) -> str:
+    decl = module.struct(str(t))
+    assert decl is not None
+    return decl.fields[index].name
 
 
 def is_aggregate(module: Module, t: Type) -> bool:
