@@ -9,7 +9,11 @@
 - "derivatives after -O": the same with ``-O`` before differentiation and after it
   (``-O -differentiation -lower-gradient -O``), a placement of ``test_semantics_through_O.py``,
   with every derivative a pass of it emits verified after that pass (``--verify-derivatives``);
-  for a ``gradient``, ``-O`` before the check, which differentiates and lowers.
+  for a ``gradient``, ``-O`` before the check, which differentiates and lowers;
+- "second order": for a program without control flow (``SECOND_ORDER_FEATURES``), the JVP of
+  the gradient of ``@f`` (a Hessian-vector product, without -O in between), every derivative of
+  both ``-differentiation`` passes verified after the pass (``--verify-derivatives``: finite
+  differences, the dot-product identity, the Hessian's symmetry).
 A transform that raises anything but a ``SILError`` is a "crash" of the stage it was in.
 """
 
@@ -27,7 +31,9 @@ from accel import Backend
 from interp import Program
 from interp.faults import RunError
 from sil import SILError, parse, print_module, verify_module
-from sil.ir import Module
+from sil.builder import Builder
+from sil.derivative_types import gradient_type
+from sil.ir import Function, Module
 from sil.passes import PassManager, registered_passes
 from silopt.check_derivatives import check_module
 from silopt.finite_differences import Draw
@@ -63,6 +69,7 @@ def check_program(program: GeneratedProgram, backend: Backend, seed: int = 0) ->
             "derivatives after -O",
             lambda: _derivatives(program.text, _placement(program), backend, seed),
         ),
+        ("second order", lambda: _second_order(program, backend, seed)),
     ):
         outcome = _stage(kind, check)
         if isinstance(outcome, Failure):
@@ -70,6 +77,42 @@ def check_program(program: GeneratedProgram, backend: Backend, seed: int = 0) ->
         elif outcome:
             failures.append(Failure(kind, outcome))
     return failures
+
+
+SECOND_ORDER_FEATURES = frozenset(
+    {
+        "float",
+        "tuple",
+        "struct",
+        "no_derivative_field",
+        "no_derivative",
+        "call",
+        "closure",
+        "tensor",
+        "broadcast",
+    }
+    | {"element", "gradient"}
+)
+"""What a program differentiated twice may use: trace enums, which control flow keeps in its
+derivatives' records, have no tangents yet (``-differentiation`` refuses them, saying so)."""
+TWICE = ("differentiation", "lower-gradient", "differentiation", "lower-gradient")
+
+
+def _second_order(program: GeneratedProgram, backend: Backend, seed: int) -> str:
+    """The derivatives of ``@hvp``, the JVP of ``@f``'s gradient, verified as they are made."""
+    if not program.features <= SECOND_ORDER_FEATURES:
+        return ""
+    module = _parsed(program.text)
+    f = module.functions[program.function]
+    hvp_type = gradient_type(module, f.type, 0, program.wrt, seedable=False, preserving_result=False)
+    hvp = module.add_function(Function("hvp", hvp_type))
+    block = hvp.add_block("bb0")
+    args = [block.add_argument(t) for t in f.type.params]
+    b = Builder.at_end(block, module)
+    gradient = b.gradient(b.function_ref(f), program.wrt)
+    jvp = b.differentiable_function_extract("jvp", b.differentiable_function(gradient, program.wrt))
+    b.return_(b.tuple_extract(b.apply(jvp, *args), 0))  # the gradient; its JVP is what is checked
+    return _derivatives(print_module(module), TWICE, backend, seed, then_check=False)
 
 
 def _placement(program: GeneratedProgram) -> tuple[str, ...]:
@@ -133,11 +176,17 @@ def _same_after_O(program: GeneratedProgram, backend: Backend, seed: int) -> str
     return ""
 
 
-def _derivatives(text: str, passes: Sequence[str], backend: Backend, seed: int) -> str:
+def _derivatives(
+    text: str, passes: Sequence[str], backend: Backend, seed: int, then_check: bool = True
+) -> str:
+    """What is wrong with the derivatives ``passes`` emit, each verified after the pass that
+    emitted it, and (``then_check``) with those the module then asks for, checked."""
     module = _parsed(text)
     registry = registered_passes()
     verification = DerivativeVerification(backend, seed=seed, max_steps=MAX_STEPS)
     PassManager([registry[p]() for p in passes], True, [verification]).run(module)
+    if not then_check:
+        return ""
     outcomes, errors = check_module(module, backend, seed=seed, max_steps=MAX_STEPS)
     wrong = [o.diagnostic() for o in outcomes if not o.passed]
     return str(SILError(wrong + errors)) if wrong or errors else ""

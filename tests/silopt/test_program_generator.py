@@ -18,6 +18,7 @@ from accel.numpy_backend import NumpyBackend
 from differentiation.rules import RULES
 from silopt.generate import FEATURES, GeneratedProgram, check_program, generated, programs
 from silopt.generate import ast as A
+from silopt.generate.check import SECOND_ORDER_FEATURES
 from silopt.mutate_rules import Mutant, mutated
 
 EXAMPLES = int(os.environ.get("GENERATOR_EXAMPLES", "450"))
@@ -62,6 +63,33 @@ def test_the_generator_reaches_every_feature() -> None:
     assert set(FEATURES) <= reached.keys(), set(FEATURES) - reached.keys()
 
 
+def test_second_order_is_checked_on_many_programs() -> None:
+    """The stage "second order" runs on programs without control flow: a good share of those
+    drawn, with structs and tensors among them (and every program of the test below)."""
+    eligible: collections.Counter[str] = collections.Counter()
+    drawn = 0
+
+    @settings(PROPERTY, max_examples=150, phases=[Phase.generate])
+    @given(program=programs())
+    def sample(program: GeneratedProgram) -> None:
+        nonlocal drawn
+        drawn += 1
+        if program.features <= SECOND_ORDER_FEATURES:
+            eligible.update(program.features | {"any"})
+
+    sample()
+    assert eligible["any"] >= drawn // 4, (eligible, drawn)
+    assert {"struct", "tensor"} <= eligible.keys(), eligible
+
+
+@settings(PROPERTY, max_examples=EXAMPLES // 6)
+@given(program=programs(SECOND_ORDER_FEATURES))
+def test_every_program_without_control_flow_has_every_property(program: GeneratedProgram) -> None:
+    """Programs drawn from the features second order takes (calls and closures included, which
+    the whole generator draws mostly with control flow): each differentiated twice."""
+    _assert_has_every_property(program)
+
+
 @settings(PROPERTY, max_examples=40, phases=[Phase.generate])
 @given(program=programs(frozenset({"branch", "loop"})))
 def test_a_restricted_generator_uses_only_the_features_it_is_given(program: GeneratedProgram) -> None:
@@ -99,8 +127,9 @@ def test_a_right_program_passes() -> None:
 )
 def test_a_wrong_derivative_is_caught(mutant: Mutant, monkeypatch: pytest.MonkeyPatch) -> None:
     """A wrong rule (as ``silopt.mutate_rules`` makes them) gives a wrong JVP or VJP: both
-    placements report it, and nothing else fails."""
+    placements report it, and so does the second order (whose first derivative is wrong), and
+    nothing else fails."""
     monkeypatch.setitem(RULES, mutant.rule, mutated(RULES[mutant.rule], mutant))
     failures = check_program(SIN_TIMES_Y, BACKEND)
-    assert [f.kind for f in failures] == ["derivatives", "derivatives after -O"]
+    assert [f.kind for f in failures] == ["derivatives", "derivatives after -O", "second order"]
     assert all("disagree" in f.message for f in failures)
