@@ -242,7 +242,11 @@ class DifferentiabilityChecker:
                 pending = self._check_apply(inst, info, context, kinds)
                 if pending is not None:
                     yield pending
-            elif isinstance(inst, EnumInst) and self._carries_derivative(inst, info):
+            elif (
+                isinstance(inst, EnumInst)
+                and self.module.tangent_type(inst.type) is None
+                and self._carries_derivative(inst, info)
+            ):
                 self.error(
                     inst.span,
                     f"expression is not differentiable: an enum '{inst.type}' payload carries no derivative",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from differentiation.linear_map_info import PRED_FIELD, Mode, edge_arguments
+from differentiation.linear_map_info import PRED_FIELD, Mode, edge_arguments, switch_payload
 from differentiation.naming import differential_name, jvp_name, path_name
 from differentiation.primal import DerivativeEmitter, LinearMapEmitter
 from differentiation.rules import RULES
@@ -242,13 +242,18 @@ class DifferentialWalk:
                 tail = [payload]
             passed = edge_arguments(block.instructions[-1], succ)
             edge: dict[Value, Value] = dict(zip(succ.args, passed))
+            switched = switch_payload(block.instructions[-1], succ)
             tt = TangentBuilder(tb, module, self.forward.fn.span, self.emitter.zeros)
             zeros: Zeros = {}
             out: list[Value] = []
             for v in self.incoming[succ]:
                 source = edge.get(v, v)
                 shape = self._shape_kept(fields, block, source)
-                out.append(self.emitter.tangent_or_zero(tt, tangents.get(source), source, zeros, shape))
+                tangent = tangents.get(source)
+                if switched is not None and v is succ.args[0]:  # a payload: the enum's tangent's
+                    enum, case = switched
+                    tangent = tt.enum_payload(tangents.get(enum), enum.type, case, v.type)
+                out.append(self.emitter.tangent_or_zero(tt, tangent, source, zeros, shape))
             tb.br(self.pushes[succ], *out, *tail)
             cases.append((self.records[succ].label, trampoline))
         b.switch_enum(rest, cases, self._unreachable_block())

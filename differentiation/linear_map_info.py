@@ -42,6 +42,7 @@ from sil.instructions import (
     FloatLiteralInst,
     IntegerLiteralInst,
     ReturnInst,
+    SwitchEnumInst,
     extractee_type,
 )
 from sil.ir import (
@@ -94,6 +95,17 @@ def edge_arguments(term: Instruction, succ: Block) -> list[Value]:
         if dest is succ:
             return args
     return []
+
+
+def switch_payload(term: Instruction, succ: Block) -> tuple[Value, str] | None:
+    """The enum and the case whose payload ``term``, a ``switch_enum``, gives ``succ`` (as its
+    argument), if it does."""
+    if not isinstance(term, SwitchEnumInst) or not succ.args:
+        return None
+    cases = [case for case, dest in term.cases if dest is succ]
+    if len(cases) != 1:
+        return None
+    return term.operands[0], cases[0]
 
 
 def is_literal(v: Value) -> bool:
@@ -367,7 +379,7 @@ class LinearMapInfo:
         """The values whose derivatives each block's linear-map code receives: in a pullback, those
         of the values live out of the block and of those its terminator passes to block arguments;
         in a differential, those of the values live into it and of its arguments."""
-        fn, is_active = self.fn, self.is_active
+        fn, is_active, module = self.fn, self.is_active, self.module
         if self.mode.linear_map == "differential" and len(self.records) == 1:
             return {}  # one block: the tangents of the parameters are all there is
         calls = {inst: call.arguments for inst, call in self.calls.items()}
@@ -377,7 +389,13 @@ class LinearMapInfo:
             if self.mode.linear_map == "differential":
                 wanted = dict.fromkeys([*liveness.live_in[block], *block.args])
             else:
-                passed = [v for _, args in block.instructions[-1].successor_args() for v in args]
+                term = block.instructions[-1]
+                passed = [v for _, args in term.successor_args() for v in args]
+                passed += [  # a differentiable enum whose payload a successor takes
+                    p[0]
+                    for succ in term.successors()
+                    if (p := switch_payload(term, succ)) is not None and module.tangent_type(p[0].type)
+                ]
                 wanted = dict.fromkeys([*liveness.live_out[block], *passed])
             incoming[block] = tuple(v for v in wanted if is_active(v))
         return incoming
@@ -586,9 +604,12 @@ class AdjointFlow(AdjointPuller[Shape]):
             return
         for pred in plan.records[block].preds:
             passed = edge_arguments(pred.instructions[-1], block)
+            switched = switch_payload(pred.instructions[-1], block)
             for v in plan.incoming[pred]:
-                reached = (v not in block.args and v in adjoints) or any(
-                    arg in adjoints for op, arg in zip(passed, block.args) if op is v
+                reached = (
+                    (v not in block.args and v in adjoints)
+                    or any(arg in adjoints for op, arg in zip(passed, block.args) if op is v)
+                    or (switched is not None and switched[0] is v and block.args[0] in adjoints)
                 )
                 if not reached:
                     plan.zero_needs_shape(pred, v)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from differentiation.linear_map_info import Mode, edge_arguments
+from differentiation.linear_map_info import Mode, edge_arguments, switch_payload
 from differentiation.naming import pullback_name, vjp_name
 from differentiation.primal import DerivativeEmitter, LinearMapEmitter
 from differentiation.rules import RULES, fit_cotangent
@@ -109,6 +109,7 @@ class PullbackEmitter(LinearMapEmitter, AdjointPuller[Symbolic]):
         passed = edge_arguments(pred.instructions[-1], block)
         zeros: Zeros = {}
         out: list[Value] = []
+        switched = switch_payload(pred.instructions[-1], block)
         for v in self.plan.incoming[pred]:
             # An argument of ``block`` live out of ``pred`` (a loop's header, looping to itself) is
             # the value of the visit before: this visit's adjoint goes only to what was passed.
@@ -116,6 +117,12 @@ class PullbackEmitter(LinearMapEmitter, AdjointPuller[Symbolic]):
             for op, arg in zip(passed, block.args):
                 if op is v and arg in adjoints:
                     total = adjoints[arg] if total is None else t.add(total, adjoints[arg], v.type)
+            if switched is not None and switched[0] is v and block.args[0] in adjoints:
+                # The payload ``block`` took out of the enum ``v``: its adjoint is ``v``'s, at the case.
+                payload = block.args[0]
+                adjoint = t.enum_case(v.type, switched[1], adjoints[payload], payload.type)
+                if adjoint is not None:
+                    total = adjoint if total is None else t.add(total, adjoint, v.type)
             out.append(self.tangent_or_zero(t, total, v, zeros, self._shape_in(b, record, pred, v)))
         if record is not None:
             out.append(record)

@@ -20,8 +20,8 @@ from sil.builder import Builder
 from sil.derivative_types import several_results
 from sil.diagnostics import SILError, Span
 from sil.instructions import StructExtractInst, TupleExtractInst
-from sil.ir import Instruction, Module, Value
-from sil.types import NominalType, ScalarType, TensorType, TupleType, Type
+from sil.ir import ZERO_CASE, Function, Instruction, Module, Value
+from sil.types import FunctionType, NominalType, ScalarType, TensorType, TupleType, Type
 
 if TYPE_CHECKING:
     from differentiation.statistics import ZeroCounts
@@ -61,6 +61,9 @@ Symbolic = Value | Negated | Aggregate | AddedAt
 Zeros = dict[Type | Value, Value]
 
 
+SYNTHESIZED = "AD__"
+
+
 class TangentBuilder:
     """Builds tangent values from symbolic ones, with a builder positioned in a derivative."""
 
@@ -73,7 +76,11 @@ class TangentBuilder:
         self.zeros = zeros  # counts the zeros built, for --ad-stats (None: not counted)
 
     def add(self, x: Symbolic, y: Symbolic, t: Type) -> Symbolic:
-        """``x + y`` for values of type ``t``'s tangent; tuples and structs element by element."""
+        """``x + y`` for values of type ``t``'s tangent; tuples and structs element by element,
+        enums by a helper that adds the payloads of the one case (``enum_tangent_add``)."""
+        if is_enum(self.module, t):
+            helper = enum_tangent_add(self.module, t, self.where)
+            return self.b.apply(self.b.function_ref(helper), self.materialize(x, t), self.materialize(y, t))
         if isinstance(x, AddedAt) or isinstance(y, AddedAt):
             return self._add_one_element(x, y, t)
         if not isinstance(x, Aggregate) and not isinstance(y, Aggregate) and not self._is_aggregate(t):
@@ -201,6 +208,10 @@ class TangentBuilder:
                 return self.b.tuple(*parts, labels=tangent_type.labels)
             assert isinstance(tangent_type, NominalType)
             return self.b.struct(tangent_type, *parts)
+        if is_enum(self.module, t):
+            tangent_enum = self.module.tangent_type(t)
+            assert isinstance(tangent_enum, NominalType)
+            return self.b.enum(tangent_enum, ZERO_CASE)
         if isinstance(t, TensorType) and shapes:
             if self.zeros is not None:
                 self.zeros.materialized += 1
@@ -210,6 +221,24 @@ class TangentBuilder:
                 self.zeros.materialized += 1
             return self.b.float_literal(t, 0.0)
         raise SILError.at(self.where, f"cannot build a zero tangent of {t} yet")
+
+    def enum_case(self, t: Type, case: str, payload: Symbolic | None, payload_type: Type) -> Symbolic | None:
+        """The tangent of ``enum $t, #case`` of a payload whose tangent is ``payload``."""
+        if payload is None or self.module.tangent_type(payload_type) is None:
+            return None
+        tangent_enum = self.module.tangent_type(t)
+        assert isinstance(tangent_enum, NominalType)
+        return self.b.enum(tangent_enum, case, self.materialize(payload, payload_type))
+
+    def enum_payload(
+        self, tangent: Symbolic | None, t: Type, case: str, payload_type: Type
+    ) -> Symbolic | None:
+        """The tangent of the payload of case ``case`` of an enum whose tangent is ``tangent``:
+        the tangent's payload, or zero when it is ``zero`` (``enum_tangent_payload``)."""
+        if tangent is None or self.module.tangent_type(payload_type) is None:
+            return None
+        helper = enum_tangent_payload(self.module, t, case, payload_type, self.where)
+        return self.b.apply(self.b.function_ref(helper), self.materialize(tangent, t))
 
     def _element_shapes(
         self, t: Type, shapes: Sequence[Value] | None
@@ -222,6 +251,68 @@ class TangentBuilder:
             out.append((i, None if shapes is None else shapes[at : at + count]))
             at += count
         return out
+
+
+def is_enum(module: Module, t: Type) -> bool:
+    return isinstance(t, NominalType) and module.enum(t.name) is not None
+
+
+def enum_tangent_payload(
+    module: Module, t: Type, case: str, payload_type: Type, where: Span | None
+) -> Function:
+    """``@AD__E__case__tangent``: the payload of a tangent of enum ``E`` (``t``) at ``case``, or
+    the payload's zero where the tangent is ``zero``. Made once a module."""
+    tangent_enum, payload_tangent = module.tangent_type(t), module.tangent_type(payload_type)
+    assert tangent_enum is not None and payload_tangent is not None
+    name = f"{SYNTHESIZED}{t}__{case}__tangent"
+    found = module.functions.get(name)
+    if found is not None:
+        return found
+    fn = module.add_function(Function(name, FunctionType((tangent_enum,), payload_tangent)))
+    entry, taken, other = fn.add_block("bb0"), fn.add_block("bb1"), fn.add_block("bb2")
+    tangent = entry.add_argument(tangent_enum, "tangent")
+    Builder.at_end(entry, module).switch_enum(tangent, [(case, taken)], other)
+    Builder.at_end(taken, module).return_(taken.add_argument(payload_tangent, "payload"))
+    b = Builder.at_end(other, module)
+    b.return_(TangentBuilder(b, module, where).materialize(None, payload_type))
+    return fn
+
+
+def enum_tangent_add(module: Module, t: Type, where: Span | None) -> Function:
+    """``@AD__E__tangent_add``: the sum of two tangents of enum ``E`` (``t``): one where the
+    other is ``zero`` (or a case without a payload tangent), else the case with the payloads
+    added; two different cases cannot be added (a derivative never makes them: ``unreachable``)."""
+    tangent_enum = module.tangent_type(t)
+    decl = module.enum(str(t))
+    assert isinstance(tangent_enum, NominalType) and decl is not None
+    name = f"{SYNTHESIZED}{t}__tangent_add"
+    found = module.functions.get(name)
+    if found is not None:
+        return found
+    fn = module.add_function(Function(name, FunctionType((tangent_enum, tangent_enum), tangent_enum)))
+    entry, give_y, give_x, mismatch = (fn.add_block(n) for n in ("bb0", "y", "x", "mismatch"))
+    x, y = entry.add_argument(tangent_enum, "x"), entry.add_argument(tangent_enum, "y")
+    Builder.at_end(give_y, module).return_(y)
+    Builder.at_end(give_x, module).return_(x)
+    Builder.at_end(mismatch, module).unreachable()
+    cases = []
+    for c in decl.cases:
+        if c.payload is None or module.tangent_type(c.payload) is None:
+            continue
+        payload_tangent = module.tangent_type(c.payload)
+        assert payload_tangent is not None
+        on_x, both = fn.add_block(f"{c.name}_x"), fn.add_block(f"{c.name}_both")
+        px = on_x.add_argument(payload_tangent, "px")
+        Builder.at_end(on_x, module).switch_enum(y, [(c.name, both), (ZERO_CASE, give_x)], mismatch)
+        py = both.add_argument(payload_tangent, "py")
+        b = Builder.at_end(both, module)
+        total = TangentBuilder(b, module, where).add(px, py, c.payload)
+        b.return_(
+            b.enum(tangent_enum, c.name, TangentBuilder(b, module, where).materialize(total, c.payload))
+        )
+        cases.append((c.name, on_x))
+    Builder.at_end(entry, module).switch_enum(x, cases, give_y)
+    return fn
 
 
 def tensor_leaves(module: Module, t: Type) -> int:
@@ -365,6 +456,16 @@ class Dependences:
 
     def aggregate(self, elements: dict[int, Shape]) -> Shape:
         return elements
+
+    def enum_case(self, t: Type, case: str, payload: Shape | None, payload_type: Type) -> Shape | None:
+        if payload is None or self.module.tangent_type(payload_type) is None:
+            return None
+        return Node(None, tuple(self.leaves(payload)))
+
+    def enum_payload(self, tangent: Shape | None, t: Type, case: str, payload_type: Type) -> Shape | None:
+        if tangent is None or self.module.tangent_type(payload_type) is None:
+            return None
+        return Node(None, tuple(self.leaves(tangent)))
 
     def of_results(self, node: Node, t: Type, sources: tuple[int, ...]) -> Shape:
         if not several_results(t) or self.positions(t) == sources:

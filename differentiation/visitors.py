@@ -20,6 +20,7 @@ from sil.diagnostics import SILError
 from sil.instructions import (
     DestructureStructInst,
     DestructureTupleInst,
+    EnumInst,
     ReturnInst,
     StructExtractInst,
     StructInst,
@@ -68,6 +69,10 @@ class TangentAlgebra(Protocol[S]):
     def element(self, tangent: S | None, t: Type, index: int) -> S | None: ...
 
     def aggregate(self, elements: dict[int, S]) -> S: ...
+
+    def enum_case(self, t: Type, case: str, payload: S | None, payload_type: Type) -> S | None: ...
+
+    def enum_payload(self, tangent: S | None, t: Type, case: str, payload_type: Type) -> S | None: ...
 
 
 class TangentPusher(InstructionVisitor, Generic[S]):
@@ -119,6 +124,14 @@ class TangentPusher(InstructionVisitor, Generic[S]):
                 self.tangents[r] = element
 
     visit_DestructureStructInst = visit_DestructureTupleInst
+
+    def visit_EnumInst(self, inst: EnumInst) -> None:
+        """``%e = enum $E, #E.c, %p``: ``de = enum $E.TangentVector, #c, dp`` (zero without ``dp``)."""
+        if inst.operands:
+            payload = inst.operands[0]
+            tangent = self.t.enum_case(inst.type, inst.case, self.tangents.get(payload), payload.type)
+            if tangent is not None:
+                self.tangents[inst.result] = tangent
 
 
 class AdjointPuller(InstructionVisitor, Generic[S]):
@@ -176,3 +189,11 @@ class AdjointPuller(InstructionVisitor, Generic[S]):
             self.accumulate(inst.operands[0], self.t.aggregate(elements))
 
     visit_DestructureStructInst = visit_DestructureTupleInst
+
+    def visit_EnumInst(self, inst: EnumInst) -> None:
+        """``%e = enum $E, #E.c, %p``: ``adj[p] += adj[e]``'s payload at ``c`` (zero where
+        ``adj[e]`` is ``zero``)."""
+        adjoint = self.adjoints.pop(inst.result, None)
+        if adjoint is not None and inst.operands:
+            payload = inst.operands[0]
+            self.accumulate(payload, self.t.enum_payload(adjoint, inst.type, inst.case, payload.type))

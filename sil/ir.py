@@ -524,11 +524,15 @@ class EnumCase:
 
 @attrs.define(eq=False, slots=True)
 class EnumDecl:
-    """``enum Name { case a(T) case b }``: at most one payload per case."""
+    """``enum Name [: Differentiable] { case a(T) case b }``: at most one payload per case. A
+    differentiable enum's tangent, ``Name.TangentVector``, has its cases with their payloads'
+    tangents, and ``zero`` (``ZERO_CASE``): the zero tangent, whatever the case."""
 
     name: str
     cases: list[EnumCase] = attrs.field(factory=list)
     span: Span | None = attrs.field(default=None, repr=False)
+    differentiable: bool = False
+    implicit: bool = False
     # The cases by name (the first of a name), for the list of ``cases`` at its length then: a
     # verifier looks a case up for each switch_enum case and enum, and a derivative's trace or
     # path enum can have a case per block of the function.
@@ -557,6 +561,8 @@ class EnumDecl:
 TypeDecl = StructDecl | EnumDecl
 
 TANGENT_SUFFIX = ".TangentVector"
+ZERO_CASE = "zero"
+"""The case of a differentiable enum's tangent that is the zero tangent, whatever the case."""
 
 
 @attrs.define(eq=False, slots=True)
@@ -576,10 +582,14 @@ class Module:
         return decl
 
     def lookup_type(self, name: str) -> TypeDecl | None:
-        """A declared struct or enum; ``S.TangentVector`` is derived from struct ``S`` (§3)."""
+        """A declared struct or enum; ``S.TangentVector`` is derived from struct ``S`` (§3), and
+        ``E.TangentVector`` from a differentiable enum ``E``."""
         decl = self.types.get(name)
         if decl is None and name.endswith(TANGENT_SUFFIX):
-            return self._tangent_struct(name[: -len(TANGENT_SUFFIX)])
+            base = name[: -len(TANGENT_SUFFIX)]
+            if isinstance(self.types.get(base), EnumDecl):
+                return self._tangent_enum(base)
+            return self._tangent_struct(base)
         return decl
 
     def struct(self, name: str) -> StructDecl | None:
@@ -587,8 +597,19 @@ class Module:
         return decl if isinstance(decl, StructDecl) else None
 
     def enum(self, name: str) -> EnumDecl | None:
-        decl = self.types.get(name)
+        decl = self.lookup_type(name)
         return decl if isinstance(decl, EnumDecl) else None
+
+    def _tangent_enum(self, base: str) -> EnumDecl | None:
+        original = self.types.get(base)
+        if not isinstance(original, EnumDecl) or not original.differentiable:
+            return None
+        cases = [
+            EnumCase(c.name, None if c.payload is None else self.tangent_type(c.payload))
+            for c in original.cases
+        ]
+        cases.append(EnumCase(ZERO_CASE))
+        return EnumDecl(base + TANGENT_SUFFIX, cases, original.span, True, implicit=True)
 
     def _tangent_struct(self, base: str) -> StructDecl | None:
         original = self.types.get(base)
@@ -632,7 +653,9 @@ class Module:
                 # say so: deriving them asks for this tangent again when a field of the base
                 # has the base's tangent type (a recursive type, which the verifier reports).
                 base = self.types.get(t.name[: -len(TANGENT_SUFFIX)])
-                return t if isinstance(base, StructDecl) and base.differentiable else None
+                return t if isinstance(base, StructDecl | EnumDecl) and base.differentiable else None
+            if isinstance(decl, EnumDecl):
+                return NominalType(t.name + TANGENT_SUFFIX) if decl.differentiable else None
             if not isinstance(decl, StructDecl):
                 return None
             if t.name.endswith(TANGENT_SUFFIX):

@@ -233,6 +233,9 @@ class Parser(Cursor):
     def parse_enum(self) -> None:
         name, span = self._type_declaration_head("enum", "an enum name")
         decl = EnumDecl(name, span=span)
+        if self.accept(":"):
+            self.expect_ident("Differentiable", "after ':' (the only protocol)")
+            decl.differentiable = True
         self.expect("{", "to begin the enum's cases")
         names: set[str] = set()
         while not self.accept("}"):

@@ -106,7 +106,8 @@ class Printer:
                 prefix = "@noDerivative " if f.no_derivative else ""
                 lines.append(f"  {prefix}var {f.name}: {f.type}")
         else:
-            lines = [f"enum {decl.name} {{"]
+            conformance = " : Differentiable" if decl.differentiable else ""
+            lines = [f"enum {decl.name}{conformance} {{"]
             for c in decl.cases:
                 payload = f"({c.payload})" if c.payload is not None else ""
                 lines.append(f"  case {c.name}{payload}")

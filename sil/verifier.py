@@ -19,6 +19,7 @@ from sil.cfg import DominatorTree
 from sil.diagnostics import Diagnostic, SILError, Span, note
 from sil.ir import (
     TANGENT_SUFFIX,
+    ZERO_CASE,
     Block,
     BlockArgument,
     DifferentiableAttr,
@@ -123,6 +124,12 @@ class Verifier:
             for c in decl.cases:
                 if c.payload is not None:
                     self.check_type(c.payload, c.span)
+            if decl.differentiable and decl.case(ZERO_CASE) is not None:
+                self.error(
+                    decl.span,
+                    f"a differentiable enum cannot have a case '{ZERO_CASE}': its tangent's '{ZERO_CASE}' "
+                    "is the zero tangent",
+                )
 
     def _verify_declared_tangent(self, decl: StructDecl) -> None:
         """A declared ``S.TangentVector`` must be what §3 derives from ``S``."""
@@ -437,7 +444,9 @@ def _structs_in(module: Module, t: Type) -> list[str]:
             pending.extend(t.elements)
         elif isinstance(t, NominalType):
             decl = module.types.get(t.name)
-            if isinstance(decl, StructDecl) or (decl is None and module.tangent_type(t) is not None):
+            if isinstance(decl, StructDecl) or (
+                decl is None and isinstance(module.lookup_type(t.name), StructDecl)
+            ):
                 found.append(t.name)  # a declared struct, or an implicit tangent struct
     return found
 

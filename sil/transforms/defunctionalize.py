@@ -416,7 +416,7 @@ class Plan:
                     EnumCase(c.name, None if c.payload is None else self._payload(name, c.name, c.payload))
                     for c in decl.cases
                 ]
-                made[copy] = EnumDecl(copy, cases)
+                made[copy] = EnumDecl(copy, cases, differentiable=_synthesized(name))
         return made
 
     def declare(self, made: dict[str, StructDecl | EnumDecl]) -> str | None:
@@ -425,13 +425,7 @@ class Plan:
         new = [decl for name, decl in made.items() if name not in self.module.types]
         for decl in new:
             self.module.add_type(decl)
-        self._settle_differentiability([d for d in new if isinstance(d, StructDecl)])
-        enums = [d.name for d in made.values() if isinstance(d, EnumDecl) and _synthesized(d.name)]
-        if enums:
-            return (
-                f"the trace enum '{enums[0].removesuffix(SUFFIX)}' would carry derivatives, and enums "
-                "have no tangents yet (a derivative of code with control flow is not differentiated again)"
-            )
+        self._settle_differentiability(new)
         for decl in made.values():
             if isinstance(decl, StructDecl) and not decl.differentiable and _synthesized(decl.name):
                 kept = next(
@@ -446,21 +440,22 @@ class Plan:
     def _payload(self, enum: str, case: str, t: Type) -> Type:
         return self.type(t, self.flow.payload(enum, case), f"case '{case}' of '{enum}'")
 
-    def _settle_differentiability(self, made: list[StructDecl]) -> None:
-        """A synthesized copy stays ``Differentiable`` while each field carries a derivative or
-        plainly cannot (then ``@noDerivative``); one with another field (a trace enum) is not."""
+    def _settle_differentiability(self, made: list[StructDecl | EnumDecl]) -> None:
+        """A synthesized copy stays ``Differentiable`` while each field (payload) carries a
+        derivative or plainly cannot (then ``@noDerivative``; an enum's case then has no payload
+        in its tangent); one with another field is not, nor what holds it."""
         synthesized = [d for d in made if d.differentiable and _synthesized(d.name[: -len(SUFFIX)])]
         changed = True
         while changed:
             changed = False
             for decl in synthesized:
                 if decl.differentiable and any(
-                    self.module.tangent_type(f.type) is None and not _plain(f.type) for f in decl.fields
+                    self.module.tangent_type(t) is None and not _plain(t) for t in _decl_types(decl)
                 ):
                     decl.differentiable = False
                     changed = True
         for decl in synthesized:
-            if decl.differentiable:
+            if decl.differentiable and isinstance(decl, StructDecl):
                 decl.fields = [
                     attrs.evolve(f, no_derivative=f.no_derivative or _plain(f.type)) for f in decl.fields
                 ]
