@@ -27,13 +27,12 @@ lowered (``requests.Lowered``), so that it checks everything before it changes a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 
 import attrs
 
 from analysis.activity import ActivityCache, ActivityInfo, Config
 from analysis.explain import ActivityExplainer, named_values, parameter_index, short_chain
-from analysis.liveness import compute_liveness
 from differentiation.requests import NOTHING_LOWERED, Lowered, Request, derivative_requests, seen_lowered
 from differentiation.rules import RULES
 from sil import derivative_types as dt
@@ -269,14 +268,6 @@ class DifferentiabilityChecker:
         if not returning:
             self.error(fn.span, f"cannot differentiate '@{fn.name}': it never returns", context)
             return
-        calls: dict[Instruction, Sequence[Value]] = {}  # what calls use through closures
-        for inst in fn.instructions():
-            if (
-                isinstance(inst, ApplyInst)
-                and (resolved := resolve_callee(self.module, inst, self.lowered)) is not None
-            ):
-                calls[inst] = resolved.arguments
-        liveness = compute_liveness(fn, info.is_active, calls, returning)
         for block in fn.blocks:
             if block not in returning:
                 continue
@@ -296,21 +287,6 @@ class DifferentiabilityChecker:
                         context,
                     )
                 edges.setdefault(succ, list(args))
-            crossing = [*liveness.live_out[block], *(a for _, args in term.successor_args() for a in args)]
-            # A tensor's zero is made to its shape (``LinearMapInfo.zero_needs_shape``); one in a
-            # tuple or struct has no shape to be made to yet.
-            held = [
-                v
-                for v in crossing
-                if info.is_active(v) and not isinstance(v.type, TensorType) and self._holds_tensor(v.type)
-            ]
-            if held:
-                self.error(
-                    term.span,
-                    f"cannot differentiate a {held[0].type} holding a tensor whose tangent crosses "
-                    "blocks yet: its zero tangent would need the tensor's shape",
-                    context,
-                )
 
     def _carries_derivative(self, inst: Instruction, info: ActivityInfo) -> bool:
         """Whether a varied value with a tangent goes in and the result is useful: a derivative

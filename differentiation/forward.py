@@ -227,7 +227,7 @@ class DifferentialWalk:
         module = self.module
         t = TangentBuilder(b, module, self.forward.fn.span, self.emitter.zeros)
         for v, s in tangents.items():  # once here, not once per successor
-            if isinstance(s, Aggregate):
+            if isinstance(s, Aggregate) and not misses_a_tensor(module, s, v.type):
                 tangents[v] = t.materialize(s, v.type)
         cases = []
         successors = [s for s in dict.fromkeys(block.successors()) if s in self.records]

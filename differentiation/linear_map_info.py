@@ -543,7 +543,7 @@ class TangentFlow(TangentPusher[Shape]):
             edge: dict[Value, Value] = dict(zip(succ.args, edge_arguments(term, succ)))
             for v in plan.incoming[succ]:
                 source = edge.get(v, v)
-                if source not in self.tangents:
+                if misses_a_tensor(plan.module, self.tangents.get(source), source.type):
                     plan.zero_needs_shape(block, source)
 
     def _sink(self, node: Node | None) -> None:
@@ -606,12 +606,14 @@ class AdjointFlow(AdjointPuller[Shape]):
             passed = edge_arguments(pred.instructions[-1], block)
             switched = switch_payload(pred.instructions[-1], block)
             for v in plan.incoming[pred]:
-                reached = (
-                    (v not in block.args and v in adjoints)
-                    or any(arg in adjoints for op, arg in zip(passed, block.args) if op is v)
-                    or (switched is not None and switched[0] is v and block.args[0] in adjoints)
-                )
-                if not reached:
+                # What ``PullbackEmitter._branch`` adds up for ``v``: a zero where it misses a tensor.
+                total = None if v in block.args else adjoints.get(v)
+                for op, arg in zip(passed, block.args):
+                    if op is v and arg in adjoints:
+                        total = adjoints[arg] if total is None else self.t.add(total, adjoints[arg], v.type)
+                if switched is not None and switched[0] is v and block.args[0] in adjoints:
+                    total = adjoints[block.args[0]]  # stands for the enum's adjoint, at the case
+                if misses_a_tensor(plan.module, total, v.type):
                     plan.zero_needs_shape(pred, v)
 
     def _sink(self, node: Node | None) -> None:

@@ -22,7 +22,7 @@ from differentiation.linear_map_info import Mode, edge_arguments, switch_payload
 from differentiation.naming import pullback_name, vjp_name
 from differentiation.primal import DerivativeEmitter, LinearMapEmitter
 from differentiation.rules import RULES, fit_cotangent
-from differentiation.tangents import Aggregate, Symbolic, TangentBuilder, Zeros
+from differentiation.tangents import Aggregate, Symbolic, TangentBuilder, Zeros, misses_a_tensor
 from differentiation.visitors import AdjointPuller
 from sil import derivative_types as dt
 from sil.builder import Builder
@@ -86,7 +86,7 @@ class PullbackEmitter(LinearMapEmitter, AdjointPuller[Symbolic]):
             b.return_(tangents[0] if len(tangents) == 1 else b.tuple(*tangents))
             return
         for v, adjoint in adjoints.items():  # once here, not once per predecessor
-            if isinstance(adjoint, Aggregate):
+            if isinstance(adjoint, Aggregate) and not misses_a_tensor(module, adjoint, v.type):
                 adjoints[v] = t.materialize(adjoint, v.type)
         if len(record.preds) == 1:
             self._branch(b, block, record.preds[0], pred)
