@@ -30,17 +30,20 @@ from typing import IO, Any
 import attrs
 
 from silopt import campaign_tasks
-from silopt.campaign_tasks import Found, Outcome, Task, failure_key, run_task
+from silopt.campaign_tasks import SHRINK_SECONDS, Found, Outcome, Task, failure_key, run_task
 
 PROGRAMS_PER_TASK = 10
 INPUTS_PER_TASK = 25
 
 
-def tasks(programs: int, inputs: int, seed: int) -> list[Task]:
+def tasks(programs: int, inputs: int, seed: int, shrink_seconds: float = SHRINK_SECONDS) -> list[Task]:
     """The campaign's work, cut in tasks of a few programs or inputs each."""
     cut: list[Task] = []
     for kind, total, size in (("generate", programs, PROGRAMS_PER_TASK), ("fuzz", inputs, INPUTS_PER_TASK)):
-        cut += [Task(kind, seed, start, min(size, total - start)) for start in range(0, total, size)]
+        cut += [
+            Task(kind, seed, start, min(size, total - start), shrink_seconds)
+            for start in range(0, total, size)
+        ]
     return cut
 
 
@@ -120,10 +123,11 @@ def run_campaign(
     jobs: int = 1,
     scheduler: str | None = None,
     progress: IO[str] | None = None,
+    shrink_seconds: float = SHRINK_SECONDS,
 ) -> Summary:
     """Run the tasks, save each distinct failure in ``out``, and say what was tried and found."""
     start = time.monotonic()
-    work = tasks(programs, inputs, seed)
+    work = tasks(programs, inputs, seed, shrink_seconds)
     bar = Progress(len(work), progress) if progress is not None else None
     done: list[Outcome] = []
     for outcome in outcomes(work, jobs, scheduler):
@@ -171,6 +175,13 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler to run the tasks on")
     parser.add_argument("--out", type=Path, default=Path("campaign-failures"), metavar="DIR")
     parser.add_argument("--recheck", type=Path, metavar="FILE", help="check a saved generator failure again")
+    parser.add_argument(
+        "--shrink-seconds",
+        type=float,
+        default=SHRINK_SECONDS,
+        metavar="T",
+        help=f"how long to shrink a failing generated program (default {SHRINK_SECONDS:g})",
+    )
     return parser.parse_args(argv)
 
 
@@ -187,7 +198,14 @@ def main(
         return 2
     try:
         summary = run_campaign(
-            args.programs, args.inputs, args.seed, args.out, _jobs(args.jobs), args.scheduler, err
+            args.programs,
+            args.inputs,
+            args.seed,
+            args.out,
+            _jobs(args.jobs),
+            args.scheduler,
+            err,
+            args.shrink_seconds,
         )
     except SystemExit as e:
         err.write(f"{e}\n")

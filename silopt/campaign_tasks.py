@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 
 FILE = "\0FILE\0"  # where a saved failure's header names its own path
 MINIMIZE_RUNS = 300
-# Shrinking a generated program checks it again and again: past this, the smallest found is kept.
+# Shrinking a generated program checks it again and again: past this, the smallest found is kept
+# (``--shrink-seconds``).
 SHRINK_SECONDS = 15.0
 _BLURRED = [
     (re.compile(r"'[^'\n]*'|\"[^\"\n]*\"|`[^`\n]*`"), "'…'"),
@@ -44,6 +45,7 @@ class Task:
     seed: int
     start: int
     count: int
+    shrink_seconds: float = SHRINK_SECONDS  # how long a failing generated program is shrunk
 
 
 @attrs.frozen
@@ -113,7 +115,7 @@ def _generate(task: Task) -> Outcome:
         failures = known.get(program.text) or check_program(program, backend)
         known[program.text] = failures
         if failures and not failing:
-            shrunk_by[0] = time.monotonic() + SHRINK_SECONDS
+            shrunk_by[0] = time.monotonic() + task.shrink_seconds
         if failures:
             failing.append((program, failures))  # the last one is the shrunk one, replayed at the end
             raise AssertionError(failures[0].kind)

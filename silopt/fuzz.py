@@ -15,6 +15,7 @@ mutated with a seeded ``random.Random`` (``mutate``), so a seed names its mutant
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import io
 import random
 import re
@@ -114,23 +115,59 @@ def mutate(tokens: list[str], r: random.Random) -> str:
 
 
 @contextlib.contextmanager
-def time_limit(seconds: int) -> Iterator[None]:
-    """Raise TimeoutError instead of hanging, where the platform has SIGALRM and this is the main
-    thread (a thread-based worker, as a Dask worker in threads, runs without a limit)."""
-    if not hasattr(signal, "SIGALRM") or threading.current_thread() is not threading.main_thread():
-        yield
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise TimeoutError in this thread instead of hanging: by SIGALRM in the main thread where
+    the platform has it, else (a worker's thread, as a Dask worker's) by a timer that raises it in
+    this thread asynchronously, as soon as it runs Python code again."""
+    if hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread():
+        with _alarm(seconds):
+            yield
         return
+    with _async_timeout(seconds):
+        yield
 
+
+@contextlib.contextmanager
+def _alarm(seconds: float) -> Iterator[None]:
     def expire(signum: int, frame: object) -> None:
-        raise TimeoutError(f"silopt ran for more than {seconds} s")
+        raise TimeoutError(f"silopt ran for more than {seconds:g} s")
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
-        signal.alarm(0)
+        signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def _async_timeout(seconds: float) -> Iterator[None]:
+    target = threading.get_ident()
+    lock = threading.Lock()
+    state = {"done": False, "fired": False}
+
+    def expire() -> None:
+        with lock:
+            if not state["done"]:
+                state["fired"] = True
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(target), ctypes.py_object(TimeoutError)
+                )
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    except TimeoutError as e:
+        raise TimeoutError(f"silopt ran for more than {seconds:g} s") from e
+    finally:
+        with lock:
+            state["done"] = True
+            if state["fired"]:  # raised, or about to be: not outside this block
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), None)
+        timer.cancel()
 
 
 def run_silopt(argv: list[str], stdin: str = "", seconds: int = MAX_SECONDS_PER_RUN) -> tuple[int, str, str]:

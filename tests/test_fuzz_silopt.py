@@ -17,13 +17,24 @@ from __future__ import annotations
 
 import random
 import re
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from silopt.fuzz import FLAG_SETS, PUNCTUATION, contract_violation, corpus, mutate, run_silopt, tokenize
+from silopt.fuzz import (
+    FLAG_SETS,
+    PUNCTUATION,
+    contract_violation,
+    corpus,
+    mutate,
+    run_silopt,
+    time_limit,
+    tokenize,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 TOTAL_MUTANTS = 600
@@ -240,3 +251,35 @@ def test_huge_integers_are_located_errors(tmp_path: Path, number: str, place: in
     check_outcome(str(path), text, status, out, err)
     if number.lstrip("-").startswith("9") or "f" in number:
         assert status == 1
+
+
+@pytest.mark.parametrize("in_a_thread", [False, True], ids=["main thread", "worker thread"])
+def test_a_hang_is_stopped_in_the_main_thread_and_in_a_worker_thread(in_a_thread: bool) -> None:
+    """The limit holds where a campaign's tasks run: a pool's process (SIGALRM) and a thread, as a
+    Dask worker's (an exception raised in it by a timer); a block that ends in time is not hit."""
+    outcome: list[BaseException | None] = []
+
+    def hang() -> None:
+        try:
+            with time_limit(0.3):
+                while True:
+                    pass
+        except TimeoutError as e:
+            outcome.append(e)
+        try:
+            with time_limit(0.3):
+                pass
+            time.sleep(0.5)  # after the block: the limit's timer is gone
+            outcome.append(None)
+        except TimeoutError as e:
+            outcome.append(e)
+
+    if in_a_thread:
+        worker = threading.Thread(target=hang)
+        worker.start()
+        worker.join(10)
+        assert not worker.is_alive()
+    else:
+        hang()
+    assert isinstance(outcome[0], TimeoutError) and "more than 0.3 s" in str(outcome[0])
+    assert outcome[1] is None

@@ -44,12 +44,11 @@ def test_a_wrong_rule_is_saved_with_the_commands_that_show_it(
     """Run in this process, where the wrong rule is installed (a pool's workers would not have it)."""
     mutant = Mutant("fadd", "pullback-negated", (0,))
     monkeypatch.setitem(RULES, mutant.rule, mutated(RULES[mutant.rule], mutant))
-    monkeypatch.setattr(campaign_tasks, "SHRINK_SECONDS", 2.0)
-    outcome = run_task(Task("generate", 0, 0, 10))
+    outcome = run_task(Task("generate", 0, 0, 10, shrink_seconds=2.0))
     assert [f.kind for f in outcome.found] == ["derivatives"]
     found = outcome.found[0]
     assert FILE in found.header
-    summary = run_campaign(10, 0, 0, tmp_path, jobs=1)
+    summary = run_campaign(10, 0, 0, tmp_path, jobs=1, shrink_seconds=2.0)
     assert summary.failures == 1 and len(summary.saved) == 1
     saved = Path(summary.saved[0])
     text = saved.read_text(encoding="utf-8")
@@ -61,6 +60,31 @@ def test_a_wrong_rule_is_saved_with_the_commands_that_show_it(
     assert commands[1] == ["silopt", str(saved), "--check-derivatives"]
     status, out, _ = run_silopt(commands[1][1:])
     assert status == 1 and "FAILED" in out
+
+
+def test_a_traceback_on_a_mutated_input_is_saved_minimized_with_its_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A planted bug: silopt raises on any input with an ``fmul`` (in this process, where it is
+    planted). The fuzzer finds it, saves each distinct failure once, minimized to the token that
+    shows it, headed by the command that runs it, which fails the same way."""
+    real = campaign_tasks.run_silopt
+
+    def planted(argv: list[str], stdin: str = "", seconds: int = 10) -> tuple[int, str, str]:
+        if "fmul" in stdin.split("// mutated", 1)[-1].split("\n", 1)[-1]:
+            raise KeyError("planted")
+        return real(argv, stdin, seconds)
+
+    monkeypatch.setattr(campaign_tasks, "run_silopt", planted)
+    summary = run_campaign(0, 50, 3, tmp_path, jobs=1)
+    assert summary.failures >= 1 and len(summary.saved) == 1
+    assert summary.distinct[0] == "traceback: KeyError: '…' (in test_campaign.py, planted)"
+    text = Path(summary.saved[0]).read_text(encoding="utf-8")
+    header, _, body = text.partition("\n// mutated")
+    assert header.startswith(f"// RUN: silopt {summary.saved[0]}")
+    assert "fmul" in body and len(body.split("\n", 1)[1]) < 40, body
+    with pytest.raises(KeyError, match="planted"):
+        planted(["-"], text)
 
 
 def test_a_dask_run_gives_the_same_summary(tmp_path: Path) -> None:
