@@ -16,7 +16,15 @@ from differentiation.linear_map_info import PRED_FIELD, Mode, edge_arguments, sw
 from differentiation.naming import differential_name, jvp_name, path_name
 from differentiation.primal import DerivativeEmitter, LinearMapEmitter
 from differentiation.rules import RULES
-from differentiation.tangents import Aggregate, Symbolic, TangentBuilder, Zeros, leaf_shapes, misses_a_tensor
+from differentiation.tangents import (
+    Aggregate,
+    Symbolic,
+    TangentBuilder,
+    Zeros,
+    leaf_shapes,
+    misses_a_tensor,
+    tensor_leaves,
+)
 from differentiation.visitors import TangentPusher
 from sil import derivative_types as dt
 from sil.builder import Builder
@@ -252,7 +260,11 @@ class DifferentialWalk:
                 tangent = tangents.get(source)
                 if switched is not None and v is succ.args[0]:  # a payload: the enum's tangent's
                     enum, case = switched
-                    tangent = tt.enum_payload(tangents.get(enum), enum.type, case, v.type)
+                    shapes = None
+                    if tensor_leaves(module, v.type):  # for its zero: kept by ``succ``'s record
+                        kept = self.forward.plan.zero_shape(succ, v).name
+                        shapes = leaf_shapes(tb, tb.struct_extract(tail[0], kept))
+                    tangent = tt.enum_payload(tangents.get(enum), enum.type, case, v.type, shapes)
                 out.append(self.emitter.tangent_or_zero(tt, tangent, source, zeros, shape))
             tb.br(self.pushes[succ], *out, *tail)
             cases.append((self.records[succ].label, trampoline))

@@ -21,7 +21,7 @@ builtin which operands' derivatives its linear map handles (the others' code wou
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import attrs
 
@@ -541,7 +541,13 @@ class TangentFlow(TangentPusher[Shape]):
             if succ not in plan.records:
                 continue
             edge: dict[Value, Value] = dict(zip(succ.args, edge_arguments(term, succ)))
+            switched = switch_payload(term, succ)
             for v in plan.incoming[succ]:
+                if switched is not None and v is succ.args[0]:
+                    # A payload: its tangent's zero, where the enum's is ``zero``, is made to the
+                    # shapes of the tensors it holds, which ``succ``'s record keeps.
+                    plan.zero_needs_shape(succ, v)
+                    continue
                 source = edge.get(v, v)
                 if misses_a_tensor(plan.module, self.tangents.get(source), source.type):
                     plan.zero_needs_shape(block, source)
@@ -580,6 +586,7 @@ class AdjointFlow(AdjointPuller[Shape]):
         self.adjoints: dict[Value, Shape] = {}
 
     def run(self, block: Block) -> None:
+        self.block = block
         plan, deps = self.plan, self.t
         self.adjoints = {v: Node() for v in plan.incoming[block]}
         term = block.instructions[-1]
@@ -591,6 +598,12 @@ class AdjointFlow(AdjointPuller[Shape]):
         # What the block ends with goes to the parameters' tangents or to the predecessor's block.
         self.sinks.extend(node for shape in self.adjoints.values() for node in deps.leaves(shape))
         self._zeros_passed(block)
+
+    def payload_shapes(self, payload: Value) -> Sequence[Value] | None:
+        """A payload's tangent out of an enum's adjoint needs, for a zero, the shapes of the
+        tensors it holds: ``block``'s record keeps them."""
+        self.plan.zero_needs_shape(self.block, payload)
+        return None
 
     def _zeros_passed(self, block: Block) -> None:
         """The zero adjoints ``block``'s pullback code makes: of the parameters no adjoint reached

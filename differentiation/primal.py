@@ -323,7 +323,7 @@ class LinearMapEmitter:
     def start_block(self, block: Block, b: Builder, record: Value | None) -> Value | None:
         """Emit the code of ``block`` at ``b`` from now on, reading ``record`` (None when the block
         keeps none); returns the record's ``pred`` field, if any."""
-        self.b = b
+        self.b, self.block = b, block
         self.t = TangentBuilder(b, self.module, self.fn.span, self.zeros)
         self.fields, pred = self.read_record(block, b, record)
         return pred

@@ -16,13 +16,21 @@ the pullback, one trip per record.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from differentiation.linear_map_info import Mode, edge_arguments, switch_payload
 from differentiation.naming import pullback_name, vjp_name
 from differentiation.primal import DerivativeEmitter, LinearMapEmitter
 from differentiation.rules import RULES, fit_cotangent
-from differentiation.tangents import Aggregate, Symbolic, TangentBuilder, Zeros, misses_a_tensor
+from differentiation.tangents import (
+    Aggregate,
+    Symbolic,
+    TangentBuilder,
+    Zeros,
+    leaf_shapes,
+    misses_a_tensor,
+    tensor_leaves,
+)
 from differentiation.visitors import AdjointPuller
 from sil import derivative_types as dt
 from sil.builder import Builder
@@ -71,6 +79,12 @@ class PullbackEmitter(LinearMapEmitter, AdjointPuller[Symbolic]):
             cases = [(records[r].label, self.blocks[r]) for r in returns]
             Builder.at_end(entry, module).switch_enum(exit_record, cases)
         eliminate_dead_code(self.linear_map)
+
+    def payload_shapes(self, payload: Value) -> Sequence[Value] | None:
+        """The shapes of the tensors ``payload`` holds, which the record keeps (``AdjointFlow``)."""
+        if not tensor_leaves(self.module, payload.type):
+            return None
+        return leaf_shapes(self.b, self.own_shape(self.block, payload)())
 
     def _leave(self, block: Block, pred: Value | None) -> None:
         """The end of ``block``'s pullback block: return the tangents (the entry block) or go to

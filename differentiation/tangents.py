@@ -21,7 +21,7 @@ from sil.derivative_types import several_results
 from sil.diagnostics import SILError, Span
 from sil.instructions import StructExtractInst, TupleExtractInst
 from sil.ir import ZERO_CASE, Function, Instruction, Module, Value
-from sil.types import FunctionType, NominalType, ScalarType, TensorType, TupleType, Type
+from sil.types import TENSOR_SHAPE, FunctionType, NominalType, ScalarType, TensorType, TupleType, Type
 
 if TYPE_CHECKING:
     from differentiation.statistics import ZeroCounts
@@ -231,14 +231,24 @@ class TangentBuilder:
         return self.b.enum(tangent_enum, case, self.materialize(payload, payload_type))
 
     def enum_payload(
-        self, tangent: Symbolic | None, t: Type, case: str, payload_type: Type
+        self,
+        tangent: Symbolic | None,
+        t: Type,
+        case: str,
+        payload_type: Type,
+        shapes: Sequence[Value] | None = None,
     ) -> Symbolic | None:
         """The tangent of the payload of case ``case`` of an enum whose tangent is ``tangent``:
-        the tangent's payload, or zero when it is ``zero`` (``enum_tangent_payload``)."""
+        the tangent's payload, or zero when it is ``zero`` (``enum_tangent_payload``), the
+        tensors it holds made to ``shapes`` (the payload's, ``tensor_leaves``)."""
         if tangent is None or self.module.tangent_type(payload_type) is None:
             return None
+        if shapes is None and tensor_leaves(self.module, payload_type):
+            raise SILError.at(
+                self.where, f"cannot build a zero tangent of {payload_type} yet: no shapes kept"
+            )
         helper = enum_tangent_payload(self.module, t, case, payload_type, self.where)
-        return self.b.apply(self.b.function_ref(helper), self.materialize(tangent, t))
+        return self.b.apply(self.b.function_ref(helper), self.materialize(tangent, t), *(shapes or ()))
 
     def _element_shapes(
         self, t: Type, shapes: Sequence[Value] | None
@@ -261,20 +271,23 @@ def enum_tangent_payload(
     module: Module, t: Type, case: str, payload_type: Type, where: Span | None
 ) -> Function:
     """``@AD__E__case__tangent``: the payload of a tangent of enum ``E`` (``t``) at ``case``, or
-    the payload's zero where the tangent is ``zero``. Made once a module."""
+    the payload's zero where the tangent is ``zero``, the tensors it holds made to the shapes its
+    other parameters give (one a tensor, ``tensor_leaves``). Made once a module."""
     tangent_enum, payload_tangent = module.tangent_type(t), module.tangent_type(payload_type)
     assert tangent_enum is not None and payload_tangent is not None
     name = f"{SYNTHESIZED}{t}__{case}__tangent"
     found = module.functions.get(name)
     if found is not None:
         return found
-    fn = module.add_function(Function(name, FunctionType((tangent_enum,), payload_tangent)))
+    shape_params = (TENSOR_SHAPE,) * tensor_leaves(module, payload_type)
+    fn = module.add_function(Function(name, FunctionType((tangent_enum, *shape_params), payload_tangent)))
     entry, taken, other = fn.add_block("bb0"), fn.add_block("bb1"), fn.add_block("bb2")
     tangent = entry.add_argument(tangent_enum, "tangent")
+    shapes = [entry.add_argument(t, f"shape_{i}") for i, t in enumerate(shape_params)]
     Builder.at_end(entry, module).switch_enum(tangent, [(case, taken)], other)
     Builder.at_end(taken, module).return_(taken.add_argument(payload_tangent, "payload"))
     b = Builder.at_end(other, module)
-    b.return_(TangentBuilder(b, module, where).materialize(None, payload_type))
+    b.return_(TangentBuilder(b, module, where).materialize(None, payload_type, shapes))
     return fn
 
 
@@ -462,7 +475,14 @@ class Dependences:
             return None
         return Node(None, tuple(self.leaves(payload)))
 
-    def enum_payload(self, tangent: Shape | None, t: Type, case: str, payload_type: Type) -> Shape | None:
+    def enum_payload(
+        self,
+        tangent: Shape | None,
+        t: Type,
+        case: str,
+        payload_type: Type,
+        shapes: Sequence[Value] | None = None,
+    ) -> Shape | None:
         if tangent is None or self.module.tangent_type(payload_type) is None:
             return None
         return Node(None, tuple(self.leaves(tangent)))

@@ -10,7 +10,7 @@ hold those visits once, for the differential and the pullback and for their plan
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from differentiation.tangents import element_index
@@ -72,7 +72,9 @@ class TangentAlgebra(Protocol[S]):
 
     def enum_case(self, t: Type, case: str, payload: S | None, payload_type: Type) -> S | None: ...
 
-    def enum_payload(self, tangent: S | None, t: Type, case: str, payload_type: Type) -> S | None: ...
+    def enum_payload(
+        self, tangent: S | None, t: Type, case: str, payload_type: Type, shapes: Sequence[Value] | None = None
+    ) -> S | None: ...
 
 
 class TangentPusher(InstructionVisitor, Generic[S]):
@@ -196,4 +198,9 @@ class AdjointPuller(InstructionVisitor, Generic[S]):
         adjoint = self.adjoints.pop(inst.result, None)
         if adjoint is not None and inst.operands:
             payload = inst.operands[0]
-            self.accumulate(payload, self.t.enum_payload(adjoint, inst.type, inst.case, payload.type))
+            shapes = self.payload_shapes(payload)
+            self.accumulate(payload, self.t.enum_payload(adjoint, inst.type, inst.case, payload.type, shapes))
+
+    def payload_shapes(self, payload: Value) -> Sequence[Value] | None:
+        """The shapes of the tensors ``payload`` holds, for a zero of its tangent (None: none)."""
+        return None

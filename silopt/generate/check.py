@@ -10,10 +10,10 @@
   (``-O -differentiation -lower-gradient -O``), a placement of ``test_semantics_through_O.py``,
   with every derivative a pass of it emits verified after that pass (``--verify-derivatives``);
   for a ``gradient``, ``-O`` before the check, which differentiates and lowers;
-- "second order": for a program not both of tensors and control flow (``second_order_applies``), the JVP of
-  the gradient of ``@f`` (a Hessian-vector product, without -O in between), every derivative of
-  both ``-differentiation`` passes verified after the pass (``--verify-derivatives``: finite
-  differences, the dot-product identity, the Hessian's symmetry).
+- "second order": the JVP of the gradient of ``@f`` (a Hessian-vector product, without -O in
+  between), every derivative of both ``-differentiation`` passes verified after the pass
+  (``--verify-derivatives``: finite differences, the dot-product identity, the Hessian's
+  symmetry).
 A transform that raises anything but a ``SILError`` is a "crash" of the stage it was in.
 """
 
@@ -79,24 +79,11 @@ def check_program(program: GeneratedProgram, backend: Backend, seed: int = 0) ->
     return failures
 
 
-CONTROL_FLOW = frozenset({"branch", "loop", "recursion"})
-TENSORS = frozenset({"tensor", "broadcast", "element"})
-
-
-def second_order_applies(features: frozenset[str]) -> bool:
-    """Whether "second order" checks a program of ``features``: any but tensors with control
-    flow, whose records keep tensors across blocks, which the second differentiation refuses
-    (their zero tangents would need shapes it does not keep yet)."""
-    return not (features & CONTROL_FLOW and features & TENSORS)
-
-
 TWICE = ("differentiation", "lower-gradient", "differentiation", "lower-gradient")
 
 
 def _second_order(program: GeneratedProgram, backend: Backend, seed: int) -> str:
     """The derivatives of ``@hvp``, the JVP of ``@f``'s gradient, verified as they are made."""
-    if not second_order_applies(program.features):
-        return ""
     module = _parsed(program.text)
     f = module.functions[program.function]
     hvp_type = gradient_type(module, f.type, 0, program.wrt, seedable=False, preserving_result=False)

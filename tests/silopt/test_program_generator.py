@@ -18,8 +18,6 @@ from accel.numpy_backend import NumpyBackend
 from differentiation.rules import RULES
 from silopt.generate import FEATURES, GeneratedProgram, check_program, generated, programs
 from silopt.generate import ast as A
-from silopt.generate.check import TENSORS as TENSOR_FEATURES
-from silopt.generate.check import second_order_applies
 from silopt.mutate_rules import Mutant, mutated
 
 EXAMPLES = int(os.environ.get("GENERATOR_EXAMPLES", "450"))
@@ -62,33 +60,6 @@ def test_the_generator_reaches_every_feature() -> None:
 
     sample()
     assert set(FEATURES) <= reached.keys(), set(FEATURES) - reached.keys()
-
-
-def test_second_order_is_checked_on_most_programs() -> None:
-    """The stage "second order" runs on every program but those of tensors with control flow:
-    most of those drawn, with every feature among them."""
-    eligible: collections.Counter[str] = collections.Counter()
-    drawn = 0
-
-    @settings(PROPERTY, max_examples=150, phases=[Phase.generate])
-    @given(program=programs())
-    def sample(program: GeneratedProgram) -> None:
-        nonlocal drawn
-        drawn += 1
-        if second_order_applies(program.features):
-            eligible.update(program.features | {"any"})
-
-    sample()
-    assert eligible["any"] >= drawn // 2, (eligible, drawn)
-    assert set(FEATURES) <= eligible.keys(), set(FEATURES) - eligible.keys()
-
-
-@settings(PROPERTY, max_examples=EXAMPLES // 6)
-@given(program=programs(frozenset(FEATURES) - TENSOR_FEATURES))
-def test_every_program_without_tensors_has_every_property(program: GeneratedProgram) -> None:
-    """Programs drawn without tensors (so with control flow, calls and closures more often than
-    the whole generator draws them): each differentiated twice too."""
-    _assert_has_every_property(program)
 
 
 @settings(PROPERTY, max_examples=40, phases=[Phase.generate])
