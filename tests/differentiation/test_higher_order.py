@@ -34,7 +34,7 @@ from sil import parse
 from sil.builder import Builder
 from sil.ir import Function, Module, Value
 from sil.passes import PassManager, registered_passes
-from sil.types import FunctionType, TupleType
+from sil.types import FunctionType, TupleType, Type
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "golden" / "differentiation"
@@ -43,14 +43,26 @@ AD = ("differentiation", "lower-gradient")
 
 @attrs.frozen
 class Case:
-    """A golden case's function, differentiated in parameters ``wrt`` (scalars) for result
-    ``source``, at points near ``point`` (one value a parameter: the others stay as given)."""
+    """A golden case's function, differentiated in parameters ``wrt`` for result ``source``, at
+    points near ``point`` (one value a parameter: the others stay as given). A struct parameter's
+    value is a tuple of its fields, ``fields[i]`` those of parameter ``i`` its tangent has."""
 
     path: str
     function: str
     wrt: tuple[int, ...]
     point: tuple[Any, ...]
     source: int | None = None
+    fields: dict[int, tuple[int, ...]] = attrs.field(factory=dict, hash=False)
+
+    def start(self) -> np.ndarray:
+        """The parameters differentiated at ``point``, flattened."""
+        parts = []
+        for i in self.wrt:
+            value = self.point[i]
+            if i in self.fields:
+                value = [value[k] for k in self.fields[i]]
+            parts.append(np.ravel(np.asarray(value, dtype=np.float64)))
+        return np.concatenate(parts)
 
     @property
     def id(self) -> str:
@@ -68,6 +80,7 @@ CASES = [
     Case("tuple_calls.sil", "use_second", (0, 1), (0.4, 1.7)),
     Case("tuple_calls.sil", "swap_stats", (0, 1), (0.4, 1.7), source=1),
     Case("structs.sil", "shifted", (0,), (0.3,)),
+    Case("structs.sil", "predict", (0, 1), ((0.6, -0.4, 1.5), 0.8), fields={0: (0, 1)}),
     Case("result_selection.sil", "both", (0, 1), (0.7, 0.3)),
     Case("subset_thunks.sil", "mul", (0, 1), (0.7, 0.3)),
     Case("tensors.sil", "layer_mean", (0,), (W, X, 0.1)),
@@ -105,11 +118,17 @@ def _function(
     return fn, Builder.at_end(block, module), args
 
 
+def _tangent_type(module: Module, t: Type) -> Type:
+    tangent = module.tangent_type(t)
+    assert tangent is not None
+    return tangent
+
+
 def _first_derivatives(module: Module, case: Case) -> None:
     """``@ho_grad`` and ``@ho_dir`` of the case's function."""
     f = module.functions[case.function]
     params = list(f.type.params)
-    tangents = [params[i] for i in case.wrt]
+    tangents = [_tangent_type(module, params[i]) for i in case.wrt]
     source = case.source or 0
     result = f.type.result.elements[source] if isinstance(f.type.result, TupleType) else f.type.result
     grad_type = tangents[0] if len(tangents) == 1 else TupleType(tuple(tangents))
@@ -128,7 +147,7 @@ def _second_derivatives(module: Module, case: Case) -> None:
     """The four compositions of ``@ho_grad`` and ``@ho_dir`` (see the module's docstring)."""
     grad, direction = module.functions["ho_grad"], module.functions["ho_dir"]
     params = list(grad.type.params)
-    tangents = [params[i] for i in case.wrt]
+    tangents = [_tangent_type(module, params[i]) for i in case.wrt]
     n = len(params)
     _, b, args = _function(module, "ho_for", [*params, *tangents], grad.type.result)
     jvp = b.differentiable_function_extract("jvp", b.differentiable_function(b.function_ref(grad), case.wrt))
@@ -162,8 +181,16 @@ class Hessians:
     case: Case
 
     def unflattened(self, x: np.ndarray) -> list[Any]:
-        values, at = [], 0
+        """``x`` as the tangents of the parameters differentiated (a struct's: a tuple of the
+        fields its tangent has)."""
+        values: list[Any] = []
+        at = 0
         for i in self.case.wrt:
+            if i in self.case.fields:
+                count = len(self.case.fields[i])
+                values.append(tuple(float(v) for v in x[at : at + count]))
+                at += count
+                continue
             like = np.asarray(self.case.point[i], dtype=np.float64)
             values.append(x[at : at + like.size].reshape(like.shape) if like.ndim else float(x[at]))
             at += like.size
@@ -172,6 +199,11 @@ class Hessians:
     def point(self, x: np.ndarray) -> list[Any]:
         values = list(self.case.point)
         for i, value in zip(self.case.wrt, self.unflattened(x), strict=True):
+            if i in self.case.fields:
+                fields = list(values[i])
+                for k, v in zip(self.case.fields[i], value, strict=True):
+                    fields[k] = v
+                value = tuple(fields)
             values[i] = value
         return values
 
@@ -210,7 +242,7 @@ def _second_order_program(case: Case) -> Program:
 def test_the_four_compositions_give_the_hessian(case: Case) -> None:
     hessians = Hessians(_second_order_program(case), case)
     rng = np.random.default_rng(17)
-    start = np.concatenate([np.ravel(np.asarray(case.point[i], dtype=np.float64)) for i in case.wrt])
+    start = case.start()
     for x in (start, start + rng.uniform(-0.2, 0.2, size=start.shape)):
         expected = hessians.differences(x)
         scale = max(1.0, float(np.abs(expected).max()))
