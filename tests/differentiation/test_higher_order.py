@@ -114,7 +114,7 @@ def _function(
 ) -> tuple[Function, Builder, list[Value]]:
     fn = module.add_function(Function(name, FunctionType(tuple(params), result)))
     block = fn.add_block("bb0")
-    args = [block.add_argument(t) for t in params]
+    args: list[Value] = [block.add_argument(t) for t in params]
     return fn, Builder.at_end(block, module), args
 
 
