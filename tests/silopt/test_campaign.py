@@ -90,5 +90,7 @@ def test_a_traceback_on_a_mutated_input_is_saved_minimized_with_its_command(
 def test_a_dask_run_gives_the_same_summary(tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")
     local = _campaign(tmp_path / "local", jobs=1)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False) as cluster:
+    # Worker processes: hypothesis, drawing in a worker thread of this process, would see the
+    # scheduler's threads use the global random state, which it warns of.
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True) as cluster:
         assert _campaign(tmp_path / "dask", scheduler=cluster.scheduler_address) == local
