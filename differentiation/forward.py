@@ -265,6 +265,8 @@ class DifferentialWalk:
                         kept = self.forward.plan.zero_shape(succ, v).name
                         shapes = leaf_shapes(tb, tb.struct_extract(tail[0], kept))
                     tangent = tt.enum_payload(tangents.get(enum), enum.type, case, v.type, shapes)
+                    if tangent is None and shapes is not None:  # the enum's is zero: so is this
+                        tangent = tt.materialize(None, v.type, shapes)
                 out.append(self.emitter.tangent_or_zero(tt, tangent, source, zeros, shape))
             tb.br(self.pushes[succ], *out, *tail)
             cases.append((self.records[succ].label, trampoline))
