@@ -515,6 +515,7 @@ class TangentFlow(TangentPusher[Shape]):
         self.tangents: dict[Value, Shape] = {}
 
     def run(self, block: Block) -> None:
+        self.block = block
         plan, deps = self.plan, self.t
         entry = plan.fn.blocks[0]
         if block is entry:
@@ -533,6 +534,11 @@ class TangentFlow(TangentPusher[Shape]):
         if len(plan.records) > 1:  # what the block ends with, the next block's code may take
             self.sinks.extend(node for shape in self.tangents.values() for node in deps.leaves(shape))
             self._zeros_passed(block)
+
+    def payload_shapes(self, payload: Value) -> Sequence[Value] | None:
+        """The tangent of an enum's payload misses a tensor: ``block``'s record keeps its shape."""
+        self.plan.zero_needs_shape(self.block, payload)
+        return None
 
     def _zeros_passed(self, block: Block) -> None:
         """The zero tangents ``block``'s code passes to its successors' (see ``DifferentialWalk``)."""
@@ -625,7 +631,10 @@ class AdjointFlow(AdjointPuller[Shape]):
                     if op is v and arg in adjoints:
                         total = adjoints[arg] if total is None else self.t.add(total, adjoints[arg], v.type)
                 if switched is not None and switched[0] is v and block.args[0] in adjoints:
-                    total = adjoints[block.args[0]]  # stands for the enum's adjoint, at the case
+                    payload = block.args[0]
+                    if misses_a_tensor(plan.module, adjoints[payload], payload.type):
+                        plan.zero_needs_shape(block, payload)  # its zeros, in the enum's adjoint
+                    total = adjoints[payload]  # stands for the enum's adjoint, at the case
                 if misses_a_tensor(plan.module, total, v.type):
                     plan.zero_needs_shape(pred, v)
 

@@ -25,7 +25,7 @@ branches.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from analysis.activity import Config
@@ -39,6 +39,7 @@ from differentiation.tangents import (
     leaf_shapes,
     misses_a_tensor,
     tensor_leaf_values,
+    tensor_leaves,
 )
 from sil.builder import Builder
 from sil.cloning import clone_instruction
@@ -371,6 +372,13 @@ class LinearMapEmitter:
             if self.zeros is not None:
                 self.zeros.materialized += 1
         return zeros[size]
+
+    def payload_shapes(self, payload: Value) -> Sequence[Value] | None:
+        """The shapes of the tensors ``payload`` holds, which the record of the block being
+        emitted keeps (``LinearMapInfo``'s flows ask for them)."""
+        if not tensor_leaves(self.module, payload.type):
+            return None
+        return leaf_shapes(self.b, self.own_shape(self.block, payload)())
 
     def own_shape(self, block: Block, v: Value) -> Callable[[], Value]:
         """How to read ``shape(v)`` from the record of ``block``, whose code is being emitted."""

@@ -16,7 +16,7 @@ the pullback, one trip per record.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from differentiation.linear_map_info import Mode, edge_arguments, switch_payload
 from differentiation.naming import pullback_name, vjp_name
@@ -29,7 +29,6 @@ from differentiation.tangents import (
     Zeros,
     leaf_shapes,
     misses_a_tensor,
-    tensor_leaves,
 )
 from differentiation.visitors import AdjointPuller
 from sil import derivative_types as dt
@@ -80,12 +79,6 @@ class PullbackEmitter(LinearMapEmitter, AdjointPuller[Symbolic]):
             Builder.at_end(entry, module).switch_enum(exit_record, cases)
         eliminate_dead_code(self.linear_map)
 
-    def payload_shapes(self, payload: Value) -> Sequence[Value] | None:
-        """The shapes of the tensors ``payload`` holds, which the record keeps (``AdjointFlow``)."""
-        if not tensor_leaves(self.module, payload.type):
-            return None
-        return leaf_shapes(self.b, self.own_shape(self.block, payload)())
-
     def _leave(self, block: Block, pred: Value | None) -> None:
         """The end of ``block``'s pullback block: return the tangents (the entry block) or go to
         the pullback block of the predecessor that ran (``pred``: the record's trace)."""
@@ -134,7 +127,10 @@ class PullbackEmitter(LinearMapEmitter, AdjointPuller[Symbolic]):
             if switched is not None and switched[0] is v and block.args[0] in adjoints:
                 # The payload ``block`` took out of the enum ``v``: its adjoint is ``v``'s, at the case.
                 payload = block.args[0]
-                adjoint = t.enum_case(v.type, switched[1], adjoints[payload], payload.type)
+                shapes = None
+                if misses_a_tensor(self.module, adjoints[payload], payload.type):
+                    shapes = leaf_shapes(b, self.own_shape(block, payload)())
+                adjoint = t.enum_case(v.type, switched[1], adjoints[payload], payload.type, shapes)
                 if adjoint is not None:
                     total = adjoint if total is None else t.add(total, adjoint, v.type)
             out.append(self.tangent_or_zero(t, total, v, zeros, self._shape_in(b, record, pred, v)))

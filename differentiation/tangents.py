@@ -222,13 +222,21 @@ class TangentBuilder:
             return self.b.float_literal(t, 0.0)
         raise SILError.at(self.where, f"cannot build a zero tangent of {t} yet")
 
-    def enum_case(self, t: Type, case: str, payload: Symbolic | None, payload_type: Type) -> Symbolic | None:
-        """The tangent of ``enum $t, #case`` of a payload whose tangent is ``payload``."""
+    def enum_case(
+        self,
+        t: Type,
+        case: str,
+        payload: Symbolic | None,
+        payload_type: Type,
+        shapes: Sequence[Value] | None = None,
+    ) -> Symbolic | None:
+        """The tangent of ``enum $t, #case`` of a payload whose tangent is ``payload`` (the
+        tensors it misses made to ``shapes``, as for ``materialize``)."""
         if payload is None or self.module.tangent_type(payload_type) is None:
             return None
         tangent_enum = self.module.tangent_type(t)
         assert isinstance(tangent_enum, NominalType)
-        return self.b.enum(tangent_enum, case, self.materialize(payload, payload_type))
+        return self.b.enum(tangent_enum, case, self.materialize(payload, payload_type, shapes))
 
     def enum_payload(
         self,
@@ -470,7 +478,14 @@ class Dependences:
     def aggregate(self, elements: dict[int, Shape]) -> Shape:
         return elements
 
-    def enum_case(self, t: Type, case: str, payload: Shape | None, payload_type: Type) -> Shape | None:
+    def enum_case(
+        self,
+        t: Type,
+        case: str,
+        payload: Shape | None,
+        payload_type: Type,
+        shapes: Sequence[Value] | None = None,
+    ) -> Shape | None:
         if payload is None or self.module.tangent_type(payload_type) is None:
             return None
         return Node(None, tuple(self.leaves(payload)))

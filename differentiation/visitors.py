@@ -11,9 +11,9 @@ hold those visits once, for the differential and the pullback and for their plan
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
 
-from differentiation.tangents import element_index
+from differentiation.tangents import element_index, misses_a_tensor
 from sil import instructions
 from sil.derivative_types import several_results
 from sil.diagnostics import SILError
@@ -70,7 +70,9 @@ class TangentAlgebra(Protocol[S]):
 
     def aggregate(self, elements: dict[int, S]) -> S: ...
 
-    def enum_case(self, t: Type, case: str, payload: S | None, payload_type: Type) -> S | None: ...
+    def enum_case(
+        self, t: Type, case: str, payload: S | None, payload_type: Type, shapes: Sequence[Value] | None = None
+    ) -> S | None: ...
 
     def enum_payload(
         self, tangent: S | None, t: Type, case: str, payload_type: Type, shapes: Sequence[Value] | None = None
@@ -131,9 +133,17 @@ class TangentPusher(InstructionVisitor, Generic[S]):
         """``%e = enum $E, #E.c, %p``: ``de = enum $E.TangentVector, #c, dp`` (zero without ``dp``)."""
         if inst.operands:
             payload = inst.operands[0]
-            tangent = self.t.enum_case(inst.type, inst.case, self.tangents.get(payload), payload.type)
+            found = self.tangents.get(payload)
+            shapes = None
+            if found is not None and misses_a_tensor(self.module, cast(Any, found), payload.type):
+                shapes = self.payload_shapes(payload)
+            tangent = self.t.enum_case(inst.type, inst.case, found, payload.type, shapes)
             if tangent is not None:
                 self.tangents[inst.result] = tangent
+
+    def payload_shapes(self, payload: Value) -> Sequence[Value] | None:
+        """The shapes of the tensors ``payload`` holds, for the zeros its tangent misses."""
+        return None
 
 
 class AdjointPuller(InstructionVisitor, Generic[S]):
