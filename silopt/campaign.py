@@ -20,6 +20,7 @@ import importlib
 import importlib.util
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -34,6 +35,7 @@ from silopt.campaign_tasks import SHRINK_SECONDS, Found, Outcome, Task, failure_
 
 PROGRAMS_PER_TASK = 10
 INPUTS_PER_TASK = 25
+UNSORTED = "unsorted"  # where failures go as their tasks end, until the run ends
 
 
 def tasks(programs: int, inputs: int, seed: int, shrink_seconds: float = SHRINK_SECONDS) -> list[Task]:
@@ -125,15 +127,23 @@ def run_campaign(
     progress: IO[str] | None = None,
     shrink_seconds: float = SHRINK_SECONDS,
 ) -> Summary:
-    """Run the tasks, save each distinct failure in ``out``, and say what was tried and found."""
+    """Run the tasks, save each distinct failure in ``out``, and say what was tried and found.
+    Each failure is also saved as soon as its task ends, in ``out/unsorted`` (named after the
+    task), so that a run stopped before its end keeps what it found; a run that ends replaces
+    those by the distinct failures, numbered in task order."""
     start = time.monotonic()
     work = tasks(programs, inputs, seed, shrink_seconds)
     bar = Progress(len(work), progress) if progress is not None else None
     done: list[Outcome] = []
+    unsorted = out / UNSORTED
     for outcome in outcomes(work, jobs, scheduler):
         done.append(outcome)
+        for i, f in enumerate(outcome.found):
+            _save_as(unsorted / f"{outcome.task.kind}-{outcome.task.start}-{i}-{_kind_name(f)}.sil", f)
         if bar is not None:
             bar.advance(outcome)
+    if unsorted.exists():
+        shutil.rmtree(unsorted)
     done.sort(key=lambda o: (o.task.kind, o.task.start))
     found = [f for o in done for f in o.found]
     distinct: dict[str, Found] = {}
@@ -152,8 +162,15 @@ def run_campaign(
 
 
 def _save(out: Path, n: int, found: Found) -> str:
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{n:03}-{found.kind.replace(' ', '-')}.sil"
+    return _save_as(out / f"{n:03}-{_kind_name(found)}.sil", found)
+
+
+def _kind_name(found: Found) -> str:
+    return found.kind.replace(" ", "-")
+
+
+def _save_as(path: Path, found: Found) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(found.header.replace(campaign_tasks.FILE, str(path)) + found.text, encoding="utf-8")
     return str(path)
 

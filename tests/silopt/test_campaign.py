@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from differentiation.rules import RULES
-from silopt import campaign_tasks
+from silopt import campaign, campaign_tasks
 from silopt.campaign import main, run_campaign
-from silopt.campaign_tasks import FILE, Task, run_task
+from silopt.campaign_tasks import FILE, Outcome, Task, run_task
 from silopt.fuzz import run_silopt
 from silopt.mutate_rules import Mutant, mutated
 
@@ -62,22 +63,28 @@ def test_a_wrong_rule_is_saved_with_the_commands_that_show_it(
     assert status == 1 and "FAILED" in out
 
 
-def test_a_traceback_on_a_mutated_input_is_saved_minimized_with_its_command(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A planted bug: silopt raises on any input with an ``fmul`` (in this process, where it is
-    planted). The fuzzer finds it, saves each distinct failure once, minimized to the token that
-    shows it, headed by the command that runs it, which fails the same way."""
-    real = campaign_tasks.run_silopt
+def _planted_traceback(real: Callable[..., tuple[int, str, str]]) -> Callable[..., tuple[int, str, str]]:
+    """``run_silopt`` with a bug planted: it raises on any input with an ``fmul``."""
 
     def planted(argv: list[str], stdin: str = "", seconds: int = 10) -> tuple[int, str, str]:
         if "fmul" in stdin.split("// mutated", 1)[-1].split("\n", 1)[-1]:
             raise KeyError("planted")
         return real(argv, stdin, seconds)
 
+    return planted
+
+
+def test_a_traceback_on_a_mutated_input_is_saved_minimized_with_its_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A planted bug: silopt raises on any input with an ``fmul`` (in this process, where it is
+    planted). The fuzzer finds it, saves each distinct failure once, minimized to the token that
+    shows it, headed by the command that runs it, which fails the same way."""
+    planted = _planted_traceback(run_silopt)
     monkeypatch.setattr(campaign_tasks, "run_silopt", planted)
     summary = run_campaign(0, 50, 3, tmp_path, jobs=1)
     assert summary.failures >= 1 and len(summary.saved) == 1
+    assert not (tmp_path / "unsorted").exists()  # a run that ends keeps the distinct ones only
     assert summary.distinct[0] == "traceback: KeyError: '…' (in test_campaign.py, planted)"
     text = Path(summary.saved[0]).read_text(encoding="utf-8")
     header, _, body = text.partition("\n// mutated")
@@ -85,6 +92,23 @@ def test_a_traceback_on_a_mutated_input_is_saved_minimized_with_its_command(
     assert "fmul" in body and len(body.split("\n", 1)[1]) < 40, body
     with pytest.raises(KeyError, match="planted"):
         planted(["-"], text)
+
+
+def test_a_run_stopped_before_its_end_keeps_what_it_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each failure is saved as its task ends: a run interrupted after that keeps it."""
+    monkeypatch.setattr(campaign_tasks, "run_silopt", _planted_traceback(run_silopt))
+
+    def interrupted(work: list[Task], jobs: int, scheduler: str | None) -> Iterator[Outcome]:
+        yield from map(run_task, work[:2])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(campaign, "outcomes", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_campaign(0, 50, 3, tmp_path, jobs=1)
+    kept = sorted((tmp_path / "unsorted").glob("fuzz-*-traceback.sil"))
+    assert kept and all("// RUN: silopt " + str(p) in p.read_text(encoding="utf-8") for p in kept)
 
 
 def test_a_dask_run_gives_the_same_summary(tmp_path: Path) -> None:
