@@ -486,9 +486,7 @@ class Dependences:
         payload_type: Type,
         shapes: Sequence[Value] | None = None,
     ) -> Shape | None:
-        if payload is None or self.module.tangent_type(payload_type) is None:
-            return None
-        return Node(None, tuple(self.leaves(payload)))
+        return self._through_enum(payload, payload_type)
 
     def enum_payload(
         self,
@@ -498,9 +496,14 @@ class Dependences:
         payload_type: Type,
         shapes: Sequence[Value] | None = None,
     ) -> Shape | None:
-        if tangent is None or self.module.tangent_type(payload_type) is None:
+        return self._through_enum(tangent, payload_type)
+
+    def _through_enum(self, source: Shape | None, payload_type: Type) -> Shape | None:
+        """A value computed from ``source`` into or out of an enum, where its payload (of type
+        ``payload_type``) carries a derivative."""
+        if source is None or self.module.tangent_type(payload_type) is None:
             return None
-        return Node(None, tuple(self.leaves(tangent)))
+        return Node(None, tuple(self.leaves(source)))
 
     def of_results(self, node: Node, t: Type, sources: tuple[int, ...]) -> Shape:
         if not several_results(t) or self.positions(t) == sources:

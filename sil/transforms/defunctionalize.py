@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import attrs
+import networkx as nx
 
 from sil.builder import Builder
 from sil.cfg import reverse_postorder
@@ -61,7 +62,7 @@ from sil.ir import (
     release_instructions,
 )
 from sil.passes import Pass, PassContext, register_pass
-from sil.references import referenced_functions
+from sil.references import reference_graph
 from sil.transforms.dead_function_elim import SYNTHESIZED_PREFIX
 from sil.types import FunctionType, NominalType, ScalarType, ShapeType, TupleType, Type
 
@@ -263,14 +264,9 @@ class ClosureFlow:
 
 def reached_functions(module: Module, roots: Iterable[Function]) -> list[Function]:
     """``roots`` and the functions with bodies they reach by ``function_ref``, in module order."""
+    graph = reference_graph(module, derivatives=False)
     seen = {fn.name for fn in roots}
-    work = list(seen)
-    while work:
-        fn = module.functions[work.pop()]
-        for name in referenced_functions(fn, module, derivatives=False):
-            if name not in seen:
-                seen.add(name)
-                work.append(name)
+    seen |= set().union(*(nx.descendants(graph, name) for name in seen))
     return [fn for fn in module.functions.values() if fn.name in seen and not fn.is_declaration]
 
 
