@@ -327,6 +327,8 @@ class _FunctionCode:
         name = self._constant_ids.get(id(value))
         if name is None:
             name = f"_{hint}{len(self.constants)}"
+            while name in HELPERS or name in self.constants:  # ``_f32`` names a helper too
+                name += "_"
             self._constant_ids[id(value)] = name
             self.constants[name] = value
         return name

@@ -78,10 +78,10 @@ class Lifetimes:
         """The ``with_element``s that take their tensor operand from its variable."""
         self.live_in: dict[Block, tuple[Value, ...]] = {}
         self._escaping: set[Value] = set()
-        if not any(
+        if not any(isinstance(a.type, TensorType) for b in fn.blocks for a in b.args) and not any(
             isinstance(r.type, TensorType) for b in fn.blocks for i in self._emitted(b) for r in i.results
         ):
-            return
+            return  # no tensor to follow: a tensor parameter or branch argument is one
         own = {v for b in fn.blocks for v in (*b.args, *(r for i in b.instructions for r in i.results))}
         reads = {inst: list(self._reads(inst)) for b in fn.blocks for inst in b.instructions}
         # An inlined callee's values are defined in the block of the call, and followed there

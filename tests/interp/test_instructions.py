@@ -1004,3 +1004,28 @@ PROGRAMS = {
     "FLOAT_LITERAL": literal_function("Float", "1.5"),
 }
 """The modules this file runs (``test_builtin_coverage`` checks that they use every instruction)."""
+
+
+@pytest.mark.parametrize("conversion_first", [True, False])
+def test_many_float_constants_leave_the_helpers_names_alone(conversion_first: bool) -> None:
+    """A function's constants are named by their kind and count (``_f32`` is its 33rd); a
+    helper its templates call has a name of that form too (``_f32``, Float's ``sitofp``). A
+    generated program with 40 Float literals once called its 33rd literal as the helper."""
+    literals = [f"  %k{i} = float_literal $Float, {i}.5" for i in range(40)]
+    sums = ['  %s0 = builtin "fadd"(%k0 : $Float, %c : $Float) : $Float'] + [
+        f'  %s{i} = builtin "fadd"(%s{i - 1} : $Float, %k{i} : $Float) : $Float' for i in range(1, 40)
+    ]
+    conversion = ['  %c = builtin "sitofp"(%n : $Int) : $Float']
+    body = [*conversion, *literals] if conversion_first else [*literals, *conversion]
+    text = "\n".join(
+        [
+            "sil @f : $@convention(thin) (Int) -> Float {",
+            "bb0(%n : $Int):",
+            *body,
+            *sums,
+            "  return %s39 : $Float",
+            "}",
+            "",
+        ]
+    )
+    assert run(text, 3) == np.float32(3 + sum(i + 0.5 for i in range(40)))

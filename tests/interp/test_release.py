@@ -113,3 +113,22 @@ def test_an_inlined_calls_result_read_in_another_block_is_kept() -> None:
     """@g is written inline: its result's variable is the callee's ``%a``, read in bb2, a loop body,
     and so never deleted in bb0."""
     assert np.array_equal(run(INLINED_RESULT_READ_LATER, 3, fn="@f"), np.full(3, 3.0))
+
+
+PARAMETER_READ_AFTER_A_BRANCH = f"""\
+sil @f : $@convention(thin) ({T[1:]}, Double) -> Double {{
+bb0(%t : {T}, %x : $Double):
+  br bb1(%t : {T}, %x : $Double)
+bb1(%u : {T}, %y : $Double):
+  %m = builtin "mean"(%t : {T}) : $Double
+  %s = builtin "fadd"(%m : $Double, %y : $Double) : $Double
+  return %s : $Double
+}}
+"""
+
+
+def test_a_tensor_parameter_passed_to_a_block_and_read_there_by_its_own_name_is_kept() -> None:
+    """A function whose only tensor is a parameter: the branch passes it on, and bb1 reads it by
+    ``%t``, not by its argument, so the branch must not let go of ``%t`` (a generated program's
+    VJP did this and read None)."""
+    assert run(PARAMETER_READ_AFTER_A_BRANCH, np.array([1.0, 3.0]), 0.5, fn="@f") == 2.5
