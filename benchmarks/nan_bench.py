@@ -52,15 +52,16 @@ def capturing_sources() -> Iterator[list[str]]:
     """The Python source of each function the interpreter compiles meanwhile."""
     found: list[str] = []
 
-    def capture(source: str, *args: Any, **kwargs: Any) -> Any:
+    def capture(source: str, filename: str) -> Any:  # each compilation, none from the cache
         found.append(source)
-        return builtins.compile(source, *args, **kwargs)
+        return builtins.compile(source, filename, "exec")
 
-    setattr(interp.compiler, "compile", capture)  # noqa: B010 (a module global that shadows a builtin)
+    cached = interp.compiler.compiled_code
+    setattr(interp.compiler, "compiled_code", capture)  # noqa: B010 (in place of the cached one)
     try:
         yield found
     finally:
-        delattr(interp.compiler, "compile")
+        setattr(interp.compiler, "compiled_code", cached)  # noqa: B010
 
 
 def compiled(module: Module, backend: Backend, name: str, what: str) -> dict[str, Callable[..., Any]]:

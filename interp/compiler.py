@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import re
+import types
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -269,7 +270,7 @@ class Compiler:
                 "    return first_call\n"
             )
             namespace: dict[str, Any] = {}
-            exec(compile(source, f"<sil @{name} before its first call>", "exec"), namespace)
+            exec(compiled_code(source, f"<sil @{name} before its first call>"), namespace)
             found = namespace["_factory"](self._compiled, name)
         self._stand_ins[name] = found
         return found
@@ -372,7 +373,7 @@ class _FunctionCode:
         lines.append(f"    return f, ({''.join(f'_set{v}, ' for v in callee_vars)})")
         source = "\n".join(lines) + "\n"
         namespace: dict[str, Any] = {}
-        exec(compile(source, f"<sil @{self.fn.name}>", "exec"), namespace)
+        exec(compiled_code(source, f"<sil @{self.fn.name}>"), namespace)
         fn, setters = namespace["_factory"](*self.constants.values())
         fn.__qualname__ = fn.__name__ = f"sil_{self.fn.name}"
         return fn, setters
@@ -619,6 +620,14 @@ class _FunctionCode:
         if value != value or value in (float("inf"), float("-inf")):
             return [f"{r} = {self.const(value, 'd')}"]
         return [f"{r} = {value!r}"]
+
+
+@functools.lru_cache(maxsize=2048)
+def compiled_code(source: str, filename: str) -> types.CodeType:
+    """The code of a function's source. Programs of one module (a Float run and its Double
+    shadow, a metered run and a plain one, each check's) write many functions alike, and
+    CPython's ``compile`` is most of the time it takes to make one."""
+    return compile(source, filename, "exec")
 
 
 @functools.cache

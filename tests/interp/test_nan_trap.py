@@ -255,11 +255,11 @@ def sources(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """The Python source of every function compiled while the test runs, in order."""
     found: list[str] = []
 
-    def capture(source: str, *args: Any, **kwargs: Any) -> Any:
+    def capture(source: str, filename: str) -> Any:  # each compilation, none from the cache
         found.append(source)
-        return builtins.compile(source, *args, **kwargs)
+        return builtins.compile(source, filename, "exec")
 
-    monkeypatch.setattr(interp.compiler, "compile", capture, raising=False)
+    monkeypatch.setattr(interp.compiler, "compiled_code", capture)
     yield found
 
 
