@@ -94,7 +94,9 @@ def _second_order(program: GeneratedProgram, backend: Backend, seed: int) -> str
     gradient = b.gradient(b.function_ref(f), program.wrt)
     jvp = b.differentiable_function_extract("jvp", b.differentiable_function(gradient, program.wrt))
     b.return_(b.tuple_extract(b.apply(jvp, *args), 0))  # the gradient; its JVP is what is checked
-    return _derivatives(print_module(module), TWICE, backend, seed, then_check=False)
+    # The first differentiation's derivatives are those the stage "derivatives" verifies.
+    first, second = TWICE[:2], TWICE[2:]
+    return _derivatives(print_module(module), second, backend, seed, then_check=False, before=first)
 
 
 def _placement(program: GeneratedProgram) -> tuple[str, ...]:
@@ -159,12 +161,19 @@ def _same_after_O(program: GeneratedProgram, backend: Backend, seed: int) -> str
 
 
 def _derivatives(
-    text: str, passes: Sequence[str], backend: Backend, seed: int, then_check: bool = True
+    text: str,
+    passes: Sequence[str],
+    backend: Backend,
+    seed: int,
+    then_check: bool = True,
+    before: Sequence[str] = (),
 ) -> str:
     """What is wrong with the derivatives ``passes`` emit, each verified after the pass that
-    emitted it, and (``then_check``) with those the module then asks for, checked."""
+    emitted it, and (``then_check``) with those the module then asks for, checked; the passes
+    ``before`` run first, unverified."""
     module = _parsed(text)
     registry = registered_passes()
+    PassManager([registry[p]() for p in before], True).run(module)
     verification = DerivativeVerification(backend, seed=seed, max_steps=MAX_STEPS)
     PassManager([registry[p]() for p in passes], True, [verification]).run(module)
     if not then_check:
