@@ -65,11 +65,18 @@ class Program:
         )
         self.converter = Converter(module, backend, float_as_double)
         self.converter.call = self._call_value
+        self._shadow: Program | None = None
 
     def double_shadow(self) -> Program:
-        """This program's Double shadow (``float_as_double``), with the same backend and limits."""
+        """This program's Double shadow (``float_as_double``), with the same backend and limits:
+        made once, so that what it compiled is compiled once."""
         if self.float_as_double:
             return self
+        if self._shadow is None:
+            self._shadow = self._new_shadow()
+        return self._shadow
+
+    def _new_shadow(self) -> Program:
         return Program(
             self.module,
             self.backend,

@@ -75,13 +75,13 @@ class DerivativeVerification(PassInstrumentation):
         """Derivatives checked so far (a derivative changed by two passes counts twice)."""
 
     def before_pass(self, p: Pass, module: Module, ctx: PassContext) -> None:
-        self._see_gradients(module)
+        self.see_gradients(module)
         if self.code is None:  # what the input holds was not emitted by the pipeline
             self.code = {_key(r): _code(module, r) for r in self._requests(module)}
 
     def after_pass(self, p: Pass, module: Module, ctx: PassContext) -> None:
         assert self.code is not None
-        self._see_gradients(module)
+        self.see_gradients(module)
         requests = self._requests(module)
         emitted = []
         for request in requests:
@@ -97,7 +97,10 @@ class DerivativeVerification(PassInstrumentation):
         if errors:
             raise SILError(errors)
 
-    def _see_gradients(self, module: Module) -> None:
+    def see_gradients(self, module: Module) -> None:
+        """Learn the ``gradient`` instructions of ``module``: their lowered functions are
+        checked as gradients, and a JVP or VJP of one for the Hessian's symmetry. A pipeline
+        verified only from some pass on shows this the module before its first pass."""
         for g in gradients_in(module):
             self.gradients.setdefault(g.name, g)
 

@@ -11,9 +11,9 @@
   with every derivative a pass of it emits verified after that pass (``--verify-derivatives``);
   for a ``gradient``, ``-O`` before the check, which differentiates and lowers;
 - "second order": the JVP of the gradient of ``@f`` (a Hessian-vector product, without -O in
-  between), every derivative of both ``-differentiation`` passes verified after the pass
-  (``--verify-derivatives``: finite differences, the dot-product identity, the Hessian's
-  symmetry).
+  between), every derivative from the first ``-lower-gradient`` on verified after the pass that
+  emitted it (``--verify-derivatives``: finite differences, the dot-product identity, the
+  Hessian's symmetry); the first ``-differentiation`` emits what "derivatives" verifies.
 A transform that raises anything but a ``SILError`` is a "crash" of the stage it was in.
 """
 
@@ -173,8 +173,9 @@ def _derivatives(
     ``before`` run first, unverified."""
     module = _parsed(text)
     registry = registered_passes()
-    PassManager([registry[p]() for p in before], True).run(module)
     verification = DerivativeVerification(backend, seed=seed, max_steps=MAX_STEPS)
+    verification.see_gradients(module)
+    PassManager([registry[p]() for p in before], True).run(module)
     PassManager([registry[p]() for p in passes], True, [verification]).run(module)
     if not then_check:
         return ""

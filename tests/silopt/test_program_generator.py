@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import collections
 import os
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, note, settings
 
 from accel.numpy_backend import NumpyBackend
 from differentiation.rules import RULES
+from silopt import verify_derivatives
 from silopt.generate import FEATURES, GeneratedProgram, check_program, generated, programs
 from silopt.generate import ast as A
 from silopt.mutate_rules import Mutant, mutated
@@ -105,3 +107,20 @@ def test_a_wrong_derivative_is_caught(mutant: Mutant, monkeypatch: pytest.Monkey
     failures = check_program(SIN_TIMES_Y, BACKEND)
     assert [f.kind for f in failures] == ["derivatives", "derivatives after -O", "second order"]
     assert all("disagree" in f.message for f in failures)
+
+
+def test_the_second_order_stage_checks_the_gradient_and_the_hessians_symmetry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The stage runs the first differentiation unverified (stage "derivatives" verifies what it
+    emits), but verifies the lowered gradient @hvp asks for, and the symmetry of its Hessian."""
+    checked: list[str] = []
+    symmetry = verify_derivatives.hessian_asymmetry
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        checked.append(args[1].describe())
+        return symmetry(*args, **kwargs)
+
+    monkeypatch.setattr(verify_derivatives, "hessian_asymmetry", counted)
+    assert [f.kind for f in check_program(SIN_TIMES_Y, BACKEND)] == []
+    assert checked == ["@AD__f__grad_src_0_wrt_0_1 (source 0, 1 wrt 0, 1)"]
