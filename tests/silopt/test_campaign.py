@@ -118,3 +118,13 @@ def test_a_dask_run_gives_the_same_summary(tmp_path: Path) -> None:
     # scheduler's threads use the global random state, which it warns of.
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True) as cluster:
         assert _campaign(tmp_path / "dask", scheduler=cluster.scheduler_address) == local
+
+
+SAVED = sorted((Path(__file__).resolve().parents[2] / "docs" / "campaign-failures").glob("*.sil"))
+
+
+@pytest.mark.parametrize("saved", SAVED, ids=lambda p: p.name)
+def test_the_failures_campaigns_found_and_docs_keep_are_fixed(saved: Path) -> None:
+    """Each failure docs/verification.md records as found and fixed rechecks clean."""
+    assert SAVED
+    assert campaign_tasks.recheck_text(saved.read_text(encoding="utf-8")) == []
