@@ -11,9 +11,10 @@
   with every derivative a pass of it emits verified after that pass (``--verify-derivatives``);
   for a ``gradient``, ``-O`` before the check, which differentiates and lowers;
 - "second order": the JVP of the gradient of ``@f`` (a Hessian-vector product, without -O in
-  between), every derivative from the first ``-lower-gradient`` on verified after the pass that
-  emitted it (``--verify-derivatives``: finite differences, the dot-product identity, the
-  Hessian's symmetry); the first ``-differentiation`` emits what "derivatives" verifies.
+  between), every derivative the second ``-differentiation`` emits verified after it
+  (``--verify-derivatives``: finite differences, the dot-product identity, the Hessian's
+  symmetry); what the first ``-differentiation`` emits is what "derivatives" verifies, and the
+  plain gradient @hvp asks for is checked through the Hessian's symmetry only.
 A transform that raises anything but a ``SILError`` is a "crash" of the stage it was in.
 """
 
