@@ -81,7 +81,7 @@ class Lifetimes:
         if not any(isinstance(a.type, TensorType) for b in fn.blocks for a in b.args) and not any(
             isinstance(r.type, TensorType) for b in fn.blocks for i in self._emitted(b) for r in i.results
         ):
-            return  # no tensor to follow: a tensor parameter or branch argument is one
+            return  # no tensor to follow (a tensor parameter, a block argument, is one)
         own = {v for b in fn.blocks for v in (*b.args, *(r for i in b.instructions for r in i.results))}
         reads = {inst: list(self._reads(inst)) for b in fn.blocks for inst in b.instructions}
         # An inlined callee's values are defined in the block of the call, and followed there

@@ -73,19 +73,16 @@ class Program:
         if self.float_as_double:
             return self
         if self._shadow is None:
-            self._shadow = self._new_shadow()
+            self._shadow = Program(
+                self.module,
+                self.backend,
+                max_steps=self.max_steps,
+                max_depth=self.max_depth,
+                count_steps=self.budget is not None,
+                trap_nan=self.trap_nan,
+                float_as_double=True,
+            )
         return self._shadow
-
-    def _new_shadow(self) -> Program:
-        return Program(
-            self.module,
-            self.backend,
-            max_steps=self.max_steps,
-            max_depth=self.max_depth,
-            count_steps=self.budget is not None,
-            trap_nan=self.trap_nan,
-            float_as_double=True,
-        )
 
     def function(self, name: str) -> Callable[..., Any]:
         """The compiled form of a function (``"f"`` or ``"@f"``): call it with the depth first."""
