@@ -30,7 +30,7 @@ class BuiltinInfo:
     or constants (``reshape``, ``select``, ``zeros``), so it makes no NaN from operands that are not
     NaN (``--trap-nan`` tests the others). A builtin that ``faults`` may stop a run on scalar
     operands (integer division by zero, ``fptosi`` out of range): optimizations keep it where it is
-    (a tensor builtin may fault on shapes too)."""
+    (a tensor builtin may fault on shapes too: ``may_fault`` tells both)."""
 
     name: str
     rule: TypeRule
@@ -277,6 +277,26 @@ def _table() -> dict[str, BuiltinInfo]:
 
 
 BUILTINS: dict[str, BuiltinInfo] = _table()
+
+
+# Tensor builtins that no tensor shape can make fail: a unary elementwise builtin maps any shape to
+# itself, and these read or keep a shape whatever it is.
+_SHAPE_SAFE = frozenset({"shape", "rank", "no_derivative", "sum", "mean", "transpose", "tensor_from_scalar"})
+
+
+def may_fault(name: str, operands: Sequence[Type], result: Type) -> bool:
+    """Whether the builtin ``name`` applied to ``operands`` can stop a run: on scalars
+    (``BuiltinInfo.faults``: ``sdiv`` by zero), or on shapes (two tensor operands that do not
+    broadcast, a ``matmul``'s inner sizes, a ``reshape``'s element count, an ``element`` index
+    out of range, a negative size given to ``zeros``). Optimizations erase or move only builtins
+    that cannot."""
+    info = BUILTINS[name]
+    if info.faults:
+        return True
+    if info.elementwise:
+        return sum(isinstance(t, TensorType) for t in operands) > 1
+    scalars = all(isinstance(t, ScalarType) for t in [*operands, result])
+    return not scalars and name not in _SHAPE_SAFE
 
 
 def elementwise_builtins(arity: int) -> tuple[str, ...]:

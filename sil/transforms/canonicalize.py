@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 from sil.builder import Builder
-from sil.builtins import BUILTINS
+from sil.builtins import may_fault
 from sil.instructions import (
     BUNDLE_PARTS,
     BuiltinInst,
@@ -43,7 +43,7 @@ from sil.transforms.folding import Scalar, fold_builtin
 from sil.transforms.simplify_cfg import remove_unreachable_blocks
 from sil.types import BOOL, DOUBLE, FLOAT, INT, ScalarType
 
-# Instructions that never fault (with the scalar builtins that do not, ``BuiltinInfo.faults``):
+# Instructions that never fault (with the scalar builtins that cannot, ``builtins.may_fault``):
 # erased when unused. Making a closure runs nothing: the callee runs when the closure is applied.
 _HARMLESS = (
     FloatLiteralInst,
@@ -268,8 +268,12 @@ def cannot_fault(inst: Instruction) -> bool:
     """Whether ``inst`` computes a value and nothing else, whatever its operands: no effect, no
     fault (so it may be erased when unused, or run where it would not have run: -licm)."""
     if isinstance(inst, BuiltinInst):
-        scalars = all(isinstance(op.type, ScalarType) for op in inst.operands)
-        return scalars and isinstance(inst.type, ScalarType) and not BUILTINS[inst.name].faults
+        # Tensor builtins stay put even where they cannot fault: one hoisted out of a loop makes AD
+        # sum its adjoint over the trips before one product instead of summing products, which
+        # rounds differently, and -O must not change a derivative's bits (test_semantics_through_O).
+        operands = [op.type for op in inst.operands]
+        scalars = all(isinstance(t, ScalarType) for t in [*operands, inst.type])
+        return scalars and not may_fault(inst.name, operands, inst.type)
     if isinstance(inst, DifferentiableFunctionInst):  # a bundle made; a request is AD's to answer
         return inst.has_derivatives
     return isinstance(inst, _HARMLESS)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sil.builtins import BUILTINS
+from sil.builtins import may_fault
 from sil.instructions import BuiltinInst
 from sil.ir import Function, Instruction, Module, Result, Value
 from sil.passes import Pass, PassContext, register_pass
 
 
 def _removable(inst: Instruction) -> bool:
-    """Whether erasing ``inst`` when unused changes nothing a run shows. A builtin that can fault on
-    scalars (``BuiltinInfo.faults``: an ``sdiv`` by zero) stays: the run must still stop there."""
-    if isinstance(inst, BuiltinInst) and BUILTINS[inst.name].faults:
+    """Whether erasing ``inst`` when unused changes nothing a run shows. A builtin that can fault
+    (``may_fault``: an ``sdiv`` by zero, a ``matmul`` of sizes that disagree) stays: the run must
+    still stop there."""
+    if isinstance(inst, BuiltinInst) and may_fault(inst.name, [op.type for op in inst.operands], inst.type):
         return False
     return not inst.is_terminator and not inst.has_effects
 

@@ -1,8 +1,9 @@
 """``-O``: the optimization passes (``ROUND``), in rounds, until a round changes nothing.
 
 Each pass leaves a module behaving as before (``tests/sil/transforms/preservation.py``), so the
-pipeline does too. ``-dce`` is not in it: it erases an unused tensor builtin, which can fault on
-shapes at run time; ``-canonicalize`` erases only what is unused and cannot fault.
+pipeline does too. ``-dce`` is not in it: ``-canonicalize`` erases what is unused and cannot fault,
+except tensor builtins (``canonicalize.cannot_fault``); ``-dce`` erases those too where no shape
+can make them fault (``builtins.may_fault``).
 """
 
 from __future__ import annotations
