@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import attrs
 
+from sil import collection
 from sil.diagnostics import SourceFile, Span
 from sil.types import FunctionType, NominalType, ScalarType, TensorType, TupleType, Type
 
@@ -572,6 +573,9 @@ class Module:
     types: dict[str, TypeDecl] = attrs.field(factory=dict)
     functions: dict[str, Function] = attrs.field(factory=dict)
     stage: str | None = None
+
+    def __del__(self) -> None:
+        collection.module_dropped()
 
     def add_function(self, fn: Function) -> Function:
         self.functions[fn.name] = fn

@@ -13,10 +13,10 @@ a fused match declares it beside its ``parse`` (``fast_form`` and ``parse_fast``
 
 from __future__ import annotations
 
-import gc
 import re
 import sys
 
+from sil.collection import building
 from sil.diagnostics import SILError, SourceFile, Span, note
 from sil.instructions import TypeRuleError
 from sil.ir import (
@@ -137,25 +137,11 @@ class Parser(Cursor):
 
     # --- module ------------------------------------------------------------------------------
     def parse_module(self) -> Module:
-        # Parsing allocates only objects that stay alive, so cyclic-GC passes over the growing
-        # module would find nothing to free; they cost a third of the parse time.
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            module = self._parse_module()
-        except RecursionError:
-            self.error("nesting is too deep to parse")
-        finally:
-            if was_enabled:
-                gc.enable()
-        if was_enabled and gc.get_freeze_count() == 0:
-            # The same holds after: the first collection would traverse the whole new module, to
-            # free nothing (a tenth of the parse time). Moving every tracked object to the oldest
-            # generation at once (unfreeze moves frozen ones there) skips it. Not when the host
-            # program froze objects itself: unfreezing would undo that.
-            gc.freeze()
-            gc.unfreeze()
-        return module
+        with building():  # parsing allocates only objects that stay alive
+            try:
+                return self._parse_module()
+            except RecursionError:
+                self.error("nesting is too deep to parse")
 
     def _parse_module(self) -> Module:
         if self.accept_ident("sil_stage"):

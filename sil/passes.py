@@ -10,7 +10,6 @@ as the entry points of the group ``sil_workbench.passes`` in ``pyproject.toml`` 
 from __future__ import annotations
 
 import functools
-import gc
 import importlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import ClassVar, TypeVar
 
 import attrs
 
+from sil.collection import building
 from sil.diagnostics import Diagnostic, SILError
 from sil.ir import Function, Module, Value
 
@@ -167,21 +167,8 @@ class PassManager:
             ctx.annotations.clear()
             for instrumentation in self.instrumentations:
                 instrumentation.before_pass(p, module, ctx)
-            # A pass allocates IR that stays alive: cyclic-GC passes over the growing module find
-            # nothing to free, and made -differentiation superlinear (as they did the parser).
-            was_enabled = gc.isenabled()
-            gc.disable()
-            try:
+            with building():  # a pass allocates IR that stays alive
                 p.run(module, ctx)
-            finally:
-                if was_enabled:
-                    gc.enable()
-            if was_enabled and gc.get_freeze_count() == 0:
-                # As after parsing (sil/parser.py): what the pass made is the module now, and the
-                # first collections would traverse it all to free nothing (a third of the time
-                # of verifying and printing what -differentiation made of a long function).
-                gc.freeze()
-                gc.unfreeze()
             ctx.analyses.clear()
             if self.verify_each:
                 problems = verify_module(module)

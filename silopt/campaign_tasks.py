@@ -84,9 +84,10 @@ def run_task(task: Task) -> Outcome:
     """Run ``task`` where it is called, then collect its cyclic garbage.
 
     A task leaves some hundred thousand objects in cycles (modules whose blocks and
-    instructions point back at their owners). CPython's collector reached its oldest generation
-    twice in 30 tasks, and a worker kept growing until the kernel killed it (12 GB after ~700
-    tasks); collected after each task, a worker stays near 120 MB."""
+    instructions point back at their owners). Before ``sil.collection`` had a rule of its own for
+    them, a worker kept growing until the kernel killed it (12 GB after ~700 tasks); that rule
+    lets up to half a million objects wait, and collected after each task, a worker stays near
+    120 MB."""
     try:
         return _generate(task) if task.kind == "generate" else _fuzz(task)
     finally:

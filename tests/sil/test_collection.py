@@ -1,0 +1,77 @@
+"""Building IR promotes it past CPython's young collections (sil/collection.py), and still frees
+the cyclic garbage of dropped modules: a process that builds module after module stays bounded."""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sil import collection, parse
+
+ROOT = Path(__file__).resolve().parents[2]
+
+TEXT = "\n".join(
+    f"""
+sil @f{i} : $@convention(thin) (Double) -> Double {{
+bb0(%x : $Double):
+  %y = builtin "fmul"(%x : $Double, %x : $Double) : $Double
+  %z = builtin "fadd"(%y : $Double, %x : $Double) : $Double
+  return %z : $Double
+}}"""
+    for i in range(40)
+)
+
+
+@pytest.fixture(autouse=True)
+def collector_on() -> Iterator[None]:
+    was_enabled = gc.isenabled()
+    gc.enable()
+    gc.collect()  # a full collection starts the count afresh
+    yield
+    if not was_enabled:
+        gc.disable()
+
+
+SCRIPT = """
+import gc, sys, weakref
+from sil import collection, parse
+from sil.passes import PassManager, get_pass
+from tests.sil.test_collection import TEXT
+
+collection.FLOOR = int(sys.argv[1])
+gc.collect()
+first = weakref.ref(parse(TEXT).functions["f0"])  # the module goes; its cyclic functions stay
+for _ in range(100):
+    PassManager([get_pass(name)() for name in ("dce", "cse")]).run(parse(TEXT))
+print("alive" if first() is not None else "collected")
+"""
+
+
+@pytest.mark.parametrize(("floor", "expected"), [(2_000, "collected"), (10**9, "alive")])
+def test_dropped_modules_are_collected_once_enough_was_built(floor: int, expected: str) -> None:
+    """In a process of its own, whose heap is small (a test worker's would need far more builds):
+    parse a module and drop it, then parse and transform 100 more. Above the floor it is freed;
+    with the floor out of reach, it stays, as it did in any process before the rule."""
+    run = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(floor)], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert run.stdout.split() == [expected]
+
+
+def test_a_parse_that_raises_promotes_nothing() -> None:
+    moved = collection._Counts.moved
+    with pytest.raises(Exception, match="expected"):
+        parse("sil @f : garbage")
+    assert collection._Counts.moved == moved
+
+
+def test_while_every_module_is_alive_nothing_is_collected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(collection, "FLOOR", 2_000)
+    full = gc.get_stats()[-1]["collections"]
+    kept = [parse(TEXT) for _ in range(100)]  # a collection would traverse them to free nothing
+    assert gc.get_stats()[-1]["collections"] == full and len(kept) == 100
