@@ -280,7 +280,7 @@ BUILTINS: dict[str, BuiltinInfo] = _table()
 
 
 # Tensor builtins that no tensor shape can make fail: a unary elementwise builtin maps any shape to
-# itself, and these read or keep a shape whatever it is.
+# itself, and these accept a tensor of any shape.
 _SHAPE_SAFE = frozenset({"shape", "rank", "no_derivative", "sum", "mean", "transpose", "tensor_from_scalar"})
 
 

@@ -8,12 +8,15 @@ then ``gc.unfreeze``), so that the first collections after it do not traverse th
 Objects moved that way escape CPython's own rule for full collections, which counts only what
 younger collections promote. Without a rule of our own, the cyclic garbage of dropped modules (IR
 points back at its owners) was never freed: a process that built module after module grew without
-bound (a campaign worker reached 12 GB). So ``building()`` keeps the same kind of rule itself: a
-full collection once a module was dropped (``Module.__del__``: the module object is in no cycle,
-its functions are) and the objects moved since the last collection outnumber both ``FLOOR`` and
-the objects that survived it. Each collection then traverses at most about twice what was built
-since the previous one; and while every module built is still alive, which is a single ``silopt``
-run or a timed benchmark, nothing would be freed, so none runs.
+bound (a campaign worker reached 12 GB). So ``building()`` keeps the same kind of rule itself, on
+the objects it moved since the last full collection (by anyone): a full collection once they
+outnumber both ``FLOOR`` and the objects that survived that collection, if a module object was
+dropped since (``Module.__del__``), and otherwise once they outnumber both four times. So each
+collection traverses at most a few times what was built since the previous one. The drop is only
+a hint (a module that an interpreter's ``Program`` ran is freed only by a collection, and a
+temporary module that shares another's functions frees none), but a single ``silopt`` run or a
+timed benchmark, whose modules all stay alive, mostly stays under the larger bound and pays
+nothing.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ def _after_collection(phase: str, info: dict[str, Any]) -> None:
 
 
 def module_dropped() -> None:
-    """A module's last reference went: its functions are cyclic garbage now."""
+    """A module's last reference went: its functions are likely cyclic garbage now."""
     _Counts.dropped = True
 
 
@@ -55,10 +58,15 @@ gc.callbacks.append(_after_collection)
 
 @contextmanager
 def building() -> Iterator[None]:
-    """Run the body (which builds IR) with the collector off; after it, promote what it built
-    and collect fully when the rule above says so. Nothing happens after a body that raised, nor
-    when the collector was off already or the host program froze objects itself (unfreezing
-    would undo that)."""
+    """Collect fully first if the rule above says so, then run the body (which builds IR) with
+    the collector off, and promote what it built. The check comes before a build, not after
+    it, so a timed build is not charged for its own garbage, nor for the last build's where a
+    collection came between (as a benchmark's do). Nothing is promoted after a body that raised,
+    and nothing is done when the collector is off already or the host program froze objects
+    itself (unfreezing would undo that)."""
+    managing = gc.isenabled() and gc.get_freeze_count() == 0
+    if managing:
+        _collect_if_due()
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -66,18 +74,17 @@ def building() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-    if was_enabled and gc.get_freeze_count() == 0:
-        _promote()
+    if managing:
+        _Counts.moved += gc.get_count()[0]  # allocated less freed since the last collection
+        gc.freeze()
+        gc.unfreeze()
 
 
-def _promote() -> None:
-    young = gc.get_count()[0]  # allocated less freed since the last collection: mostly the new IR
-    gc.freeze()
-    gc.unfreeze()
-    _Counts.moved += young
-    if not _Counts.dropped or _Counts.moved <= FLOOR:
+def _collect_if_due() -> None:
+    if _Counts.moved <= FLOOR:
         return
     if _Counts.survivors is None:
         _Counts.survivors = max(len(gc.get_objects()) - _Counts.moved, 0)
-    if _Counts.moved > _Counts.survivors:
+    bound = max(FLOOR, _Counts.survivors)
+    if _Counts.moved > (bound if _Counts.dropped else 4 * bound):
         gc.collect()

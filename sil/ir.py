@@ -575,7 +575,12 @@ class Module:
     stage: str | None = None
 
     def __del__(self) -> None:
-        collection.module_dropped()
+        # A try (not contextlib.suppress, a global too): at interpreter shutdown, module globals
+        # may be gone already.
+        try:  # noqa: SIM105
+            collection.module_dropped()
+        except Exception:
+            pass
 
     def add_function(self, fn: Function) -> Function:
         self.functions[fn.name] = fn

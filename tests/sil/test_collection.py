@@ -39,26 +39,55 @@ def collector_on() -> Iterator[None]:
 
 SCRIPT = """
 import gc, sys, weakref
+from interp import Program
 from sil import collection, parse
 from sil.passes import PassManager, get_pass
 from tests.sil.test_collection import TEXT
 
-collection.FLOOR = int(sys.argv[1])
+floor, builds, how = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+collection.FLOOR = floor
 gc.collect()
-first = weakref.ref(parse(TEXT).functions["f0"])  # the module goes; its cyclic functions stay
-for _ in range(100):
-    PassManager([get_pass(name)() for name in ("dce", "cse")]).run(parse(TEXT))
+
+
+def build():
+    module = parse(TEXT)
+    if how == "passes":
+        PassManager([get_pass(name)() for name in ("dce", "cse")]).run(module)
+    else:  # a Program holds its module in a cycle: the drop is not seen until a collection
+        Program(module).run("@f0", 1.0)
+    return module
+
+
+first = weakref.ref(build().functions["f0"])  # the module goes; its cyclic functions stay
+for n in range(builds):
+    if first() is None:
+        break
+    build()
 print("alive" if first() is not None else "collected")
 """
 
 
-@pytest.mark.parametrize(("floor", "expected"), [(2_000, "collected"), (10**9, "alive")])
-def test_dropped_modules_are_collected_once_enough_was_built(floor: int, expected: str) -> None:
+@pytest.mark.parametrize(
+    ("floor", "builds", "how", "expected"),
+    [
+        (2_000, 300, "passes", "collected"),
+        (2_000, 1_000, "run", "collected"),
+        (10**9, 100, "passes", "alive"),
+    ],
+)
+def test_dropped_modules_are_collected_once_enough_was_built(
+    floor: int, builds: int, how: str, expected: str
+) -> None:
     """In a process of its own, whose heap is small (a test worker's would need far more builds):
-    parse a module and drop it, then parse and transform 100 more. Above the floor it is freed;
-    with the floor out of reach, it stays, as it did in any process before the rule."""
+    build a module and drop it, then build up to ``builds`` more. Above the floor it is freed
+    (sooner where the drop is seen); with the floor out of reach, it stays, as it did in any
+    process before the rule."""
     run = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(floor)], capture_output=True, text=True, cwd=ROOT, check=True
+        [sys.executable, "-c", SCRIPT, str(floor), str(builds), how],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
     )
     assert run.stdout.split() == [expected]
 
