@@ -8,15 +8,12 @@ then ``gc.unfreeze``), so that the first collections after it do not traverse th
 Objects moved that way escape CPython's own rule for full collections, which counts only what
 younger collections promote. Without a rule of our own, the cyclic garbage of dropped modules (IR
 points back at its owners) was never freed: a process that built module after module grew without
-bound (a campaign worker reached 12 GB). So ``building()`` keeps the same kind of rule itself, on
-the objects it moved since the last full collection (by anyone): a full collection once they
-outnumber both ``FLOOR`` and the objects that survived that collection, if a module object was
-dropped since (``Module.__del__``), and otherwise once they outnumber both four times. So each
-collection traverses at most a few times what was built since the previous one. The drop is only
-a hint (a module that an interpreter's ``Program`` ran is freed only by a collection, and a
-temporary module that shares another's functions frees none), but a single ``silopt`` run or a
-timed benchmark, whose modules all stay alive, mostly stays under the larger bound and pays
-nothing.
+bound (a campaign worker reached 12 GB). So ``building()`` keeps the same kind of rule itself: a
+full collection once the objects it moved since the last full collection (by anyone) outnumber
+both ``FLOOR`` and the objects that survived that collection. Each collection then traverses at
+most about twice what was built since the previous one, as CPython's own rule would; and one
+module of up to ``FLOOR`` objects (a 100,000-instruction function is about 400,000) is parsed and
+transformed once without any.
 """
 
 from __future__ import annotations
@@ -38,19 +35,12 @@ class _Counts:
 
     moved = 0
     survivors: int | None = None  # counted when first needed after a full collection
-    dropped = False  # whether a module was dropped since
 
 
 def _after_collection(phase: str, info: dict[str, Any]) -> None:
     if phase == "stop" and info["generation"] == _OLDEST:
         _Counts.moved = 0
         _Counts.survivors = None
-        _Counts.dropped = False
-
-
-def module_dropped() -> None:
-    """A module's last reference went: its functions are likely cyclic garbage now."""
-    _Counts.dropped = True
 
 
 gc.callbacks.append(_after_collection)
@@ -75,7 +65,9 @@ def building() -> Iterator[None]:
         if was_enabled:
             gc.enable()
     if managing:
-        _Counts.moved += gc.get_count()[0]  # allocated less freed since the last collection
+        # What the move below takes out of the young generations: the new IR, and what was
+        # allocated between builds (a Program's compiled code).
+        _Counts.moved += len(gc.get_objects(0)) + len(gc.get_objects(1))
         gc.freeze()
         gc.unfreeze()
 
@@ -85,6 +77,5 @@ def _collect_if_due() -> None:
         return
     if _Counts.survivors is None:
         _Counts.survivors = max(len(gc.get_objects()) - _Counts.moved, 0)
-    bound = max(FLOOR, _Counts.survivors)
-    if _Counts.moved > (bound if _Counts.dropped else 4 * bound):
+    if _Counts.moved > _Counts.survivors:
         gc.collect()

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import attrs
 
-from sil import collection
 from sil.diagnostics import SourceFile, Span
 from sil.types import FunctionType, NominalType, ScalarType, TensorType, TupleType, Type
 
@@ -573,14 +572,6 @@ class Module:
     types: dict[str, TypeDecl] = attrs.field(factory=dict)
     functions: dict[str, Function] = attrs.field(factory=dict)
     stage: str | None = None
-
-    def __del__(self) -> None:
-        # A try (not contextlib.suppress, a global too): at interpreter shutdown, module globals
-        # may be gone already.
-        try:  # noqa: SIM105
-            collection.module_dropped()
-        except Exception:
-            pass
 
     def add_function(self, fn: Function) -> Function:
         self.functions[fn.name] = fn
