@@ -10,10 +10,10 @@ younger collections promote. Without a rule of our own, the cyclic garbage of dr
 points back at its owners) was never freed: a process that built module after module grew without
 bound (a campaign worker reached 12 GB). So ``building()`` keeps the same kind of rule itself: a
 full collection once the objects it moved since the last full collection (by anyone) outnumber
-both ``FLOOR`` and the objects that survived that collection. Each collection then traverses at
-most about twice what was built since the previous one, as CPython's own rule would; and one
-module of up to ``FLOOR`` objects (a 100,000-instruction function is about 400,000) is parsed and
-transformed once without any.
+both ``FLOOR`` and the objects that survived that collection (CPython's rule waits for a quarter
+more, ours for as many again). Each collection then traverses at most about twice what was built
+since the previous one; and a module of up to ``FLOOR`` objects (a 100,000-instruction function is
+about 400,000) is parsed and given its first pass without any.
 """
 
 from __future__ import annotations
