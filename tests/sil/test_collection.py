@@ -60,7 +60,7 @@ def build():
 
 
 first = weakref.ref(build().functions["f0"])  # the module goes; its cyclic functions stay
-for n in range(builds):
+for _ in range(builds):
     if first() is None:
         break
     build()
